@@ -1,0 +1,520 @@
+//! The user-facing file formats, as serde structs. Every struct denies unknown keys: a key
+//! the user wrote and we ignored would be a silently dropped instruction.
+//!
+//! Fields whose value may be a template (`"${params.attempts}"`, `"${steps.burst.status}"`)
+//! are `toml::Value`; the runner resolves them. Semantic validation (operators, actions,
+//! template references, op names) lives in `validate.rs`, with spans.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+// ---------------------------------------------------------------------------------------
+// Case
+// ---------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CaseKind {
+    /// The harness alone produces the evidence.
+    Automated,
+    /// A person acts (factory reset, power cut, second sample…) and the harness checks.
+    Operator,
+    /// Evidence (IXIT, manual, policy) is reviewed and attached.
+    Document,
+}
+
+impl CaseKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CaseKind::Automated => "automated",
+            CaseKind::Operator => "operator",
+            CaseKind::Document => "document",
+        }
+    }
+}
+
+/// TS 103 701: a conceptual case judges the declared design (IXIT), a functional case the
+/// device's behaviour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    Conceptual,
+    Functional,
+}
+
+/// What running the case does to the device; the scheduler orders cases by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Effect {
+    /// Reads only. Runs first.
+    ReadOnly,
+    /// May lock the account or the source address for a while. Runs after read-only cases.
+    LocksAccount,
+    /// Changes configuration and restores it.
+    Configures,
+    /// Reboot, factory reset, firmware upload: only with `--allow-destructive`. Runs last.
+    Destructive,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CaseStatus {
+    Draft,
+    Stable,
+    Deprecated,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Case {
+    /// Stable identifier; equals the file stem.
+    #[schemars(with = "String")]
+    pub id: Spanned<String>,
+    pub title: String,
+    pub title_vi: String,
+    pub kind: CaseKind,
+    pub method: Method,
+    #[serde(default = "default_effect")]
+    pub effect: Effect,
+    #[serde(default = "default_status")]
+    pub status: CaseStatus,
+    pub since: String,
+    /// Regulation id → clause ids, e.g. `qcvn135-2024 = ["2.1.5"]`.
+    #[schemars(with = "BTreeMap<String, Vec<String>>")]
+    pub clauses: BTreeMap<String, Vec<Spanned<String>>>,
+    /// Profile operations this case requires; a profile lacking one makes the case
+    /// not_applicable (with that reason), never a pass.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub needs: Vec<Spanned<String>>,
+    /// What the case checks and why, for `hopquy explain` and the report.
+    pub summary: String,
+    #[serde(default)]
+    pub summary_vi: Option<String>,
+    /// Summary recorded when every expectation holds.
+    #[serde(default)]
+    pub pass_summary: Option<String>,
+    #[serde(default)]
+    pub params: BTreeMap<String, Param>,
+    pub steps: Vec<Step>,
+    /// Simulated-camera setups the case must pass and must fail (`"hardened"`,
+    /// `"hardened+no-lockout"`, `"legacy-telnet"`).
+    #[serde(default)]
+    pub sim: Option<SimFixtures>,
+    /// References (EN 303 645 provision, TS 103 701 test case, Decision 724 item).
+    #[serde(default)]
+    pub references: Vec<String>,
+}
+
+fn default_effect() -> Effect {
+    Effect::ReadOnly
+}
+fn default_status() -> CaseStatus {
+    CaseStatus::Stable
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Param {
+    /// Default value (e.g. from Decision 724).
+    #[schemars(with = "serde_json::Value")]
+    pub default: toml::Value,
+    /// Dotted path into the target's `[declared]` table that overrides the default,
+    /// e.g. `lockout.attempts`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub declared: Option<Spanned<String>>,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Where the default comes from.
+    #[serde(default)]
+    pub source: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SimFixtures {
+    #[schemars(with = "Vec<String>")]
+    pub pass: Vec<Spanned<String>>,
+    #[schemars(with = "Vec<String>")]
+    pub fail: Vec<Spanned<String>>,
+}
+
+/// One step. `action` selects the probe or interaction; the other keys are its parameters.
+/// Which parameters an action accepts is checked in validation (with the span of the
+/// offending key), so a misplaced parameter is an error, not ignored.
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    #[schemars(with = "String")]
+    pub id: Spanned<String>,
+    #[schemars(with = "String")]
+    pub action: Spanned<String>,
+    /// Run this step even after an earlier step decided the verdict (clean-up: wait for a
+    /// lockout to expire, restore a setting).
+    #[serde(default)]
+    pub always: bool,
+    /// What a transport failure in this step means: `error` (default) or `inconclusive`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub on_error: Option<Spanned<String>>,
+
+    // --- http / login / onvif ---
+    /// Profile operation to call (`identity`, `login-check`, `users`…).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub op: Option<Spanned<String>>,
+    /// Raw request instead of a profile op.
+    #[serde(default)]
+    pub method: Option<String>,
+    #[serde(default)]
+    pub path: Option<String>,
+    #[serde(default)]
+    pub body: Option<String>,
+    #[serde(default)]
+    pub headers: Option<BTreeMap<String, String>>,
+    /// Named port from the profile/target (`http`, `https`, `rtsp`, `ssh`…), or a number.
+    #[serde(default)]
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub port: Option<toml::Value>,
+    /// `none`, `basic`, `digest`, `profile` (the op's scheme; default).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub auth: Option<Spanned<String>>,
+    /// Credential set: `none`, `target`, `wrong-password`, `unknown-user`, or
+    /// `dictionary:<file stem in test-cases/data>`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub credentials: Option<Spanned<String>>,
+    /// Repeat the action N times (integer or template).
+    #[serde(default)]
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub repeat: Option<toml::Value>,
+    /// Open a fresh connection for each attempt (defeats per-session lockouts).
+    #[serde(default)]
+    pub fresh_connection: Option<bool>,
+    /// Stop a dictionary or repeat loop at the first accepted credential.
+    #[serde(default)]
+    pub stop_on_accept: Option<bool>,
+    /// Pause between attempts, milliseconds.
+    #[serde(default)]
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub interval_ms: Option<toml::Value>,
+
+    // --- wait ---
+    #[serde(default)]
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub seconds: Option<toml::Value>,
+
+    // --- ports / tls / ssh / rtsp / telnet ---
+    #[serde(default)]
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub ports: Option<toml::Value>,
+    /// RTSP paths or the name of a dictionary.
+    #[serde(default)]
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub paths: Option<toml::Value>,
+    /// Free-form action options validated by the action (e.g. `versions` for tls).
+    #[serde(default)]
+    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
+    pub options: Option<toml::Table>,
+
+    // --- operator / document ---
+    #[serde(default)]
+    pub prompt: Option<String>,
+    #[serde(default)]
+    pub prompt_vi: Option<String>,
+    /// `confirm`, `yes-no`, `text`, `attachment`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub answer: Option<Spanned<String>>,
+    /// The step is destructive (needs `--allow-destructive`).
+    #[serde(default)]
+    pub destructive: Option<bool>,
+
+    /// Assertions over this step's observations, checked in order.
+    #[serde(default)]
+    pub expect: Vec<Expectation>,
+}
+
+/// What happens to the case when an expectation does not hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Otherwise {
+    Fail,
+    Inconclusive,
+    NotApplicable,
+    Error,
+}
+
+/// `that` names an observation (dotted path into the step's observations); exactly one
+/// operator key compares it. Values may be templates.
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Expectation {
+    #[schemars(with = "String")]
+    pub that: Spanned<String>,
+    #[serde(default)]
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub equals: Option<toml::Value>,
+    #[serde(default)]
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub not_equals: Option<toml::Value>,
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<serde_json::Value>>")]
+    pub one_of: Option<Vec<toml::Value>>,
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<serde_json::Value>>")]
+    pub none_of: Option<Vec<toml::Value>>,
+    #[serde(default)]
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub less_than: Option<toml::Value>,
+    #[serde(default)]
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub at_most: Option<toml::Value>,
+    #[serde(default)]
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub greater_than: Option<toml::Value>,
+    #[serde(default)]
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub at_least: Option<toml::Value>,
+    /// Substring (string observation) or element (array observation).
+    #[serde(default)]
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub contains: Option<toml::Value>,
+    #[serde(default)]
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub not_contains: Option<toml::Value>,
+    /// Regular expression.
+    #[serde(default)]
+    pub matches: Option<String>,
+    #[serde(default)]
+    pub not_matches: Option<String>,
+    /// Array/string/object is empty (true) or non-empty (false).
+    #[serde(default)]
+    pub empty: Option<bool>,
+    /// The observation is present (true) or absent/null (false).
+    #[serde(default)]
+    pub exists: Option<bool>,
+    /// Default `fail`.
+    #[serde(default)]
+    pub otherwise: Option<Otherwise>,
+    /// Why a mismatch matters; becomes the case summary when it decides the verdict.
+    pub because: String,
+}
+
+// ---------------------------------------------------------------------------------------
+// Profile
+// ---------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileFile {
+    pub name: String,
+    pub description: String,
+    /// Parent profile (file stem); child keys override parent keys, ops merge by name.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub inherits: Option<Spanned<String>>,
+    #[serde(default)]
+    pub ports: BTreeMap<String, u16>,
+    #[serde(default)]
+    pub ops: BTreeMap<String, Op>,
+    #[serde(default)]
+    pub rtsp: Option<RtspBinding>,
+    /// Ports that must be closed on this family unless declared (debug/vendor services).
+    #[serde(default)]
+    pub risky_ports: Option<Vec<u16>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Op {
+    /// Named port (`http`, `https`, `onvif`…). Default `http`.
+    #[serde(default)]
+    pub port: Option<String>,
+    #[serde(default)]
+    pub method: Option<String>,
+    pub path: String,
+    #[serde(default)]
+    pub body: Option<String>,
+    #[serde(default)]
+    pub content_type: Option<String>,
+    /// `digest`, `basic`, `none`, `any` (whatever the device challenges with).
+    #[serde(default)]
+    pub auth: Option<String>,
+    /// How to read the response as a login outcome.
+    #[serde(default)]
+    pub accepted: Option<Classifier>,
+    #[serde(default)]
+    pub rejected: Option<Classifier>,
+    #[serde(default)]
+    pub locked: Option<Classifier>,
+    #[serde(default)]
+    pub destructive: Option<bool>,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// Matches a response; all given conditions must hold.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Classifier {
+    #[serde(default)]
+    pub status: Vec<u16>,
+    #[serde(default)]
+    pub body_contains: Option<String>,
+    #[serde(default)]
+    pub body_matches: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RtspBinding {
+    pub paths: Vec<String>,
+}
+
+// ---------------------------------------------------------------------------------------
+// Target
+// ---------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TargetFile {
+    pub device: DeviceSection,
+    pub connection: ConnectionSection,
+    pub credentials: CredentialsSection,
+    #[serde(default)]
+    pub declared: Declared,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceSection {
+    pub vendor: String,
+    pub model: String,
+    pub firmware: String,
+    #[serde(default)]
+    pub serial: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionSection {
+    pub host: String,
+    /// A file stem in profiles/, or a path to a profile file.
+    #[schemars(with = "String")]
+    pub profile: Spanned<String>,
+    #[serde(default)]
+    pub ports: BTreeMap<String, u16>,
+    /// Open connections at once (default 4).
+    #[serde(default)]
+    pub max_connections: Option<usize>,
+    /// Minimum gap between new connections, milliseconds (default 0).
+    #[serde(default)]
+    pub min_connect_gap_ms: Option<u64>,
+    /// Per-exchange timeout, seconds (default 10).
+    #[serde(default)]
+    pub timeout_s: Option<u64>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialsSection {
+    pub username: String,
+    /// Literal password. Prefer `password_env`. Never written to a bundle.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// Environment variable holding the password.
+    #[serde(default)]
+    pub password_env: Option<String>,
+}
+
+/// The manufacturer's declarations (IXIT): the oracle functional cases compare against.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Declared {
+    #[serde(default)]
+    pub open_tcp_ports: Option<Vec<u16>>,
+    #[serde(default)]
+    pub lockout: Option<Lockout>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Lockout {
+    #[serde(default)]
+    pub attempts: Option<u32>,
+    #[serde(default)]
+    pub window_s: Option<u32>,
+    #[serde(default)]
+    pub duration_s: Option<u32>,
+}
+
+// ---------------------------------------------------------------------------------------
+// Regulation catalogue
+// ---------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Regulation {
+    pub id: String,
+    pub title_vi: String,
+    pub title_en: String,
+    /// Issuing act, e.g. `Circular 21/2024/TT-BTTTT`.
+    pub issued_by: String,
+    /// Date from which the regulation applies (YYYY-MM-DD).
+    pub effective: String,
+    #[serde(default)]
+    pub superseded: Option<String>,
+    /// True when the clause text is not public to us and the catalogue is by topic.
+    #[serde(default)]
+    pub provisional: bool,
+    #[serde(default)]
+    pub notes: Option<String>,
+    #[serde(default)]
+    pub groups: Vec<ClauseGroup>,
+    pub clauses: Vec<Clause>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClauseGroup {
+    pub id: String,
+    pub title_vi: String,
+    pub title_en: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub enum Confidence {
+    H,
+    M,
+    L,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Clause {
+    pub id: String,
+    pub group: String,
+    pub title_vi: String,
+    pub title_en: String,
+    /// Paraphrase of the requirement (editable by a lab holding the official text).
+    pub requirement: String,
+    /// H: official text seen; M: strong inference; L: weak.
+    pub confidence: Confidence,
+    /// True when the wording is inferred from the EN 303 645 mapping.
+    #[serde(default)]
+    pub inferred: bool,
+    #[serde(default)]
+    pub sources: Vec<String>,
+    #[serde(default)]
+    pub en303645: Vec<String>,
+    #[serde(default)]
+    pub decision724: Vec<String>,
+    /// Topics or clause ids of the other regulation(s): `{ "qcvn11-2026" = ["..."] }`.
+    #[serde(default)]
+    pub crosswalk: BTreeMap<String, Vec<String>>,
+}

@@ -1,0 +1,186 @@
+//! The on-disk contract: results.json (schema_version 1, additive changes only) and the
+//! event stream (events.jsonl). Outside tools parse these; never rename a field.
+
+use serde::{Deserialize, Serialize};
+
+pub const RESULTS_SCHEMA_VERSION: u32 = 1;
+
+/// Verdict of a case or a clause. Order of the variants is not meaningful; see
+/// [`aggregate`] for how clause verdicts are derived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Pass,
+    Fail,
+    NotApplicable,
+    Inconclusive,
+    Error,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "fail",
+            Verdict::NotApplicable => "not_applicable",
+            Verdict::Inconclusive => "inconclusive",
+            Verdict::Error => "error",
+        }
+    }
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Clause aggregation (DESIGN §3): any fail → fail; else any error → error; else any
+/// inconclusive → inconclusive; else any pass → pass; else not_applicable.
+/// An empty set is not_applicable: a clause with no case run has no evidence of conformity,
+/// and the report says so; it is never a pass.
+pub fn aggregate<I: IntoIterator<Item = Verdict>>(verdicts: I) -> Verdict {
+    let (mut fail, mut error, mut inconclusive, mut pass) = (false, false, false, false);
+    for v in verdicts {
+        match v {
+            Verdict::Fail => fail = true,
+            Verdict::Error => error = true,
+            Verdict::Inconclusive => inconclusive = true,
+            Verdict::Pass => pass = true,
+            Verdict::NotApplicable => {}
+        }
+    }
+    if fail {
+        Verdict::Fail
+    } else if error {
+        Verdict::Error
+    } else if inconclusive {
+        Verdict::Inconclusive
+    } else if pass {
+        Verdict::Pass
+    } else {
+        Verdict::NotApplicable
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ToolInfo {
+    pub name: String,
+    pub version: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct DeviceInfo {
+    pub vendor: String,
+    pub model: String,
+    pub firmware: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serial: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ClauseResult {
+    pub id: String,
+    pub verdict: Verdict,
+    pub cases: Vec<String>,
+    /// Additive (v1): clause title, so a report can be read without the catalogue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title_en: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title_vi: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct CaseResult {
+    pub id: String,
+    pub clauses: Vec<String>,
+    /// `automated`, `operator` or `document`.
+    pub kind: String,
+    pub verdict: Verdict,
+    pub summary: String,
+    /// Bundle-relative paths of the files this verdict rests on.
+    pub evidence: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished: Option<String>,
+    /// Per-step outcome, in execution order (additive).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<StepResult>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct StepResult {
+    pub id: String,
+    pub action: String,
+    /// `ok`, `failed_expectation`, `error`, `skipped`.
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// What the step observed (probe observations, redacted).
+    #[serde(default)]
+    pub observations: serde_json::Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Results {
+    pub schema_version: u32,
+    pub regulation: String,
+    pub tool: ToolInfo,
+    pub device: DeviceInfo,
+    pub started: String,
+    pub finished: String,
+    pub clauses: Vec<ClauseResult>,
+    pub cases: Vec<CaseResult>,
+    /// Additive: the profile used, the target host, the run id and whether the run was
+    /// interrupted before every planned case finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
+    #[serde(default)]
+    pub complete: bool,
+}
+
+/// One line of events.jsonl. Reporters and progress displays consume the same stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    RunStarted {
+        ts: String,
+        run_id: String,
+        regulation: String,
+        planned_cases: Vec<String>,
+    },
+    CaseStarted {
+        ts: String,
+        case: String,
+        index: usize,
+        total: usize,
+    },
+    StepFinished {
+        ts: String,
+        case: String,
+        step: String,
+        status: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
+    },
+    OperatorPrompt {
+        ts: String,
+        case: String,
+        step: String,
+    },
+    CaseFinished {
+        ts: String,
+        case: String,
+        verdict: Verdict,
+        summary: String,
+    },
+    RunFinished {
+        ts: String,
+        complete: bool,
+    },
+}
