@@ -329,7 +329,7 @@ pub struct ProfileFile {
     pub risky_ports: Option<Vec<u16>>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Op {
     /// Named port (`http`, `https`, `onvif`…). Default `http`.
@@ -370,7 +370,7 @@ pub struct Classifier {
     pub body_matches: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RtspBinding {
     pub paths: Vec<String>,
@@ -420,7 +420,8 @@ pub struct ConnectionSection {
     pub timeout_s: Option<u64>,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
+// Debug is written by hand: a derived one would print the literal password.
+#[derive(Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CredentialsSection {
     pub username: String,
@@ -431,6 +432,26 @@ pub struct CredentialsSection {
     #[serde(default)]
     pub password_env: Option<String>,
 }
+
+impl std::fmt::Debug for CredentialsSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CredentialsSection")
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "[REDACTED]"))
+            .field("password_env", &self.password_env)
+            .finish()
+    }
+}
+
+/// Every dotted path into [`Declared`] that `[params.X] declared = "…"` and
+/// `${declared.…}` may name. Kept beside the struct; a test checks they agree.
+pub const DECLARED_FIELDS: &[&str] = &[
+    "open_tcp_ports",
+    "lockout",
+    "lockout.attempts",
+    "lockout.window_s",
+    "lockout.duration_s",
+];
 
 /// The manufacturer's declarations (IXIT): the oracle functional cases compare against.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, schemars::JsonSchema)]
@@ -517,4 +538,82 @@ pub struct Clause {
     /// Topics or clause ids of the other regulation(s): `{ "qcvn11-2026" = ["..."] }`.
     #[serde(default)]
     pub crosswalk: BTreeMap<String, Vec<String>>,
+}
+
+// ---------------------------------------------------------------------------------------
+// Data dictionaries (test-cases/data/*.toml)
+// ---------------------------------------------------------------------------------------
+
+/// `test-cases/data/<stem>.toml` holding `[[credential]]` entries; cases use it as
+/// `credentials = "dictionary:<stem>"`.
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialDictionary {
+    #[serde(default)]
+    pub description: Option<String>,
+    pub credential: Vec<CredentialEntry>,
+}
+
+/// A publicly known credential pair (default or vendor backdoor); never a target's secret.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialEntry {
+    pub username: String,
+    pub password: String,
+    /// Provenance: where this pair is documented.
+    pub source: String,
+}
+
+/// `test-cases/data/<stem>.toml` holding `[[path]]` entries; RTSP steps use it as
+/// `paths = "dictionary:<stem>"`.
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PathDictionary {
+    #[serde(default)]
+    pub description: Option<String>,
+    pub path: Vec<PathEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PathEntry {
+    /// Starts with `/`, as it appears after `rtsp://host:port`.
+    pub path: String,
+    /// Device family the path is typical of (`hikvision`, `dahua`, `generic`…).
+    pub family: String,
+    /// Provenance: where this path is documented.
+    pub source: String,
+}
+
+// ---------------------------------------------------------------------------------------
+// Operator answers (`hopquy run --answers FILE`)
+// ---------------------------------------------------------------------------------------
+
+/// Prepared answers to operator and document steps, so a run needs no terminal.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AnswersFile {
+    #[serde(default)]
+    pub answer: Vec<AnswerEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AnswerEntry {
+    /// Case id.
+    pub case: String,
+    /// Step id within the case.
+    pub step: String,
+    /// `yes`/`no` for yes-no, `done` for confirm, free text for text (may be empty for an
+    /// attachment).
+    #[serde(default)]
+    pub answer: String,
+    /// Files to attach, absolute or relative to the answers file.
+    #[serde(default)]
+    pub attachments: Vec<String>,
+    #[serde(default)]
+    pub note: Option<String>,
+    /// Who answered.
+    #[serde(default)]
+    pub by: Option<String>,
 }

@@ -63,7 +63,7 @@ pub fn aggregate<I: IntoIterator<Item = Verdict>>(verdicts: I) -> Verdict {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ToolInfo {
     pub name: String,
     pub version: String,

@@ -118,11 +118,16 @@ impl Device {
     /// Resolve `host:port`. Only the target host is ever resolved.
     pub async fn resolve(&self, port: u16) -> Result<SocketAddr, ProbeError> {
         let auth = self.authority(port);
-        let mut addrs = tokio::time::timeout(self.shared.limits.connect_timeout, tokio::net::lookup_host(auth.clone()))
-            .await
-            .map_err(|_| ProbeError::Timeout(format!("resolving {auth}")))?
-            .map_err(|e| ProbeError::Unreachable(format!("{auth}: {e}")))?;
-        addrs.next().ok_or_else(|| ProbeError::Unreachable(format!("{auth}: no address")))
+        let mut addrs = tokio::time::timeout(
+            self.shared.limits.connect_timeout,
+            tokio::net::lookup_host(auth.clone()),
+        )
+        .await
+        .map_err(|_| ProbeError::Timeout(format!("resolving {auth}")))?
+        .map_err(|e| ProbeError::Unreachable(format!("{auth}: {e}")))?;
+        addrs
+            .next()
+            .ok_or_else(|| ProbeError::Unreachable(format!("{auth}: no address")))
     }
 
     /// Connect to `port` on the device, holding a permit for the connection's lifetime.

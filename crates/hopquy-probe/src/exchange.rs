@@ -18,6 +18,9 @@ pub enum Capture {
     /// HTTP via reqwest/hyper: request line, every header we sent (hyper adds none we do not
     /// set, except framing), body bytes exact; header-name case as hyper writes it.
     HttpMessage,
+    /// SSH messages inside the encrypted transport (user authentication), rendered as text
+    /// from what the SSH library sent and received; not the packet bytes.
+    SshMessage,
 }
 
 /// Bytes as recorded: UTF-8 text when valid, base64 otherwise.
@@ -37,7 +40,12 @@ pub struct Payload {
 impl Payload {
     pub fn from_bytes(bytes: &[u8], transferred: usize, truncated: bool) -> Self {
         match std::str::from_utf8(bytes) {
-            Ok(s) => Payload { text: Some(s.to_owned()), base64: None, len: transferred, truncated },
+            Ok(s) => Payload {
+                text: Some(s.to_owned()),
+                base64: None,
+                len: transferred,
+                truncated,
+            },
             Err(_) => Payload {
                 text: None,
                 base64: Some(base64::engine::general_purpose::STANDARD.encode(bytes)),
@@ -145,7 +153,10 @@ pub struct Recorder {
 
 impl Recorder {
     pub fn new(redactor: Arc<Redactor>) -> Self {
-        Recorder { inner: Arc::default(), redactor }
+        Recorder {
+            inner: Arc::default(),
+            redactor,
+        }
     }
 
     pub fn redactor(&self) -> &Redactor {
@@ -232,7 +243,9 @@ mod tests {
         });
         let ex = rec.drain();
         let b64 = ex[0].sent.as_ref().and_then(|p| p.base64.clone()).unwrap_or_default();
-        let raw = base64::engine::general_purpose::STANDARD.decode(b64).unwrap_or_default();
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap_or_default();
         assert!(!raw.windows(8).any(|w| w == b"hunter22"));
     }
 }

@@ -10,8 +10,11 @@
 //! - Every read is bounded in size and time; device bytes never cause a panic.
 //! - Secrets are redacted when an exchange is recorded ([`Recorder::record`]).
 
+pub mod auth;
 pub mod device;
 pub mod exchange;
+pub mod http;
+pub mod tcp;
 
 pub use device::{Device, Limits, Permit};
 pub use exchange::{Capture, Exchange, Payload, Recorder, Redactor};
@@ -55,7 +58,14 @@ pub struct Credential {
 
 impl std::fmt::Debug for Credential {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let pw = if self.secret { exchange::REDACTED } else { self.password.as_str() };
-        f.debug_struct("Credential").field("username", &self.username).field("password", &pw).finish()
+        let pw = if self.secret {
+            exchange::REDACTED
+        } else {
+            self.password.as_str()
+        };
+        f.debug_struct("Credential")
+            .field("username", &self.username)
+            .field("password", &pw)
+            .finish()
     }
 }

@@ -1,1 +1,404 @@
-//! placeholder
+//! A simulated IP camera with switchable flaws, bound to loopback.
+//!
+//! `hopquy demo` runs the suite against it, the black-box tests check every automated case
+//! passes against one setup and fails against another, and labs self-check an installation
+//! with it. It behaves like a Hikvision-ISAPI camera (Digest over HTTP and HTTPS, XML
+//! bodies, `userCheck` lock signalling), plus optional Telnet and vendor SDK listeners.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use hopquy_simcam::{SimCamera, SimConfig, SimSetup};
+//! let camera = SimCamera::start(SimConfig::new(SimSetup::parse("hardened+no-lockout")?)).await?;
+//! println!("{}", camera.target_toml("simcam", "SIM_PASSWORD"));
+//! camera.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! Adding a service (RTSP, SSH, ONVIF, a legacy-TLS listener): put it in its own module
+//! with a `serve(TcpListener, …)` function, add a [`ServiceKind`] variant (name, port
+//! offset, when it runs, whether it is declared), and one arm in
+//! `SimCamera::spawn_service`. Nothing else needs to change.
+
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+mod auth;
+pub mod config;
+pub mod http;
+mod legacy_tls;
+mod net;
+mod rtsp;
+mod sdk;
+pub mod ssh;
+mod telnet;
+mod tls;
+mod xml;
+
+use std::collections::BTreeMap;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tracing::info;
+
+pub use config::{
+    DeviceIdentity, Flaw, Lockout, Personality, SetupError, SimConfig, SimSetup, password_is_complex, random_password,
+};
+pub use http::{SimState, firmware_image, router};
+pub use rtsp::{PUBLIC_METHODS as RTSP_PUBLIC_METHODS, STREAM_PATHS as RTSP_STREAM_PATHS};
+pub use sdk::banner as sdk_banner;
+pub use telnet::{LOGIN_PROMPT as TELNET_LOGIN_PROMPT, NEGOTIATION as TELNET_NEGOTIATION};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error("the simulated camera listens on loopback only; {0} is not a loopback address")]
+    NonLoopback(IpAddr),
+    #[error("port for {service} is out of range: base {base} + offset {offset} > 65535")]
+    PortOutOfRange {
+        service: &'static str,
+        base: u16,
+        offset: u16,
+    },
+    #[error("cannot listen on {address} for {service}: {source}")]
+    Bind {
+        service: &'static str,
+        address: SocketAddr,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot generate the HTTPS certificate: {0}")]
+    Certificate(String),
+    #[error("cannot configure TLS: {0}")]
+    Tls(String),
+    #[error("cannot generate the SSH host key: {0}")]
+    HostKey(String),
+}
+
+/// The camera's network services: the one place a new listener is registered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ServiceKind {
+    Http,
+    Https,
+    Rtsp,
+    Ssh,
+    Telnet,
+    Sdk,
+}
+
+impl ServiceKind {
+    pub const ALL: &'static [ServiceKind] = &[
+        ServiceKind::Http,
+        ServiceKind::Https,
+        ServiceKind::Rtsp,
+        ServiceKind::Ssh,
+        ServiceKind::Telnet,
+        ServiceKind::Sdk,
+    ];
+
+    /// The key in [`SimCamera::ports`] and in the target file's `[connection] ports`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ServiceKind::Http => "http",
+            ServiceKind::Https => "https",
+            ServiceKind::Rtsp => "rtsp",
+            ServiceKind::Ssh => "ssh",
+            ServiceKind::Telnet => "telnet",
+            ServiceKind::Sdk => "sdk",
+        }
+    }
+
+    /// Port relative to [`SimConfig::fixed_ports`]. Reserved for later modules: 2 rtsp,
+    /// 3 ssh, 6 onvif, 7 legacy-tls.
+    pub fn port_offset(self) -> u16 {
+        match self {
+            ServiceKind::Http => 0,
+            ServiceKind::Https => 1,
+            ServiceKind::Rtsp => 2,
+            ServiceKind::Ssh => 3,
+            ServiceKind::Telnet => 4,
+            ServiceKind::Sdk => 5,
+        }
+    }
+
+    pub fn runs(self, setup: &SimSetup) -> bool {
+        match self {
+            ServiceKind::Http => true,
+            ServiceKind::Https => !setup.has(Flaw::HttpOnly),
+            ServiceKind::Rtsp => true,
+            ServiceKind::Ssh => true,
+            ServiceKind::Telnet => setup.has(Flaw::TelnetOpen),
+            ServiceKind::Sdk => setup.has(Flaw::UndeclaredPort),
+        }
+    }
+
+    /// Whether the manufacturer's declaration (IXIT) lists the port as open. Telnet and
+    /// the SDK port are exactly the services a camera must not have open undeclared.
+    pub fn declared(self) -> bool {
+        match self {
+            ServiceKind::Http | ServiceKind::Https | ServiceKind::Rtsp | ServiceKind::Ssh => true,
+            ServiceKind::Telnet | ServiceKind::Sdk => false,
+        }
+    }
+}
+
+struct RunningService {
+    kind: ServiceKind,
+    port: u16,
+    task: JoinHandle<()>,
+}
+
+impl Drop for RunningService {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A running simulated camera. Dropping it stops every listener and connection.
+pub struct SimCamera {
+    config: SimConfig,
+    state: SimState,
+    services: Vec<RunningService>,
+    certificate_der: Option<Vec<u8>>,
+}
+
+impl SimCamera {
+    /// Binds every service the setup runs (ephemeral ports unless `fixed_ports`) and
+    /// starts serving. Refuses a non-loopback `bind`.
+    pub async fn start(config: SimConfig) -> Result<SimCamera, SimError> {
+        if !config.bind.is_loopback() {
+            return Err(SimError::NonLoopback(config.bind));
+        }
+        let state = SimState::new(&config);
+        let router = http::router(state.clone());
+        let mut camera = SimCamera {
+            config,
+            state,
+            services: Vec::new(),
+            certificate_der: None,
+        };
+        for &kind in ServiceKind::ALL {
+            if !kind.runs(&camera.config.setup) {
+                continue;
+            }
+            let listener = camera.bind(kind).await?;
+            let address = listener.local_addr().map_err(|source| SimError::Bind {
+                service: kind.name(),
+                address: SocketAddr::new(camera.config.bind, 0),
+                source,
+            })?;
+            // On an early return `camera` drops, aborting the services already started.
+            let task = camera.spawn_service(kind, listener, &router)?;
+            info!(service = kind.name(), %address, "simulated camera service listening");
+            camera.services.push(RunningService {
+                kind,
+                port: address.port(),
+                task,
+            });
+        }
+        Ok(camera)
+    }
+
+    async fn bind(&self, kind: ServiceKind) -> Result<TcpListener, SimError> {
+        let port = match self.config.fixed_ports {
+            None => 0,
+            Some(base) => base.checked_add(kind.port_offset()).ok_or(SimError::PortOutOfRange {
+                service: kind.name(),
+                base,
+                offset: kind.port_offset(),
+            })?,
+        };
+        let address = SocketAddr::new(self.config.bind, port);
+        TcpListener::bind(address).await.map_err(|source| SimError::Bind {
+            service: kind.name(),
+            address,
+            source,
+        })
+    }
+
+    /// Hands a bound listener to its service module.
+    fn spawn_service(
+        &mut self,
+        kind: ServiceKind,
+        listener: TcpListener,
+        router: &axum::Router,
+    ) -> Result<JoinHandle<()>, SimError> {
+        Ok(match kind {
+            ServiceKind::Http => tokio::spawn(http::serve(listener, router.clone())),
+            ServiceKind::Https => {
+                let identity = tls::TlsIdentity::generate(&self.config.identity, self.config.bind, &self.config.setup)?;
+                self.certificate_der = Some(identity.certificate_der.clone());
+                tokio::spawn(tls::serve(listener, identity, router.clone()))
+            }
+            ServiceKind::Rtsp => {
+                let service = rtsp::RtspService::new(&self.config, self.state.clone());
+                tokio::spawn(rtsp::serve(listener, std::sync::Arc::new(service)))
+            }
+            ServiceKind::Ssh => {
+                let service = ssh::SshService::new(&self.config, self.state.clone())
+                    .map_err(|e| SimError::HostKey(e.to_string()))?;
+                tokio::spawn(ssh::serve(listener, service))
+            }
+            ServiceKind::Telnet => tokio::spawn(telnet::serve(listener)),
+            ServiceKind::Sdk => tokio::spawn(sdk::serve(listener)),
+        })
+    }
+
+    /// Every listening service by name (`http`, `https`, `telnet`, `sdk`).
+    pub fn ports(&self) -> BTreeMap<String, u16> {
+        self.services
+            .iter()
+            .map(|service| (service.kind.name().to_string(), service.port))
+            .collect()
+    }
+
+    /// The ports the target file declares open (sorted): everything but the services a
+    /// flaw opened behind the manufacturer's back.
+    pub fn declared_ports(&self) -> Vec<u16> {
+        let mut ports: Vec<u16> = self
+            .services
+            .iter()
+            .filter(|service| service.kind.declared())
+            .map(|service| service.port)
+            .collect();
+        ports.sort_unstable();
+        ports
+    }
+
+    pub fn host(&self) -> IpAddr {
+        self.config.bind
+    }
+
+    pub fn setup(&self) -> &SimSetup {
+        &self.config.setup
+    }
+
+    pub fn identity(&self) -> &DeviceIdentity {
+        &self.config.identity
+    }
+
+    pub fn admin_user(&self) -> &str {
+        &self.config.admin_user
+    }
+
+    /// The admin password in force now. Hand it to the harness through the environment
+    /// variable named in the target file; never print it.
+    pub fn admin_password(&self) -> String {
+        self.state.admin_password()
+    }
+
+    pub fn state(&self) -> &SimState {
+        &self.state
+    }
+
+    /// DER of the HTTPS leaf certificate, when HTTPS runs.
+    pub fn tls_certificate_der(&self) -> Option<&[u8]> {
+        self.certificate_der.as_deref()
+    }
+
+    /// A complete target file (DESIGN §5) for this instance. The password is never in it:
+    /// `[credentials] password_env` names the variable that must hold it.
+    pub fn target_toml(&self, profile: &str, password_env: &str) -> String {
+        let identity = &self.config.identity;
+        let lockout = self.config.lockout;
+        let ports = self
+            .ports()
+            .iter()
+            .map(|(name, port)| format!("{name} = {port}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let declared = self
+            .declared_ports()
+            .iter()
+            .map(u16::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!(
+            "# Target file for a hopquy simulated camera (setup {setup}).\n\
+             # The admin password is not in this file; it is read from the environment variable\n\
+             # named by password_env.\n\
+             \n\
+             [device]\n\
+             vendor = {vendor}\n\
+             model = {model}\n\
+             firmware = {firmware}\n\
+             serial = {serial}\n\
+             \n\
+             [connection]\n\
+             host = {host}\n\
+             profile = {profile}\n\
+             ports = {{ {ports} }}\n\
+             \n\
+             [credentials]\n\
+             username = {username}\n\
+             password_env = {password_env}\n\
+             \n\
+             [declared]\n\
+             open_tcp_ports = [{declared}]\n\
+             lockout = {{ attempts = {attempts}, window_s = {window_s}, duration_s = {duration_s} }}\n",
+            setup = toml_string(&self.config.setup.to_string()),
+            vendor = toml_string(&identity.vendor),
+            model = toml_string(&identity.model),
+            firmware = toml_string(&identity.firmware),
+            serial = toml_string(&identity.serial),
+            host = toml_string(&self.config.bind.to_string()),
+            profile = toml_string(profile),
+            username = toml_string(&self.config.admin_user),
+            password_env = toml_string(password_env),
+            attempts = lockout.attempts,
+            window_s = lockout.window_s,
+            duration_s = lockout.duration_s,
+        )
+    }
+
+    /// Stops every service and waits until their listeners are closed.
+    pub async fn shutdown(mut self) {
+        for service in &self.services {
+            service.task.abort();
+        }
+        for service in &mut self.services {
+            let _ = (&mut service.task).await;
+        }
+    }
+}
+
+impl std::fmt::Debug for SimCamera {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimCamera")
+            .field("setup", &self.config.setup.to_string())
+            .field("host", &self.config.bind)
+            .field("ports", &self.ports())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A TOML basic string.
+fn toml_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Every flaw with its one-line description, in [`Flaw::ALL`] order (`hopquy sim --list`).
+pub fn describe_flaws() -> Vec<(&'static str, &'static str)> {
+    Flaw::ALL.iter().map(|flaw| (flaw.name(), flaw.description())).collect()
+}
+
+/// Every personality with the flaws it switches on.
+pub fn personalities() -> Vec<(&'static str, Vec<Flaw>)> {
+    Personality::ALL
+        .iter()
+        .map(|personality| (personality.name(), personality.flaws().into_iter().collect()))
+        .collect()
+}

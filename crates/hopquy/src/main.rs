@@ -1,1 +1,212 @@
-fn main() {}
+//! hopquy — conformance test harness for Vietnam's IP-camera cybersecurity regulations.
+//!
+//! Invariant: this crate is the only one that prints to the terminal or chooses an exit
+//! code (see `exit.rs`). Libraries return typed errors and events.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+mod bundle;
+mod commands;
+mod exit;
+mod operator;
+mod progress;
+mod suite;
+
+use exit::CliError;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "hopquy",
+    version,
+    about = "Conformance test harness for QCVN 135:2024/BTTTT and QCVN 11:2026/BCA (IP surveillance cameras)"
+)]
+struct Cli {
+    /// Directory holding test-cases/ and profiles/ (default: found from the current
+    /// directory upwards, then next to the executable; or $HOPQUY_SUITE).
+    #[arg(long, global = true, env = "HOPQUY_SUITE")]
+    suite: Option<PathBuf>,
+    /// Log level for diagnostics on stderr (error, warn, info, debug, trace).
+    #[arg(long, global = true, default_value = "warn", env = "HOPQUY_LOG")]
+    log: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the suite against a device and write an evidence bundle.
+    Run(RunArgs),
+    /// Start the simulated camera on loopback, run the full suite, write a bundle.
+    Demo(DemoArgs),
+    /// List cases (and their clauses) for a regulation.
+    List(ListArgs),
+    /// Explain a case or a clause: requirement, cases, what the operator must supply.
+    Explain(ExplainArgs),
+    /// Validate case, profile, target, catalogue and answers files.
+    Validate(ValidateArgs),
+    /// Run the simulated camera until interrupted (for lab self-checks and manual tests).
+    Sim(SimArgs),
+    /// Verify an evidence bundle: every hash, no missing or extra file, the signature.
+    Verify(VerifyArgs),
+    /// Compare two bundles: clause and case verdict changes, evidence differences.
+    Diff(DiffArgs),
+    /// Make an ed25519 key pair for signing bundles.
+    Keygen(KeygenArgs),
+    /// Single protocol checks with optional --json output.
+    #[command(subcommand)]
+    Probe(commands::probe::ProbeCommand),
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// The target file (device, connection, credentials, declarations).
+    #[arg(long)]
+    pub target: PathBuf,
+    /// Directory for the evidence bundle (must not exist or be empty).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Regulation to report against.
+    #[arg(long, default_value = "qcvn135-2024")]
+    pub regulation: String,
+    /// Operator answers and attachments for operator/document cases.
+    #[arg(long)]
+    pub answers: Option<PathBuf>,
+    /// Never prompt: cases without an answer become inconclusive.
+    #[arg(long)]
+    pub non_interactive: bool,
+    /// Allow destructive steps (reboot, factory reset, firmware upload).
+    #[arg(long)]
+    pub allow_destructive: bool,
+    /// Only these case ids (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub cases: Vec<String>,
+    /// Sign manifest.json with this lab private key.
+    #[arg(long)]
+    pub sign: Option<PathBuf>,
+    /// Print the event stream as JSON lines on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Report metadata (lab, accreditation, operator) as a TOML file.
+    #[arg(long)]
+    pub lab: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Simulated camera personality (and flaws): `legacy`, `hardened`, `hardened+no-lockout`…
+    #[arg(long, default_value = "legacy")]
+    pub personality: String,
+    /// Bundle directory (default: ./hopquy-demo-<personality>-<time>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[arg(long, default_value = "qcvn135-2024")]
+    pub regulation: String,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    #[arg(long, default_value = "qcvn135-2024")]
+    pub regulation: String,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ExplainArgs {
+    /// A case id or a clause id (e.g. `lockout-http` or `2.1.5`).
+    pub what: String,
+    #[arg(long, default_value = "qcvn135-2024")]
+    pub regulation: String,
+}
+
+#[derive(Args, Debug)]
+pub struct ValidateArgs {
+    /// Files or directories; default: the whole suite (cases, catalogue, profiles).
+    pub paths: Vec<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct SimArgs {
+    #[arg(long, default_value = "legacy")]
+    pub personality: String,
+    /// Bind services on fixed ports from this base (http=base, https=base+1, …).
+    #[arg(long)]
+    pub port_base: Option<u16>,
+    /// Write a target file for the running camera here.
+    #[arg(long)]
+    pub write_target: Option<PathBuf>,
+    /// List personalities and flaws, then exit.
+    #[arg(long)]
+    pub list: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    pub bundle: PathBuf,
+    /// Lab public key: the signature must verify with it.
+    #[arg(long)]
+    pub key: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct DiffArgs {
+    pub a: PathBuf,
+    pub b: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct KeygenArgs {
+    /// Path prefix: writes PREFIX.key (private, mode 0600) and PREFIX.pub.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(exit::UNREACHABLE);
+        }
+    };
+    let result = runtime.block_on(dispatch(cli));
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn init_logging(level: &str) {
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(level).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn dispatch(cli: Cli) -> Result<u8, CliError> {
+    let suite_root = cli.suite.clone();
+    match cli.command {
+        Command::Run(args) => commands::run::run(suite_root, args).await,
+        Command::Demo(args) => commands::demo::demo(suite_root, args).await,
+        Command::List(args) => commands::info::list(suite_root, args),
+        Command::Explain(args) => commands::info::explain(suite_root, args),
+        Command::Validate(args) => commands::info::validate(suite_root, args),
+        Command::Sim(args) => commands::sim::sim(args).await,
+        Command::Verify(args) => commands::evidence::verify(args),
+        Command::Diff(args) => commands::evidence::diff(args),
+        Command::Keygen(args) => commands::evidence::keygen(args),
+        Command::Probe(cmd) => commands::probe::probe(cmd).await,
+    }
+}

@@ -1,0 +1,987 @@
+//! The step actions a case may use: their parameters and the observations they produce.
+//!
+//! This table is the contract between case authors, the validator, the runner and the probes.
+//! `cargo xtask codegen` renders it into docs/case-reference.md, so every description here is
+//! user documentation: keep it one precise line.
+
+/// How a parameter's value is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamKind {
+    /// A profile operation name, lowercase-kebab (`login-check`).
+    ProfileOp,
+    /// An ONVIF operation name, PascalCase (`GetDeviceInformation`).
+    OnvifOperation,
+    /// An HTTP method token (`GET`, `PUT`).
+    HttpMethod,
+    /// A request path starting with `/` (templates allowed).
+    HttpPath,
+    /// Free text (templates allowed).
+    Text,
+    /// A table of header name → value.
+    Headers,
+    /// A named port (`http`, `rtsp`…) or a number 1–65535 (or a template).
+    Port,
+    /// `none`, `basic`, `digest` or `profile`.
+    Auth,
+    /// `none`, `digest` or `usernametoken`.
+    OnvifAuth,
+    /// `none`, `target`, `wrong-password`, `unknown-user` or `dictionary:<stem>`.
+    Credentials,
+    /// An integer ≥ 1 (or a whole-value template).
+    Count,
+    /// A number ≥ 0 (or a whole-value template).
+    Duration,
+    /// `true` or `false`.
+    Bool,
+    /// A list of port numbers, `all`, `declared` or `common-camera` (or a template).
+    PortSet,
+    /// A list of paths starting with `/`, `profile` or `dictionary:<stem>`.
+    RtspPaths,
+    /// A table passed to the probe as-is.
+    Options,
+    /// `confirm`, `yes-no`, `text` or `attachment`.
+    Answer,
+    /// The list of `[[steps.expect]]` tables.
+    Expectations,
+    /// `error` or `inconclusive`.
+    OnError,
+    /// An identifier: the step id or action name.
+    Identifier,
+}
+
+/// One key a step may carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParamSpec {
+    pub name: &'static str,
+    pub required: bool,
+    pub kind: ParamKind,
+    pub description: &'static str,
+}
+
+/// One observation an action produces; `that = "NAME"` or `"NAME.sub.path"` reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ObservationSpec {
+    pub name: &'static str,
+    pub description: &'static str,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ActionSpec {
+    pub name: &'static str,
+    pub description: &'static str,
+    /// Parameters beyond the keys every step accepts ([`COMMON_KEYS`]).
+    pub params: &'static [ParamSpec],
+    pub observations: &'static [ObservationSpec],
+    /// Rules that involve several keys, in words (for the reference docs).
+    pub rules: &'static [&'static str],
+}
+
+impl ActionSpec {
+    /// Every key a step with this action may carry, common keys first.
+    pub fn allowed_keys(&self) -> impl Iterator<Item = &'static str> + use<> {
+        COMMON_KEYS.iter().chain(self.params.iter()).map(|param| param.name)
+    }
+
+    pub fn param(&self, key: &str) -> Option<&'static ParamSpec> {
+        COMMON_KEYS
+            .iter()
+            .chain(self.params.iter())
+            .find(|param| param.name == key)
+    }
+
+    pub fn required_params(&self) -> impl Iterator<Item = &'static ParamSpec> + use<> {
+        self.params.iter().filter(|param| param.required)
+    }
+
+    pub fn observation(&self, name: &str) -> Option<&'static ObservationSpec> {
+        self.observations.iter().find(|observation| observation.name == name)
+    }
+}
+
+const fn param(name: &'static str, kind: ParamKind, description: &'static str) -> ParamSpec {
+    ParamSpec {
+        name,
+        required: false,
+        kind,
+        description,
+    }
+}
+
+const fn required(name: &'static str, kind: ParamKind, description: &'static str) -> ParamSpec {
+    ParamSpec {
+        name,
+        required: true,
+        kind,
+        description,
+    }
+}
+
+const fn observation(name: &'static str, description: &'static str) -> ObservationSpec {
+    ObservationSpec { name, description }
+}
+
+/// Keys every step accepts, whatever its action.
+pub const COMMON_KEYS: &[ParamSpec] = &[
+    required(
+        "id",
+        ParamKind::Identifier,
+        "Step name, unique in the case; `${steps.ID.…}` refers to it.",
+    ),
+    required(
+        "action",
+        ParamKind::Identifier,
+        "What the step does: one of the actions below.",
+    ),
+    param(
+        "always",
+        ParamKind::Bool,
+        "Run even after an earlier step decided the verdict (clean-up, waiting out a lockout). Default false.",
+    ),
+    param(
+        "on_error",
+        ParamKind::OnError,
+        "Verdict when the step cannot be carried out (transport failure): `error` (default) or `inconclusive`.",
+    ),
+    param(
+        "expect",
+        ParamKind::Expectations,
+        "Assertions over this step's observations, checked in order.",
+    ),
+];
+
+const OP_HTTP: ParamSpec = param(
+    "op",
+    ParamKind::ProfileOp,
+    "Profile operation to send (`identity`, `users`…); the profile gives method, path, body, auth and classifiers.",
+);
+const METHOD: ParamSpec = param(
+    "method",
+    ParamKind::HttpMethod,
+    "Request method (overrides the op's). Default: the op's method, else `GET`.",
+);
+const PATH: ParamSpec = param(
+    "path",
+    ParamKind::HttpPath,
+    "Request path starting with `/`: a raw request without `op`, or an override of the op's path.",
+);
+const PORT_HTTP: ParamSpec = param(
+    "port",
+    ParamKind::Port,
+    "Named port from the profile/target, or a number. Default: the op's port, else `http`.",
+);
+const AUTH: ParamSpec = param(
+    "auth",
+    ParamKind::Auth,
+    "Authentication scheme: `none`, `basic`, `digest` or `profile` (default: the op's scheme, else whatever the device challenges with).",
+);
+const CREDENTIALS: ParamSpec = param(
+    "credentials",
+    ParamKind::Credentials,
+    "One credential: `none`, `target`, `wrong-password` or `unknown-user`. Default `target`, or `none` with `auth = \"none\"`.",
+);
+const HEADERS: ParamSpec = param("headers", ParamKind::Headers, "Extra request headers (name → value).");
+const BODY: ParamSpec = param(
+    "body",
+    ParamKind::Text,
+    "Request body (overrides the op's body; templates allowed).",
+);
+const REPEAT: ParamSpec = param(
+    "repeat",
+    ParamKind::Count,
+    "Send the request N times (integer ≥ 1 or a template such as `${params.attempts}`). Default 1.",
+);
+const FRESH_CONNECTION: ParamSpec = param(
+    "fresh_connection",
+    ParamKind::Bool,
+    "Open a new TCP connection per attempt, so a per-session lockout cannot pass for a real one.",
+);
+const INTERVAL_MS: ParamSpec = param(
+    "interval_ms",
+    ParamKind::Duration,
+    "Pause between attempts, milliseconds. Default 0.",
+);
+const OPTIONS: ParamSpec = param(
+    "options",
+    ParamKind::Options,
+    "Action-specific options (a table), passed to the action as-is.",
+);
+
+/// Every action, in the order the reference documents them.
+pub const ACTIONS: &[ActionSpec] = &[
+    ActionSpec {
+        name: "http",
+        description: "Send an HTTP(S) request, raw or from a profile operation, once or repeatedly, and record the (last) response.",
+        params: &[
+            OP_HTTP,
+            METHOD,
+            PATH,
+            PORT_HTTP,
+            AUTH,
+            CREDENTIALS,
+            HEADERS,
+            BODY,
+            REPEAT,
+            FRESH_CONNECTION,
+            INTERVAL_MS,
+        ],
+        observations: &[
+            observation("status", "HTTP status code of the (last) response, integer."),
+            observation("version", "HTTP version of the response (`HTTP/1.1`)."),
+            observation(
+                "headers",
+                "Response headers: lower-cased name → value (repeated headers joined with `, `).",
+            ),
+            observation(
+                "body",
+                "Response body as text, cut at the observation limit (see `body_truncated`).",
+            ),
+            observation("body_len", "Length of the response body in bytes, as received."),
+            observation(
+                "body_truncated",
+                "True when `body` shows only the start of the response body.",
+            ),
+            observation("body_sha256", "Hex SHA-256 of the response body as received."),
+            observation(
+                "outcome",
+                "`accepted`, `rejected`, `locked` or `unknown`, from the op's classifiers (`unknown` when none matches or there is no op).",
+            ),
+            observation(
+                "challenges",
+                "Authentication challenges offered: list of `{scheme, algorithm, realm}` from `WWW-Authenticate`.",
+            ),
+            observation(
+                "challenge_schemes",
+                "The offered challenges as short labels (`basic`, `digest-md5`, `digest-sha256`…).",
+            ),
+            observation(
+                "auth_used",
+                "Scheme the harness actually sent (`basic`, `digest`), or null when no credential was sent.",
+            ),
+            observation(
+                "credential",
+                "The credential sent: `anonymous`, `user:password` for public ones, `user:[REDACTED]` for the target's.",
+            ),
+            observation(
+                "elapsed_ms",
+                "Milliseconds from sending the request to the end of the response.",
+            ),
+            observation(
+                "peer_cert_sha256",
+                "Over HTTPS, hex SHA-256 of the server's leaf certificate (DER); null over HTTP.",
+            ),
+            observation(
+                "attempts",
+                "With `repeat` > 1: per-attempt objects `{status, outcome}`, in order.",
+            ),
+            observation(
+                "accepted",
+                "With `repeat` > 1: number of attempts classified `accepted`.",
+            ),
+            observation(
+                "rejected",
+                "With `repeat` > 1: number of attempts classified `rejected`.",
+            ),
+            observation("locked", "With `repeat` > 1: number of attempts classified `locked`."),
+            observation(
+                "unknown",
+                "With `repeat` > 1: number of attempts no classifier matched.",
+            ),
+        ],
+        rules: &[
+            "Give `op` (a profile operation) or `path` (a raw request); with `op`, a step's `method`, `path` and `body` override the operation's.",
+            "`http` sends one credential; use `login` for dictionaries.",
+        ],
+    },
+    ActionSpec {
+        name: "login",
+        description: "Try a credential set against a profile login operation and classify each attempt as accepted, rejected, locked or unknown.",
+        params: &[
+            param(
+                "op",
+                ParamKind::ProfileOp,
+                "Profile operation used to test a login. Default `login-check`.",
+            ),
+            PORT_HTTP,
+            AUTH,
+            required(
+                "credentials",
+                ParamKind::Credentials,
+                "Credential set: `target`, `wrong-password`, `unknown-user`, `none` or `dictionary:<file stem in test-cases/data>`.",
+            ),
+            param(
+                "repeat",
+                ParamKind::Count,
+                "Try the credential set N times (integer ≥ 1 or a template). Default 1.",
+            ),
+            param(
+                "fresh_connection",
+                ParamKind::Bool,
+                "Open a new TCP connection per attempt, so a per-session lockout cannot pass for a real one. Default true.",
+            ),
+            param(
+                "stop_on_accept",
+                ParamKind::Bool,
+                "Stop at the first accepted credential (dictionary runs). Default false.",
+            ),
+            INTERVAL_MS,
+            OPTIONS,
+        ],
+        observations: &[
+            observation("attempts", "Number of login attempts made."),
+            observation("accepted", "Number of attempts classified `accepted`."),
+            observation("rejected", "Number of attempts classified `rejected`."),
+            observation("locked", "Number of attempts classified `locked`."),
+            observation("unknown", "Number of attempts no classifier matched."),
+            observation(
+                "accepted_credentials",
+                "Accepted credentials as `user:password` for public dictionary entries, `user:[REDACTED]` for the target's own.",
+            ),
+            observation(
+                "outcomes",
+                "Per-attempt outcome, in order: list of `accepted`/`rejected`/`locked`/`unknown`.",
+            ),
+            observation("statuses", "Per-attempt HTTP status, in order: list of integers."),
+            observation(
+                "distinct_bodies",
+                "Number of distinct responses (status + body, digits masked so nonces and clocks do not count): more than one among failures means the error reveals something.",
+            ),
+            observation(
+                "body_fingerprints",
+                "Per-attempt hex SHA-256 of (status, body with digits masked), in order.",
+            ),
+            observation(
+                "first_locked_attempt",
+                "1-based number of the first attempt classified `locked`, or null.",
+            ),
+            observation(
+                "resets",
+                "With `options.reset_below`: control logins made with the target's credentials to reset the failure counter.",
+            ),
+            observation(
+                "aborted",
+                "True when a `reset_below` control login was refused (the device locked) and the step stopped early.",
+            ),
+            observation("duration_ms", "Milliseconds the whole step took."),
+            observation(
+                "detail",
+                "Per-attempt objects `{n, credential, status, outcome, elapsed_ms, t_ms}`.",
+            ),
+        ],
+        rules: &[
+            "The op must define `accepted`/`rejected` classifiers in the profile, or every attempt is `unknown`.",
+            "With `credentials = \"wrong-password\"` and `repeat`, each attempt uses a different random password.",
+            "`options.reset_below = N` (N ≥ 2) logs in with the target's credentials after N-1 consecutive failures, so a long dictionary does not trip the lockout.",
+        ],
+    },
+    ActionSpec {
+        name: "recover",
+        description: "Poll the login operation with the target's credentials until it is accepted again (a lockout expired), for up to `seconds` + 30 s.",
+        params: &[
+            param(
+                "op",
+                ParamKind::ProfileOp,
+                "Profile operation used to test a login. Default `login-check`.",
+            ),
+            PORT_HTTP,
+            AUTH,
+            param(
+                "seconds",
+                ParamKind::Duration,
+                "Longest expected lock, seconds (at most 3600; the step polls 30 s longer). Default 300.",
+            ),
+            param(
+                "interval_ms",
+                ParamKind::Duration,
+                "Pause between polls, milliseconds (at least 200). Default 1000.",
+            ),
+        ],
+        observations: &[
+            observation(
+                "recovered",
+                "True when the target's credentials were accepted again before the deadline.",
+            ),
+            observation("polls", "Number of login attempts made."),
+            observation("waited_ms", "Milliseconds spent polling."),
+            observation(
+                "last_status",
+                "HTTP status of the last poll, or the transport error text.",
+            ),
+        ],
+        rules: &[
+            "Use with `always = true` after a step that may lock the account, so later cases find the device usable.",
+        ],
+    },
+    ActionSpec {
+        name: "wait",
+        description: "Pause the case for a fixed time (at most 3600 s).",
+        params: &[required(
+            "seconds",
+            ParamKind::Duration,
+            "How long to wait, seconds (integer ≥ 0 or a template such as `${params.duration_s}`).",
+        )],
+        observations: &[observation("waited_s", "Seconds waited.")],
+        rules: &[],
+    },
+    ActionSpec {
+        name: "ports",
+        description: "TCP connect sweep of the target, with service guesses and banners, compared with the declared open ports.",
+        params: &[
+            param(
+                "ports",
+                ParamKind::PortSet,
+                "Ports to try: a list of numbers, `all` (1–65535, default), `declared` or `common-camera`.",
+            ),
+            OPTIONS,
+        ],
+        observations: &[
+            observation(
+                "open",
+                "Open ports, sorted: list of `{port, service, banner}` (service and banner may be null).",
+            ),
+            observation("open_ports", "Open port numbers, sorted."),
+            observation(
+                "undeclared",
+                "Open ports not in the target's `declared.open_tcp_ports`.",
+            ),
+            observation("declared_closed", "Ports in `declared.open_tcp_ports` found closed."),
+        ],
+        rules: &[],
+    },
+    ActionSpec {
+        name: "tls",
+        description: "Handshake with each TLS version and record the accepted versions, cipher suites and the certificate.",
+        params: &[
+            param("port", ParamKind::Port, "Named port or number. Default `https`."),
+            OPTIONS,
+        ],
+        observations: &[
+            observation(
+                "versions",
+                "One entry per version tried: `{version, accepted, cipher_suites, weak_cipher_suites}` (IANA suite names), plus `refused_with` or `error` when not accepted.",
+            ),
+            observation(
+                "certificate",
+                "Leaf certificate: `sha256`, `self_signed`, `key_type`, `key_bits`, `signature_algorithm`, `not_before`, `not_after`, `subject_alt_names`; null when none was obtained.",
+            ),
+            observation(
+                "accepted_versions",
+                "Names of the versions the server accepted (`TLSv1.2`, `TLSv1.3`…).",
+            ),
+            observation(
+                "weak_suites",
+                "Accepted cipher suites considered weak (NULL, EXPORT, RC4, DES/3DES/IDEA, anonymous, MD5 MAC; CBC with SHA-1 MAC in TLS 1.1 or older).",
+            ),
+            observation(
+                "reachable",
+                "False when the port refused the connection (then the only observation); true otherwise.",
+            ),
+            observation(
+                "undetermined_versions",
+                "Versions whose hellos got no TLS answer (timeout, garbage): neither accepted nor refused.",
+            ),
+            observation(
+                "certificate_error",
+                "Why `certificate` is null (no handshake succeeded, anonymous suite only…), else null.",
+            ),
+            observation(
+                "negotiated",
+                "What a modern TLS 1.2/1.3 client (rustls) negotiated: `{version, cipher_suite}`, or null.",
+            ),
+        ],
+        rules: &[
+            "`options` may set `versions` (list of `SSLv3`, `TLSv1.0`, `TLSv1.1`, `TLSv1.2`, `TLSv1.3`; default all), `concurrency` (1–64, default 8), `certificate` (default true) and `sni`.",
+        ],
+    },
+    ActionSpec {
+        name: "ssh",
+        description: "Read the SSH banner and key-exchange offer and the authentication methods, and optionally try a login.",
+        params: &[
+            param("port", ParamKind::Port, "Named port or number. Default `ssh`."),
+            param(
+                "credentials",
+                ParamKind::Credentials,
+                "Credential set to try a password login with; omitted: no login is attempted.",
+            ),
+            OPTIONS,
+        ],
+        observations: &[
+            observation("banner", "The server's identification line (`SSH-2.0-…`)."),
+            observation("kex", "Key-exchange algorithms, in the server's order."),
+            observation("host_key", "Host-key algorithms, in the server's order."),
+            observation("ciphers", "Ciphers (server-to-client), in the server's order."),
+            observation("macs", "MACs (server-to-client), in the server's order."),
+            observation("compression", "Compression methods (server-to-client)."),
+            observation(
+                "auth_methods",
+                "Authentication methods the server offers (`publickey`, `password`…).",
+            ),
+            observation(
+                "weak",
+                "Offered algorithms considered weak (e.g. `diffie-hellman-group1-sha1`, `ssh-dss`, CBC ciphers, `hmac-md5`).",
+            ),
+            observation(
+                "login",
+                "Outcome of the login attempts: `accepted` if any password was accepted, else `unknown` if any went unanswered, else `rejected` (SSH has no lock signal, so a locked account reads `rejected`); null when not attempted.",
+            ),
+            observation(
+                "reachable",
+                "False when the port refused the connection (then no other observation is present), else true.",
+            ),
+            observation(
+                "ciphers_c2s",
+                "Ciphers client-to-server, in the server's order; present only when they differ from `ciphers`.",
+            ),
+            observation(
+                "macs_c2s",
+                "MACs client-to-server, in the server's order; present only when they differ from `macs`.",
+            ),
+            observation(
+                "compression_c2s",
+                "Compression client-to-server; present only when it differs from `compression`.",
+            ),
+            observation(
+                "weak_detail",
+                "The weak algorithms with why: list of `{algorithm, kind, reason}` (`kind`: `kex`, `host_key`, `cipher`, `mac`).",
+            ),
+            observation(
+                "strict_kex",
+                "True when the offer includes OpenSSH strict key exchange (`kex-strict-s-v00@openssh.com`, the Terrapin fix).",
+            ),
+            observation(
+                "terrapin_vulnerable",
+                "True when ChaCha20-Poly1305, or a CBC cipher with an `-etm` MAC, is offered without strict key exchange (CVE-2023-48795).",
+            ),
+            observation(
+                "host_key_fingerprint",
+                "SHA-256 fingerprint of the host key the audit session received (`SHA256:…`); null without a session.",
+            ),
+            observation(
+                "negotiated",
+                "What the audit session agreed on: `{kex, host_key, cipher, mac}`; null without a session.",
+            ),
+            observation(
+                "none_accepted",
+                "True when the server let the `none` method in: a login without any credential.",
+            ),
+            observation(
+                "accepted_credentials",
+                "Credentials whose password was accepted, as `user:password` (the target's own as `user:[REDACTED]`).",
+            ),
+            observation(
+                "login_attempts",
+                "Every attempt in order: `{credential, outcome, remaining_methods, partial_success, error}`.",
+            ),
+            observation(
+                "pre_banner",
+                "Lines the server sent before its identification line; present only when there were some.",
+            ),
+            observation(
+                "session_error",
+                "Why the audit session (methods, logins) could not be set up, e.g. no algorithm in common; absent when it worked.",
+            ),
+        ],
+        rules: &[
+            "`options` may set `user` (user name for the `none` request that lists the methods; default the first credential's, else `root`), `fresh_connection` (a new connection per password attempt) and `stop_on_accept`.",
+        ],
+    },
+    ActionSpec {
+        name: "rtsp",
+        description: "Probe RTSP: the authentication schemes offered and which stream paths are served, with or without credentials.",
+        params: &[
+            param("port", ParamKind::Port, "Named port or number. Default `rtsp`."),
+            param(
+                "paths",
+                ParamKind::RtspPaths,
+                "Paths to DESCRIBE: a list (of paths starting with `/`, `profile` or `dictionary:<stem>` items), `profile` (the profile's `[rtsp] paths`) or `dictionary:<stem>`. Default: the profile's paths, then `dictionary:rtsp-paths`.",
+            ),
+            param(
+                "credentials",
+                ParamKind::Credentials,
+                "One credential (`none`, `target`, `wrong-password`, `unknown-user`): paths refused anonymously are asked again with it, and Basic is tried with it when offered. Default `target`.",
+            ),
+        ],
+        observations: &[
+            observation(
+                "reachable",
+                "False when the port refused the connection (then only `error` is set).",
+            ),
+            observation(
+                "auth",
+                "Schemes demanded: list of `none` (something was served anonymously), `basic`, `digest-md5`, `digest-sha256`…, in the order first seen.",
+            ),
+            observation(
+                "routes",
+                "Paths that exist: `{path, status, authenticated_status}` for each answered 2xx, or 401/403 even with the credential.",
+            ),
+            observation(
+                "open_routes",
+                "Paths served without authentication (2xx to an anonymous DESCRIBE).",
+            ),
+            observation(
+                "basic_offered",
+                "True when a 401 challenged with Basic (a client would send the password readable).",
+            ),
+            observation(
+                "basic_accepted",
+                "True when the credential sent with Basic passed authentication, false when refused; null when not tried (Basic not offered, no credential).",
+            ),
+            observation(
+                "accepts_any_path",
+                "True when a random, non-existent path was answered 2xx (so `routes` proves nothing).",
+            ),
+            observation(
+                "random_path",
+                "The random path asked first: `{path, status, authenticated_status}` (401 then 404 marks a camera that checks credentials before paths).",
+            ),
+            observation("server", "The `Server` header, escaped; null when none was sent."),
+            observation(
+                "public",
+                "Methods listed in the OPTIONS response's `Public` header, in order.",
+            ),
+            observation(
+                "options_status",
+                "Status of the anonymous OPTIONS request, or null when it failed.",
+            ),
+            observation(
+                "challenges",
+                "The distinct challenges seen: `{label, scheme, realm, algorithm, qop, stale, params}`.",
+            ),
+            observation("paths_tried", "Number of distinct candidate paths asked."),
+            observation(
+                "errors",
+                "Requests that failed (timeout, closed, garbage): `{path, error}`, `*` for OPTIONS.",
+            ),
+            observation(
+                "nonconforming_responses",
+                "Responses only the lenient reader could parse (bare LF, no reason phrase, non-UTF-8 headers).",
+            ),
+            observation(
+                "credential",
+                "The credential used: `anonymous`, `user:password` for public ones, `user:[REDACTED]` for the target's.",
+            ),
+            observation("port", "The TCP port probed."),
+            observation("elapsed_ms", "Milliseconds the whole probe took."),
+            observation(
+                "error",
+                "Why the port could not be reached (only with `reachable = false`).",
+            ),
+        ],
+        rules: &[
+            "Many cameras answer 401 before 404 for any path; with a credential each 401 is asked again, and a 404 then means absent.",
+        ],
+    },
+    ActionSpec {
+        name: "telnet",
+        description: "Check whether a telnet service answers and what it prints before a login, refusing its options and never typing anything.",
+        params: &[param(
+            "port",
+            ParamKind::Port,
+            "Named port or number. Default: the `telnet` port when the target or profile binds one, else 23.",
+        )],
+        observations: &[
+            observation(
+                "open",
+                "True when the port accepted a connection (false when refused, filtered or unreachable).",
+            ),
+            observation(
+                "prompt",
+                "Text the service printed (negotiation removed), line ends as newlines, other non-printable bytes and `\\` as `\\xNN`, trimmed, at most 1024 characters; null when none.",
+            ),
+            observation(
+                "prompt_kind",
+                "What the last line asks for: `login`, `password`, `shell` (a command prompt with no login), `other`; null without a prompt.",
+            ),
+            observation(
+                "negotiation",
+                "Option commands the server sent, in order without repeats (`DO TERMINAL-TYPE`, `WILL ECHO`…).",
+            ),
+            observation(
+                "telnet_protocol",
+                "True when the server sent Telnet IAC commands (a real telnetd, not a raw console).",
+            ),
+            observation(
+                "closed_by_server",
+                "True when the server closed the connection by itself.",
+            ),
+            observation(
+                "truncated",
+                "True when reading stopped at the 16 KiB bound (an endless banner).",
+            ),
+            observation("bytes_received", "Raw bytes received, negotiation included."),
+            observation("port", "The TCP port probed."),
+            observation("elapsed_ms", "Milliseconds the probe took."),
+            observation("error", "Why the port could not be reached (only with `open = false`)."),
+        ],
+        rules: &[],
+    },
+    ActionSpec {
+        name: "onvif",
+        description: "Call an ONVIF device-service operation (SOAP) and record whether it answered, faulted or refused; or sweep the read operations anonymously.",
+        params: &[
+            required(
+                "op",
+                ParamKind::OnvifOperation,
+                "ONVIF operation name, e.g. `GetDeviceInformation`, `GetUsers`; or `sweep` for the anonymous read sweep.",
+            ),
+            param(
+                "credentials",
+                ParamKind::Credentials,
+                "One credential: `none`, `target`, `wrong-password` or `unknown-user`. Default `target` when `auth` is `digest` or `usernametoken`, else `none` (anonymous).",
+            ),
+            param(
+                "auth",
+                ParamKind::OnvifAuth,
+                "`digest` (HTTP digest), `usernametoken` (WS-Security) or `none`. Default `digest` when credentials are given.",
+            ),
+            param(
+                "port",
+                ParamKind::Port,
+                "Named port or number serving `/onvif/device_service`. Default `http`.",
+            ),
+            OPTIONS,
+        ],
+        observations: &[
+            observation("status", "HTTP status code of the response."),
+            observation(
+                "fault",
+                "SOAP fault subcode (`ter:NotAuthorized`…), or null when the call succeeded.",
+            ),
+            observation(
+                "anonymous_allowed",
+                "True when the operation returned data without credentials; with `op = \"sweep\"`, the list of operations that did.",
+            ),
+            observation(
+                "access_class",
+                "The operation's ONVIF access class (`PRE_AUTH`, `READ_SYSTEM`, `READ_SYSTEM_SECRET`, `WRITE_SYSTEM`, `UNRECOVERABLE`…).",
+            ),
+            observation(
+                "outcome",
+                "`answered`, `refused` (401/403 or `NotAuthorized`), `fault`, `not_soap` or `http_error`.",
+            ),
+            observation(
+                "answered",
+                "True when the device returned a non-fault SOAP answer (HTTP 200).",
+            ),
+            observation("fault_code", "SOAP fault code (`env:Sender`, `env:Receiver`), or null."),
+            observation("fault_reason", "SOAP fault reason text (bounded), or null."),
+            observation(
+                "auth",
+                "What the device demanded: challenge labels (`digest-sha256`, `digest-md5`, `basic`), `usernametoken` for a `NotAuthorized` fault, `none` when it answered anonymously.",
+            ),
+            observation(
+                "auth_used",
+                "Scheme whose credentials were sent (`digest-md5`, `digest-sha256`, `usernametoken`), or null.",
+            ),
+            observation(
+                "credential",
+                "The credential sent: `anonymous`, `user:password` for public ones, `user:[REDACTED]` for the target's.",
+            ),
+            observation(
+                "device_information",
+                "GetDeviceInformation fields (`Manufacturer`, `Model`, `FirmwareVersion`, `SerialNumber`, `HardwareId`) when it answered, else null.",
+            ),
+            observation(
+                "violations",
+                "Sweep: non-PRE_AUTH operations answered anonymously (each breaks the ONVIF default access policy).",
+            ),
+            observation(
+                "operations",
+                "Sweep: per-operation objects `{operation, access_class, status, outcome, fault, anonymous_allowed, error}`.",
+            ),
+            observation(
+                "pre_auth_refused",
+                "Sweep: PRE_AUTH operations refused anonymously (clients cannot read the clock before authenticating).",
+            ),
+            observation(
+                "anonymous_refusal",
+                "Sweep: how protected operations refused anonymous calls: `http-401`, `soap-not-authorized`, `mixed`, or null.",
+            ),
+            observation(
+                "refusals_conformant",
+                "Sweep: every refusal was 401 with a Digest challenge or 400 with `ter:NotAuthorized`, as ONVIF Core requires.",
+            ),
+            observation(
+                "device_time",
+                "Sweep: the device clock from GetSystemDateAndTime, `{utc, skew_s}`, or null.",
+            ),
+            observation(
+                "authenticated",
+                "Sweep with credentials: the GetDeviceInformation call made with them (same fields as a single call).",
+            ),
+            observation(
+                "token_checks",
+                "With `options.token_checks`: outcomes of a valid, a replayed, a stale and a nonce-less UsernameToken, and `findings` (weak tokens accepted).",
+            ),
+        ],
+        rules: &[
+            "UNRECOVERABLE operations (and `options.include_unrecoverable`) need `--allow-destructive`; a sweep sends reads only unless `options.include_write` is true.",
+            "`options.arguments` replaces the request content inside the operation element; `options.path` replaces `/onvif/device_service`.",
+        ],
+    },
+    ActionSpec {
+        name: "operator",
+        description: "Ask the person at the bench to act or observe (factory reset, power cycle, read a label) and record the answer.",
+        params: &[
+            required("prompt", ParamKind::Text, "Instruction in English."),
+            required("prompt_vi", ParamKind::Text, "Instruction in Vietnamese."),
+            required(
+                "answer",
+                ParamKind::Answer,
+                "Kind of answer expected: `confirm`, `yes-no`, `text` or `attachment`.",
+            ),
+            param(
+                "destructive",
+                ParamKind::Bool,
+                "The instruction changes the device irreversibly (needs `--allow-destructive`; the case's `effect` must be `destructive`).",
+            ),
+        ],
+        observations: &[
+            observation(
+                "answered",
+                "True when an answer was given (false when run non-interactively without an answers file).",
+            ),
+            observation(
+                "answer",
+                "The answer: `yes`/`no` for yes-no, `done` for confirm, the text for text, the file name for attachment.",
+            ),
+            observation("attachments", "Files attached (names inside the bundle)."),
+        ],
+        rules: &[],
+    },
+    ActionSpec {
+        name: "document",
+        description: "Ask for a document (IXIT, manual, policy) to be reviewed and attached.",
+        params: &[
+            required("prompt", ParamKind::Text, "What to review and attach, in English."),
+            required(
+                "prompt_vi",
+                ParamKind::Text,
+                "What to review and attach, in Vietnamese.",
+            ),
+            param(
+                "answer",
+                ParamKind::Answer,
+                "Kind of answer expected. Default `attachment`.",
+            ),
+        ],
+        observations: &[
+            observation("answered", "True when an answer was given."),
+            observation(
+                "answer",
+                "The answer (the file name for attachment, the text, or yes/no).",
+            ),
+            observation("attachments", "Files attached (names inside the bundle)."),
+        ],
+        rules: &[],
+    },
+];
+
+/// The action called `name`.
+pub fn action(name: &str) -> Option<&'static ActionSpec> {
+    ACTIONS.iter().find(|spec| spec.name == name)
+}
+
+/// Actions that accept `key` as a parameter, for "belongs to action …" hints.
+pub fn actions_accepting(key: &str) -> Vec<&'static str> {
+    ACTIONS
+        .iter()
+        .filter(|spec| spec.params.iter().any(|param| param.name == key))
+        .map(|spec| spec.name)
+        .collect()
+}
+
+/// Every key any step may carry (the union over actions).
+pub fn all_step_keys() -> Vec<&'static str> {
+    let mut keys: Vec<&'static str> = COMMON_KEYS.iter().map(|param| param.name).collect();
+    for spec in ACTIONS {
+        for param in spec.params {
+            if !keys.contains(&param.name) {
+                keys.push(param.name);
+            }
+        }
+    }
+    keys
+}
+
+/// Words authors reach for that the format spells differently.
+const ALIASES: &[(&str, &str)] = &[
+    ("attempts", "repeat"),
+    ("count", "repeat"),
+    ("times", "repeat"),
+    ("retries", "repeat"),
+    ("sleep", "seconds"),
+    ("duration", "seconds"),
+    ("delay_ms", "interval_ms"),
+    ("url", "path"),
+    ("uri", "path"),
+    ("user", "credentials"),
+    ("username", "credentials"),
+    ("password", "credentials"),
+    ("operation", "op"),
+    ("type", "action"),
+    ("name", "id"),
+    ("assert", "expect"),
+    ("expects", "expect"),
+];
+
+/// A hint for a key that is a known alias, or a near-typo of one.
+pub fn alias_hint(key: &str) -> Option<String> {
+    let (alias, canonical) = ALIASES.iter().find(|(alias, _)| *alias == key).or_else(|| {
+        let close = crate::error::did_you_mean(key, ALIASES.iter().map(|(alias, _)| *alias))?;
+        ALIASES.iter().find(|(alias, _)| *alias == close)
+    })?;
+    Some(format!(
+        "did you mean `{canonical}`? (`{alias}` is written `{canonical}` in case files)"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_action_param_is_a_step_field() {
+        // The Step struct must be able to hold every parameter the table allows, or the
+        // validator would accept keys that serde then rejects (or the reverse).
+        let schema = schemars::schema_for!(crate::model::Step);
+        let value = serde_json::to_value(&schema).unwrap_or_default();
+        let properties = value
+            .get("properties")
+            .and_then(|properties| properties.as_object())
+            .cloned()
+            .unwrap_or_default();
+        let mut fields: Vec<&str> = properties.keys().map(String::as_str).collect();
+        fields.sort_unstable();
+        let mut keys = all_step_keys();
+        keys.sort_unstable();
+        assert_eq!(keys, fields);
+    }
+
+    #[test]
+    fn names_are_unique() {
+        for (index, spec) in ACTIONS.iter().enumerate() {
+            assert!(ACTIONS[index + 1..].iter().all(|other| other.name != spec.name));
+            let keys: Vec<&str> = spec.allowed_keys().collect();
+            for (position, key) in keys.iter().enumerate() {
+                assert!(!keys[position + 1..].contains(key), "{} lists {key} twice", spec.name);
+            }
+            for (position, observation) in spec.observations.iter().enumerate() {
+                assert!(
+                    spec.observations[position + 1..]
+                        .iter()
+                        .all(|other| other.name != observation.name),
+                    "{} lists observation {} twice",
+                    spec.name,
+                    observation.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn alias_hint_maps_attempts_to_repeat() {
+        let hint = alias_hint("atempts").unwrap_or_default();
+        assert!(hint.contains("`repeat`"), "{hint}");
+        assert_eq!(alias_hint("zzzzzz"), None);
+    }
+}

@@ -1,0 +1,1170 @@
+//! Semantic validation of a parsed case: what serde's types cannot say (which keys an action
+//! accepts, operator keys, template references, step order, kinds and fixtures). Every
+//! problem found is reported, each at the span of the offending key or value.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
+
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use crate::actions::{self, ActionSpec, ParamKind, ParamSpec};
+use crate::doc;
+use crate::error::{Diagnostic, SourceFile, did_you_mean_hint, one_of};
+use crate::load::{LoadedCase, LoadedRegulation};
+use crate::model::{Case, CaseKind, DECLARED_FIELDS, Effect, Expectation, ProfileFile, Step};
+use crate::templates::{TARGET_FIELDS, TemplateSource, scan_templates};
+
+/// The comparison keys of an expectation; exactly one per `[[steps.expect]]`.
+pub const EXPECT_OPERATORS: &[&str] = &[
+    "equals",
+    "not_equals",
+    "one_of",
+    "none_of",
+    "less_than",
+    "at_most",
+    "greater_than",
+    "at_least",
+    "contains",
+    "not_contains",
+    "matches",
+    "not_matches",
+    "empty",
+    "exists",
+];
+
+pub const AUTH_VALUES: &[&str] = &["none", "basic", "digest", "profile"];
+pub const ONVIF_AUTH_VALUES: &[&str] = &["none", "digest", "usernametoken"];
+pub const CREDENTIAL_SETS: &[&str] = &["none", "target", "wrong-password", "unknown-user"];
+pub const ANSWER_KINDS: &[&str] = &["confirm", "yes-no", "text", "attachment"];
+pub const ON_ERROR_VERDICTS: &[&str] = &["error", "inconclusive"];
+pub const PORT_SETS: &[&str] = &["all", "declared", "common-camera"];
+/// Prefix of a credential set or path list read from `test-cases/data/<stem>.toml`.
+pub const DICTIONARY_PREFIX: &str = "dictionary:";
+
+/// Expectation keys whose strings the runner uses verbatim (no template substitution).
+const LITERAL_EXPECTATION_KEYS: &[&str] = &["that", "because", "matches", "not_matches"];
+
+/// `login-check`, `hardened`: lowercase letters and digits in dash-separated words.
+pub fn is_kebab(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .split('-')
+            .all(|word| !word.is_empty() && word.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()))
+}
+
+/// Step ids and param names: letters, digits, `-`, `_`, starting with a letter.
+fn is_identifier(name: &str) -> bool {
+    name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// `personality(+flaw|-flaw)*` with lowercase-kebab names, e.g. `hardened+telnet-open`.
+pub fn is_sim_fixture(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let is_separator = |b: u8| b == b'+' || b == b'-';
+    !bytes.is_empty()
+        && !is_separator(bytes[0])
+        && !is_separator(bytes[bytes.len() - 1])
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || is_separator(*b))
+        && !bytes
+            .windows(2)
+            .any(|pair| is_separator(pair[0]) && is_separator(pair[1]))
+}
+
+/// Profile operations the case uses that `profile` does not define: its `needs` plus the
+/// `op` of its http and login steps (login defaults to `login-check`). A non-empty result
+/// makes the case not_applicable on that device family.
+pub fn missing_ops(case: &Case, profile: &ProfileFile) -> Vec<String> {
+    let mut missing = BTreeSet::new();
+    for op in required_ops(case) {
+        if !profile.ops.contains_key(&op) {
+            missing.insert(op);
+        }
+    }
+    missing.into_iter().collect()
+}
+
+/// Every profile operation a case needs, sorted.
+pub fn required_ops(case: &Case) -> Vec<String> {
+    let mut ops: BTreeSet<String> = case.needs.iter().map(|need| need.get_ref().clone()).collect();
+    for step in &case.steps {
+        match step.action.get_ref().as_str() {
+            "http" => {
+                if let Some(op) = &step.op {
+                    ops.insert(op.get_ref().clone());
+                }
+            }
+            "login" => {
+                let op = step.op.as_ref().map_or("login-check", |op| op.get_ref().as_str());
+                ops.insert(op.to_string());
+            }
+            _ => {}
+        }
+    }
+    ops.into_iter().collect()
+}
+
+/// Checks every case's `clauses` against the regulation catalogues: the regulation must
+/// exist and each clause id must be in it.
+pub fn validate_against_catalogue(cases: &[LoadedCase], regulations: &[LoadedRegulation]) -> Vec<Diagnostic> {
+    let mut diagnostics = Vec::new();
+    let regulation_ids: Vec<&str> = regulations.iter().map(|loaded| loaded.regulation.id.as_str()).collect();
+    for loaded in cases {
+        let file = SourceFile::new(&loaded.path, &loaded.text);
+        let Ok(root) = DeTable::parse(&loaded.text) else {
+            continue;
+        };
+        let clause_table = root.get_ref().get("clauses").and_then(doc::as_table);
+        for (regulation_id, clause_ids) in &loaded.case.clauses {
+            let key_span = clause_table
+                .and_then(|table| doc::get(table, regulation_id))
+                .map_or(0..0, |(key, _)| key.span());
+            let Some(regulation) = regulations
+                .iter()
+                .find(|regulation| &regulation.regulation.id == regulation_id)
+            else {
+                diagnostics.push(
+                    file.error_at(key_span, format!("unknown regulation `{regulation_id}` in [clauses]"))
+                        .with_expected(one_of(regulation_ids.iter().copied()))
+                        .with_optional_hint(did_you_mean_hint(regulation_id, regulation_ids.iter().copied())),
+                );
+                continue;
+            };
+            let known: Vec<&str> = regulation
+                .regulation
+                .clauses
+                .iter()
+                .map(|clause| clause.id.as_str())
+                .collect();
+            for clause_id in clause_ids {
+                if !known.contains(&clause_id.get_ref().as_str()) {
+                    diagnostics.push(
+                        file.error_at(
+                            clause_id.span(),
+                            format!(
+                                "clause `{}` is not in the catalogue of `{regulation_id}`",
+                                clause_id.get_ref()
+                            ),
+                        )
+                        .with_expected(format!("a clause id from {}", regulation.path.display()))
+                        .with_optional_hint(did_you_mean_hint(clause_id.get_ref(), known.iter().copied())),
+                    );
+                }
+            }
+        }
+    }
+    diagnostics
+}
+
+/// A value read from the spanned tree, for checks on `toml::Value`-typed parameters.
+enum Scalar<'a> {
+    Integer(i64),
+    Float(f64),
+    String(&'a str),
+    Other(&'static str),
+}
+
+fn scalar<'a>(value: &'a DeValue<'_>) -> Scalar<'a> {
+    match value {
+        DeValue::Integer(integer) => i64::from_str_radix(integer.as_str(), integer.radix())
+            .map_or(Scalar::Other("integer out of range"), Scalar::Integer),
+        DeValue::Float(float) => float.as_str().parse().map_or(Scalar::Other("float"), Scalar::Float),
+        DeValue::String(text) => Scalar::String(text),
+        other => Scalar::Other(other.type_str()),
+    }
+}
+
+/// A value written as one `${…}`. Whether the reference is valid is check_templates' job;
+/// here it only matters that the value will be substituted, so its type is not yet known.
+fn is_whole_template(text: &str) -> bool {
+    text.starts_with("${") && text.ends_with('}') && text.matches("${").count() == 1
+}
+
+/// Validates one case. `root` is the spanned tree of the same text `case` was parsed from.
+pub(crate) fn validate_case(file: SourceFile<'_>, root: &DeTable<'_>, case: &Case) -> Vec<Diagnostic> {
+    let mut validator = CaseValidator {
+        file,
+        root,
+        case,
+        diagnostics: Vec::new(),
+    };
+    validator.run();
+    let mut diagnostics = validator.diagnostics;
+    // Checks run by topic; the author reads the file top to bottom.
+    diagnostics.sort_by_key(|diagnostic| (diagnostic.line, diagnostic.column));
+    diagnostics
+}
+
+struct CaseValidator<'a, 'i> {
+    file: SourceFile<'a>,
+    root: &'a DeTable<'i>,
+    case: &'a Case,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl<'a, 'i> CaseValidator<'a, 'i> {
+    fn run(&mut self) {
+        self.check_top_level();
+        self.check_params();
+        self.check_sim();
+        self.check_steps();
+    }
+
+    fn key_span(&self, key: &str) -> Range<usize> {
+        doc::get(self.root, key).map_or(0..0, |(key, _)| key.span())
+    }
+
+    fn value_span(&self, key: &str) -> Range<usize> {
+        doc::get(self.root, key).map_or(0..0, |(_, value)| value.span())
+    }
+
+    fn push(&mut self, diagnostic: Diagnostic) {
+        self.diagnostics.push(diagnostic);
+    }
+
+    fn check_top_level(&mut self) {
+        let case = self.case;
+        if case.clauses.is_empty() {
+            let span = self.key_span("clauses");
+            self.push(
+                self.file
+                    .error_at(span, "the case maps to no clause")
+                    .with_hint("add e.g. `qcvn135-2024 = [\"2.1.5\"]` under [clauses]"),
+            );
+        }
+        let clause_table = self.root.get("clauses").and_then(doc::as_table);
+        for (regulation, clause_ids) in &case.clauses {
+            if clause_ids.is_empty() {
+                let span = clause_table
+                    .and_then(|table| doc::get(table, regulation))
+                    .map_or(0..0, |(key, _)| key.span());
+                self.push(self.file.error_at(span, format!("no clause listed for `{regulation}`")));
+            }
+        }
+        for need in &case.needs {
+            if !is_kebab(need.get_ref()) {
+                self.push(
+                    self.file
+                        .error_at(
+                            need.span(),
+                            format!("`{}` is not a profile operation name", need.get_ref()),
+                        )
+                        .with_expected("a lowercase-kebab name such as `login-check`"),
+                );
+            }
+        }
+        if case.steps.is_empty() {
+            let span = self.key_span("steps");
+            self.push(
+                self.file
+                    .error_at(span, "the case has no steps")
+                    .with_hint("add at least one [[steps]] table"),
+            );
+        }
+        let interactive = case
+            .steps
+            .iter()
+            .filter(|step| matches!(step.action.get_ref().as_str(), "operator" | "document"))
+            .count();
+        match case.kind {
+            CaseKind::Automated => {
+                for step in &case.steps {
+                    let action = step.action.get_ref();
+                    if action == "operator" || action == "document" {
+                        self.push(
+                            self.file
+                                .error_at(
+                                    step.action.span(),
+                                    format!("an automated case cannot contain a `{action}` step"),
+                                )
+                                .with_hint("set `kind = \"operator\"` (or \"document\"), or remove the step"),
+                        );
+                    }
+                }
+            }
+            CaseKind::Operator | CaseKind::Document if interactive == 0 && !case.steps.is_empty() => {
+                let span = self.value_span("kind");
+                self.push(
+                    self.file
+                        .error_at(
+                            span,
+                            format!(
+                                "a `{}` case needs at least one operator or document step",
+                                case.kind.as_str()
+                            ),
+                        )
+                        .with_hint(
+                            "add a step with `action = \"operator\"` or `\"document\"`, or set `kind = \"automated\"`",
+                        ),
+                );
+            }
+            _ => {}
+        }
+    }
+
+    fn check_params(&mut self) {
+        for (name, param) in &self.case.params {
+            if !is_identifier(name) {
+                let span = self
+                    .root
+                    .get("params")
+                    .and_then(doc::as_table)
+                    .and_then(|table| doc::get(table, name))
+                    .map_or(0..0, |(key, _)| key.span());
+                self.push(
+                    self.file
+                        .error_at(span, format!("parameter name `{name}` is not a plain name"))
+                        .with_expected("letters, digits, `-` or `_`, starting with a letter"),
+                );
+            }
+            if let Some(declared) = &param.declared
+                && !DECLARED_FIELDS.contains(&declared.get_ref().as_str())
+            {
+                self.push(
+                    self.file
+                        .error_at(
+                            declared.span(),
+                            format!(
+                                "`{}` is not a field of the target's [declared] table",
+                                declared.get_ref()
+                            ),
+                        )
+                        .with_expected(one_of(DECLARED_FIELDS.iter().copied()))
+                        .with_optional_hint(did_you_mean_hint(declared.get_ref(), DECLARED_FIELDS.iter().copied())),
+                );
+            }
+        }
+    }
+
+    fn check_sim(&mut self) {
+        let case = self.case;
+        match &case.sim {
+            None if case.kind == CaseKind::Automated => {
+                let span = self.value_span("kind");
+                self.push(
+                    self.file
+                        .error_at(
+                            span,
+                            "an automated case needs a [sim] table naming simulator setups it must pass and fail",
+                        )
+                        .with_hint("add `[sim]` with `pass = [\"hardened\"]` and `fail = [\"hardened+<flaw>\"]`"),
+                );
+            }
+            None => {}
+            Some(sim) => {
+                let sim_table = self.root.get("sim").and_then(doc::as_table);
+                for (label, list) in [("pass", &sim.pass), ("fail", &sim.fail)] {
+                    if list.is_empty() && case.kind == CaseKind::Automated {
+                        let span = sim_table
+                            .and_then(|table| doc::get(table, label))
+                            .map_or_else(|| self.key_span("sim"), |(key, _)| key.span());
+                        self.push(
+                            self.file
+                                .error_at(span, format!("`sim.{label}` is empty"))
+                                .with_expected("at least one simulator setup such as `hardened` or `legacy`"),
+                        );
+                    }
+                    for fixture in list {
+                        if !is_sim_fixture(fixture.get_ref()) {
+                            self.push(
+                                self.file
+                                    .error_at(
+                                        fixture.span(),
+                                        format!("`{}` is not a simulator setup", fixture.get_ref()),
+                                    )
+                                    .with_expected(
+                                        "`personality(+flaw|-flaw)*` in lowercase-kebab, e.g. `hardened+telnet-open`",
+                                    ),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn check_steps(&mut self) {
+        let tables = doc::steps(self.root);
+        let items: Vec<&Spanned<DeValue<'i>>> = self
+            .root
+            .get("steps")
+            .and_then(doc::as_array)
+            .map(|items| items.iter().collect())
+            .unwrap_or_default();
+        let mut first_seen: BTreeMap<&str, Range<usize>> = BTreeMap::new();
+        for (index, step) in self.case.steps.iter().enumerate() {
+            let id = step.id.get_ref().as_str();
+            let label = format!("step \"{id}\"");
+            if !is_identifier(id) {
+                self.push(
+                    self.file
+                        .error_at(step.id.span(), format!("step id `{id}` is not a plain name"))
+                        .with_expected("letters, digits, `-` or `_`, starting with a letter"),
+                );
+            }
+            if let Some(first) = first_seen.get(id) {
+                let first_location = self.file.location_of(first.start);
+                self.push(
+                    self.file
+                        .error_at(step.id.span(), format!("duplicate step id `{id}`"))
+                        .with_note(format!("first used at {first_location}"))
+                        .with_hint("step ids must be unique within a case; rename one"),
+                );
+            } else {
+                first_seen.insert(id, step.id.span());
+            }
+            let header_span = items.get(index).map_or_else(|| step.id.span(), |item| item.span());
+            let Some(spec) = actions::action(step.action.get_ref()) else {
+                let names = actions::ACTIONS.iter().map(|spec| spec.name);
+                self.push(
+                    self.file
+                        .error_at(
+                            step.action.span(),
+                            format!("unknown action `{}` in {label}", step.action.get_ref()),
+                        )
+                        .with_expected(one_of(names.clone()))
+                        .with_optional_hint(did_you_mean_hint(step.action.get_ref(), names)),
+                );
+                continue;
+            };
+            if let Some(table) = tables.get(index) {
+                self.check_step_keys(spec, table, &label);
+                self.check_templates(index, table);
+            }
+            for required in spec.required_params() {
+                let present = tables
+                    .get(index)
+                    .is_some_and(|table| table.get(required.name).is_some());
+                if !present {
+                    self.push(
+                        self.file
+                            .error_at(
+                                header_span.clone(),
+                                format!(
+                                    "missing parameter `{}` for action `{}` in {label}",
+                                    required.name, spec.name
+                                ),
+                            )
+                            .with_expected(format!("`{}`: {}", required.name, required.description))
+                            .with_hint(format!("add `{} = …` to this step", required.name)),
+                    );
+                }
+            }
+            self.check_step_rules(spec, step, tables.get(index).copied(), &label, header_span);
+            self.check_expectations(spec, step, tables.get(index).copied(), &label);
+        }
+    }
+
+    fn check_step_keys(&mut self, spec: &ActionSpec, table: &DeTable<'i>, label: &str) {
+        for (key, value) in table.iter() {
+            let name = key.get_ref().as_ref();
+            match spec.param(name) {
+                Some(param) => self.check_param_value(param, value, label),
+                None => {
+                    let owners = actions::actions_accepting(name);
+                    let hint = if owners.is_empty() {
+                        actions::alias_hint(name).or_else(|| did_you_mean_hint(name, spec.allowed_keys()))
+                    } else {
+                        let owners = owners.iter().map(|owner| format!("`{owner}`")).collect::<Vec<_>>();
+                        Some(format!(
+                            "`{name}` is a parameter of action{} {}",
+                            if owners.len() > 1 { "s" } else { "" },
+                            owners.join(", ")
+                        ))
+                    };
+                    self.push(
+                        self.file
+                            .error_at(
+                                key.span(),
+                                format!("`{name}` is not a parameter of action `{}` ({label})", spec.name),
+                            )
+                            .with_expected(one_of(spec.allowed_keys()))
+                            .with_optional_hint(hint),
+                    );
+                }
+            }
+        }
+    }
+
+    fn invalid_value(&self, span: Range<usize>, found: &str, param: &ParamSpec, label: &str) -> Diagnostic {
+        self.file
+            .error_at(span, format!("invalid value {found} for `{}` in {label}", param.name))
+    }
+
+    fn check_one_of(&mut self, value: &Spanned<DeValue<'i>>, param: &ParamSpec, label: &str, allowed: &[&str]) {
+        if let DeValue::String(text) = value.get_ref()
+            && !allowed.contains(&text.as_ref())
+        {
+            let diagnostic = self
+                .invalid_value(value.span(), &format!("`{text}`"), param, label)
+                .with_expected(one_of(allowed.iter().copied()))
+                .with_optional_hint(did_you_mean_hint(text, allowed.iter().copied()));
+            self.push(diagnostic);
+        }
+    }
+
+    fn check_param_value(&mut self, param: &ParamSpec, value: &Spanned<DeValue<'i>>, label: &str) {
+        let span = value.span();
+        match param.kind {
+            ParamKind::Auth => self.check_one_of(value, param, label, AUTH_VALUES),
+            ParamKind::OnvifAuth => self.check_one_of(value, param, label, ONVIF_AUTH_VALUES),
+            ParamKind::Answer => self.check_one_of(value, param, label, ANSWER_KINDS),
+            ParamKind::OnError => self.check_one_of(value, param, label, ON_ERROR_VERDICTS),
+            ParamKind::ProfileOp => {
+                if let Scalar::String(text) = scalar(value.get_ref())
+                    && !is_kebab(text)
+                {
+                    let diagnostic = self
+                        .invalid_value(span, &format!("`{text}`"), param, label)
+                        .with_expected("a profile operation name in lowercase-kebab, e.g. `login-check`");
+                    self.push(diagnostic);
+                }
+            }
+            ParamKind::OnvifOperation => {
+                if let Scalar::String(text) = scalar(value.get_ref()) {
+                    let pascal = text.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+                        && text.chars().all(|c| c.is_ascii_alphanumeric());
+                    // `sweep`: the anonymous read sweep over every operation.
+                    if !pascal && text != "sweep" {
+                        let diagnostic = self
+                            .invalid_value(span, &format!("`{text}`"), param, label)
+                            .with_expected("an ONVIF operation name such as `GetDeviceInformation`, or `sweep`");
+                        self.push(diagnostic);
+                    }
+                }
+            }
+            ParamKind::HttpMethod => {
+                if let Scalar::String(text) = scalar(value.get_ref())
+                    && (text.is_empty() || !text.chars().all(|c| c.is_ascii_uppercase()))
+                {
+                    let diagnostic = self
+                        .invalid_value(span, &format!("`{text}`"), param, label)
+                        .with_expected("an upper-case HTTP method such as `GET`, `POST`, `PUT`");
+                    self.push(diagnostic);
+                }
+            }
+            ParamKind::HttpPath => {
+                if let Scalar::String(text) = scalar(value.get_ref())
+                    && !(text.starts_with('/') || text.starts_with("${"))
+                {
+                    let diagnostic = self
+                        .invalid_value(span, &format!("`{text}`"), param, label)
+                        .with_expected("a path starting with `/`")
+                        .with_hint(format!("write `/{text}`"));
+                    self.push(diagnostic);
+                }
+            }
+            ParamKind::Headers => {
+                if let DeValue::Table(headers) = value.get_ref() {
+                    for (name, header_value) in headers.iter() {
+                        let valid_name = !name.get_ref().is_empty()
+                            && name
+                                .get_ref()
+                                .chars()
+                                .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c));
+                        if !valid_name {
+                            let diagnostic = self
+                                .file
+                                .error_at(
+                                    name.span(),
+                                    format!("`{}` is not a valid HTTP header name ({label})", name.get_ref()),
+                                )
+                                .with_expected("letters, digits and `-`");
+                            self.push(diagnostic);
+                        }
+                        if let Some(text) = header_value.get_ref().as_str()
+                            && (text.contains('\r') || text.contains('\n'))
+                        {
+                            let diagnostic = self
+                                .file
+                                .error_at(
+                                    header_value.span(),
+                                    format!("header `{}` contains a line break ({label})", name.get_ref()),
+                                )
+                                .with_expected("a single-line value");
+                            self.push(diagnostic);
+                        }
+                    }
+                }
+            }
+            ParamKind::Port => match scalar(value.get_ref()) {
+                Scalar::Integer(port) if (1..=65535).contains(&port) => {}
+                Scalar::String(text) if is_kebab(text) || is_whole_template(text) => {}
+                Scalar::Integer(port) => {
+                    let diagnostic = self
+                        .invalid_value(span, &format!("`{port}`"), param, label)
+                        .with_expected("a port number from 1 to 65535, or a named port such as `http`");
+                    self.push(diagnostic);
+                }
+                Scalar::String(text) => {
+                    let diagnostic = self
+                        .invalid_value(span, &format!("`{text}`"), param, label)
+                        .with_expected("a named port such as `http`, `rtsp` (lowercase), or a number");
+                    self.push(diagnostic);
+                }
+                Scalar::Float(_) | Scalar::Other(_) => {
+                    let diagnostic = self
+                        .invalid_value(span, &format!("of type {}", value.get_ref().type_str()), param, label)
+                        .with_expected("a port number or a port name");
+                    self.push(diagnostic);
+                }
+            },
+            ParamKind::Credentials => {
+                if let Scalar::String(text) = scalar(value.get_ref()) {
+                    let valid =
+                        CREDENTIAL_SETS.contains(&text) || text.strip_prefix(DICTIONARY_PREFIX).is_some_and(is_kebab);
+                    if !valid {
+                        let mut candidates: Vec<&str> = CREDENTIAL_SETS.to_vec();
+                        candidates.push("dictionary:default-credentials");
+                        let diagnostic = self
+                            .invalid_value(span, &format!("`{text}`"), param, label)
+                            .with_expected("one of: none, target, wrong-password, unknown-user, dictionary:<file stem in test-cases/data>")
+                            .with_optional_hint(did_you_mean_hint(text, candidates));
+                        self.push(diagnostic);
+                    }
+                }
+            }
+            ParamKind::Count => match scalar(value.get_ref()) {
+                Scalar::Integer(count) if count >= 1 => {}
+                Scalar::String(text) if is_whole_template(text) => {}
+                _ => {
+                    let found = describe(value.get_ref());
+                    let diagnostic = self
+                        .invalid_value(span, &found, param, label)
+                        .with_expected("an integer ≥ 1, or a template such as \"${params.attempts}\"");
+                    self.push(diagnostic);
+                }
+            },
+            ParamKind::Duration => match scalar(value.get_ref()) {
+                Scalar::Integer(amount) if amount >= 0 => {}
+                Scalar::Float(amount) if amount >= 0.0 && amount.is_finite() => {}
+                Scalar::String(text) if is_whole_template(text) => {}
+                _ => {
+                    let found = describe(value.get_ref());
+                    let diagnostic = self
+                        .invalid_value(span, &found, param, label)
+                        .with_expected("a number ≥ 0, or a template such as \"${params.duration_s}\"");
+                    self.push(diagnostic);
+                }
+            },
+            ParamKind::PortSet => match value.get_ref() {
+                DeValue::String(text) if PORT_SETS.contains(&text.as_ref()) || is_whole_template(text) => {}
+                DeValue::Array(items) if !items.is_empty() => {
+                    for item in items.iter() {
+                        let valid =
+                            matches!(scalar(item.get_ref()), Scalar::Integer(port) if (1..=65535).contains(&port));
+                        if !valid {
+                            let found = describe(item.get_ref());
+                            let diagnostic = self
+                                .invalid_value(item.span(), &found, param, label)
+                                .with_expected("port numbers from 1 to 65535");
+                            self.push(diagnostic);
+                        }
+                    }
+                }
+                other => {
+                    let found = describe(other);
+                    let hint = other
+                        .as_str()
+                        .and_then(|text| did_you_mean_hint(text, PORT_SETS.iter().copied()));
+                    let diagnostic = self
+                        .invalid_value(span, &found, param, label)
+                        .with_expected("a non-empty list of port numbers, or one of: all, declared, common-camera")
+                        .with_optional_hint(hint);
+                    self.push(diagnostic);
+                }
+            },
+            ParamKind::RtspPaths => match value.get_ref() {
+                DeValue::String(text)
+                    if text == "profile" || text.strip_prefix(DICTIONARY_PREFIX).is_some_and(is_kebab) => {}
+                DeValue::Array(items) if !items.is_empty() => {
+                    for item in items.iter() {
+                        let valid = item.get_ref().as_str().is_some_and(|path| path.starts_with('/'));
+                        if !valid {
+                            let found = describe(item.get_ref());
+                            let diagnostic = self
+                                .invalid_value(item.span(), &found, param, label)
+                                .with_expected("a path starting with `/`, e.g. \"/Streaming/Channels/101\"");
+                            self.push(diagnostic);
+                        }
+                    }
+                }
+                other => {
+                    let found = describe(other);
+                    let hint = other
+                        .as_str()
+                        .filter(|text| is_kebab(text))
+                        .map(|text| format!("to read test-cases/data/{text}.toml write \"dictionary:{text}\""));
+                    let diagnostic = self
+                        .invalid_value(span, &found, param, label)
+                        .with_expected("a non-empty list of paths, \"profile\" or \"dictionary:<stem>\"")
+                        .with_optional_hint(hint);
+                    self.push(diagnostic);
+                }
+            },
+            ParamKind::Text
+            | ParamKind::Bool
+            | ParamKind::Options
+            | ParamKind::Expectations
+            | ParamKind::Identifier => {}
+        }
+    }
+
+    fn check_step_rules(
+        &mut self,
+        spec: &ActionSpec,
+        step: &Step,
+        table: Option<&DeTable<'i>>,
+        label: &str,
+        header_span: Range<usize>,
+    ) {
+        let key_span = |key: &str| table.and_then(|table| doc::get(table, key)).map(|(key, _)| key.span());
+        if spec.name == "http" {
+            if step.op.is_none() && step.path.is_none() {
+                self.push(
+                    self.file
+                        .error_at(header_span.clone(), format!("{label} has neither `op` nor `path`"))
+                        .with_expected("`op = \"<profile operation>\"` or `path = \"/…\"` (with optional `method`)"),
+                );
+            }
+            if let Some(credentials) = &step.credentials
+                && credentials.get_ref().starts_with(DICTIONARY_PREFIX)
+            {
+                self.push(
+                    self.file
+                        .error_at(
+                            credentials.span(),
+                            format!("`http` sends one credential; a dictionary needs `action = \"login\"` ({label})"),
+                        )
+                        .with_expected(one_of(CREDENTIAL_SETS.iter().copied())),
+                );
+            }
+        }
+        if step.destructive == Some(true) && self.case.effect != Effect::Destructive {
+            let span = key_span("destructive").unwrap_or(header_span);
+            self.push(
+                self.file
+                    .error_at(span, format!("{label} is destructive but the case's effect is not"))
+                    .with_hint(
+                        "set `effect = \"destructive\"` so the case only runs with --allow-destructive, and last",
+                    ),
+            );
+        }
+    }
+
+    fn check_expectations(&mut self, spec: &ActionSpec, step: &Step, table: Option<&DeTable<'i>>, label: &str) {
+        let expect_tables: Vec<&DeTable<'i>> = table
+            .and_then(|table| table.get("expect"))
+            .and_then(doc::as_array)
+            .map(|items| items.iter().filter_map(doc::as_table).collect())
+            .unwrap_or_default();
+        for (index, expectation) in step.expect.iter().enumerate() {
+            let context = format!("expectation {} of {label}", index + 1);
+            let expect_table = expect_tables.get(index).copied();
+            self.check_operator_count(expectation, expect_table, &context);
+            self.check_observation(spec, expectation, &context);
+            if !scan_templates(&expectation.because).is_empty() {
+                let span = expect_table
+                    .and_then(|table| doc::get(table, "because"))
+                    .map_or_else(|| expectation.that.span(), |(_, value)| value.span());
+                self.push(
+                    self.file
+                        .error_at(span, format!("templates are not substituted in `because` ({context})"))
+                        .with_expected("plain text: the report shows the observed value next to it")
+                        .with_hint(
+                            "describe the finding in words, e.g. \"after the declared number of wrong passwords\"",
+                        ),
+                );
+            }
+            for (key, pattern) in [
+                ("matches", &expectation.matches),
+                ("not_matches", &expectation.not_matches),
+            ] {
+                let Some(pattern) = pattern else { continue };
+                let span = expect_table
+                    .and_then(|table| doc::get(table, key))
+                    .map_or_else(|| expectation.that.span(), |(_, value)| value.span());
+                // The runner matches the pattern as written; a `${…}` in it would be read
+                // as regex syntax, never substituted.
+                if !scan_templates(pattern).is_empty() {
+                    self.push(
+                        self.file
+                            .error_at(span, format!("templates are not substituted in `{key}` ({context})"))
+                            .with_expected("a literal regular expression")
+                            .with_hint("compare with `equals`/`contains` to use a template, or escape `$` as `\\$`"),
+                    );
+                    continue;
+                }
+                let checkable = pattern;
+                if let Err(error) = regex::Regex::new(checkable) {
+                    let reason = error.to_string();
+                    let reason = reason.lines().last().unwrap_or("invalid regular expression").trim();
+                    self.push(
+                        self.file
+                            .error_at(
+                                span,
+                                format!("`{key}` is not a valid regular expression in {context}: {reason}"),
+                            )
+                            .with_expected("a regular expression in Rust `regex` syntax")
+                            .with_hint(
+                                "in TOML, write patterns as literal strings ('…') so backslashes need no doubling",
+                            ),
+                    );
+                }
+            }
+            for key in ["less_than", "at_most", "greater_than", "at_least"] {
+                let Some((_, value)) = expect_table.and_then(|table| doc::get(table, key)) else {
+                    continue;
+                };
+                let valid = match scalar(value.get_ref()) {
+                    Scalar::Integer(_) | Scalar::Float(_) => true,
+                    Scalar::String(text) => is_whole_template(text),
+                    Scalar::Other(_) => false,
+                };
+                if !valid {
+                    let found = describe(value.get_ref());
+                    self.push(
+                        self.file
+                            .error_at(
+                                value.span(),
+                                format!("`{key}` needs a number in {context}, found {found}"),
+                            )
+                            .with_expected("a number, or a template such as \"${params.attempts}\""),
+                    );
+                }
+            }
+        }
+    }
+
+    fn check_operator_count(&mut self, expectation: &Expectation, table: Option<&DeTable<'i>>, context: &str) {
+        let present: Vec<&str> = table
+            .map(|table| {
+                EXPECT_OPERATORS
+                    .iter()
+                    .copied()
+                    .filter(|operator| table.get(*operator).is_some())
+                    .collect()
+            })
+            .unwrap_or_default();
+        match present.as_slice() {
+            [_] => {}
+            [] => self.push(
+                self.file
+                    .error_at(expectation.that.span(), format!("{context} has no comparison"))
+                    .with_expected(format!("exactly one of: {}", EXPECT_OPERATORS.join(", ")))
+                    .with_hint("e.g. `equals = 401` or `at_most = \"${params.attempts}\"`"),
+            ),
+            [first, rest @ ..] => {
+                let span = table
+                    .and_then(|table| doc::get(table, rest[0]))
+                    .map_or_else(|| expectation.that.span(), |(key, _)| key.span());
+                self.push(
+                    self.file
+                        .error_at(
+                            span,
+                            format!(
+                                "{context} has more than one comparison (`{first}` and `{}`)",
+                                rest.join("`, `")
+                            ),
+                        )
+                        .with_expected("exactly one comparison per expectation")
+                        .with_hint("split it into several [[steps.expect]] tables"),
+                );
+            }
+        }
+    }
+
+    fn check_observation(&mut self, spec: &ActionSpec, expectation: &Expectation, context: &str) {
+        let that = expectation.that.get_ref();
+        let head = observation_head(that);
+        if spec.observations.is_empty() {
+            self.push(
+                self.file
+                    .error_at(
+                        expectation.that.span(),
+                        format!("action `{}` produces no observations ({context})", spec.name),
+                    )
+                    .with_hint("remove the expectation, or move it to the step that observes"),
+            );
+        } else if spec.observation(head).is_none() {
+            let names = spec.observations.iter().map(|observation| observation.name);
+            self.push(
+                self.file
+                    .error_at(
+                        expectation.that.span(),
+                        format!("`{head}` is not an observation of action `{}` ({context})", spec.name),
+                    )
+                    .with_expected(one_of(names.clone()))
+                    .with_optional_hint(did_you_mean_hint(head, names)),
+            );
+        }
+    }
+
+    fn check_templates(&mut self, index: usize, table: &DeTable<'i>) {
+        let mut found: Vec<(&str, Range<usize>)> = Vec::new();
+        for (key, value) in table.iter() {
+            match key.get_ref().as_ref() {
+                "id" | "action" => {}
+                "expect" => {
+                    let expectations = doc::as_array(value).unwrap_or_default();
+                    for expectation in expectations.iter().filter_map(doc::as_table) {
+                        for (key, value) in expectation.iter() {
+                            // Used as written by the runner; check_expectations rejects
+                            // templates there.
+                            if !LITERAL_EXPECTATION_KEYS.contains(&key.get_ref().as_ref()) {
+                                doc::walk_strings(value, &mut |text, span| found.push((text, span)));
+                            }
+                        }
+                    }
+                }
+                _ => doc::walk_strings(value, &mut |text, span| found.push((text, span))),
+            }
+        }
+        for (text, span) in found {
+            for scanned in scan_templates(text) {
+                let (template_range, result) = match scanned {
+                    Ok(template) => (template.range.clone(), Ok(template)),
+                    Err(error) => (error.range.clone(), Err(error)),
+                };
+                let span = self.locate_in_value(span.clone(), &text[template_range]);
+                match result {
+                    Err(error) => self.push(self.file.error_at(span, error.message).with_expected(error.expected)),
+                    Ok(template) => self.check_reference(index, &template.source, span),
+                }
+            }
+        }
+    }
+
+    /// The exact span of `needle` inside a value's span when the source spells it literally
+    /// (it may not, for escaped strings); otherwise the value's span.
+    fn locate_in_value(&self, value_span: Range<usize>, needle: &str) -> Range<usize> {
+        self.file
+            .text
+            .get(value_span.clone())
+            .and_then(|raw| raw.find(needle))
+            .map_or(value_span.clone(), |offset| {
+                value_span.start + offset..value_span.start + offset + needle.len()
+            })
+    }
+
+    fn check_reference(&mut self, index: usize, source: &TemplateSource, span: Range<usize>) {
+        let expression = source.expression();
+        match source {
+            TemplateSource::Param(name) => {
+                if !self.case.params.contains_key(name) {
+                    let names: Vec<&str> = self.case.params.keys().map(String::as_str).collect();
+                    self.push(
+                        self.file
+                            .error_at(
+                                span,
+                                format!("`${{{expression}}}` refers to an undeclared parameter `{name}`"),
+                            )
+                            .with_expected(if names.is_empty() {
+                                "a parameter declared under [params] (this case declares none)".to_string()
+                            } else {
+                                one_of(names.iter().copied())
+                            })
+                            .with_optional_hint(
+                                did_you_mean_hint(name, names.iter().copied())
+                                    .or_else(|| Some(format!("declare it: [params.{name}] default = …"))),
+                            ),
+                    );
+                }
+            }
+            TemplateSource::Declared(path) => {
+                if !DECLARED_FIELDS.contains(&path.as_str()) {
+                    self.push(
+                        self.file
+                            .error_at(
+                                span,
+                                format!("`${{{expression}}}`: `{path}` is not a field of [declared]"),
+                            )
+                            .with_expected(one_of(DECLARED_FIELDS.iter().copied()))
+                            .with_optional_hint(did_you_mean_hint(path, DECLARED_FIELDS.iter().copied())),
+                    );
+                }
+            }
+            TemplateSource::Target(field) => {
+                if !TARGET_FIELDS.contains(&field.as_str()) {
+                    self.push(
+                        self.file
+                            .error_at(span, format!("`${{{expression}}}`: `{field}` is not a target field"))
+                            .with_expected(one_of(TARGET_FIELDS.iter().copied()))
+                            .with_optional_hint(did_you_mean_hint(field, TARGET_FIELDS.iter().copied())),
+                    );
+                }
+            }
+            TemplateSource::Step { step, observation } => {
+                let steps = &self.case.steps;
+                let position = steps.iter().position(|candidate| candidate.id.get_ref() == step);
+                match position {
+                    None => {
+                        let earlier = steps[..index].iter().map(|candidate| candidate.id.get_ref().as_str());
+                        self.push(
+                            self.file
+                                .error_at(span, format!("`${{{expression}}}` refers to an unknown step `{step}`"))
+                                .with_expected(format!("an earlier step: {}", one_of(earlier.clone())))
+                                .with_optional_hint(did_you_mean_hint(step, earlier)),
+                        );
+                    }
+                    Some(position) if position >= index => {
+                        let when = if position == index {
+                            "this step itself"
+                        } else {
+                            "a later step"
+                        };
+                        self.push(
+                            self.file
+                                .error_at(
+                                    span,
+                                    format!(
+                                        "`${{{expression}}}` refers to {when}; only earlier steps have observations"
+                                    ),
+                                )
+                                .with_hint("move the referenced step before this one"),
+                        );
+                    }
+                    Some(position) => {
+                        let head = observation_head(observation);
+                        if let Some(spec) = actions::action(steps[position].action.get_ref())
+                            && spec.observation(head).is_none()
+                        {
+                            let names = spec.observations.iter().map(|observation| observation.name);
+                            self.push(
+                                self.file
+                                    .error_at(
+                                        span,
+                                        format!(
+                                            "`${{{expression}}}`: `{head}` is not an observation of action `{}`",
+                                            spec.name
+                                        ),
+                                    )
+                                    .with_expected(one_of(names.clone()))
+                                    .with_optional_hint(did_you_mean_hint(head, names)),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `headers.server` → `headers`; `attempts[0].status` → `attempts`.
+fn observation_head(path: &str) -> &str {
+    let end = path.find(['.', '[']).unwrap_or(path.len());
+    &path[..end]
+}
+
+fn describe(value: &DeValue<'_>) -> String {
+    match scalar(value) {
+        Scalar::Integer(integer) => format!("`{integer}`"),
+        Scalar::Float(float) => format!("`{float}`"),
+        Scalar::String(text) => format!("\"{text}\""),
+        Scalar::Other(kind) => format!("a value of type {kind}"),
+    }
+}
+
+/// References to data dictionaries in a case's steps: (`credentials`|`paths`, stem, span).
+pub(crate) fn dictionary_references(text: &str) -> Vec<(&'static str, String, Range<usize>)> {
+    let Ok(root) = DeTable::parse(text) else {
+        return Vec::new();
+    };
+    let mut references = Vec::new();
+    for step in doc::steps(root.get_ref()) {
+        for key in ["credentials", "paths"] {
+            if let Some(value) = step.get(key)
+                && let Some(stem) = value
+                    .get_ref()
+                    .as_str()
+                    .and_then(|text| text.strip_prefix(DICTIONARY_PREFIX))
+            {
+                let kind = if key == "credentials" { "credentials" } else { "paths" };
+                references.push((kind, stem.to_string(), value.span()));
+            }
+        }
+    }
+    references
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sim_fixture_syntax() {
+        for good in [
+            "hardened",
+            "hardened+no-lockout",
+            "legacy-telnet",
+            "legacy-telnet-open+weak-tls",
+            "a1",
+        ] {
+            assert!(is_sim_fixture(good), "{good}");
+        }
+        for bad in [
+            "",
+            "Hardened",
+            "hardened+",
+            "+x",
+            "hardened++x",
+            "hard ened",
+            "hardened_x",
+            "a+-b",
+        ] {
+            assert!(!is_sim_fixture(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn kebab_names() {
+        assert!(is_kebab("login-check"));
+        assert!(!is_kebab("login_check"));
+        assert!(!is_kebab("-x"));
+        assert!(!is_kebab("LoginCheck"));
+    }
+
+    #[test]
+    fn observation_head_strips_paths() {
+        assert_eq!(observation_head("headers.server"), "headers");
+        assert_eq!(observation_head("attempts[0].status"), "attempts");
+        assert_eq!(observation_head("status"), "status");
+    }
+
+    #[test]
+    fn declared_fields_match_the_declared_struct() {
+        use crate::model::{Declared, Lockout};
+        let full = Declared {
+            open_tcp_ports: Some(vec![80]),
+            lockout: Some(Lockout {
+                attempts: Some(5),
+                window_s: Some(30),
+                duration_s: Some(300),
+            }),
+        };
+        let value = toml::Value::try_from(&full).unwrap();
+        let mut paths = Vec::new();
+        fn collect(prefix: &str, value: &toml::Value, paths: &mut Vec<String>) {
+            if let toml::Value::Table(table) = value {
+                for (key, inner) in table {
+                    let path = if prefix.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{prefix}.{key}")
+                    };
+                    paths.push(path.clone());
+                    collect(&path, inner, paths);
+                }
+            }
+        }
+        collect("", &value, &mut paths);
+        paths.sort();
+        let mut listed: Vec<String> = DECLARED_FIELDS.iter().map(|field| field.to_string()).collect();
+        listed.sort();
+        assert_eq!(paths, listed);
+    }
+}

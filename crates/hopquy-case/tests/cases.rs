@@ -1,0 +1,433 @@
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{Fixture, LOCKOUT_CASE, assert_rendered_location, case_errors, line_of, variant};
+
+#[test]
+fn the_base_case_loads_with_its_exact_text() {
+    let fixture = Fixture::new();
+    let path = fixture.write("lockout-http.toml", LOCKOUT_CASE);
+    let loaded = hopquy_case::load_case(&path).unwrap();
+    assert_eq!(loaded.case.id.get_ref(), "lockout-http");
+    assert_eq!(loaded.case.steps.len(), 3);
+    assert_eq!(loaded.text, LOCKOUT_CASE);
+    assert_eq!(loaded.path, path);
+}
+
+#[test]
+fn malformed_toml_points_at_line_and_column() {
+    let fixture = Fixture::new();
+    let text = variant("since = \"0.1.0\"", "since = 0.1.0.1");
+    let diagnostics = case_errors(&fixture, "lockout-http", &text);
+    assert_eq!(diagnostics.len(), 1);
+    let diagnostic = &diagnostics[0];
+    assert!(diagnostic.message.starts_with("invalid TOML"), "{diagnostic}");
+    let (line, column) = assert_rendered_location(diagnostic, &fixture.path("lockout-http.toml"));
+    assert_eq!(line, line_of(&text, "since = 0.1.0.1"));
+    assert!(column > "since = ".len(), "column {column} should be inside the value");
+    assert!(diagnostic.to_string().contains("since = 0.1.0.1"), "{diagnostic}");
+}
+
+#[test]
+fn unknown_key_suggests_the_right_one() {
+    let fixture = Fixture::new();
+    let text = variant("fresh_connection = true", "fresh_conection = true");
+    let diagnostics = case_errors(&fixture, "lockout-http", &text);
+    let diagnostic = &diagnostics[0];
+    assert_eq!(diagnostic.message, "unknown key `fresh_conection` in step \"burst\"");
+    assert_eq!(diagnostic.line, line_of(&text, "fresh_conection"));
+    assert_eq!(diagnostic.column, 1);
+    assert_eq!(diagnostic.hint.as_deref(), Some("did you mean `fresh_connection`?"));
+    // The expected list is what a login step accepts, not every key any step accepts.
+    let expected = diagnostic.expected.as_deref().unwrap();
+    assert!(
+        expected.contains("repeat") && expected.contains("credentials"),
+        "{expected}"
+    );
+    assert!(!expected.contains("prompt_vi"), "{expected}");
+    let rendered = diagnostic.to_string();
+    assert!(rendered.contains("^^^^^^^^^^^^^^^"), "{rendered}");
+    assert!(
+        rendered.contains("= hint: did you mean `fresh_connection`?"),
+        "{rendered}"
+    );
+}
+
+#[test]
+fn a_familiar_word_for_a_key_gets_an_alias_hint() {
+    let fixture = Fixture::new();
+    let text = variant("repeat = \"${params.attempts}\"", "atempts = 5");
+    let diagnostics = case_errors(&fixture, "lockout-http", &text);
+    let diagnostic = &diagnostics[0];
+    assert_eq!(diagnostic.message, "unknown key `atempts` in step \"burst\"");
+    let hint = diagnostic.hint.as_deref().unwrap();
+    assert!(hint.starts_with("did you mean `repeat`?"), "{hint}");
+}
+
+#[test]
+fn wrong_type_names_the_key_and_the_expected_type() {
+    let fixture = Fixture::new();
+    let text = variant("fresh_connection = true", "fresh_connection = 5");
+    let diagnostics = case_errors(&fixture, "lockout-http", &text);
+    let diagnostic = &diagnostics[0];
+    assert!(
+        diagnostic
+            .message
+            .starts_with("wrong type for `fresh_connection` in step \"burst\""),
+        "{diagnostic}"
+    );
+    assert_eq!(diagnostic.expected.as_deref(), Some("a boolean"));
+    assert_eq!(diagnostic.line, line_of(&text, "fresh_connection = 5"));
+    assert_eq!(diagnostic.column, "fresh_connection = ".len() + 1);
+}
+
+#[test]
+fn unknown_enum_value_lists_the_choices() {
+    let fixture = Fixture::new();
+    let text = variant("kind = \"automated\"", "kind = \"automatic\"");
+    let diagnostics = case_errors(&fixture, "lockout-http", &text);
+    let diagnostic = &diagnostics[0];
+    assert_eq!(diagnostic.message, "unknown value `automatic` for `kind`");
+    assert_eq!(
+        diagnostic.expected.as_deref(),
+        Some("one of: automated, operator, document")
+    );
+    assert_eq!(diagnostic.hint.as_deref(), Some("did you mean `automated`?"));
+}
+
+#[test]
+fn parameter_of_another_action_is_rejected_at_its_key() {
+    let fixture = Fixture::new();
+    let text = variant("credentials = \"target\"\n", "credentials = \"target\"\nseconds = 5\n");
+    let diagnostics = case_errors(&fixture, "lockout-http", &text);
+    assert_eq!(
+        diagnostics.len(),
+        1,
+        "{}",
+        hopquy_case::render_diagnostics(&diagnostics)
+    );
+    let diagnostic = &diagnostics[0];
+    assert_eq!(
+        diagnostic.message,
+        "`seconds` is not a parameter of action `login` (step \"locked-check\")"
+    );
+    assert_eq!(diagnostic.line, line_of(&text, "seconds = 5"));
+    assert_eq!(diagnostic.column, 1);
+    let hint = diagnostic.hint.as_deref().unwrap();
+    assert!(hint.contains("`wait`"), "{hint}");
+}
+
+#[test]
+fn unknown_action_suggests_a_known_one() {
+    let fixture = Fixture::new();
+    let text = variant("action = \"wait\"", "action = \"wiat\"");
+    let diagnostics = case_errors(&fixture, "lockout-http", &text);
+    assert_eq!(
+        diagnostics.len(),
+        1,
+        "{}",
+        hopquy_case::render_diagnostics(&diagnostics)
+    );
+    let diagnostic = &diagnostics[0];
+    assert_eq!(diagnostic.message, "unknown action `wiat` in step \"recover\"");
+    assert_eq!(diagnostic.hint.as_deref(), Some("did you mean `wait`?"));
+    assert!(diagnostic.expected.as_deref().unwrap().contains("login"));
+}
+
+#[test]
+fn missing_required_parameter_and_missing_key_are_reported() {
+    let fixture = Fixture::new();
+    let text = variant("seconds = \"${params.duration_s}\"\n", "");
+    let diagnostics = case_errors(&fixture, "lockout-http", &text);
+    assert_eq!(
+        diagnostics.len(),
+        1,
+        "{}",
+        hopquy_case::render_diagnostics(&diagnostics)
+    );
+    assert_eq!(
+        diagnostics[0].message,
+        "missing parameter `seconds` for action `wait` in step \"recover\""
+    );
+    assert_eq!(diagnostics[0].line, line_of(&text, "[[steps]]\nid = \"recover\""));
+
+    // A key the struct requires is serde's to report; it still gets a location and context.
+    let text = variant("because = \"a wrong password was accepted\"\n", "");
+    let diagnostics = case_errors(&fixture, "lockout-http", &text);
+    assert_eq!(
+        diagnostics[0].message,
+        "missing key `because` in expectation 1 of step \"burst\""
+    );
+    assert_eq!(diagnostics[0].line, line_of(&text, "[[steps.expect]]"));
+}
+
+#[test]
+fn duplicate_step_id_points_at_both() {
+    let fixture = Fixture::new();
+    let text = variant("id = \"locked-check\"", "id = \"burst\"");
+    let diagnostics = case_errors(&fixture, "lockout-http", &text);
+    let duplicate = diagnostics
+        .iter()
+        .find(|diagnostic| diagnostic.message == "duplicate step id `burst`")
+        .unwrap();
+    let second_line = text
+        .match_indices("id = \"burst\"")
+        .nth(1)
+        .map(|(offset, _)| text[..offset].matches('\n').count() + 1);
+    assert_eq!(Some(duplicate.line), second_line);
+    let first_line = line_of(&text, "id = \"burst\"");
+    assert!(
+        duplicate.notes[0].contains(&format!("lockout-http.toml:{first_line}:")),
+        "{duplicate}"
+    );
+}
+
+#[test]
+fn bad_template_references_are_reported_at_the_template() {
+    let fixture = Fixture::new();
+    let text = variant("repeat = \"${params.attempts}\"", "repeat = \"${params.atempts}\"");
+    let diagnostics = case_errors(&fixture, "lockout-http", &text);
+    let diagnostic = &diagnostics[0];
+    assert_eq!(
+        diagnostic.message,
+        "`${params.atempts}` refers to an undeclared parameter `atempts`"
+    );
+    assert_eq!(diagnostic.hint.as_deref(), Some("did you mean `attempts`?"));
+    assert_eq!(diagnostic.column, "repeat = \"".len() + 1);
+
+    // A later step has no observations yet.
+    let text = variant("\"${steps.burst.attempts}\"", "\"${steps.recover.waited_s}\"");
+    let diagnostics = case_errors(&fixture, "lockout-http", &text);
+    assert!(
+        diagnostics[0].message.contains("refers to a later step"),
+        "{}",
+        diagnostics[0]
+    );
+
+    // An observation the earlier step's action does not produce.
+    let text = variant("\"${steps.burst.attempts}\"", "\"${steps.burst.atempts}\"");
+    let diagnostics = case_errors(&fixture, "lockout-http", &text);
+    assert_eq!(
+        diagnostics[0].message,
+        "`${steps.burst.atempts}`: `atempts` is not an observation of action `login`"
+    );
+
+    // The password is never templatable.
+    let text = variant("\"${steps.burst.attempts}\"", "\"${target.password}\"");
+    let diagnostics = case_errors(&fixture, "lockout-http", &text);
+    assert!(
+        diagnostics[0].message.contains("never available to templates"),
+        "{}",
+        diagnostics[0]
+    );
+    // The runner prints `because` verbatim, so a template there would show as `${…}`.
+    let text = variant(
+        "because = \"a wrong password was accepted\"",
+        "because = \"${params.attempts} accepted\"",
+    );
+    let diagnostics = case_errors(&fixture, "lockout-http", &text);
+    assert_eq!(
+        diagnostics.len(),
+        1,
+        "{}",
+        hopquy_case::render_diagnostics(&diagnostics)
+    );
+    assert_eq!(
+        diagnostics[0].message,
+        "templates are not substituted in `because` (expectation 1 of step \"burst\")"
+    );
+}
+
+#[test]
+fn declared_param_must_name_a_declared_field() {
+    let fixture = Fixture::new();
+    let text = variant("declared = \"lockout.duration_s\"", "declared = \"lockout.duration\"");
+    let diagnostics = case_errors(&fixture, "lockout-http", &text);
+    assert_eq!(
+        diagnostics[0].message,
+        "`lockout.duration` is not a field of the target's [declared] table"
+    );
+    assert_eq!(
+        diagnostics[0].hint.as_deref(),
+        Some("did you mean `lockout.duration_s`?")
+    );
+}
+
+#[test]
+fn regex_that_does_not_compile_is_rejected() {
+    let fixture = Fixture::new();
+    let text = variant(
+        "that = \"accepted\"\nequals = 0\nbecause = \"a wrong",
+        "that = \"outcomes\"\nmatches = 'locked(['\nbecause = \"a wrong",
+    );
+    let diagnostics = case_errors(&fixture, "lockout-http", &text);
+    assert_eq!(
+        diagnostics.len(),
+        1,
+        "{}",
+        hopquy_case::render_diagnostics(&diagnostics)
+    );
+    assert!(
+        diagnostics[0]
+            .message
+            .starts_with("`matches` is not a valid regular expression in expectation 1 of step \"burst\""),
+        "{}",
+        diagnostics[0]
+    );
+    assert_eq!(diagnostics[0].line, line_of(&text, "matches = 'locked(['"));
+}
+
+#[test]
+fn expectations_need_exactly_one_comparison_on_a_real_observation() {
+    let fixture = Fixture::new();
+    let text = variant(
+        "equals = 0\nbecause = \"a wrong",
+        "equals = 0\nat_most = 1\nbecause = \"a wrong",
+    );
+    let diagnostics = case_errors(&fixture, "lockout-http", &text);
+    assert!(
+        diagnostics[0]
+            .message
+            .contains("more than one comparison (`equals` and `at_most`)"),
+        "{}",
+        diagnostics[0]
+    );
+    assert_eq!(diagnostics[0].line, line_of(&text, "at_most = 1"));
+
+    let text = variant("equals = 0\nbecause = \"a wrong", "because = \"a wrong");
+    let diagnostics = case_errors(&fixture, "lockout-http", &text);
+    assert_eq!(
+        diagnostics[0].message,
+        "expectation 1 of step \"burst\" has no comparison"
+    );
+
+    let text = variant(
+        "that = \"accepted\"\nequals = 0\nbecause = \"a wrong",
+        "that = \"acepted\"\nequals = 0\nbecause = \"a wrong",
+    );
+    let diagnostics = case_errors(&fixture, "lockout-http", &text);
+    assert_eq!(
+        diagnostics[0].message,
+        "`acepted` is not an observation of action `login` (expectation 1 of step \"burst\")"
+    );
+    assert_eq!(diagnostics[0].hint.as_deref(), Some("did you mean `accepted`?"));
+}
+
+#[test]
+fn every_semantic_error_of_a_file_is_reported() {
+    let fixture = Fixture::new();
+    let text = LOCKOUT_CASE
+        .replacen("action = \"wait\"", "action = \"wiat\"", 1)
+        .replacen("id = \"locked-check\"", "id = \"burst\"", 1)
+        .replacen("repeat = \"${params.attempts}\"", "repeat = 0", 1)
+        .replacen("fail = [\"hardened+no-lockout\"]", "fail = [\"Hardened\"]", 1);
+    let diagnostics = case_errors(&fixture, "lockout-http", &text);
+    let messages: Vec<&str> = diagnostics
+        .iter()
+        .map(|diagnostic| diagnostic.message.as_str())
+        .collect();
+    assert!(
+        messages.contains(&"unknown action `wiat` in step \"recover\""),
+        "{messages:?}"
+    );
+    assert!(messages.contains(&"duplicate step id `burst`"), "{messages:?}");
+    assert!(
+        messages.contains(&"invalid value `0` for `repeat` in step \"burst\""),
+        "{messages:?}"
+    );
+    assert!(
+        messages.contains(&"`Hardened` is not a simulator setup"),
+        "{messages:?}"
+    );
+    assert_eq!(diagnostics.len(), 4, "{messages:?}");
+}
+
+#[test]
+fn kinds_steps_and_fixtures_must_agree() {
+    let fixture = Fixture::new();
+    let operator_step = "[[steps]]\nid = \"ask\"\naction = \"operator\"\nprompt = \"Reset it\"\nprompt_vi = \"Đặt lại\"\nanswer = \"confirm\"\n\n[sim]";
+    let text = variant("[sim]", operator_step);
+    let diagnostics = case_errors(&fixture, "lockout-http", &text);
+    assert_eq!(
+        diagnostics[0].message,
+        "an automated case cannot contain a `operator` step"
+    );
+
+    let text = variant("[sim]\npass = [\"hardened\"]\nfail = [\"hardened+no-lockout\"]\n", "");
+    let diagnostics = case_errors(&fixture, "lockout-http", &text);
+    assert!(
+        diagnostics[0]
+            .message
+            .starts_with("an automated case needs a [sim] table"),
+        "{}",
+        diagnostics[0]
+    );
+
+    let text = variant("kind = \"automated\"", "kind = \"operator\"");
+    let diagnostics = case_errors(&fixture, "lockout-http", &text);
+    assert_eq!(
+        diagnostics[0].message,
+        "a `operator` case needs at least one operator or document step"
+    );
+}
+
+#[test]
+fn case_id_must_equal_the_file_stem() {
+    let fixture = Fixture::new();
+    let diagnostics = case_errors(&fixture, "lockout-rtsp", LOCKOUT_CASE);
+    assert_eq!(
+        diagnostics[0].message,
+        "case id `lockout-http` differs from the file name"
+    );
+    assert_eq!(diagnostics[0].line, 1);
+    assert_eq!(diagnostics[0].column, "id = ".len() + 1);
+}
+
+#[test]
+fn every_diagnostic_renders_with_its_location_line() {
+    let fixture = Fixture::new();
+    let broken = [
+        ("a", LOCKOUT_CASE.replacen("[clauses]", "[clauses", 1)),
+        (
+            "b",
+            LOCKOUT_CASE.replacen("id = \"lockout-http\"", "id = \"b\"\nextra = 1", 1),
+        ),
+        (
+            "c",
+            LOCKOUT_CASE
+                .replacen("id = \"lockout-http\"", "id = \"c\"", 1)
+                .replacen("action = \"wait\"", "action = \"nap\"", 1),
+        ),
+        (
+            "d",
+            LOCKOUT_CASE
+                .replacen("id = \"lockout-http\"", "id = \"d\"", 1)
+                .replacen("declared = \"lockout.attempts\"", "declared = \"nope\"", 1),
+        ),
+        ("e", String::new()),
+    ];
+    let mut seen = 0;
+    for (stem, text) in broken {
+        let path = fixture.path(&format!("{stem}.toml"));
+        for diagnostic in case_errors(&fixture, stem, &text) {
+            assert_rendered_location(&diagnostic, &path);
+            seen += 1;
+        }
+    }
+    let missing = fixture.path("missing.toml");
+    let diagnostics = hopquy_case::load_case(&missing).unwrap_err();
+    assert_rendered_location(&diagnostics[0], &missing);
+    assert!(seen >= 5);
+}
+
+#[test]
+fn find_templates_is_exported_for_the_runner() {
+    let templates = hopquy_case::find_templates("${params.attempts}");
+    assert_eq!(templates.len(), 1);
+    assert!(templates[0].whole);
+    assert_eq!(
+        templates[0].source,
+        hopquy_case::TemplateSource::Param("attempts".into())
+    );
+}

@@ -1,0 +1,438 @@
+//! report.html: the bilingual (Vietnamese/English) human test report, carrying the fields an
+//! ISO/IEC 17025 test report needs. Rendered with minijinja and HTML autoescape; every string
+//! is also passed through [`sanitize_text`] because device text is hostile.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use minijinja::value::Serde;
+use minijinja::{AutoEscape, Environment, UndefinedBehavior};
+use serde::{Deserialize, Serialize};
+
+use crate::error::EvidenceError;
+use crate::fsutil::{read_bounded_following, sanitize_text, validate_relative_path};
+use crate::junit::clause_sort_key;
+use crate::model::{CaseResult, Results, Verdict};
+
+pub const DEFAULT_TEMPLATE: &str = include_str!("../templates/report.html.j2");
+const TEMPLATE_NAME: &str = "report.html";
+const MAX_TEMPLATE_BYTES: u64 = 1024 * 1024;
+/// Observations can hold whole HTTP bodies; the exchanges file has them in full.
+const MAX_OBSERVATION_CHARS: usize = 2000;
+const MISSING: &str = "—";
+
+/// What the lab knows that the run does not. Every field may be left out; the report then
+/// prints "—". Deserialisable so a CLI can read it from a lab configuration file.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReportContext {
+    pub lab_name: Option<String>,
+    pub lab_address: Option<String>,
+    pub accreditation: Option<String>,
+    pub customer: Option<String>,
+    pub operator: Option<String>,
+    pub approved_by: Option<String>,
+    pub report_id: Option<String>,
+    /// Date of issue; defaults to the local date at rendering.
+    pub issue_date: Option<String>,
+    /// e.g. "QCVN 135:2024/BTTTT — An toàn thông tin mạng cho camera giám sát sử dụng giao thức internet".
+    pub regulation_title: Option<String>,
+    /// Method reference when it differs from the regulation (e.g. a lab procedure number).
+    pub method_reference: Option<String>,
+    /// Deviations from the method, additions or exclusions (ISO/IEC 17025 §7.8.2.1).
+    pub remarks: Option<String>,
+    /// Clause id → (Vietnamese title, English title). Falls back to the titles in results.json.
+    pub clause_titles: BTreeMap<String, (String, String)>,
+    /// Also recorded in manifest.json by `BundleWriter::finish`.
+    pub case_set_digest: Option<String>,
+    /// Set by `BundleWriter::finish` from the signing key it was given.
+    pub signed: bool,
+    pub signer_fingerprint: Option<String>,
+    /// A lab's own template (same variables as the built-in one), read at render time.
+    pub template_override: Option<PathBuf>,
+}
+
+#[derive(Debug, Serialize)]
+struct ReportView {
+    lab_name: String,
+    lab_address: String,
+    accreditation: String,
+    customer: String,
+    operator: String,
+    approved_by: String,
+    report_id: String,
+    issue_date: String,
+    regulation_title: String,
+    regulation_id: String,
+    method: String,
+    remarks: String,
+    profile: String,
+    run_id: String,
+    started: String,
+    finished: String,
+    complete: bool,
+    device: DeviceView,
+    counts: Vec<CountView>,
+    clauses: Vec<ClauseView>,
+    cases: Vec<CaseView>,
+    signed: bool,
+    signer_fingerprint: String,
+    tool_name: String,
+    tool_version: String,
+    case_set_digest: String,
+    generated: String,
+}
+
+#[derive(Debug, Serialize)]
+struct DeviceView {
+    vendor: String,
+    model: String,
+    firmware: String,
+    serial: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct VerdictView {
+    code: &'static str,
+    css: String,
+    vi: &'static str,
+    en: &'static str,
+    symbol: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+struct CountView {
+    verdict: VerdictView,
+    clauses: usize,
+    cases: usize,
+}
+
+#[derive(Debug, Serialize)]
+struct ClauseView {
+    id: String,
+    title_vi: String,
+    title_en: String,
+    verdict: VerdictView,
+    cases: Vec<CaseLink>,
+}
+
+#[derive(Debug, Serialize)]
+struct CaseLink {
+    id: String,
+    anchor: String,
+    evidence: Vec<EvidenceLink>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct EvidenceLink {
+    path: String,
+    name: String,
+    /// Only for paths that stay inside the bundle; anything else is shown, not linked.
+    href: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct CaseView {
+    id: String,
+    anchor: String,
+    title: Option<String>,
+    kind: String,
+    clauses: String,
+    verdict: VerdictView,
+    started: String,
+    finished: String,
+    summary: String,
+    steps: Vec<StepView>,
+    evidence: Vec<EvidenceLink>,
+}
+
+#[derive(Debug, Serialize)]
+struct StepView {
+    id: String,
+    action: String,
+    status: String,
+    message: Option<String>,
+    observations: Option<String>,
+}
+
+const ALL_VERDICTS: [Verdict; 5] = [
+    Verdict::Pass,
+    Verdict::Fail,
+    Verdict::Error,
+    Verdict::Inconclusive,
+    Verdict::NotApplicable,
+];
+
+fn verdict_view(verdict: Verdict) -> VerdictView {
+    let (vi, en, symbol) = match verdict {
+        Verdict::Pass => ("Đạt", "Pass", "✔"),
+        Verdict::Fail => ("Không đạt", "Fail", "✘"),
+        Verdict::Error => ("Lỗi khi thử", "Error", "!"),
+        Verdict::Inconclusive => ("Không kết luận được", "Inconclusive", "?"),
+        Verdict::NotApplicable => ("Không áp dụng", "Not applicable", "–"),
+    };
+    VerdictView {
+        code: verdict.as_str(),
+        css: format!("v-{}", verdict.as_str()),
+        vi,
+        en,
+        symbol,
+    }
+}
+
+fn kind_label(kind: &str) -> String {
+    match kind {
+        "automated" => "Tự động / Automated".into(),
+        "operator" => "Có người vận hành / Operator-assisted".into(),
+        "document" => "Xem xét tài liệu / Document review".into(),
+        other => clean(other),
+    }
+}
+
+fn clean(text: &str) -> String {
+    sanitize_text(text)
+}
+
+fn or_missing(value: Option<&str>) -> String {
+    match value.map(str::trim) {
+        Some(v) if !v.is_empty() => clean(v),
+        _ => MISSING.to_string(),
+    }
+}
+
+fn format_time(text: Option<&str>) -> String {
+    match text {
+        Some(t) => match chrono::DateTime::parse_from_rfc3339(t) {
+            Ok(time) => time.format("%Y-%m-%d %H:%M:%S %:z").to_string(),
+            Err(_) => or_missing(Some(t)),
+        },
+        None => MISSING.to_string(),
+    }
+}
+
+/// Percent-encodes a validated bundle-relative path for use as a relative URL.
+fn href_for(path: &str) -> Option<String> {
+    validate_relative_path(path).ok()?;
+    let mut out = String::with_capacity(path.len());
+    for byte in path.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~' | b'/') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    Some(out)
+}
+
+fn evidence_links(case: &CaseResult) -> Vec<EvidenceLink> {
+    case.evidence
+        .iter()
+        .map(|path| EvidenceLink {
+            path: clean(path),
+            name: clean(path.rsplit('/').next().unwrap_or(path)),
+            href: href_for(path),
+        })
+        .collect()
+}
+
+fn observations_text(value: &serde_json::Value) -> Option<String> {
+    let empty = match value {
+        serde_json::Value::Null => true,
+        serde_json::Value::Object(map) => map.is_empty(),
+        serde_json::Value::Array(items) => items.is_empty(),
+        _ => false,
+    };
+    if empty {
+        return None;
+    }
+    let text = serde_json::to_string_pretty(value).unwrap_or_default();
+    let mut shown: String = text.chars().take(MAX_OBSERVATION_CHARS).collect();
+    if text.chars().count() > MAX_OBSERVATION_CHARS {
+        shown.push_str("\n… (truncated; full record in exchanges.jsonl)");
+    }
+    Some(clean(&shown))
+}
+
+fn build_view(results: &Results, ctx: &ReportContext) -> ReportView {
+    let anchors: BTreeMap<&str, String> = results
+        .cases
+        .iter()
+        .enumerate()
+        .map(|(index, case)| (case.id.as_str(), format!("case-{}", index + 1)))
+        .collect();
+    let cases_by_id: BTreeMap<&str, &CaseResult> = results.cases.iter().map(|c| (c.id.as_str(), c)).collect();
+
+    let mut clause_results: Vec<_> = results.clauses.iter().collect();
+    clause_results.sort_by_key(|c| clause_sort_key(&c.id));
+    let clauses = clause_results
+        .into_iter()
+        .map(|clause| {
+            let (title_vi, title_en) = match ctx.clause_titles.get(&clause.id) {
+                Some((vi, en)) => (or_missing(Some(vi)), or_missing(Some(en))),
+                None => (
+                    or_missing(clause.title_vi.as_deref()),
+                    or_missing(clause.title_en.as_deref()),
+                ),
+            };
+            ClauseView {
+                id: clean(&clause.id),
+                title_vi,
+                title_en,
+                verdict: verdict_view(clause.verdict),
+                cases: clause
+                    .cases
+                    .iter()
+                    .map(|id| CaseLink {
+                        id: clean(id),
+                        anchor: anchors.get(id.as_str()).cloned().unwrap_or_default(),
+                        evidence: cases_by_id
+                            .get(id.as_str())
+                            .map(|c| evidence_links(c))
+                            .unwrap_or_default(),
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+
+    let cases = results
+        .cases
+        .iter()
+        .enumerate()
+        .map(|(index, case)| CaseView {
+            id: clean(&case.id),
+            anchor: format!("case-{}", index + 1),
+            title: case.title.as_deref().map(clean),
+            kind: kind_label(&case.kind),
+            clauses: clean(&case.clauses.join(", ")),
+            verdict: verdict_view(case.verdict),
+            started: format_time(case.started.as_deref()),
+            finished: format_time(case.finished.as_deref()),
+            summary: or_missing(Some(&case.summary)),
+            steps: case
+                .steps
+                .iter()
+                .map(|step| StepView {
+                    id: clean(&step.id),
+                    action: clean(&step.action),
+                    status: clean(&step.status),
+                    message: step.message.as_deref().map(clean),
+                    observations: observations_text(&step.observations),
+                })
+                .collect(),
+            evidence: evidence_links(case),
+        })
+        .collect();
+
+    let counts = ALL_VERDICTS
+        .iter()
+        .map(|&verdict| CountView {
+            verdict: verdict_view(verdict),
+            clauses: results.clauses.iter().filter(|c| c.verdict == verdict).count(),
+            cases: results.cases.iter().filter(|c| c.verdict == verdict).count(),
+        })
+        .collect();
+
+    let regulation_title = ctx
+        .regulation_title
+        .clone()
+        .unwrap_or_else(|| results.regulation.clone());
+    let method = match &ctx.method_reference {
+        Some(method) => clean(method),
+        None => format!("{} (hopquy)", clean(&regulation_title)),
+    };
+    ReportView {
+        lab_name: or_missing(ctx.lab_name.as_deref()),
+        lab_address: or_missing(ctx.lab_address.as_deref()),
+        accreditation: or_missing(ctx.accreditation.as_deref()),
+        customer: or_missing(ctx.customer.as_deref()),
+        operator: or_missing(ctx.operator.as_deref()),
+        approved_by: or_missing(ctx.approved_by.as_deref()),
+        report_id: or_missing(ctx.report_id.as_deref().or(results.run_id.as_deref())),
+        issue_date: match &ctx.issue_date {
+            Some(date) => or_missing(Some(date)),
+            None => chrono::Local::now().format("%Y-%m-%d").to_string(),
+        },
+        regulation_title: or_missing(Some(&regulation_title)),
+        regulation_id: clean(&results.regulation),
+        method,
+        remarks: or_missing(ctx.remarks.as_deref()),
+        profile: or_missing(results.profile.as_deref()),
+        run_id: or_missing(results.run_id.as_deref()),
+        started: format_time(Some(&results.started)),
+        finished: format_time(Some(&results.finished)),
+        complete: results.complete,
+        device: DeviceView {
+            vendor: or_missing(Some(&results.device.vendor)),
+            model: or_missing(Some(&results.device.model)),
+            firmware: or_missing(Some(&results.device.firmware)),
+            serial: or_missing(results.device.serial.as_deref()),
+        },
+        counts,
+        clauses,
+        cases,
+        signed: ctx.signed,
+        signer_fingerprint: or_missing(ctx.signer_fingerprint.as_deref()),
+        tool_name: or_missing(Some(&results.tool.name)),
+        tool_version: or_missing(Some(&results.tool.version)),
+        case_set_digest: or_missing(ctx.case_set_digest.as_deref()),
+        generated: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    }
+}
+
+/// Renders report.html with the built-in template or `ctx.template_override`.
+pub fn render_report(results: &Results, ctx: &ReportContext) -> Result<String, EvidenceError> {
+    let source = match &ctx.template_override {
+        Some(path) => {
+            let bytes = read_bounded_following(path, MAX_TEMPLATE_BYTES)?;
+            String::from_utf8(bytes)
+                .map_err(|_| EvidenceError::Template(format!("{}: template is not UTF-8", path.display())))?
+        }
+        None => DEFAULT_TEMPLATE.to_string(),
+    };
+    let mut env = Environment::new();
+    // Forced, not inferred from a file name: a lab template named *.txt must still escape.
+    env.set_auto_escape_callback(|_| AutoEscape::Html);
+    // Typos in a lab's template should fail loudly, not print blanks into a signed report.
+    env.set_undefined_behavior(UndefinedBehavior::SemiStrict);
+    env.add_template_owned(TEMPLATE_NAME, source)
+        .map_err(|e| EvidenceError::Template(describe(&e)))?;
+    let template = env
+        .get_template(TEMPLATE_NAME)
+        .map_err(|e| EvidenceError::Template(describe(&e)))?;
+    let view = build_view(results, ctx);
+    template
+        .render(minijinja::context! { r => Serde(&view) })
+        .map_err(|e| EvidenceError::Template(describe(&e)))
+}
+
+fn describe(error: &minijinja::Error) -> String {
+    match error.line() {
+        Some(line) => format!("line {line}: {error}"),
+        None => error.to_string(),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hrefs_are_relative_and_encoded() {
+        assert_eq!(
+            href_for("cases/a b/x#y.json").as_deref(),
+            Some("cases/a%20b/x%23y.json")
+        );
+        assert_eq!(href_for("javascript:alert(1)"), None);
+        assert_eq!(href_for("/etc/passwd"), None);
+        assert_eq!(href_for("../x"), None);
+    }
+
+    #[test]
+    fn missing_values_print_a_dash() {
+        assert_eq!(or_missing(None), MISSING);
+        assert_eq!(or_missing(Some("  ")), MISSING);
+        assert_eq!(or_missing(Some("Lab")), "Lab");
+    }
+}

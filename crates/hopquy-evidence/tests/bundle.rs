@@ -1,0 +1,640 @@
+// Tests may unwrap: a panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use hopquy_evidence::manifest::{INCOMPLETE_MARKER, MANIFEST_FILE, SIGNATURE_FILE};
+use hopquy_evidence::*;
+
+fn case(id: &str, clauses: &[&str], verdict: Verdict, summary: &str) -> CaseResult {
+    CaseResult {
+        id: id.into(),
+        clauses: clauses.iter().map(|c| c.to_string()).collect(),
+        kind: "automated".into(),
+        verdict,
+        summary: summary.into(),
+        evidence: vec![format!("cases/{id}/exchanges.jsonl")],
+        title: Some(format!("title of {id}")),
+        started: Some("2026-03-01T10:00:00+07:00".into()),
+        finished: Some("2026-03-01T10:00:02+07:00".into()),
+        steps: vec![StepResult {
+            id: "s1".into(),
+            action: "http.get".into(),
+            status: "ok".into(),
+            message: Some(format!("step message of {id}")),
+            observations: serde_json::json!({"status": 200}),
+        }],
+    }
+}
+
+fn sample_results() -> Results {
+    let cases = vec![
+        case(
+            "default-password",
+            &["2.1.1"],
+            Verdict::Fail,
+            "default password admin accepted",
+        ),
+        case("lockout", &["2.1.5", "2.3.1"], Verdict::Pass, "locked after 5 attempts"),
+        case("telnet-closed", &["2.2.1"], Verdict::Inconclusive, "operator absent"),
+        case("tls-versions", &["2.10.1"], Verdict::NotApplicable, "no TLS service"),
+        case("ssh-algorithms", &["2.3.2"], Verdict::Error, "connection reset"),
+    ];
+    let mut clause_cases: BTreeMap<String, Vec<&CaseResult>> = BTreeMap::new();
+    for c in &cases {
+        for clause in &c.clauses {
+            clause_cases.entry(clause.clone()).or_default().push(c);
+        }
+    }
+    let clauses = clause_cases
+        .into_iter()
+        .map(|(id, cs)| ClauseResult {
+            verdict: aggregate(cs.iter().map(|c| c.verdict)),
+            cases: cs.iter().map(|c| c.id.clone()).collect(),
+            title_en: Some(format!("English title {id}")),
+            title_vi: Some(format!("Tiêu đề {id}")),
+            id,
+        })
+        .collect();
+    Results {
+        schema_version: RESULTS_SCHEMA_VERSION,
+        regulation: "qcvn135-2024".into(),
+        tool: ToolInfo {
+            name: "hopquy".into(),
+            version: "0.1.0".into(),
+        },
+        device: DeviceInfo {
+            vendor: "Example".into(),
+            model: "IPC-1000".into(),
+            firmware: "1.2.3".into(),
+            serial: Some("SN0001".into()),
+        },
+        started: "2026-03-01T10:00:00+07:00".into(),
+        finished: "2026-03-01T10:05:00+07:00".into(),
+        clauses,
+        cases,
+        profile: Some("onvif".into()),
+        run_id: Some("run-1".into()),
+        complete: true,
+    }
+}
+
+fn report_ctx() -> ReportContext {
+    ReportContext {
+        lab_name: Some("Phòng thử nghiệm A".into()),
+        accreditation: Some("VILAS 000".into()),
+        case_set_digest: Some("sha256:abc".into()),
+        ..ReportContext::default()
+    }
+}
+
+/// Writes a complete bundle for `results` into `dir` (which must not exist yet).
+fn write_bundle(dir: &Path, results: &Results, key: Option<&SigningKey>) -> FinishedBundle {
+    let mut writer = BundleWriter::create(dir).unwrap();
+    writer
+        .write_file("target.toml", b"[device]\nvendor = \"Example\"\n")
+        .unwrap();
+    writer
+        .write_definition("cases/default-password.toml", b"id = \"default-password\"\n")
+        .unwrap();
+    writer
+        .append_event(&Event::RunStarted {
+            ts: results.started.clone(),
+            run_id: "run-1".into(),
+            regulation: results.regulation.clone(),
+            planned_cases: results.cases.iter().map(|c| c.id.clone()).collect(),
+        })
+        .unwrap();
+    for c in &results.cases {
+        writer
+            .write_exchanges(&c.id, &[serde_json::json!({"case": c.id, "request": "GET /"})])
+            .unwrap();
+        writer
+            .append_event(&Event::CaseFinished {
+                ts: results.finished.clone(),
+                case: c.id.clone(),
+                verdict: c.verdict,
+                summary: c.summary.clone(),
+            })
+            .unwrap();
+    }
+    writer
+        .finish(
+            results,
+            FinishOptions {
+                signing_key: key,
+                report: report_ctx(),
+            },
+        )
+        .unwrap()
+}
+
+fn new_bundle(key: Option<&SigningKey>) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("bundle");
+    write_bundle(&dir, &sample_results(), key);
+    (tmp, dir)
+}
+
+fn errors(report: &VerifyReport) -> Vec<&Problem> {
+    report.problems.iter().filter(|p| !p.is_informational()).collect()
+}
+
+#[test]
+fn written_bundle_verifies_and_lists_every_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("bundle");
+    let finished = write_bundle(&dir, &sample_results(), None);
+
+    let paths: Vec<&str> = finished.manifest.files.iter().map(|f| f.path.as_str()).collect();
+    let mut sorted = paths.clone();
+    sorted.sort();
+    assert_eq!(paths, sorted, "manifest must be sorted by path");
+    for expected in [
+        "results.json",
+        "junit.xml",
+        "report.html",
+        "target.toml",
+        "events.jsonl",
+        "definitions/cases/default-password.toml",
+        "cases/lockout/exchanges.jsonl",
+    ] {
+        assert!(paths.contains(&expected), "{expected} missing from {paths:?}");
+    }
+    assert!(!paths.contains(&MANIFEST_FILE));
+    assert!(!dir.join(INCOMPLETE_MARKER).exists());
+    assert_eq!(finished.manifest.case_set_digest.as_deref(), Some("sha256:abc"));
+
+    let report = verify(&dir, None);
+    assert!(report.is_valid(), "{report}");
+    assert_eq!(report.files_checked, paths.len());
+    assert!(report.problems.contains(&Problem::Unsigned));
+
+    assert_eq!(read_results(&dir).unwrap(), sample_results());
+    let events = read_events(&dir).unwrap();
+    assert_eq!(events.len(), 1 + sample_results().cases.len());
+    assert!(matches!(events[0], Event::RunStarted { .. }));
+}
+
+#[test]
+fn flipped_byte_is_reported_as_modified_with_its_path() {
+    let (_tmp, dir) = new_bundle(None);
+    let path = dir.join("results.json");
+    let mut bytes = fs::read(&path).unwrap();
+    bytes[10] ^= 0x01;
+    fs::write(&path, bytes).unwrap();
+
+    let report = verify(&dir, None);
+    assert!(!report.is_valid());
+    let modified: Vec<_> = errors(&report);
+    assert_eq!(modified.len(), 1, "{report}");
+    assert!(
+        matches!(modified[0], Problem::Modified { path, expected, actual }
+            if path == "results.json" && expected != actual),
+        "{report}"
+    );
+    assert!(report.to_string().contains("modified: results.json"), "{report}");
+}
+
+#[test]
+fn deleted_file_is_missing_and_added_file_is_extra() {
+    let (_tmp, dir) = new_bundle(None);
+    fs::remove_file(dir.join("cases/lockout/exchanges.jsonl")).unwrap();
+    fs::write(dir.join("cases/planted.txt"), b"not evidence").unwrap();
+
+    let report = verify(&dir, None);
+    assert!(!report.is_valid());
+    assert!(report.problems.contains(&Problem::Missing {
+        path: "cases/lockout/exchanges.jsonl".into()
+    }));
+    assert!(report.problems.contains(&Problem::Extra {
+        path: "cases/planted.txt".into()
+    }));
+    let text = report.to_string();
+    assert!(text.contains("missing: cases/lockout/exchanges.jsonl"), "{text}");
+    assert!(text.contains("extra: cases/planted.txt"), "{text}");
+}
+
+#[cfg(unix)]
+#[test]
+fn symlink_inside_bundle_is_a_problem_and_is_not_followed() {
+    let (tmp, dir) = new_bundle(None);
+    let secret = tmp.path().join("outside.txt");
+    fs::write(&secret, b"outside").unwrap();
+    // Replace a listed file with a link to an outside file holding the same bytes' name.
+    fs::remove_file(dir.join("target.toml")).unwrap();
+    std::os::unix::fs::symlink(&secret, dir.join("target.toml")).unwrap();
+
+    let report = verify(&dir, None);
+    assert!(!report.is_valid());
+    assert!(
+        report.problems.contains(&Problem::Symlink {
+            path: "target.toml".into()
+        }),
+        "{report}"
+    );
+}
+
+#[test]
+fn crash_before_finish_is_incomplete_never_valid() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("bundle");
+    let mut writer = BundleWriter::create(&dir).unwrap();
+    writer.write_file("target.toml", b"x").unwrap();
+    drop(writer); // the "crash"
+
+    let report = verify(&dir, None);
+    assert!(!report.is_valid());
+    assert!(report.is_incomplete(), "{report}");
+
+    // Crash between writing the manifest and removing the marker.
+    let (_tmp2, done) = new_bundle(None);
+    fs::write(done.join(INCOMPLETE_MARKER), b"{}").unwrap();
+    let report = verify(&done, None);
+    assert!(report.is_incomplete(), "{report}");
+    assert!(!report.is_valid());
+}
+
+#[test]
+fn resume_keeps_files_cleans_leftovers_and_finishes_valid() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("bundle");
+    let mut writer = BundleWriter::create(&dir).unwrap();
+    writer.write_file("target.toml", b"kept").unwrap();
+    writer
+        .append_event(&Event::RunFinished {
+            ts: "t".into(),
+            complete: false,
+        })
+        .unwrap();
+    let created = writer.created().to_string();
+    drop(writer);
+    // What a crash can leave: a torn event line and a temporary file.
+    let mut events = fs::read(dir.join("events.jsonl")).unwrap();
+    events.extend_from_slice(b"{\"event\":\"case_sta");
+    fs::write(dir.join("events.jsonl"), events).unwrap();
+    fs::write(dir.join("results.json.tmp-0123456789abcdef"), b"half").unwrap();
+
+    assert!(matches!(
+        BundleWriter::create(&dir),
+        Err(EvidenceError::DirectoryNotEmpty(_))
+    ));
+    let mut writer = BundleWriter::resume(&dir).unwrap();
+    assert_eq!(writer.created(), created);
+    writer
+        .append_event(&Event::RunFinished {
+            ts: "t2".into(),
+            complete: true,
+        })
+        .unwrap();
+    writer
+        .finish(
+            &sample_results(),
+            FinishOptions {
+                signing_key: None,
+                report: ReportContext::default(),
+            },
+        )
+        .unwrap();
+
+    assert_eq!(fs::read(dir.join("target.toml")).unwrap(), b"kept");
+    assert_eq!(read_events(&dir).unwrap().len(), 2);
+    let report = verify(&dir, None);
+    assert!(report.is_valid(), "{report}");
+    assert!(matches!(
+        BundleWriter::resume(&dir),
+        Err(EvidenceError::NotResumable(_))
+    ));
+}
+
+#[test]
+fn create_refuses_a_non_empty_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    fs::write(tmp.path().join("someone-elses-file"), b"x").unwrap();
+    assert!(matches!(
+        BundleWriter::create(tmp.path()),
+        Err(EvidenceError::DirectoryNotEmpty(_))
+    ));
+    assert!(matches!(
+        BundleWriter::resume(tmp.path()),
+        Err(EvidenceError::NotResumable(_))
+    ));
+}
+
+#[test]
+fn signature_checks_with_right_key_and_fails_with_wrong_key_or_tampering() {
+    let (signing, verifying) = generate_keypair().unwrap();
+    let (_, wrong) = generate_keypair().unwrap();
+    let (_tmp, dir) = new_bundle(Some(&signing));
+    assert!(dir.join(SIGNATURE_FILE).exists());
+
+    let good = verify(&dir, Some(&verifying));
+    assert!(good.is_valid(), "{good}");
+    assert!(good.signature_trusted);
+    assert_eq!(good.signer_fingerprint, Some(fingerprint(&verifying)));
+
+    let untrusted = verify(&dir, None);
+    assert!(untrusted.is_valid());
+    assert!(!untrusted.signature_trusted);
+    assert!(untrusted.problems.contains(&Problem::SignatureNotChecked {
+        fingerprint: fingerprint(&verifying)
+    }));
+
+    let wrong_key = verify(&dir, Some(&wrong));
+    assert!(!wrong_key.is_valid());
+    assert!(
+        wrong_key
+            .problems
+            .iter()
+            .any(|p| matches!(p, Problem::SignatureInvalid(_))),
+        "{wrong_key}"
+    );
+
+    // A forger edits a file and rewrites the manifest to match: hashes agree, the signature
+    // does not.
+    let manifest_path = dir.join(MANIFEST_FILE);
+    let text = fs::read_to_string(&manifest_path).unwrap();
+    let tampered = text.replacen("\"hopquy\"", "\"hopquy-forged\"", 1);
+    assert_ne!(text, tampered);
+    fs::write(&manifest_path, tampered).unwrap();
+    let report = verify(&dir, Some(&verifying));
+    assert!(!report.is_valid());
+    assert_eq!(
+        errors(&report),
+        vec![&Problem::SignatureInvalid(
+            "signature does not match manifest.json".into()
+        )],
+        "{report}"
+    );
+}
+
+#[test]
+fn key_given_but_bundle_unsigned_is_signature_missing() {
+    let (_, verifying) = generate_keypair().unwrap();
+    let (_tmp, dir) = new_bundle(None);
+    let report = verify(&dir, Some(&verifying));
+    assert!(!report.is_valid());
+    assert_eq!(errors(&report), vec![&Problem::SignatureMissing]);
+}
+
+#[test]
+fn finishing_writes_no_temporary_files() {
+    let (_tmp, dir) = new_bundle(None);
+    let mut stack = vec![dir.clone()];
+    let mut seen = 0;
+    while let Some(d) = stack.pop() {
+        for entry in fs::read_dir(&d).unwrap() {
+            let entry = entry.unwrap();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            assert!(!name.contains(".tmp-"), "left over: {}", entry.path().display());
+            seen += 1;
+            if entry.file_type().unwrap().is_dir() {
+                stack.push(entry.path());
+            }
+        }
+    }
+    assert!(seen > 5);
+}
+
+#[test]
+fn paths_escaping_the_bundle_are_rejected() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("bundle");
+    let mut writer = BundleWriter::create(&dir).unwrap();
+    for bad in [
+        "../escape",
+        "/tmp/abs",
+        "cases/../../escape",
+        "a//b",
+        "manifest.json",
+        "events.jsonl",
+    ] {
+        assert!(
+            matches!(writer.write_file(bad, b"x"), Err(EvidenceError::UnsafePath { .. })),
+            "{bad} accepted"
+        );
+    }
+    assert!(writer.write_definition("../../escape", b"x").is_err());
+    for bad_id in ["../x", "a/b", ".hidden", "", "x y"] {
+        assert!(
+            matches!(
+                writer.write_exchanges(bad_id, &[]),
+                Err(EvidenceError::InvalidCaseId { .. })
+            ),
+            "case id {bad_id:?} accepted"
+        );
+    }
+    assert!(writer.write_case_file("ok", "../../escape", b"x").is_err());
+    assert!(!tmp.path().join("escape").exists());
+
+    #[cfg(unix)]
+    {
+        let outside = tmp.path().join("outside");
+        fs::create_dir(&outside).unwrap();
+        std::os::unix::fs::symlink(&outside, dir.join("cases")).unwrap();
+        assert!(writer.write_exchanges("x", &[]).is_err());
+        assert_eq!(fs::read_dir(&outside).unwrap().count(), 0);
+    }
+}
+
+#[test]
+fn oversized_results_are_refused_not_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = fs::File::create(tmp.path().join("results.json")).unwrap();
+    // Sparse: costs nothing on disk, but is over the limit by size.
+    file.set_len(manifest::MAX_RESULTS_BYTES + 1).unwrap();
+    assert!(matches!(read_results(tmp.path()), Err(EvidenceError::TooLarge { .. })));
+}
+
+#[test]
+fn junit_survives_hostile_text_and_round_trips() {
+    let mut results = sample_results();
+    results.cases[0].summary = "  banner \u{1b}[31mRED\u{0} <b>&\" end\r\n".into();
+    results.cases[0].steps[0].message = Some("nul\u{0}here".into());
+    let report = junit_report(&results);
+    let xml = junit_xml(&results).unwrap();
+    assert!(!xml.contains('\u{1b}') && !xml.contains('\u{0}'));
+
+    let parsed = quick_junit::Report::deserialize_from_str(&xml).unwrap();
+    assert_eq!(parsed, report);
+
+    // Groups: 2.1, 2.2, 2.3, 2.10 in reading order; the two-clause case is in 2.1 and 2.3.
+    let names: Vec<&str> = parsed.test_suites.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["2.1", "2.2", "2.3", "2.10"]);
+    let in_suite = |suite: &str| -> Vec<String> {
+        parsed
+            .test_suites
+            .iter()
+            .find(|s| s.name.as_str() == suite)
+            .unwrap()
+            .test_cases
+            .iter()
+            .map(|c| c.name.to_string())
+            .collect()
+    };
+    assert!(in_suite("2.1").contains(&"lockout".to_string()));
+    assert!(in_suite("2.3").contains(&"lockout".to_string()));
+
+    let fail = &parsed.test_suites[0]
+        .test_cases
+        .iter()
+        .find(|c| c.name.as_str() == "default-password")
+        .unwrap();
+    match &fail.status {
+        quick_junit::TestCaseStatus::NonSuccess { kind, message, .. } => {
+            assert_eq!(*kind, quick_junit::NonSuccessKind::Failure);
+            let message = message.as_ref().unwrap().as_str();
+            assert!(message.contains("RED") && message.contains("<b>&"), "{message}");
+        }
+        other => panic!("expected failure, got {other:?}"),
+    }
+    let props: Vec<(String, String)> = fail
+        .properties
+        .iter()
+        .map(|p| (p.name.to_string(), p.value.to_string()))
+        .collect();
+    assert!(props.contains(&("clause".into(), "2.1.1".into())));
+    assert!(props.contains(&("kind".into(), "automated".into())));
+    assert!(props.contains(&("regulation".into(), "qcvn135-2024".into())));
+
+    let skipped_message = |suite: &str, case: &str| {
+        let tc = parsed
+            .test_suites
+            .iter()
+            .find(|s| s.name.as_str() == suite)
+            .unwrap()
+            .test_cases
+            .iter()
+            .find(|c| c.name.as_str() == case)
+            .unwrap();
+        match &tc.status {
+            quick_junit::TestCaseStatus::Skipped { message, .. } => {
+                message.as_ref().map(|m| m.to_string()).unwrap_or_default()
+            }
+            other => panic!("{case}: expected skipped, got {other:?}"),
+        }
+    };
+    assert!(skipped_message("2.2", "telnet-closed").starts_with("inconclusive: "));
+    assert!(skipped_message("2.10", "tls-versions").starts_with("not applicable"));
+    let error_case = in_suite("2.3");
+    assert!(error_case.contains(&"ssh-algorithms".to_string()));
+    assert_eq!(parsed.errors, 1);
+}
+
+#[test]
+fn report_escapes_device_text_and_is_bilingual() {
+    let mut results = sample_results();
+    results.device.model = "<script>alert(1)</script>".into();
+    results.cases[0].summary = "banner <script>steal()</script> \u{202e}txt".into();
+    results.cases[0].steps[0].observations = serde_json::json!({"banner": "<img src=x onerror=alert(1)>"});
+    let html = render_report(&results, &report_ctx()).unwrap();
+
+    assert!(!html.contains("<script"), "unescaped script tag");
+    assert!(!html.contains("<img"), "unescaped img tag");
+    assert!(html.contains("&lt;script&gt;"));
+    assert!(!html.contains('\u{202e}'));
+    assert!(html.contains("Kết quả theo điều khoản"));
+    assert!(html.contains("Results by clause"));
+    for clause in &results.clauses {
+        assert!(
+            html.contains(&format!(">{}<", clause.id)),
+            "clause {} absent",
+            clause.id
+        );
+    }
+    assert!(html.contains("href=\"cases&#x2f;lockout&#x2f;exchanges.jsonl\""));
+    assert!(html.contains("Phòng thử nghiệm A"));
+    assert!(html.contains("VILAS 000"));
+    // Unset optional fields print a dash, not blanks or "none".
+    assert!(html.contains("<td>—</td>"), "customer should default to a dash");
+    assert!(!html.contains(">none<"));
+}
+
+#[test]
+fn report_template_can_be_overridden_and_still_escapes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let template = tmp.path().join("lab.txt");
+    fs::write(&template, "LAB {{ r.device.model }} {{ r.lab_name }}").unwrap();
+    let mut results = sample_results();
+    results.device.model = "<b>m</b>".into();
+    let ctx = ReportContext {
+        template_override: Some(template.clone()),
+        ..report_ctx()
+    };
+    let html = render_report(&results, &ctx).unwrap();
+    assert_eq!(html, "LAB &lt;b&gt;m&lt;&#x2f;b&gt; Phòng thử nghiệm A");
+
+    fs::write(&template, "{{ r.no_such_field }}").unwrap();
+    assert!(matches!(render_report(&results, &ctx), Err(EvidenceError::Template(_))));
+}
+
+#[test]
+fn diff_reports_the_changed_verdicts() {
+    let a = sample_results();
+    let mut b = sample_results();
+    b.cases[0].verdict = Verdict::Pass;
+    b.clauses.iter_mut().find(|c| c.id == "2.1.1").unwrap().verdict = Verdict::Pass;
+    b.cases.pop();
+
+    let d = diff(&a, &b);
+    assert_eq!(
+        d.case_changes,
+        vec![VerdictChange {
+            id: "default-password".into(),
+            before: Verdict::Fail,
+            after: Verdict::Pass
+        }]
+    );
+    assert_eq!(
+        d.clause_changes,
+        vec![VerdictChange {
+            id: "2.1.1".into(),
+            before: Verdict::Fail,
+            after: Verdict::Pass
+        }]
+    );
+    assert_eq!(d.cases_only_in_a, vec!["ssh-algorithms".to_string()]);
+    assert!(d.cases_only_in_b.is_empty());
+    assert!(!d.verdicts_identical());
+    let table = d.to_string();
+    assert!(
+        table.contains("2.1.1") && table.contains("fail") && table.contains("pass"),
+        "{table}"
+    );
+
+    assert!(diff(&a, &a).verdicts_identical());
+}
+
+#[test]
+fn diff_bundles_compares_evidence_hashes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let results = sample_results();
+    write_bundle(&tmp.path().join("a"), &results, None);
+
+    let dir_b = tmp.path().join("b");
+    let mut writer = BundleWriter::create(&dir_b).unwrap();
+    for c in &results.cases {
+        let payload = if c.id == "lockout" { "changed" } else { "GET /" };
+        writer
+            .write_exchanges(&c.id, &[serde_json::json!({"case": c.id, "request": payload})])
+            .unwrap();
+    }
+    writer
+        .finish(
+            &results,
+            FinishOptions {
+                signing_key: None,
+                report: ReportContext::default(),
+            },
+        )
+        .unwrap();
+
+    let d = diff_bundles(&tmp.path().join("a"), &dir_b).unwrap();
+    assert!(d.manifests_compared);
+    assert!(d.verdicts_identical());
+    let changed: Vec<&str> = d.evidence_changes.iter().map(|c| c.case.as_str()).collect();
+    assert_eq!(changed, ["lockout"]);
+    assert_eq!(d.evidence_changes[0].path, "cases/lockout/exchanges.jsonl");
+}

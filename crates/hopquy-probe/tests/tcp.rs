@@ -1,0 +1,124 @@
+//! Port probe against loopback listeners.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use hopquy_probe::tcp::{connect_scan, scan};
+use hopquy_probe::{Capture, Recorder};
+use support::{device, quick_limits, read_request, serve};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+async fn banner_listener(banner: &'static [u8]) -> u16 {
+    serve(move |mut s: TcpStream| async move {
+        let _ = s.write_all(banner).await;
+        // Stay open like a real server waiting for the client's turn.
+        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    })
+    .await
+}
+
+async fn http_listener() -> u16 {
+    serve(|mut s: TcpStream| async move {
+        if read_request(&mut s).await.is_some() {
+            let _ = s.write_all(b"HTTP/1.0 200 OK\r\nServer: tiny-cam\r\n\r\n").await;
+        }
+    })
+    .await
+}
+
+fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+#[tokio::test]
+async fn scan_finds_open_ports_and_grabs_banners() {
+    let ssh = banner_listener(b"SSH-2.0-TestSSH_1.0\r\n").await;
+    let http = http_listener().await;
+    let closed = closed_port();
+    let rec = Recorder::default();
+    let result = scan(&device(quick_limits()), &[closed, ssh, http], 8, &rec)
+        .await
+        .unwrap();
+
+    let mut expected_ports = vec![ssh, http];
+    expected_ports.sort_unstable();
+    let ports: Vec<u16> = result.open.iter().map(|o| o.port).collect();
+    assert_eq!(ports, expected_ports, "{result:?}");
+    assert_eq!(result.closed_count, 1);
+    assert_eq!(result.filtered_count, 0);
+
+    let ssh_port = result.open.iter().find(|o| o.port == ssh).unwrap();
+    assert_eq!(ssh_port.service.as_deref(), Some("ssh"));
+    assert_eq!(ssh_port.banner.as_deref(), Some("SSH-2.0-TestSSH_1.0"));
+    let http_port = result.open.iter().find(|o| o.port == http).unwrap();
+    assert_eq!(http_port.service.as_deref(), Some("http"));
+    assert!(
+        http_port
+            .banner
+            .as_deref()
+            .unwrap()
+            .starts_with("HTTP/1.0 200 OK\\x0d\\x0aServer: tiny-cam"),
+        "{http_port:?}"
+    );
+
+    let ex = rec.drain();
+    assert_eq!(ex.len(), 2, "one exchange per open port");
+    assert!(ex.iter().all(|e| e.capture == Capture::Wire && e.protocol == "tcp"));
+    let http_ex = ex.iter().find(|e| e.peer.ends_with(&format!(":{http}"))).unwrap();
+    assert_eq!(
+        http_ex.sent.as_ref().unwrap().text.as_deref(),
+        Some("HEAD / HTTP/1.0\r\n\r\n")
+    );
+    let ssh_ex = ex.iter().find(|e| e.peer.ends_with(&format!(":{ssh}"))).unwrap();
+    assert!(ssh_ex.sent.is_none(), "a server-first banner needs no nudge");
+
+    let obs = result.observations();
+    assert_eq!(obs["open"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn hostile_banner_bytes_are_escaped_and_telnet_is_recognised() {
+    let esc = banner_listener(b"\x1b[2J\x00hello\\world\r\n").await;
+    let telnet = banner_listener(&[0xff, 0xfd, 0x18, 0xff, 0xfb, 0x01]).await;
+    let rec = Recorder::default();
+    let result = scan(&device(quick_limits()), &[esc, telnet], 4, &rec).await.unwrap();
+    let esc_port = result.open.iter().find(|o| o.port == esc).unwrap();
+    assert_eq!(esc_port.banner.as_deref(), Some("\\x1b[2J\\x00hello\\x5cworld"));
+    assert_eq!(esc_port.service, None);
+    let telnet_port = result.open.iter().find(|o| o.port == telnet).unwrap();
+    assert_eq!(telnet_port.service.as_deref(), Some("telnet"));
+    assert_eq!(telnet_port.banner.as_deref(), Some("\\xff\\xfd\\x18\\xff\\xfb\\x01"));
+    // The raw bytes are kept in the exchange (base64, as they are not UTF-8).
+    let ex = rec.drain();
+    let telnet_ex = ex.iter().find(|e| e.peer.ends_with(&format!(":{telnet}"))).unwrap();
+    assert!(telnet_ex.received.as_ref().unwrap().base64.is_some());
+}
+
+#[tokio::test]
+async fn connect_scan_sweeps_a_range_and_records_only_open_ports() {
+    let ssh = banner_listener(b"SSH-2.0-Sweep\r\n").await;
+    let other = banner_listener(b"220 ready FTP\r\n").await;
+    // A window of ports around each listener; other tests may have their own listeners in
+    // it, so only ours are asserted on.
+    let mut ports: Vec<u16> = Vec::new();
+    for p in [ssh, other] {
+        ports.extend(p.saturating_sub(700).max(1)..=p.saturating_add(700));
+    }
+    ports.sort_unstable();
+    ports.dedup();
+    let mut limits = quick_limits();
+    limits.max_connections = 16;
+    let rec = Recorder::default();
+    let result = connect_scan(&device(limits), &ports, 64, &rec).await.unwrap();
+    let total = result.open.len() + result.closed_count + result.filtered_count + result.failed_count;
+    assert_eq!(total, ports.len());
+    let ssh_port = result.open.iter().find(|o| o.port == ssh).unwrap();
+    assert_eq!(ssh_port.banner.as_deref(), Some("SSH-2.0-Sweep"));
+    let ftp_port = result.open.iter().find(|o| o.port == other).unwrap();
+    assert_eq!(ftp_port.service.as_deref(), Some("ftp"));
+    assert!(result.closed_count > ports.len() / 2, "{result:?}");
+    assert_eq!(rec.len(), result.open.len(), "exchanges only for open ports");
+    assert!(result.open.windows(2).all(|w| w[0].port < w[1].port));
+}

@@ -1,0 +1,177 @@
+//! Step actions: each turns a step (resolved against the run context) into probe calls and
+//! returns observations. Actions decide nothing; expectations in the case do.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use hopquy_case::{Case, ProfileFile, Step};
+use hopquy_probe::{Device, ProbeError, Recorder, Redactor};
+use serde_json::Value;
+
+use crate::run::{Operator, Target};
+use crate::template::{self, TemplateError};
+
+mod http;
+mod interactive;
+
+/// What a step produced.
+#[derive(Debug, Default)]
+pub struct ActionOutput {
+    pub observations: Value,
+    pub answer: Option<Value>,
+    pub attachments: Vec<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    #[error(transparent)]
+    Probe(#[from] ProbeError),
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    #[error("case/profile mismatch: {0}")]
+    Definition(String),
+    #[error("not applicable: {0}")]
+    NotApplicable(String),
+    #[error("no operator answer: {0}")]
+    NoAnswer(String),
+    #[error("action `{0}` is not available in this build")]
+    Unsupported(String),
+}
+
+/// Shared, read-only state for all steps of a run.
+pub struct RunContext<'a> {
+    pub device: Device,
+    pub profile: &'a ProfileFile,
+    pub target: &'a Target,
+    pub credential_dictionaries: &'a BTreeMap<String, Vec<(String, String)>>,
+    pub path_dictionaries: &'a BTreeMap<String, Vec<String>>,
+    pub operator: Arc<dyn Operator>,
+    pub redactor: Arc<Redactor>,
+    pub allow_destructive: bool,
+    http: tokio::sync::OnceCell<Result<hopquy_probe::http::HttpProbe, ProbeError>>,
+}
+
+impl<'a> RunContext<'a> {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        device: Device,
+        profile: &'a ProfileFile,
+        target: &'a Target,
+        credential_dictionaries: &'a BTreeMap<String, Vec<(String, String)>>,
+        path_dictionaries: &'a BTreeMap<String, Vec<String>>,
+        operator: Arc<dyn Operator>,
+        redactor: Arc<Redactor>,
+        allow_destructive: bool,
+    ) -> Self {
+        RunContext {
+            device,
+            profile,
+            target,
+            credential_dictionaries,
+            path_dictionaries,
+            operator,
+            redactor,
+            allow_destructive,
+            http: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    pub async fn http(&self) -> Result<&hopquy_probe::http::HttpProbe, ActionError> {
+        let probe = self
+            .http
+            .get_or_init(|| async { hopquy_probe::http::HttpProbe::new(self.device.clone()) })
+            .await;
+        probe.as_ref().map_err(|e| ActionError::Probe(e.clone()))
+    }
+
+    /// A named port: the target file's override, else the profile's binding.
+    pub fn port(&self, name: &str) -> Option<u16> {
+        self.target
+            .ports
+            .get(name)
+            .or_else(|| self.profile.ports.get(name))
+            .copied()
+    }
+
+    /// Resolve a step's `port` value (a name or a number), falling back to `default_name`.
+    pub fn resolve_port(&self, value: Option<&Value>, default_name: &str) -> Result<(String, u16), ActionError> {
+        match value {
+            Some(Value::Number(n)) => {
+                let p = n
+                    .as_u64()
+                    .filter(|p| (1..=65535).contains(p))
+                    .ok_or_else(|| ActionError::Definition(format!("port {n} is not a TCP port number")))?;
+                Ok((p.to_string(), p as u16))
+            }
+            Some(Value::String(name)) => self.port(name).map(|p| (name.clone(), p)).ok_or_else(|| {
+                ActionError::NotApplicable(format!("neither the target nor the profile binds a `{name}` port"))
+            }),
+            Some(other) => Err(ActionError::Definition(format!(
+                "port must be a name or a number, not {other}"
+            ))),
+            None => self
+                .port(default_name)
+                .map(|p| (default_name.to_owned(), p))
+                .ok_or_else(|| {
+                    ActionError::NotApplicable(format!(
+                        "neither the target nor the profile binds a `{default_name}` port"
+                    ))
+                }),
+        }
+    }
+}
+
+/// Resolve an optional templated value.
+pub fn opt(v: &Option<toml::Value>, ctx: &Value) -> Result<Option<Value>, TemplateError> {
+    v.as_ref().map(|v| template::resolve(v, ctx)).transpose()
+}
+
+pub fn opt_u64(v: &Option<toml::Value>, ctx: &Value, what: &str) -> Result<Option<u64>, ActionError> {
+    match opt(v, ctx)? {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .map(Some)
+            .ok_or_else(|| ActionError::Definition(format!("`{what}` must be a non-negative integer, got {n}"))),
+        Some(Value::String(s)) => s
+            .trim()
+            .parse::<u64>()
+            .map(Some)
+            .map_err(|_| ActionError::Definition(format!("`{what}` must be a non-negative integer, got {s:?}"))),
+        Some(other) => Err(ActionError::Definition(format!(
+            "`{what}` must be a non-negative integer, got {other}"
+        ))),
+    }
+}
+
+pub async fn execute(
+    step: &Step,
+    case: &Case,
+    ctx: &RunContext<'_>,
+    tctx: &Value,
+    rec: &Recorder,
+) -> Result<ActionOutput, ActionError> {
+    match step.action.get_ref().as_str() {
+        "http" => http::http(step, ctx, tctx, rec).await,
+        "login" => http::login(step, ctx, tctx, rec).await,
+        "recover" => http::recover(step, ctx, tctx, rec).await,
+        "wait" => {
+            let secs = opt_u64(&step.seconds, tctx, "seconds")?.unwrap_or(0);
+            // Waits exist to let a lockout expire; an absurd value is a definition error,
+            // not a reason to hang a lab's run for hours.
+            if secs > 3600 {
+                return Err(ActionError::Definition(format!(
+                    "wait of {secs} s exceeds the 3600 s bound"
+                )));
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
+            Ok(ActionOutput {
+                observations: serde_json::json!({ "waited_s": secs }),
+                ..Default::default()
+            })
+        }
+        "operator" | "document" => interactive::ask(step, case, ctx).await,
+        other => Err(ActionError::Unsupported(other.to_owned())),
+    }
+}

@@ -1,0 +1,609 @@
+//! Executing a plan: steps, expectations, verdicts, events.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use hopquy_case::{Case, Otherwise, ProfileFile, Regulation};
+use hopquy_evidence::{CaseResult, ClauseResult, DeviceInfo, Event, Results, StepResult, ToolInfo, Verdict, aggregate};
+use hopquy_probe::{Credential, Device, Limits, Recorder, Redactor};
+use serde_json::{Value, json};
+
+use crate::actions::{self, ActionError, RunContext};
+use crate::expect;
+use crate::plan::{self, PlannedCase, Skip};
+use crate::template;
+
+/// The device under test, as the runner needs it.
+#[derive(Clone)]
+pub struct Target {
+    pub device: DeviceInfo,
+    pub host: String,
+    pub username: String,
+    pub password: String,
+    /// Port overrides from the target file (name → number).
+    pub ports: BTreeMap<String, u16>,
+    /// The `[declared]` table (IXIT) as JSON.
+    pub declared: Value,
+    pub limits: Limits,
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Target")
+            .field("device", &self.device)
+            .field("host", &self.host)
+            .field("username", &self.username)
+            .field("password", &hopquy_probe::exchange::REDACTED)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    pub regulation: String,
+    pub allow_destructive: bool,
+    /// Only these case ids (None = all mapped to the regulation).
+    pub only: Option<BTreeSet<String>>,
+    /// Case ids already finished (resume): reported from `previous`, not re-run.
+    pub done: BTreeSet<String>,
+    pub run_id: String,
+    pub tool_version: String,
+}
+
+pub struct RunInput {
+    pub cases: Vec<Case>,
+    pub regulation: Regulation,
+    pub profile_name: String,
+    pub profile: ProfileFile,
+    pub target: Target,
+    /// Credential dictionaries by file stem (`default-credentials`).
+    pub credential_dictionaries: BTreeMap<String, Vec<(String, String)>>,
+    /// Path dictionaries by file stem (`rtsp-paths`).
+    pub path_dictionaries: BTreeMap<String, Vec<String>>,
+    /// Results of cases finished in an earlier, interrupted run of this bundle.
+    pub previous: Vec<CaseResult>,
+}
+
+/// A question for the person at the bench.
+#[derive(Debug, Clone)]
+pub struct OperatorRequest {
+    pub case_id: String,
+    pub case_title: String,
+    pub step_id: String,
+    pub prompt_en: String,
+    pub prompt_vi: String,
+    /// `confirm`, `yes-no`, `text`, `attachment`.
+    pub answer_kind: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct OperatorAnswer {
+    /// `yes`/`no` for yes-no, `done` for confirm, free text for text.
+    pub answer: String,
+    /// Files to attach (absolute or relative to the answers file).
+    pub attachments: Vec<std::path::PathBuf>,
+    pub note: Option<String>,
+    /// Who answered (operator name) if known.
+    pub by: Option<String>,
+}
+
+/// Supplies operator answers: from an answers file, a terminal, or nobody.
+pub trait Operator: Send + Sync {
+    /// `None` = no answer available (non-interactive and not in the answers file).
+    fn ask(&self, request: &OperatorRequest) -> Option<OperatorAnswer>;
+}
+
+/// Everything one case produced, handed over before the next case starts.
+#[derive(Debug, Clone)]
+pub struct CaseOutcome {
+    pub result: CaseResult,
+    /// Redacted exchanges, each tagged with the step id.
+    pub exchanges: Vec<Value>,
+    /// Operator answers by step id.
+    pub answers: BTreeMap<String, Value>,
+    /// Files the operator attached, by step id.
+    pub attachments: Vec<(String, std::path::PathBuf)>,
+}
+
+pub trait RunObserver: Send + Sync {
+    fn event(&self, event: &Event);
+    fn case_done(&self, outcome: &CaseOutcome);
+}
+
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    pub results: Results,
+    pub interrupted: bool,
+}
+
+pub struct Runner {
+    pub cancel: Arc<AtomicBool>,
+}
+
+impl Default for Runner {
+    fn default() -> Self {
+        Runner {
+            cancel: Arc::new(AtomicBool::new(false)),
+        }
+    }
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Convenience: run without cancellation.
+pub async fn run(
+    input: RunInput,
+    opts: RunOptions,
+    observer: &dyn RunObserver,
+    operator: Arc<dyn Operator>,
+) -> RunOutcome {
+    Runner::default().run(input, opts, observer, operator).await
+}
+
+impl Runner {
+    pub async fn run(
+        &self,
+        input: RunInput,
+        opts: RunOptions,
+        observer: &dyn RunObserver,
+        operator: Arc<dyn Operator>,
+    ) -> RunOutcome {
+        let started = now();
+        let plan = plan::plan(
+            &input.cases,
+            &opts.regulation,
+            &input.profile,
+            opts.only.as_ref(),
+            opts.allow_destructive,
+            &opts.done,
+        );
+        observer.event(&Event::RunStarted {
+            ts: started.clone(),
+            run_id: opts.run_id.clone(),
+            regulation: opts.regulation.clone(),
+            planned_cases: plan.cases.iter().map(|(p, _)| p.case.id.get_ref().clone()).collect(),
+        });
+
+        let mut redactor = Redactor::new();
+        redactor.add_secret(&input.target.username, &input.target.password);
+        let redactor = Arc::new(redactor);
+        let device = Device::new(input.target.host.clone(), input.target.limits.clone());
+        let ctx = RunContext::new(
+            device,
+            &input.profile,
+            &input.target,
+            &input.credential_dictionaries,
+            &input.path_dictionaries,
+            operator,
+            redactor.clone(),
+            opts.allow_destructive,
+        );
+
+        let previous: BTreeMap<&str, &CaseResult> = input.previous.iter().map(|c| (c.id.as_str(), c)).collect();
+        let total = plan.cases.len();
+        let mut case_results = Vec::with_capacity(total);
+        let mut interrupted = false;
+        for (index, (planned, skip)) in plan.cases.iter().enumerate() {
+            let id = planned.case.id.get_ref().clone();
+            if skip == &Some(Skip::AlreadyDone)
+                && let Some(prev) = previous.get(id.as_str())
+            {
+                case_results.push((*prev).clone());
+                continue;
+            }
+            if self.cancel.load(Ordering::SeqCst) {
+                interrupted = true;
+                break;
+            }
+            observer.event(&Event::CaseStarted {
+                ts: now(),
+                case: id.clone(),
+                index: index + 1,
+                total,
+            });
+            let outcome = match skip {
+                Some(Skip::MissingOps(missing)) => skipped_case(
+                    planned,
+                    Verdict::NotApplicable,
+                    format!(
+                        "not applicable: profile `{}` binds no operation {} (the device family does not offer it)",
+                        input.profile_name,
+                        missing.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", ")
+                    ),
+                ),
+                Some(Skip::DestructiveNotAllowed) => skipped_case(
+                    planned,
+                    Verdict::Inconclusive,
+                    "inconclusive: destructive case not run (pass --allow-destructive to run it)".to_owned(),
+                ),
+                _ => self.execute_case(planned, &ctx, &input.target, observer).await,
+            };
+            observer.event(&Event::CaseFinished {
+                ts: now(),
+                case: id.clone(),
+                verdict: outcome.result.verdict,
+                summary: outcome.result.summary.clone(),
+            });
+            observer.case_done(&outcome);
+            case_results.push(outcome.result);
+        }
+        if self.cancel.load(Ordering::SeqCst) {
+            interrupted = true;
+        }
+
+        let clauses = clause_results(&input.regulation, &case_results);
+        let finished = now();
+        observer.event(&Event::RunFinished {
+            ts: finished.clone(),
+            complete: !interrupted,
+        });
+        RunOutcome {
+            results: Results {
+                schema_version: hopquy_evidence::RESULTS_SCHEMA_VERSION,
+                regulation: opts.regulation.clone(),
+                tool: ToolInfo {
+                    name: "hopquy".into(),
+                    version: opts.tool_version.clone(),
+                },
+                device: input.target.device.clone(),
+                started,
+                finished,
+                clauses,
+                cases: case_results,
+                profile: Some(input.profile_name.clone()),
+                run_id: Some(opts.run_id.clone()),
+                complete: !interrupted,
+            },
+            interrupted,
+        }
+    }
+
+    async fn execute_case(
+        &self,
+        planned: &PlannedCase,
+        ctx: &RunContext<'_>,
+        target: &Target,
+        observer: &dyn RunObserver,
+    ) -> CaseOutcome {
+        let case = &planned.case;
+        let case_id = case.id.get_ref().clone();
+        let started = now();
+        let mut template_ctx = json!({
+            "params": resolve_params(case, &target.declared),
+            "declared": target.declared,
+            "target": { "username": target.username, "host": target.host },
+            "steps": {},
+        });
+        let mut decided: Option<(Verdict, String)> = None;
+        let mut steps = Vec::new();
+        let mut exchanges = Vec::new();
+        let mut answers = BTreeMap::new();
+        let mut attachments = Vec::new();
+        let mut expectations_checked = 0usize;
+
+        for step in &case.steps {
+            let step_id = step.id.get_ref().clone();
+            if self.cancel.load(Ordering::SeqCst) && decided.is_none() {
+                decided = Some((
+                    Verdict::Inconclusive,
+                    "inconclusive: run interrupted before this case finished".into(),
+                ));
+            }
+            if decided.is_some() && !step.always {
+                steps.push(StepResult {
+                    id: step_id,
+                    action: step.action.get_ref().clone(),
+                    status: "skipped".into(),
+                    message: Some("skipped: the verdict was already decided".into()),
+                    observations: Value::Null,
+                });
+                continue;
+            }
+            let recorder = Recorder::new(ctx.redactor.clone());
+            let result = actions::execute(step, case, ctx, &template_ctx, &recorder).await;
+            for ex in recorder.drain() {
+                let mut v = serde_json::to_value(&ex).unwrap_or(Value::Null);
+                if let Value::Object(map) = &mut v {
+                    map.insert("step".into(), Value::String(step_id.clone()));
+                }
+                exchanges.push(v);
+            }
+            let (status, message, observations) = match result {
+                Ok(out) => {
+                    if let Some(answer) = out.answer {
+                        answers.insert(step_id.clone(), answer);
+                    }
+                    for path in out.attachments {
+                        attachments.push((step_id.clone(), path));
+                    }
+                    let obs = redact_value(out.observations, &ctx.redactor);
+                    let mut status = "ok".to_owned();
+                    let mut message = None;
+                    for exp in &step.expect {
+                        match expect::check(exp, &obs, &template_ctx) {
+                            Ok(checked) => {
+                                expectations_checked += 1;
+                                if !checked.held {
+                                    let otherwise = exp.otherwise.unwrap_or(Otherwise::Fail);
+                                    let verdict = match otherwise {
+                                        Otherwise::Fail => Verdict::Fail,
+                                        Otherwise::Inconclusive => Verdict::Inconclusive,
+                                        Otherwise::NotApplicable => Verdict::NotApplicable,
+                                        Otherwise::Error => Verdict::Error,
+                                    };
+                                    let text = format!(
+                                        "{} (step `{}`: expected {}, observed {})",
+                                        exp.because,
+                                        step_id,
+                                        checked.description,
+                                        short(&checked.observed)
+                                    );
+                                    status = "failed_expectation".into();
+                                    message = Some(text.clone());
+                                    if decided.is_none() {
+                                        decided = Some((verdict, text));
+                                    }
+                                    break;
+                                }
+                            }
+                            Err(e) => {
+                                status = "error".into();
+                                message = Some(e.to_string());
+                                if decided.is_none() {
+                                    decided = Some((Verdict::Error, format!("case definition error: {e}")));
+                                }
+                                break;
+                            }
+                        }
+                    }
+                    (status, message, obs)
+                }
+                Err(err) => {
+                    let verdict = match (&err, step.on_error.as_ref().map(|s| s.get_ref().as_str())) {
+                        (ActionError::NoAnswer(_), _) => Verdict::Inconclusive,
+                        (ActionError::NotApplicable(_), _) => Verdict::NotApplicable,
+                        (_, Some("inconclusive")) => Verdict::Inconclusive,
+                        _ => Verdict::Error,
+                    };
+                    let text = format!(
+                        "{}: step `{}`: {}",
+                        verdict,
+                        step_id,
+                        ctx.redactor.redact_str(&err.to_string())
+                    );
+                    if decided.is_none() {
+                        decided = Some((verdict, text.clone()));
+                    }
+                    ("error".to_owned(), Some(text), Value::Null)
+                }
+            };
+            observer.event(&Event::StepFinished {
+                ts: now(),
+                case: case_id.clone(),
+                step: step_id.clone(),
+                status: status.clone(),
+                message: message.clone(),
+            });
+            if let Value::Object(map) = &mut template_ctx["steps"] {
+                map.insert(step_id.clone(), observations.clone());
+            }
+            steps.push(StepResult {
+                id: step_id,
+                action: step.action.get_ref().clone(),
+                status,
+                message,
+                observations,
+            });
+        }
+
+        let (verdict, summary) = match decided {
+            Some(d) => d,
+            None if expectations_checked == 0 => (
+                Verdict::Error,
+                "error: no expectation was evaluated, so the evidence cannot carry a verdict".to_owned(),
+            ),
+            None => (
+                Verdict::Pass,
+                case.pass_summary
+                    .clone()
+                    .unwrap_or_else(|| format!("all {expectations_checked} expectations held")),
+            ),
+        };
+        let mut evidence = Vec::new();
+        if !exchanges.is_empty() {
+            evidence.push(format!("cases/{case_id}/exchanges.jsonl"));
+        }
+        if !answers.is_empty() {
+            evidence.push(format!("cases/{case_id}/answers.json"));
+        }
+        CaseOutcome {
+            result: CaseResult {
+                id: case_id,
+                clauses: planned.clauses.clone(),
+                kind: case.kind.as_str().to_owned(),
+                verdict,
+                summary,
+                evidence,
+                title: Some(case.title.clone()),
+                started: Some(started),
+                finished: Some(now()),
+                steps,
+            },
+            exchanges,
+            answers,
+            attachments,
+        }
+    }
+}
+
+fn skipped_case(planned: &PlannedCase, verdict: Verdict, summary: String) -> CaseOutcome {
+    let ts = now();
+    CaseOutcome {
+        result: CaseResult {
+            id: planned.case.id.get_ref().clone(),
+            clauses: planned.clauses.clone(),
+            kind: planned.case.kind.as_str().to_owned(),
+            verdict,
+            summary,
+            evidence: Vec::new(),
+            title: Some(planned.case.title.clone()),
+            started: Some(ts.clone()),
+            finished: Some(ts),
+            steps: Vec::new(),
+        },
+        exchanges: Vec::new(),
+        answers: BTreeMap::new(),
+        attachments: Vec::new(),
+    }
+}
+
+/// Parameter values: the target's declaration (IXIT) wins over the case default.
+pub fn resolve_params(case: &Case, declared: &Value) -> Value {
+    let mut map = serde_json::Map::new();
+    for (name, p) in &case.params {
+        let from_declared = p
+            .declared
+            .as_ref()
+            .and_then(|path| template::lookup(declared, path.get_ref()))
+            .filter(|v| !v.is_null())
+            .cloned();
+        let value = from_declared.unwrap_or_else(|| template::resolve(&p.default, &Value::Null).unwrap_or(Value::Null));
+        map.insert(name.clone(), value);
+    }
+    Value::Object(map)
+}
+
+/// One entry per clause of the regulation, in catalogue order: every clause is reported,
+/// and a clause no case covers is `not_applicable` with an empty case list.
+pub fn clause_results(regulation: &Regulation, cases: &[CaseResult]) -> Vec<ClauseResult> {
+    regulation
+        .clauses
+        .iter()
+        .map(|cl| {
+            let mine: Vec<&CaseResult> = cases.iter().filter(|c| c.clauses.iter().any(|x| x == &cl.id)).collect();
+            ClauseResult {
+                id: cl.id.clone(),
+                verdict: aggregate(mine.iter().map(|c| c.verdict)),
+                cases: mine.iter().map(|c| c.id.clone()).collect(),
+                title_en: Some(cl.title_en.clone()),
+                title_vi: Some(cl.title_vi.clone()),
+            }
+        })
+        .collect()
+}
+
+fn short(v: &Value) -> String {
+    let s = v.to_string();
+    if s.chars().count() > 160 {
+        format!("{}…", s.chars().take(160).collect::<String>())
+    } else {
+        s
+    }
+}
+
+fn redact_value(v: Value, r: &Redactor) -> Value {
+    if r.is_empty() {
+        return v;
+    }
+    match v {
+        Value::String(s) => Value::String(r.redact_str(&s)),
+        Value::Array(items) => Value::Array(items.into_iter().map(|i| redact_value(i, r)).collect()),
+        Value::Object(map) => Value::Object(map.into_iter().map(|(k, v)| (k, redact_value(v, r))).collect()),
+        other => other,
+    }
+}
+
+/// Build a target credential (secret).
+pub fn target_credential(t: &Target) -> Credential {
+    Credential {
+        username: t.username.clone(),
+        password: t.password.clone(),
+        secret: true,
+    }
+}
+
+/// Why definitions cannot be assembled into a run.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error("unknown regulation `{id}`; known: {known}")]
+    UnknownRegulation { id: String, known: String },
+}
+
+impl RunInput {
+    /// Assemble the runner's input from loaded, validated definitions.
+    pub fn from_definitions(
+        suite: &hopquy_case::Suite,
+        regulation: &str,
+        profile: &hopquy_case::ResolvedProfile,
+        target: &hopquy_case::LoadedTarget,
+    ) -> Result<RunInput, InputError> {
+        let reg = suite
+            .regulation(regulation)
+            .ok_or_else(|| InputError::UnknownRegulation {
+                id: regulation.to_owned(),
+                known: suite
+                    .regulations
+                    .iter()
+                    .map(|r| r.regulation.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })?;
+        let t = &target.target;
+        let mut limits = Limits::default();
+        if let Some(n) = t.connection.max_connections {
+            limits.max_connections = n.max(1);
+        }
+        if let Some(ms) = t.connection.min_connect_gap_ms {
+            limits.min_connect_gap = std::time::Duration::from_millis(ms);
+        }
+        if let Some(s) = t.connection.timeout_s {
+            limits.io_timeout = std::time::Duration::from_secs(s.max(1));
+        }
+        Ok(RunInput {
+            cases: suite.cases.iter().map(|c| c.case.clone()).collect(),
+            regulation: reg.regulation.clone(),
+            profile_name: profile.name.clone(),
+            profile: profile.profile.clone(),
+            target: Target {
+                device: DeviceInfo {
+                    vendor: t.device.vendor.clone(),
+                    model: t.device.model.clone(),
+                    firmware: t.device.firmware.clone(),
+                    serial: t.device.serial.clone(),
+                },
+                host: t.connection.host.clone(),
+                username: t.credentials.username.clone(),
+                password: target.password().to_owned(),
+                ports: t.connection.ports.clone(),
+                declared: serde_json::to_value(&t.declared).unwrap_or(Value::Null),
+                limits,
+            },
+            credential_dictionaries: suite
+                .credential_dictionaries
+                .iter()
+                .map(|d| {
+                    let pairs = d
+                        .dictionary
+                        .credential
+                        .iter()
+                        .map(|c| (c.username.clone(), c.password.clone()));
+                    (d.name.clone(), pairs.collect())
+                })
+                .collect(),
+            path_dictionaries: suite
+                .path_dictionaries
+                .iter()
+                .map(|d| {
+                    (
+                        d.name.clone(),
+                        d.dictionary.path.iter().map(|p| p.path.clone()).collect(),
+                    )
+                })
+                .collect(),
+            previous: Vec::new(),
+        })
+    }
+}

@@ -1,0 +1,812 @@
+//! The camera's web API, shaped like Hikvision ISAPI (XML bodies, `ResponseStatus` errors,
+//! Digest authentication, `userCheck` lock signalling). One [`Router`] serves both HTTP
+//! and HTTPS; [`serve_connection`] runs it on any byte stream with bounded header time,
+//! header size and connection lifetime.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, FromRequestParts, Path, Request, State};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, put};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use sha2::{Digest as _, Sha256};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tracing::debug;
+
+use crate::auth::{
+    Authorization, DigestAlgorithm, DigestResponse, LockPolicy, LoginGuard, NonceCheck, NonceStore, constant_time_eq,
+    digest_response, parse_authorization,
+};
+use crate::config::{DeviceIdentity, Flaw, SimConfig, SimSetup, password_is_complex};
+use crate::xml::{self, Element, escape};
+
+// A child of this module so the ONVIF service shares accounts, Digest and lockout.
+#[path = "onvif.rs"]
+mod onvif;
+
+/// Request bodies (XML) are small; anything bigger is refused with 413.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Firmware images are the one large upload.
+pub const MAX_FIRMWARE_BYTES: usize = 8 * 1024 * 1024;
+/// A path segment longer than this is malformed input (`verbose-errors` answers it with a
+/// stack trace).
+pub const MAX_PATH_SEGMENT: usize = 128;
+/// How long the HTTP services answer 503 after `PUT /ISAPI/System/reboot`.
+pub const REBOOT_DOWNTIME: Duration = Duration::from_secs(1);
+/// The factory password `default-password` accepts for `admin`.
+pub const FACTORY_PASSWORD: &str = "12345";
+/// The hidden account `default-password` adds (user, password).
+pub const SERVICE_ACCOUNT: (&str, &str) = ("service", "service");
+/// Magic prefix of a firmware image the camera accepts; see [`firmware_image`].
+pub const FIRMWARE_MAGIC: &[u8] = b"HQFW";
+
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+const MAX_HEADER_BUFFER: usize = 16 * 1024;
+/// After this a connection finishes its request in flight and closes, so no client can
+/// hold a connection slot forever.
+const CONNECTION_LIFETIME: Duration = Duration::from_secs(120);
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+const XML_NAMESPACE: &str = "http://www.isapi.org/ver20/XMLSchema";
+
+/// Shared, mutable camera state behind the HTTP API. Cheap to clone.
+#[derive(Clone)]
+pub struct SimState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    setup: SimSetup,
+    identity: DeviceIdentity,
+    admin_user: String,
+    realm: String,
+    opaque: String,
+    live: Mutex<Live>,
+    onvif_nonces: Mutex<onvif::TokenNonces>,
+}
+
+struct Live {
+    device_name: String,
+    admin_password: String,
+    policy: LockPolicy,
+    nonces: NonceStore,
+    accounts: LoginGuard<String>,
+    connections: LoginGuard<SocketAddr>,
+    rebooting_until: Option<Instant>,
+}
+
+impl SimState {
+    pub fn new(config: &SimConfig) -> Self {
+        let mut opaque = [0u8; 16];
+        rand::fill(&mut opaque[..]);
+        SimState {
+            inner: Arc::new(Inner {
+                setup: config.setup.clone(),
+                identity: config.identity.clone(),
+                admin_user: config.admin_user.clone(),
+                realm: config.identity.model.clone(),
+                opaque: hex::encode(opaque),
+                onvif_nonces: Mutex::default(),
+                live: Mutex::new(Live {
+                    device_name: config.identity.device_name.clone(),
+                    admin_password: config.admin_password.clone(),
+                    policy: LockPolicy {
+                        enabled: !config.setup.has(Flaw::NoLockout),
+                        attempts: config.lockout.attempts,
+                        window: Duration::from_secs(config.lockout.window_s.into()),
+                        duration: Duration::from_secs(config.lockout.duration_s.into()),
+                    },
+                    nonces: NonceStore::default(),
+                    accounts: LoginGuard::default(),
+                    connections: LoginGuard::default(),
+                    rebooting_until: None,
+                }),
+            }),
+        }
+    }
+
+    /// The admin password now in force (it changes through `PUT /ISAPI/Security/users/1`).
+    pub fn admin_password(&self) -> String {
+        self.live().admin_password.clone()
+    }
+
+    pub fn device_name(&self) -> String {
+        self.live().device_name.clone()
+    }
+
+    /// The Digest realm the camera challenges with.
+    pub fn realm(&self) -> &str {
+        &self.inner.realm
+    }
+
+    fn has(&self, flaw: Flaw) -> bool {
+        self.inner.setup.has(flaw)
+    }
+
+    fn live(&self) -> MutexGuard<'_, Live> {
+        // A panic while holding the lock cannot leave `Live` half-updated in a way that
+        // matters to a simulator; keep serving rather than poison every later request.
+        self.inner.live.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// The request facts authentication and error answers need.
+pub(crate) struct RequestCtx {
+    method: Method,
+    /// Path and query as sent: the Digest `uri` must equal it.
+    target: String,
+    path: String,
+    query: String,
+    headers: HeaderMap,
+    peer: Option<SocketAddr>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestCtx {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(RequestCtx {
+            method: parts.method.clone(),
+            target: parts
+                .uri
+                .path_and_query()
+                .map_or_else(|| parts.uri.path().to_string(), |pq| pq.as_str().to_string()),
+            path: parts.uri.path().to_string(),
+            query: parts.uri.query().unwrap_or_default().to_string(),
+            headers: parts.headers.clone(),
+            peer: parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0),
+        })
+    }
+}
+
+/// Why a request was not let in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Denied {
+    /// No usable credentials: nothing was checked, nothing counted.
+    Anonymous,
+    UnknownUser,
+    WrongPassword,
+    /// Right password on an expired, forgotten or replayed nonce.
+    Stale,
+    Locked(Duration),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum LockKey {
+    Account(String),
+    Connection(SocketAddr),
+}
+
+impl SimState {
+    /// The 401 to answer with, or `None` to let the request through. `open_with`: a flaw
+    /// under which this endpoint needs no authentication at all.
+    fn refusal(&self, ctx: &RequestCtx, open_with: Option<Flaw>) -> Option<Response> {
+        if open_with.is_some_and(|flaw| self.has(flaw)) {
+            return None;
+        }
+        self.authenticate(ctx).err().map(|denied| self.deny(denied))
+    }
+
+    fn authenticate(&self, ctx: &RequestCtx) -> Result<String, Denied> {
+        // CVE-2017-7921: a fixed `auth` query parameter (base64 "admin:11") read as admin.
+        if self.has(Flaw::InfoDisclosure)
+            && ctx.method == Method::GET
+            && ctx.query.split('&').any(|pair| pair == "auth=YWRtaW46MTEK")
+        {
+            return Ok(self.inner.admin_user.clone());
+        }
+        let authorization = ctx
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(parse_authorization)
+            .filter(|auth| self.has(Flaw::BasicAuth) || matches!(auth, Authorization::Digest(_)));
+        let Some(authorization) = authorization else {
+            return Err(Denied::Anonymous);
+        };
+        let username = match &authorization {
+            Authorization::Digest(digest) => digest.username.clone(),
+            Authorization::Basic { username, .. } => username.clone(),
+        };
+        let key = match ctx.peer {
+            Some(peer) if self.has(Flaw::SessionLockout) => LockKey::Connection(peer),
+            _ => LockKey::Account(username.clone()),
+        };
+
+        let now = Instant::now();
+        let mut live = self.live();
+        let policy = live.policy;
+        if policy.enabled {
+            let locked = match &key {
+                LockKey::Account(name) => live.accounts.locked_for(name, now),
+                LockKey::Connection(peer) => live.connections.locked_for(peer, now),
+            };
+            if let Some(remaining) = locked {
+                return Err(Denied::Locked(remaining));
+            }
+        }
+
+        let passwords = self.passwords_for(&username, &live);
+        let correct = match &authorization {
+            Authorization::Basic { password, .. } => passwords
+                .iter()
+                .any(|candidate| constant_time_eq(candidate.as_bytes(), password.as_bytes())),
+            Authorization::Digest(digest) => self.digest_matches(digest, ctx, &passwords),
+        };
+        if correct {
+            if let Authorization::Digest(digest) = &authorization
+                && live.nonces.check(&digest.nonce, digest.nc, now) != NonceCheck::Fresh
+            {
+                return Err(Denied::Stale);
+            }
+            match &key {
+                LockKey::Account(name) => live.accounts.record_success(name),
+                LockKey::Connection(peer) => live.connections.record_success(peer),
+            }
+            return Ok(username);
+        }
+        match &key {
+            LockKey::Account(name) => live.accounts.record_failure(name, now, &policy),
+            LockKey::Connection(peer) => live.connections.record_failure(peer, now, &policy),
+        }
+        Err(if passwords.is_empty() {
+            Denied::UnknownUser
+        } else {
+            Denied::WrongPassword
+        })
+    }
+
+    fn passwords_for(&self, username: &str, live: &Live) -> Vec<String> {
+        let factory = self.has(Flaw::DefaultPassword);
+        let mut passwords = Vec::new();
+        if username == self.inner.admin_user {
+            passwords.push(live.admin_password.clone());
+            if factory {
+                passwords.push(FACTORY_PASSWORD.to_string());
+            }
+        } else if factory && username == SERVICE_ACCOUNT.0 {
+            passwords.push(SERVICE_ACCOUNT.1.to_string());
+        }
+        passwords
+    }
+
+    fn digest_matches(&self, digest: &DigestResponse, ctx: &RequestCtx, passwords: &[String]) -> bool {
+        let uri_matches =
+            digest.uri == ctx.target || (digest.uri.starts_with("http") && digest.uri.ends_with(&ctx.target));
+        let opaque_matches = digest.opaque.as_ref().is_none_or(|opaque| *opaque == self.inner.opaque);
+        let framing_ok = digest.realm == self.inner.realm && digest.qop == "auth" && uri_matches && opaque_matches;
+        // Hash even for unknown users so the answer time does not tell names apart.
+        let dummy = [String::from("\u{0}no-such-user")];
+        let candidates = if passwords.is_empty() { &dummy[..] } else { passwords };
+        let mut matched = false;
+        for password in candidates {
+            let expected = digest_response(
+                digest.algorithm,
+                &digest.username,
+                &digest.realm,
+                password,
+                ctx.method.as_str(),
+                &digest.uri,
+                &digest.nonce,
+                digest.nc,
+                &digest.cnonce,
+                &digest.qop,
+            );
+            matched |= constant_time_eq(expected.as_bytes(), digest.response.as_bytes());
+        }
+        framing_ok && matched && !passwords.is_empty()
+    }
+
+    /// The 401: one `WWW-Authenticate` per Digest algorithm (SHA-256 first, as RFC 7616
+    /// asks), Basic too under `basic-auth`, and a body that says nothing more than
+    /// "unauthorized" unless `verbose-login-errors` is on.
+    fn deny(&self, denied: Denied) -> Response {
+        let nonce = self.live().nonces.issue(Instant::now());
+        let stale = if denied == Denied::Stale { ", stale=TRUE" } else { "" };
+        let mut headers = HeaderMap::new();
+        for algorithm in [DigestAlgorithm::Sha256, DigestAlgorithm::Md5] {
+            let challenge = format!(
+                "Digest realm=\"{}\", qop=\"auth\", algorithm={}, nonce=\"{nonce}\", opaque=\"{}\"{stale}",
+                self.inner.realm,
+                algorithm.name(),
+                self.inner.opaque
+            );
+            if let Ok(value) = HeaderValue::from_str(&challenge) {
+                headers.append(WWW_AUTHENTICATE, value);
+            }
+        }
+        if self.has(Flaw::BasicAuth)
+            && let Ok(value) = HeaderValue::from_str(&format!("Basic realm=\"{}\"", self.inner.realm))
+        {
+            headers.append(WWW_AUTHENTICATE, value);
+        }
+        let detail = match denied {
+            Denied::Locked(remaining) => format!(
+                "<lockStatus>lock</lockStatus>\n<unlockTime>{}</unlockTime>\n",
+                remaining.as_secs() + u64::from(remaining.subsec_nanos() > 0)
+            ),
+            Denied::UnknownUser if self.has(Flaw::VerboseLoginErrors) => {
+                "<subStatusCode>userNotExist</subStatusCode>\n<description>user does not exist</description>\n"
+                    .to_string()
+            }
+            Denied::WrongPassword if self.has(Flaw::VerboseLoginErrors) => {
+                "<subStatusCode>passwordError</subStatusCode>\n<description>password incorrect</description>\n"
+                    .to_string()
+            }
+            _ => String::new(),
+        };
+        let body = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<userCheck version=\"2.0\" xmlns=\"{XML_NAMESPACE}\">\n<statusValue>401</statusValue>\n<statusString>Unauthorized</statusString>\n{detail}</userCheck>\n"
+        );
+        (StatusCode::UNAUTHORIZED, headers, xml_body(body)).into_response()
+    }
+
+    /// Malformed input: a plain 400, or with `verbose-errors` the 500 a careless firmware
+    /// gives, leaking a stack trace and build paths.
+    fn malformed(&self, ctx: &RequestCtx, what: &str, handler: &str) -> Response {
+        if self.has(Flaw::VerboseErrors) {
+            let trace = format!(
+                "500 Internal Server Error\n\
+                 terminate called after throwing an instance of 'webs::ParseException'\n  what():  {what}\n\
+                 #0 0x0041a3c8 in CXmlParser::Parse(char const*, unsigned int) at /home/jenkins/ipc_v5.4.0/app/webs/xml/xml_parser.cpp:412\n\
+                 #1 0x00437f10 in {handler}(HttpRequest&) at /home/jenkins/ipc_v5.4.0/app/webs/isapi/isapi_dispatch.cpp:1187\n\
+                 #2 0x0040c2a4 in HttpServer::Dispatch(HttpRequest&) at /home/jenkins/ipc_v5.4.0/app/webs/http_server.cpp:733\n\
+                 #3 0x0040b01c in WorkerThread::Run() at /home/jenkins/ipc_v5.4.0/app/webs/thread.cpp:96\n\
+                 config: /mnt/mtd/Config/webs.conf  uid=0(root)\n"
+            );
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                [(CONTENT_TYPE, HeaderValue::from_static("text/plain"))],
+                trace,
+            )
+                .into_response();
+        }
+        response_status(
+            StatusCode::BAD_REQUEST,
+            &ctx.path,
+            5,
+            "Invalid XML Format",
+            "badXmlFormat",
+        )
+    }
+
+    fn lock_policy(&self) -> LockPolicy {
+        self.live().policy
+    }
+}
+
+fn xml_body(body: String) -> ([(axum::http::HeaderName, HeaderValue); 1], String) {
+    (
+        [(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/xml; charset=\"UTF-8\""),
+        )],
+        body,
+    )
+}
+
+fn xml_response(status: StatusCode, body: String) -> Response {
+    (status, xml_body(body)).into_response()
+}
+
+/// ISAPI's error and acknowledgement document. Codes: 1 OK, 4 Invalid Operation,
+/// 5 Invalid XML Format, 6 Invalid XML Content, 7 Reboot Required.
+fn response_status(status: StatusCode, path: &str, code: u8, text: &str, sub: &str) -> Response {
+    xml_response(
+        status,
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ResponseStatus version=\"2.0\" xmlns=\"{XML_NAMESPACE}\">\n<requestURL>{}</requestURL>\n<statusCode>{code}</statusCode>\n<statusString>{text}</statusString>\n<subStatusCode>{sub}</subStatusCode>\n</ResponseStatus>\n",
+            escape(path)
+        ),
+    )
+}
+
+fn ok_status(path: &str) -> Response {
+    response_status(StatusCode::OK, path, 1, "OK", "ok")
+}
+
+fn invalid_content(path: &str, sub: &str) -> Response {
+    response_status(StatusCode::BAD_REQUEST, path, 6, "Invalid XML Content", sub)
+}
+
+enum BodyError {
+    TooLarge,
+    TimedOut,
+    Broken,
+}
+
+/// Reads a request body within a size and a time bound.
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, BodyError> {
+    match tokio::time::timeout(BODY_READ_TIMEOUT, axum::body::to_bytes(body, limit)).await {
+        Err(_) => Err(BodyError::TimedOut),
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(error)) => {
+            // `to_bytes` reports the limit as a boxed `LengthLimitError` source.
+            let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&error);
+            while let Some(current) = source {
+                if current.to_string().contains("length limit exceeded") {
+                    return Err(BodyError::TooLarge);
+                }
+                source = current.source();
+            }
+            Err(BodyError::Broken)
+        }
+    }
+}
+
+fn body_error_response(error: BodyError, path: &str) -> Response {
+    match error {
+        BodyError::TooLarge => response_status(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            path,
+            4,
+            "Invalid Operation",
+            "requestTooLarge",
+        ),
+        BodyError::TimedOut => StatusCode::REQUEST_TIMEOUT.into_response(),
+        BodyError::Broken => StatusCode::BAD_REQUEST.into_response(),
+    }
+}
+
+/// Reads and parses an XML body whose root must be `root`.
+async fn read_xml(
+    state: &SimState,
+    ctx: &RequestCtx,
+    body: Body,
+    root: &str,
+    handler: &str,
+) -> Result<Element, Response> {
+    let bytes = read_body(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|error| body_error_response(error, &ctx.path))?;
+    let element = xml::parse(&bytes).map_err(|error| state.malformed(ctx, &error.to_string(), handler))?;
+    if element.name != root {
+        return Err(invalid_content(&ctx.path, "badXmlContent"));
+    }
+    Ok(element)
+}
+
+/// The HTTP API for one camera. Tests drive it with `tower::ServiceExt::oneshot`, adding a
+/// `ConnectInfo<SocketAddr>` extension where the client's address matters.
+pub fn router(state: SimState) -> Router {
+    Router::new()
+        .route("/", get(login_page))
+        .route("/SDK/activateStatus", get(activate_status))
+        .route("/ISAPI/System/deviceInfo", get(device_info_get).put(device_info_put))
+        .route("/ISAPI/Security/userCheck", get(user_check))
+        .route("/ISAPI/Security/users", get(users_get))
+        .route("/ISAPI/Security/users/{id}", put(user_put))
+        .route("/ISAPI/Security/illegalLoginLock", get(lock_get).put(lock_put))
+        .route("/ISAPI/System/reboot", put(reboot))
+        .route(onvif::PATH, axum::routing::post(onvif::device_service))
+        .route(
+            "/ISAPI/System/updateFirmware",
+            put(update_firmware).post(update_firmware),
+        )
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), gate))
+        .with_state(state)
+}
+
+/// Runs before routing: the reboot outage and over-long path segments.
+async fn gate(State(state): State<SimState>, request: Request, next: Next) -> Response {
+    let rebooting = {
+        let mut live = state.live();
+        match live.rebooting_until {
+            Some(until) if until > Instant::now() => true,
+            Some(_) => {
+                live.rebooting_until = None;
+                false
+            }
+            None => false,
+        }
+    };
+    if rebooting {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(RETRY_AFTER, HeaderValue::from_static("1"))],
+            "device is rebooting\n",
+        )
+            .into_response();
+    }
+    let path = request.uri().path();
+    if path.split('/').any(|segment| segment.len() > MAX_PATH_SEGMENT) {
+        if state.has(Flaw::VerboseErrors) {
+            let (mut parts, _body) = request.into_parts();
+            let ctx = match RequestCtx::from_request_parts(&mut parts, &()).await {
+                Ok(ctx) => ctx,
+                Err(never) => match never {},
+            };
+            return state.malformed(&ctx, "path component exceeds buffer (char[128])", "IsapiRouter::Match");
+        }
+        return (
+            StatusCode::BAD_REQUEST,
+            [(CONTENT_TYPE, HeaderValue::from_static("text/plain"))],
+            "Bad Request\n",
+        )
+            .into_response();
+    }
+    next.run(request).await
+}
+
+async fn not_found(ctx: RequestCtx) -> Response {
+    response_status(StatusCode::NOT_FOUND, &ctx.path, 4, "Invalid Operation", "notSupport")
+}
+
+async fn login_page(State(state): State<SimState>) -> Response {
+    let model = escape(&state.inner.identity.model);
+    (
+        [(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"))],
+        format!(
+            "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{model}</title></head>\n\
+             <body><h1>{model}</h1>\n<form method=\"post\" action=\"/ISAPI/Security/userCheck\">\n\
+             <label>User name <input name=\"username\" autocomplete=\"username\"></label>\n\
+             <label>Password <input name=\"password\" type=\"password\" autocomplete=\"current-password\"></label>\n\
+             <button type=\"submit\">Login</button>\n</form></body></html>\n"
+        ),
+    )
+        .into_response()
+}
+
+async fn activate_status() -> Response {
+    xml_response(
+        StatusCode::OK,
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ActivateStatus version=\"2.0\" xmlns=\"{XML_NAMESPACE}\">\n<Activated>true</Activated>\n</ActivateStatus>\n"
+        ),
+    )
+}
+
+async fn device_info_get(State(state): State<SimState>, ctx: RequestCtx) -> Response {
+    if let Some(refusal) = state.refusal(&ctx, Some(Flaw::InfoDisclosure)) {
+        return refusal;
+    }
+    let id = &state.inner.identity;
+    let name = state.device_name();
+    xml_response(
+        StatusCode::OK,
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<DeviceInfo version=\"2.0\" xmlns=\"{XML_NAMESPACE}\">\n\
+             <deviceName>{}</deviceName>\n<deviceID>{}</deviceID>\n<model>{}</model>\n<manufacturer>{}</manufacturer>\n\
+             <serialNumber>{}</serialNumber>\n<macAddress>{}</macAddress>\n<firmwareVersion>{}</firmwareVersion>\n\
+             <firmwareReleasedDate>{}</firmwareReleasedDate>\n<deviceType>IPCamera</deviceType>\n</DeviceInfo>\n",
+            escape(&name),
+            escape(&id.device_id),
+            escape(&id.model),
+            escape(&id.vendor),
+            escape(&id.serial),
+            escape(&id.mac),
+            escape(&id.firmware),
+            escape(&id.firmware_released),
+        ),
+    )
+}
+
+async fn device_info_put(State(state): State<SimState>, ctx: RequestCtx, body: Body) -> Response {
+    if let Some(refusal) = state.refusal(&ctx, Some(Flaw::UnauthConfig)) {
+        return refusal;
+    }
+    let root = match read_xml(&state, &ctx, body, "DeviceInfo", "IsapiSystem::PutDeviceInfo").await {
+        Ok(root) => root,
+        Err(response) => return response,
+    };
+    let Some(name) = root.child_text("deviceName") else {
+        return invalid_content(&ctx.path, "badParameters");
+    };
+    if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
+        return invalid_content(&ctx.path, "badParameters");
+    }
+    state.live().device_name = name.to_string();
+    ok_status(&ctx.path)
+}
+
+async fn user_check(State(state): State<SimState>, ctx: RequestCtx) -> Response {
+    if let Some(refusal) = state.refusal(&ctx, None) {
+        return refusal;
+    }
+    xml_response(
+        StatusCode::OK,
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<userCheck version=\"2.0\" xmlns=\"{XML_NAMESPACE}\">\n<statusValue>200</statusValue>\n<statusString>OK</statusString>\n</userCheck>\n"
+        ),
+    )
+}
+
+async fn users_get(State(state): State<SimState>, ctx: RequestCtx) -> Response {
+    if let Some(refusal) = state.refusal(&ctx, Some(Flaw::InfoDisclosure)) {
+        return refusal;
+    }
+    // The service account stays hidden: that is what makes it a backdoor.
+    xml_response(
+        StatusCode::OK,
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<UserList version=\"2.0\" xmlns=\"{XML_NAMESPACE}\">\n<User>\n<id>1</id>\n<userName>{}</userName>\n<userLevel>Administrator</userLevel>\n</User>\n</UserList>\n",
+            escape(&state.inner.admin_user)
+        ),
+    )
+}
+
+async fn user_put(State(state): State<SimState>, Path(id): Path<String>, ctx: RequestCtx, body: Body) -> Response {
+    if let Some(refusal) = state.refusal(&ctx, None) {
+        return refusal;
+    }
+    if id != "1" {
+        return response_status(StatusCode::NOT_FOUND, &ctx.path, 4, "Invalid Operation", "invalidID");
+    }
+    let root = match read_xml(&state, &ctx, body, "User", "IsapiSecurity::PutUser").await {
+        Ok(root) => root,
+        Err(response) => return response,
+    };
+    if root
+        .child_text("userName")
+        .is_some_and(|name| name != state.inner.admin_user)
+    {
+        return invalid_content(&ctx.path, "badParameters");
+    }
+    let Some(password) = root.child_text("password") else {
+        return invalid_content(&ctx.path, "badParameters");
+    };
+    if !state.has(Flaw::WeakPasswordPolicy) && !password_is_complex(password) {
+        return invalid_content(&ctx.path, "riskPassword");
+    }
+    state.live().admin_password = password.to_string();
+    ok_status(&ctx.path)
+}
+
+async fn lock_get(State(state): State<SimState>, ctx: RequestCtx) -> Response {
+    if let Some(refusal) = state.refusal(&ctx, None) {
+        return refusal;
+    }
+    let policy = state.lock_policy();
+    xml_response(
+        StatusCode::OK,
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<IllegalLoginLock version=\"2.0\" xmlns=\"{XML_NAMESPACE}\">\n<enabled>{}</enabled>\n<maxAttempts>{}</maxAttempts>\n<windowSeconds>{}</windowSeconds>\n<lockSeconds>{}</lockSeconds>\n</IllegalLoginLock>\n",
+            policy.enabled,
+            policy.attempts,
+            policy.window.as_secs(),
+            policy.duration.as_secs()
+        ),
+    )
+}
+
+async fn lock_put(State(state): State<SimState>, ctx: RequestCtx, body: Body) -> Response {
+    if let Some(refusal) = state.refusal(&ctx, None) {
+        return refusal;
+    }
+    let root = match read_xml(
+        &state,
+        &ctx,
+        body,
+        "IllegalLoginLock",
+        "IsapiSecurity::PutIllegalLoginLock",
+    )
+    .await
+    {
+        Ok(root) => root,
+        Err(response) => return response,
+    };
+    if state.has(Flaw::NoLockout) {
+        return response_status(StatusCode::FORBIDDEN, &ctx.path, 4, "Invalid Operation", "notSupport");
+    }
+    let enabled = match root.child_text("enabled") {
+        None => None,
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        Some(_) => return invalid_content(&ctx.path, "badParameters"),
+    };
+    let number = |name: &str, range: std::ops::RangeInclusive<u32>| -> Result<Option<u32>, ()> {
+        match root.child_text(name) {
+            None => Ok(None),
+            Some(text) => text
+                .parse::<u32>()
+                .ok()
+                .filter(|n| range.contains(n))
+                .map(Some)
+                .ok_or(()),
+        }
+    };
+    let (Ok(attempts), Ok(window), Ok(duration)) = (
+        number("maxAttempts", 1..=100),
+        number("windowSeconds", 1..=3600),
+        number("lockSeconds", 1..=86_400),
+    ) else {
+        return invalid_content(&ctx.path, "badParameters");
+    };
+    let mut live = state.live();
+    if let Some(enabled) = enabled {
+        live.policy.enabled = enabled;
+    }
+    if let Some(attempts) = attempts {
+        live.policy.attempts = attempts;
+    }
+    if let Some(window) = window {
+        live.policy.window = Duration::from_secs(window.into());
+    }
+    if let Some(duration) = duration {
+        live.policy.duration = Duration::from_secs(duration.into());
+    }
+    drop(live);
+    ok_status(&ctx.path)
+}
+
+async fn reboot(State(state): State<SimState>, ctx: RequestCtx) -> Response {
+    if let Some(refusal) = state.refusal(&ctx, None) {
+        return refusal;
+    }
+    state.live().rebooting_until = Some(Instant::now() + REBOOT_DOWNTIME);
+    ok_status(&ctx.path)
+}
+
+/// Builds an image [`update_firmware`] accepts: magic, payload, SHA-256 of both. A
+/// tampered image (any byte changed) is refused, as a camera checking its update's
+/// integrity would.
+pub fn firmware_image(payload: &[u8]) -> Vec<u8> {
+    let mut image = [FIRMWARE_MAGIC, payload].concat();
+    let digest = Sha256::digest(&image);
+    image.extend_from_slice(&digest);
+    image
+}
+
+fn firmware_is_intact(image: &[u8]) -> bool {
+    let Some(split) = image.len().checked_sub(32) else {
+        return false;
+    };
+    let (content, digest) = image.split_at(split);
+    content.starts_with(FIRMWARE_MAGIC) && constant_time_eq(&Sha256::digest(content), digest)
+}
+
+async fn update_firmware(State(state): State<SimState>, ctx: RequestCtx, body: Body) -> Response {
+    if let Some(refusal) = state.refusal(&ctx, None) {
+        return refusal;
+    }
+    let image = match read_body(body, MAX_FIRMWARE_BYTES).await {
+        Ok(image) => image,
+        Err(error) => return body_error_response(error, &ctx.path),
+    };
+    if !firmware_is_intact(&image) {
+        return invalid_content(&ctx.path, "badFirmwareFile");
+    }
+    response_status(StatusCode::OK, &ctx.path, 7, "Reboot Required", "rebootRequired")
+}
+
+/// Serves HTTP/1.1 on one accepted stream (plain TCP or TLS) until the client closes, the
+/// header timeout fires, or the connection reaches its lifetime.
+pub(crate) async fn serve_connection<I>(io: I, peer: SocketAddr, router: Router)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = TowerToHyperService::new(router.layer(axum::Extension(ConnectInfo(peer))));
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(MAX_HEADER_BUFFER);
+    let connection = builder.serve_connection(TokioIo::new(io), service);
+    tokio::pin!(connection);
+    match tokio::time::timeout(CONNECTION_LIFETIME, connection.as_mut()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => debug!(%peer, %error, "http connection ended with an error"),
+        Err(_) => {
+            connection.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(SHUTDOWN_GRACE, connection).await;
+        }
+    }
+}
+
+pub(crate) async fn serve(listener: tokio::net::TcpListener, router: Router) {
+    crate::net::accept_loop(listener, "http", move |stream, peer| {
+        serve_connection(stream, peer, router.clone())
+    })
+    .await;
+}

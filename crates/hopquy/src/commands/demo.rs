@@ -1,0 +1,97 @@
+//! `hopquy demo`: the simulated camera on loopback, the full suite, a bundle, a summary.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use hopquy_evidence::ReportContext;
+use hopquy_runner::Operator;
+use hopquy_simcam::{SimCamera, SimConfig, SimSetup};
+
+use crate::DemoArgs;
+use crate::commands::run::{self, RunSpec};
+use crate::exit::{self, CliError};
+use crate::operator::{Answers, BenchOperator};
+use crate::suite;
+
+const PASSWORD_VAR: &str = "HOPQUY_DEMO_PASSWORD";
+
+pub async fn demo(suite_root: Option<PathBuf>, args: DemoArgs) -> Result<u8, CliError> {
+    let root = suite::locate(suite_root)?;
+    let suite = suite::load_suite(&root)?;
+    let setup = SimSetup::parse(&args.personality).map_err(|e| CliError::Usage(e.to_string()))?;
+    let camera = SimCamera::start(SimConfig::new(setup))
+        .await
+        .map_err(|e| CliError::CannotStart(format!("simulated camera: {e}")))?;
+    eprintln!(
+        "simulated camera `{}` started on 127.0.0.1 ({})",
+        args.personality,
+        ports_line(&camera)
+    );
+
+    // The target file is the one a lab would write; the password reaches the loader through
+    // a lookup, never through a file or the process environment.
+    let work = tempfile::tempdir().map_err(CliError::io("creating a temporary directory"))?;
+    let target_path = work.path().join("target.toml");
+    std::fs::write(&target_path, camera.target_toml("simcam", PASSWORD_VAR))
+        .map_err(CliError::io("writing the demo target file"))?;
+    let password = camera.admin_password().to_owned();
+    let target = hopquy_case::load_target_with(&target_path, |var| (var == PASSWORD_VAR).then(|| password.clone()))
+        .map_err(|d| CliError::Input(hopquy_case::render_diagnostics(&d)))?;
+    let profile = suite::load_profile(&root, &target)?;
+
+    let out = args.out.clone().unwrap_or_else(|| {
+        let safe: String = args
+            .personality
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        PathBuf::from(format!(
+            "hopquy-demo-{safe}-{}",
+            chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
+        ))
+    });
+    // Operator and document cases have nobody to answer in a demo: they become inconclusive.
+    let operator: Arc<dyn Operator> = Arc::new(BenchOperator::new(Answers::default(), true));
+    let report = ReportContext {
+        lab_name: Some("hopquy demo (simulated camera)".into()),
+        remarks: Some(format!(
+            "Demonstration run against hopquy's simulated camera, personality `{}`. Not a certification result.",
+            args.personality
+        )),
+        ..Default::default()
+    };
+    let spec = RunSpec {
+        suite: &suite,
+        regulation: &args.regulation,
+        profile: &profile,
+        target: &target,
+        out: &out,
+        only: None,
+        allow_destructive: false,
+        json: args.json,
+        report,
+        signing_key: None,
+    };
+    let finished = run::execute(spec, operator).await;
+    camera.shutdown().await;
+    let finished = finished?;
+    run::print_summary(&finished.results, &finished.dir, args.json);
+    if !args.json {
+        eprintln!("verify it with: hopquy verify {}", finished.dir.display());
+    }
+    // The demo's job is to complete a run; the camera's verdicts are its content.
+    Ok(if finished.interrupted {
+        exit::INCONCLUSIVE
+    } else {
+        exit::PASS
+    })
+}
+
+fn ports_line(camera: &SimCamera) -> String {
+    camera
+        .ports()
+        .iter()
+        .map(|(n, p)| format!("{n} {p}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

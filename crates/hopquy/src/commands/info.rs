@@ -1,0 +1,267 @@
+//! `list`, `explain`, `validate`: reading the suite without touching a device.
+
+use std::path::{Path, PathBuf};
+
+use hopquy_case::{Case, CaseKind, Suite, render_diagnostics};
+
+use crate::exit::{self, CliError};
+use crate::suite;
+use crate::{ExplainArgs, ListArgs, ValidateArgs};
+
+pub fn list(suite_root: Option<PathBuf>, args: ListArgs) -> Result<u8, CliError> {
+    let root = suite::locate(suite_root)?;
+    let suite = suite::load_suite(&root)?;
+    let reg = regulation(&suite, &args.regulation)?;
+    let mut cases: Vec<&Case> = suite
+        .cases
+        .iter()
+        .map(|c| &c.case)
+        .filter(|c| c.clauses.contains_key(&args.regulation))
+        .collect();
+    cases.sort_by_key(|c| clause_key(c, &args.regulation));
+    if args.json {
+        let items: Vec<serde_json::Value> = cases
+            .iter()
+            .map(|c| {
+                serde_json::json!({
+                    "id": c.id.get_ref(),
+                    "title": c.title,
+                    "kind": c.kind.as_str(),
+                    "clauses": clauses_of(c, &args.regulation),
+                    "needs": c.needs.iter().map(|n| n.get_ref()).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&items).unwrap_or_default());
+        return Ok(exit::PASS);
+    }
+    println!("{} — {} cases", reg.id, cases.len());
+    for c in cases {
+        println!(
+            "  {:<34} {:<10} {:<14} {}",
+            c.id.get_ref(),
+            c.kind.as_str(),
+            clauses_of(c, &args.regulation).join(","),
+            c.title
+        );
+    }
+    Ok(exit::PASS)
+}
+
+pub fn explain(suite_root: Option<PathBuf>, args: ExplainArgs) -> Result<u8, CliError> {
+    let root = suite::locate(suite_root)?;
+    let suite = suite::load_suite(&root)?;
+    if let Some(c) = suite.case(&args.what) {
+        print_case(&c.case, &c.relative_path);
+        return Ok(exit::PASS);
+    }
+    let reg = regulation(&suite, &args.regulation)?;
+    let Some(clause) = reg.clauses.iter().find(|c| c.id == args.what) else {
+        return Err(CliError::Usage(format!(
+            "`{}` is neither a case id nor a clause of {} (try `hopquy list`)",
+            args.what, args.regulation
+        )));
+    };
+    println!("{} {} — {}", reg.id, clause.id, clause.title_en);
+    println!("{}", clause.title_vi);
+    println!();
+    println!("Requirement: {}", clause.requirement);
+    println!(
+        "Source confidence: {:?}{}",
+        clause.confidence,
+        if clause.inferred {
+            " (wording inferred from the EN 303 645 mapping; correct it in the catalogue file)"
+        } else {
+            ""
+        }
+    );
+    if !clause.en303645.is_empty() {
+        println!("EN 303 645: {}", clause.en303645.join(", "));
+    }
+    if !clause.decision724.is_empty() {
+        println!("Decision 724/QĐ-BTTTT: {}", clause.decision724.join(", "));
+    }
+    for (other, ids) in &clause.crosswalk {
+        println!("Crosswalk {other}: {}", ids.join(", "));
+    }
+    let cases: Vec<&Case> = suite
+        .cases
+        .iter()
+        .map(|c| &c.case)
+        .filter(|c| {
+            c.clauses
+                .get(&args.regulation)
+                .is_some_and(|v| v.iter().any(|x| x.get_ref() == &clause.id))
+        })
+        .collect();
+    println!();
+    if cases.is_empty() {
+        println!("No case covers this clause yet: a run reports it as not_applicable with no evidence.");
+    }
+    for c in cases {
+        println!("• {} [{}] {}", c.id.get_ref(), c.kind.as_str(), c.title);
+        operator_needs(c);
+    }
+    Ok(exit::PASS)
+}
+
+fn print_case(c: &Case, path: &Path) {
+    println!("{} — {}", c.id.get_ref(), c.title);
+    println!("{}", c.title_vi);
+    println!("file: test-cases/{}", path.display());
+    println!(
+        "kind: {}, method: {:?}, effect: {:?}",
+        c.kind.as_str(),
+        c.method,
+        c.effect
+    );
+    for (reg, ids) in &c.clauses {
+        println!(
+            "clauses ({reg}): {}",
+            ids.iter().map(|i| i.get_ref().as_str()).collect::<Vec<_>>().join(", ")
+        );
+    }
+    if !c.needs.is_empty() {
+        println!(
+            "needs profile operations: {}",
+            c.needs
+                .iter()
+                .map(|n| n.get_ref().as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    println!();
+    println!("{}", c.summary.trim());
+    if let Some(vi) = &c.summary_vi {
+        println!();
+        println!("{}", vi.trim());
+    }
+    if !c.params.is_empty() {
+        println!();
+        println!("parameters:");
+        for (name, p) in &c.params {
+            println!(
+                "  {name} = {} {}{}",
+                p.default,
+                p.declared
+                    .as_ref()
+                    .map(|d| format!("(overridden by [declared] {})", d.get_ref()))
+                    .unwrap_or_default(),
+                p.source.as_ref().map(|s| format!(" — {s}")).unwrap_or_default()
+            );
+        }
+    }
+    println!();
+    println!("steps:");
+    for s in &c.steps {
+        println!("  {} ({})", s.id.get_ref(), s.action.get_ref());
+        for e in &s.expect {
+            println!("    expect {}: {}", e.that.get_ref(), e.because);
+        }
+    }
+    operator_needs(c);
+}
+
+fn operator_needs(c: &Case) {
+    if c.kind == CaseKind::Automated {
+        return;
+    }
+    for s in c
+        .steps
+        .iter()
+        .filter(|s| matches!(s.action.get_ref().as_str(), "operator" | "document"))
+    {
+        println!(
+            "    operator supplies ({}): {}",
+            s.answer.as_ref().map(|a| a.get_ref().as_str()).unwrap_or("confirm"),
+            s.prompt.as_deref().unwrap_or("")
+        );
+    }
+}
+
+pub fn validate(suite_root: Option<PathBuf>, args: ValidateArgs) -> Result<u8, CliError> {
+    let mut diags = Vec::new();
+    let mut checked = 0usize;
+    if args.paths.is_empty() {
+        let root = suite::locate(suite_root)?;
+        let (suite, d) = Suite::load(root.join("test-cases"));
+        diags.extend(d);
+        diags.extend(hopquy_case::validate_against_catalogue(
+            &suite.cases,
+            &suite.regulations,
+        ));
+        checked += suite.cases.len() + suite.regulations.len();
+        for entry in std::fs::read_dir(root.join("profiles"))
+            .map_err(CliError::io("reading profiles/"))?
+            .flatten()
+        {
+            let p = entry.path();
+            if p.extension().is_some_and(|e| e == "toml") {
+                checked += 1;
+                if let Err(d) = hopquy_case::load_profile(&p.to_string_lossy(), root.join("profiles")) {
+                    diags.extend(d);
+                }
+            }
+        }
+    } else {
+        let root = suite::locate(suite_root).ok();
+        for p in &args.paths {
+            checked += 1;
+            diags.extend(validate_path(p, root.as_deref()));
+        }
+    }
+    if diags.is_empty() {
+        println!("ok: {checked} files valid");
+        Ok(exit::PASS)
+    } else {
+        Err(CliError::Input(render_diagnostics(&diags)))
+    }
+}
+
+/// Guess a file's kind from where it lives and what it holds.
+fn validate_path(p: &Path, root: Option<&Path>) -> Vec<hopquy_case::Diagnostic> {
+    if p.is_dir() {
+        let (_, d) = Suite::load(p);
+        return d;
+    }
+    let text = std::fs::read_to_string(p).unwrap_or_default();
+    let in_dir = |name: &str| p.components().any(|c| c.as_os_str() == name);
+    let result = if in_dir("profiles") {
+        let profiles = root
+            .map(|r| r.join("profiles"))
+            .unwrap_or_else(|| PathBuf::from("profiles"));
+        hopquy_case::load_profile(&p.to_string_lossy(), profiles).map(|_| ())
+    } else if in_dir("regulations") {
+        hopquy_case::load_regulation(p).map(|_| ())
+    } else if text.contains("[connection]") {
+        hopquy_case::load_target(p).map(|_| ())
+    } else if text.contains("[[answer]]") {
+        hopquy_case::load_answers(p).map(|_| ())
+    } else {
+        hopquy_case::load_case(p).map(|_| ())
+    };
+    result.err().unwrap_or_default()
+}
+
+fn regulation<'s>(suite: &'s Suite, id: &str) -> Result<&'s hopquy_case::Regulation, CliError> {
+    suite.regulation(id).map(|r| &r.regulation).ok_or_else(|| {
+        let known: Vec<&str> = suite.regulations.iter().map(|r| r.regulation.id.as_str()).collect();
+        CliError::Usage(format!("unknown regulation `{id}`; known: {}", known.join(", ")))
+    })
+}
+
+fn clauses_of(c: &Case, reg: &str) -> Vec<String> {
+    c.clauses
+        .get(reg)
+        .map(|v| v.iter().map(|s| s.get_ref().clone()).collect())
+        .unwrap_or_default()
+}
+
+fn clause_key(c: &Case, reg: &str) -> (Vec<u32>, String) {
+    let first = clauses_of(c, reg).into_iter().next().unwrap_or_default();
+    (
+        first.split('.').filter_map(|p| p.parse().ok()).collect(),
+        c.id.get_ref().clone(),
+    )
+}

@@ -1,0 +1,6 @@
+pub mod demo;
+pub mod evidence;
+pub mod info;
+pub mod probe;
+pub mod run;
+pub mod sim;

@@ -1,0 +1,92 @@
+//! `hopquy probe KIND HOST[:PORT] [--json]`: one protocol check, outside any case.
+//! Output contract (DESIGN §5): one JSON object with schema_version, probe, target,
+//! elapsed_ms and the probe's observations; exit 0 when the probe completed (whatever it
+//! found), 3 when the host could not be reached.
+
+use std::time::Instant;
+
+use clap::{Args, Subcommand};
+use hopquy_probe::Limits;
+use serde_json::{Value, json};
+
+use crate::exit::CliError;
+
+mod http;
+mod ports;
+
+// One file per probe kind; adding a kind = a module, a variant, a match arm.
+#[derive(Subcommand, Debug)]
+pub enum ProbeCommand {
+    /// TCP connect scan with banner grab (all of 1–65535 unless --ports).
+    Ports(ports::PortsArgs),
+    /// One HTTP(S) request, with Digest/Basic when credentials are given.
+    Http(http::HttpArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct Common {
+    /// HOST or HOST:PORT (IPv6 as [addr]:port).
+    pub target: String,
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Per-exchange timeout, seconds.
+    #[arg(long, default_value_t = 5)]
+    pub timeout: u64,
+}
+
+/// Split `HOST[:PORT]`, accepting `[v6]:port` and bare IPv6 literals.
+pub fn split_target(s: &str) -> Result<(String, Option<u16>), CliError> {
+    let bad = || CliError::Usage(format!("`{s}` is not HOST or HOST:PORT"));
+    if let Some(rest) = s.strip_prefix('[') {
+        let (host, tail) = rest.split_once(']').ok_or_else(bad)?;
+        let port = match tail.strip_prefix(':') {
+            Some(p) => Some(p.parse::<u16>().map_err(|_| bad())?),
+            None if tail.is_empty() => None,
+            None => return Err(bad()),
+        };
+        return Ok((host.to_owned(), port));
+    }
+    if s.matches(':').count() > 1 {
+        return Ok((s.to_owned(), None));
+    }
+    match s.split_once(':') {
+        Some((h, p)) if !h.is_empty() => Ok((h.to_owned(), Some(p.parse::<u16>().map_err(|_| bad())?))),
+        Some(_) => Err(bad()),
+        None if s.is_empty() => Err(bad()),
+        None => Ok((s.to_owned(), None)),
+    }
+}
+
+pub fn emit(json_out: bool, kind: &str, target: &str, started: Instant, body: Value, human: impl FnOnce(&Value)) {
+    let mut obj = json!({
+        "schema_version": 1,
+        "probe": kind,
+        "target": target,
+        "elapsed_ms": started.elapsed().as_millis() as u64,
+    });
+    if let (Value::Object(o), Value::Object(b)) = (&mut obj, body) {
+        o.extend(b);
+    }
+    if json_out {
+        println!("{}", serde_json::to_string(&obj).unwrap_or_default());
+    } else {
+        human(&obj);
+    }
+}
+
+pub async fn probe(cmd: ProbeCommand) -> Result<u8, CliError> {
+    match cmd {
+        ProbeCommand::Ports(a) => ports::run(a).await,
+        ProbeCommand::Http(a) => http::run(a).await,
+    }
+}
+
+pub fn limits(timeout: u64, max_connections: usize) -> Limits {
+    Limits {
+        max_connections,
+        connect_timeout: std::time::Duration::from_secs(timeout.max(1)),
+        io_timeout: std::time::Duration::from_secs(timeout.max(1)),
+        ..Limits::default()
+    }
+}

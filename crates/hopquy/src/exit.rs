@@ -1,0 +1,60 @@
+//! The one place where errors become exit codes (DESIGN §5):
+//! 0 all applicable clauses pass; 1 some clause fails; 2 usage or input-file error;
+//! 3 device unreachable / run could not start; 4 run finished with inconclusive or error
+//! verdicts only (no fail).
+
+use hopquy_evidence::{Results, Verdict};
+
+pub const PASS: u8 = 0;
+pub const FAIL: u8 = 1;
+pub const INPUT: u8 = 2;
+pub const UNREACHABLE: u8 = 3;
+pub const INCONCLUSIVE: u8 = 4;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// Bad flags or arguments.
+    #[error("{0}")]
+    Usage(String),
+    /// A user file (case, profile, target, answers, key) is wrong; already rendered.
+    #[error("{0}")]
+    Input(String),
+    /// The device could not be reached, or the run could not start.
+    #[error("{0}")]
+    CannotStart(String),
+    /// Verification or diff found problems (reported as a failure, exit 1).
+    #[error("{0}")]
+    Failed(String),
+    #[error("{context}: {source}")]
+    Io { context: String, source: std::io::Error },
+}
+
+impl CliError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Usage(_) | CliError::Input(_) => INPUT,
+            CliError::CannotStart(_) | CliError::Io { .. } => UNREACHABLE,
+            CliError::Failed(_) => FAIL,
+        }
+    }
+
+    pub fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> CliError {
+        let context = context.into();
+        move |source| CliError::Io { context, source }
+    }
+}
+
+/// Exit code of a finished run.
+pub fn for_results(results: &Results) -> u8 {
+    let verdicts: Vec<Verdict> = results.clauses.iter().map(|c| c.verdict).collect();
+    if verdicts.contains(&Verdict::Fail) {
+        FAIL
+    } else if verdicts
+        .iter()
+        .any(|v| matches!(v, Verdict::Error | Verdict::Inconclusive))
+    {
+        INCONCLUSIVE
+    } else {
+        PASS
+    }
+}

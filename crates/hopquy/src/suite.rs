@@ -1,0 +1,86 @@
+//! Finding and loading the definitions a run uses: suite, catalogue, profile, target.
+
+use std::path::{Path, PathBuf};
+
+use hopquy_case::{LoadedTarget, ResolvedProfile, Suite, render_diagnostics};
+use hopquy_runner::RunInput;
+
+use crate::exit::CliError;
+
+/// The directory holding `test-cases/` and `profiles/`: `--suite`/`$HOPQUY_SUITE`, else the
+/// current directory or one of its parents, else next to the executable, else the source
+/// tree it was built from.
+pub fn locate(explicit: Option<PathBuf>) -> Result<PathBuf, CliError> {
+    if let Some(p) = explicit {
+        return if p.join("test-cases").is_dir() || p.ends_with("test-cases") {
+            Ok(if p.ends_with("test-cases") {
+                p.parent().map(Path::to_path_buf).unwrap_or(p)
+            } else {
+                p
+            })
+        } else {
+            Err(CliError::Usage(format!(
+                "{} holds no test-cases/ directory",
+                p.display()
+            )))
+        };
+    }
+    let mut candidates = Vec::new();
+    if let Ok(cwd) = std::env::current_dir() {
+        candidates.extend(cwd.ancestors().map(Path::to_path_buf));
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        candidates.extend(exe.ancestors().skip(1).map(Path::to_path_buf));
+    }
+    candidates.push(PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")));
+    candidates
+        .into_iter()
+        .find(|c| c.join("test-cases").is_dir() && c.join("profiles").is_dir())
+        .ok_or_else(|| {
+            CliError::Usage("cannot find the test suite (test-cases/ and profiles/); pass --suite DIR".into())
+        })
+}
+
+pub fn load_suite(root: &Path) -> Result<Suite, CliError> {
+    let (suite, diags) = Suite::load(root.join("test-cases"));
+    if !diags.is_empty() {
+        return Err(CliError::Input(render_diagnostics(&diags)));
+    }
+    Ok(suite)
+}
+
+pub fn load_target(path: &Path) -> Result<LoadedTarget, CliError> {
+    hopquy_case::load_target(path).map_err(|d| CliError::Input(render_diagnostics(&d)))
+}
+
+pub fn load_profile(root: &Path, target: &LoadedTarget) -> Result<ResolvedProfile, CliError> {
+    let name = target.target.connection.profile.get_ref();
+    // A relative profile path is relative to the target file, like every path a lab writes.
+    let name = if name.contains('/') || name.ends_with(".toml") {
+        let p = Path::new(name.as_str());
+        if p.is_absolute() {
+            name.clone()
+        } else {
+            target
+                .path
+                .parent()
+                .unwrap_or(Path::new("."))
+                .join(p)
+                .to_string_lossy()
+                .into_owned()
+        }
+    } else {
+        name.clone()
+    };
+    hopquy_case::load_profile(&name, root.join("profiles")).map_err(|d| CliError::Input(render_diagnostics(&d)))
+}
+
+/// Assemble the runner's input from loaded definitions.
+pub fn run_input(
+    suite: &Suite,
+    regulation: &str,
+    profile: &ResolvedProfile,
+    target: &LoadedTarget,
+) -> Result<RunInput, CliError> {
+    RunInput::from_definitions(suite, regulation, profile, target).map_err(|e| CliError::Usage(e.to_string()))
+}

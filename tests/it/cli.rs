@@ -1,0 +1,156 @@
+//! The CLI contract through the built binary: demo → bundle → verify; tampering detected;
+//! input-file errors name the line; unreachable devices exit 3; secrets never reach a bundle.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use hopquy_tests::{PASSWORD_VAR, repo_root, start_sim};
+
+/// Cargo builds the binary for this test target (it is registered in the hopquy package).
+fn hopquy_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_hopquy")
+}
+
+fn hopquy(args: &[&str], cwd: &Path) -> Output {
+    Command::new(hopquy_bin())
+        .args(args)
+        .current_dir(cwd)
+        .env("HOPQUY_SUITE", repo_root())
+        .output()
+        .expect("run hopquy")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn demo_writes_a_bundle_that_verifies_and_detects_one_byte_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("bundle");
+    let o = hopquy(
+        &["demo", "--personality", "legacy", "--out", out.to_str().unwrap()],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(0), "demo: {}", text(&o));
+    let summary = text(&o);
+    assert!(
+        summary.contains("2.1.5") && summary.contains("fail"),
+        "per-clause summary: {summary}"
+    );
+
+    let results: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
+    assert_eq!(results["schema_version"], 1);
+    assert_eq!(
+        results["clauses"].as_array().map(Vec::len),
+        Some(36),
+        "all 36 clauses listed"
+    );
+
+    let o = hopquy(&["verify", out.to_str().unwrap()], dir.path());
+    assert_eq!(o.status.code(), Some(0), "verify: {}", text(&o));
+
+    let path = out.join("results.json");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let i = bytes.iter().position(|b| *b == b'{').unwrap() + 1;
+    bytes.insert(i, b' ');
+    std::fs::write(&path, bytes).unwrap();
+    let o = hopquy(&["verify", out.to_str().unwrap()], dir.path());
+    assert_eq!(o.status.code(), Some(1), "tampered bundle must fail: {}", text(&o));
+    assert!(text(&o).contains("results.json"), "names the file: {}", text(&o));
+}
+
+#[test]
+fn malformed_case_file_names_file_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad-case.toml");
+    std::fs::write(&bad, "id = \"bad-case\"\ntitle = \"x\"\natempts = 5\n").unwrap();
+    let o = hopquy(&["validate", bad.to_str().unwrap()], dir.path());
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let t = text(&o);
+    assert!(t.contains("bad-case.toml:3:1"), "location: {t}");
+}
+
+#[test]
+fn unreachable_device_exits_3() {
+    let dir = tempfile::tempdir().unwrap();
+    // Bind then drop a listener so the port is known to be closed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let target = dir.path().join("t.toml");
+    std::fs::write(
+        &target,
+        format!(
+            "[device]\nvendor = \"x\"\nmodel = \"y\"\nfirmware = \"1\"\n\n[connection]\nhost = \"127.0.0.1\"\nprofile = \"simcam\"\nports = {{ http = {port}, https = {port}, rtsp = {port}, ssh = {port}, sdk = {port} }}\n\n[credentials]\nusername = \"admin\"\npassword = \"x\"\n"
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("b");
+    let o = hopquy(
+        &[
+            "run",
+            "--target",
+            target.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--non-interactive",
+        ],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_reaches_the_bundle_or_the_terminal() {
+    let sim = start_sim("legacy").await;
+    let password = sim.camera().admin_password().to_owned();
+    let target = sim.dir.path().join("target.toml");
+    let out = sim.dir.path().join("bundle");
+    let o = Command::new(hopquy_bin())
+        .args([
+            "run",
+            "--target",
+            target.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--non-interactive",
+        ])
+        .env("HOPQUY_SUITE", repo_root())
+        .env(PASSWORD_VAR, &password)
+        .output()
+        .expect("run");
+    assert!(
+        matches!(o.status.code(), Some(1)),
+        "legacy run fails clauses: {}",
+        text(&o)
+    );
+    assert!(!text(&o).contains(&password), "password printed on the terminal");
+    let mut files = 0;
+    for entry in walk(&out) {
+        files += 1;
+        let bytes = std::fs::read(&entry).unwrap();
+        assert!(
+            !bytes.windows(password.len()).any(|w| w == password.as_bytes()),
+            "password found in {}",
+            entry.display()
+        );
+    }
+    assert!(files > 5, "bundle has files");
+    sim.shutdown().await;
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() { out.extend(walk(&p)) } else { out.push(p) }
+    }
+    out
+}
