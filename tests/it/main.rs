@@ -6,4 +6,5 @@
 
 mod cases;
 mod cli;
+mod evidence;
 mod hostile;

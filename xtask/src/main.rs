@@ -13,7 +13,8 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("codegen") => codegen(&root, args.iter().any(|a| a == "--check")),
         Some("test") => test(&root),
-        _ => Err("usage: cargo xtask codegen [--check] | cargo xtask test".to_owned()),
+        Some("bench") => bench(&root, &args[1..]),
+        _ => Err("usage: cargo xtask codegen [--check] | cargo xtask test | cargo xtask bench [NAME…]".to_owned()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -40,6 +41,24 @@ fn test(root: &Path) -> Result<(), String> {
         &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"],
     )?;
     run(root, "cargo", &["test", "--workspace", "--all-targets"])?;
+    Ok(())
+}
+
+/// Every probe benchmark (each times hopquy and the peer tool side by side on one loopback
+/// server), or the named ones. Results go to stdout; docs/benchmarks.md records them.
+fn bench(root: &Path, names: &[String]) -> Result<(), String> {
+    const ALL: &[&str] = &["ports", "tls", "ssh", "rtsp", "onvif"];
+    let chosen: Vec<&str> = if names.is_empty() {
+        ALL.to_vec()
+    } else {
+        names.iter().map(String::as_str).collect()
+    };
+    for name in chosen {
+        if !ALL.contains(&name) {
+            return Err(format!("unknown benchmark `{name}`; known: {}", ALL.join(", ")));
+        }
+        run(root, "cargo", &["bench", "-p", "hopquy-probe", "--bench", name])?;
+    }
     Ok(())
 }
 

@@ -444,6 +444,20 @@ pub const ACTIONS: &[ActionSpec] = &[
                 "Open ports not in the target's `declared.open_tcp_ports`.",
             ),
             observation("declared_closed", "Ports in `declared.open_tcp_ports` found closed."),
+            observation(
+                "declared_given",
+                "Whether the target declares `open_tcp_ports` at all (else `undeclared` is null).",
+            ),
+            observation(
+                "risky_open",
+                "Open ports from the profile's `risky_ports` (debug consoles, vendor back doors).",
+            ),
+            observation("ports_tried", "How many ports the sweep tried."),
+            observation("closed_count", "Ports that refused the connection."),
+            observation(
+                "filtered_count",
+                "Ports that did not answer within the connect timeout.",
+            ),
         ],
         rules: &[],
     },

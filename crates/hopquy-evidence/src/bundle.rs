@@ -16,11 +16,13 @@ use crate::fsutil::{
 use crate::junit::junit_xml;
 use crate::manifest::{
     CASES_DIR, DEFINITIONS_DIR, EVENTS_FILE, EXCHANGES_FILE, INCOMPLETE_MARKER, JUNIT_FILE, MANIFEST_FILE,
-    MANIFEST_SCHEMA_VERSION, Manifest, ManifestFile, REPORT_FILE, RESULTS_FILE, SIGNATURE_FILE, WalkedKind,
-    walk_bundle,
+    MANIFEST_SCHEMA_VERSION, Manifest, ManifestFile, OSCAL_FILE, REPORT_FILE, RESULTS_FILE, SARIF_FILE, SIGNATURE_FILE,
+    WalkedKind, walk_bundle,
 };
 use crate::model::{Event, Results};
+use crate::oscal::oscal_json;
 use crate::report::{ReportContext, render_report};
+use crate::sarif::sarif_json;
 use crate::sign::{SigningKey, fingerprint, sign_manifest};
 
 const MAX_CASE_ID_BYTES: usize = 128;
@@ -291,8 +293,9 @@ impl BundleWriter {
         Ok(full)
     }
 
-    /// Writes results.json, junit.xml and report.html, then manifest.json over every other
-    /// file, then manifest.sig if a key is given, and only then removes the marker.
+    /// Writes results.json, junit.xml, results.sarif, oscal-assessment-results.json and
+    /// report.html, then manifest.json over every other file, then manifest.sig if a key is
+    /// given, and only then removes the marker.
     pub fn finish(mut self, results: &Results, opts: FinishOptions<'_>) -> Result<FinishedBundle, EvidenceError> {
         if let Some(file) = self.events.take() {
             let path = self.dir.join(EVENTS_FILE);
@@ -306,6 +309,8 @@ impl BundleWriter {
         results_bytes.push(b'\n');
         write_atomic(&self.dir.join(RESULTS_FILE), &results_bytes)?;
         write_atomic(&self.dir.join(JUNIT_FILE), junit_xml(results)?.as_bytes())?;
+        write_atomic(&self.dir.join(SARIF_FILE), sarif_json(results)?.as_bytes())?;
+        write_atomic(&self.dir.join(OSCAL_FILE), oscal_json(results)?.as_bytes())?;
 
         let signer_fingerprint = opts.signing_key.map(|k| fingerprint(&k.verifying_key()));
         let mut report_ctx = opts.report;

@@ -184,3 +184,26 @@ pub enum Event {
         complete: bool,
     },
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Verdict::*;
+    use super::*;
+
+    #[test]
+    fn clause_aggregation_follows_the_design_order() {
+        // any fail → fail; else error; else inconclusive; else pass; else not_applicable.
+        let table: &[(&[Verdict], Verdict)] = &[
+            (&[], NotApplicable),
+            (&[NotApplicable, NotApplicable], NotApplicable),
+            (&[Pass, NotApplicable], Pass),
+            (&[Pass, Inconclusive], Inconclusive),
+            (&[Inconclusive, Error, Pass], Error),
+            (&[Pass, Error, Fail, Inconclusive], Fail),
+            (&[Fail], Fail),
+        ];
+        for (input, want) in table {
+            assert_eq!(aggregate(input.iter().copied()), *want, "{input:?}");
+        }
+    }
+}

@@ -211,7 +211,7 @@ fn format_time(text: Option<&str>) -> String {
 }
 
 /// Percent-encodes a validated bundle-relative path for use as a relative URL.
-fn href_for(path: &str) -> Option<String> {
+pub(crate) fn href_for(path: &str) -> Option<String> {
     validate_relative_path(path).ok()?;
     let mut out = String::with_capacity(path.len());
     for byte in path.bytes() {

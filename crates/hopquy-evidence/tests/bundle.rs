@@ -156,6 +156,8 @@ fn written_bundle_verifies_and_lists_every_file() {
         "results.json",
         "junit.xml",
         "report.html",
+        "results.sarif",
+        "oscal-assessment-results.json",
         "target.toml",
         "events.jsonl",
         "definitions/cases/default-password.toml",

@@ -14,7 +14,12 @@ pub mod auth;
 pub mod device;
 pub mod exchange;
 pub mod http;
+pub mod onvif;
+pub mod rtsp;
+pub mod ssh;
 pub mod tcp;
+pub mod telnet;
+pub mod tls;
 
 pub use device::{Device, Limits, Permit};
 pub use exchange::{Capture, Exchange, Payload, Recorder, Redactor};

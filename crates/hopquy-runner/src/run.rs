@@ -92,6 +92,11 @@ pub struct OperatorAnswer {
 pub trait Operator: Send + Sync {
     /// `None` = no answer available (non-interactive and not in the answers file).
     fn ask(&self, request: &OperatorRequest) -> Option<OperatorAnswer>;
+
+    /// Whether `ask` may prompt a person on the terminal (progress displays step aside).
+    fn prompts_on_terminal(&self) -> bool {
+        false
+    }
 }
 
 /// Everything one case produced, handed over before the next case starts.
@@ -219,7 +224,13 @@ impl Runner {
                     Verdict::Inconclusive,
                     "inconclusive: destructive case not run (pass --allow-destructive to run it)".to_owned(),
                 ),
-                _ => self.execute_case(planned, &ctx, &input.target, observer).await,
+                _ => match self.execute_case(planned, &ctx, &input.target, observer).await {
+                    Some(outcome) => outcome,
+                    None => {
+                        interrupted = true;
+                        break;
+                    }
+                },
             };
             observer.event(&Event::CaseFinished {
                 ts: now(),
@@ -267,14 +278,22 @@ impl Runner {
         ctx: &RunContext<'_>,
         target: &Target,
         observer: &dyn RunObserver,
-    ) -> CaseOutcome {
+    ) -> Option<CaseOutcome> {
         let case = &planned.case;
         let case_id = case.id.get_ref().clone();
         let started = now();
         let mut template_ctx = json!({
             "params": resolve_params(case, &target.declared),
             "declared": target.declared,
-            "target": { "username": target.username, "host": target.host },
+            // The fields hopquy-case's TARGET_FIELDS allows; never the password.
+            "target": {
+                "username": target.username,
+                "host": target.host,
+                "vendor": target.device.vendor,
+                "model": target.device.model,
+                "firmware": target.device.firmware,
+                "serial": target.device.serial,
+            },
             "steps": {},
         });
         let mut decided: Option<(Verdict, String)> = None;
@@ -286,11 +305,8 @@ impl Runner {
 
         for step in &case.steps {
             let step_id = step.id.get_ref().clone();
-            if self.cancel.load(Ordering::SeqCst) && decided.is_none() {
-                decided = Some((
-                    Verdict::Inconclusive,
-                    "inconclusive: run interrupted before this case finished".into(),
-                ));
+            if self.cancel.load(Ordering::SeqCst) {
+                return None;
             }
             if decided.is_some() && !step.always {
                 steps.push(StepResult {
@@ -303,7 +319,12 @@ impl Runner {
                 continue;
             }
             let recorder = Recorder::new(ctx.redactor.clone());
-            let result = actions::execute(step, case, ctx, &template_ctx, &recorder).await;
+            // An interrupt stops the step at once (a step may be waiting out a lockout
+            // window); the unfinished case is dropped and redone by `--resume`.
+            let result = tokio::select! {
+                r = actions::execute(step, case, ctx, &template_ctx, &recorder) => r,
+                _ = cancelled(&self.cancel) => return None,
+            };
             for ex in recorder.drain() {
                 let mut v = serde_json::to_value(&ex).unwrap_or(Value::Null);
                 if let Value::Object(map) = &mut v {
@@ -419,7 +440,7 @@ impl Runner {
         if !answers.is_empty() {
             evidence.push(format!("cases/{case_id}/answers.json"));
         }
-        CaseOutcome {
+        Some(CaseOutcome {
             result: CaseResult {
                 id: case_id,
                 clauses: planned.clauses.clone(),
@@ -435,7 +456,14 @@ impl Runner {
             exchanges,
             answers,
             attachments,
-        }
+        })
+    }
+}
+
+/// Resolves once the run is asked to stop.
+async fn cancelled(flag: &AtomicBool) {
+    while !flag.load(Ordering::SeqCst) {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
 

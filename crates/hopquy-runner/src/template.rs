@@ -1,5 +1,6 @@
 //! `${…}` templates in case values, resolved against the run context:
-//! `params.X`, `declared.a.b`, `target.username`, `target.host`, `steps.ID.observation`.
+//! `params.X`, `declared.a.b`, `target.username|host|vendor|model|firmware|serial`,
+//! `steps.ID.observation`.
 //!
 //! A value that is exactly one template keeps the referenced JSON type (so
 //! `repeat = "${params.attempts}"` is an integer); a template embedded in a longer string is

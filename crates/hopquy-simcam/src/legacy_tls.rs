@@ -11,10 +11,12 @@
 //! - it offers TLS 1.3, or any suite rustls serves: rustls (TLS 1.2/1.3, the normal path);
 //! - it is a TLS 1.0/1.1 hello, or a TLS 1.2 hello offering only legacy suites: the
 //!   responder below answers ServerHello (the first of [`LEGACY_SUITES`] the client
-//!   offers: server preference), Certificate and ServerHelloDone, then closes. That is
-//!   everything a scanner (hopquy's prober, nmap, sslyze, testssl.sh) reads to decide that
-//!   the version and suite are accepted; no client can complete the handshake, which is the
-//!   documented limit of this fixture;
+//!   offers: server preference), Certificate and ServerHelloDone, then closes. That is all
+//!   a ServerHello-based scanner reads: hopquy's prober, nmap's ssl-enum-ciphers (checked
+//!   by a peer test) and testssl.sh's protocol check (`-p`) all report the legacy versions
+//!   and suites. No client can complete such a handshake, so tools that judge by full
+//!   handshakes (sslyze, curl, browsers) see only the rustls side: the documented limit
+//!   of this fixture;
 //! - a TLS 1.0/1.1 hello without any legacy suite gets a handshake_failure alert;
 //! - anything else (SSLv3, SSLv2-style hellos, garbage) goes to rustls, which refuses it.
 

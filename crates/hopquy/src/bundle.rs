@@ -62,6 +62,15 @@ impl RunObserver for BundleObserver {
             return;
         };
         let id = &outcome.result.id;
+        // The case's own result, so an interrupted run can be resumed without redoing it.
+        match serde_json::to_vec_pretty(&outcome.result) {
+            Ok(bytes) => {
+                if let Err(e) = w.write_case_file(id, "result.json", &bytes) {
+                    self.note_failure(format!("writing the result of {id}: {e}"));
+                }
+            }
+            Err(e) => self.note_failure(format!("encoding the result of {id}: {e}")),
+        }
         if !outcome.exchanges.is_empty()
             && let Err(e) = w.write_exchanges(id, &outcome.exchanges)
         {

@@ -53,6 +53,9 @@ enum Command {
     Verify(VerifyArgs),
     /// Compare two bundles: clause and case verdict changes, evidence differences.
     Diff(DiffArgs),
+    /// Re-run the exact definitions recorded in a bundle against a device (a regulator's
+    /// reproduction); compare the two bundles with `hopquy diff`.
+    Rerun(RerunArgs),
     /// Make an ed25519 key pair for signing bundles.
     Keygen(KeygenArgs),
     /// Single protocol checks with optional --json output.
@@ -92,6 +95,32 @@ pub struct RunArgs {
     /// Report metadata (lab, accreditation, operator) as a TOML file.
     #[arg(long)]
     pub lab: Option<PathBuf>,
+    /// Finish an interrupted run's bundle: cases already finished are kept, not redone.
+    /// The definitions recorded in the bundle are used, not the current suite.
+    #[arg(long, conflicts_with = "out")]
+    pub resume: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct RerunArgs {
+    /// The bundle whose definitions (cases, catalogue, profile) are re-run.
+    pub bundle: PathBuf,
+    /// The device to run against (its password is never in a bundle).
+    #[arg(long)]
+    pub target: PathBuf,
+    /// Directory for the new bundle.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[arg(long)]
+    pub answers: Option<PathBuf>,
+    #[arg(long)]
+    pub non_interactive: bool,
+    #[arg(long)]
+    pub allow_destructive: bool,
+    #[arg(long)]
+    pub sign: Option<PathBuf>,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -106,6 +135,9 @@ pub struct DemoArgs {
     pub regulation: String,
     #[arg(long)]
     pub json: bool,
+    /// Sign the demo bundle's manifest with this private key (see `hopquy keygen`).
+    #[arg(long)]
+    pub sign: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -206,6 +238,7 @@ async fn dispatch(cli: Cli) -> Result<u8, CliError> {
         Command::Sim(args) => commands::sim::sim(args).await,
         Command::Verify(args) => commands::evidence::verify(args),
         Command::Diff(args) => commands::evidence::diff(args),
+        Command::Rerun(args) => commands::run::rerun(args).await,
         Command::Keygen(args) => commands::evidence::keygen(args),
         Command::Probe(cmd) => commands::probe::probe(cmd).await,
     }

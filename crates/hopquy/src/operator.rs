@@ -61,6 +61,10 @@ impl BenchOperator {
 }
 
 impl Operator for BenchOperator {
+    fn prompts_on_terminal(&self) -> bool {
+        self.interactive
+    }
+
     fn ask(&self, req: &OperatorRequest) -> Option<OperatorAnswer> {
         if let Some(a) = self.answers.entries.get(&(req.case_id.clone(), req.step_id.clone())) {
             return Some(a.clone());

@@ -1,20 +1,32 @@
-//! Progress on stderr: one plain line per finished case (also when not a terminal, so CI
-//! logs read well), or JSON events on stdout with `--json`.
+//! Progress on stderr: a live bar on a terminal (indicatif), one plain line per finished case
+//! otherwise (CI logs), or JSON events on stdout with `--json`.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 
 use hopquy_evidence::Event;
+use indicatif::{ProgressBar, ProgressStyle};
 
 pub struct Progress {
     json: bool,
+    bar: Option<ProgressBar>,
     out: Mutex<()>,
 }
 
 impl Progress {
-    pub fn new(json: bool) -> Self {
+    /// `prompts`: an operator may be prompted on the terminal, which a live bar would garble.
+    pub fn new(json: bool, prompts: bool) -> Self {
+        let bar = (!json && !prompts && std::io::stderr().is_terminal()).then(|| {
+            let bar = ProgressBar::new(0);
+            let style = ProgressStyle::with_template("{spinner} [{pos}/{len}] {elapsed_precise} {wide_msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar());
+            bar.set_style(style);
+            bar.enable_steady_tick(std::time::Duration::from_millis(200));
+            bar
+        });
         Progress {
             json,
+            bar,
             out: Mutex::new(()),
         }
     }
@@ -29,24 +41,51 @@ impl Progress {
             }
             return;
         }
-        let mut err = std::io::stderr().lock();
-        match ev {
-            Event::RunStarted {
-                planned_cases,
-                regulation,
-                ..
-            } => {
-                let _ = writeln!(err, "running {} cases against {regulation}", planned_cases.len());
+        match (ev, &self.bar) {
+            (
+                Event::RunStarted {
+                    planned_cases,
+                    regulation,
+                    ..
+                },
+                bar,
+            ) => {
+                let line = format!("running {} cases against {regulation}", planned_cases.len());
+                match bar {
+                    Some(b) => {
+                        b.set_length(planned_cases.len() as u64);
+                        b.println(line);
+                    }
+                    None => eprintln!("{line}"),
+                }
             }
-            Event::CaseStarted { case, index, total, .. } => {
+            (Event::CaseStarted { case, index, total, .. }, Some(b)) => {
+                b.set_position(index.saturating_sub(1) as u64);
+                b.set_message(format!("{case} ({index}/{total})"));
+            }
+            (Event::CaseStarted { case, index, total, .. }, None) => {
+                let mut err = std::io::stderr().lock();
                 let _ = write!(err, "[{index:>3}/{total}] {case:<44} ");
                 let _ = err.flush();
             }
-            Event::CaseFinished { verdict, summary, .. } => {
-                let first_line = summary.lines().next().unwrap_or("");
-                let short: String = first_line.chars().take(110).collect();
-                let _ = writeln!(err, "{:<14} {short}", verdict.as_str());
+            (Event::StepFinished { case, step, .. }, Some(b)) => b.set_message(format!("{case} · {step}")),
+            (Event::OperatorPrompt { case, .. }, Some(b)) => b.set_message(format!("{case}: waiting for the operator")),
+            (
+                Event::CaseFinished {
+                    case, verdict, summary, ..
+                },
+                bar,
+            ) => {
+                let short: String = summary.lines().next().unwrap_or("").chars().take(110).collect();
+                match bar {
+                    Some(b) => {
+                        b.inc(1);
+                        b.println(format!("{case:<44} {:<14} {short}", verdict.as_str()));
+                    }
+                    None => eprintln!("{:<14} {short}", verdict.as_str()),
+                }
             }
+            (Event::RunFinished { .. }, Some(b)) => b.finish_and_clear(),
             _ => {}
         }
     }

@@ -14,6 +14,12 @@ use crate::template::{self, TemplateError};
 
 mod http;
 mod interactive;
+mod onvif;
+mod ports;
+mod rtsp;
+mod ssh;
+mod telnet;
+mod tls;
 
 /// What a step produced.
 #[derive(Debug, Default)]
@@ -156,6 +162,11 @@ pub async fn execute(
         "http" => http::http(step, ctx, tctx, rec).await,
         "login" => http::login(step, ctx, tctx, rec).await,
         "recover" => http::recover(step, ctx, tctx, rec).await,
+        "onvif" => onvif::run(step, ctx, tctx, rec).await,
+        "ssh" => ssh::run(step, ctx, tctx, rec).await,
+        "rtsp" => rtsp::run(step, ctx, tctx, rec).await,
+        "telnet" => telnet::run(step, ctx, tctx, rec).await,
+        "tls" => tls::run(step, ctx, tctx, rec).await,
         "wait" => {
             let secs = opt_u64(&step.seconds, tctx, "seconds")?.unwrap_or(0);
             // Waits exist to let a lockout expire; an absurd value is a definition error,
@@ -171,6 +182,7 @@ pub async fn execute(
                 ..Default::default()
             })
         }
+        "ports" => ports::run(step, ctx, tctx, rec).await,
         "operator" | "document" => interactive::ask(step, case, ctx).await,
         other => Err(ActionError::Unsupported(other.to_owned())),
     }

@@ -18,6 +18,11 @@ const PASSWORD_VAR: &str = "HOPQUY_DEMO_PASSWORD";
 pub async fn demo(suite_root: Option<PathBuf>, args: DemoArgs) -> Result<u8, CliError> {
     let root = suite::locate(suite_root)?;
     let suite = suite::load_suite(&root)?;
+    let signing_key = args
+        .sign
+        .as_deref()
+        .map(|p| hopquy_evidence::load_signing_key(p).map_err(|e| CliError::Input(e.to_string())))
+        .transpose()?;
     let setup = SimSetup::parse(&args.personality).map_err(|e| CliError::Usage(e.to_string()))?;
     let camera = SimCamera::start(SimConfig::new(setup))
         .await
@@ -70,7 +75,8 @@ pub async fn demo(suite_root: Option<PathBuf>, args: DemoArgs) -> Result<u8, Cli
         allow_destructive: false,
         json: args.json,
         report,
-        signing_key: None,
+        signing_key: signing_key.as_ref(),
+        mode: run::Mode::Fresh,
     };
     let finished = run::execute(spec, operator).await;
     camera.shutdown().await;

@@ -6,21 +6,18 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use hopquy_case::{LoadedTarget, ResolvedProfile, Suite, render_diagnostics};
-use hopquy_evidence::{BundleWriter, FinishOptions, ReportContext, Results, Verdict};
+use hopquy_evidence::{BundleWriter, CaseResult, FinishOptions, ReportContext, Results, Verdict};
 use hopquy_runner::{Operator, RunOptions, Runner};
 
-use crate::RunArgs;
 use crate::bundle::BundleObserver;
 use crate::exit::{self, CliError};
 use crate::operator::{Answers, BenchOperator};
 use crate::progress::Progress;
 use crate::suite;
+use crate::{RerunArgs, RunArgs};
 
 pub async fn run(suite_root: Option<PathBuf>, args: RunArgs) -> Result<u8, CliError> {
-    let root = suite::locate(suite_root)?;
-    let suite = suite::load_suite(&root)?;
     let target = suite::load_target(&args.target)?;
-    let profile = suite::load_profile(&root, &target)?;
     let answers = match &args.answers {
         Some(p) => Answers::load(p).map_err(CliError::Input)?,
         None => Answers::default(),
@@ -29,15 +26,33 @@ pub async fn run(suite_root: Option<PathBuf>, args: RunArgs) -> Result<u8, CliEr
         Some(p) => load_lab(p)?,
         None => ReportContext::default(),
     };
-    let signing_key = match &args.sign {
-        Some(p) => Some(hopquy_evidence::load_signing_key(p).map_err(|e| CliError::Input(e.to_string()))?),
-        None => None,
-    };
-    let out = args.out.clone().unwrap_or_else(|| default_out(&target));
+    let signing_key = load_key(args.sign.as_deref())?;
     let operator: Arc<dyn Operator> = Arc::new(BenchOperator::new(answers, args.non_interactive));
+    let (suite, profile, out, mode, regulation) = match &args.resume {
+        Some(bundle) => {
+            // A resumed run uses the definitions recorded in the bundle, so the finished and
+            // the remaining cases come from the same case set.
+            let (suite, profile) = bundle_definitions(bundle, &target, None)?;
+            let previous = finished_cases(bundle)?;
+            let regulation = recorded_regulation(bundle).unwrap_or_else(|| args.regulation.clone());
+            eprintln!(
+                "resuming {}: {} cases already finished",
+                bundle.display(),
+                previous.len()
+            );
+            (suite, profile, bundle.clone(), Mode::Resume { previous }, regulation)
+        }
+        None => {
+            let root = suite::locate(suite_root)?;
+            let suite = suite::load_suite(&root)?;
+            let profile = suite::load_profile(&root, &target)?;
+            let out = args.out.clone().unwrap_or_else(|| default_out(&target));
+            (suite, profile, out, Mode::Fresh, args.regulation.clone())
+        }
+    };
     let spec = RunSpec {
         suite: &suite,
-        regulation: &args.regulation,
+        regulation: &regulation,
         profile: &profile,
         target: &target,
         out: &out,
@@ -46,13 +61,129 @@ pub async fn run(suite_root: Option<PathBuf>, args: RunArgs) -> Result<u8, CliEr
         json: args.json,
         report,
         signing_key: signing_key.as_ref(),
+        mode,
+    };
+    let finished = execute(spec, operator).await?;
+    if finished.interrupted {
+        return Ok(exit::INCONCLUSIVE);
+    }
+    print_summary(&finished.results, &finished.dir, args.json);
+    Ok(exit::for_results(&finished.results))
+}
+
+/// `hopquy rerun BUNDLE --target FILE`: the bundle's exact definitions against a device.
+pub async fn rerun(args: RerunArgs) -> Result<u8, CliError> {
+    let target = suite::load_target(&args.target)?;
+    let original = hopquy_evidence::read_results(&args.bundle).map_err(|e| CliError::Input(e.to_string()))?;
+    let (suite, profile) = bundle_definitions(&args.bundle, &target, original.profile.as_deref())?;
+    if let Ok(manifest) = hopquy_evidence::read_manifest(&args.bundle)
+        && let Some(recorded) = manifest.case_set_digest.as_deref()
+        && recorded != suite.digest()
+    {
+        return Err(CliError::Input(format!(
+            "{}: the definitions no longer match the manifest's case-set digest; verify the bundle first",
+            args.bundle.display()
+        )));
+    }
+    let answers = match &args.answers {
+        Some(p) => Answers::load(p).map_err(CliError::Input)?,
+        None => Answers::default(),
+    };
+    let signing_key = load_key(args.sign.as_deref())?;
+    let operator: Arc<dyn Operator> = Arc::new(BenchOperator::new(answers, args.non_interactive));
+    let out = args.out.clone().unwrap_or_else(|| default_out(&target));
+    let spec = RunSpec {
+        suite: &suite,
+        regulation: &original.regulation,
+        profile: &profile,
+        target: &target,
+        out: &out,
+        // The same selection of cases as the original run, so verdicts compare one to one.
+        only: Some(original.cases.iter().map(|c| c.id.clone()).collect()),
+        allow_destructive: args.allow_destructive,
+        json: args.json,
+        report: ReportContext {
+            remarks: Some(format!(
+                "Re-run of bundle {} (run {}).",
+                args.bundle.display(),
+                original.run_id.as_deref().unwrap_or("?")
+            )),
+            ..Default::default()
+        },
+        signing_key: signing_key.as_ref(),
+        mode: Mode::Fresh,
     };
     let finished = execute(spec, operator).await?;
     print_summary(&finished.results, &finished.dir, args.json);
+    if !args.json {
+        let d = hopquy_evidence::diff(&original, &finished.results);
+        eprintln!("\ncompared with {}:\n{d}", args.bundle.display());
+    }
     Ok(if finished.interrupted {
         exit::INCONCLUSIVE
     } else {
         exit::for_results(&finished.results)
+    })
+}
+
+fn load_key(path: Option<&Path>) -> Result<Option<hopquy_evidence::SigningKey>, CliError> {
+    path.map(|p| hopquy_evidence::load_signing_key(p).map_err(|e| CliError::Input(e.to_string())))
+        .transpose()
+}
+
+/// The suite and profile recorded in a bundle's definitions/.
+fn bundle_definitions(
+    bundle: &Path,
+    target: &LoadedTarget,
+    recorded_profile: Option<&str>,
+) -> Result<(Suite, ResolvedProfile), CliError> {
+    let defs = bundle.join("definitions");
+    if !defs.join("test-cases").is_dir() {
+        return Err(CliError::Input(format!(
+            "{} holds no definitions/test-cases",
+            bundle.display()
+        )));
+    }
+    let (suite, diags) = Suite::load(defs.join("test-cases"));
+    if !diags.is_empty() {
+        return Err(CliError::Input(render_diagnostics(&diags)));
+    }
+    let wanted = target.target.connection.profile.get_ref();
+    let stem = Path::new(wanted.as_str())
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name = recorded_profile.map(str::to_owned).unwrap_or(stem.clone());
+    if name != stem {
+        eprintln!("note: the bundle was run with profile `{name}`; using it, not the target file's `{stem}`");
+    }
+    let profile =
+        hopquy_case::load_profile(&name, defs.join("profiles")).map_err(|d| CliError::Input(render_diagnostics(&d)))?;
+    Ok((suite, profile))
+}
+
+/// Results of cases an interrupted run already finished (cases/<id>/result.json).
+fn finished_cases(bundle: &Path) -> Result<Vec<CaseResult>, CliError> {
+    let mut out = Vec::new();
+    let dir = bundle.join("cases");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Ok(out);
+    };
+    for e in entries.flatten() {
+        let path = e.path().join("result.json");
+        let Ok(bytes) = std::fs::read(&path) else { continue };
+        let result: CaseResult =
+            serde_json::from_slice(&bytes).map_err(|err| CliError::Input(format!("{}: {err}", path.display())))?;
+        out.push(result);
+    }
+    Ok(out)
+}
+
+fn recorded_regulation(bundle: &Path) -> Option<String> {
+    let events = hopquy_evidence::read_events(bundle).ok()?;
+    events.iter().find_map(|e| match e {
+        hopquy_evidence::Event::RunStarted { regulation, .. } => Some(regulation.clone()),
+        _ => None,
     })
 }
 
@@ -67,6 +198,15 @@ pub struct RunSpec<'a> {
     pub json: bool,
     pub report: ReportContext,
     pub signing_key: Option<&'a hopquy_evidence::SigningKey>,
+    pub mode: Mode,
+}
+
+pub enum Mode {
+    Fresh,
+    /// Continue an incomplete bundle; these cases are kept as they are.
+    Resume {
+        previous: Vec<CaseResult>,
+    },
 }
 
 pub struct Finished {
@@ -90,12 +230,23 @@ pub async fn execute(spec: RunSpec<'_>, operator: Arc<dyn Operator>) -> Result<F
             )));
         }
     }
-    let input = suite::run_input(spec.suite, spec.regulation, spec.profile, spec.target)?;
+    let mut input = suite::run_input(spec.suite, spec.regulation, spec.profile, spec.target)?;
     check_reachable(&input).await?;
 
-    let mut writer = BundleWriter::create(spec.out).map_err(|e| CliError::Input(e.to_string()))?;
-    write_definitions(&mut writer, spec.suite, spec.profile, spec.target)?;
-    let observer = BundleObserver::new(writer, Progress::new(spec.json));
+    let mut done = BTreeSet::new();
+    let writer = match spec.mode {
+        Mode::Fresh => {
+            let mut writer = BundleWriter::create(spec.out).map_err(|e| CliError::Input(e.to_string()))?;
+            write_definitions(&mut writer, spec.suite, spec.profile, spec.target)?;
+            writer
+        }
+        Mode::Resume { previous } => {
+            done = previous.iter().map(|c| c.id.clone()).collect();
+            input.previous = previous;
+            BundleWriter::resume(spec.out).map_err(|e| CliError::Input(e.to_string()))?
+        }
+    };
+    let observer = BundleObserver::new(writer, Progress::new(spec.json, operator.prompts_on_terminal()));
 
     let runner = Runner::default();
     let cancel = runner.cancel.clone();
@@ -108,7 +259,7 @@ pub async fn execute(spec: RunSpec<'_>, operator: Arc<dyn Operator>) -> Result<F
         regulation: spec.regulation.to_owned(),
         allow_destructive: spec.allow_destructive,
         only: spec.only.clone(),
-        done: BTreeSet::new(),
+        done,
         run_id: run_id(),
         tool_version: env!("CARGO_PKG_VERSION").to_owned(),
     };
@@ -125,7 +276,11 @@ pub async fn execute(spec: RunSpec<'_>, operator: Arc<dyn Operator>) -> Result<F
     let dir = writer.dir().to_path_buf();
     if outcome.interrupted {
         // Left incomplete on purpose: verify says so, and nothing already recorded is lost.
-        eprintln!("interrupted: bundle {} left incomplete", dir.display());
+        eprintln!(
+            "interrupted: bundle {} left incomplete; finish it with `hopquy run --target … --resume {}`",
+            dir.display(),
+            dir.display()
+        );
         return Ok(Finished {
             results: outcome.results,
             dir,

@@ -3,6 +3,7 @@
 //! elapsed_ms and the probe's observations; exit 0 when the probe completed (whatever it
 //! found), 3 when the host could not be reached.
 
+use std::io::Write;
 use std::time::Instant;
 
 use clap::{Args, Subcommand};
@@ -12,7 +13,12 @@ use serde_json::{Value, json};
 use crate::exit::CliError;
 
 mod http;
+mod onvif;
 mod ports;
+mod rtsp;
+mod ssh;
+mod telnet;
+mod tls;
 
 // One file per probe kind; adding a kind = a module, a variant, a match arm.
 #[derive(Subcommand, Debug)]
@@ -21,6 +27,16 @@ pub enum ProbeCommand {
     Ports(ports::PortsArgs),
     /// One HTTP(S) request, with Digest/Basic when credentials are given.
     Http(http::HttpArgs),
+    /// SSH audit: banner, offered algorithms (weak ones flagged), host key, auth methods.
+    Ssh(ssh::SshArgs),
+    /// ONVIF device service: anonymous read sweep (access-policy violations), identity with credentials.
+    Onvif(onvif::OnvifArgs),
+    /// RTSP: authentication demanded, stream routes found (cameradar-style), open routes, Basic in clear.
+    Rtsp(rtsp::RtspArgs),
+    /// Telnet: is the service open, its negotiation and login prompt (never logs in).
+    Telnet(telnet::TelnetArgs),
+    /// TLS audit: accepted versions (SSLv3–TLS 1.3) and cipher suites (weak ones flagged), certificate.
+    Tls(tls::TlsArgs),
 }
 
 #[derive(Args, Debug)]
@@ -68,9 +84,12 @@ pub fn emit(json_out: bool, kind: &str, target: &str, started: Instant, body: Va
     if let (Value::Object(o), Value::Object(b)) = (&mut obj, body) {
         o.extend(b);
     }
+    // Writes ignore errors: a closed pipe (`hopquy probe … | head`) must not panic.
+    let mut out = std::io::stdout().lock();
     if json_out {
-        println!("{}", serde_json::to_string(&obj).unwrap_or_default());
+        let _ = writeln!(out, "{}", serde_json::to_string(&obj).unwrap_or_default());
     } else {
+        drop(out);
         human(&obj);
     }
 }
@@ -79,6 +98,11 @@ pub async fn probe(cmd: ProbeCommand) -> Result<u8, CliError> {
     match cmd {
         ProbeCommand::Ports(a) => ports::run(a).await,
         ProbeCommand::Http(a) => http::run(a).await,
+        ProbeCommand::Ssh(a) => ssh::run(a).await,
+        ProbeCommand::Onvif(a) => onvif::run(a).await,
+        ProbeCommand::Rtsp(a) => rtsp::run(a).await,
+        ProbeCommand::Telnet(a) => telnet::run(a).await,
+        ProbeCommand::Tls(a) => tls::run(a).await,
     }
 }
 

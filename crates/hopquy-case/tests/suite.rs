@@ -1,0 +1,214 @@
+//! The shipped suite (test-cases/, profiles/, docs/examples/) keeps the promises the
+//! documentation makes about it: every clause can be assessed the TS 103 701 way, one run reads
+//! the same under either regulation, pending cases stay loadable, and the examples match it.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use hopquy_case::{CaseKind, Method, Suite};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn shipped_suite() -> Suite {
+    let (suite, diagnostics) = Suite::load(repo().join("test-cases"));
+    assert!(
+        diagnostics.is_empty(),
+        "{}",
+        hopquy_case::render_diagnostics(&diagnostics)
+    );
+    suite
+}
+
+/// The actions that do not exist in every build yet; a case using one waits as `.toml.pending`.
+const PENDING_ACTIONS: &[&str] = &["ports", "tls", "ssh", "rtsp", "telnet", "onvif"];
+
+fn pending_files(dir: &Path, found: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            pending_files(&path, found);
+        } else if path.to_string_lossy().ends_with(".toml.pending") {
+            found.push(path);
+        }
+    }
+}
+
+#[test]
+fn every_qcvn135_clause_has_a_conceptual_case() {
+    let suite = shipped_suite();
+    let regulation = suite.regulation("qcvn135-2024").unwrap();
+    let mut missing = Vec::new();
+    for clause in &regulation.regulation.clauses {
+        let covered = suite.cases.iter().any(|loaded| {
+            loaded.case.method == Method::Conceptual
+                && loaded.case.kind != CaseKind::Automated
+                && loaded
+                    .case
+                    .clauses
+                    .get("qcvn135-2024")
+                    .is_some_and(|ids| ids.iter().any(|id| id.get_ref() == &clause.id))
+        });
+        if !covered {
+            missing.push(clause.id.clone());
+        }
+    }
+    assert_eq!(regulation.regulation.clauses.len(), 36);
+    assert!(missing.is_empty(), "clauses without a conceptual case: {missing:?}");
+}
+
+/// A case's QCVN 11 topics are exactly the crosswalk of its QCVN 135 clauses, so a run
+/// reported against either regulation rests on the same evidence.
+#[test]
+fn qcvn11_topics_follow_the_crosswalk() {
+    let suite = shipped_suite();
+    let regulation = suite.regulation("qcvn135-2024").unwrap();
+    let crosswalk: BTreeMap<&str, BTreeSet<String>> = regulation
+        .regulation
+        .clauses
+        .iter()
+        .map(|clause| {
+            let topics = clause.crosswalk.get("qcvn11-2026").cloned().unwrap_or_default();
+            (clause.id.as_str(), topics.into_iter().collect())
+        })
+        .collect();
+    let mut wrong = Vec::new();
+    for loaded in &suite.cases {
+        let case = &loaded.case;
+        let Some(clauses) = case.clauses.get("qcvn135-2024") else {
+            continue;
+        };
+        let expected: BTreeSet<String> = clauses
+            .iter()
+            .flat_map(|id| crosswalk.get(id.get_ref().as_str()).cloned().unwrap_or_default())
+            .collect();
+        let declared: BTreeSet<String> = case
+            .clauses
+            .get("qcvn11-2026")
+            .map(|ids| ids.iter().map(|id| id.get_ref().clone()).collect())
+            .unwrap_or_default();
+        if expected != declared {
+            wrong.push(format!(
+                "{}: has {declared:?}, crosswalk gives {expected:?}",
+                case.id.get_ref()
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// Renamed to `.toml`, every pending case loads with the rest of the suite, waits for an
+/// action that is really pending, and (when automated) names simulator setups to pass and fail.
+#[test]
+fn pending_cases_load_once_renamed() {
+    let mut pending = Vec::new();
+    pending_files(&repo().join("test-cases"), &mut pending);
+    assert!(!pending.is_empty(), "no .toml.pending file found");
+
+    let fixture = common::Fixture::new();
+    copy_tree(&repo().join("test-cases"), &fixture.path("test-cases"));
+    let mut renamed = Vec::new();
+    pending_files(&fixture.path("test-cases"), &mut renamed);
+    for path in &renamed {
+        let target = PathBuf::from(path.to_string_lossy().trim_end_matches(".pending"));
+        std::fs::rename(path, target).unwrap();
+    }
+    let (suite, diagnostics) = Suite::load(fixture.path("test-cases"));
+    assert!(
+        diagnostics.is_empty(),
+        "{}",
+        hopquy_case::render_diagnostics(&diagnostics)
+    );
+    for path in &pending {
+        let name = path.file_name().unwrap().to_string_lossy();
+        let id = name.trim_end_matches(".toml.pending");
+        let case = &suite.case(id).unwrap_or_else(|| panic!("{id} not loaded")).case;
+        assert!(
+            case.steps
+                .iter()
+                .any(|step| PENDING_ACTIONS.contains(&step.action.get_ref().as_str())),
+            "{id} is pending but uses no pending action"
+        );
+        if case.kind == CaseKind::Automated {
+            let sim = case.sim.as_ref().unwrap();
+            assert!(!sim.pass.is_empty() && !sim.fail.is_empty(), "{id}: sim fixtures");
+        }
+    }
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let target = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            copy_tree(&path, &target);
+        } else {
+            std::fs::copy(&path, &target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn the_example_target_loads() {
+    let target = hopquy_case::load_target_with(repo().join("docs/examples/target.toml"), |variable| {
+        (variable == "DUT_PASSWORD").then(|| "example-only".to_owned())
+    })
+    .unwrap_or_else(|diagnostics| panic!("{}", hopquy_case::render_diagnostics(&diagnostics)));
+    assert_eq!(target.target.connection.profile.get_ref(), "hikvision-isapi");
+    assert_eq!(target.target.credentials.password_env.as_deref(), Some("DUT_PASSWORD"));
+    assert_eq!(target.password(), "example-only");
+    let profile = hopquy_case::load_profile("hikvision-isapi", repo().join("profiles"))
+        .unwrap_or_else(|diagnostics| panic!("{}", hopquy_case::render_diagnostics(&diagnostics)));
+    assert!(profile.op("firmware-version").is_some());
+}
+
+/// Every answer in docs/examples/answers.toml names a real operator or document step of the
+/// shipped suite and has the shape that step's answer kind needs.
+#[test]
+fn the_example_answers_fit_the_suite() {
+    let suite = shipped_suite();
+    let answers = hopquy_case::load_answers(repo().join("docs/examples/answers.toml"))
+        .unwrap_or_else(|diagnostics| panic!("{}", hopquy_case::render_diagnostics(&diagnostics)));
+    assert!(!answers.answer.is_empty());
+    for entry in &answers.answer {
+        let case = &suite
+            .case(&entry.case)
+            .unwrap_or_else(|| panic!("no case `{}`", entry.case))
+            .case;
+        let step = case
+            .steps
+            .iter()
+            .find(|step| step.id.get_ref() == &entry.step)
+            .unwrap_or_else(|| panic!("case `{}` has no step `{}`", entry.case, entry.step));
+        let action = step.action.get_ref().as_str();
+        assert!(
+            action == "operator" || action == "document",
+            "{}/{} is a `{action}` step, which takes no answer",
+            entry.case,
+            entry.step
+        );
+        let kind = step
+            .answer
+            .as_ref()
+            .map(|kind| kind.get_ref().as_str())
+            .unwrap_or("attachment");
+        match kind {
+            "yes-no" => assert!(
+                ["yes", "no"].contains(&entry.answer.as_str()),
+                "{}/{}: yes-no answer {:?}",
+                entry.case,
+                entry.step,
+                entry.answer
+            ),
+            "confirm" => assert_eq!(entry.answer, "done", "{}/{}", entry.case, entry.step),
+            "attachment" => assert!(!entry.attachments.is_empty(), "{}/{}", entry.case, entry.step),
+            _ => assert!(!entry.answer.is_empty(), "{}/{}", entry.case, entry.step),
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! Full 1–65535 TCP connect sweep of loopback: hopquy's `connect_scan` against
+//! `nmap -sT -p-`, side by side in one run, on the same set of listeners this bench opens.
+//!
+//! Run: `cargo bench -p hopquy-probe --bench ports` (nmap is skipped, with a note, when it is
+//! not installed). Speed targets live here, never in timed tests.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use hopquy_probe::{Device, Limits, Recorder};
+
+const RUNS: usize = 3;
+const LISTENERS: usize = 12;
+const CONCURRENCY: usize = 512;
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort_unstable();
+    samples[samples.len() / 2]
+}
+
+fn nmap_open(output: &str) -> BTreeSet<u16> {
+    // Greppable output: "Ports: 22/open/tcp//ssh///, 80/open/tcp//http///"
+    output
+        .lines()
+        .filter_map(|l| l.split_once("Ports: ").map(|(_, p)| p))
+        .flat_map(|p| p.split(", "))
+        .filter(|e| e.contains("/open/"))
+        .filter_map(|e| e.split('/').next()?.trim().parse().ok())
+        .collect()
+}
+
+#[tokio::main]
+async fn main() {
+    // Listeners that accept and close, so banner grabs end fast on both sides.
+    let mut open = BTreeSet::new();
+    let mut keep = Vec::new();
+    for _ in 0..LISTENERS {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        open.insert(l.local_addr().unwrap().port());
+        keep.push(tokio::spawn(async move {
+            loop {
+                if let Ok((s, _)) = l.accept().await {
+                    drop(s);
+                }
+            }
+        }));
+    }
+    let ports: Vec<u16> = (1..=65535).collect();
+    let limits = Limits {
+        max_connections: CONCURRENCY,
+        connect_timeout: Duration::from_secs(2),
+        io_timeout: Duration::from_secs(2),
+        ..Limits::default()
+    };
+    let device = Device::new("127.0.0.1", limits);
+    let mut ours = Vec::new();
+    let mut found = BTreeSet::new();
+    for _ in 0..RUNS {
+        let rec = Recorder::default();
+        let t = Instant::now();
+        let scan = hopquy_probe::tcp::connect_scan(&device, &ports, CONCURRENCY, &rec)
+            .await
+            .expect("scan");
+        ours.push(t.elapsed());
+        found = scan.open.iter().map(|p| p.port).collect();
+    }
+    println!("full 1-65535 TCP connect sweep of 127.0.0.1 ({LISTENERS} listeners of ours, plus whatever else listens)");
+    println!("| tool | median of {RUNS} | open ports found | ours all found |");
+    println!("|---|---:|---:|---|");
+    println!(
+        "| hopquy connect_scan (concurrency {CONCURRENCY}, banner grab on open ports) | {:.2} s | {} | {} |",
+        median(ours).as_secs_f64(),
+        found.len(),
+        open.is_subset(&found)
+    );
+    let nmap = std::process::Command::new("nmap").arg("--version").output();
+    if nmap.map(|o| o.status.success()).unwrap_or(false) {
+        let mut samples = Vec::new();
+        let mut nmap_found = BTreeSet::new();
+        for _ in 0..RUNS {
+            let t = Instant::now();
+            let out = tokio::process::Command::new("nmap")
+                .args(["-sT", "-p-", "-n", "-Pn", "-oG", "-", "127.0.0.1"])
+                .output()
+                .await
+                .expect("nmap");
+            samples.push(t.elapsed());
+            nmap_found = nmap_open(&String::from_utf8_lossy(&out.stdout));
+        }
+        println!(
+            "| nmap -sT -p- (default timing, no service detection) | {:.2} s | {} | {} |",
+            median(samples).as_secs_f64(),
+            nmap_found.len(),
+            open.is_subset(&nmap_found)
+        );
+        println!("same open set: {}", nmap_found == found);
+    } else {
+        println!("| nmap | skipped: not installed | | |");
+    }
+    for k in keep {
+        k.abort();
+    }
+}

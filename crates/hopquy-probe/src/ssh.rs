@@ -1,0 +1,917 @@
+//! SSH audit: the server's banner and every algorithm it offers, its host key, the
+//! authentication methods it allows, and optional password logins.
+//!
+//! Connections, each through [`Device::connect_tcp`] so the device's cap holds:
+//! 1. Our own: send our identification line, read the server's (skipping bounded pre-banner
+//!    lines) and its cleartext SSH_MSG_KEXINIT ([`kexinit`]), then close. Recorded byte for
+//!    byte (`Capture::Wire`). russh cannot do this part: it keeps the peer's lists to itself.
+//! 2. A russh client session over that same kind of stream: host-key fingerprint, the
+//!    negotiated algorithms, a `none` request whose refusal lists the methods, then one
+//!    password request per credential. The session is encrypted, so these exchanges are
+//!    recorded as message summaries (`Capture::SshMessage`); a secret password is written as
+//!    `[REDACTED]` by us and the recorder's redactor removes it again should it slip through.
+//!
+//! The algorithm audit needs only connection 1, so a server whose algorithms russh cannot
+//! speak (hmac-md5 only, ssh-dss only) still gets its full offer and weak list; the session
+//! failure is reported as `session_error`.
+
+pub mod kexinit;
+pub mod weak;
+
+use std::borrow::Cow;
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use russh::client;
+use russh::keys::PublicKeyOrCertificate;
+use russh::keys::ssh_key::{Algorithm, EcdsaCurve, HashAlg};
+use russh::{Preferred, SshId, cipher, compression, kex, mac};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+pub use kexinit::{HelloReader, KexInit, ServerHello};
+pub use weak::{AlgorithmKind, WeakAlgorithm, terrapin_vulnerable, weak_algorithms, weakness};
+
+use crate::exchange::{self, Capture, Exchange, Payload, REDACTED, Recorder};
+use crate::{Credential, Device, Permit, ProbeError};
+
+pub const DEFAULT_PORT: u16 = 22;
+/// Our identification line (without CR LF), on both connections.
+pub const CLIENT_ID: &str = concat!("SSH-2.0-hopquy_", env!("CARGO_PKG_VERSION"));
+/// Bytes one russh session may read from the device; authentication needs a few KiB.
+const SESSION_READ_BUDGET: usize = 1024 * 1024;
+/// User name for the `none` request when no credential names one: the account cameras
+/// most often run SSH for.
+const DEFAULT_PROBE_USER: &str = "root";
+/// A server that drops the connection during an attempt (OpenSSH after MaxAuthTries) gets
+/// this many fresh connections for that credential before the attempt counts as `unknown`.
+const RETRIES_AFTER_DROP: usize = 1;
+const DISCONNECT_WAIT: Duration = Duration::from_millis(200);
+/// A device that leaves this many password requests in a row unanswered will leave the
+/// rest unanswered too; a long dictionary would otherwise cost one timeout per entry.
+const MAX_UNANSWERED_IN_A_ROW: usize = 3;
+
+/// What to do beyond the algorithm audit.
+#[derive(Debug, Clone, Default)]
+pub struct SshOptions {
+    /// Password logins to try, in order. Empty: no login is attempted.
+    pub credentials: Vec<Credential>,
+    /// User for the `none` request that lists the methods; default the first credential's
+    /// user, else `root`.
+    pub probe_user: Option<String>,
+    /// A new connection for every password attempt (defeats per-connection counters).
+    pub fresh_connection: bool,
+    pub stop_on_accept: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LoginOutcome {
+    /// The password was right (also when the server then asks for a second factor).
+    Accepted,
+    Rejected,
+    /// No answer: the connection failed or timed out. SSH has no lock signal, so a locked
+    /// account reads as `rejected`.
+    Unknown,
+}
+
+impl LoginOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoginOutcome::Accepted => "accepted",
+            LoginOutcome::Rejected => "rejected",
+            LoginOutcome::Unknown => "unknown",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginAttempt {
+    /// `user:password`, or `user:[REDACTED]` for a secret credential.
+    pub credential: String,
+    pub outcome: LoginOutcome,
+    /// Methods the server said may continue (empty on success or without an answer).
+    pub remaining_methods: Vec<String>,
+    /// The password was accepted but the server wants another method as well.
+    pub partial_success: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// What the russh session agreed on with the server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Negotiated {
+    pub kex: String,
+    pub host_key: String,
+    pub cipher: String,
+    pub mac: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SshAudit {
+    pub hello: ServerHello,
+    pub weak: Vec<WeakAlgorithm>,
+    /// From the refusal of a `none` request; `None` when no session could be set up.
+    pub auth_methods: Option<Vec<String>>,
+    /// The `none` request itself was accepted: no authentication at all.
+    pub none_accepted: bool,
+    /// `SHA256:…` as OpenSSH prints it.
+    pub host_key_fingerprint: Option<String>,
+    pub negotiated: Option<Negotiated>,
+    /// Why the russh session (methods, logins) failed, when it did.
+    pub session_error: Option<String>,
+    pub login_requested: bool,
+    pub attempts: Vec<LoginAttempt>,
+}
+
+impl SshAudit {
+    /// Over all attempts: `accepted` if any password was accepted, else `unknown` if any
+    /// attempt went unanswered (or none could be made), else `rejected`; `None` when no
+    /// login was asked for.
+    pub fn login(&self) -> Option<LoginOutcome> {
+        if !self.login_requested {
+            return None;
+        }
+        let any = |o: LoginOutcome| self.attempts.iter().any(|a| a.outcome == o);
+        Some(if any(LoginOutcome::Accepted) {
+            LoginOutcome::Accepted
+        } else if self.attempts.is_empty() || any(LoginOutcome::Unknown) {
+            LoginOutcome::Unknown
+        } else {
+            LoginOutcome::Rejected
+        })
+    }
+
+    pub fn accepted_credentials(&self) -> Vec<String> {
+        self.attempts
+            .iter()
+            .filter(|a| a.outcome == LoginOutcome::Accepted)
+            .map(|a| a.credential.clone())
+            .collect()
+    }
+
+    /// The observation object (action table `ssh`, probe contract DESIGN §5). Lists are
+    /// server-to-client as sent; `*_c2s` appear only where that direction differs.
+    pub fn observations(&self) -> Value {
+        let k = &self.hello.kexinit;
+        let mut weak_names: Vec<&str> = Vec::new();
+        for w in &self.weak {
+            if !weak_names.contains(&w.algorithm.as_str()) {
+                weak_names.push(&w.algorithm);
+            }
+        }
+        let mut obs = json!({
+            "reachable": true,
+            "banner": self.hello.banner,
+            "kex": k.kex,
+            "host_key": k.host_key,
+            "ciphers": k.ciphers_s2c,
+            "macs": k.macs_s2c,
+            "compression": k.compression_s2c,
+            "strict_kex": k.kex.iter().any(|x| x == weak::STRICT_KEX_SERVER),
+            "terrapin_vulnerable": terrapin_vulnerable(k),
+            "auth_methods": self.auth_methods,
+            "none_accepted": self.none_accepted,
+            "host_key_fingerprint": self.host_key_fingerprint,
+            "negotiated": self.negotiated,
+            "weak": weak_names,
+            "weak_detail": self.weak,
+            "login": self.login().map(LoginOutcome::as_str),
+            "accepted_credentials": self.accepted_credentials(),
+            "login_attempts": self.attempts,
+        });
+        if let Value::Object(map) = &mut obs {
+            for (name, c2s, s2c) in [
+                ("ciphers_c2s", &k.ciphers_c2s, &k.ciphers_s2c),
+                ("macs_c2s", &k.macs_c2s, &k.macs_s2c),
+                ("compression_c2s", &k.compression_c2s, &k.compression_s2c),
+            ] {
+                if c2s != s2c {
+                    map.insert(name.into(), json!(c2s));
+                }
+            }
+            if !self.hello.pre_banner.is_empty() {
+                map.insert("pre_banner".into(), json!(self.hello.pre_banner));
+            }
+            if let Some(e) = &self.session_error {
+                map.insert("session_error".into(), json!(e));
+            }
+        }
+        obs
+    }
+}
+
+/// Connection 1 alone: banner and KEXINIT, recorded as one wire exchange.
+pub async fn grab_server_hello(device: &Device, port: u16, rec: &Recorder) -> Result<ServerHello, ProbeError> {
+    let started = exchange::now();
+    let ident = format!("{CLIENT_ID}\r\n");
+    let mut received = Vec::new();
+    let mut sent = false;
+    let result = read_hello(device, port, ident.as_bytes(), &mut received, &mut sent).await;
+    let truncated = matches!(result, Err(ProbeError::TooLarge(_)));
+    rec.record(Exchange {
+        protocol: "ssh".into(),
+        peer: device.authority(port),
+        started,
+        finished: exchange::now(),
+        capture: Capture::Wire,
+        label: format!("ssh {port}: identification and KEXINIT"),
+        sent: sent.then(|| Payload::from_bytes(ident.as_bytes(), ident.len(), false)),
+        received: (!received.is_empty()).then(|| Payload::from_bytes(&received, received.len(), truncated)),
+        error: result.as_ref().err().map(ToString::to_string),
+    });
+    result
+}
+
+async fn read_hello(
+    device: &Device,
+    port: u16,
+    ident: &[u8],
+    received: &mut Vec<u8>,
+    sent: &mut bool,
+) -> Result<ServerHello, ProbeError> {
+    let (mut stream, _permit) = device.connect_tcp(port).await?;
+    let io_timeout = device.limits().io_timeout;
+    let deadline = Instant::now() + io_timeout;
+    // Both sides may send their identification at once (RFC 4253 §4.2); sending first
+    // also wakes servers that wait for the client.
+    match tokio::time::timeout_at(deadline, stream.write_all(ident)).await {
+        Err(_) => {
+            return Err(ProbeError::Timeout(format!(
+                "sending our identification after {io_timeout:?}"
+            )));
+        }
+        Ok(Err(e)) => return Err(ProbeError::Closed(format!("while we sent our identification: {e}"))),
+        Ok(Ok(())) => *sent = true,
+    }
+    let mut reader = HelloReader::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let waiting_for = if reader.banner_seen() {
+            "the server's KEXINIT"
+        } else {
+            "the SSH version line"
+        };
+        let n = match tokio::time::timeout_at(deadline, stream.read(&mut chunk)).await {
+            Err(_) => {
+                return Err(ProbeError::Timeout(format!(
+                    "waiting for {waiting_for} ({} bytes received in {io_timeout:?})",
+                    received.len()
+                )));
+            }
+            Ok(Err(e)) => return Err(ProbeError::Closed(format!("while waiting for {waiting_for}: {e}"))),
+            Ok(Ok(0)) => return Err(ProbeError::Closed(format!("before sending {waiting_for}"))),
+            Ok(Ok(n)) => n,
+        };
+        received.extend_from_slice(&chunk[..n]);
+        if let Some(hello) = reader.advance(received)? {
+            return Ok(hello);
+        }
+    }
+}
+
+/// The full audit: connection 1, then a russh session for methods and logins.
+pub async fn audit(device: &Device, port: u16, opts: &SshOptions, rec: &Recorder) -> Result<SshAudit, ProbeError> {
+    let hello = grab_server_hello(device, port, rec).await?;
+    let weak = weak_algorithms(&hello.kexinit);
+    let mut audit = SshAudit {
+        hello,
+        weak,
+        auth_methods: None,
+        none_accepted: false,
+        host_key_fingerprint: None,
+        negotiated: None,
+        session_error: None,
+        login_requested: !opts.credentials.is_empty(),
+        attempts: Vec::new(),
+    };
+    let probe_user = opts
+        .probe_user
+        .clone()
+        .or_else(|| opts.credentials.first().map(|c| c.username.clone()))
+        .unwrap_or_else(|| DEFAULT_PROBE_USER.to_owned());
+    let client = SessionOpener::new(device, port, rec);
+
+    let mut session = match client.open().await {
+        Ok(handle) => Some(handle),
+        Err(e) => {
+            audit.session_error = Some(e.to_string());
+            None
+        }
+    };
+    let facts = client.first_facts();
+    audit.host_key_fingerprint = facts.fingerprint;
+    audit.negotiated = facts.negotiated;
+
+    if let Some(handle) = session.as_mut() {
+        match list_methods(handle, &probe_user, device, port, rec).await {
+            Ok(Some(methods)) => audit.auth_methods = Some(methods),
+            Ok(None) => {
+                audit.none_accepted = true;
+                audit.auth_methods = Some(vec!["none".to_owned()]);
+                // Authenticated already: a password request on this session proves nothing.
+                close(session.take()).await;
+            }
+            Err(e) => {
+                audit.session_error = Some(e.to_string());
+                close(session.take()).await;
+            }
+        }
+    }
+
+    if audit.session_error.is_none() {
+        audit.attempts = try_logins(&client, session.take(), opts).await;
+    } else {
+        close(session.take()).await;
+    }
+    Ok(audit)
+}
+
+async fn try_logins(client: &SessionOpener<'_>, mut session: Option<Handle>, opts: &SshOptions) -> Vec<LoginAttempt> {
+    let mut attempts = Vec::new();
+    let mut unanswered_in_a_row = 0;
+    for credential in &opts.credentials {
+        let mut drops = 0;
+        // A session that cannot be set up now will not be for the next credential either.
+        let mut setup_failed = false;
+        let attempt = loop {
+            let handle = match session.as_mut() {
+                Some(h) => h,
+                None => match client.open().await {
+                    Ok(h) => session.insert(h),
+                    Err(e) => {
+                        setup_failed = true;
+                        break unanswered(credential, e.to_string());
+                    }
+                },
+            };
+            match try_password(handle, credential, client).await {
+                Answer::Dropped(_) if drops < RETRIES_AFTER_DROP => {
+                    drops += 1;
+                    close(session.take()).await;
+                }
+                answer => {
+                    let keep = matches!(answer, Answer::Rejected { .. }) && !opts.fresh_connection;
+                    if !keep {
+                        close(session.take()).await;
+                    }
+                    break answer.into_attempt(credential);
+                }
+            }
+        };
+        let stop = attempt.outcome == LoginOutcome::Accepted && opts.stop_on_accept;
+        unanswered_in_a_row = if attempt.outcome == LoginOutcome::Unknown {
+            unanswered_in_a_row + 1
+        } else {
+            0
+        };
+        attempts.push(attempt);
+        if stop || setup_failed || unanswered_in_a_row >= MAX_UNANSWERED_IN_A_ROW {
+            break;
+        }
+    }
+    close(session).await;
+    attempts
+}
+
+const SETUP_FAILED: &str = "SSH session could not be set up: ";
+
+fn unanswered(credential: &Credential, error: String) -> LoginAttempt {
+    LoginAttempt {
+        credential: credential_label(credential),
+        outcome: LoginOutcome::Unknown,
+        remaining_methods: Vec::new(),
+        partial_success: false,
+        error: Some(error),
+    }
+}
+
+/// `user:password`, the password replaced for a secret credential.
+pub fn credential_label(c: &Credential) -> String {
+    if c.secret {
+        format!("{}:{REDACTED}", c.username)
+    } else {
+        format!("{}:{}", c.username, c.password)
+    }
+}
+
+enum Answer {
+    Accepted { partial: bool },
+    Rejected { methods: Vec<String> },
+    Dropped(String),
+    Failed(String),
+}
+
+impl Answer {
+    fn into_attempt(self, credential: &Credential) -> LoginAttempt {
+        let label = credential_label(credential);
+        match self {
+            Answer::Accepted { partial } => LoginAttempt {
+                credential: label,
+                outcome: LoginOutcome::Accepted,
+                remaining_methods: Vec::new(),
+                partial_success: partial,
+                error: None,
+            },
+            Answer::Rejected { methods } => LoginAttempt {
+                credential: label,
+                outcome: LoginOutcome::Rejected,
+                remaining_methods: methods,
+                partial_success: false,
+                error: None,
+            },
+            Answer::Dropped(e) | Answer::Failed(e) => unanswered(credential, e),
+        }
+    }
+}
+
+type Handle = client::Handle<AuditHandler>;
+
+fn method_names(methods: &russh::MethodSet) -> Vec<String> {
+    methods.iter().map(|m| <&'static str>::from(m).to_owned()).collect()
+}
+
+/// `Ok(None)`: the server accepted `none`.
+async fn list_methods(
+    handle: &mut Handle,
+    user: &str,
+    device: &Device,
+    port: u16,
+    rec: &Recorder,
+) -> Result<Option<Vec<String>>, ProbeError> {
+    let started = exchange::now();
+    let sent = format!("SSH_MSG_USERAUTH_REQUEST user={user:?} service=\"ssh-connection\" method=\"none\"");
+    let io_timeout = device.limits().io_timeout;
+    let result = match tokio::time::timeout(io_timeout, handle.authenticate_none(user)).await {
+        Err(_) => Err(ProbeError::Timeout(format!(
+            "waiting for the answer to a `none` request after {io_timeout:?}"
+        ))),
+        Ok(Err(e)) => Err(session_error(e)),
+        Ok(Ok(russh::client::AuthResult::Success)) => Ok(None),
+        Ok(Ok(russh::client::AuthResult::Failure { remaining_methods, .. })) => {
+            if remaining_methods.is_empty() && handle.is_closed() {
+                Err(ProbeError::Closed("instead of answering a `none` request".into()))
+            } else {
+                Ok(Some(method_names(&remaining_methods)))
+            }
+        }
+    };
+    let received = match &result {
+        Ok(None) => Some("SSH_MSG_USERAUTH_SUCCESS".to_owned()),
+        Ok(Some(methods)) => Some(format!("SSH_MSG_USERAUTH_FAILURE methods={:?}", methods.join(","))),
+        Err(_) => None,
+    };
+    rec.record(Exchange {
+        protocol: "ssh".into(),
+        peer: device.authority(port),
+        started,
+        finished: exchange::now(),
+        capture: Capture::SshMessage,
+        label: format!("ssh {port}: authentication methods (none request as {user})"),
+        sent: Some(Payload::from_bytes(sent.as_bytes(), sent.len(), false)),
+        received: received.map(|r| Payload::from_bytes(r.as_bytes(), r.len(), false)),
+        error: result.as_ref().err().map(ToString::to_string),
+    });
+    result
+}
+
+async fn try_password(handle: &mut Handle, credential: &Credential, client: &SessionOpener<'_>) -> Answer {
+    let started = exchange::now();
+    let label = credential_label(credential);
+    let shown_password = if credential.secret {
+        REDACTED
+    } else {
+        credential.password.as_str()
+    };
+    let sent = format!(
+        "SSH_MSG_USERAUTH_REQUEST user={:?} service=\"ssh-connection\" method=\"password\" password={shown_password:?}",
+        credential.username
+    );
+    let io_timeout = client.device.limits().io_timeout;
+    let auth = handle.authenticate_password(credential.username.clone(), credential.password.clone());
+    let answer = match tokio::time::timeout(io_timeout, auth).await {
+        Err(_) => Answer::Failed(format!("no answer to the password request within {io_timeout:?}")),
+        Ok(Err(e)) if handle.is_closed() => {
+            Answer::Dropped(format!("connection lost during the password request: {e}"))
+        }
+        Ok(Err(e)) => Answer::Failed(session_error(e).to_string()),
+        Ok(Ok(russh::client::AuthResult::Success)) => Answer::Accepted { partial: false },
+        Ok(Ok(russh::client::AuthResult::Failure {
+            partial_success: true, ..
+        })) => Answer::Accepted { partial: true },
+        Ok(Ok(russh::client::AuthResult::Failure { remaining_methods, .. })) => {
+            if remaining_methods.is_empty() && handle.is_closed() {
+                Answer::Dropped("the server closed the connection instead of answering the password request".into())
+            } else {
+                Answer::Rejected {
+                    methods: method_names(&remaining_methods),
+                }
+            }
+        }
+    };
+    let (received, error, outcome) = match &answer {
+        Answer::Accepted { partial: false } => (Some("SSH_MSG_USERAUTH_SUCCESS".to_owned()), None, "accepted"),
+        Answer::Accepted { partial: true } => (
+            Some("SSH_MSG_USERAUTH_FAILURE partial_success=true".to_owned()),
+            None,
+            "accepted, another method required",
+        ),
+        Answer::Rejected { methods } => (
+            Some(format!(
+                "SSH_MSG_USERAUTH_FAILURE methods={:?} partial_success=false",
+                methods.join(",")
+            )),
+            None,
+            "rejected",
+        ),
+        Answer::Dropped(e) | Answer::Failed(e) => (None, Some(e.clone()), "no answer"),
+    };
+    client.rec.record(Exchange {
+        protocol: "ssh".into(),
+        peer: client.device.authority(client.port),
+        started,
+        finished: exchange::now(),
+        capture: Capture::SshMessage,
+        label: format!("ssh {}: password login as {label}: {outcome}", client.port),
+        sent: Some(Payload::from_bytes(sent.as_bytes(), sent.len(), false)),
+        received: received.map(|r| Payload::from_bytes(r.as_bytes(), r.len(), false)),
+        error,
+    });
+    answer
+}
+
+async fn close(session: Option<Handle>) {
+    if let Some(handle) = session {
+        let _ = tokio::time::timeout(
+            DISCONNECT_WAIT,
+            handle.disconnect(russh::Disconnect::ByApplication, "audit finished", "en"),
+        )
+        .await;
+    }
+}
+
+fn session_error(e: russh::Error) -> ProbeError {
+    match e {
+        russh::Error::NoCommonAlgo { kind, ours, theirs } => ProbeError::Protocol(format!(
+            "no {kind:?} algorithm in common: the server offers {theirs:?}, the audit client speaks {ours:?}"
+        )),
+        russh::Error::Disconnect | russh::Error::HUP => ProbeError::Closed("during the SSH session".into()),
+        russh::Error::Elapsed(_) | russh::Error::ConnectionTimeout | russh::Error::InactivityTimeout => {
+            ProbeError::Timeout("in the SSH session".into())
+        }
+        russh::Error::IO(io) => ProbeError::Closed(format!("during the SSH session: {io}")),
+        other => ProbeError::Protocol(format!("SSH session: {other}")),
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+struct SessionFacts {
+    fingerprint: Option<String>,
+    negotiated: Option<Negotiated>,
+}
+
+/// Records, never judges: refusing an unknown host key would end the session before the
+/// authentication methods could be read, and the key's fingerprint is itself evidence.
+struct AuditHandler {
+    facts: Arc<Mutex<SessionFacts>>,
+}
+
+impl client::Handler for AuditHandler {
+    type Error = russh::Error;
+
+    async fn check_server_key(&mut self, key: &PublicKeyOrCertificate) -> Result<bool, Self::Error> {
+        let fingerprint = match key {
+            PublicKeyOrCertificate::PublicKey { key, .. } => key.fingerprint(HashAlg::Sha256),
+            PublicKeyOrCertificate::Certificate(cert) => cert.public_key().fingerprint(HashAlg::Sha256),
+        };
+        if let Ok(mut facts) = self.facts.lock() {
+            facts.fingerprint = Some(fingerprint.to_string());
+        }
+        Ok(true)
+    }
+
+    async fn kex_done(
+        &mut self,
+        _shared_secret: Option<&[u8]>,
+        names: &russh::Names,
+        _session: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        if let Ok(mut facts) = self.facts.lock() {
+            facts.negotiated = Some(Negotiated {
+                kex: names.kex.as_ref().to_owned(),
+                host_key: names.key.to_string(),
+                cipher: names.cipher.as_ref().to_owned(),
+                mac: names.server_mac.as_ref().to_owned(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Opens russh sessions to the device; remembers what the first one learned.
+struct SessionOpener<'a> {
+    device: &'a Device,
+    port: u16,
+    rec: &'a Recorder,
+    config: Arc<client::Config>,
+    first: Mutex<Option<SessionFacts>>,
+}
+
+impl<'a> SessionOpener<'a> {
+    fn new(device: &'a Device, port: u16, rec: &'a Recorder) -> Self {
+        SessionOpener {
+            device,
+            port,
+            rec,
+            config: Arc::new(audit_client_config()),
+            first: Mutex::new(None),
+        }
+    }
+
+    fn first_facts(&self) -> SessionFacts {
+        self.first.lock().ok().and_then(|f| f.clone()).unwrap_or_default()
+    }
+
+    async fn open(&self) -> Result<Handle, ProbeError> {
+        let started = exchange::now();
+        let facts = Arc::new(Mutex::new(SessionFacts::default()));
+        let result = self.connect(facts.clone()).await;
+        let learned = facts.lock().map(|f| f.clone()).unwrap_or_default();
+        if let Ok(mut first) = self.first.lock()
+            && first.is_none()
+        {
+            *first = Some(learned.clone());
+        }
+        let received = learned.negotiated.as_ref().map(|n| {
+            format!(
+                "key exchange done: kex={} host_key={} cipher={} mac={} host key fingerprint {}",
+                n.kex,
+                n.host_key,
+                n.cipher,
+                n.mac,
+                learned.fingerprint.as_deref().unwrap_or("unknown")
+            )
+        });
+        self.rec.record(Exchange {
+            protocol: "ssh".into(),
+            peer: self.device.authority(self.port),
+            started,
+            finished: exchange::now(),
+            capture: Capture::SshMessage,
+            label: format!("ssh {}: session set-up (russh client)", self.port),
+            sent: Some(Payload::from_bytes(CLIENT_ID.as_bytes(), CLIENT_ID.len(), false)),
+            received: received.map(|r| Payload::from_bytes(r.as_bytes(), r.len(), false)),
+            error: result.as_ref().err().map(ToString::to_string),
+        });
+        result
+    }
+
+    async fn connect(&self, facts: Arc<Mutex<SessionFacts>>) -> Result<Handle, ProbeError> {
+        let (stream, permit) = self.device.connect_tcp(self.port).await?;
+        let stream = BoundedStream {
+            inner: stream,
+            read: 0,
+            budget: SESSION_READ_BUDGET,
+            _permit: permit,
+        };
+        let limits = self.device.limits();
+        let limit = limits.connect_timeout + limits.io_timeout;
+        match tokio::time::timeout(
+            limit,
+            client::connect_stream(self.config.clone(), stream, AuditHandler { facts }),
+        )
+        .await
+        {
+            Err(_) => Err(ProbeError::Timeout(format!(
+                "{SETUP_FAILED}key exchange took longer than {limit:?}"
+            ))),
+            Ok(Err(e)) => Err(match session_error(e) {
+                ProbeError::Protocol(m) => ProbeError::Protocol(format!("{SETUP_FAILED}{m}")),
+                ProbeError::Closed(m) => ProbeError::Closed(format!("{SETUP_FAILED}{m}")),
+                other => other,
+            }),
+            Ok(Ok(handle)) => Ok(handle),
+        }
+    }
+}
+
+/// Everything russh 0.65 can speak (with default features), modern first: the session
+/// exists to list methods and try passwords, so it should agree with a legacy camera too.
+fn audit_preferred() -> Preferred {
+    const KEX: &[kex::Name] = &[
+        kex::MLKEM768X25519_SHA256,
+        kex::CURVE25519,
+        kex::CURVE25519_PRE_RFC_8731,
+        kex::ECDH_SHA2_NISTP256,
+        kex::ECDH_SHA2_NISTP384,
+        kex::ECDH_SHA2_NISTP521,
+        kex::DH_GEX_SHA256,
+        kex::DH_G18_SHA512,
+        kex::DH_G17_SHA512,
+        kex::DH_G16_SHA512,
+        kex::DH_G15_SHA512,
+        kex::DH_G14_SHA256,
+        kex::DH_G14_SHA1,
+        kex::DH_GEX_SHA1,
+        kex::DH_G1_SHA1,
+        kex::EXTENSION_SUPPORT_AS_CLIENT,
+        kex::EXTENSION_OPENSSH_STRICT_KEX_AS_CLIENT,
+    ];
+    const KEYS: &[Algorithm] = &[
+        Algorithm::Ed25519,
+        Algorithm::Ecdsa {
+            curve: EcdsaCurve::NistP256,
+        },
+        Algorithm::Ecdsa {
+            curve: EcdsaCurve::NistP384,
+        },
+        Algorithm::Ecdsa {
+            curve: EcdsaCurve::NistP521,
+        },
+        Algorithm::Rsa {
+            hash: Some(HashAlg::Sha512),
+        },
+        Algorithm::Rsa {
+            hash: Some(HashAlg::Sha256),
+        },
+        Algorithm::Rsa { hash: None },
+    ];
+    const CIPHERS: &[cipher::Name] = &[
+        cipher::CHACHA20_POLY1305,
+        cipher::AES_256_GCM,
+        cipher::AES_128_GCM,
+        cipher::AES_256_CTR,
+        cipher::AES_192_CTR,
+        cipher::AES_128_CTR,
+        cipher::AES_256_CBC,
+        cipher::AES_192_CBC,
+        cipher::AES_128_CBC,
+    ];
+    const MACS: &[mac::Name] = &[
+        mac::HMAC_SHA512_ETM,
+        mac::HMAC_SHA256_ETM,
+        mac::HMAC_SHA512,
+        mac::HMAC_SHA256,
+        mac::HMAC_SHA1_ETM,
+        mac::HMAC_SHA1,
+    ];
+    const COMPRESSION: &[compression::Name] = &[compression::NONE, compression::ZLIB, compression::ZLIB_LEGACY];
+    Preferred {
+        kex: Cow::Borrowed(KEX),
+        key: Cow::Borrowed(KEYS),
+        host_key_certificates: Cow::Borrowed(&[]),
+        cipher: Cow::Borrowed(CIPHERS),
+        mac: Cow::Borrowed(MACS),
+        compression: Cow::Borrowed(COMPRESSION),
+    }
+}
+
+fn audit_client_config() -> client::Config {
+    client::Config {
+        client_id: SshId::Standard(Cow::Borrowed(CLIENT_ID)),
+        preferred: audit_preferred(),
+        // Every call is bounded by our own timeouts; this only reaps a forgotten session.
+        inactivity_timeout: Some(Duration::from_secs(60)),
+        nodelay: true,
+        ..client::Config::default()
+    }
+}
+
+/// The device's TCP stream with a read budget, holding the connection permit: russh owns
+/// the stream in its own task, so the permit is released exactly when the socket closes.
+struct BoundedStream {
+    inner: TcpStream,
+    read: usize,
+    budget: usize,
+    _permit: Permit,
+}
+
+impl AsyncRead for BoundedStream {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.read > this.budget {
+            return Poll::Ready(Err(io::Error::other(format!(
+                "the device sent more than {} bytes in one SSH session",
+                this.budget
+            ))));
+        }
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = &polled {
+            this.read += buf.filled().len().saturating_sub(before);
+        }
+        polled
+    }
+}
+
+impl AsyncWrite for BoundedStream {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, data)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_credentials_are_labelled_without_the_password() {
+        let secret = Credential {
+            username: "admin".into(),
+            password: "Hunter2-long".into(),
+            secret: true,
+        };
+        let public = Credential {
+            username: "root".into(),
+            password: "12345".into(),
+            secret: false,
+        };
+        assert_eq!(credential_label(&secret), "admin:[REDACTED]");
+        assert_eq!(credential_label(&public), "root:12345");
+    }
+
+    #[test]
+    fn login_summary_over_attempts() {
+        let attempt = |o| LoginAttempt {
+            credential: "u:p".into(),
+            outcome: o,
+            remaining_methods: vec![],
+            partial_success: false,
+            error: None,
+        };
+        let mut audit = SshAudit {
+            hello: ServerHello {
+                banner: "SSH-2.0-x".into(),
+                pre_banner: vec![],
+                kexinit: KexInit::default(),
+                consumed: 0,
+            },
+            weak: vec![],
+            auth_methods: None,
+            none_accepted: false,
+            host_key_fingerprint: None,
+            negotiated: None,
+            session_error: None,
+            login_requested: false,
+            attempts: vec![],
+        };
+        assert_eq!(audit.login(), None);
+        assert_eq!(audit.observations()["login"], Value::Null);
+        audit.login_requested = true;
+        assert_eq!(audit.login(), Some(LoginOutcome::Unknown));
+        audit.attempts = vec![attempt(LoginOutcome::Rejected), attempt(LoginOutcome::Rejected)];
+        assert_eq!(audit.login(), Some(LoginOutcome::Rejected));
+        audit.attempts.push(attempt(LoginOutcome::Unknown));
+        assert_eq!(audit.login(), Some(LoginOutcome::Unknown));
+        audit.attempts.push(attempt(LoginOutcome::Accepted));
+        assert_eq!(audit.login(), Some(LoginOutcome::Accepted));
+        assert_eq!(audit.observations()["accepted_credentials"], json!(["u:p"]));
+    }
+
+    #[test]
+    fn c2s_lists_appear_only_when_they_differ() {
+        let kexinit = KexInit {
+            ciphers_c2s: vec!["aes128-ctr".into()],
+            ciphers_s2c: vec!["aes128-ctr".into()],
+            macs_c2s: vec!["hmac-sha1".into()],
+            macs_s2c: vec!["hmac-sha2-256".into()],
+            ..KexInit::default()
+        };
+        let audit = SshAudit {
+            weak: weak_algorithms(&kexinit),
+            hello: ServerHello {
+                banner: "SSH-2.0-x".into(),
+                pre_banner: vec![],
+                kexinit,
+                consumed: 0,
+            },
+            auth_methods: Some(vec!["password".into()]),
+            none_accepted: false,
+            host_key_fingerprint: None,
+            negotiated: None,
+            session_error: None,
+            login_requested: false,
+            attempts: vec![],
+        };
+        let obs = audit.observations();
+        assert!(obs.get("ciphers_c2s").is_none());
+        assert_eq!(obs["macs_c2s"], json!(["hmac-sha1"]));
+        assert_eq!(obs["macs"], json!(["hmac-sha2-256"]));
+        assert_eq!(obs["weak"], json!(["hmac-sha1"]));
+        assert_eq!(obs["weak_detail"][0]["kind"], "mac");
+    }
+}

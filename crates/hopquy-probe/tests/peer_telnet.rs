@@ -1,0 +1,116 @@
+//! Telnet probe against a real third-party server: GNU inetutils telnetd, run by
+//! `inetutils-inetd -d` on a loopback port chosen by the test.
+//!
+//! Needs Debian `inetutils-telnetd inetutils-inetd`. Without them the test is skipped,
+//! unless `HOPQUY_REQUIRE_PEERS=1`, which makes a missing peer a failure.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use hopquy_probe::Recorder;
+use hopquy_probe::telnet;
+use support::{device, quick_limits};
+use tokio::process::Command;
+
+const INETD: &str = "/usr/sbin/inetutils-inetd";
+const TELNETD: &str = "/usr/sbin/telnetd";
+
+fn peer_available(program: &str, present: bool) -> bool {
+    if present {
+        return true;
+    }
+    assert!(
+        std::env::var("HOPQUY_REQUIRE_PEERS").as_deref() != Ok("1"),
+        "{program} not installed, and HOPQUY_REQUIRE_PEERS=1"
+    );
+    println!("skipped: {program} not installed");
+    false
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The account inetd runs telnetd as: this process's own (root in CI containers).
+fn current_user() -> String {
+    std::process::Command::new("id")
+        .arg("-un")
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "root".into())
+}
+
+#[tokio::test]
+async fn inetutils_telnetd_shows_a_login_prompt() {
+    if !peer_available(
+        "inetutils-telnetd / inetutils-inetd",
+        Path::new(INETD).exists() && Path::new(TELNETD).exists(),
+    ) {
+        return;
+    }
+    let port = free_port();
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("telnetd-{port}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = dir.join("inetd.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "127.0.0.1:{port} stream tcp nowait {} {TELNETD} telnetd\n",
+            current_user()
+        ),
+    )
+    .unwrap();
+    let _inetd = Command::new(INETD)
+        .arg("-d")
+        .arg(format!("--pidfile={}", dir.join("inetd.pid").display()))
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut listening = false;
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            listening = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(listening, "inetd did not start listening on {port}");
+
+    let rec = Recorder::default();
+    let mut limits = quick_limits();
+    limits.io_timeout = Duration::from_secs(5);
+    let report = tokio::time::timeout(Duration::from_secs(20), telnet::probe(&device(limits), port, &rec))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(report.open);
+    assert!(report.telnet_protocol);
+    assert_eq!(report.prompt_kind.as_deref(), Some("login"), "{report:#?}");
+    let prompt = report.prompt.unwrap();
+    assert!(prompt.ends_with("login:"), "{prompt}");
+    // telnetd asks for the terminal type first, and offers to echo once we refused.
+    assert!(
+        report.negotiation.iter().any(|n| n == "DO TERMINAL-TYPE"),
+        "{:?}",
+        report.negotiation
+    );
+    assert!(
+        report.negotiation.iter().any(|n| n == "WILL ECHO"),
+        "{:?}",
+        report.negotiation
+    );
+    assert_eq!(rec.len(), 1);
+}

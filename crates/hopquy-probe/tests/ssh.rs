@@ -1,0 +1,372 @@
+//! SSH audit against hostile and minimal loopback servers: every misbehaviour ends in a
+//! bounded, recorded error or observation, never a hang or a panic.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::time::Duration;
+
+use hopquy_probe::ssh::kexinit::{KexInit, encode_kexinit, encode_packet};
+use hopquy_probe::ssh::{LoginOutcome, SshOptions, audit, grab_server_hello};
+use hopquy_probe::{Capture, Credential, Limits, ProbeError, Recorder};
+use support::{device, quick_limits, serve};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+fn offer() -> KexInit {
+    KexInit {
+        kex: vec!["curve25519-sha256".into(), "diffie-hellman-group1-sha1".into()],
+        host_key: vec!["ssh-ed25519".into(), "ssh-dss".into()],
+        ciphers_c2s: vec!["aes128-ctr".into(), "3des-cbc".into()],
+        ciphers_s2c: vec!["aes128-ctr".into(), "3des-cbc".into()],
+        macs_c2s: vec!["hmac-sha2-256".into()],
+        macs_s2c: vec!["hmac-md5".into()],
+        compression_c2s: vec!["none".into()],
+        compression_s2c: vec!["none".into()],
+        ..KexInit::default()
+    }
+}
+
+/// Sends `bytes` once, then keeps the connection open without a word.
+async fn script(bytes: Vec<u8>) -> u16 {
+    serve(move |mut s: TcpStream| {
+        let bytes = bytes.clone();
+        async move {
+            let _ = s.write_all(&bytes).await;
+            let mut sink = [0u8; 256];
+            let _ = tokio::time::timeout(Duration::from_secs(5), async {
+                while let Ok(n) = s.read(&mut sink).await {
+                    if n == 0 {
+                        break;
+                    }
+                }
+            })
+            .await;
+        }
+    })
+    .await
+}
+
+/// Writes `chunk` until the client goes away.
+async fn flood(chunk: &'static [u8]) -> u16 {
+    serve(move |mut s: TcpStream| async move {
+        let _ = tokio::time::timeout(Duration::from_secs(5), async {
+            while s.write_all(chunk).await.is_ok() {}
+        })
+        .await;
+    })
+    .await
+}
+
+fn hello(banner: &[u8], kexinit: &KexInit) -> Vec<u8> {
+    let mut bytes = banner.to_vec();
+    bytes.extend_from_slice(&encode_packet(&encode_kexinit(kexinit, [9; 16])));
+    bytes
+}
+
+async fn grab(
+    port: u16,
+) -> (
+    Result<hopquy_probe::ssh::ServerHello, ProbeError>,
+    Vec<hopquy_probe::Exchange>,
+) {
+    let rec = Recorder::default();
+    let result = grab_server_hello(&device(quick_limits()), port, &rec).await;
+    (result, rec.drain())
+}
+
+#[tokio::test]
+async fn reads_a_minimal_server_offer_and_records_the_wire_bytes() {
+    let bytes = hello(b"Pre-banner notice\r\nSSH-2.0-TinyCam_1.0\r\n", &offer());
+    let port = script(bytes.clone()).await;
+    let (result, exchanges) = grab(port).await;
+    let hello = result.unwrap();
+    assert_eq!(hello.banner, "SSH-2.0-TinyCam_1.0");
+    assert_eq!(hello.pre_banner, ["Pre-banner notice"]);
+    assert_eq!(hello.kexinit, offer());
+    assert_eq!(exchanges.len(), 1);
+    let ex = &exchanges[0];
+    assert_eq!(ex.capture, Capture::Wire);
+    assert_eq!(ex.protocol, "ssh");
+    assert_eq!(ex.received.as_ref().unwrap().len, bytes.len());
+    let sent = ex.sent.as_ref().unwrap().text.clone().unwrap();
+    assert!(
+        sent.starts_with("SSH-2.0-hopquy_") && sent.ends_with("\r\n"),
+        "{sent:?}"
+    );
+    assert_eq!(ex.error, None);
+}
+
+#[tokio::test]
+async fn endless_pre_banner_lines_are_cut_off() {
+    let port = flood(b"Welcome to the camera!\r\n").await;
+    let (result, exchanges) = grab(port).await;
+    assert!(matches!(result, Err(ProbeError::TooLarge(_))), "{result:?}");
+    let received = exchanges[0].received.as_ref().unwrap();
+    assert!(received.truncated);
+    assert!(received.len < 64 * 1024, "read {} bytes", received.len);
+    assert!(
+        exchanges[0]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("before the SSH version line")
+    );
+}
+
+#[tokio::test]
+async fn a_line_that_never_ends_is_cut_off() {
+    let port = flood(&[b'A'; 1000]).await;
+    let (result, exchanges) = grab(port).await;
+    assert!(matches!(result, Err(ProbeError::TooLarge(_))), "{result:?}");
+    assert!(exchanges[0].received.as_ref().unwrap().len < 16 * 1024);
+}
+
+#[tokio::test]
+async fn an_oversized_packet_length_is_refused() {
+    let mut bytes = b"SSH-2.0-Evil\r\n".to_vec();
+    bytes.extend_from_slice(&u32::MAX.to_be_bytes());
+    bytes.extend_from_slice(&[0u8; 64]);
+    let port = script(bytes).await;
+    let (result, _) = grab(port).await;
+    assert!(
+        matches!(result, Err(ProbeError::TooLarge(ref m)) if m.contains("35000")),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
+async fn half_a_kexinit_times_out_with_what_was_missing() {
+    let bytes = hello(b"SSH-2.0-Half\r\n", &offer());
+    let port = script(bytes[..bytes.len() / 2].to_vec()).await;
+    let (result, exchanges) = grab(port).await;
+    assert!(
+        matches!(result, Err(ProbeError::Timeout(ref m)) if m.contains("KEXINIT")),
+        "{result:?}"
+    );
+    assert_eq!(exchanges[0].received.as_ref().unwrap().len, bytes.len() / 2);
+}
+
+#[tokio::test]
+async fn a_silent_server_times_out_waiting_for_the_version_line() {
+    let port = script(Vec::new()).await;
+    let (result, exchanges) = grab(port).await;
+    assert!(
+        matches!(result, Err(ProbeError::Timeout(ref m)) if m.contains("version line")),
+        "{result:?}"
+    );
+    assert!(exchanges[0].received.is_none());
+    assert!(exchanges[0].sent.is_some());
+}
+
+#[tokio::test]
+async fn a_server_that_hangs_up_is_closed_not_a_panic() {
+    let port = serve(|s: TcpStream| async move { drop(s) }).await;
+    let (result, _) = grab(port).await;
+    assert!(matches!(result, Err(ProbeError::Closed(_))), "{result:?}");
+}
+
+#[tokio::test]
+async fn garbage_binary_is_a_protocol_or_size_error() {
+    let mut bytes = b"SSH-2.0-x\r\n".to_vec();
+    bytes.extend_from_slice(&encode_packet(&[21, 1, 2, 3, 4, 5]));
+    let port = script(bytes).await;
+    let (result, _) = grab(port).await;
+    assert!(
+        matches!(result, Err(ProbeError::Protocol(ref m)) if m.contains("message 21")),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_port_is_unreachable_and_recorded() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let rec = Recorder::default();
+    let result = audit(&device(quick_limits()), port, &SshOptions::default(), &rec).await;
+    let err = result.unwrap_err();
+    assert!(err.is_unreachable(), "{err:?}");
+    let exchanges = rec.drain();
+    assert_eq!(exchanges.len(), 1);
+    assert!(exchanges[0].error.is_some());
+}
+
+/// The offer is complete, but no key exchange follows: the audit keeps the lists and the
+/// weak findings, reports why the session failed, and a requested login is `unknown`.
+/// One connection at a time is enough (the grab's permit is released before the session).
+#[tokio::test]
+async fn offer_without_a_working_session_still_yields_the_audit() {
+    let port = script(hello(b"SSH-2.0-OfferOnly\r\n", &offer())).await;
+    let limits = Limits {
+        max_connections: 1,
+        ..quick_limits()
+    };
+    let opts = SshOptions {
+        credentials: vec![Credential {
+            username: "root".into(),
+            password: "12345".into(),
+            secret: false,
+        }],
+        ..SshOptions::default()
+    };
+    let rec = Recorder::default();
+    // Spawned, as the runner's callers do: the audit's future must be `Send + 'static`-able.
+    let task_rec = rec.clone();
+    let task = tokio::spawn(async move { audit(&device(limits), port, &opts, &task_rec).await });
+    let result = tokio::time::timeout(Duration::from_secs(20), task)
+        .await
+        .expect("the audit must be bounded")
+        .unwrap()
+        .unwrap();
+    let weak: Vec<&str> = result.weak.iter().map(|w| w.algorithm.as_str()).collect();
+    assert_eq!(weak, ["diffie-hellman-group1-sha1", "ssh-dss", "3des-cbc", "hmac-md5"]);
+    assert!(result.session_error.is_some());
+    assert_eq!(result.auth_methods, None);
+    assert_eq!(result.login(), Some(LoginOutcome::Unknown));
+    let obs = result.observations();
+    assert_eq!(obs["macs"], serde_json::json!(["hmac-md5"]));
+    assert_eq!(obs["macs_c2s"], serde_json::json!(["hmac-sha2-256"]));
+    assert!(obs.get("ciphers_c2s").is_none());
+    assert_eq!(obs["login"], "unknown");
+    assert!(rec.len() >= 2, "grab and session attempts are recorded");
+}
+
+/// A compatible offer, then silence during key exchange: the session set-up is bounded by
+/// the device's timeouts and reported, not awaited forever.
+#[tokio::test]
+async fn a_server_that_stalls_key_exchange_is_bounded() {
+    let compatible = KexInit {
+        kex: vec!["curve25519-sha256".into()],
+        host_key: vec!["ssh-ed25519".into()],
+        ciphers_c2s: vec!["aes128-ctr".into()],
+        ciphers_s2c: vec!["aes128-ctr".into()],
+        macs_c2s: vec!["hmac-sha2-256".into()],
+        macs_s2c: vec!["hmac-sha2-256".into()],
+        compression_c2s: vec!["none".into()],
+        compression_s2c: vec!["none".into()],
+        ..KexInit::default()
+    };
+    let port = script(hello(b"SSH-2.0-Staller\r\n", &compatible)).await;
+    let limits = Limits {
+        connect_timeout: Duration::from_millis(300),
+        ..quick_limits()
+    };
+    let rec = Recorder::default();
+    let result = tokio::time::timeout(
+        Duration::from_secs(10),
+        audit(&device(limits), port, &SshOptions::default(), &rec),
+    )
+    .await
+    .expect("the audit must be bounded")
+    .unwrap();
+    assert!(result.weak.is_empty());
+    let error = result.session_error.unwrap();
+    assert!(error.contains("timed out") && error.contains("key exchange"), "{error}");
+}
+
+/// A russh server whose behaviour after key exchange the test chooses.
+#[derive(Clone, Copy)]
+enum Behaviour {
+    /// `none` succeeds: the device needs no credential at all.
+    OpenDoor,
+    /// Password requests are never answered.
+    StallPasswords,
+}
+
+struct TestServer(Behaviour);
+
+impl russh::server::Handler for TestServer {
+    type Error = russh::Error;
+
+    async fn auth_none(&mut self, _user: &str) -> Result<russh::server::Auth, Self::Error> {
+        Ok(match self.0 {
+            Behaviour::OpenDoor => russh::server::Auth::Accept,
+            Behaviour::StallPasswords => russh::server::Auth::reject(),
+        })
+    }
+
+    async fn auth_password(&mut self, _user: &str, _password: &str) -> Result<russh::server::Auth, Self::Error> {
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        Ok(russh::server::Auth::reject())
+    }
+}
+
+async fn russh_server(behaviour: Behaviour) -> u16 {
+    use russh::keys::ssh_key::{Algorithm, PrivateKey};
+    let key = PrivateKey::random(&mut rand::rng(), Algorithm::Ed25519).unwrap();
+    let config = std::sync::Arc::new(russh::server::Config {
+        keys: vec![key],
+        auth_rejection_time: Duration::from_millis(10),
+        auth_rejection_time_initial: Some(Duration::ZERO),
+        ..russh::server::Config::default()
+    });
+    serve(move |stream: TcpStream| {
+        let config = config.clone();
+        async move {
+            if let Ok(session) = russh::server::run_stream(config, stream, TestServer(behaviour)).await {
+                let _ = tokio::time::timeout(Duration::from_secs(10), session).await;
+            }
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_server_that_accepts_none_is_reported() {
+    let port = russh_server(Behaviour::OpenDoor).await;
+    let opts = SshOptions {
+        credentials: vec![Credential {
+            username: "root".into(),
+            password: "x".into(),
+            secret: false,
+        }],
+        ..SshOptions::default()
+    };
+    let result = audit(&device(quick_limits()), port, &opts, &Recorder::default())
+        .await
+        .unwrap();
+    assert!(result.none_accepted);
+    assert_eq!(result.auth_methods, Some(vec!["none".to_string()]));
+    assert!(result.host_key_fingerprint.is_some());
+    // The `none` session is authenticated already, so the password goes to a fresh session,
+    // where this server stalls it: one attempt, unanswered.
+    assert_eq!(result.attempts.len(), 1);
+    assert_eq!(result.attempts[0].outcome, LoginOutcome::Unknown);
+}
+
+#[tokio::test]
+async fn unanswered_password_requests_stop_a_long_dictionary() {
+    let port = russh_server(Behaviour::StallPasswords).await;
+    let credentials: Vec<Credential> = (0..10)
+        .map(|i| Credential {
+            username: "root".into(),
+            password: format!("guess-{i}"),
+            secret: false,
+        })
+        .collect();
+    let opts = SshOptions {
+        credentials,
+        ..SshOptions::default()
+    };
+    let limits = Limits {
+        io_timeout: Duration::from_millis(300),
+        ..quick_limits()
+    };
+    let rec = Recorder::default();
+    let result = tokio::time::timeout(Duration::from_secs(20), audit(&device(limits), port, &opts, &rec))
+        .await
+        .expect("the audit must be bounded")
+        .unwrap();
+    assert!(result.auth_methods.is_some(), "{:?}", result.session_error);
+    assert_eq!(result.attempts.len(), 3, "{:?}", result.attempts);
+    assert!(result.attempts.iter().all(|a| a.outcome == LoginOutcome::Unknown));
+    assert_eq!(result.login(), Some(LoginOutcome::Unknown));
+    let exchanges = rec.drain();
+    let unanswered = exchanges
+        .iter()
+        .filter(|e| e.label.contains("password login") && e.error.is_some())
+        .count();
+    assert_eq!(unanswered, 3);
+}

@@ -1,0 +1,396 @@
+//! `onvif` action: one device-service operation, or the anonymous read sweep (`op = "sweep"`).
+
+use hopquy_case::Step;
+use hopquy_probe::Credential;
+use hopquy_probe::Recorder;
+use hopquy_probe::http::Scheme;
+use hopquy_probe::onvif::{AccessClass, OnvifAuth, OnvifProbe, SweepOptions, operation};
+use serde_json::Value;
+
+use super::{ActionError, ActionOutput, RunContext, opt};
+use crate::run::target_credential;
+
+/// The `op` value that runs the anonymous sweep instead of one operation.
+pub const SWEEP: &str = "sweep";
+
+/// What the step's keys and options ask for, checked before anything is sent.
+struct Plan {
+    operation: String,
+    scheme: Scheme,
+    port: u16,
+    credential: Option<Credential>,
+    /// `none`, `digest` or `usernametoken`.
+    auth: String,
+    sweep: SweepOptions,
+    token_checks: bool,
+    arguments: Option<String>,
+    service_path: Option<String>,
+}
+
+fn option<'s>(step: &'s Step, name: &str) -> Option<&'s toml::Value> {
+    step.options.as_ref().and_then(|o| o.get(name))
+}
+
+fn bool_option(step: &Step, name: &str) -> Result<bool, ActionError> {
+    match option(step, name) {
+        None => Ok(false),
+        Some(toml::Value::Boolean(b)) => Ok(*b),
+        Some(other) => Err(ActionError::Definition(format!(
+            "`options.{name}` must be true or false, not {other}"
+        ))),
+    }
+}
+
+fn string_option(step: &Step, name: &str) -> Result<Option<String>, ActionError> {
+    match option(step, name) {
+        None => Ok(None),
+        Some(toml::Value::String(s)) => Ok(Some(s.clone())),
+        Some(other) => Err(ActionError::Definition(format!(
+            "`options.{name}` must be a string, not {other}"
+        ))),
+    }
+}
+
+fn random_token(prefix: &str) -> String {
+    let n: u64 = rand::random();
+    format!("{prefix}{n:016x}")
+}
+
+fn plan(step: &Step, ctx: &RunContext<'_>, tctx: &Value) -> Result<Plan, ActionError> {
+    let operation_name = step
+        .op
+        .as_ref()
+        .map(|o| o.get_ref().clone())
+        .ok_or_else(|| ActionError::Definition("`onvif` needs `op`: an operation name or `sweep`".into()))?;
+    if operation_name != SWEEP && !hopquy_probe::onvif::is_operation_name(&operation_name) {
+        return Err(ActionError::Definition(format!(
+            "`{operation_name}` is not an ONVIF operation name"
+        )));
+    }
+    let (port_name, port) = ctx.resolve_port(opt(&step.port, tctx)?.as_ref(), "http")?;
+    let scheme = if port_name.starts_with("https") || port == 443 {
+        Scheme::Https
+    } else {
+        Scheme::Http
+    };
+
+    let auth_given = step.auth.as_ref().map(|a| a.get_ref().clone());
+    let default_credentials = match auth_given.as_deref() {
+        Some("digest" | "usernametoken") => "target",
+        _ => "none",
+    };
+    let credentials = step
+        .credentials
+        .as_ref()
+        .map(|c| c.get_ref().as_str())
+        .unwrap_or(default_credentials);
+    let public = |username: String, password: String| {
+        Some(Credential {
+            username,
+            password,
+            secret: false,
+        })
+    };
+    let credential = match credentials {
+        "none" => None,
+        "target" => Some(target_credential(ctx.target)),
+        "wrong-password" => public(ctx.target.username.clone(), random_token("hq-wrong-")),
+        "unknown-user" => public(random_token("hq-nouser-"), random_token("hq-wrong-")),
+        other => {
+            return Err(ActionError::Definition(format!(
+                "`onvif` takes one credential (`none`, `target`, `wrong-password`, `unknown-user`), not `{other}`"
+            )));
+        }
+    };
+    let auth = match (auth_given.as_deref(), &credential) {
+        (None, None) | (Some("none"), _) => "none",
+        (None, Some(_)) | (Some("digest"), Some(_)) => "digest",
+        (Some("usernametoken"), Some(_)) => "usernametoken",
+        (Some(mode @ ("digest" | "usernametoken")), None) => {
+            return Err(ActionError::Definition(format!(
+                "auth `{mode}` needs credentials other than `none`"
+            )));
+        }
+        (Some(other), _) => {
+            return Err(ActionError::Definition(format!(
+                "unknown ONVIF auth `{other}`; use `none`, `digest` or `usernametoken`"
+            )));
+        }
+    }
+    .to_owned();
+    let credential = if auth == "none" { None } else { credential };
+
+    let sweep = SweepOptions {
+        include_write: bool_option(step, "include_write")?,
+        include_unrecoverable: bool_option(step, "include_unrecoverable")?,
+        concurrency: 0,
+    };
+    let unrecoverable = operation(&operation_name).is_some_and(|o| o.access_class == AccessClass::Unrecoverable);
+    if (sweep.include_unrecoverable || unrecoverable) && !ctx.allow_destructive {
+        return Err(ActionError::NotApplicable(
+            "UNRECOVERABLE ONVIF operations (reboot, factory reset, firmware) need --allow-destructive".into(),
+        ));
+    }
+    let token_checks = bool_option(step, "token_checks")?;
+    if token_checks && credential.is_none() {
+        return Err(ActionError::Definition(
+            "`options.token_checks` needs credentials".into(),
+        ));
+    }
+    let service_path = string_option(step, "path")?;
+    if service_path.as_ref().is_some_and(|p| !p.starts_with('/')) {
+        return Err(ActionError::Definition("`options.path` must start with `/`".into()));
+    }
+    Ok(Plan {
+        operation: operation_name,
+        scheme,
+        port,
+        credential,
+        auth,
+        sweep,
+        token_checks,
+        arguments: string_option(step, "arguments")?,
+        service_path,
+    })
+}
+
+fn credential_label(credential: &Option<Credential>) -> String {
+    match credential {
+        None => "anonymous".into(),
+        Some(c) if c.secret => format!("{}:[REDACTED]", c.username),
+        Some(c) => format!("{}:{}", c.username, c.password),
+    }
+}
+
+fn onvif_auth(plan: &Plan) -> OnvifAuth {
+    match (&plan.credential, plan.auth.as_str()) {
+        (Some(c), "usernametoken") => OnvifAuth::UsernameToken(c.clone()),
+        (Some(c), _) => OnvifAuth::Digest(c.clone()),
+        (None, _) => OnvifAuth::None,
+    }
+}
+
+pub async fn run(step: &Step, ctx: &RunContext<'_>, tctx: &Value, rec: &Recorder) -> Result<ActionOutput, ActionError> {
+    let plan = plan(step, ctx, tctx)?;
+    let mut probe = OnvifProbe::new(ctx.device.clone(), plan.scheme, plan.port)?;
+    if let Some(path) = &plan.service_path {
+        probe = probe.with_path(path.clone());
+    }
+    let auth = onvif_auth(&plan);
+    let mut observations = if plan.operation == SWEEP {
+        let report = probe.sweep(&plan.sweep, rec).await?;
+        let mut obs = report.observations();
+        if let Value::Object(map) = &mut obs {
+            let authenticated = match &auth {
+                OnvifAuth::None => Value::Null,
+                _ => probe.call("GetDeviceInformation", &auth, rec).await?.observations(),
+            };
+            map.insert("device_information".into(), authenticated["device_information"].clone());
+            map.insert("authenticated".into(), authenticated);
+        }
+        obs
+    } else {
+        let call = match &plan.arguments {
+            Some(arguments) => {
+                probe
+                    .call_with_arguments(&plan.operation, arguments, &auth, rec)
+                    .await?
+            }
+            None => probe.call(&plan.operation, &auth, rec).await?,
+        };
+        call.observations()
+    };
+    if let Value::Object(map) = &mut observations {
+        map.insert("credential".into(), Value::String(credential_label(&plan.credential)));
+        map.entry("auth_mode")
+            .or_insert_with(|| Value::String(plan.auth.clone()));
+        if plan.token_checks
+            && let Some(c) = &plan.credential
+        {
+            map.insert("token_checks".into(), probe.token_checks(c, rec).await.observations());
+        }
+    }
+    Ok(ActionOutput {
+        observations,
+        ..Default::default()
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use hopquy_case::ProfileFile;
+    use hopquy_evidence::DeviceInfo;
+    use hopquy_probe::{Device, Limits, Redactor};
+    use serde_json::json;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+    use crate::run::{Operator, OperatorAnswer, OperatorRequest, Target};
+
+    struct NoOperator;
+
+    impl Operator for NoOperator {
+        fn ask(&self, _request: &OperatorRequest) -> Option<OperatorAnswer> {
+            None
+        }
+    }
+
+    const ANSWER: &str = r#"<e:Envelope xmlns:e="http://www.w3.org/2003/05/soap-envelope"><e:Body><Response xmlns="urn:x"/></e:Body></e:Envelope>"#;
+
+    /// A careless device: answers every request 200 with a SOAP body, and keeps the bodies.
+    async fn leaky_device() -> (u16, Arc<std::sync::Mutex<Vec<String>>>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let keep = seen.clone();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                let keep = keep.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    let mut got = Vec::new();
+                    // One request per connection: read until the body's closing tag.
+                    while !String::from_utf8_lossy(&got).contains("</s:Envelope>") {
+                        match s.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => got.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    keep.lock().unwrap().push(String::from_utf8_lossy(&got).into_owned());
+                    let reply = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/soap+xml\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{ANSWER}",
+                        ANSWER.len()
+                    );
+                    let _ = s.write_all(reply.as_bytes()).await;
+                });
+            }
+        });
+        (port, seen)
+    }
+
+    fn target(port: u16) -> Target {
+        Target {
+            device: DeviceInfo {
+                vendor: "v".into(),
+                model: "m".into(),
+                firmware: "f".into(),
+                serial: None,
+            },
+            host: "127.0.0.1".into(),
+            username: "admin".into(),
+            password: "Target-Secret-1".into(),
+            ports: BTreeMap::from([("http".to_owned(), port)]),
+            declared: Value::Null,
+            limits: Limits::default(),
+        }
+    }
+
+    fn step(toml_text: &str) -> Step {
+        toml::from_str(&format!("id = \"s\"\naction = \"onvif\"\n{toml_text}")).unwrap()
+    }
+
+    async fn run_step(port: u16, toml_text: &str, allow_destructive: bool) -> Result<ActionOutput, ActionError> {
+        let profile = ProfileFile::default();
+        let target = target(port);
+        let (creds, paths) = (BTreeMap::new(), BTreeMap::new());
+        let ctx = RunContext::new(
+            Device::new("127.0.0.1", Limits::default()),
+            &profile,
+            &target,
+            &creds,
+            &paths,
+            Arc::new(NoOperator),
+            Arc::new(Redactor::new()),
+            allow_destructive,
+        );
+        run(&step(toml_text), &ctx, &Value::Null, &Recorder::default()).await
+    }
+
+    #[tokio::test]
+    async fn a_protected_operation_answered_anonymously_is_observed() {
+        let (port, _) = leaky_device().await;
+        let out = run_step(port, "op = \"GetUsers\"", false).await.unwrap();
+        let obs = out.observations;
+        assert_eq!(obs["status"], 200);
+        assert_eq!(obs["anonymous_allowed"], true);
+        assert_eq!(obs["access_class"], "READ_SYSTEM_SECRET");
+        assert_eq!(obs["fault"], Value::Null);
+        assert_eq!(obs["credential"], "anonymous");
+    }
+
+    #[tokio::test]
+    async fn the_sweep_lists_violations_and_authenticates_for_identity() {
+        let (port, seen) = leaky_device().await;
+        let out = run_step(port, "op = \"sweep\"\ncredentials = \"target\"", false)
+            .await
+            .unwrap();
+        let obs = out.observations;
+        let violations = obs["violations"].as_array().unwrap();
+        assert!(violations.contains(&json!("GetUsers")) && violations.contains(&json!("GetDeviceInformation")));
+        assert!(!violations.contains(&json!("GetSystemDateAndTime")));
+        assert_eq!(obs["credential"], "admin:[REDACTED]");
+        assert_eq!(obs["auth_mode"], "digest");
+        assert_eq!(obs["authenticated"]["operation"], "GetDeviceInformation");
+        // A read sweep sends no write or unrecoverable operation.
+        let bodies = seen.lock().unwrap().clone();
+        assert!(
+            bodies
+                .iter()
+                .all(|b| !b.contains("SetHostname") && !b.contains("SystemReboot"))
+        );
+        assert!(bodies.iter().all(|b| !b.contains("Target-Secret-1")));
+    }
+
+    #[tokio::test]
+    async fn destructive_operations_need_the_flag_and_nothing_is_sent_without_it() {
+        let (port, seen) = leaky_device().await;
+        let err = run_step(port, "op = \"SystemReboot\"", false).await.unwrap_err();
+        assert!(matches!(err, ActionError::NotApplicable(_)), "{err:?}");
+        let err = run_step(
+            port,
+            "op = \"sweep\"\noptions = { include_unrecoverable = true }",
+            false,
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(err, ActionError::NotApplicable(_)), "{err:?}");
+        assert!(seen.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn definitions_are_checked_before_anything_is_sent() {
+        let (port, seen) = leaky_device().await;
+        for bad in [
+            "op = \"Get Users\"",
+            "op = \"GetUsers\"\nauth = \"usernametoken\"\ncredentials = \"none\"",
+            "op = \"GetUsers\"\nauth = \"basic\"",
+            "op = \"GetUsers\"\ncredentials = \"dictionary:defaults\"",
+            "op = \"GetUsers\"\noptions = { token_checks = true }",
+            "op = \"GetUsers\"\noptions = { include_write = \"yes\" }",
+        ] {
+            let err = run_step(port, bad, false).await.unwrap_err();
+            assert!(matches!(err, ActionError::Definition(_)), "{bad}: {err:?}");
+        }
+        assert!(seen.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn usernametoken_defaults_to_the_target_credential() {
+        let (port, seen) = leaky_device().await;
+        let out = run_step(port, "op = \"GetDeviceInformation\"\nauth = \"usernametoken\"", false)
+            .await
+            .unwrap();
+        assert_eq!(out.observations["credential"], "admin:[REDACTED]");
+        assert_eq!(out.observations["auth_mode"], "usernametoken");
+        let bodies = seen.lock().unwrap().clone();
+        assert!(
+            bodies
+                .iter()
+                .any(|b| b.contains("<wsse:Username>admin</wsse:Username>"))
+        );
+    }
+}

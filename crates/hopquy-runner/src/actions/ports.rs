@@ -1,0 +1,100 @@
+//! `ports`: TCP connect sweep compared with the manufacturer's declared open ports (IXIT) and
+//! the profile's list of risky (debug / vendor back-door) ports.
+
+use std::collections::BTreeSet;
+
+use hopquy_case::Step;
+use hopquy_probe::{Device, Limits, Recorder};
+use serde_json::{Value, json};
+
+use super::{ActionError, ActionOutput, RunContext, opt};
+
+/// Ports IP cameras are known to open (web, RTSP, vendor SDKs, debug consoles); a quick sweep
+/// for labs that cannot afford 65535 connections on a fragile device.
+pub const COMMON_CAMERA_PORTS: &[u16] = &[
+    21, 22, 23, 80, 81, 322, 443, 554, 1935, 2020, 5000, 5554, 6789, 7001, 8000, 8080, 8081, 8322, 8443, 8554, 8899,
+    9000, 9527, 9530, 10554, 34567, 34599, 37777, 37778, 49152,
+];
+
+pub async fn run(step: &Step, ctx: &RunContext<'_>, tctx: &Value, rec: &Recorder) -> Result<ActionOutput, ActionError> {
+    let declared: Option<BTreeSet<u16>> =
+        ctx.target
+            .declared
+            .get("open_tcp_ports")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_u64)
+                    .filter_map(|p| u16::try_from(p).ok())
+                    .collect()
+            });
+    let ports: Vec<u16> = match opt(&step.ports, tctx)? {
+        None => (1..=65535).collect(),
+        Some(Value::String(s)) => match s.as_str() {
+            "all" => (1..=65535).collect(),
+            "common-camera" => COMMON_CAMERA_PORTS.to_vec(),
+            "declared" => declared
+                .clone()
+                .ok_or_else(|| ActionError::NotApplicable("the target declares no open_tcp_ports to check".into()))?
+                .into_iter()
+                .collect(),
+            other => hopquy_probe::tcp::parse_port_list(other).map_err(|e| ActionError::Definition(e.to_string()))?,
+        },
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| v.as_u64().and_then(|p| u16::try_from(p).ok()).filter(|p| *p > 0))
+            .collect::<Option<Vec<u16>>>()
+            .ok_or_else(|| ActionError::Definition("`ports` list must hold port numbers 1–65535".into()))?,
+        Some(other) => return Err(ActionError::Definition(format!("`ports` cannot be {other}"))),
+    };
+    let concurrency = step
+        .options
+        .as_ref()
+        .and_then(|o| o.get("concurrency"))
+        .and_then(|v| v.as_integer())
+        .map(|n| n.clamp(1, 1024) as usize)
+        .unwrap_or(64);
+    // The sweep gets its own connection cap: the device's cap (default 4) is sized for
+    // stateful sessions; a connect-and-close sweep at that width would take hours on a
+    // filtering device. `options.concurrency` lowers it for fragile firmware.
+    let limits = Limits {
+        max_connections: concurrency,
+        ..ctx.device.limits().clone()
+    };
+    let sweep_device = Device::new(ctx.device.host().to_owned(), limits);
+    let scan = hopquy_probe::tcp::connect_scan(&sweep_device, &ports, concurrency, rec).await?;
+
+    let open_ports: BTreeSet<u16> = scan.open.iter().map(|p| p.port).collect();
+    let (undeclared, declared_closed) = match &declared {
+        Some(d) => (
+            Value::from(open_ports.difference(d).copied().collect::<Vec<_>>()),
+            // Only ports that were actually tried can be reported closed.
+            Value::from(
+                d.iter()
+                    .filter(|p| ports.contains(p) && !open_ports.contains(p))
+                    .copied()
+                    .collect::<Vec<_>>(),
+            ),
+        ),
+        None => (Value::Null, Value::Null),
+    };
+    let risky: Vec<u16> = ctx
+        .profile
+        .risky_ports
+        .as_ref()
+        .map(|r| r.iter().filter(|p| open_ports.contains(p)).copied().collect())
+        .unwrap_or_default();
+    let mut obs = scan.observations();
+    if let Value::Object(map) = &mut obs {
+        map.insert("open_ports".into(), json!(open_ports));
+        map.insert("undeclared".into(), undeclared);
+        map.insert("declared_closed".into(), declared_closed);
+        map.insert("declared_given".into(), json!(declared.is_some()));
+        map.insert("risky_open".into(), json!(risky));
+        map.insert("ports_tried".into(), json!(ports.len()));
+    }
+    Ok(ActionOutput {
+        observations: obs,
+        ..Default::default()
+    })
+}

@@ -1,0 +1,375 @@
+//! `rtsp` action over the RTSP probe: authentication schemes offered, stream routes found
+//! with and without credentials, open routes, Basic in clear, any-path acceptance.
+
+use hopquy_case::Step;
+use hopquy_probe::rtsp::{self, RtspProbeRequest};
+use hopquy_probe::{Credential, ProbeError, Recorder};
+use serde_json::{Value, json};
+
+use super::{ActionError, ActionOutput, RunContext, opt};
+use crate::run::target_credential;
+
+/// The path dictionary used, after the profile's paths, when a step names none.
+pub const DEFAULT_DICTIONARY: &str = "rtsp-paths";
+/// A step asking for more paths than this is a definition error, not a test.
+const MAX_PATHS: usize = 1000;
+
+pub async fn run(step: &Step, ctx: &RunContext<'_>, tctx: &Value, rec: &Recorder) -> Result<ActionOutput, ActionError> {
+    let port_value = opt(&step.port, tctx)?;
+    let (_, port) = ctx.resolve_port(port_value.as_ref(), "rtsp")?;
+    let paths = paths(opt(&step.paths, tctx)?.as_ref(), ctx)?;
+    let credential = credential(step, ctx)?;
+    let credential_label = credential.as_ref().map_or_else(
+        || "anonymous".to_owned(),
+        |c| {
+            if c.secret {
+                format!("{}:[REDACTED]", c.username)
+            } else {
+                format!("{}:{}", c.username, c.password)
+            }
+        },
+    );
+    let request = RtspProbeRequest {
+        port,
+        paths,
+        credential,
+    };
+    let mut observations = match rtsp::probe(&ctx.device, &request, rec).await {
+        Ok(report) => report.observations(),
+        // No RTSP service is an observation (a camera may stream only on demand), not a
+        // failure to observe.
+        Err(ProbeError::Refused(why)) => json!({ "reachable": false, "error": format!("connection refused by {why}") }),
+        Err(ProbeError::Invalid(why)) => return Err(ActionError::Definition(why)),
+        Err(e) => return Err(e.into()),
+    };
+    if let Value::Object(map) = &mut observations {
+        map.insert("credential".into(), Value::String(credential_label));
+        map.insert("port".into(), json!(port));
+    }
+    Ok(ActionOutput {
+        observations,
+        ..Default::default()
+    })
+}
+
+/// The candidate paths: a list (of paths, `profile` or `dictionary:<stem>` items), one of
+/// those words alone, or by default the profile's paths followed by the `rtsp-paths`
+/// dictionary (when the run loaded it). Repeats are dropped, first occurrence kept.
+fn paths(value: Option<&Value>, ctx: &RunContext<'_>) -> Result<Vec<String>, ActionError> {
+    let mut out: Vec<String> = Vec::new();
+    let mut add = |items: &[String]| {
+        for p in items {
+            if !out.contains(p) {
+                out.push(p.clone());
+            }
+        }
+    };
+    let profile_paths = || ctx.profile.rtsp.as_ref().map(|r| r.paths.clone()).unwrap_or_default();
+    let dictionary = |stem: &str| {
+        ctx.path_dictionaries
+            .get(stem)
+            .cloned()
+            .ok_or_else(|| ActionError::Definition(format!("no path dictionary `{stem}` in test-cases/data")))
+    };
+    let item = |text: &str| -> Result<Vec<String>, ActionError> {
+        if text == "profile" {
+            Ok(profile_paths())
+        } else if let Some(stem) = text.strip_prefix("dictionary:") {
+            dictionary(stem)
+        } else if text.starts_with('/') {
+            Ok(vec![text.to_owned()])
+        } else {
+            Err(ActionError::Definition(format!(
+                "RTSP path `{text}` must start with `/` (or be `profile` or `dictionary:<stem>`)"
+            )))
+        }
+    };
+    match value {
+        None | Some(Value::Null) => {
+            add(&profile_paths());
+            if let Some(entries) = ctx.path_dictionaries.get(DEFAULT_DICTIONARY) {
+                add(entries);
+            }
+        }
+        Some(Value::String(text)) => add(&item(text)?),
+        Some(Value::Array(list)) => {
+            for entry in list {
+                let text = entry
+                    .as_str()
+                    .ok_or_else(|| ActionError::Definition(format!("`paths` entries must be strings, not {entry}")))?;
+                add(&item(text)?);
+            }
+        }
+        Some(other) => {
+            return Err(ActionError::Definition(format!(
+                "`paths` must be a list, `profile` or `dictionary:<stem>`, not {other}"
+            )));
+        }
+    }
+    if out.len() > MAX_PATHS {
+        return Err(ActionError::Definition(format!(
+            "{} RTSP paths exceed the bound of {MAX_PATHS}",
+            out.len()
+        )));
+    }
+    Ok(out)
+}
+
+/// One credential (default the target's): discovery is re-run with it and Basic is tried
+/// with it. A dictionary is refused: RTSP brute force is not what this action does.
+fn credential(step: &Step, ctx: &RunContext<'_>) -> Result<Option<Credential>, ActionError> {
+    let name = step
+        .credentials
+        .as_ref()
+        .map(|s| s.get_ref().as_str())
+        .unwrap_or("target");
+    let public = |u: &str, p: &str| {
+        Some(Credential {
+            username: u.to_owned(),
+            password: p.to_owned(),
+            secret: false,
+        })
+    };
+    Ok(match name {
+        "none" => None,
+        "target" => Some(target_credential(ctx.target)),
+        "wrong-password" => public(&ctx.target.username, &random_token("hq-wrong-")),
+        "unknown-user" => public(&random_token("hq-nouser-"), &random_token("hq-wrong-")),
+        other if other.starts_with("dictionary:") => {
+            return Err(ActionError::Definition(format!(
+                "rtsp takes one credential (`none`, `target`, `wrong-password`, `unknown-user`), not `{other}`"
+            )));
+        }
+        other => return Err(ActionError::Definition(format!("unknown credential set `{other}`"))),
+    })
+}
+
+fn random_token(prefix: &str) -> String {
+    let n: u64 = rand::random();
+    format!("{prefix}{n:016x}")
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use hopquy_case::{ProfileFile, RtspBinding};
+    use hopquy_probe::{Device, Limits, Redactor};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+    use crate::run::{Operator, OperatorAnswer, OperatorRequest, Target};
+
+    struct NoOperator;
+
+    impl Operator for NoOperator {
+        fn ask(&self, _request: &OperatorRequest) -> Option<OperatorAnswer> {
+            None
+        }
+    }
+
+    const PASSWORD: &str = "Target-Secret-9";
+
+    fn target(port: u16) -> Target {
+        Target {
+            device: Default::default(),
+            host: "127.0.0.1".into(),
+            username: "admin".into(),
+            password: PASSWORD.into(),
+            ports: BTreeMap::from([("rtsp".to_owned(), port)]),
+            declared: Value::Null,
+            limits: Limits::default(),
+        }
+    }
+
+    fn profile() -> ProfileFile {
+        ProfileFile {
+            rtsp: Some(RtspBinding {
+                paths: vec!["/live".into(), "/sub".into()],
+            }),
+            ..ProfileFile::default()
+        }
+    }
+
+    fn step(text: &str) -> Step {
+        toml::from_str(text).unwrap()
+    }
+
+    async fn execute(step_text: &str, port: u16, rec: &Recorder) -> Result<ActionOutput, ActionError> {
+        let profile = profile();
+        let target = target(port);
+        let credentials = BTreeMap::new();
+        let paths = BTreeMap::from([("rtsp-paths".to_owned(), vec!["/live".to_owned(), "/ch0".to_owned()])]);
+        let limits = Limits {
+            io_timeout: std::time::Duration::from_millis(800),
+            ..Limits::default()
+        };
+        let ctx = RunContext::new(
+            Device::new("127.0.0.1", limits),
+            &profile,
+            &target,
+            &credentials,
+            &paths,
+            Arc::new(NoOperator),
+            Arc::new(Redactor::new()),
+            false,
+        );
+        run(&step(step_text), &ctx, &json!({}), rec).await
+    }
+
+    /// `/live` is served only with Basic credentials admin:PASSWORD; everything else is 404.
+    async fn basic_only_server() -> u16 {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 1024];
+                    loop {
+                        let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                            match stream.read(&mut chunk).await {
+                                Ok(n) if n > 0 => buf.extend_from_slice(&chunk[..n]),
+                                _ => return,
+                            }
+                            continue;
+                        };
+                        let request = String::from_utf8_lossy(&buf[..end + 4]).into_owned();
+                        buf.drain(..end + 4);
+                        let cseq = request
+                            .lines()
+                            .find_map(|l| l.strip_prefix("CSeq: "))
+                            .unwrap_or("0")
+                            .to_owned();
+                        let allowed = format!("Authorization: Basic {}", basic("admin", PASSWORD));
+                        let status = if request.starts_with("OPTIONS") {
+                            "200 OK\r\nPublic: OPTIONS, DESCRIBE"
+                        } else if !request.contains(&allowed) {
+                            "401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"cam\""
+                        } else if request.contains("/live ") {
+                            "200 OK"
+                        } else {
+                            "404 Not Found"
+                        };
+                        let reply = format!("RTSP/1.0 {status}\r\nCSeq: {cseq}\r\n\r\n");
+                        if stream.write_all(reply.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        port
+    }
+
+    /// The base64 part of a Basic `Authorization` value.
+    fn basic(user: &str, password: &str) -> String {
+        let value = hopquy_probe::auth::basic_authorization(&Credential {
+            username: user.into(),
+            password: password.into(),
+            secret: false,
+        });
+        value.trim_start_matches("Basic ").to_owned()
+    }
+
+    #[tokio::test]
+    async fn refused_port_is_an_observation() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let out = execute("id = 'r'\naction = 'rtsp'", port, &Recorder::default())
+            .await
+            .unwrap();
+        assert_eq!(out.observations["reachable"], false);
+    }
+
+    #[tokio::test]
+    async fn a_basic_only_camera_is_found_and_flagged_without_leaking_the_password() {
+        let port = basic_only_server().await;
+        let rec = Recorder::default();
+        let out = execute("id = 'r'\naction = 'rtsp'", port, &rec).await.unwrap();
+        let obs = out.observations;
+        assert_eq!(obs["reachable"], true);
+        assert_eq!(obs["auth"], json!(["basic"]));
+        assert_eq!(obs["basic_accepted"], true);
+        assert_eq!(obs["open_routes"], json!([]));
+        assert_eq!(
+            obs["routes"],
+            json!([{ "path": "/live", "status": 401, "authenticated_status": 200 }])
+        );
+        assert_eq!(obs["paths_tried"], 3, "profile /live, /sub, then dictionary /ch0");
+        assert_eq!(obs["credential"], "admin:[REDACTED]");
+        let recorded = serde_json::to_string(&rec.drain()).unwrap();
+        assert!(!recorded.contains(PASSWORD) && !recorded.contains(&basic("admin", PASSWORD)));
+    }
+
+    #[tokio::test]
+    async fn anonymous_and_wrong_password_runs() {
+        let port = basic_only_server().await;
+        let out = execute(
+            "id = 'r'\naction = 'rtsp'\ncredentials = 'none'\npaths = ['/live']",
+            port,
+            &Recorder::default(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            out.observations["routes"],
+            json!([{ "path": "/live", "status": 401, "authenticated_status": null }])
+        );
+        assert_eq!(out.observations["basic_accepted"], Value::Null);
+        let out = execute(
+            "id = 'r'\naction = 'rtsp'\ncredentials = 'wrong-password'\npaths = 'profile'",
+            port,
+            &Recorder::default(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(out.observations["basic_accepted"], false);
+    }
+
+    #[test]
+    fn path_lists_resolve_and_bad_ones_are_definition_errors() {
+        let profile = profile();
+        let target = target(554);
+        let credentials = BTreeMap::new();
+        let dictionaries = BTreeMap::from([("cams".to_owned(), vec!["/a".to_owned(), "/live".to_owned()])]);
+        let ctx = RunContext::new(
+            Device::new("127.0.0.1", Limits::default()),
+            &profile,
+            &target,
+            &credentials,
+            &dictionaries,
+            Arc::new(NoOperator),
+            Arc::new(Redactor::new()),
+            false,
+        );
+        assert_eq!(
+            paths(None, &ctx).unwrap(),
+            ["/live", "/sub"],
+            "no rtsp-paths dictionary loaded: profile only"
+        );
+        assert_eq!(paths(Some(&json!("dictionary:cams")), &ctx).unwrap(), ["/a", "/live"]);
+        assert_eq!(
+            paths(Some(&json!(["/x", "profile", "dictionary:cams"])), &ctx).unwrap(),
+            ["/x", "/live", "/sub", "/a"]
+        );
+        for bad in [json!("dictionary:nope"), json!("relative"), json!([1]), json!(5)] {
+            assert!(
+                matches!(paths(Some(&bad), &ctx), Err(ActionError::Definition(_))),
+                "{bad}"
+            );
+        }
+        let dictionary_step = step("id = 'r'\naction = 'rtsp'\ncredentials = 'dictionary:x'");
+        assert!(matches!(
+            credential(&dictionary_step, &ctx),
+            Err(ActionError::Definition(_))
+        ));
+        let target_cred = credential(&step("id = 'r'\naction = 'rtsp'"), &ctx).unwrap().unwrap();
+        assert!(target_cred.secret && target_cred.username == "admin");
+    }
+}

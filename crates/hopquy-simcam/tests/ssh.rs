@@ -1,0 +1,197 @@
+//! The simulated camera's SSH service, checked with the harness's own SSH audit.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hopquy_probe::ssh::{LoginOutcome, SshOptions, audit};
+use hopquy_probe::{Credential, Device, Limits, Recorder, Redactor};
+use hopquy_simcam::ssh::{HARDENED_BANNER, LEGACY_BANNER, SSH_DEFAULT_ACCOUNTS, offer};
+use hopquy_simcam::{SimCamera, SimConfig, SimSetup};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+async fn start(setup: &str) -> SimCamera {
+    SimCamera::start(SimConfig::new(SimSetup::parse(setup).unwrap()))
+        .await
+        .unwrap()
+}
+
+fn device() -> Device {
+    Device::new(
+        "127.0.0.1",
+        Limits {
+            io_timeout: Duration::from_secs(3),
+            connect_timeout: Duration::from_secs(2),
+            ..Limits::default()
+        },
+    )
+}
+
+fn public(user: &str, password: &str) -> Credential {
+    Credential {
+        username: user.into(),
+        password: password.into(),
+        secret: false,
+    }
+}
+
+#[tokio::test]
+async fn hardened_offers_exactly_its_modern_lists() {
+    let camera = start("hardened").await;
+    let expected = offer(camera.setup());
+    let rec = Recorder::default();
+    let result = audit(&device(), camera.ports()["ssh"], &SshOptions::default(), &rec)
+        .await
+        .unwrap();
+    let k = &result.hello.kexinit;
+    assert_eq!(result.hello.banner, HARDENED_BANNER);
+    assert_eq!(k.kex, expected.kex);
+    assert_eq!(k.host_key, expected.host_key);
+    assert_eq!(k.ciphers_s2c, expected.ciphers);
+    assert_eq!(k.ciphers_c2s, expected.ciphers);
+    assert_eq!(k.macs_s2c, expected.macs);
+    assert_eq!(k.compression_s2c, expected.compression);
+    assert!(result.weak.is_empty(), "{:?}", result.weak);
+    assert_eq!(
+        result.auth_methods,
+        Some(vec!["publickey".to_string(), "password".to_string()])
+    );
+    assert!(
+        result
+            .host_key_fingerprint
+            .as_deref()
+            .is_some_and(|f| f.starts_with("SHA256:"))
+    );
+    let obs = result.observations();
+    assert_eq!(obs["strict_kex"], true);
+    assert_eq!(obs["terrapin_vulnerable"], false);
+    assert_eq!(obs["login"], serde_json::Value::Null);
+    assert_eq!(obs["negotiated"]["kex"], "mlkem768x25519-sha256");
+}
+
+#[tokio::test]
+async fn weak_ssh_offers_the_legacy_lists_and_still_answers_the_audit_session() {
+    let camera = start("hardened+weak-ssh").await;
+    let expected = offer(camera.setup());
+    let rec = Recorder::default();
+    let result = audit(&device(), camera.ports()["ssh"], &SshOptions::default(), &rec)
+        .await
+        .unwrap();
+    let k = &result.hello.kexinit;
+    assert_eq!(result.hello.banner, LEGACY_BANNER);
+    assert_eq!(k.kex, expected.kex);
+    assert_eq!(k.ciphers_s2c, expected.ciphers);
+    assert_eq!(k.macs_s2c, expected.macs);
+    let weak: Vec<&str> = result.weak.iter().map(|w| w.algorithm.as_str()).collect();
+    assert_eq!(
+        weak,
+        [
+            "diffie-hellman-group14-sha1",
+            "diffie-hellman-group1-sha1",
+            "aes128-cbc",
+            "aes256-cbc",
+            "hmac-sha1"
+        ]
+    );
+    assert!(result.auth_methods.is_some(), "{:?}", result.session_error);
+    assert_eq!(result.observations()["strict_kex"], false);
+}
+
+#[tokio::test]
+async fn logins_follow_the_account_and_the_default_password_flaw() {
+    let camera = start("hardened+ssh-password-default").await;
+    let port = camera.ports()["ssh"];
+    let mut redactor = Redactor::new();
+    redactor.add_secret("admin", &camera.admin_password());
+    let rec = Recorder::new(Arc::new(redactor));
+    let target = Credential {
+        username: "admin".into(),
+        password: camera.admin_password(),
+        secret: true,
+    };
+    let (default_user, default_password) = SSH_DEFAULT_ACCOUNTS[0];
+    let opts = SshOptions {
+        credentials: vec![
+            target,
+            public("admin", "not-the-password"),
+            public(default_user, default_password),
+        ],
+        ..SshOptions::default()
+    };
+    let result = audit(&device(), port, &opts, &rec).await.unwrap();
+    let outcomes: Vec<LoginOutcome> = result.attempts.iter().map(|a| a.outcome).collect();
+    assert_eq!(
+        outcomes,
+        [LoginOutcome::Accepted, LoginOutcome::Rejected, LoginOutcome::Accepted]
+    );
+    assert_eq!(
+        result.accepted_credentials(),
+        [
+            "admin:[REDACTED]".to_string(),
+            format!("{default_user}:{default_password}")
+        ]
+    );
+    let recorded = serde_json::to_string(&rec.drain()).unwrap();
+    assert!(
+        !recorded.contains(&camera.admin_password()),
+        "the password reached the evidence"
+    );
+    assert!(
+        recorded.contains("password login as admin:[REDACTED]: accepted"),
+        "{recorded}"
+    );
+
+    let hardened = start("hardened").await;
+    let opts = SshOptions {
+        credentials: vec![public(default_user, default_password)],
+        ..SshOptions::default()
+    };
+    let result = audit(&device(), hardened.ports()["ssh"], &opts, &Recorder::default())
+        .await
+        .unwrap();
+    assert_eq!(result.login(), Some(LoginOutcome::Rejected));
+}
+
+#[tokio::test]
+async fn wrong_passwords_lock_the_account_unless_no_lockout() {
+    for (setup, locks) in [("hardened", true), ("hardened+no-lockout", false)] {
+        let camera = start(setup).await;
+        let mut credentials: Vec<Credential> = (0..5).map(|i| public("admin", &format!("wrong-{i}"))).collect();
+        credentials.push(public("admin", &camera.admin_password()));
+        let opts = SshOptions {
+            credentials,
+            ..SshOptions::default()
+        };
+        let result = audit(&device(), camera.ports()["ssh"], &opts, &Recorder::default())
+            .await
+            .unwrap();
+        let last = result.attempts.last().unwrap().outcome;
+        let expected = if locks {
+            LoginOutcome::Rejected
+        } else {
+            LoginOutcome::Accepted
+        };
+        assert_eq!(last, expected, "{setup}: {:?}", result.attempts);
+        assert!(
+            result.attempts[..5].iter().all(|a| a.outcome == LoginOutcome::Rejected),
+            "{setup}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn shutdown_ends_open_ssh_sessions() {
+    let camera = start("hardened").await;
+    let mut client = TcpStream::connect(("127.0.0.1", camera.ports()["ssh"])).await.unwrap();
+    let mut banner = [0u8; 8];
+    client.read_exact(&mut banner).await.unwrap();
+    assert_eq!(&banner, b"SSH-2.0-");
+    // Past the identification exchange, russh runs the session in a task of its own.
+    client.write_all(b"SSH-2.0-test\r\n").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    camera.shutdown().await;
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), client.read_to_end(&mut rest)).await;
+    assert!(read.is_ok(), "the session outlived the camera");
+}
