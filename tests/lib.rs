@@ -41,9 +41,10 @@ pub struct Sim {
 
 pub async fn start_sim(setup: &str) -> Sim {
     let setup = SimSetup::parse(setup).unwrap_or_else(|e| panic!("setup {setup}: {e}"));
-    let camera = SimCamera::start(SimConfig::new(setup))
-        .await
-        .expect("simulated camera starts");
+    let mut config = SimConfig::new(setup);
+    // Its own loopback address, so port sweeps see this camera only.
+    config.bind = SimCamera::unique_loopback();
+    let camera = SimCamera::start(config).await.expect("simulated camera starts");
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("target.toml");
     std::fs::write(&path, camera.target_toml("simcam", PASSWORD_VAR)).expect("write target");

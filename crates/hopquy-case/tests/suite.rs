@@ -1,10 +1,8 @@
 //! The shipped suite (test-cases/, profiles/, docs/examples/) keeps the promises the
 //! documentation makes about it: every clause can be assessed the TS 103 701 way, one run reads
-//! the same under either regulation, pending cases stay loadable, and the examples match it.
+//! the same under either regulation, and the examples match it.
 
 #![allow(clippy::unwrap_used)]
-
-mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -23,20 +21,6 @@ fn shipped_suite() -> Suite {
         hopquy_case::render_diagnostics(&diagnostics)
     );
     suite
-}
-
-/// The actions that do not exist in every build yet; a case using one waits as `.toml.pending`.
-const PENDING_ACTIONS: &[&str] = &["ports", "tls", "ssh", "rtsp", "telnet", "onvif"];
-
-fn pending_files(dir: &Path, found: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            pending_files(&path, found);
-        } else if path.to_string_lossy().ends_with(".toml.pending") {
-            found.push(path);
-        }
-    }
 }
 
 #[test]
@@ -100,58 +84,6 @@ fn qcvn11_topics_follow_the_crosswalk() {
         }
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
-}
-
-/// Renamed to `.toml`, every pending case loads with the rest of the suite, waits for an
-/// action that is really pending, and (when automated) names simulator setups to pass and fail.
-#[test]
-fn pending_cases_load_once_renamed() {
-    let mut pending = Vec::new();
-    pending_files(&repo().join("test-cases"), &mut pending);
-    assert!(!pending.is_empty(), "no .toml.pending file found");
-
-    let fixture = common::Fixture::new();
-    copy_tree(&repo().join("test-cases"), &fixture.path("test-cases"));
-    let mut renamed = Vec::new();
-    pending_files(&fixture.path("test-cases"), &mut renamed);
-    for path in &renamed {
-        let target = PathBuf::from(path.to_string_lossy().trim_end_matches(".pending"));
-        std::fs::rename(path, target).unwrap();
-    }
-    let (suite, diagnostics) = Suite::load(fixture.path("test-cases"));
-    assert!(
-        diagnostics.is_empty(),
-        "{}",
-        hopquy_case::render_diagnostics(&diagnostics)
-    );
-    for path in &pending {
-        let name = path.file_name().unwrap().to_string_lossy();
-        let id = name.trim_end_matches(".toml.pending");
-        let case = &suite.case(id).unwrap_or_else(|| panic!("{id} not loaded")).case;
-        assert!(
-            case.steps
-                .iter()
-                .any(|step| PENDING_ACTIONS.contains(&step.action.get_ref().as_str())),
-            "{id} is pending but uses no pending action"
-        );
-        if case.kind == CaseKind::Automated {
-            let sim = case.sim.as_ref().unwrap();
-            assert!(!sim.pass.is_empty() && !sim.fail.is_empty(), "{id}: sim fixtures");
-        }
-    }
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let path = entry.unwrap().path();
-        let target = to.join(path.file_name().unwrap());
-        if path.is_dir() {
-            copy_tree(&path, &target);
-        } else {
-            std::fs::copy(&path, &target).unwrap();
-        }
-    }
 }
 
 #[test]

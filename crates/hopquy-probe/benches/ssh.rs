@@ -69,6 +69,9 @@ fn start_sshd(kex: &str) -> Option<Sshd> {
         .arg("-h")
         .arg(dir.join("hk_rsa"))
         .args(["-o", "ListenAddress=127.0.0.1"])
+        // Timed rounds open many short connections; sshd's default MaxStartups (10:30:100)
+        // would drop some of them at random before the version line.
+        .args(["-o", "MaxStartups=200"])
         .arg("-o")
         .arg(format!("PidFile={}", dir.join("sshd.pid").display()))
         .args(["-o", &format!("KexAlgorithms={kex}")])
@@ -82,7 +85,7 @@ fn start_sshd(kex: &str) -> Option<Sshd> {
         .ok()?;
     let sshd = Sshd { child, port, dir };
     let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+    while !listening(port) {
         if Instant::now() > deadline {
             return None;
         }
@@ -318,4 +321,10 @@ fn main() {
     } else {
         println!("{:<44} skipped: nmap not installed", "nmap --script +ssh2-enum-algos");
     }
+}
+
+/// A real listener answers: connected, and not to ourselves (on loopback a connect to a free
+/// ephemeral port can "succeed" as a TCP self-connect).
+fn listening(port: u16) -> bool {
+    std::net::TcpStream::connect(("127.0.0.1", port)).is_ok_and(|s| s.local_addr().ok() != s.peer_addr().ok())
 }

@@ -120,7 +120,7 @@ fn start_server(openssl: &Path) -> Server {
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+    while !listening(port) {
         assert!(Instant::now() < deadline, "s_server did not start");
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -349,4 +349,10 @@ fn main() {
     for (tool, found) in &comparisons {
         compare(tool, &ours, found);
     }
+}
+
+/// A real listener answers: connected, and not to ourselves (on loopback a connect to a free
+/// ephemeral port can "succeed" as a TCP self-connect).
+fn listening(port: u16) -> bool {
+    std::net::TcpStream::connect(("127.0.0.1", port)).is_ok_and(|s| s.local_addr().ok() != s.peer_addr().ok())
 }

@@ -191,6 +191,12 @@ async fn connect(device: &Device, ip: IpAddr, port: u16) -> Result<(TcpStream, c
     let addr = SocketAddr::new(ip, port);
     match tokio::time::timeout(device.limits().connect_timeout, TcpStream::connect(addr)).await {
         Ok(Ok(stream)) => {
+            // TCP simultaneous open: sweeping the ephemeral range of a local address, the
+            // kernel can pick the destination port as the source port and the socket
+            // "connects" to itself. Nothing listens there: the port is closed.
+            if is_self_connect(&stream) {
+                return Err(PortState::Closed);
+            }
             let _ = stream.set_nodelay(true);
             Ok((stream, permit))
         }
@@ -207,6 +213,10 @@ async fn connect(device: &Device, ip: IpAddr, port: u16) -> Result<(TcpStream, c
         }
         Err(_) => Err(PortState::Filtered),
     }
+}
+
+fn is_self_connect(stream: &TcpStream) -> bool {
+    matches!((stream.local_addr(), stream.peer_addr()), (Ok(local), Ok(peer)) if local == peer)
 }
 
 /// What one read phase collected.

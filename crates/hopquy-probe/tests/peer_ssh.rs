@@ -136,6 +136,8 @@ async fn start_sshd() -> Sshd {
     args.extend(["-h".into(), keys.join("hk_rsa").display().to_string()]);
     for kv in [
         "ListenAddress=127.0.0.1".to_owned(),
+        // Several short connections in a row; don't let MaxStartups' random early drop in.
+        "MaxStartups=200".to_owned(),
         format!("PidFile={}", dir.0.join("sshd.pid").display()),
         format!("KexAlgorithms={KEX}"),
         format!("HostKeyAlgorithms={HOST_KEYS}"),
@@ -157,7 +159,7 @@ async fn start_sshd() -> Sshd {
         .spawn()
         .unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+    while !listening(port).await {
         assert!(
             tokio::time::Instant::now() < deadline,
             "sshd did not start listening on {port}"
@@ -358,4 +360,12 @@ async fn ssh_audit_sees_the_same_offer_and_fails_nothing_we_pass() {
         result.host_key_fingerprint.as_deref(),
         Some(format!("SHA256:{sha256}").as_str())
     );
+}
+
+/// A real listener answers: connected, and not to ourselves (on loopback a connect to a free
+/// ephemeral port can "succeed" as a TCP self-connect).
+async fn listening(port: u16) -> bool {
+    tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_ok_and(|s| s.local_addr().ok() != s.peer_addr().ok())
 }

@@ -79,15 +79,15 @@ async fn inetutils_telnetd_shows_a_login_prompt() {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let mut listening = false;
+    let mut up = false;
     for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-            listening = true;
+        if listening(port).await {
+            up = true;
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(listening, "inetd did not start listening on {port}");
+    assert!(up, "inetd did not start listening on {port}");
 
     let rec = Recorder::default();
     let mut limits = quick_limits();
@@ -113,4 +113,12 @@ async fn inetutils_telnetd_shows_a_login_prompt() {
         report.negotiation
     );
     assert_eq!(rec.len(), 1);
+}
+
+/// A real listener answers: connected, and not to ourselves (on loopback a connect to a free
+/// ephemeral port can "succeed" as a TCP self-connect).
+async fn listening(port: u16) -> bool {
+    tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_ok_and(|s| s.local_addr().ok() != s.peer_addr().ok())
 }

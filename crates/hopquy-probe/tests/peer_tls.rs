@@ -122,7 +122,7 @@ impl OpensslServer {
             _dir: dir,
         };
         let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        while !listening(port) {
             assert!(Instant::now() < deadline, "s_server did not start listening");
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -388,4 +388,10 @@ async fn nmap_agrees_on_the_legacy_tls_simulator() {
             .any(|(v, s)| v == "TLSv1.0" && s.contains("TLS_RSA_WITH_3DES_EDE_CBC_SHA"))
     );
     camera.shutdown().await;
+}
+
+/// A real listener answers: connected, and not to ourselves (on loopback a connect to a free
+/// ephemeral port can "succeed" as a TCP self-connect).
+fn listening(port: u16) -> bool {
+    std::net::TcpStream::connect(("127.0.0.1", port)).is_ok_and(|s| s.local_addr().ok() != s.peer_addr().ok())
 }

@@ -122,3 +122,53 @@ async fn connect_scan_sweeps_a_range_and_records_only_open_ports() {
     assert_eq!(rec.len(), result.open.len(), "exchanges only for open ports");
     assert!(result.open.windows(2).all(|w| w[0].port < w[1].port));
 }
+
+/// Sweeping the ephemeral port range of a loopback address makes the kernel connect some
+/// sockets to themselves (TCP simultaneous open); those are not listeners and must not be
+/// reported open. The sweep targets an address of its own, so only our listener and the
+/// host's wildcard listeners can legitimately answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn self_connections_are_not_open_ports() {
+    use hopquy_probe::{Device, Limits, Recorder};
+    let host = "127.77.31.7";
+    let listener = tokio::net::TcpListener::bind((host, 0)).await.unwrap();
+    let real = listener.local_addr().unwrap().port();
+    let ports: Vec<u16> = (32768..=60999).collect();
+    let limits = Limits {
+        max_connections: 256,
+        ..Limits::default()
+    };
+    let device = Device::new(host, limits);
+    let scan = hopquy_probe::tcp::connect_scan(&device, &ports, 256, &Recorder::default())
+        .await
+        .unwrap();
+    let open: Vec<u16> = scan.open.iter().map(|p| p.port).collect();
+    if (32768..=60999).contains(&real) {
+        assert!(open.contains(&real), "the real listener {real} is found: {open:?}");
+    }
+    let wildcard = wildcard_listeners();
+    let phantom: Vec<u16> = open
+        .into_iter()
+        .filter(|p| *p != real && !wildcard.contains(p))
+        .collect();
+    assert!(
+        phantom.is_empty(),
+        "reported open but nothing listens there (self-connections): {phantom:?}"
+    );
+    drop(listener);
+}
+
+/// LISTEN sockets on 0.0.0.0 (they answer on every address), from /proc/net/tcp.
+fn wildcard_listeners() -> std::collections::BTreeSet<u16> {
+    let text = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    text.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let (addr, port) = f.get(1)?.split_once(':')?;
+            (f.get(3) == Some(&"0A") && addr == "00000000")
+                .then(|| u16::from_str_radix(port, 16).ok())
+                .flatten()
+        })
+        .collect()
+}

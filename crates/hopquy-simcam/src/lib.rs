@@ -259,9 +259,21 @@ impl SimCamera {
             .iter()
             .filter(|service| service.kind.declared())
             .map(|service| service.port)
+            .chain(host_wildcard_listeners())
             .collect();
         ports.sort_unstable();
+        ports.dedup();
         ports
+    }
+
+    /// A fresh address in 127.0.0.0/8 for one simulated camera, so a port sweep of it sees
+    /// that camera and not the other simulators (or services) on 127.0.0.1.
+    pub fn unique_loopback() -> IpAddr {
+        let n: u32 = rand::random();
+        // 127.64.0.0/10 avoids 127.0.0.1 and the 127.0.x addresses other tools favour.
+        let [_, b, c, d] = (0x4000_0000 | (n & 0x3FFF_FFFF)).to_be_bytes();
+        let d = d.clamp(1, 254);
+        IpAddr::V4(std::net::Ipv4Addr::new(127, 64 | (b & 0x3F), c, d))
     }
 
     pub fn host(&self) -> IpAddr {
@@ -401,4 +413,37 @@ pub fn personalities() -> Vec<(&'static str, Vec<Flaw>)> {
         .iter()
         .map(|personality| (personality.name(), personality.flaws().into_iter().collect()))
         .collect()
+}
+
+/// TCP ports the *host* listens on for every address (0.0.0.0 / ::). The simulated camera
+/// shares its host's network stack, so these answer on its address too; they are the test
+/// bench's, not the camera's, and the camera's declaration lists them so that a port sweep
+/// judges the camera alone. Read from /proc/net/tcp{,6} (Linux); elsewhere none are known.
+fn host_wildcard_listeners() -> Vec<u16> {
+    let mut ports = Vec::new();
+    for (file, any) in [
+        ("/proc/net/tcp", "00000000"),
+        ("/proc/net/tcp6", "00000000000000000000000000000000"),
+    ] {
+        let Ok(text) = std::fs::read_to_string(file) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // local_address is "ADDR:PORT" in hex; state 0A is LISTEN.
+            let (Some(local), Some(state)) = (fields.get(1), fields.get(3)) else {
+                continue;
+            };
+            if *state != "0A" {
+                continue;
+            }
+            if let Some((addr, port)) = local.split_once(':')
+                && addr == any
+                && let Ok(port) = u16::from_str_radix(port, 16)
+            {
+                ports.push(port);
+            }
+        }
+    }
+    ports
 }

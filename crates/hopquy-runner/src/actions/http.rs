@@ -8,7 +8,7 @@ use hopquy_probe::Recorder;
 use hopquy_probe::http::{AuthMode, HttpRequest, HttpResponse, Scheme};
 use serde_json::{Value, json};
 
-use super::{ActionError, ActionOutput, RunContext, opt, opt_u64};
+use super::{ActionError, ActionOutput, RunContext, credential_label, credential_set, opt, opt_u64};
 use crate::run::target_credential;
 
 /// Upper bound on attempts in one step: brute-force checks need a handful, dictionary
@@ -185,60 +185,6 @@ fn prepare<'o>(step: &Step, ctx: &'o RunContext<'_>, tctx: &Value) -> Result<Pre
     })
 }
 
-/// The credential list a step asks for, with display labels for the evidence.
-fn credential_set(step: &Step, ctx: &RunContext<'_>, default: &str) -> Result<Vec<Option<Credential>>, ActionError> {
-    let name = step
-        .credentials
-        .as_ref()
-        .map(|s| s.get_ref().as_str())
-        .unwrap_or(default);
-    let public = |u: &str, p: &str| {
-        Some(Credential {
-            username: u.to_owned(),
-            password: p.to_owned(),
-            secret: false,
-        })
-    };
-    Ok(match name {
-        "none" => vec![None],
-        "target" => vec![Some(target_credential(ctx.target))],
-        "wrong-password" => vec![public(&ctx.target.username, &random_token("hq-wrong-"))],
-        "unknown-user" => vec![public(&random_token("hq-nouser-"), &random_token("hq-wrong-"))],
-        dict if dict.starts_with("dictionary:") => {
-            let stem = &dict["dictionary:".len()..];
-            let entries = ctx.credential_dictionaries.get(stem).ok_or_else(|| {
-                ActionError::Definition(format!("no credential dictionary `{stem}` in test-cases/data"))
-            })?;
-            entries
-                .iter()
-                .map(|(u, p)| {
-                    // The lab's real password may happen to be in a public dictionary; it stays secret.
-                    let secret = u == &ctx.target.username && p == &ctx.target.password;
-                    Some(Credential {
-                        username: u.clone(),
-                        password: p.clone(),
-                        secret,
-                    })
-                })
-                .collect()
-        }
-        other => return Err(ActionError::Definition(format!("unknown credential set `{other}`"))),
-    })
-}
-
-fn random_token(prefix: &str) -> String {
-    let n: u64 = rand::random();
-    format!("{prefix}{n:016x}")
-}
-
-fn cred_label(c: &Option<Credential>) -> String {
-    match c {
-        None => "anonymous".into(),
-        Some(c) if c.secret => format!("{}:[REDACTED]", c.username),
-        Some(c) => format!("{}:{}", c.username, c.password),
-    }
-}
-
 async fn send_one(
     p: &Prepared<'_>,
     cred: &Option<Credential>,
@@ -251,7 +197,7 @@ async fn send_one(
         p.method,
         p.path,
         p.op_name.as_ref().map(|o| format!(" (op {o})")).unwrap_or_default(),
-        cred_label(cred)
+        credential_label(cred)
     );
     let req = HttpRequest {
         scheme: p.scheme,
@@ -309,7 +255,7 @@ pub async fn http(
     let mut obs = resp.observations();
     if let Value::Object(map) = &mut obs {
         map.insert("outcome".into(), Value::String(outcome.as_str().into()));
-        map.insert("credential".into(), Value::String(cred_label(&creds[0])));
+        map.insert("credential".into(), Value::String(credential_label(&creds[0])));
         let schemes: Vec<Value> = resp.challenges.iter().map(|c| Value::String(c.label())).collect();
         map.insert("challenge_schemes".into(), Value::Array(schemes));
         if repeat > 1 {
@@ -479,14 +425,14 @@ pub async fn login(
             outcomes.push(json!(outcome.as_str()));
             attempts.push(json!({
                 "n": n,
-                "credential": cred_label(&cred),
+                "credential": credential_label(&cred),
                 "status": resp.status,
                 "outcome": outcome.as_str(),
                 "elapsed_ms": resp.elapsed_ms,
                 "t_ms": started.elapsed().as_millis() as u64,
             }));
             if outcome == Outcome::Accepted {
-                accepted_credentials.push(json!(cred_label(&cred)));
+                accepted_credentials.push(json!(credential_label(&cred)));
                 if stop_on_accept {
                     break 'outer;
                 }

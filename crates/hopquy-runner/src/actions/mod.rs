@@ -128,6 +128,86 @@ impl<'a> RunContext<'a> {
     }
 }
 
+/// A step's credential set: `none` (one anonymous attempt), `target` (the lab's account,
+/// secret), `wrong-password`, `unknown-user` (random, public) or `dictionary:<stem>` (public
+/// pairs from test-cases/data). One resolver for every protocol, so a set means the same on
+/// HTTP, RTSP, SSH and ONVIF.
+pub fn credential_set(
+    step: &Step,
+    ctx: &RunContext<'_>,
+    default: &str,
+) -> Result<Vec<Option<hopquy_probe::Credential>>, ActionError> {
+    use hopquy_probe::Credential;
+    let name = step
+        .credentials
+        .as_ref()
+        .map(|s| s.get_ref().as_str())
+        .unwrap_or(default);
+    let public = |u: &str, p: &str| {
+        Some(Credential {
+            username: u.to_owned(),
+            password: p.to_owned(),
+            secret: false,
+        })
+    };
+    Ok(match name {
+        "none" => vec![None],
+        "target" => vec![Some(crate::run::target_credential(ctx.target))],
+        "wrong-password" => vec![public(&ctx.target.username, &random_token("hq-wrong-"))],
+        "unknown-user" => vec![public(&random_token("hq-nouser-"), &random_token("hq-wrong-"))],
+        dict if dict.starts_with("dictionary:") => {
+            let stem = &dict["dictionary:".len()..];
+            let entries = ctx.credential_dictionaries.get(stem).ok_or_else(|| {
+                ActionError::Definition(format!("no credential dictionary `{stem}` in test-cases/data"))
+            })?;
+            entries
+                .iter()
+                .map(|(u, p)| {
+                    // The lab's real password may happen to be in a public dictionary; it stays secret.
+                    let secret = u == &ctx.target.username && p == &ctx.target.password;
+                    Some(Credential {
+                        username: u.clone(),
+                        password: p.clone(),
+                        secret,
+                    })
+                })
+                .collect()
+        }
+        other => return Err(ActionError::Definition(format!("unknown credential set `{other}`"))),
+    })
+}
+
+/// A step's single credential (actions that take one, not a dictionary).
+pub fn single_credential(
+    step: &Step,
+    ctx: &RunContext<'_>,
+    default: &str,
+    action: &str,
+) -> Result<Option<hopquy_probe::Credential>, ActionError> {
+    let mut set = credential_set(step, ctx, default)?;
+    if set.len() != 1 {
+        return Err(ActionError::Definition(format!(
+            "`{action}` takes one credential (`none`, `target`, `wrong-password`, `unknown-user`), not a dictionary"
+        )));
+    }
+    Ok(set.pop().flatten())
+}
+
+/// How a credential appears in evidence: the target's password never does.
+pub fn credential_label(credential: &Option<hopquy_probe::Credential>) -> String {
+    match credential {
+        None => "anonymous".into(),
+        Some(c) if c.secret => format!("{}:[REDACTED]", c.username),
+        Some(c) => format!("{}:{}", c.username, c.password),
+    }
+}
+
+/// A random, recognisable value for wrong passwords and unknown user names.
+pub fn random_token(prefix: &str) -> String {
+    let n: u64 = rand::random();
+    format!("{prefix}{n:016x}")
+}
+
 /// Resolve an optional templated value.
 pub fn opt(v: &Option<toml::Value>, ctx: &Value) -> Result<Option<Value>, TemplateError> {
     v.as_ref().map(|v| template::resolve(v, ctx)).transpose()

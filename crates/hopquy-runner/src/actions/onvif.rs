@@ -7,8 +7,7 @@ use hopquy_probe::http::Scheme;
 use hopquy_probe::onvif::{AccessClass, OnvifAuth, OnvifProbe, SweepOptions, operation};
 use serde_json::Value;
 
-use super::{ActionError, ActionOutput, RunContext, opt};
-use crate::run::target_credential;
+use super::{ActionError, ActionOutput, RunContext, credential_label, opt, single_credential};
 
 /// The `op` value that runs the anonymous sweep instead of one operation.
 pub const SWEEP: &str = "sweep";
@@ -51,11 +50,6 @@ fn string_option(step: &Step, name: &str) -> Result<Option<String>, ActionError>
     }
 }
 
-fn random_token(prefix: &str) -> String {
-    let n: u64 = rand::random();
-    format!("{prefix}{n:016x}")
-}
-
 fn plan(step: &Step, ctx: &RunContext<'_>, tctx: &Value) -> Result<Plan, ActionError> {
     let operation_name = step
         .op
@@ -79,29 +73,7 @@ fn plan(step: &Step, ctx: &RunContext<'_>, tctx: &Value) -> Result<Plan, ActionE
         Some("digest" | "usernametoken") => "target",
         _ => "none",
     };
-    let credentials = step
-        .credentials
-        .as_ref()
-        .map(|c| c.get_ref().as_str())
-        .unwrap_or(default_credentials);
-    let public = |username: String, password: String| {
-        Some(Credential {
-            username,
-            password,
-            secret: false,
-        })
-    };
-    let credential = match credentials {
-        "none" => None,
-        "target" => Some(target_credential(ctx.target)),
-        "wrong-password" => public(ctx.target.username.clone(), random_token("hq-wrong-")),
-        "unknown-user" => public(random_token("hq-nouser-"), random_token("hq-wrong-")),
-        other => {
-            return Err(ActionError::Definition(format!(
-                "`onvif` takes one credential (`none`, `target`, `wrong-password`, `unknown-user`), not `{other}`"
-            )));
-        }
-    };
+    let credential = single_credential(step, ctx, default_credentials, "onvif")?;
     let auth = match (auth_given.as_deref(), &credential) {
         (None, None) | (Some("none"), _) => "none",
         (None, Some(_)) | (Some("digest"), Some(_)) => "digest",
@@ -152,14 +124,6 @@ fn plan(step: &Step, ctx: &RunContext<'_>, tctx: &Value) -> Result<Plan, ActionE
         arguments: string_option(step, "arguments")?,
         service_path,
     })
-}
-
-fn credential_label(credential: &Option<Credential>) -> String {
-    match credential {
-        None => "anonymous".into(),
-        Some(c) if c.secret => format!("{}:[REDACTED]", c.username),
-        Some(c) => format!("{}:{}", c.username, c.password),
-    }
 }
 
 fn onvif_auth(plan: &Plan) -> OnvifAuth {

@@ -3,11 +3,10 @@
 
 use hopquy_case::Step;
 use hopquy_probe::rtsp::{self, RtspProbeRequest};
-use hopquy_probe::{Credential, ProbeError, Recorder};
+use hopquy_probe::{ProbeError, Recorder};
 use serde_json::{Value, json};
 
-use super::{ActionError, ActionOutput, RunContext, opt};
-use crate::run::target_credential;
+use super::{ActionError, ActionOutput, RunContext, credential_label, opt, single_credential};
 
 /// The path dictionary used, after the profile's paths, when a step names none.
 pub const DEFAULT_DICTIONARY: &str = "rtsp-paths";
@@ -18,17 +17,8 @@ pub async fn run(step: &Step, ctx: &RunContext<'_>, tctx: &Value, rec: &Recorder
     let port_value = opt(&step.port, tctx)?;
     let (_, port) = ctx.resolve_port(port_value.as_ref(), "rtsp")?;
     let paths = paths(opt(&step.paths, tctx)?.as_ref(), ctx)?;
-    let credential = credential(step, ctx)?;
-    let credential_label = credential.as_ref().map_or_else(
-        || "anonymous".to_owned(),
-        |c| {
-            if c.secret {
-                format!("{}:[REDACTED]", c.username)
-            } else {
-                format!("{}:{}", c.username, c.password)
-            }
-        },
-    );
+    let credential = single_credential(step, ctx, "target", "rtsp")?;
+    let credential_label = credential_label(&credential);
     let request = RtspProbeRequest {
         port,
         paths,
@@ -113,40 +103,6 @@ fn paths(value: Option<&Value>, ctx: &RunContext<'_>) -> Result<Vec<String>, Act
         )));
     }
     Ok(out)
-}
-
-/// One credential (default the target's): discovery is re-run with it and Basic is tried
-/// with it. A dictionary is refused: RTSP brute force is not what this action does.
-fn credential(step: &Step, ctx: &RunContext<'_>) -> Result<Option<Credential>, ActionError> {
-    let name = step
-        .credentials
-        .as_ref()
-        .map(|s| s.get_ref().as_str())
-        .unwrap_or("target");
-    let public = |u: &str, p: &str| {
-        Some(Credential {
-            username: u.to_owned(),
-            password: p.to_owned(),
-            secret: false,
-        })
-    };
-    Ok(match name {
-        "none" => None,
-        "target" => Some(target_credential(ctx.target)),
-        "wrong-password" => public(&ctx.target.username, &random_token("hq-wrong-")),
-        "unknown-user" => public(&random_token("hq-nouser-"), &random_token("hq-wrong-")),
-        other if other.starts_with("dictionary:") => {
-            return Err(ActionError::Definition(format!(
-                "rtsp takes one credential (`none`, `target`, `wrong-password`, `unknown-user`), not `{other}`"
-            )));
-        }
-        other => return Err(ActionError::Definition(format!("unknown credential set `{other}`"))),
-    })
-}
-
-fn random_token(prefix: &str) -> String {
-    let n: u64 = rand::random();
-    format!("{prefix}{n:016x}")
 }
 
 #[cfg(test)]
@@ -266,7 +222,7 @@ mod tests {
 
     /// The base64 part of a Basic `Authorization` value.
     fn basic(user: &str, password: &str) -> String {
-        let value = hopquy_probe::auth::basic_authorization(&Credential {
+        let value = hopquy_probe::auth::basic_authorization(&hopquy_probe::Credential {
             username: user.into(),
             password: password.into(),
             secret: false,
@@ -366,10 +322,12 @@ mod tests {
         }
         let dictionary_step = step("id = 'r'\naction = 'rtsp'\ncredentials = 'dictionary:x'");
         assert!(matches!(
-            credential(&dictionary_step, &ctx),
+            single_credential(&dictionary_step, &ctx, "target", "rtsp"),
             Err(ActionError::Definition(_))
         ));
-        let target_cred = credential(&step("id = 'r'\naction = 'rtsp'"), &ctx).unwrap().unwrap();
+        let target_cred = single_credential(&step("id = 'r'\naction = 'rtsp'"), &ctx, "target", "rtsp")
+            .unwrap()
+            .unwrap();
         assert!(target_cred.secret && target_cred.username == "admin");
     }
 }

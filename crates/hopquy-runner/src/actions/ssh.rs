@@ -6,8 +6,7 @@ use hopquy_probe::ssh::{self, SshOptions};
 use hopquy_probe::{Credential, ProbeError, Recorder};
 use serde_json::{Value, json};
 
-use super::{ActionError, ActionOutput, RunContext, opt};
-use crate::run::target_credential;
+use super::{ActionError, ActionOutput, RunContext, credential_set, opt};
 
 /// Dictionary checks need a few hundred pairs; more is a definition error, not a test.
 const MAX_CREDENTIALS: usize = 1000;
@@ -64,33 +63,7 @@ fn credentials(step: &Step, ctx: &RunContext<'_>) -> Result<Vec<Credential>, Act
     let Some(name) = step.credentials.as_ref().map(|s| s.get_ref().as_str()) else {
         return Ok(Vec::new());
     };
-    let public = |u: &str, p: &str| Credential {
-        username: u.to_owned(),
-        password: p.to_owned(),
-        secret: false,
-    };
-    let set = match name {
-        "none" => Vec::new(),
-        "target" => vec![target_credential(ctx.target)],
-        "wrong-password" => vec![public(&ctx.target.username, &random_token("hq-wrong-"))],
-        "unknown-user" => vec![public(&random_token("hq-nouser-"), &random_token("hq-wrong-"))],
-        dict if dict.starts_with("dictionary:") => {
-            let stem = &dict["dictionary:".len()..];
-            let entries = ctx.credential_dictionaries.get(stem).ok_or_else(|| {
-                ActionError::Definition(format!("no credential dictionary `{stem}` in test-cases/data"))
-            })?;
-            entries
-                .iter()
-                .map(|(u, p)| Credential {
-                    username: u.clone(),
-                    password: p.clone(),
-                    // The lab's real password may happen to be in a public dictionary; it stays secret.
-                    secret: u == &ctx.target.username && p == &ctx.target.password,
-                })
-                .collect()
-        }
-        other => return Err(ActionError::Definition(format!("unknown credential set `{other}`"))),
-    };
+    let set: Vec<Credential> = credential_set(step, ctx, name)?.into_iter().flatten().collect();
     if set.len() > MAX_CREDENTIALS {
         return Err(ActionError::Definition(format!(
             "{} credentials exceed the bound of {MAX_CREDENTIALS}",
@@ -98,11 +71,6 @@ fn credentials(step: &Step, ctx: &RunContext<'_>) -> Result<Vec<Credential>, Act
         )));
     }
     Ok(set)
-}
-
-fn random_token(prefix: &str) -> String {
-    let n: u64 = rand::random();
-    format!("{prefix}{n:016x}")
 }
 
 #[cfg(test)]

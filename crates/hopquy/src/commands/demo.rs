@@ -24,12 +24,16 @@ pub async fn demo(suite_root: Option<PathBuf>, args: DemoArgs) -> Result<u8, Cli
         .map(|p| hopquy_evidence::load_signing_key(p).map_err(|e| CliError::Input(e.to_string())))
         .transpose()?;
     let setup = SimSetup::parse(&args.personality).map_err(|e| CliError::Usage(e.to_string()))?;
-    let camera = SimCamera::start(SimConfig::new(setup))
+    let mut config = SimConfig::new(setup);
+    // Its own loopback address, so the port sweep sees the camera, not the lab's machine.
+    config.bind = SimCamera::unique_loopback();
+    let camera = SimCamera::start(config)
         .await
         .map_err(|e| CliError::CannotStart(format!("simulated camera: {e}")))?;
     eprintln!(
-        "simulated camera `{}` started on 127.0.0.1 ({})",
+        "simulated camera `{}` started on {} ({})",
         args.personality,
+        camera.host(),
         ports_line(&camera)
     );
 

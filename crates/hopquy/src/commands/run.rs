@@ -411,11 +411,17 @@ pub fn print_summary(results: &Results, dir: &Path, json: bool) {
     }
     eprintln!();
     eprintln!("Kết quả theo điều khoản / Results by clause — {}", results.regulation);
+    let width = results
+        .clauses
+        .iter()
+        .map(|c| c.id.chars().count())
+        .max()
+        .unwrap_or(8)
+        .max(8);
     for c in &results.clauses {
-        let title = c.title_en.as_deref().unwrap_or("");
-        let title: String = title.chars().take(60).collect();
+        let title: String = c.title_en.as_deref().unwrap_or("").chars().take(60).collect();
         eprintln!(
-            "  {:<8} {:<15} {:<60} {}",
+            "  {:<width$} {:<15} {:<60} {}",
             c.id,
             c.verdict.as_str(),
             title,
