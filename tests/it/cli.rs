@@ -113,14 +113,30 @@ async fn no_secret_reaches_the_bundle_or_the_terminal() {
     let password = sim.camera().admin_password().to_owned();
     let target = sim.dir.path().join("target.toml");
     let out = sim.dir.path().join("bundle");
+    let key = sim.dir.path().join("lab");
+    let o = Command::new(hopquy_bin())
+        .args(["keygen", "--out", key.to_str().unwrap()])
+        .output()
+        .expect("keygen");
+    assert!(o.status.success(), "{}", text(&o));
+    let private_key_line = std::fs::read_to_string(key.with_extension("key"))
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .to_owned();
     let o = Command::new(hopquy_bin())
         .args([
+            "--log",
+            "debug",
             "run",
             "--target",
             target.to_str().unwrap(),
             "--out",
             out.to_str().unwrap(),
             "--non-interactive",
+            "--sign",
+            key.with_extension("key").to_str().unwrap(),
         ])
         .env("HOPQUY_SUITE", repo_root())
         .env(PASSWORD_VAR, &password)
@@ -131,16 +147,27 @@ async fn no_secret_reaches_the_bundle_or_the_terminal() {
         "legacy run fails clauses: {}",
         text(&o)
     );
-    assert!(!text(&o).contains(&password), "password printed on the terminal");
+    // The password as typed, as it travels in HTTP Basic, and the lab's private key.
+    use base64::Engine;
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("admin:{password}"));
+    let secrets = [password.as_str(), basic.as_str(), private_key_line.as_str()];
+    for secret in secrets {
+        assert!(
+            !text(&o).contains(secret),
+            "a secret was printed on the terminal (debug logging on)"
+        );
+    }
     let mut files = 0;
     for entry in walk(&out) {
         files += 1;
         let bytes = std::fs::read(&entry).unwrap();
-        assert!(
-            !bytes.windows(password.len()).any(|w| w == password.as_bytes()),
-            "password found in {}",
-            entry.display()
-        );
+        for secret in secrets {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "a secret was found in {}",
+                entry.display()
+            );
+        }
     }
     assert!(files > 5, "bundle has files");
     sim.shutdown().await;
