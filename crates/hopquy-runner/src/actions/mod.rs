@@ -19,6 +19,8 @@ mod ports;
 mod rtsp;
 mod ssh;
 mod telnet;
+#[cfg(test)]
+mod test_support;
 mod tls;
 
 /// What a step produced.

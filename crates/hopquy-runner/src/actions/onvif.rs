@@ -193,15 +193,8 @@ mod tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     use super::*;
-    use crate::run::{Operator, OperatorAnswer, OperatorRequest, Target};
-
-    struct NoOperator;
-
-    impl Operator for NoOperator {
-        fn ask(&self, _request: &OperatorRequest) -> Option<OperatorAnswer> {
-            None
-        }
-    }
+    use crate::actions::test_support::NoOperator;
+    use crate::run::Target;
 
     const ANSWER: &str = r#"<e:Envelope xmlns:e="http://www.w3.org/2003/05/soap-envelope"><e:Body><Response xmlns="urn:x"/></e:Body></e:Envelope>"#;
 

@@ -116,15 +116,8 @@ mod tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     use super::*;
-    use crate::run::{Operator, OperatorAnswer, OperatorRequest, Target};
-
-    struct NoOperator;
-
-    impl Operator for NoOperator {
-        fn ask(&self, _request: &OperatorRequest) -> Option<OperatorAnswer> {
-            None
-        }
-    }
+    use crate::actions::test_support::NoOperator;
+    use crate::run::Target;
 
     const PASSWORD: &str = "Target-Secret-9";
 

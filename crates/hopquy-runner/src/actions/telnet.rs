@@ -47,15 +47,8 @@ mod tests {
     use tokio::io::AsyncWriteExt;
 
     use super::*;
-    use crate::run::{Operator, OperatorAnswer, OperatorRequest, Target};
-
-    struct NoOperator;
-
-    impl Operator for NoOperator {
-        fn ask(&self, _request: &OperatorRequest) -> Option<OperatorAnswer> {
-            None
-        }
-    }
+    use crate::actions::test_support::NoOperator;
+    use crate::run::Target;
 
     async fn execute(step_text: &str, named_port: Option<u16>) -> Result<ActionOutput, ActionError> {
         let profile = ProfileFile::default();

@@ -2,10 +2,10 @@ use std::time::Instant;
 
 use clap::Args;
 use hopquy_probe::http::{AuthMode, HttpProbe, HttpRequest, Scheme};
-use hopquy_probe::{Credential, Device, Recorder, Redactor};
+use hopquy_probe::{Device, Recorder, Redactor};
 use serde_json::{Value, json};
 
-use super::{Common, emit, limits, split_target};
+use super::{Common, emit, limits, login_credential, split_target};
 use crate::exit::{self, CliError};
 
 #[derive(Args, Debug)]
@@ -35,22 +35,7 @@ pub async fn run(a: HttpArgs) -> Result<u8, CliError> {
     let port = port.unwrap_or(scheme.default_port());
     let device = Device::new(host.clone(), limits(a.common.timeout, 2));
     let mut redactor = Redactor::new();
-    let credential = match (&a.user, &a.password_env) {
-        (Some(u), Some(var)) => {
-            let pw =
-                std::env::var(var).map_err(|_| CliError::Usage(format!("environment variable {var} is not set")))?;
-            redactor.add_secret(u, &pw);
-            Some(Credential {
-                username: u.clone(),
-                password: pw,
-                secret: true,
-            })
-        }
-        (Some(_), None) | (None, Some(_)) => {
-            return Err(CliError::Usage("--user and --password-env go together".into()));
-        }
-        (None, None) => None,
-    };
+    let credential = login_credential(&a.user, &a.password_env, &mut redactor)?;
     let auth = match (a.auth.as_str(), &credential) {
         (_, None) | ("none", _) => AuthMode::None,
         ("basic", _) => AuthMode::Basic,

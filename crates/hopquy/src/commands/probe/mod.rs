@@ -106,6 +106,29 @@ pub async fn probe(cmd: ProbeCommand) -> Result<u8, CliError> {
     }
 }
 
+/// `--user` with `--password-env`: the login a probe may use, its password read from the
+/// environment (never a literal on the command line) and registered as a secret to redact.
+pub fn login_credential(
+    user: &Option<String>,
+    password_env: &Option<String>,
+    redactor: &mut hopquy_probe::Redactor,
+) -> Result<Option<hopquy_probe::Credential>, CliError> {
+    match (user, password_env) {
+        (Some(user), Some(var)) => {
+            let password =
+                std::env::var(var).map_err(|_| CliError::Usage(format!("environment variable {var} is not set")))?;
+            redactor.add_secret(user, &password);
+            Ok(Some(hopquy_probe::Credential {
+                username: user.clone(),
+                password,
+                secret: true,
+            }))
+        }
+        (Some(_), None) | (None, Some(_)) => Err(CliError::Usage("--user and --password-env go together".into())),
+        (None, None) => Ok(None),
+    }
+}
+
 pub fn limits(timeout: u64, max_connections: usize) -> Limits {
     Limits {
         max_connections,

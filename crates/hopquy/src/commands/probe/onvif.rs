@@ -8,10 +8,10 @@ use std::time::Instant;
 use clap::Args;
 use hopquy_probe::http::Scheme;
 use hopquy_probe::onvif::{DEVICE_SERVICE_PATH, OnvifAuth, OnvifProbe, SweepOptions, SweepReport};
-use hopquy_probe::{Credential, Device, Recorder, Redactor};
+use hopquy_probe::{Device, Recorder, Redactor};
 use serde_json::{Value, json};
 
-use super::{Common, emit, limits, split_target};
+use super::{Common, emit, limits, login_credential, split_target};
 use crate::exit::{self, CliError};
 
 #[derive(Args, Debug)]
@@ -54,22 +54,7 @@ pub async fn run(a: OnvifArgs) -> Result<u8, CliError> {
         return Err(CliError::Usage("--path must start with /".into()));
     }
     let mut redactor = Redactor::new();
-    let credential = match (&a.user, &a.password_env) {
-        (Some(user), Some(var)) => {
-            let password =
-                std::env::var(var).map_err(|_| CliError::Usage(format!("environment variable {var} is not set")))?;
-            redactor.add_secret(user, &password);
-            Some(Credential {
-                username: user.clone(),
-                password,
-                secret: true,
-            })
-        }
-        (Some(_), None) | (None, Some(_)) => {
-            return Err(CliError::Usage("--user and --password-env go together".into()));
-        }
-        (None, None) => None,
-    };
+    let credential = login_credential(&a.user, &a.password_env, &mut redactor)?;
     if a.token_checks && credential.is_none() {
         return Err(CliError::Usage("--token-checks needs --user and --password-env".into()));
     }

@@ -6,10 +6,10 @@ use std::time::Instant;
 
 use clap::Args;
 use hopquy_probe::ssh::{self, SshAudit, SshOptions};
-use hopquy_probe::{Credential, Device, Recorder, Redactor};
+use hopquy_probe::{Device, Recorder, Redactor};
 use serde_json::json;
 
-use super::{Common, emit, limits, split_target};
+use super::{Common, emit, limits, login_credential, split_target};
 use crate::exit::{self, CliError};
 
 #[derive(Args, Debug)]
@@ -28,22 +28,9 @@ pub async fn run(a: SshArgs) -> Result<u8, CliError> {
     let (host, port) = split_target(&a.common.target)?;
     let port = port.unwrap_or(ssh::DEFAULT_PORT);
     let mut redactor = Redactor::new();
-    let credentials = match (&a.user, &a.password_env) {
-        (Some(user), Some(var)) => {
-            let password =
-                std::env::var(var).map_err(|_| CliError::Usage(format!("environment variable {var} is not set")))?;
-            redactor.add_secret(user, &password);
-            vec![Credential {
-                username: user.clone(),
-                password,
-                secret: true,
-            }]
-        }
-        (Some(_), None) | (None, Some(_)) => {
-            return Err(CliError::Usage("--user and --password-env go together".into()));
-        }
-        (None, None) => Vec::new(),
-    };
+    let credentials = login_credential(&a.user, &a.password_env, &mut redactor)?
+        .into_iter()
+        .collect::<Vec<_>>();
     let device = Device::new(host.clone(), limits(a.common.timeout, 1));
     let rec = Recorder::new(Arc::new(redactor));
     let opts = SshOptions {
