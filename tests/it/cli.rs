@@ -75,6 +75,66 @@ fn malformed_case_file_names_file_line_and_column() {
     assert!(t.contains("bad-case.toml:3:1"), "location: {t}");
 }
 
+/// `hopquy list | head`: the reader goes away before the text is written. Rust ignores
+/// SIGPIPE, so each write then fails with EPIPE; the command must finish quietly, not panic
+/// (a panic in `hopquy run … 2>&1 | head` would abandon the run).
+#[test]
+fn a_closed_pipe_does_not_panic_the_command() {
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    for args in [&["list"][..], &["explain", "2.1.1"][..]] {
+        let mut child = Command::new(hopquy_bin())
+            .args(args)
+            .current_dir(dir.path())
+            .env("HOPQUY_SUITE", repo_root())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Closing our end before the child has loaded the suite makes its first write fail.
+        drop(child.stdout.take());
+        let o = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {stderr}");
+    }
+}
+
+/// A lab machine with a low open-files limit: the sweep narrows to what it can hold instead of
+/// reporting ports it could not try.
+#[test]
+fn a_low_open_files_limit_narrows_the_sweep_without_losing_ports() {
+    let listener = std::net::TcpListener::bind("127.77.1.1:0").unwrap();
+    let open = listener.local_addr().unwrap().port();
+    let first = open.saturating_sub(1500).max(1);
+    let last = first + 2999;
+    let script =
+        format!("ulimit -n 40 && exec \"$0\" probe ports 127.77.1.1 --ports {first}-{last} --concurrency 512 --json");
+    let o = Command::new("sh")
+        .args(["-c", &script, hopquy_bin()])
+        .env("HOPQUY_SUITE", repo_root())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(json["failed_count"], 0, "{json}");
+    assert_eq!(json["filtered_count"], 0, "{json}");
+    let open_ports: Vec<u64> = json["open"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["port"].as_u64().unwrap())
+        .collect();
+    assert!(open_ports.contains(&u64::from(open)), "{json}");
+    assert_eq!(
+        json["closed_count"].as_u64().unwrap() + open_ports.len() as u64,
+        3000,
+        "{json}"
+    );
+    drop(listener);
+}
+
 #[test]
 fn unreachable_device_exits_3() {
     let dir = tempfile::tempdir().unwrap();

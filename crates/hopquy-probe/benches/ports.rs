@@ -1,5 +1,5 @@
-//! Full 1–65535 TCP connect sweep of loopback: hopquy's `connect_scan` against
-//! `nmap -sT -p-`, side by side in one run, on the same set of listeners this bench opens.
+//! Full 1–65535 TCP connect sweep of loopback: hopquy's `connect_scan` (and its connect-only
+//! half) against `nmap -sT -p-`, side by side in one run, on the same set of listeners this bench opens.
 //!
 //! Run: `cargo bench -p hopquy-probe --bench ports` (nmap is skipped, with a note, when it is
 //! not installed). Speed targets live here, never in timed tests.
@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use hopquy_probe::{Device, Limits, Recorder};
 
-const RUNS: usize = 3;
+const RUNS: usize = 5;
 const LISTENERS: usize = 12;
 const CONCURRENCY: usize = 512;
 /// A loopback address of the bench's own: only its listeners and the host's wildcard
@@ -58,49 +58,82 @@ async fn main() {
         ..Limits::default()
     };
     let device = Device::new(HOST, limits);
-    let mut ours = Vec::new();
-    let mut found = BTreeSet::new();
+    let ip: std::net::IpAddr = HOST.parse().unwrap();
+    let nmap_installed = std::process::Command::new("nmap")
+        .arg("--version")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+
+    let threads = hopquy_probe::tcp::sweep::default_threads();
+
+    // Rounds interleave the tools, so a load change on the machine hits all of them alike.
+    let (mut full, mut connect_only, mut nmap) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut full_found, mut connect_only_found, mut nmap_found) = (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
     for _ in 0..RUNS {
         let rec = Recorder::default();
         let t = Instant::now();
         let scan = hopquy_probe::tcp::connect_scan(&device, &ports, CONCURRENCY, &rec)
             .await
             .expect("scan");
-        ours.push(t.elapsed());
-        found = scan.open.iter().map(|p| p.port).collect();
-    }
-    println!(
-        "full 1-65535 TCP connect sweep of {HOST} ({LISTENERS} listeners of ours, plus the host's wildcard listeners)"
-    );
-    println!("| tool | median of {RUNS} | open ports found | ours all found |");
-    println!("|---|---:|---:|---|");
-    println!(
-        "| hopquy connect_scan (concurrency {CONCURRENCY}, banner grab on open ports) | {:.2} s | {} | {} |",
-        median(ours).as_secs_f64(),
-        found.len(),
-        open.is_subset(&found)
-    );
-    let nmap = std::process::Command::new("nmap").arg("--version").output();
-    if nmap.map(|o| o.status.success()).unwrap_or(false) {
-        let mut samples = Vec::new();
-        let mut nmap_found = BTreeSet::new();
-        for _ in 0..RUNS {
+        full.push(t.elapsed());
+        full_found = scan.open.iter().map(|p| p.port).collect();
+
+        // The connect-only half alone: what `nmap -sT` does (it grabs no banners).
+        let pace = hopquy_probe::tcp::sweep::SweepPace {
+            width: CONCURRENCY,
+            connect_timeout: Duration::from_secs(2),
+            min_gap: Duration::ZERO,
+        };
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let t = Instant::now();
+        let swept = hopquy_probe::tcp::sweep::sweep_sharded(ip, &ports, pace, threads, &stop).expect("sweep");
+        connect_only.push(t.elapsed());
+        connect_only_found = swept
+            .into_iter()
+            .filter(|(_, s)| *s == hopquy_probe::tcp::sweep::Swept::Open)
+            .map(|(p, _)| p)
+            .collect();
+
+        if nmap_installed {
             let t = Instant::now();
             let out = tokio::process::Command::new("nmap")
                 .args(["-sT", "-p-", "-n", "-Pn", "-oG", "-", HOST])
                 .output()
                 .await
                 .expect("nmap");
-            samples.push(t.elapsed());
+            nmap.push(t.elapsed());
             nmap_found = nmap_open(&String::from_utf8_lossy(&out.stdout));
         }
+    }
+    println!(
+        "full 1-65535 TCP connect sweep of {HOST} ({LISTENERS} listeners of ours, plus the host's wildcard listeners), {RUNS} interleaved rounds"
+    );
+    println!("| tool | median of {RUNS} | open ports found | ours all found |");
+    println!("|---|---:|---:|---|");
+    println!(
+        "| hopquy connect_scan (width {CONCURRENCY}, {threads} threads, banner grab on open ports) | {:.2} s | {} | {} |",
+        median(full).as_secs_f64(),
+        full_found.len(),
+        open.is_subset(&full_found)
+    );
+    println!(
+        "| hopquy connect-only sweep (width {CONCURRENCY}, {threads} threads, no banners) | {:.2} s | {} | {} |",
+        median(connect_only).as_secs_f64(),
+        connect_only_found.len(),
+        open.is_subset(&connect_only_found)
+    );
+    if nmap_installed {
         println!(
             "| nmap -sT -p- (default timing, no service detection) | {:.2} s | {} | {} |",
-            median(samples).as_secs_f64(),
+            median(nmap).as_secs_f64(),
             nmap_found.len(),
             open.is_subset(&nmap_found)
         );
-        println!("same open set: {}", nmap_found == found);
+        println!(
+            "same open set: {}",
+            nmap_found == full_found && nmap_found == connect_only_found
+        );
     } else {
         println!("| nmap | skipped: not installed | | |");
     }

@@ -638,6 +638,7 @@ fn redact_error(err: ProbeError, redactor: &Redactor) -> ProbeError {
         ProbeError::Protocol(t) => ProbeError::Protocol(r(t)),
         ProbeError::Tls(t) => ProbeError::Tls(r(t)),
         ProbeError::Invalid(t) => ProbeError::Invalid(r(t)),
+        ProbeError::Local(t) => ProbeError::Local(r(t)),
     }
 }
 

@@ -43,6 +43,9 @@ pub enum ProbeError {
     Tls(String),
     #[error("invalid probe request: {0}")]
     Invalid(String),
+    /// This machine, not the device, failed (a thread, the poller, file descriptors).
+    #[error("local failure: {0}")]
+    Local(String),
 }
 
 impl ProbeError {

@@ -16,6 +16,8 @@ use tokio::time::Instant;
 use crate::exchange::{self, Capture, Exchange, Payload, Recorder};
 use crate::{Device, ProbeError};
 
+pub mod sweep;
+
 /// How long a server-first protocol (SSH, Telnet, FTP) gets to speak before we nudge it.
 const BANNER_WAIT: Duration = Duration::from_millis(1500);
 /// How long the answer to a nudge may take.
@@ -97,9 +99,9 @@ pub async fn scan(device: &Device, ports: &[u16], concurrency: usize, rec: &Reco
     Ok(tally(states, begun))
 }
 
-/// Like [`scan`], but the sweep holds a permit only while connecting (the socket is closed
-/// before the permit is released, so the cap still bounds simultaneous connections); the
-/// open ports then get their banner grab. Fast enough for a full 1–65535 sweep.
+/// Like [`scan`], but the open ports are found first by a connect-only sweep (see
+/// [`sweep`]) at most `concurrency` sockets wide, and never wider than the device's cap;
+/// the open ports then get their banner grab. Fast enough for a full 1–65535 sweep.
 pub async fn connect_scan(
     device: &Device,
     ports: &[u16],
@@ -109,20 +111,33 @@ pub async fn connect_scan(
     let begun = Instant::now();
     let ip = resolve_once(device, ports).await?;
     let concurrency = concurrency.max(1);
-    let swept: Vec<(u16, Option<PortState>)> = futures::stream::iter(ports.iter().copied())
-        .map(|port| async move {
-            match connect(device, ip, port).await {
-                Ok((stream, permit)) => {
-                    drop(stream);
-                    drop(permit);
-                    (port, None)
-                }
-                Err(state) => (port, Some(state)),
-            }
+    let pace = sweep::SweepPace {
+        width: concurrency.min(device.limits().max_connections.max(1)),
+        connect_timeout: device.limits().connect_timeout,
+        min_gap: device.limits().min_connect_gap,
+    };
+    let (cancel, stop) = sweep::cancel_pair();
+    let list = ports.to_vec();
+    let swept =
+        tokio::task::spawn_blocking(move || sweep::sweep_sharded(ip, &list, pace, sweep::default_threads(), &stop))
+            .await
+            .map_err(|e| ProbeError::Local(format!("port sweep thread: {e}")))?
+            .map_err(|e| ProbeError::Local(format!("port sweep: {e}")))?;
+    drop(cancel);
+    let swept: Vec<(u16, Option<PortState>)> = swept
+        .into_iter()
+        .map(|(port, state)| {
+            (
+                port,
+                match state {
+                    sweep::Swept::Open => None,
+                    sweep::Swept::Closed => Some(PortState::Closed),
+                    sweep::Swept::Filtered => Some(PortState::Filtered),
+                    sweep::Swept::Failed => Some(PortState::Failed),
+                },
+            )
         })
-        .buffer_unordered(concurrency)
-        .collect()
-        .await;
+        .collect();
     let mut states = Vec::with_capacity(swept.len());
     let mut open_ports = Vec::new();
     for (port, state) in swept {

@@ -56,7 +56,7 @@ impl Progress {
                         b.set_length(planned_cases.len() as u64);
                         b.println(line);
                     }
-                    None => eprintln!("{line}"),
+                    None => errln!("{line}"),
                 }
             }
             (Event::CaseStarted { case, index, total, .. }, Some(b)) => {
@@ -82,7 +82,7 @@ impl Progress {
                         b.inc(1);
                         b.println(format!("{case:<44} {:<14} {short}", verdict.as_str()));
                     }
-                    None => eprintln!("{:<14} {short}", verdict.as_str()),
+                    None => errln!("{:<14} {short}", verdict.as_str()),
                 }
             }
             (Event::RunFinished { .. }, Some(b)) => b.finish_and_clear(),

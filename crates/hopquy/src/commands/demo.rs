@@ -30,7 +30,7 @@ pub async fn demo(suite_root: Option<PathBuf>, args: DemoArgs) -> Result<u8, Cli
     let camera = SimCamera::start(config)
         .await
         .map_err(|e| CliError::CannotStart(format!("simulated camera: {e}")))?;
-    eprintln!(
+    errln!(
         "simulated camera `{}` started on {} ({})",
         args.personality,
         camera.host(),
@@ -87,7 +87,7 @@ pub async fn demo(suite_root: Option<PathBuf>, args: DemoArgs) -> Result<u8, Cli
     let finished = finished?;
     run::print_summary(&finished.results, &finished.dir, args.json);
     if !args.json {
-        eprintln!("verify it with: hopquy verify {}", finished.dir.display());
+        errln!("verify it with: hopquy verify {}", finished.dir.display());
     }
     // The demo's job is to complete a run; the camera's verdicts are its content.
     Ok(if finished.interrupted {

@@ -15,7 +15,7 @@ pub fn verify(args: VerifyArgs) -> Result<u8, CliError> {
         )));
     }
     let report = hopquy_evidence::verify(&args.bundle, key.as_ref());
-    println!("{report}");
+    outln!("{report}");
     if report.is_valid() {
         Ok(exit::PASS)
     } else {
@@ -32,7 +32,7 @@ pub fn verify(args: VerifyArgs) -> Result<u8, CliError> {
 
 pub fn diff(args: DiffArgs) -> Result<u8, CliError> {
     let d = hopquy_evidence::diff_bundles(&args.a, &args.b).map_err(|e| CliError::Input(e.to_string()))?;
-    println!("{d}");
+    outln!("{d}");
     // Like diff(1): 0 when the verdicts are the same, 1 when they differ.
     Ok(if d.verdicts_identical() { exit::PASS } else { exit::FAIL })
 }
@@ -43,8 +43,8 @@ pub fn keygen(args: KeygenArgs) -> Result<u8, CliError> {
     let public = args.out.with_extension("pub");
     hopquy_evidence::write_signing_key(&private, &signing).map_err(|e| CliError::Input(e.to_string()))?;
     hopquy_evidence::write_verifying_key(&public, &verifying).map_err(|e| CliError::Input(e.to_string()))?;
-    println!("private key: {} (keep it secret; mode 0600)", private.display());
-    println!("public key:  {}", public.display());
-    println!("fingerprint: {}", hopquy_evidence::fingerprint(&verifying));
+    outln!("private key: {} (keep it secret; mode 0600)", private.display());
+    outln!("public key:  {}", public.display());
+    outln!("fingerprint: {}", hopquy_evidence::fingerprint(&verifying));
     Ok(exit::PASS)
 }

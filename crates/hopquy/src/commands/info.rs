@@ -32,12 +32,12 @@ pub fn list(suite_root: Option<PathBuf>, args: ListArgs) -> Result<u8, CliError>
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&items).unwrap_or_default());
+        outln!("{}", serde_json::to_string_pretty(&items).unwrap_or_default());
         return Ok(exit::PASS);
     }
-    println!("{} — {} cases", reg.id, cases.len());
+    outln!("{} — {} cases", reg.id, cases.len());
     for c in cases {
-        println!(
+        outln!(
             "  {:<34} {:<10} {:<14} {}",
             c.id.get_ref(),
             c.kind.as_str(),
@@ -62,11 +62,11 @@ pub fn explain(suite_root: Option<PathBuf>, args: ExplainArgs) -> Result<u8, Cli
             args.what, args.regulation
         )));
     };
-    println!("{} {} — {}", reg.id, clause.id, clause.title_en);
-    println!("{}", clause.title_vi);
-    println!();
-    println!("Requirement: {}", clause.requirement);
-    println!(
+    outln!("{} {} — {}", reg.id, clause.id, clause.title_en);
+    outln!("{}", clause.title_vi);
+    outln!();
+    outln!("Requirement: {}", clause.requirement);
+    outln!(
         "Source confidence: {:?}{}",
         clause.confidence,
         if clause.inferred {
@@ -76,13 +76,13 @@ pub fn explain(suite_root: Option<PathBuf>, args: ExplainArgs) -> Result<u8, Cli
         }
     );
     if !clause.en303645.is_empty() {
-        println!("EN 303 645: {}", clause.en303645.join(", "));
+        outln!("EN 303 645: {}", clause.en303645.join(", "));
     }
     if !clause.decision724.is_empty() {
-        println!("Decision 724/QĐ-BTTTT: {}", clause.decision724.join(", "));
+        outln!("Decision 724/QĐ-BTTTT: {}", clause.decision724.join(", "));
     }
     for (other, ids) in &clause.crosswalk {
-        println!("Crosswalk {other}: {}", ids.join(", "));
+        outln!("Crosswalk {other}: {}", ids.join(", "));
     }
     let cases: Vec<&Case> = suite
         .cases
@@ -94,35 +94,35 @@ pub fn explain(suite_root: Option<PathBuf>, args: ExplainArgs) -> Result<u8, Cli
                 .is_some_and(|v| v.iter().any(|x| x.get_ref() == &clause.id))
         })
         .collect();
-    println!();
+    outln!();
     if cases.is_empty() {
-        println!("No case covers this clause yet: a run reports it as not_applicable with no evidence.");
+        outln!("No case covers this clause yet: a run reports it as not_applicable with no evidence.");
     }
     for c in cases {
-        println!("• {} [{}] {}", c.id.get_ref(), c.kind.as_str(), c.title);
+        outln!("• {} [{}] {}", c.id.get_ref(), c.kind.as_str(), c.title);
         operator_needs(c);
     }
     Ok(exit::PASS)
 }
 
 fn print_case(c: &Case, path: &Path) {
-    println!("{} — {}", c.id.get_ref(), c.title);
-    println!("{}", c.title_vi);
-    println!("file: test-cases/{}", path.display());
-    println!(
+    outln!("{} — {}", c.id.get_ref(), c.title);
+    outln!("{}", c.title_vi);
+    outln!("file: test-cases/{}", path.display());
+    outln!(
         "kind: {}, method: {:?}, effect: {:?}",
         c.kind.as_str(),
         c.method,
         c.effect
     );
     for (reg, ids) in &c.clauses {
-        println!(
+        outln!(
             "clauses ({reg}): {}",
             ids.iter().map(|i| i.get_ref().as_str()).collect::<Vec<_>>().join(", ")
         );
     }
     if !c.needs.is_empty() {
-        println!(
+        outln!(
             "needs profile operations: {}",
             c.needs
                 .iter()
@@ -131,17 +131,17 @@ fn print_case(c: &Case, path: &Path) {
                 .join(", ")
         );
     }
-    println!();
-    println!("{}", c.summary.trim());
+    outln!();
+    outln!("{}", c.summary.trim());
     if let Some(vi) = &c.summary_vi {
-        println!();
-        println!("{}", vi.trim());
+        outln!();
+        outln!("{}", vi.trim());
     }
     if !c.params.is_empty() {
-        println!();
-        println!("parameters:");
+        outln!();
+        outln!("parameters:");
         for (name, p) in &c.params {
-            println!(
+            outln!(
                 "  {name} = {} {}{}",
                 p.default,
                 p.declared
@@ -152,12 +152,12 @@ fn print_case(c: &Case, path: &Path) {
             );
         }
     }
-    println!();
-    println!("steps:");
+    outln!();
+    outln!("steps:");
     for s in &c.steps {
-        println!("  {} ({})", s.id.get_ref(), s.action.get_ref());
+        outln!("  {} ({})", s.id.get_ref(), s.action.get_ref());
         for e in &s.expect {
-            println!("    expect {}: {}", e.that.get_ref(), e.because);
+            outln!("    expect {}: {}", e.that.get_ref(), e.because);
         }
     }
     operator_needs(c);
@@ -172,7 +172,7 @@ fn operator_needs(c: &Case) {
         .iter()
         .filter(|s| matches!(s.action.get_ref().as_str(), "operator" | "document"))
     {
-        println!(
+        outln!(
             "    operator supplies ({}): {}",
             s.answer.as_ref().map(|a| a.get_ref().as_str()).unwrap_or("confirm"),
             s.prompt.as_deref().unwrap_or("")
@@ -212,7 +212,7 @@ pub fn validate(suite_root: Option<PathBuf>, args: ValidateArgs) -> Result<u8, C
         }
     }
     if diags.is_empty() {
-        println!("ok: {checked} files valid");
+        outln!("ok: {checked} files valid");
         Ok(exit::PASS)
     } else {
         Err(CliError::Input(render_diagnostics(&diags)))

@@ -35,7 +35,7 @@ pub async fn run(suite_root: Option<PathBuf>, args: RunArgs) -> Result<u8, CliEr
             let (suite, profile) = bundle_definitions(bundle, &target, None)?;
             let previous = finished_cases(bundle)?;
             let regulation = recorded_regulation(bundle).unwrap_or_else(|| args.regulation.clone());
-            eprintln!(
+            errln!(
                 "resuming {}: {} cases already finished",
                 bundle.display(),
                 previous.len()
@@ -117,7 +117,7 @@ pub async fn rerun(args: RerunArgs) -> Result<u8, CliError> {
     print_summary(&finished.results, &finished.dir, args.json);
     if !args.json {
         let d = hopquy_evidence::diff(&original, &finished.results);
-        eprintln!("\ncompared with {}:\n{d}", args.bundle.display());
+        errln!("\ncompared with {}:\n{d}", args.bundle.display());
     }
     Ok(if finished.interrupted {
         exit::INCONCLUSIVE
@@ -155,7 +155,7 @@ fn bundle_definitions(
         .unwrap_or_default();
     let name = recorded_profile.map(str::to_owned).unwrap_or(stem.clone());
     if name != stem {
-        eprintln!("note: the bundle was run with profile `{name}`; using it, not the target file's `{stem}`");
+        errln!("note: the bundle was run with profile `{name}`; using it, not the target file's `{stem}`");
     }
     let profile =
         hopquy_case::load_profile(&name, defs.join("profiles")).map_err(|d| CliError::Input(render_diagnostics(&d)))?;
@@ -276,7 +276,7 @@ pub async fn execute(spec: RunSpec<'_>, operator: Arc<dyn Operator>) -> Result<F
     let dir = writer.dir().to_path_buf();
     if outcome.interrupted {
         // Left incomplete on purpose: verify says so, and nothing already recorded is lost.
-        eprintln!(
+        errln!(
             "interrupted: bundle {} left incomplete; finish it with `hopquy run --target … --resume {}`",
             dir.display(),
             dir.display()
@@ -409,8 +409,8 @@ pub fn print_summary(results: &Results, dir: &Path, json: bool) {
     if json {
         return;
     }
-    eprintln!();
-    eprintln!("Kết quả theo điều khoản / Results by clause — {}", results.regulation);
+    errln!();
+    errln!("Kết quả theo điều khoản / Results by clause — {}", results.regulation);
     let width = results
         .clauses
         .iter()
@@ -420,7 +420,7 @@ pub fn print_summary(results: &Results, dir: &Path, json: bool) {
         .max(8);
     for c in &results.clauses {
         let title: String = c.title_en.as_deref().unwrap_or("").chars().take(60).collect();
-        eprintln!(
+        errln!(
             "  {:<width$} {:<15} {:<60} {}",
             c.id,
             c.verdict.as_str(),
@@ -429,7 +429,7 @@ pub fn print_summary(results: &Results, dir: &Path, json: bool) {
         );
     }
     let count = |v: Verdict| results.clauses.iter().filter(|c| c.verdict == v).count();
-    eprintln!(
+    errln!(
         "clauses: {} pass, {} fail, {} inconclusive, {} error, {} not applicable",
         count(Verdict::Pass),
         count(Verdict::Fail),
@@ -437,5 +437,5 @@ pub fn print_summary(results: &Results, dir: &Path, json: bool) {
         count(Verdict::Error),
         count(Verdict::NotApplicable)
     );
-    eprintln!("evidence bundle: {}", dir.display());
+    errln!("evidence bundle: {}", dir.display());
 }

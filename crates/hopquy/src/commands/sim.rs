@@ -7,10 +7,10 @@ use crate::exit::CliError;
 
 pub async fn sim(args: SimArgs) -> Result<u8, CliError> {
     if args.list {
-        println!("personalities:");
+        outln!("personalities:");
         for (name, flaws) in hopquy_simcam::personalities() {
             let names: Vec<String> = flaws.iter().map(|f| f.to_string()).collect();
-            println!(
+            outln!(
                 "  {name:<12} {}",
                 if names.is_empty() {
                     "(no flaws)".into()
@@ -19,9 +19,9 @@ pub async fn sim(args: SimArgs) -> Result<u8, CliError> {
                 }
             );
         }
-        println!("flaws (add with +name, remove with -name, e.g. hardened+no-lockout):");
+        outln!("flaws (add with +name, remove with -name, e.g. hardened+no-lockout):");
         for (name, what) in hopquy_simcam::describe_flaws() {
-            println!("  {name:<22} {what}");
+            outln!("  {name:<22} {what}");
         }
         return Ok(0);
     }
@@ -37,19 +37,19 @@ pub async fn sim(args: SimArgs) -> Result<u8, CliError> {
     let camera = SimCamera::start(config)
         .await
         .map_err(|e| CliError::CannotStart(format!("simulated camera: {e}")))?;
-    eprintln!("simulated camera `{}` running on 127.0.0.1:", args.personality);
+    errln!("simulated camera `{}` running on 127.0.0.1:", args.personality);
     for (name, port) in camera.ports() {
-        eprintln!("  {name:<8} {port}");
+        errln!("  {name:<8} {port}");
     }
     if let Some(path) = &args.write_target {
         std::fs::write(path, camera.target_toml("simcam", "HOPQUY_SIM_PASSWORD"))
             .map_err(CliError::io(format!("writing {}", path.display())))?;
-        eprintln!("target file written to {}", path.display());
+        errln!("target file written to {}", path.display());
     }
     if chosen.is_none() {
-        eprintln!("admin password: random (set HOPQUY_SIM_PASSWORD before starting to choose it)");
+        errln!("admin password: random (set HOPQUY_SIM_PASSWORD before starting to choose it)");
     }
-    eprintln!("press Ctrl-C to stop");
+    errln!("press Ctrl-C to stop");
     let _ = tokio::signal::ctrl_c().await;
     camera.shutdown().await;
     Ok(0)

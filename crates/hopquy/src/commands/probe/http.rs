@@ -67,9 +67,9 @@ pub async fn run(a: HttpArgs) -> Result<u8, CliError> {
                 );
             }
             emit(a.common.json, "http", &target, started, body, |obj| {
-                println!("{target}: HTTP {} ({} ms)", resp.status, obj["elapsed_ms"]);
+                outln!("{target}: HTTP {} ({} ms)", resp.status, obj["elapsed_ms"]);
                 for (k, v) in &resp.headers {
-                    println!("  {k}: {v}");
+                    outln!("  {k}: {v}");
                 }
             });
             Ok(exit::PASS)
@@ -83,7 +83,7 @@ pub async fn run(a: HttpArgs) -> Result<u8, CliError> {
                 started,
                 json!({"error": e.to_string()}),
                 |_| {
-                    println!("{target}: {e}");
+                    outln!("{target}: {e}");
                 },
             );
             Ok(exit::PASS)

@@ -93,7 +93,7 @@ pub async fn run(a: OnvifArgs) -> Result<u8, CliError> {
                 started,
                 json!({ "error": e.to_string() }),
                 |_| {
-                    println!("{target}: {e}");
+                    outln!("{target}: {e}");
                 },
             );
             return Ok(exit::PASS);
@@ -125,7 +125,7 @@ pub async fn run(a: OnvifArgs) -> Result<u8, CliError> {
 }
 
 fn print_human(target: &str, report: &SweepReport, obj: &Value) {
-    println!(
+    outln!(
         "{target}: ONVIF device service, {} operations called anonymously",
         report.entries.len()
     );
@@ -134,7 +134,7 @@ fn print_human(target: &str, report: &SweepReport, obj: &Value) {
             Ok(call) => (call.status.to_string(), call.outcome.as_str().to_owned()),
             Err(e) => ("-".to_owned(), format!("error: {e}")),
         };
-        println!(
+        outln!(
             "  {:<36} {:<22} {:>4}  {outcome}",
             entry.operation.name,
             entry.operation.access_class.as_str(),
@@ -143,15 +143,15 @@ fn print_human(target: &str, report: &SweepReport, obj: &Value) {
     }
     let violations = report.violations();
     if violations.is_empty() {
-        println!("no protected operation answered anonymously");
+        outln!("no protected operation answered anonymously");
     } else {
-        println!("answered anonymously although not PRE_AUTH: {}", violations.join(", "));
+        outln!("answered anonymously although not PRE_AUTH: {}", violations.join(", "));
     }
-    println!("device demands: {}", report.demanded_auth().join(", "));
+    outln!("device demands: {}", report.demanded_auth().join(", "));
     if let Some(info) = obj.get("device_information").filter(|v| !v.is_null()) {
-        println!("device information: {info}");
+        outln!("device information: {info}");
     }
     if let Some(findings) = obj.pointer("/token_checks/findings") {
-        println!("weak UsernameTokens accepted: {findings}");
+        outln!("weak UsernameTokens accepted: {findings}");
     }
 }

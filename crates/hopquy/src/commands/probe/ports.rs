@@ -36,9 +36,9 @@ pub async fn run(a: PortsArgs) -> Result<u8, CliError> {
         .await
         .map_err(|e| CliError::CannotStart(format!("{host}: {e}")))?;
     emit(a.common.json, "ports", &host, started, scan.observations(), |obj| {
-        println!("{host}: {} open of {} scanned", scan.open.len(), list.len());
+        outln!("{host}: {} open of {} scanned", scan.open.len(), list.len());
         for p in &scan.open {
-            println!(
+            outln!(
                 "  {:>5}/tcp  {:<18} {}",
                 p.port,
                 p.service.as_deref().unwrap_or("?"),

@@ -66,7 +66,7 @@ pub async fn run(a: RtspArgs) -> Result<u8, CliError> {
                 "exchanges": serde_json::to_value(rec.drain()).unwrap_or_default(),
             });
             emit(a.common.json, "rtsp", &target, started, body, |_| {
-                println!("{target}: {e}")
+                outln!("{target}: {e}")
             });
             Ok(exit::PASS)
         }
@@ -108,11 +108,11 @@ fn dictionary(path: &Path) -> Result<Vec<String>, CliError> {
 
 fn print_human(target: &str, report: &RtspReport) {
     let none = "-".to_owned();
-    println!(
+    outln!(
         "{target}: RTSP server {}",
         report.server.as_deref().unwrap_or("(no Server header)")
     );
-    println!(
+    outln!(
         "  methods: {}",
         if report.public.is_empty() {
             none.clone()
@@ -120,7 +120,7 @@ fn print_human(target: &str, report: &RtspReport) {
             report.public.join(", ")
         }
     );
-    println!(
+    outln!(
         "  auth: {}",
         if report.auth.is_empty() {
             none.clone()
@@ -129,13 +129,13 @@ fn print_human(target: &str, report: &RtspReport) {
         }
     );
     if report.accepts_any_path {
-        println!("  ACCEPTS ANY PATH: a random path was served, so the routes below prove nothing");
+        outln!("  ACCEPTS ANY PATH: a random path was served, so the routes below prove nothing");
     }
     let refuses_unknown_paths = report.random_path.as_ref().is_some_and(|r| r.status == Some(401));
     if refuses_unknown_paths && report.routes.iter().all(|r| r.authenticated_status.is_none()) {
-        println!("  the server answers 401 even to a random path: give --user to tell real routes apart");
+        outln!("  the server answers 401 even to a random path: give --user to tell real routes apart");
     }
-    println!("  routes ({} of {} paths):", report.routes.len(), report.paths_tried);
+    outln!("  routes ({} of {} paths):", report.routes.len(), report.paths_tried);
     for route in &report.routes {
         let status = |s: Option<u16>| s.map_or_else(|| "-".to_owned(), |s| s.to_string());
         let open = if report.open_routes.contains(&route.path) {
@@ -143,7 +143,7 @@ fn print_human(target: &str, report: &RtspReport) {
         } else {
             ""
         };
-        println!(
+        outln!(
             "    {}  anonymous {}  authenticated {}{open}",
             route.path,
             status(route.status),
@@ -151,12 +151,12 @@ fn print_human(target: &str, report: &RtspReport) {
         );
     }
     match report.basic_accepted {
-        Some(true) => println!("  Basic accepted: the password travels readable (base64) on the wire"),
-        Some(false) => println!("  Basic offered but refused"),
-        None if report.basic_offered => println!("  Basic offered (give --user to test whether it is accepted)"),
+        Some(true) => outln!("  Basic accepted: the password travels readable (base64) on the wire"),
+        Some(false) => outln!("  Basic offered but refused"),
+        None if report.basic_offered => outln!("  Basic offered (give --user to test whether it is accepted)"),
         None => {}
     }
     for error in &report.errors {
-        println!("  error on {}: {}", error.path, error.error);
+        outln!("  error on {}: {}", error.path, error.error);
     }
 }

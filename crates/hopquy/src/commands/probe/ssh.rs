@@ -62,7 +62,7 @@ pub async fn run(a: SshArgs) -> Result<u8, CliError> {
                 started,
                 json!({ "error": e.to_string() }),
                 |_| {
-                    println!("{target}: {e}");
+                    outln!("{target}: {e}");
                 },
             );
             Ok(exit::PASS)
@@ -72,7 +72,7 @@ pub async fn run(a: SshArgs) -> Result<u8, CliError> {
 
 fn print_human(target: &str, audit: &SshAudit) {
     let k = &audit.hello.kexinit;
-    println!("{target}: {}", audit.hello.banner);
+    outln!("{target}: {}", audit.hello.banner);
     let weak = |name: &str| {
         if audit.weak.iter().any(|w| w.algorithm == name) {
             "  [weak]"
@@ -87,31 +87,31 @@ fn print_human(target: &str, audit: &SshAudit) {
         ("macs", &k.macs_s2c),
         ("compression", &k.compression_s2c),
     ] {
-        println!("  {title}:");
+        outln!("  {title}:");
         for name in names {
-            println!("    {name}{}", weak(name));
+            outln!("    {name}{}", weak(name));
         }
     }
     if k.ciphers_c2s != k.ciphers_s2c {
-        println!("  ciphers client-to-server: {}", k.ciphers_c2s.join(","));
+        outln!("  ciphers client-to-server: {}", k.ciphers_c2s.join(","));
     }
     if k.macs_c2s != k.macs_s2c {
-        println!("  macs client-to-server: {}", k.macs_c2s.join(","));
+        outln!("  macs client-to-server: {}", k.macs_c2s.join(","));
     }
     if let Some(fingerprint) = &audit.host_key_fingerprint {
-        println!("  host key: {fingerprint}");
+        outln!("  host key: {fingerprint}");
     }
     match &audit.auth_methods {
-        Some(methods) => println!("  auth methods: {}", methods.join(", ")),
-        None => println!(
+        Some(methods) => outln!("  auth methods: {}", methods.join(", ")),
+        None => outln!(
             "  auth methods: unknown ({})",
             audit.session_error.as_deref().unwrap_or("no session")
         ),
     }
     for w in &audit.weak {
-        println!("  weak {} {}: {}", w.kind.as_str(), w.algorithm, w.reason);
+        outln!("  weak {} {}: {}", w.kind.as_str(), w.algorithm, w.reason);
     }
     if let Some(login) = audit.login() {
-        println!("  login: {}", login.as_str());
+        outln!("  login: {}", login.as_str());
     }
 }

@@ -40,7 +40,7 @@ pub async fn run(a: TelnetArgs) -> Result<u8, CliError> {
 }
 
 fn print_human(target: &str, report: &TelnetReport) {
-    println!(
+    outln!(
         "{target}: open, {}",
         match report.prompt_kind.as_deref() {
             Some("login") => "asks for a login",
@@ -51,14 +51,14 @@ fn print_human(target: &str, report: &TelnetReport) {
         }
     );
     if !report.negotiation.is_empty() {
-        println!("  negotiation: {}", report.negotiation.join(", "));
+        outln!("  negotiation: {}", report.negotiation.join(", "));
     }
     if let Some(prompt) = &report.prompt {
         for line in prompt.lines() {
-            println!("  | {line}");
+            outln!("  | {line}");
         }
     }
     if report.truncated {
-        println!("  (stopped reading at {} bytes)", telnet::MAX_READ_BYTES);
+        outln!("  (stopped reading at {} bytes)", telnet::MAX_READ_BYTES);
     }
 }

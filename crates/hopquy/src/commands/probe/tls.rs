@@ -79,7 +79,7 @@ pub async fn run(a: TlsArgs) -> Result<u8, CliError> {
                 started,
                 json!({ "error": e.to_string() }),
                 |_| {
-                    println!("{target}: no TLS answer: {e}");
+                    outln!("{target}: no TLS answer: {e}");
                 },
             );
             Ok(exit::PASS)
@@ -88,9 +88,10 @@ pub async fn run(a: TlsArgs) -> Result<u8, CliError> {
 }
 
 fn print_human(target: &str, audit: &TlsAudit) {
-    println!(
+    outln!(
         "{target}: TLS audit, {} connections, {} ms",
-        audit.connections, audit.elapsed_ms
+        audit.connections,
+        audit.elapsed_ms
     );
     for v in &audit.versions {
         let state = if v.accepted {
@@ -104,18 +105,18 @@ fn print_human(target: &str, audit: &TlsAudit) {
         } else {
             format!("refused ({})", v.refused_with.as_deref().unwrap_or("no reason given"))
         };
-        println!("  {:<8} {state}", v.version.name());
+        outln!("  {:<8} {state}", v.version.name());
         for (id, name) in v.cipher_suite_ids.iter().zip(&v.cipher_suites) {
             let weak = suites::by_id(*id).and_then(|s| s.weakness(v.version));
             match weak {
-                Some(why) => println!("      {name}  [weak: {why}]"),
-                None => println!("      {name}"),
+                Some(why) => outln!("      {name}  [weak: {why}]"),
+                None => outln!("      {name}"),
             }
         }
     }
     match (&audit.certificate, &audit.certificate_error) {
         (Some(c), _) => {
-            println!(
+            outln!(
                 "  certificate: {} {} bits, {}, {}self-signed, valid {} to {}",
                 c.key_type,
                 c.key_bits,
@@ -124,10 +125,10 @@ fn print_human(target: &str, audit: &TlsAudit) {
                 c.not_before,
                 c.not_after
             );
-            println!("    subject {}  SAN {}", c.subject, c.subject_alt_names.join(", "));
-            println!("    sha256 {}", c.sha256);
+            outln!("    subject {}  SAN {}", c.subject, c.subject_alt_names.join(", "));
+            outln!("    sha256 {}", c.sha256);
         }
-        (None, Some(e)) => println!("  certificate: {e}"),
+        (None, Some(e)) => outln!("  certificate: {e}"),
         (None, None) => {}
     }
 }
