@@ -303,14 +303,24 @@ mod tests {
         }
     }
 
+    /// Ports that were free a moment ago: nothing listens on them.
+    fn closed_ports(n: usize) -> Vec<u16> {
+        (0..n)
+            .map(|_| {
+                std::net::TcpListener::bind("127.0.0.1:0")
+                    .unwrap()
+                    .local_addr()
+                    .unwrap()
+                    .port()
+            })
+            .collect()
+    }
+
     #[test]
     fn open_and_closed_ports_are_told_apart_at_any_width() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let open = listener.local_addr().unwrap().port();
-        let closed = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            l.local_addr().unwrap().port()
-        };
+        let closed = closed_ports(1)[0];
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
         for width in [1, 2, 64] {
             let stop = AtomicBool::new(false);
@@ -326,15 +336,7 @@ mod tests {
     fn shards_together_report_every_port_once() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let open = listener.local_addr().unwrap().port();
-        let closed: Vec<u16> = (0..9)
-            .map(|_| {
-                std::net::TcpListener::bind("127.0.0.1:0")
-                    .unwrap()
-                    .local_addr()
-                    .unwrap()
-                    .port()
-            })
-            .collect();
+        let closed = closed_ports(9);
         let mut ports = closed.clone();
         ports.insert(4, open);
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
@@ -362,15 +364,7 @@ mod tests {
     #[test]
     fn the_gap_spaces_connects_apart() {
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
-        let closed: Vec<u16> = (0..4)
-            .map(|_| {
-                std::net::TcpListener::bind("127.0.0.1:0")
-                    .unwrap()
-                    .local_addr()
-                    .unwrap()
-                    .port()
-            })
-            .collect();
+        let closed = closed_ports(4);
         let stop = AtomicBool::new(false);
         let begun = Instant::now();
         let got = sweep(
