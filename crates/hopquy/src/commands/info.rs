@@ -27,6 +27,7 @@ pub fn list(suite_root: Option<PathBuf>, args: ListArgs) -> Result<u8, CliError>
                     "id": c.id.get_ref(),
                     "title": c.title,
                     "kind": c.kind.as_str(),
+                    "effect": effect_name(c),
                     "clauses": clauses_of(c, &args.regulation),
                     "needs": c.needs.iter().map(|n| n.get_ref()).collect::<Vec<_>>(),
                 })
@@ -38,14 +39,23 @@ pub fn list(suite_root: Option<PathBuf>, args: ListArgs) -> Result<u8, CliError>
     println!("{} — {} cases", reg.id, cases.len());
     for c in cases {
         println!(
-            "  {:<34} {:<10} {:<14} {}",
+            "  {:<34} {:<10} {:<13} {:<14} {}",
             c.id.get_ref(),
             c.kind.as_str(),
+            effect_name(c),
             clauses_of(c, &args.regulation).join(","),
             c.title
         );
     }
     Ok(exit::PASS)
+}
+
+/// What running the case does to the device, as written in case files (`configures`).
+fn effect_name(c: &Case) -> String {
+    serde_json::to_value(c.effect)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 pub fn explain(suite_root: Option<PathBuf>, args: ExplainArgs) -> Result<u8, CliError> {
