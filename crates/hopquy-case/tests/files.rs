@@ -668,7 +668,7 @@ fn declared_password_policy_is_checked() {
         .find(|d| d.message == "`uper` is not a character class")
         .unwrap();
     assert_eq!(class.hint.as_deref(), Some("did you mean `upper`?"));
-    assert_eq!(class.line, 16);
+    assert_eq!(class.line, line_of(&bad, "password_policy"));
     assert!(
         messages.contains(&"`digit` is listed twice in `required_classes`"),
         "{messages:?}"
