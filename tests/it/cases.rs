@@ -83,3 +83,31 @@ async fn hardened_fails_nothing_and_legacy_fails_its_flawed_clauses() {
         assert_eq!(v, Some(Verdict::Fail), "legacy camera, clause {clause}");
     }
 }
+
+/// The password-policy case through the ISAPI binding (which the fixtures use) and the ONVIF
+/// one (CreateUsers / DeleteUsers, the `ter:Password` fault): the simulator serves both, and
+/// neither may leave a temporary user behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_policy_works_through_isapi_and_onvif_and_cleans_up() {
+    let suite = suite();
+    for profile in ["simcam", "onvif"] {
+        let resolved = hopquy_case::load_profile(profile, hopquy_tests::repo_root().join("profiles"))
+            .unwrap_or_else(|d| panic!("{}", hopquy_case::render_diagnostics(&d)));
+        for (setup, want) in [
+            ("hardened", Verdict::Pass),
+            ("hardened+weak-password-policy", Verdict::Fail),
+        ] {
+            let mut sim = start_sim(setup).await;
+            sim.profile = resolved.clone();
+            let (results, _) = run_cases(&suite, &sim, "qcvn135-2024", &["password-policy-enforced"]).await;
+            let got = case(&results, "password-policy-enforced");
+            assert_eq!(got.verdict, want, "{profile} / {setup}: {}", got.summary);
+            let left = sim.camera().state().added_users();
+            assert!(
+                left.is_empty(),
+                "{profile} / {setup}: users left on the camera: {left:?}"
+            );
+            sim.shutdown().await;
+        }
+    }
+}

@@ -833,6 +833,64 @@ pub const ACTIONS: &[ActionSpec] = &[
         ],
     },
     ActionSpec {
+        name: "password-policy",
+        description: "Create temporary users (`hq` + 8 random hex digits) through the profile's `create-user` operation with weak passwords derived from the rule, then with one compliant control password, deleting every user at once through `delete-user`.",
+        params: &[param(
+            "options",
+            ParamKind::Options,
+            "The rule to test: `min_length` (1–64, default 8), `required_classes` (list of `upper`, `lower`, `digit`, `special`; default all four), `login_check` (log in as the control user through `login-check`; default true). Templates allowed.",
+        )],
+        observations: &[
+            observation("policy", "The rule tested: `{min_length, required_classes}`."),
+            observation(
+                "candidates",
+                "One object per weak candidate, in order: `{user, password, rules, outcome, status, deleted, error}`; `outcome` is `accepted`, `rejected` or `unknown`, `rules` the parts of the rule the password breaks (`too-short`, `no-upper`, `no-lower`, `no-digit`, `no-special`, plus `is-user-name`, `common-password`).",
+            ),
+            observation(
+                "weak_accepted",
+                "Weak candidates the device accepted, as `password (rules)`: each is a user created with a password the rule forbids.",
+            ),
+            observation(
+                "weak_rejected",
+                "Weak candidates refused by the op's `rejected` classifier (the weak-password refusal).",
+            ),
+            observation(
+                "weak_unknown",
+                "Weak candidates whose answer no classifier recognised, or that got no answer.",
+            ),
+            observation(
+                "control_accepted",
+                "True when the compliant random control password was accepted (the device can create users this way at all).",
+            ),
+            observation(
+                "control_status",
+                "HTTP status of the control creation, or null when it got no answer.",
+            ),
+            observation(
+                "control_login",
+                "True when the control user could log in through `login-check`, false when refused; null when not checked or unclear.",
+            ),
+            observation(
+                "leftover_users",
+                "Users that were created but whose deletion was not confirmed: remove them on the device.",
+            ),
+            observation(
+                "unconfirmed_users",
+                "Users whose creation answer was unclear and whose deletion was not confirmed: they may exist; check the device's user list.",
+            ),
+            observation(
+                "completed",
+                "False when the step stopped early because the device stopped answering.",
+            ),
+            observation("errors", "Transport failures, as `user: error`."),
+        ],
+        rules: &[
+            "Needs the profile operations `create-user` (with `${user.name}` and `${user.password}`, and a `rejected` classifier for the weak-password refusal) and `delete-user` (with `${user.name}`, or `${user.id}` read by `create-user`'s `created_id`). Values are URL-encoded in paths and escaped for XML, JSON or form bodies.",
+            "Every user the device may have created is deleted at once, and retried once at the end; the control password is random and redacted from the evidence, the weak candidates are public test values and recorded.",
+            "Candidates: one character too short; exactly `min_length` long but missing one required class (one candidate per class); the user name itself; `password1`. Only candidates the rule forbids are sent.",
+        ],
+    },
+    ActionSpec {
         name: "operator",
         description: "Ask the person at the bench to act or observe (factory reset, power cycle, read a label) and record the answer.",
         params: &[

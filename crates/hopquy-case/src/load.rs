@@ -15,7 +15,9 @@ use toml::de::DeTable;
 
 use crate::doc;
 use crate::error::{Diagnostic, SourceFile, did_you_mean_hint, one_of};
-use crate::model::{AnswersFile, Case, CredentialDictionary, Op, PathDictionary, ProfileFile, Regulation, TargetFile};
+use crate::model::{
+    AnswersFile, Case, CredentialDictionary, Op, PASSWORD_CLASSES, PathDictionary, ProfileFile, Regulation, TargetFile,
+};
 use crate::validate::{self, is_kebab};
 
 /// Definition files are small; a multi-megabyte "case" is a mistake (wrong path, binary).
@@ -724,6 +726,9 @@ fn check_profile_file(file: SourceFile<'_>, root: &DeTable<'_>, profile: &Profil
             }
         }
     }
+    for (name, op) in &profile.ops {
+        diagnostics.extend(check_user_op(file, ops_table, name, op));
+    }
     if let Some(rtsp) = &profile.rtsp {
         for path in &rtsp.paths {
             if !path.starts_with('/') {
@@ -740,6 +745,140 @@ fn check_profile_file(file: SourceFile<'_>, root: &DeTable<'_>, profile: &Profil
         }
     }
     diagnostics
+}
+
+/// Longest password a target may declare as its minimum (the `password-policy` action's bound).
+pub const MAX_DECLARED_PASSWORD_LENGTH: u32 = 64;
+
+/// The `${…}` values the `password-policy` action fills in, per operation: a user-management
+/// op says where the temporary user's name, password and id go; no other op may use them.
+pub const USER_OP_TEMPLATES: &[(&str, &[&str])] = &[
+    ("create-user", &["user.name", "user.password"]),
+    ("delete-user", &["user.name", "user.id"]),
+];
+
+/// `create-user` / `delete-user`: templates limited to what the action provides, a `rejected`
+/// classifier that recognises a weak-password refusal, a `created_id` pattern that captures.
+fn check_user_op(file: SourceFile<'_>, ops_table: Option<&DeTable<'_>>, name: &str, op: &Op) -> Vec<Diagnostic> {
+    let mut diagnostics = Vec::new();
+    let op_entry = ops_table.and_then(|table| doc::get(table, name));
+    let key_span = op_entry.map_or(0..0, |(key, _)| key.span());
+    let op_table = op_entry.and_then(|(_, value)| doc::as_table(value));
+    let span_of = |key: &str| {
+        op_table
+            .and_then(|table| doc::get(table, key))
+            .map_or(key_span.clone(), |(_, value)| value.span())
+    };
+    let allowed = USER_OP_TEMPLATES
+        .iter()
+        .find(|(op_name, _)| *op_name == name)
+        .map(|(_, allowed)| *allowed);
+    let mut used = BTreeSet::new();
+    for (field, text) in [("path", Some(op.path.as_str())), ("body", op.body.as_deref())] {
+        let Some(text) = text else { continue };
+        for reference in user_op_references(text) {
+            match allowed {
+                Some(allowed) if allowed.contains(&reference.as_str()) => {
+                    used.insert(reference);
+                }
+                Some(allowed) => diagnostics.push(
+                    file.error_at(
+                        span_of(field),
+                        format!("op `{name}` uses `${{{reference}}}` in its {field}"),
+                    )
+                    .with_expected(format!(
+                        "only {} (filled in by the `password-policy` action)",
+                        allowed
+                            .iter()
+                            .map(|a| format!("`${{{a}}}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))
+                    .with_optional_hint(did_you_mean_hint(&reference, allowed.iter().copied())),
+                ),
+                None if reference.starts_with("user.") => diagnostics.push(
+                    file.error_at(
+                        span_of(field),
+                        format!("op `{name}` uses `${{{reference}}}` in its {field}"),
+                    )
+                    .with_expected("`${user.…}` only in the `create-user` and `delete-user` operations"),
+                ),
+                None => {}
+            }
+        }
+    }
+    match name {
+        "create-user" => {
+            for needed in ["user.name", "user.password"] {
+                if !used.contains(needed) {
+                    diagnostics.push(
+                        file.error_at(key_span.clone(), format!("op `create-user` never uses `${{{needed}}}`"))
+                            .with_expected("the temporary user's name and password in the path or body")
+                            .with_hint(format!("put `${{{needed}}}` where the request carries it")),
+                    );
+                }
+            }
+            if op.rejected.is_none() {
+                diagnostics.push(
+                    file.error_at(key_span.clone(), "op `create-user` has no `rejected` classifier")
+                        .with_expected(
+                            "`rejected = { … }` matching the device's weak-password refusal (and nothing else)",
+                        )
+                        .with_hint(
+                            "a refusal no classifier recognises is `unknown`, which makes the case inconclusive",
+                        ),
+                );
+            }
+        }
+        "delete-user" if !used.contains("user.name") && !used.contains("user.id") => {
+            diagnostics.push(
+                file.error_at(key_span.clone(), "op `delete-user` names no user")
+                    .with_expected("`${user.name}` or `${user.id}` in the path or body"),
+            );
+        }
+        _ => {}
+    }
+    if let Some(pattern) = &op.created_id {
+        match regex::Regex::new(pattern) {
+            Ok(re) if re.captures_len() >= 2 => {}
+            Ok(_) => diagnostics.push(
+                file.error_at(
+                    span_of("created_id"),
+                    format!("`created_id` of op `{name}` has no capture group"),
+                )
+                .with_expected("a regular expression whose first group `( … )` is the id")
+                .with_hint("e.g. '<id>\\s*([0-9]+)\\s*</id>'"),
+            ),
+            Err(error) => {
+                let reason = error.to_string();
+                let reason = reason.lines().last().unwrap_or("invalid").trim().to_string();
+                diagnostics.push(
+                    file.error_at(
+                        span_of("created_id"),
+                        format!("`created_id` of op `{name}` is not a valid regular expression: {reason}"),
+                    )
+                    .with_expected("a regular expression in Rust `regex` syntax"),
+                );
+            }
+        }
+    }
+    diagnostics
+}
+
+/// The `${…}` references in an op's path or body, trimmed.
+pub fn user_op_references(text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        let after = &rest[start + 2..];
+        let Some(end) = after.find('}') else {
+            found.push(after.trim().to_string());
+            break;
+        };
+        found.push(after[..end].trim().to_string());
+        rest = &after[end + 1..];
+    }
+    found
 }
 
 /// Checks that need the whole chain: every op's named port exists after merging.
@@ -1022,6 +1161,47 @@ fn check_target(
             file.error_at(span, "`open_tcp_ports` lists port 0")
                 .with_expected("ports from 1 to 65535"),
         );
+    }
+    if let Some(policy) = &target.declared.password_policy {
+        let policy_table = section("declared")
+            .and_then(|table| table.get("password_policy"))
+            .and_then(doc::as_table);
+        let value_span = |key: &str| {
+            policy_table
+                .and_then(|table| doc::get(table, key))
+                .map_or(0..0, |(_, value)| value.span())
+        };
+        if let Some(length) = policy.min_length
+            && !(1..=MAX_DECLARED_PASSWORD_LENGTH).contains(&length)
+        {
+            diagnostics.push(
+                file.error_at(value_span("min_length"), format!("`min_length` is {length}"))
+                    .with_expected(format!("a length from 1 to {MAX_DECLARED_PASSWORD_LENGTH}")),
+            );
+        }
+        if let Some(classes) = &policy.required_classes {
+            let mut seen = BTreeSet::new();
+            for class in classes {
+                if !PASSWORD_CLASSES.contains(&class.as_str()) {
+                    diagnostics.push(
+                        file.error_at(
+                            value_span("required_classes"),
+                            format!("`{class}` is not a character class"),
+                        )
+                        .with_expected(one_of(PASSWORD_CLASSES.iter().copied()))
+                        .with_optional_hint(did_you_mean_hint(class, PASSWORD_CLASSES.iter().copied())),
+                    );
+                } else if !seen.insert(class.as_str()) {
+                    diagnostics.push(
+                        file.error_at(
+                            value_span("required_classes"),
+                            format!("`{class}` is listed twice in `required_classes`"),
+                        )
+                        .with_hint("list each class once"),
+                    );
+                }
+            }
+        }
     }
     let password_value_span = password_spans.map(|(_, value)| value);
     (diagnostics, password, password_value_span)

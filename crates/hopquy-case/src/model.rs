@@ -356,6 +356,11 @@ pub struct Op {
     pub destructive: Option<bool>,
     #[serde(default)]
     pub description: Option<String>,
+    /// Regular expression whose first capture group reads the id of the object a successful
+    /// answer created (`create-user`: `<id>\s*([0-9]+)\s*</id>`); `delete-user` refers to it
+    /// as `${user.id}`.
+    #[serde(default)]
+    pub created_id: Option<String>,
 }
 
 /// Matches a response; all given conditions must hold.
@@ -451,7 +456,13 @@ pub const DECLARED_FIELDS: &[&str] = &[
     "lockout.attempts",
     "lockout.window_s",
     "lockout.duration_s",
+    "password_policy",
+    "password_policy.min_length",
+    "password_policy.required_classes",
 ];
+
+/// Character classes a password rule may require (`[declared] password_policy.required_classes`).
+pub const PASSWORD_CLASSES: &[&str] = &["upper", "lower", "digit", "special"];
 
 /// The manufacturer's declarations (IXIT): the oracle functional cases compare against.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, schemars::JsonSchema)]
@@ -461,6 +472,22 @@ pub struct Declared {
     pub open_tcp_ports: Option<Vec<u16>>,
     #[serde(default)]
     pub lockout: Option<Lockout>,
+    #[serde(default)]
+    pub password_policy: Option<PasswordPolicy>,
+}
+
+/// The password rule the device declares it enforces (IXIT 1-AuthMech); without it cases use
+/// Decision 724 2b: at least 8 characters with upper case, lower case, a digit and a special
+/// character.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordPolicy {
+    /// Shortest password the device accepts.
+    #[serde(default)]
+    pub min_length: Option<u32>,
+    /// Classes every password must contain: `upper`, `lower`, `digit`, `special`.
+    #[serde(default)]
+    pub required_classes: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, schemars::JsonSchema)]

@@ -11,8 +11,8 @@ use toml::de::{DeTable, DeValue};
 use crate::actions::{self, ActionSpec, ParamKind, ParamSpec};
 use crate::doc;
 use crate::error::{Diagnostic, SourceFile, did_you_mean_hint, one_of};
-use crate::load::{LoadedCase, LoadedRegulation};
-use crate::model::{Case, CaseKind, DECLARED_FIELDS, Effect, Expectation, ProfileFile, Step};
+use crate::load::{LoadedCase, LoadedRegulation, MAX_DECLARED_PASSWORD_LENGTH};
+use crate::model::{Case, CaseKind, DECLARED_FIELDS, Effect, Expectation, PASSWORD_CLASSES, ProfileFile, Step};
 use crate::templates::{TARGET_FIELDS, TemplateSource, scan_templates};
 
 /// The comparison keys of an expectation; exactly one per `[[steps.expect]]`.
@@ -41,6 +41,9 @@ pub const ON_ERROR_VERDICTS: &[&str] = &["error", "inconclusive"];
 pub const PORT_SETS: &[&str] = &["all", "declared", "common-camera"];
 /// Prefix of a credential set or path list read from `test-cases/data/<stem>.toml`.
 pub const DICTIONARY_PREFIX: &str = "dictionary:";
+
+/// Keys of a `password-policy` step's `options` table.
+pub const PASSWORD_POLICY_OPTIONS: &[&str] = &["min_length", "required_classes", "login_check"];
 
 /// Expectation keys whose strings the runner uses verbatim (no template substitution).
 const LITERAL_EXPECTATION_KEYS: &[&str] = &["that", "because", "matches", "not_matches"];
@@ -100,6 +103,10 @@ pub fn required_ops(case: &Case) -> Vec<String> {
             "login" => {
                 let op = step.op.as_ref().map_or("login-check", |op| op.get_ref().as_str());
                 ops.insert(op.to_string());
+            }
+            "password-policy" => {
+                ops.insert("create-user".to_string());
+                ops.insert("delete-user".to_string());
             }
             _ => {}
         }
@@ -743,6 +750,9 @@ impl<'a, 'i> CaseValidator<'a, 'i> {
                 );
             }
         }
+        if spec.name == "password-policy" {
+            self.check_password_policy_options(table, label);
+        }
         if step.destructive == Some(true) && self.case.effect != Effect::Destructive {
             let span = key_span("destructive").unwrap_or(header_span);
             self.push(
@@ -752,6 +762,101 @@ impl<'a, 'i> CaseValidator<'a, 'i> {
                         "set `effect = \"destructive\"` so the case only runs with --allow-destructive, and last",
                     ),
             );
+        }
+    }
+
+    /// `password-policy` options: known keys only, each with a value of the right shape.
+    fn check_password_policy_options(&mut self, table: Option<&DeTable<'i>>, label: &str) {
+        let Some(options) = table.and_then(|table| table.get("options")).and_then(doc::as_table) else {
+            return;
+        };
+        for (key, value) in options.iter() {
+            let name = key.get_ref().as_ref();
+            match name {
+                "min_length" => match scalar(value.get_ref()) {
+                    Scalar::Integer(length) if (1..=i64::from(MAX_DECLARED_PASSWORD_LENGTH)).contains(&length) => {}
+                    Scalar::String(text) if is_whole_template(text) => {}
+                    _ => {
+                        let found = describe(value.get_ref());
+                        self.push(
+                            self.file
+                                .error_at(value.span(), format!("invalid value {found} for `options.min_length` in {label}"))
+                                .with_expected(format!(
+                                    "a length from 1 to {MAX_DECLARED_PASSWORD_LENGTH}, or a template such as \"${{params.min_length}}\""
+                                )),
+                        );
+                    }
+                },
+                "required_classes" => match value.get_ref() {
+                    DeValue::String(text) if is_whole_template(text) => {}
+                    DeValue::Array(items) => {
+                        let mut seen = BTreeSet::new();
+                        for item in items.iter() {
+                            let text = item.get_ref().as_str();
+                            let valid = text.is_some_and(|text| PASSWORD_CLASSES.contains(&text));
+                            if !valid {
+                                let found = describe(item.get_ref());
+                                let hint =
+                                    text.and_then(|text| did_you_mean_hint(text, PASSWORD_CLASSES.iter().copied()));
+                                self.push(
+                                    self.file
+                                        .error_at(
+                                            item.span(),
+                                            format!("invalid class {found} in `options.required_classes` ({label})"),
+                                        )
+                                        .with_expected(one_of(PASSWORD_CLASSES.iter().copied()))
+                                        .with_optional_hint(hint),
+                                );
+                            } else if let Some(text) = text
+                                && !seen.insert(text)
+                            {
+                                self.push(
+                                    self.file
+                                        .error_at(item.span(), format!("class `{text}` is listed twice ({label})"))
+                                        .with_hint("list each class once"),
+                                );
+                            }
+                        }
+                    }
+                    other => {
+                        let found = describe(other);
+                        self.push(
+                            self.file
+                                .error_at(
+                                    value.span(),
+                                    format!("invalid value {found} for `options.required_classes` in {label}"),
+                                )
+                                .with_expected(
+                                    "a list of `upper`, `lower`, `digit`, `special`, or a template such as \"${params.required_classes}\"",
+                                ),
+                        );
+                    }
+                },
+                "login_check" => {
+                    if !matches!(value.get_ref(), DeValue::Boolean(_)) {
+                        let found = describe(value.get_ref());
+                        self.push(
+                            self.file
+                                .error_at(
+                                    value.span(),
+                                    format!("invalid value {found} for `options.login_check` in {label}"),
+                                )
+                                .with_expected("`true` or `false`"),
+                        );
+                    }
+                }
+                other => {
+                    self.push(
+                        self.file
+                            .error_at(
+                                key.span(),
+                                format!("`{other}` is not an option of action `password-policy` ({label})"),
+                            )
+                            .with_expected(one_of(PASSWORD_POLICY_OPTIONS.iter().copied()))
+                            .with_optional_hint(did_you_mean_hint(other, PASSWORD_POLICY_OPTIONS.iter().copied())),
+                    );
+                }
+            }
         }
     }
 
@@ -1137,13 +1242,17 @@ mod tests {
 
     #[test]
     fn declared_fields_match_the_declared_struct() {
-        use crate::model::{Declared, Lockout};
+        use crate::model::{Declared, Lockout, PasswordPolicy};
         let full = Declared {
             open_tcp_ports: Some(vec![80]),
             lockout: Some(Lockout {
                 attempts: Some(5),
                 window_s: Some(30),
                 duration_s: Some(300),
+            }),
+            password_policy: Some(PasswordPolicy {
+                min_length: Some(8),
+                required_classes: Some(vec!["upper".into()]),
             }),
         };
         let value = toml::Value::try_from(&full).unwrap();

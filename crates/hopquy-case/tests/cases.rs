@@ -431,3 +431,46 @@ fn find_templates_is_exported_for_the_runner() {
         hopquy_case::TemplateSource::Param("attempts".into())
     );
 }
+
+#[test]
+fn password_policy_options_are_checked_at_their_key() {
+    let fixture = Fixture::new();
+    let text = variant(
+        "[[steps]]\nid = \"locked-check\"",
+        "[[steps]]\nid = \"policy\"\naction = \"password-policy\"\noptions = { min_lenght = 8, min_length = 0, required_classes = [\"upper\", \"symbol\"], login_check = \"yes\" }\n\n[[steps]]\nid = \"locked-check\"",
+    );
+    let diagnostics = case_errors(&fixture, "lockout-http", &text);
+    let line = line_of(&text, "min_lenght");
+    let find = |needle: &str| {
+        diagnostics
+            .iter()
+            .find(|d| d.message.contains(needle))
+            .unwrap_or_else(|| panic!("no diagnostic with {needle:?}: {diagnostics:#?}"))
+    };
+    let unknown = find("`min_lenght` is not an option of action `password-policy`");
+    assert_eq!(unknown.line, line);
+    assert_eq!(unknown.hint.as_deref(), Some("did you mean `min_length`?"));
+    assert!(
+        find("invalid value `0` for `options.min_length`")
+            .expected
+            .as_deref()
+            .unwrap_or_default()
+            .contains("1 to 64")
+    );
+    let class = find("invalid class \"symbol\"");
+    assert!(class.expected.as_deref().unwrap_or_default().contains("special"));
+    find("invalid value \"yes\" for `options.login_check`");
+    // The case needs the two user-management ops on whatever profile it runs against.
+    let mut ok_text = variant(
+        "[[steps]]\nid = \"locked-check\"",
+        "[[steps]]\nid = \"policy\"\naction = \"password-policy\"\noptions = { min_length = \"${params.attempts}\" }\n\n[[steps]]\nid = \"locked-check\"",
+    );
+    ok_text.push('\n');
+    let path = fixture.write("lockout-http.toml", &ok_text);
+    let loaded = hopquy_case::load_case(&path).unwrap_or_else(|d| panic!("{}", hopquy_case::render_diagnostics(&d)));
+    let ops = hopquy_case::required_ops(&loaded.case);
+    assert!(
+        ops.contains(&"create-user".to_owned()) && ops.contains(&"delete-user".to_owned()),
+        "{ops:?}"
+    );
+}

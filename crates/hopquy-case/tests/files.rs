@@ -591,3 +591,86 @@ fn target_typo_gets_a_target_hint() {
         "pasword = \"[REDACTED]\""
     );
 }
+
+#[test]
+fn user_management_ops_are_checked() {
+    let fixture = Fixture::new();
+    fixture.write(
+        "profiles/users.toml",
+        r#"name = "U"
+description = ""
+[ops.create-user]
+method = "POST"
+path = "/users"
+body = "<u>${user.name}</u><p>${target.password}</p>"
+accepted = { status = [200] }
+created_id = "<id>[0-9]+</id>"
+[ops.delete-user]
+method = "DELETE"
+path = "/users/${user.password}"
+[ops.identity]
+path = "/info/${user.name}"
+"#,
+    );
+    let diagnostics = hopquy_case::load_profile("users", fixture.path("profiles")).unwrap_err();
+    let messages: Vec<&str> = diagnostics.iter().map(|d| d.message.as_str()).collect();
+    for expected in [
+        "op `create-user` uses `${target.password}` in its body",
+        "op `create-user` never uses `${user.password}`",
+        "op `create-user` has no `rejected` classifier",
+        "`created_id` of op `create-user` has no capture group",
+        "op `delete-user` uses `${user.password}` in its path",
+        "op `delete-user` names no user",
+        "op `identity` uses `${user.name}` in its path",
+    ] {
+        assert!(messages.contains(&expected), "missing {expected:?} in {messages:#?}");
+    }
+    let body = diagnostics
+        .iter()
+        .find(|d| d.message.contains("target.password"))
+        .unwrap();
+    assert_eq!(body.line, 6);
+    assert!(body.expected.as_deref().unwrap_or_default().contains("`${user.name}`"));
+
+    // The shipped profiles bind both operations.
+    for name in ["hikvision-isapi", "dahua", "onvif", "simcam"] {
+        let profile = hopquy_case::load_profile(name, Path::new(env!("CARGO_MANIFEST_DIR")).join("../../profiles"))
+            .unwrap_or_else(|d| panic!("{}", hopquy_case::render_diagnostics(&d)));
+        assert!(
+            profile.op("create-user").is_some() && profile.op("delete-user").is_some(),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn declared_password_policy_is_checked() {
+    let fixture = Fixture::new();
+    let good = TARGET.replace(
+        "lockout = {",
+        "password_policy = { min_length = 10, required_classes = [\"upper\", \"digit\"] }\nlockout = {",
+    );
+    let path = fixture.write("target.toml", &good);
+    let target = hopquy_case::load_target(&path).unwrap();
+    let policy = target.target.declared.password_policy.unwrap();
+    assert_eq!(policy.min_length, Some(10));
+
+    let bad = TARGET.replace(
+        "lockout = {",
+        "password_policy = { min_length = 0, required_classes = [\"uper\", \"digit\", \"digit\"] }\nlockout = {",
+    );
+    let path = fixture.write("target.toml", &bad);
+    let diagnostics = hopquy_case::load_target(&path).unwrap_err();
+    let messages: Vec<&str> = diagnostics.iter().map(|d| d.message.as_str()).collect();
+    assert!(messages.contains(&"`min_length` is 0"), "{messages:?}");
+    let class = diagnostics
+        .iter()
+        .find(|d| d.message == "`uper` is not a character class")
+        .unwrap();
+    assert_eq!(class.hint.as_deref(), Some("did you mean `upper`?"));
+    assert_eq!(class.line, line_of(&bad, "password_policy"));
+    assert!(
+        messages.contains(&"`digit` is listed twice in `required_classes`"),
+        "{messages:?}"
+    );
+}

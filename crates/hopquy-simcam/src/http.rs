@@ -47,6 +47,12 @@ pub const REBOOT_DOWNTIME: Duration = Duration::from_secs(1);
 pub const FACTORY_PASSWORD: &str = "12345";
 /// The hidden account `default-password` adds (user, password).
 pub const SERVICE_ACCOUNT: (&str, &str) = ("service", "service");
+/// Users an administrator may add besides `admin` (the temporary users of the
+/// password-policy case); a bound, so no client can grow the camera's state without end.
+pub const MAX_EXTRA_USERS: usize = 4;
+/// Longest user name and password the user-management endpoints accept (characters).
+pub const MAX_USER_NAME: usize = 32;
+pub const MAX_USER_PASSWORD: usize = 64;
 /// Magic prefix of a firmware image the camera accepts; see [`firmware_image`].
 pub const FIRMWARE_MAGIC: &[u8] = b"HQFW";
 
@@ -75,9 +81,35 @@ struct Inner {
     onvif_nonces: Mutex<onvif::TokenNonces>,
 }
 
+/// A user added through `POST /ISAPI/Security/users` or ONVIF CreateUsers. It can log in
+/// (HTTP Digest, ONVIF) like the administrator, so a created user is a real one.
+#[derive(Debug, Clone)]
+pub(crate) struct ExtraUser {
+    id: u32,
+    name: String,
+    password: String,
+    /// `Administrator`, `Operator`, `User` (ONVIF) or `Viewer` (ISAPI).
+    level: String,
+}
+
+/// Why a new user was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CreateRefusal {
+    BadName,
+    NameClash,
+    BadPassword,
+    /// Too long for the device.
+    PasswordTooLong,
+    /// The complexity rule (Decision 724) refused it.
+    WeakPassword,
+    BadLevel,
+    TooMany,
+}
+
 struct Live {
     device_name: String,
     admin_password: String,
+    extra_users: Vec<ExtraUser>,
     policy: LockPolicy,
     nonces: NonceStore,
     accounts: LoginGuard<String>,
@@ -100,6 +132,7 @@ impl SimState {
                 live: Mutex::new(Live {
                     device_name: config.identity.device_name.clone(),
                     admin_password: config.admin_password.clone(),
+                    extra_users: Vec::new(),
                     policy: LockPolicy {
                         enabled: !config.setup.has(Flaw::NoLockout),
                         attempts: config.lockout.attempts,
@@ -276,8 +309,88 @@ impl SimState {
             }
         } else if factory && username == SERVICE_ACCOUNT.0 {
             passwords.push(SERVICE_ACCOUNT.1.to_string());
+        } else if let Some(user) = live.extra_users.iter().find(|user| user.name == username) {
+            passwords.push(user.password.clone());
         }
         passwords
+    }
+
+    /// Names of the users added besides `admin` (tests check nothing is left behind).
+    pub fn added_users(&self) -> Vec<String> {
+        self.live().extra_users.iter().map(|user| user.name.clone()).collect()
+    }
+
+    /// Users other than `admin` (id order).
+    pub(crate) fn extra_users(&self) -> Vec<ExtraUser> {
+        self.live().extra_users.clone()
+    }
+
+    /// Whether `username` may manage users: the administrator, or an added Administrator.
+    fn is_administrator(&self, username: &str) -> bool {
+        username == self.inner.admin_user
+            || self
+                .live()
+                .extra_users
+                .iter()
+                .any(|user| user.name == username && user.level == "Administrator")
+    }
+
+    /// Adds a user under the same rules on every interface; returns its id.
+    pub(crate) fn create_user(&self, name: &str, password: &str, level: &str) -> Result<u32, CreateRefusal> {
+        let name_ok = !name.is_empty()
+            && name.chars().count() <= MAX_USER_NAME
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+        if !name_ok {
+            return Err(CreateRefusal::BadName);
+        }
+        if password.is_empty() || password.chars().any(char::is_control) {
+            return Err(CreateRefusal::BadPassword);
+        }
+        if password.chars().count() > MAX_USER_PASSWORD {
+            return Err(CreateRefusal::PasswordTooLong);
+        }
+        if !self.has(Flaw::WeakPasswordPolicy) && !password_is_complex(password) {
+            return Err(CreateRefusal::WeakPassword);
+        }
+        if !["Administrator", "Operator", "User", "Viewer"].contains(&level) {
+            return Err(CreateRefusal::BadLevel);
+        }
+        let mut live = self.live();
+        let reserved = name == self.inner.admin_user || name == SERVICE_ACCOUNT.0;
+        if reserved || live.extra_users.iter().any(|user| user.name == name) {
+            return Err(CreateRefusal::NameClash);
+        }
+        if live.extra_users.len() >= MAX_EXTRA_USERS {
+            return Err(CreateRefusal::TooMany);
+        }
+        // Id 1 is the administrator; a new user takes the lowest free id after it.
+        let id = (2..)
+            .find(|id| live.extra_users.iter().all(|user| user.id != *id))
+            .unwrap_or(u32::MAX);
+        live.extra_users.push(ExtraUser {
+            id,
+            name: name.to_string(),
+            password: password.to_string(),
+            level: level.to_string(),
+        });
+        live.extra_users.sort_by_key(|user| user.id);
+        Ok(id)
+    }
+
+    /// Removes added users by name, all or none; `Err` names the first that is not an added
+    /// user (the administrator cannot be deleted).
+    pub(crate) fn delete_users(&self, names: &[&str]) -> Result<(), String> {
+        let mut live = self.live();
+        for (index, name) in names.iter().enumerate() {
+            let known = live.extra_users.iter().any(|user| user.name == *name);
+            if !known || names[..index].contains(name) {
+                return Err((*name).to_string());
+            }
+        }
+        live.extra_users.retain(|user| !names.contains(&user.name.as_str()));
+        Ok(())
     }
 
     fn digest_matches(&self, digest: &DigestResponse, ctx: &RequestCtx, passwords: &[String]) -> bool {
@@ -484,8 +597,8 @@ pub fn router(state: SimState) -> Router {
         .route("/SDK/activateStatus", get(activate_status))
         .route("/ISAPI/System/deviceInfo", get(device_info_get).put(device_info_put))
         .route("/ISAPI/Security/userCheck", get(user_check))
-        .route("/ISAPI/Security/users", get(users_get))
-        .route("/ISAPI/Security/users/{id}", put(user_put))
+        .route("/ISAPI/Security/users", get(users_get).post(users_post))
+        .route("/ISAPI/Security/users/{id}", put(user_put).delete(user_delete))
         .route("/ISAPI/Security/illegalLoginLock", get(lock_get).put(lock_put))
         .route("/ISAPI/System/reboot", put(reboot))
         .route(onvif::PATH, axum::routing::post(onvif::device_service))
@@ -627,17 +740,108 @@ async fn users_get(State(state): State<SimState>, ctx: RequestCtx) -> Response {
         return refusal;
     }
     // The service account stays hidden: that is what makes it a backdoor.
+    let extra: String = state
+        .extra_users()
+        .iter()
+        .map(|user| {
+            format!(
+                "<User>\n<id>{}</id>\n<userName>{}</userName>\n<userLevel>{}</userLevel>\n</User>\n",
+                user.id,
+                escape(&user.name),
+                escape(&user.level)
+            )
+        })
+        .collect();
     xml_response(
         StatusCode::OK,
         format!(
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<UserList version=\"2.0\" xmlns=\"{XML_NAMESPACE}\">\n<User>\n<id>1</id>\n<userName>{}</userName>\n<userLevel>Administrator</userLevel>\n</User>\n</UserList>\n",
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<UserList version=\"2.0\" xmlns=\"{XML_NAMESPACE}\">\n<User>\n<id>1</id>\n<userName>{}</userName>\n<userLevel>Administrator</userLevel>\n</User>\n{extra}</UserList>\n",
             escape(&state.inner.admin_user)
         ),
     )
 }
 
+/// The 401/403 to answer with unless the caller is an administrator.
+fn non_administrator(state: &SimState, ctx: &RequestCtx) -> Option<Response> {
+    match state.authenticate(ctx) {
+        Err(denied) => Some(state.deny(denied)),
+        Ok(username) if state.is_administrator(&username) => None,
+        Ok(_) => Some(response_status(
+            StatusCode::FORBIDDEN,
+            &ctx.path,
+            4,
+            "Invalid Operation",
+            "noPermission",
+        )),
+    }
+}
+
+/// `POST /ISAPI/Security/users`: add a user (Operator or Viewer) under the complexity rule;
+/// the answer carries the new user's id, as Hikvision's does.
+async fn users_post(State(state): State<SimState>, ctx: RequestCtx, body: Body) -> Response {
+    if let Some(refusal) = non_administrator(&state, &ctx) {
+        return refusal;
+    }
+    let root = match read_xml(&state, &ctx, body, "User", "IsapiSecurity::PostUser").await {
+        Ok(root) => root,
+        Err(response) => return response,
+    };
+    let (Some(name), Some(password)) = (root.child_text("userName"), root.child_text("password")) else {
+        return invalid_content(&ctx.path, "badParameters");
+    };
+    // One administrator on this family: added users are Operators or Viewers.
+    let level = root.child_text("userLevel").unwrap_or("Operator");
+    if level == "Administrator" {
+        return invalid_content(&ctx.path, "badParameters");
+    }
+    match state.create_user(name, password, level) {
+        Ok(id) => xml_response(
+            StatusCode::OK,
+            format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ResponseStatus version=\"2.0\" xmlns=\"{XML_NAMESPACE}\">\n<requestURL>{}</requestURL>\n<statusCode>1</statusCode>\n<statusString>OK</statusString>\n<id>{id}</id>\n<subStatusCode>ok</subStatusCode>\n</ResponseStatus>\n",
+                escape(&ctx.path)
+            ),
+        ),
+        Err(CreateRefusal::WeakPassword) => invalid_content(&ctx.path, "riskPassword"),
+        Err(CreateRefusal::NameClash) => invalid_content(&ctx.path, "userNameDuplicate"),
+        Err(CreateRefusal::TooMany) => response_status(
+            StatusCode::BAD_REQUEST,
+            &ctx.path,
+            4,
+            "Invalid Operation",
+            "userNumLimited",
+        ),
+        Err(
+            CreateRefusal::BadName
+            | CreateRefusal::BadPassword
+            | CreateRefusal::PasswordTooLong
+            | CreateRefusal::BadLevel,
+        ) => invalid_content(&ctx.path, "badParameters"),
+    }
+}
+
+/// `DELETE /ISAPI/Security/users/<id>`: remove an added user; the administrator stays.
+async fn user_delete(State(state): State<SimState>, Path(id): Path<String>, ctx: RequestCtx) -> Response {
+    if let Some(refusal) = non_administrator(&state, &ctx) {
+        return refusal;
+    }
+    if id == "1" {
+        return response_status(StatusCode::FORBIDDEN, &ctx.path, 4, "Invalid Operation", "noPermission");
+    }
+    let name = id
+        .parse::<u32>()
+        .ok()
+        .and_then(|id| state.extra_users().into_iter().find(|user| user.id == id))
+        .map(|user| user.name);
+    match name.map(|name| state.delete_users(&[name.as_str()])) {
+        Some(Ok(())) => ok_status(&ctx.path),
+        _ => response_status(StatusCode::NOT_FOUND, &ctx.path, 4, "Invalid Operation", "invalidID"),
+    }
+}
+
 async fn user_put(State(state): State<SimState>, Path(id): Path<String>, ctx: RequestCtx, body: Body) -> Response {
-    if let Some(refusal) = state.refusal(&ctx, None) {
+    // Only the administrator changes the administrator's password, not an added Operator.
+    if let Some(refusal) = non_administrator(&state, &ctx) {
         return refusal;
     }
     if id != "1" {

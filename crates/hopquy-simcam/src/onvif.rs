@@ -24,8 +24,9 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use sha1::{Digest as _, Sha1};
 
-use super::{Denied, LockKey, MAX_BODY_BYTES, RequestCtx, SimState, body_error_response, read_body};
+use super::{CreateRefusal, Denied, LockKey, MAX_BODY_BYTES, RequestCtx, SimState, body_error_response, read_body};
 use crate::auth::constant_time_eq;
+use crate::auth::{Authorization, parse_authorization};
 use crate::config::Flaw;
 use crate::xml::{self, Element, escape};
 
@@ -256,6 +257,9 @@ pub(crate) async fn device_service(State(state): State<SimState>, ctx: RequestCt
     if let Some(refusal) = state.onvif_refusal(&operation.name, &envelope, &ctx) {
         return refusal;
     }
+    if matches!(operation.name.as_str(), "CreateUsers" | "DeleteUsers") {
+        return manage_users(&state, operation, &envelope, &ctx);
+    }
     match answer(&state, &operation.name, &ctx) {
         Some(content) => soap_response(StatusCode::OK, &content),
         None => fault(
@@ -333,11 +337,24 @@ fn answer(state: &SimState, operation: &str, ctx: &RequestCtx) -> Option<String>
             escape(&identity.device_id),
         ),
         // The service account stays hidden here too: that is what makes it a backdoor.
-        "GetUsers" => format!(
-            "<tds:GetUsersResponse><tds:User><tt:Username>{}</tt:Username><tt:UserLevel>Administrator</tt:UserLevel>\
-             </tds:User></tds:GetUsersResponse>",
-            escape(&state.inner.admin_user)
-        ),
+        "GetUsers" => {
+            let extra: String = state
+                .extra_users()
+                .iter()
+                .map(|user| {
+                    format!(
+                        "<tds:User><tt:Username>{}</tt:Username><tt:UserLevel>{}</tt:UserLevel></tds:User>",
+                        escape(&user.name),
+                        escape(&user.level)
+                    )
+                })
+                .collect();
+            format!(
+                "<tds:GetUsersResponse><tds:User><tt:Username>{}</tt:Username><tt:UserLevel>Administrator</tt:UserLevel>\
+                 </tds:User>{extra}</tds:GetUsersResponse>",
+                escape(&state.inner.admin_user)
+            )
+        }
         "GetScopes" => {
             let scope = |item: &str| {
                 format!(
@@ -354,6 +371,152 @@ fn answer(state: &SimState, operation: &str, ctx: &RequestCtx) -> Option<String>
         }
         _ => return None,
     })
+}
+
+/// CreateUsers / DeleteUsers (access class WRITE_SYSTEM: administrators only), all or none,
+/// with ONVIF Core's faults. Called after authentication succeeded (or `onvif-anonymous`).
+fn manage_users(state: &SimState, operation: &Element, envelope: &Element, ctx: &RequestCtx) -> Response {
+    let caller = caller(envelope, ctx);
+    let allowed = state.has(Flaw::OnvifAnonymous) || caller.as_deref().is_some_and(|name| state.is_administrator(name));
+    if !allowed {
+        return fault(
+            StatusCode::BAD_REQUEST,
+            "Sender",
+            "ter:NotAuthorized",
+            "Sender not Authorized",
+        );
+    }
+    let prohibited = |subcode: &str, reason: &str| {
+        nested_fault(
+            StatusCode::BAD_REQUEST,
+            "Sender",
+            "ter:OperationProhibited",
+            subcode,
+            reason,
+        )
+    };
+    if operation.name == "DeleteUsers" {
+        let names: Vec<&str> = operation
+            .children
+            .iter()
+            .filter(|child| child.name == "Username")
+            .map(|child| child.text.as_str())
+            .collect();
+        if names.is_empty() {
+            return nested_fault(
+                StatusCode::BAD_REQUEST,
+                "Sender",
+                "ter:InvalidArgVal",
+                "ter:UsernameMissing",
+                "Username not recognized",
+            );
+        }
+        if names.contains(&state.inner.admin_user.as_str()) {
+            return nested_fault(
+                StatusCode::BAD_REQUEST,
+                "Sender",
+                "ter:InvalidArgVal",
+                "ter:FixedUser",
+                "Username may not be deleted",
+            );
+        }
+        return match state.delete_users(&names) {
+            Ok(()) => soap_response(StatusCode::OK, "<tds:DeleteUsersResponse/>"),
+            Err(_) => nested_fault(
+                StatusCode::BAD_REQUEST,
+                "Sender",
+                "ter:InvalidArgVal",
+                "ter:UsernameMissing",
+                "Username not recognized",
+            ),
+        };
+    }
+    let users: Vec<(&str, &str, &str)> = operation
+        .children
+        .iter()
+        .filter(|child| child.name == "User")
+        .map(|user| {
+            (
+                user.child_text("Username").unwrap_or_default(),
+                user.child_text("Password").unwrap_or_default(),
+                user.child_text("UserLevel").unwrap_or_default(),
+            )
+        })
+        .collect();
+    if users.is_empty() || users.len() > super::MAX_EXTRA_USERS {
+        return nested_fault(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Receiver",
+            "ter:Action",
+            "ter:TooManyUsers",
+            "Maximum number of supported users exceeded",
+        );
+    }
+    // All or none: create one by one and undo on the first refusal.
+    let mut created: Vec<&str> = Vec::new();
+    for (name, password, level) in &users {
+        let refusal = if *level == "Anonymous" {
+            Some(prohibited(
+                "ter:AnonymousNotAllowed",
+                "User level anonymous is not allowed",
+            ))
+        } else if name.chars().count() > super::MAX_USER_NAME {
+            Some(prohibited("ter:UsernameTooLong", "The username is too long"))
+        } else if name.is_empty() {
+            Some(prohibited("ter:UsernameTooShort", "The username is too short"))
+        } else {
+            match state.create_user(name, password, level) {
+                Ok(_) => {
+                    created.push(name);
+                    None
+                }
+                Err(CreateRefusal::NameClash) => Some(prohibited("ter:UsernameClash", "Username already exists")),
+                Err(CreateRefusal::PasswordTooLong) => {
+                    Some(prohibited("ter:PasswordTooLong", "The password is too long"))
+                }
+                // ONVIF Core, CreateUsers: "ter:Password — Too weak password" (also when empty).
+                Err(CreateRefusal::WeakPassword | CreateRefusal::BadPassword) => {
+                    Some(prohibited("ter:Password", "Too weak password"))
+                }
+                Err(CreateRefusal::TooMany) => Some(nested_fault(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Receiver",
+                    "ter:Action",
+                    "ter:TooManyUsers",
+                    "Maximum number of supported users exceeded",
+                )),
+                Err(CreateRefusal::BadName | CreateRefusal::BadLevel) => Some(nested_fault(
+                    StatusCode::BAD_REQUEST,
+                    "Sender",
+                    "ter:InvalidArgVal",
+                    "ter:InvalidArgs",
+                    "invalid user name or level",
+                )),
+            }
+        };
+        if let Some(refusal) = refusal {
+            if !created.is_empty() {
+                let _ = state.delete_users(&created);
+            }
+            return refusal;
+        }
+    }
+    soap_response(StatusCode::OK, "<tds:CreateUsersResponse/>")
+}
+
+/// Who called: the Digest or Basic user name, else the UsernameToken's. Only meaningful
+/// after `onvif_refusal` let the call through.
+fn caller(envelope: &Element, ctx: &RequestCtx) -> Option<String> {
+    let header = ctx
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(parse_authorization);
+    match header {
+        Some(Authorization::Digest(digest)) => Some(digest.username),
+        Some(Authorization::Basic { username, .. }) => Some(username),
+        None => Token::from_envelope(envelope).map(|token| token.username),
+    }
 }
 
 /// A device name as a hostname label.
@@ -389,6 +552,19 @@ fn fault(status: StatusCode, code: &str, subcode: &str, reason: &str) -> Respons
         &format!(
             "<env:Fault><env:Code><env:Value>env:{code}</env:Value><env:Subcode><env:Value>{subcode}</env:Value>\
              </env:Subcode></env:Code><env:Reason><env:Text xml:lang=\"en\">{}</env:Text></env:Reason></env:Fault>",
+            escape(reason)
+        ),
+    )
+}
+
+/// A SOAP 1.2 fault with ONVIF's two-level subcode (`ter:OperationProhibited / ter:Password`).
+fn nested_fault(status: StatusCode, code: &str, subcode: &str, detail: &str, reason: &str) -> Response {
+    soap_response(
+        status,
+        &format!(
+            "<env:Fault><env:Code><env:Value>env:{code}</env:Value><env:Subcode><env:Value>{subcode}</env:Value>\
+             <env:Subcode><env:Value>{detail}</env:Value></env:Subcode></env:Subcode></env:Code>\
+             <env:Reason><env:Text xml:lang=\"en\">{}</env:Text></env:Reason></env:Fault>",
             escape(reason)
         ),
     )

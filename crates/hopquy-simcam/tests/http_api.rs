@@ -717,3 +717,199 @@ async fn unknown_paths_and_login_page() {
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("type=\"password\""));
 }
+
+const USERS: &str = "/ISAPI/Security/users";
+
+fn new_user_xml(name: &str, password: &str, level: &str) -> String {
+    format!("<User><userName>{name}</userName><password>{password}</password><userLevel>{level}</userLevel></User>")
+}
+
+async fn add_user(cam: &Camera, name: &str, password: &str, level: &str) -> Reply {
+    let body = new_user_xml(name, password, level);
+    login(cam, Method::POST, USERS, "admin", &cam.password, 2, &body).await
+}
+
+#[tokio::test]
+async fn users_can_be_added_and_deleted_under_the_complexity_rule() {
+    let cam = camera("hardened");
+    for weak in ["Ab1!xyz", "password1", "hq12345678", "ABCDEFG1!"] {
+        let reply = add_user(&cam, "hqtemp", weak, "Operator").await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{weak}");
+        assert!(reply.body.contains("riskPassword"), "{}", reply.body);
+    }
+    let reply = add_user(&cam, "hqtemp", "Str0ng!pass", "Operator").await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert!(reply.body.contains("<id>2</id>") && reply.body.contains("<statusCode>1</statusCode>"));
+    // The new user is real: it logs in and is listed.
+    assert_eq!(
+        get_as(&cam, USER_CHECK, "hqtemp", "Str0ng!pass").await.status,
+        StatusCode::OK
+    );
+    assert!(
+        get_as(&cam, USERS, "admin", &cam.password)
+            .await
+            .body
+            .contains("<userName>hqtemp</userName>")
+    );
+    // An Operator manages nobody: no new users, and not the administrator's password.
+    let by_operator = login(
+        &cam,
+        Method::POST,
+        USERS,
+        "hqtemp",
+        "Str0ng!pass",
+        3,
+        &new_user_xml("hqx", "Str0ng!pass2", "Operator"),
+    )
+    .await;
+    assert_eq!(by_operator.status, StatusCode::FORBIDDEN);
+    let by_operator = login(
+        &cam,
+        Method::PUT,
+        "/ISAPI/Security/users/1",
+        "hqtemp",
+        "Str0ng!pass",
+        3,
+        &user_xml("An0ther!pass"),
+    )
+    .await;
+    assert_eq!(by_operator.status, StatusCode::FORBIDDEN);
+    assert_eq!(cam.state.admin_password(), cam.password);
+
+    let delete = |uri: &'static str| login(&cam, Method::DELETE, uri, "admin", &cam.password, 4, "");
+    assert_eq!(delete("/ISAPI/Security/users/1").await.status, StatusCode::FORBIDDEN);
+    assert_eq!(delete("/ISAPI/Security/users/2").await.status, StatusCode::OK);
+    assert_eq!(delete("/ISAPI/Security/users/2").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(delete("/ISAPI/Security/users/x%00").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        get_as(&cam, USER_CHECK, "hqtemp", "Str0ng!pass").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    let weak = camera("hardened+weak-password-policy");
+    let reply = add_user(&weak, "hqtemp", "password1", "Operator").await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(
+        get_as(&weak, USER_CHECK, "hqtemp", "password1").await.status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn adding_users_is_bounded_and_hostile_input_is_refused() {
+    let cam = camera("hardened");
+    let long_name = "n".repeat(33);
+    let long_password = format!("Aa1!{}", "x".repeat(61));
+    for (name, password, level) in [
+        ("", "Str0ng!pass", "Operator"),
+        (long_name.as_str(), "Str0ng!pass", "Operator"),
+        ("bad name", "Str0ng!pass", "Operator"),
+        ("bad\u{7}", "Str0ng!pass", "Operator"),
+        ("hqtemp", long_password.as_str(), "Operator"),
+        ("hqtemp", "Str0ng!\u{1}pass", "Operator"),
+        ("hqtemp", "Str0ng!pass", "Administrator"),
+        ("hqtemp", "Str0ng!pass", "Root"),
+    ] {
+        let reply = add_user(&cam, &xml_escape(name), &xml_escape(password), level).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{name:?} {password:?} {level}");
+    }
+    assert_eq!(
+        add_user(&cam, "admin", "Str0ng!pass", "Operator").await.status,
+        StatusCode::BAD_REQUEST
+    );
+    let malformed = login(&cam, Method::POST, USERS, "admin", &cam.password, 2, "<User><userName>").await;
+    assert_eq!(malformed.status, StatusCode::BAD_REQUEST);
+    for n in 0..hopquy_simcam::MAX_EXTRA_USERS {
+        let reply = add_user(&cam, &format!("hq{n}"), "Str0ng!pass", "Viewer").await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    }
+    let full = add_user(&cam, "hqmore", "Str0ng!pass", "Viewer").await;
+    assert_eq!(full.status, StatusCode::BAD_REQUEST);
+    assert!(full.body.contains("userNumLimited"));
+    let clash = camera("hardened");
+    assert_eq!(
+        add_user(&clash, "hqa", "Str0ng!pass", "Viewer").await.status,
+        StatusCode::OK
+    );
+    let again = add_user(&clash, "hqa", "Str0ng!pass", "Viewer").await;
+    assert!(again.body.contains("userNameDuplicate"), "{}", again.body);
+}
+
+fn xml_escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;")
+}
+
+fn soap(body: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\"?><s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\" xmlns:tds=\"http://www.onvif.org/ver10/device/wsdl\" xmlns:tt=\"http://www.onvif.org/ver10/schema\"><s:Body>{body}</s:Body></s:Envelope>"
+    )
+}
+
+fn create_users(name: &str, password: &str) -> String {
+    soap(&format!(
+        "<tds:CreateUsers><tds:User><tt:Username>{name}</tt:Username><tt:Password>{password}</tt:Password><tt:UserLevel>User</tt:UserLevel></tds:User></tds:CreateUsers>"
+    ))
+}
+
+#[tokio::test]
+async fn onvif_create_and_delete_users_follow_the_same_rule() {
+    const ONVIF: &str = "/onvif/device_service";
+    let cam = camera("hardened");
+    // The device service reads the envelope before it challenges, so the challenge request
+    // carries the body too.
+    let call = |user: &'static str, password: String, body: String| {
+        let cam = &cam;
+        async move {
+            let challenge = send(&cam.router, request(Method::POST, ONVIF, 5, None, &body)).await;
+            assert_eq!(challenge.status, StatusCode::UNAUTHORIZED, "{}", challenge.body);
+            let authorization = digest_authorization(&challenge, Alg::Sha256, "POST", ONVIF, user, &password, 1);
+            send(&cam.router, request(Method::POST, ONVIF, 5, Some(authorization), &body)).await
+        }
+    };
+    let weak = call("admin", cam.password.clone(), create_users("hqo", "password1")).await;
+    assert_eq!(weak.status, StatusCode::BAD_REQUEST);
+    assert!(
+        weak.body.contains("ter:OperationProhibited") && weak.body.contains("<env:Value>ter:Password</env:Value>"),
+        "{}",
+        weak.body
+    );
+    let too_long = call(
+        "admin",
+        cam.password.clone(),
+        create_users("hqo", &format!("Aa1!{}", "x".repeat(70))),
+    )
+    .await;
+    assert!(too_long.body.contains("ter:PasswordTooLong"), "{}", too_long.body);
+    let ok = call("admin", cam.password.clone(), create_users("hqo", "Str0ng!pass")).await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    assert!(ok.body.contains("CreateUsersResponse"));
+    let clash = call("admin", cam.password.clone(), create_users("hqo", "Str0ng!pass")).await;
+    assert!(clash.body.contains("ter:UsernameClash"), "{}", clash.body);
+    // The user exists on ISAPI too, and a User-level account may not create users.
+    assert_eq!(
+        get_as(&cam, USER_CHECK, "hqo", "Str0ng!pass").await.status,
+        StatusCode::OK
+    );
+    let by_user = call("hqo", "Str0ng!pass".into(), create_users("hqp", "Str0ng!pass")).await;
+    assert!(by_user.body.contains("ter:NotAuthorized"), "{}", by_user.body);
+    let listed = call("admin", cam.password.clone(), soap("<tds:GetUsers/>")).await;
+    assert!(
+        listed.body.contains("<tt:Username>hqo</tt:Username>"),
+        "{}",
+        listed.body
+    );
+
+    let delete = |name: &str| {
+        soap(&format!(
+            "<tds:DeleteUsers><tds:Username>{name}</tds:Username></tds:DeleteUsers>"
+        ))
+    };
+    let fixed = call("admin", cam.password.clone(), delete("admin")).await;
+    assert!(fixed.body.contains("ter:FixedUser"), "{}", fixed.body);
+    let gone = call("admin", cam.password.clone(), delete("hqo")).await;
+    assert_eq!(gone.status, StatusCode::OK, "{}", gone.body);
+    let missing = call("admin", cam.password.clone(), delete("hqo")).await;
+    assert!(missing.body.contains("ter:UsernameMissing"), "{}", missing.body);
+    let empty = call("admin", cam.password.clone(), soap("<tds:CreateUsers/>")).await;
+    assert_eq!(empty.status, StatusCode::INTERNAL_SERVER_ERROR);
+}

@@ -15,6 +15,7 @@ use crate::template::{self, TemplateError};
 mod http;
 mod interactive;
 mod onvif;
+mod password_policy;
 mod ports;
 mod rtsp;
 mod ssh;
@@ -265,6 +266,7 @@ pub async fn execute(
             })
         }
         "ports" => ports::run(step, ctx, tctx, rec).await,
+        "password-policy" => password_policy::run(step, ctx, tctx, rec).await,
         "operator" | "document" => interactive::ask(step, case, ctx).await,
         other => Err(ActionError::Unsupported(other.to_owned())),
     }

@@ -27,6 +27,7 @@ pub fn list(suite_root: Option<PathBuf>, args: ListArgs) -> Result<u8, CliError>
                     "id": c.id.get_ref(),
                     "title": c.title,
                     "kind": c.kind.as_str(),
+                    "effect": effect_name(c),
                     "clauses": clauses_of(c, &args.regulation),
                     "needs": c.needs.iter().map(|n| n.get_ref()).collect::<Vec<_>>(),
                 })
@@ -38,14 +39,28 @@ pub fn list(suite_root: Option<PathBuf>, args: ListArgs) -> Result<u8, CliError>
     outln!("{} — {} cases", reg.id, cases.len());
     for c in cases {
         outln!(
-            "  {:<34} {:<10} {:<14} {}",
+            "  {:<34} {:<10} {:<13} {:<14} {}",
             c.id.get_ref(),
             c.kind.as_str(),
+            effect_name(c),
             clauses_of(c, &args.regulation).join(","),
             c.title
         );
     }
     Ok(exit::PASS)
+}
+
+/// What running the case does to the device, as written in case files (`configures`).
+fn effect_name(c: &Case) -> String {
+    serde_name(&c.effect)
+}
+
+/// The name a case file spells an enum value with (`locks-account`, `functional`).
+fn serde_name(value: &impl serde::Serialize) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 pub fn explain(suite_root: Option<PathBuf>, args: ExplainArgs) -> Result<u8, CliError> {
@@ -110,10 +125,10 @@ fn print_case(c: &Case, path: &Path) {
     outln!("{}", c.title_vi);
     outln!("file: test-cases/{}", path.display());
     outln!(
-        "kind: {}, method: {:?}, effect: {:?}",
+        "kind: {}, method: {}, effect: {}",
         c.kind.as_str(),
-        c.method,
-        c.effect
+        serde_name(&c.method),
+        effect_name(c)
     );
     for (reg, ids) in &c.clauses {
         outln!(
