@@ -32,6 +32,7 @@ pub enum Flaw {
     SshPasswordDefault,
     OnvifAnonymous,
     SharedCertificate,
+    RtspNoLockout,
 }
 
 impl Flaw {
@@ -55,6 +56,7 @@ impl Flaw {
         Flaw::SshPasswordDefault,
         Flaw::OnvifAnonymous,
         Flaw::SharedCertificate,
+        Flaw::RtspNoLockout,
     ];
 
     pub fn name(self) -> &'static str {
@@ -78,6 +80,7 @@ impl Flaw {
             Flaw::SshPasswordDefault => "ssh-password-default",
             Flaw::OnvifAnonymous => "onvif-anonymous",
             Flaw::SharedCertificate => "shared-certificate",
+            Flaw::RtspNoLockout => "rtsp-no-lockout",
         }
     }
 
@@ -112,6 +115,9 @@ impl Flaw {
                 "every ONVIF device-service operation answers without credentials (XM530 pattern, CWE-306)"
             }
             Flaw::SharedCertificate => "the HTTPS key and certificate are fixed and shared by every unit",
+            Flaw::RtspNoLockout => {
+                "RTSP checks passwords on its own: its failures are not counted and a locked account still streams (a brute-force path around the web lockout)"
+            }
         }
     }
 

@@ -36,6 +36,30 @@ pub async fn run(step: &Step, ctx: &RunContext<'_>, tctx: &Value, rec: &Recorder
     })
 }
 
+/// The Telnet login surface (not yet available).
+pub(super) struct LoginPort;
+
+pub(super) async fn login_port(
+    _step: &Step,
+    _ctx: &RunContext<'_>,
+    _tctx: &Value,
+    _rec: &Recorder,
+    _map: &mut serde_json::Map<String, Value>,
+) -> Result<Option<LoginPort>, ActionError> {
+    Err(ActionError::Unsupported("login on surface telnet".into()))
+}
+
+impl LoginPort {
+    pub(super) async fn attempt(
+        &self,
+        _cred: &Option<hopquy_probe::Credential>,
+        _ctx: &RunContext<'_>,
+        _rec: &Recorder,
+    ) -> Result<super::dictionary::Attempt, ActionError> {
+        Err(ActionError::Unsupported("login on surface telnet".into()))
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
