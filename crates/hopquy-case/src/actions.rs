@@ -357,7 +357,7 @@ pub const ACTIONS: &[ActionSpec] = &[
             param(
                 "options",
                 ParamKind::Options,
-                "`reset_below` and `window_s` (below): lockout-aware pacing of a dictionary.",
+                "`reset_below`, `window_s` and `control_login` (below): lockout-aware pacing of a dictionary.",
             ),
         ],
         observations: &[
@@ -427,6 +427,16 @@ pub const ACTIONS: &[ActionSpec] = &[
                 "auth_used",
                 "`rtsp`, `onvif`: schemes the credentials went out with (`digest-md5`, `digest-sha256`, `basic`, `usernametoken`), in order first used.",
             ),
+            observation("port", "`rtsp`, `onvif`, `telnet`: the TCP port logged in on."),
+            observation("auth_mode", "`onvif`: `digest` or `usernametoken`, as the step asked."),
+            observation(
+                "prompt",
+                "`telnet`: what the service printed before any login (escaped as for the `telnet` action).",
+            ),
+            observation(
+                "error",
+                "`rtsp`, `onvif`, `telnet`: why the service could not be reached (with `reachable = false`).",
+            ),
         ],
         rules: &[
             "`surface = \"http\"` (default): the op must define `accepted`/`rejected` classifiers in the profile, or every attempt is `unknown`.",
@@ -436,6 +446,7 @@ pub const ACTIONS: &[ActionSpec] = &[
             "With `credentials = \"wrong-password\"` and `repeat`, each attempt uses a different random password.",
             "`options.reset_below = N` (N ≥ 2) logs in with the target's credentials after N-1 consecutive failures, so a long dictionary does not trip the lockout; a refused control login stops the step with `aborted = true`.",
             "`options.window_s = S` (with `reset_below`): user names other than the target's get at most N-1 failures per S seconds; the step waits where needed.",
+            "`options.control_login = false` (with `window_s`): no control logins — for a surface whose accounts are not the target's, such as a Telnet daemon — and every user name, the target's too, is paced per window.",
         ],
     },
     ActionSpec {

@@ -40,7 +40,7 @@ pub const SURFACES: &[&str] = &["http", "rtsp", "onvif", "telnet"];
 /// `auth` of an `onvif` login: the two ways an ONVIF device takes credentials.
 pub const ONVIF_LOGIN_AUTH_VALUES: &[&str] = &["digest", "usernametoken"];
 /// Options of the `login` action (its lockout-aware pacing).
-pub const LOGIN_OPTIONS: &[&str] = &["reset_below", "window_s"];
+pub const LOGIN_OPTIONS: &[&str] = &["reset_below", "window_s", "control_login"];
 pub const CREDENTIAL_SETS: &[&str] = &["none", "target", "wrong-password", "unknown-user"];
 pub const ANSWER_KINDS: &[&str] = &["confirm", "yes-no", "text", "attachment"];
 pub const ON_ERROR_VERDICTS: &[&str] = &["error", "inconclusive"];
@@ -864,6 +864,25 @@ impl<'a, 'i> CaseValidator<'a, 'i> {
                 self.push(diagnostic);
                 continue;
             }
+            if name == "control_login" {
+                let valid = match value.get_ref() {
+                    DeValue::Boolean(_) => true,
+                    DeValue::String(text) => is_whole_template(text),
+                    _ => false,
+                };
+                if !valid {
+                    let found = describe(value.get_ref());
+                    let diagnostic = self
+                        .file
+                        .error_at(
+                            value.span(),
+                            format!("invalid value {found} for `options.{name}` in {label}"),
+                        )
+                        .with_expected("true or false");
+                    self.push(diagnostic);
+                }
+                continue;
+            }
             let minimum = if name == "reset_below" { 2 } else { 0 };
             let valid = match scalar(value.get_ref()) {
                 Scalar::Integer(n) => n >= minimum,
@@ -884,6 +903,23 @@ impl<'a, 'i> CaseValidator<'a, 'i> {
                     ));
                 self.push(diagnostic);
             }
+        }
+        let control_off = matches!(
+            options.get("control_login").map(|v| v.get_ref()),
+            Some(DeValue::Boolean(false))
+        );
+        if control_off && options.get("window_s").is_none() {
+            let span = options.get("control_login").map(|v| v.span()).unwrap_or_default();
+            let diagnostic = self
+                .file
+                .error_at(
+                    span,
+                    format!("`options.control_login = false` needs `options.window_s` ({label})"),
+                )
+                .with_hint(
+                    "without control logins only pacing per window keeps a dictionary below the lockout threshold",
+                );
+            self.push(diagnostic);
         }
         if options.get("window_s").is_some() && options.get("reset_below").is_none() {
             let span = options.get("window_s").map(|v| v.span()).unwrap_or_default();

@@ -488,6 +488,16 @@ fn login_surfaces_check_op_auth_paths_and_options_at_their_values() {
             "`options.window_s` needs `options.reset_below`",
             "threshold",
         ),
+        (
+            "options = { reset_below = 5, control_login = false }\n",
+            "`options.control_login = false` needs `options.window_s`",
+            "pacing per window",
+        ),
+        (
+            "options = { reset_below = 5, window_s = 30, control_login = \"no\" }\n",
+            "invalid value \"no\" for `options.control_login`",
+            "true or false",
+        ),
     ];
     for (added, message, detail) in cases {
         let text = variant(burst, &format!("{burst}{added}"));
@@ -511,7 +521,7 @@ fn login_surfaces_check_op_auth_paths_and_options_at_their_values() {
     for good in [
         "surface = \"rtsp\"\npaths = \"profile\"\noptions = { reset_below = \"${params.attempts}\", window_s = 30 }\n",
         "surface = \"onvif\"\nop = \"GetUsers\"\nauth = \"usernametoken\"\n",
-        "surface = \"telnet\"\nport = 2323\n",
+        "surface = \"telnet\"\nport = 2323\noptions = { reset_below = 5, window_s = 30, control_login = false }\n",
     ] {
         let path = fixture.write("lockout-http.toml", &variant(burst, &format!("{burst}{good}")));
         assert!(hopquy_case::load_case(&path).is_ok(), "{good}");

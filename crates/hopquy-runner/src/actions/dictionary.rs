@@ -92,6 +92,10 @@ pub struct Plan {
     pub interval_ms: u64,
     pub stop_on_accept: bool,
     pub fresh_connection: bool,
+    /// `reset_below` logs in with the target's credentials; false (`options.control_login`)
+    /// where the target's account may not exist on the surface (a Telnet daemon's own
+    /// accounts): then every user name, the target's too, is paced per window instead.
+    pub control_login: bool,
 }
 
 impl Plan {
@@ -149,10 +153,21 @@ impl Plan {
             ),
             None => None,
         };
+        let control_login = match option(step, "control_login") {
+            None => true,
+            Some(v) => crate::template::resolve(v, tctx)?
+                .as_bool()
+                .ok_or_else(|| ActionError::Definition("`options.control_login` must be true or false".into()))?,
+        };
+        if !control_login && window.is_none() {
+            return Err(ActionError::Definition(
+                "`options.control_login = false` needs `options.window_s`: without control logins only pacing keeps the run below the threshold".into(),
+            ));
+        }
         for key in step.options.iter().flatten().map(|(k, _)| k) {
-            if key != "reset_below" && key != "window_s" {
+            if !["reset_below", "window_s", "control_login"].contains(&key.as_str()) {
                 return Err(ActionError::Definition(format!(
-                    "unknown `options.{key}` for login; known: reset_below, window_s"
+                    "unknown `options.{key}` for login; known: reset_below, window_s, control_login"
                 )));
             }
         }
@@ -163,6 +178,7 @@ impl Plan {
             interval_ms: opt_u64(&step.interval_ms, tctx, "interval_ms")?.unwrap_or(0),
             stop_on_accept: step.stop_on_accept.unwrap_or(false),
             fresh_connection: step.fresh_connection.unwrap_or(true),
+            control_login,
         })
     }
 }
@@ -191,6 +207,7 @@ pub async fn run<'a>(
         interval_ms,
         stop_on_accept,
         fresh_connection: _,
+        control_login,
     } = plan;
     let mut consecutive_failures: u64 = 0;
     let mut resets = 0usize;
@@ -211,7 +228,7 @@ pub async fn run<'a>(
             let (Some(limit), Some(window), Some(c)) = (reset_below, window, c) else {
                 return true;
             };
-            if c.username == target_user {
+            if control_login && c.username == target_user {
                 return true;
             }
             let recent = failures_by_user
@@ -241,7 +258,7 @@ pub async fn run<'a>(
         if !outcomes.is_empty() && interval_ms > 0 {
             tokio::time::sleep(Duration::from_millis(interval_ms)).await;
         }
-        if let Some(limit) = reset_below
+        if let Some(limit) = reset_below.filter(|_| control_login)
             && consecutive_failures + 1 >= limit
         {
             resets += 1;
@@ -358,6 +375,7 @@ mod tests {
             interval_ms: 0,
             stop_on_accept: false,
             fresh_connection: true,
+            control_login: true,
         }
     }
 
@@ -483,6 +501,31 @@ mod tests {
         assert!(obs["paced_ms"].as_u64().unwrap() >= 250, "{obs}");
         assert_eq!(obs["accepted_credentials"], json!(["admin:good"]));
         assert_eq!(obs["rejected"], 3);
+    }
+
+    #[tokio::test]
+    async fn without_control_logins_the_target_user_is_paced_too() {
+        let device = Mutex::new(Device {
+            failures: 0,
+            threshold: 100,
+            log: Vec::new(),
+        });
+        let mut p = plan(&[("admin", "a"), ("admin", "b"), ("admin", "c")], Some(3), Some(300));
+        p.control_login = false;
+        let obs = run(
+            p,
+            "admin",
+            |c| {
+                let outcome = device.lock().unwrap().try_login(&c);
+                Box::pin(async move { Ok(answer(outcome)) })
+            },
+            || Box::pin(async { Err(ActionError::Definition("no control login expected".into())) }),
+        )
+        .await
+        .unwrap();
+        assert_eq!(obs["resets"], 0);
+        assert_eq!(obs["rejected"], 3);
+        assert!(obs["paced_ms"].as_u64().unwrap() >= 250, "{obs}");
     }
 
     #[tokio::test]
