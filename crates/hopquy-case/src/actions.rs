@@ -25,6 +25,12 @@ pub enum ParamKind {
     Auth,
     /// `none`, `digest` or `usernametoken`.
     OnvifAuth,
+    /// A login surface: `http`, `rtsp`, `onvif` or `telnet`.
+    Surface,
+    /// A profile operation (`http` surface) or an ONVIF operation (`onvif` surface).
+    LoginOp,
+    /// `none`, `basic`, `digest`, `profile` (`http` surface) or `digest`, `usernametoken` (`onvif`).
+    LoginAuth,
     /// `none`, `target`, `wrong-password`, `unknown-user` or `dictionary:<stem>`.
     Credentials,
     /// An integer ≥ 1 (or a whole-value template).
@@ -206,6 +212,32 @@ const OPTIONS: ParamSpec = param(
     "Action-specific options (a table), passed to the action as-is.",
 );
 
+const SURFACE: ParamSpec = param(
+    "surface",
+    ParamKind::Surface,
+    "Where to log in: `http` (the profile's login operation; default), `rtsp` (DESCRIBE of a stream path), `onvif` (a device-service call) or `telnet` (the login prompt).",
+);
+const LOGIN_OP: ParamSpec = param(
+    "op",
+    ParamKind::LoginOp,
+    "`http`: profile operation used to test a login (default `login-check`); `onvif`: ONVIF operation (default `GetUsers`, else `GetDeviceInformation`).",
+);
+const LOGIN_PORT: ParamSpec = param(
+    "port",
+    ParamKind::Port,
+    "Named port from the profile/target, or a number. Default: the op's port, else `http` (`http`, `onvif`); `rtsp`; `telnet` (else 23).",
+);
+const LOGIN_AUTH: ParamSpec = param(
+    "auth",
+    ParamKind::LoginAuth,
+    "`http`: `none`, `basic`, `digest` or `profile` (default: the op's scheme); `onvif`: `digest` (default) or `usernametoken`. Not used on `rtsp` and `telnet`.",
+);
+const LOGIN_PATHS: ParamSpec = param(
+    "paths",
+    ParamKind::RtspPaths,
+    "`rtsp` only: candidate stream paths, as for the `rtsp` action. Default: the profile's paths, then `dictionary:rtsp-paths`.",
+);
+
 /// Every action, in the order the reference documents them.
 pub const ACTIONS: &[ActionSpec] = &[
     ActionSpec {
@@ -296,13 +328,11 @@ pub const ACTIONS: &[ActionSpec] = &[
         name: "login",
         description: "Try a credential set against a profile login operation and classify each attempt as accepted, rejected, locked or unknown.",
         params: &[
-            param(
-                "op",
-                ParamKind::ProfileOp,
-                "Profile operation used to test a login. Default `login-check`.",
-            ),
-            PORT_HTTP,
-            AUTH,
+            SURFACE,
+            LOGIN_OP,
+            LOGIN_PORT,
+            LOGIN_AUTH,
+            LOGIN_PATHS,
             required(
                 "credentials",
                 ParamKind::Credentials,
@@ -324,7 +354,11 @@ pub const ACTIONS: &[ActionSpec] = &[
                 "Stop at the first accepted credential (dictionary runs). Default false.",
             ),
             INTERVAL_MS,
-            OPTIONS,
+            param(
+                "options",
+                ParamKind::Options,
+                "`reset_below`, `window_s` and `control_login` (below): lockout-aware pacing of a dictionary.",
+            ),
         ],
         observations: &[
             observation("attempts", "Number of login attempts made."),
@@ -340,7 +374,10 @@ pub const ACTIONS: &[ActionSpec] = &[
                 "outcomes",
                 "Per-attempt outcome, in order: list of `accepted`/`rejected`/`locked`/`unknown`.",
             ),
-            observation("statuses", "Per-attempt HTTP status, in order: list of integers."),
+            observation(
+                "statuses",
+                "Per-attempt status, in order: the HTTP or RTSP status code; for Telnet the answer's kind (`shell`, `incorrect`, `login`, `unknown`).",
+            ),
             observation(
                 "distinct_bodies",
                 "Number of distinct responses (status + body, digits masked so nonces and clocks do not count): more than one among failures means the error reveals something.",
@@ -361,29 +398,66 @@ pub const ACTIONS: &[ActionSpec] = &[
                 "aborted",
                 "True when a `reset_below` control login was refused (the device locked) and the step stopped early.",
             ),
+            observation(
+                "paced_ms",
+                "With `options.window_s`: milliseconds spent waiting so other user names stay below the threshold per window.",
+            ),
             observation("duration_ms", "Milliseconds the whole step took."),
             observation(
                 "detail",
                 "Per-attempt objects `{n, credential, status, outcome, elapsed_ms, t_ms}`.",
             ),
+            observation(
+                "surface",
+                "The surface logged in on: `http`, `rtsp`, `onvif` or `telnet`.",
+            ),
+            observation(
+                "reachable",
+                "`rtsp`, `onvif`, `telnet`: false when the service refused the connection (then nothing was tried); always true over `http`.",
+            ),
+            observation(
+                "route",
+                "`rtsp`: the stream path the attempts DESCRIBE (the first candidate refused without credentials); `onvif`: the operation called. Null when none demands authentication (then nothing was tried).",
+            ),
+            observation(
+                "anonymous_allowed",
+                "`rtsp`: paths served without credentials; `onvif`: candidate operations answered without credentials. A route that needs no password cannot test one.",
+            ),
+            observation(
+                "auth_used",
+                "`rtsp`, `onvif`: schemes the credentials went out with (`digest-md5`, `digest-sha256`, `basic`, `usernametoken`), in order first used.",
+            ),
+            observation("port", "`rtsp`, `onvif`, `telnet`: the TCP port logged in on."),
+            observation("auth_mode", "`onvif`: `digest` or `usernametoken`, as the step asked."),
+            observation(
+                "prompt",
+                "`telnet`: what the service printed before any login (escaped as for the `telnet` action).",
+            ),
+            observation(
+                "error",
+                "`rtsp`, `onvif`, `telnet`: why the service could not be reached (with `reachable = false`).",
+            ),
         ],
         rules: &[
-            "The op must define `accepted`/`rejected` classifiers in the profile, or every attempt is `unknown`.",
+            "`surface = \"http\"` (default): the op must define `accepted`/`rejected` classifiers in the profile, or every attempt is `unknown`.",
+            "`surface = \"rtsp\"`: DESCRIBE, one fresh connection per attempt (an anonymous request for the challenge, then Digest; Basic only when Digest is not offered). 2xx (or 404 after authentication: the path was looked up only after the credentials passed) is `accepted`, 401 `rejected`, the profile's `[rtsp] locked` classifier `locked`, anything else `unknown`.",
+            "`surface = \"onvif\"`: calls `op` (default: `GetUsers`, else `GetDeviceInformation`, whichever refuses an anonymous call) with `auth = \"digest\"` (default) or `\"usernametoken\"`. An answer is `accepted`; 401/403 or `NotAuthorized` `rejected`; a digest attempt the device never challenged is `unknown` (the credential was not sent).",
+            "`surface = \"telnet\"`: answers `login:` and `Password:` on a fresh connection and reads what follows: a shell prompt is `accepted`, `incorrect`/`denied`/`failed` or another login prompt `rejected`, anything else `unknown`.",
             "With `credentials = \"wrong-password\"` and `repeat`, each attempt uses a different random password.",
-            "`options.reset_below = N` (N ≥ 2) logs in with the target's credentials after N-1 consecutive failures, so a long dictionary does not trip the lockout.",
+            "`options.reset_below = N` (N ≥ 2) logs in with the target's credentials after N-1 consecutive failures, so a long dictionary does not trip the lockout; a refused control login stops the step with `aborted = true`.",
+            "`options.window_s = S` (with `reset_below`): user names other than the target's get at most N-1 failures per S seconds; the step waits where needed.",
+            "`options.control_login = false` (with `window_s`): no control logins — for a surface whose accounts are not the target's, such as a Telnet daemon — and every user name, the target's too, is paced per window.",
         ],
     },
     ActionSpec {
         name: "recover",
         description: "Poll the login operation with the target's credentials until it is accepted again (a lockout expired), for up to `seconds` + 30 s.",
         params: &[
-            param(
-                "op",
-                ParamKind::ProfileOp,
-                "Profile operation used to test a login. Default `login-check`.",
-            ),
-            PORT_HTTP,
-            AUTH,
+            SURFACE,
+            LOGIN_OP,
+            LOGIN_PORT,
+            LOGIN_AUTH,
+            LOGIN_PATHS,
             param(
                 "seconds",
                 ParamKind::Duration,
@@ -404,11 +478,21 @@ pub const ACTIONS: &[ActionSpec] = &[
             observation("waited_ms", "Milliseconds spent polling."),
             observation(
                 "last_status",
-                "HTTP status of the last poll, or the transport error text.",
+                "Status of the last poll (HTTP or RTSP code, Telnet answer kind), or the transport error text.",
+            ),
+            observation("surface", "The surface polled: `http`, `rtsp`, `onvif` or `telnet`."),
+            observation(
+                "reachable",
+                "`rtsp`, `onvif`, `telnet`: false when the service refused the connection (then nothing was polled).",
+            ),
+            observation(
+                "route",
+                "`rtsp`: the stream path polled; `onvif`: the operation called; null when none demands authentication.",
             ),
         ],
         rules: &[
             "Use with `always = true` after a step that may lock the account, so later cases find the device usable.",
+            "`surface`, `op`, `auth`, `paths` and `port` mean what they mean for `login`: a lock is waited out on the surface that was locked.",
         ],
     },
     ActionSpec {

@@ -179,6 +179,10 @@ pub struct Step {
     #[serde(default)]
     #[schemars(with = "Option<serde_json::Value>")]
     pub port: Option<toml::Value>,
+    /// login / recover: the authentication surface, `http` (default), `rtsp`, `onvif` or `telnet`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub surface: Option<Spanned<String>>,
     /// `none`, `basic`, `digest`, `profile` (the op's scheme; default).
     #[serde(default)]
     #[schemars(with = "Option<String>")]
@@ -379,6 +383,10 @@ pub struct Classifier {
 #[serde(deny_unknown_fields)]
 pub struct RtspBinding {
     pub paths: Vec<String>,
+    /// How this family's RTSP server answers a locked account (status, body), when it says
+    /// so at all; without it a locked account reads as a plain rejection.
+    #[serde(default)]
+    pub locked: Option<Classifier>,
 }
 
 // ---------------------------------------------------------------------------------------

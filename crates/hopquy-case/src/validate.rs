@@ -35,6 +35,12 @@ pub const EXPECT_OPERATORS: &[&str] = &[
 
 pub const AUTH_VALUES: &[&str] = &["none", "basic", "digest", "profile"];
 pub const ONVIF_AUTH_VALUES: &[&str] = &["none", "digest", "usernametoken"];
+/// Where `login` and `recover` authenticate.
+pub const SURFACES: &[&str] = &["http", "rtsp", "onvif", "telnet"];
+/// `auth` of an `onvif` login: the two ways an ONVIF device takes credentials.
+pub const ONVIF_LOGIN_AUTH_VALUES: &[&str] = &["digest", "usernametoken"];
+/// Options of the `login` action (its lockout-aware pacing).
+pub const LOGIN_OPTIONS: &[&str] = &["reset_below", "window_s", "control_login"];
 pub const CREDENTIAL_SETS: &[&str] = &["none", "target", "wrong-password", "unknown-user"];
 pub const ANSWER_KINDS: &[&str] = &["confirm", "yes-no", "text", "attachment"];
 pub const ON_ERROR_VERDICTS: &[&str] = &["error", "inconclusive"];
@@ -100,7 +106,8 @@ pub fn required_ops(case: &Case) -> Vec<String> {
                     ops.insert(op.get_ref().clone());
                 }
             }
-            "login" => {
+            // Only the HTTP surface logs in through a profile operation.
+            "login" if step.surface.as_ref().is_none_or(|s| s.get_ref() == "http") => {
                 let op = step.op.as_ref().map_or("login-check", |op| op.get_ref().as_str());
                 ops.insert(op.to_string());
             }
@@ -520,6 +527,9 @@ impl<'a, 'i> CaseValidator<'a, 'i> {
             ParamKind::OnvifAuth => self.check_one_of(value, param, label, ONVIF_AUTH_VALUES),
             ParamKind::Answer => self.check_one_of(value, param, label, ANSWER_KINDS),
             ParamKind::OnError => self.check_one_of(value, param, label, ON_ERROR_VERDICTS),
+            ParamKind::Surface => self.check_one_of(value, param, label, SURFACES),
+            // Which of these applies depends on `surface`: checked with the step's rules.
+            ParamKind::LoginOp | ParamKind::LoginAuth => {}
             ParamKind::ProfileOp => {
                 if let Scalar::String(text) = scalar(value.get_ref())
                     && !is_kebab(text)
@@ -750,6 +760,9 @@ impl<'a, 'i> CaseValidator<'a, 'i> {
                 );
             }
         }
+        if spec.name == "login" || spec.name == "recover" {
+            self.check_login_surface(spec, step, table, label);
+        }
         if spec.name == "password-policy" {
             self.check_password_policy_options(table, label);
         }
@@ -762,6 +775,172 @@ impl<'a, 'i> CaseValidator<'a, 'i> {
                         "set `effect = \"destructive\"` so the case only runs with --allow-destructive, and last",
                     ),
             );
+        }
+    }
+
+    /// `op`, `auth`, `paths` and `options` of `login`/`recover` against the step's surface.
+    fn check_login_surface(&mut self, spec: &ActionSpec, step: &Step, table: Option<&DeTable<'i>>, label: &str) {
+        let Some(table) = table else { return };
+        let surface = step.surface.as_ref().map_or("http", |s| s.get_ref().as_str());
+        if !SURFACES.contains(&surface) {
+            return; // already reported at `surface`
+        }
+        let value_of = |key: &str| doc::get(table, key);
+        let not_here = |key: &str| format!("`{key}` does not apply to surface `{surface}` ({label})");
+        if let Some((key, _)) = value_of("paths")
+            && surface != "rtsp"
+        {
+            let diagnostic = self
+                .file
+                .error_at(key.span(), not_here("paths"))
+                .with_hint("`paths` lists RTSP stream paths: use it with `surface = \"rtsp\"`");
+            self.push(diagnostic);
+        }
+        if let Some((key, value)) = value_of("op") {
+            let text = value.get_ref().as_str().unwrap_or_default();
+            match surface {
+                "http" if !is_kebab(text) => {
+                    let diagnostic = self
+                        .file
+                        .error_at(value.span(), format!("invalid value `{text}` for `op` in {label}"))
+                        .with_expected("a profile operation name in lowercase-kebab, e.g. `login-check`")
+                        .with_optional_hint(
+                            is_onvif_operation(text).then(|| "ONVIF operations need `surface = \"onvif\"`".to_owned()),
+                        );
+                    self.push(diagnostic);
+                }
+                "onvif" if !is_onvif_operation(text) => {
+                    let diagnostic = self
+                        .file
+                        .error_at(value.span(), format!("invalid value `{text}` for `op` in {label}"))
+                        .with_expected("an ONVIF operation name such as `GetUsers` or `GetDeviceInformation`");
+                    self.push(diagnostic);
+                }
+                "rtsp" | "telnet" => {
+                    let diagnostic = self.file.error_at(key.span(), not_here("op")).with_hint(match surface {
+                        "rtsp" => "an RTSP login DESCRIBEs a stream path: choose them with `paths`",
+                        _ => "a Telnet login answers the login prompt; there is no operation to choose",
+                    });
+                    self.push(diagnostic);
+                }
+                _ => {}
+            }
+        }
+        if let Some((key, value)) = value_of("auth") {
+            let text = value.get_ref().as_str().unwrap_or_default();
+            let allowed: &[&str] = match surface {
+                "http" => AUTH_VALUES,
+                "onvif" => ONVIF_LOGIN_AUTH_VALUES,
+                _ => &[],
+            };
+            if allowed.is_empty() {
+                let diagnostic = self
+                    .file
+                    .error_at(key.span(), not_here("auth"))
+                    .with_hint(format!("the scheme is chosen from what the {surface} service offers"));
+                self.push(diagnostic);
+            } else if !allowed.contains(&text) {
+                let diagnostic = self
+                    .file
+                    .error_at(
+                        value.span(),
+                        format!("invalid value `{text}` for `auth` on surface `{surface}` in {label}"),
+                    )
+                    .with_expected(one_of(allowed.iter().copied()))
+                    .with_optional_hint(did_you_mean_hint(text, allowed.iter().copied()));
+                self.push(diagnostic);
+            }
+        }
+        if spec.name != "login" {
+            return;
+        }
+        let Some((_, options)) = value_of("options") else {
+            return;
+        };
+        let DeValue::Table(options) = options.get_ref() else {
+            return;
+        };
+        for (key, value) in options.iter() {
+            let name = key.get_ref().as_ref();
+            if !LOGIN_OPTIONS.contains(&name) {
+                let diagnostic = self
+                    .file
+                    .error_at(
+                        key.span(),
+                        format!("unknown option `{name}` of action `login` ({label})"),
+                    )
+                    .with_expected(one_of(LOGIN_OPTIONS.iter().copied()))
+                    .with_optional_hint(did_you_mean_hint(name, LOGIN_OPTIONS.iter().copied()));
+                self.push(diagnostic);
+                continue;
+            }
+            if name == "control_login" {
+                let valid = match value.get_ref() {
+                    DeValue::Boolean(_) => true,
+                    DeValue::String(text) => is_whole_template(text),
+                    _ => false,
+                };
+                if !valid {
+                    let found = describe(value.get_ref());
+                    let diagnostic = self
+                        .file
+                        .error_at(
+                            value.span(),
+                            format!("invalid value {found} for `options.{name}` in {label}"),
+                        )
+                        .with_expected("true or false");
+                    self.push(diagnostic);
+                }
+                continue;
+            }
+            let minimum = if name == "reset_below" { 2 } else { 0 };
+            let valid = match scalar(value.get_ref()) {
+                Scalar::Integer(n) => n >= minimum,
+                Scalar::String(text) => is_whole_template(text),
+                _ => false,
+            };
+            if !valid {
+                let found = describe(value.get_ref());
+                let diagnostic = self
+                    .file
+                    .error_at(
+                        value.span(),
+                        format!("invalid value {found} for `options.{name}` in {label}"),
+                    )
+                    .with_expected(format!(
+                        "an integer ≥ {minimum}, or a template such as \"${{params.{}}}\"",
+                        if name == "reset_below" { "attempts" } else { "window_s" }
+                    ));
+                self.push(diagnostic);
+            }
+        }
+        let control_off = matches!(
+            options.get("control_login").map(|v| v.get_ref()),
+            Some(DeValue::Boolean(false))
+        );
+        if control_off && options.get("window_s").is_none() {
+            let span = options.get("control_login").map(|v| v.span()).unwrap_or_default();
+            let diagnostic = self
+                .file
+                .error_at(
+                    span,
+                    format!("`options.control_login = false` needs `options.window_s` ({label})"),
+                )
+                .with_hint(
+                    "without control logins only pacing per window keeps a dictionary below the lockout threshold",
+                );
+            self.push(diagnostic);
+        }
+        if options.get("window_s").is_some() && options.get("reset_below").is_none() {
+            let span = options.get("window_s").map(|v| v.span()).unwrap_or_default();
+            let diagnostic = self
+                .file
+                .error_at(
+                    span,
+                    format!("`options.window_s` needs `options.reset_below` ({label})"),
+                )
+                .with_hint("the window paces user names against the threshold `reset_below` gives");
+            self.push(diagnostic);
         }
     }
 
@@ -1156,6 +1335,11 @@ impl<'a, 'i> CaseValidator<'a, 'i> {
             }
         }
     }
+}
+
+/// `GetUsers`: PascalCase letters and digits.
+fn is_onvif_operation(name: &str) -> bool {
+    name.chars().next().is_some_and(|c| c.is_ascii_uppercase()) && name.chars().all(|c| c.is_ascii_alphanumeric())
 }
 
 /// `headers.server` → `headers`; `attempts[0].status` → `attempts`.

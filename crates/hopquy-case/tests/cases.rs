@@ -433,6 +433,102 @@ fn find_templates_is_exported_for_the_runner() {
 }
 
 #[test]
+fn login_surfaces_check_op_auth_paths_and_options_at_their_values() {
+    let fixture = Fixture::new();
+    let burst = "repeat = \"${params.attempts}\"\n";
+    // (replacement in the burst step, message start, hint or expected fragment)
+    let cases = [
+        (
+            "surface = \"rtps\"\n",
+            "invalid value `rtps` for `surface`",
+            "did you mean `rtsp`?",
+        ),
+        (
+            "surface = \"onvif\"\nop = \"login-check\"\n",
+            "invalid value `login-check` for `op`",
+            "ONVIF operation name",
+        ),
+        (
+            "op = \"GetUsers\"\n",
+            "invalid value `GetUsers` for `op`",
+            "`surface = \"onvif\"`",
+        ),
+        (
+            "surface = \"rtsp\"\nop = \"login-check\"\n",
+            "`op` does not apply to surface `rtsp`",
+            "`paths`",
+        ),
+        (
+            "surface = \"onvif\"\nauth = \"basic\"\n",
+            "invalid value `basic` for `auth` on surface `onvif`",
+            "digest, usernametoken",
+        ),
+        (
+            "surface = \"telnet\"\nauth = \"digest\"\n",
+            "`auth` does not apply to surface `telnet`",
+            "telnet service offers",
+        ),
+        (
+            "paths = [\"/live\"]\n",
+            "`paths` does not apply to surface `http`",
+            "surface = \"rtsp\"",
+        ),
+        (
+            "options = { reset_belw = 5 }\n",
+            "unknown option `reset_belw` of action `login`",
+            "did you mean `reset_below`?",
+        ),
+        (
+            "options = { reset_below = 1 }\n",
+            "invalid value `1` for `options.reset_below`",
+            "an integer ≥ 2",
+        ),
+        (
+            "options = { window_s = 30 }\n",
+            "`options.window_s` needs `options.reset_below`",
+            "threshold",
+        ),
+        (
+            "options = { reset_below = 5, control_login = false }\n",
+            "`options.control_login = false` needs `options.window_s`",
+            "pacing per window",
+        ),
+        (
+            "options = { reset_below = 5, window_s = 30, control_login = \"no\" }\n",
+            "invalid value \"no\" for `options.control_login`",
+            "true or false",
+        ),
+    ];
+    for (added, message, detail) in cases {
+        let text = variant(burst, &format!("{burst}{added}"));
+        let diagnostics = case_errors(&fixture, "lockout-http", &text);
+        assert_eq!(
+            diagnostics.len(),
+            1,
+            "{added}: {}",
+            hopquy_case::render_diagnostics(&diagnostics)
+        );
+        let diagnostic = &diagnostics[0];
+        assert!(diagnostic.message.starts_with(message), "{added}: {diagnostic}");
+        assert!(diagnostic.message.contains("step \"burst\""), "{added}: {diagnostic}");
+        // The offending key is the last one added.
+        let last = added.trim_end().lines().last().unwrap_or_default();
+        assert_eq!(diagnostic.line, line_of(&text, last), "{added}");
+        let rendered = diagnostic.to_string();
+        assert!(rendered.contains(detail), "{added}: {rendered}");
+    }
+    // The valid forms load.
+    for good in [
+        "surface = \"rtsp\"\npaths = \"profile\"\noptions = { reset_below = \"${params.attempts}\", window_s = 30 }\n",
+        "surface = \"onvif\"\nop = \"GetUsers\"\nauth = \"usernametoken\"\n",
+        "surface = \"telnet\"\nport = 2323\noptions = { reset_below = 5, window_s = 30, control_login = false }\n",
+    ] {
+        let path = fixture.write("lockout-http.toml", &variant(burst, &format!("{burst}{good}")));
+        assert!(hopquy_case::load_case(&path).is_ok(), "{good}");
+    }
+}
+
+#[test]
 fn password_policy_options_are_checked_at_their_key() {
     let fixture = Fixture::new();
     let text = variant(

@@ -781,6 +781,9 @@ pub struct OnvifProbe {
     path: String,
     /// Device clock minus ours, once read; UsernameTokens are dated in device time.
     clock_skew: std::sync::Mutex<Option<chrono::TimeDelta>>,
+    /// A new TCP connection per call (login attempts: a per-session lockout must not pass
+    /// for a real one).
+    fresh_connection: bool,
 }
 
 impl OnvifProbe {
@@ -791,7 +794,14 @@ impl OnvifProbe {
             port,
             path: DEVICE_SERVICE_PATH.to_owned(),
             clock_skew: std::sync::Mutex::new(None),
+            fresh_connection: false,
         })
+    }
+
+    /// Open a new connection for every call.
+    pub fn with_fresh_connections(mut self, fresh: bool) -> Self {
+        self.fresh_connection = fresh;
+        self
     }
 
     /// Use another service path (some devices mount the device service elsewhere).
@@ -918,6 +928,7 @@ impl OnvifProbe {
             )
             .with_body(body)
             .with_label(format!("ONVIF {operation} ({who})"));
+        req.fresh_connection = self.fresh_connection;
         if let Some(c) = digest {
             req = req.with_auth(AuthMode::Digest, c.clone());
         }

@@ -955,6 +955,94 @@ pub async fn probe(device: &Device, request: &RtspProbeRequest, rec: &Recorder) 
     Ok(d.report)
 }
 
+/// What one login attempt over RTSP saw: [`describe_as`].
+#[derive(Debug, Clone)]
+pub struct DescribeAttempt {
+    /// Status of the anonymous DESCRIBE that fetched the challenge.
+    pub anonymous_status: u16,
+    /// The scheme the credential went out with (`digest-md5`, `basic`…); `None` when it was
+    /// not sent (the server did not answer 401, or offered no scheme we speak).
+    pub auth_used: Option<String>,
+    /// The last response: the authenticated one when the credential was sent.
+    pub response: RtspResponse,
+}
+
+/// One login attempt on a fresh connection: an anonymous DESCRIBE of `path` for a fresh
+/// challenge, then the same DESCRIBE with `credential` — Digest when offered, Basic only
+/// when it is the only scheme offered (so the password is never sent readable to a server
+/// that takes Digest). A `stale` answer is retried once with the new nonce. Every request
+/// is recorded; a secret credential is redacted.
+pub async fn describe_as(
+    device: &Device,
+    port: u16,
+    path: &str,
+    credential: Option<&Credential>,
+    rec: &Recorder,
+) -> Result<DescribeAttempt, ProbeError> {
+    let mut client = RtspClient::new(device, port, rec);
+    let first = client
+        .request(Method::Describe, RequestTarget::Path(path), RtspAuth::Anonymous)
+        .await?;
+    let anonymous_status = first.status;
+    let Some(credential) = credential.filter(|_| first.status == 401) else {
+        return Ok(DescribeAttempt {
+            anonymous_status,
+            auth_used: None,
+            response: first,
+        });
+    };
+    let challenges = first.challenges();
+    let Some(mut challenge) = select_challenge(&challenges, AuthMode::Digest).cloned() else {
+        if !challenges.iter().any(Challenge::is_basic) {
+            return Ok(DescribeAttempt {
+                anonymous_status,
+                auth_used: None,
+                response: first,
+            });
+        }
+        let response = client
+            .request(Method::Describe, RequestTarget::Path(path), RtspAuth::Basic(credential))
+            .await?;
+        return Ok(DescribeAttempt {
+            anonymous_status,
+            auth_used: Some("basic".to_owned()),
+            response,
+        });
+    };
+    for attempt in 0..2 {
+        let label = challenge.label();
+        let mut session = DigestSession::new(challenge.clone());
+        let response = client
+            .request(
+                Method::Describe,
+                RequestTarget::Path(path),
+                RtspAuth::Digest(&mut session, credential),
+            )
+            .await?;
+        let retry = (response.status == 401 && attempt == 0)
+            .then(|| response.challenges())
+            .and_then(|fresh| {
+                select_challenge(&fresh, AuthMode::Digest)
+                    .filter(|c| c.stale())
+                    .cloned()
+            });
+        match retry {
+            Some(next) => challenge = next,
+            None => {
+                return Ok(DescribeAttempt {
+                    anonymous_status,
+                    auth_used: Some(label),
+                    response,
+                });
+            }
+        }
+    }
+    Err(ProbeError::Protocol(format!(
+        "{}: the Digest nonce was refused as stale twice",
+        device.authority(port)
+    )))
+}
+
 /// Whether an answer to a request carrying credentials shows they passed authentication:
 /// 2xx, 3xx or 404 (authenticated, then the path was looked up) yes; 401/403 no; anything
 /// else says nothing.

@@ -2,8 +2,8 @@
 //!
 //! The probe refuses every option the server proposes (WILL → DONT, DO → WONT), as a dumb
 //! network virtual terminal may (RFC 854), so a server that waits for the negotiation to
-//! settle goes on to print its banner and prompt. It never types anything: no username, no
-//! password, not even a newline.
+//! settle goes on to print its banner and prompt. [`probe`] never types anything: no
+//! username, no password, not even a newline. [`login`] makes one bounded login attempt.
 
 use std::time::Duration;
 
@@ -346,6 +346,228 @@ pub async fn probe(device: &Device, port: u16, rec: &Recorder) -> Result<TelnetR
     Ok(report)
 }
 
+/// How the server answered a login attempt ([`login`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoginAnswer {
+    /// The last line is a command prompt (`#`, `$`, `%` or `>` at its end): logged in.
+    Shell,
+    /// A failure message (`incorrect`, `denied`, `failed`, `invalid`, `wrong`, `bad
+    /// password`), and no new prompt.
+    Incorrect,
+    /// A new `login:`/`Password:` prompt (login(1) asks again after a failure).
+    Login,
+    /// Anything else: silence, a close without a message, text we cannot read. Never
+    /// counted as a refusal.
+    Unknown,
+}
+
+impl LoginAnswer {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoginAnswer::Shell => "shell",
+            LoginAnswer::Incorrect => "incorrect",
+            LoginAnswer::Login => "login",
+            LoginAnswer::Unknown => "unknown",
+        }
+    }
+}
+
+/// One login attempt as it went.
+#[derive(Debug, Clone)]
+pub struct TelnetLogin {
+    pub answer: LoginAnswer,
+    /// Whether the user name and the password were sent (a server that never prompted for
+    /// them got nothing).
+    pub user_sent: bool,
+    pub password_sent: bool,
+    /// What the server printed after the password (escaped as [`TelnetReport::prompt`]).
+    pub reply: String,
+    pub elapsed_ms: u64,
+}
+
+/// Words of a failed login, lower case: login(1), BusyBox, dropbear-era and vendor shells.
+const FAILURE_WORDS: &[&str] = &["incorrect", "denied", "failed", "invalid", "wrong", "bad password"];
+
+/// How an answer reads, from its text (escaped): see [`LoginAnswer`]. The last line
+/// decides first, so a banner mentioning "failed" before a shell prompt is still a shell.
+pub fn classify_login_answer(text: &str) -> LoginAnswer {
+    let lower = text.to_ascii_lowercase();
+    let last = lower
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or_default()
+        .trim();
+    let prompt = last.ends_with(':') || last.ends_with('>');
+    if prompt && ["login", "user", "password", "passwd"].iter().any(|w| last.contains(w)) {
+        return LoginAnswer::Login;
+    }
+    if ['#', '$', '%', '>'].iter().any(|c| last.ends_with(*c)) {
+        return LoginAnswer::Shell;
+    }
+    if FAILURE_WORDS.iter().any(|w| lower.contains(w)) {
+        return LoginAnswer::Incorrect;
+    }
+    LoginAnswer::Unknown
+}
+
+/// One connection's reading state during [`login`].
+struct Conversation {
+    stream: tokio::net::TcpStream,
+    decoder: Decoder,
+    received: Vec<u8>,
+    sent: Vec<u8>,
+    closed: bool,
+    hard_deadline: Instant,
+}
+
+impl Conversation {
+    /// Read (answering negotiation with refusals) until `done` holds for the text printed
+    /// since `from`, the server pauses after some text, closes, or a bound is reached.
+    async fn read_until(&mut self, from: usize, done: impl Fn(&str) -> bool) {
+        let mut chunk = [0u8; 2048];
+        let first_deadline = (Instant::now() + FIRST_BYTE_WAIT).min(self.hard_deadline);
+        while !self.closed && self.received.len() < MAX_READ_BYTES {
+            let fresh_text = self.decoder.text.get(from..).unwrap_or_default();
+            if done(&escape_prompt(fresh_text)) {
+                return;
+            }
+            let deadline = if fresh_text.iter().all(u8::is_ascii_whitespace) {
+                first_deadline
+            } else {
+                (Instant::now() + QUIET_GAP).min(self.hard_deadline)
+            };
+            let room = (MAX_READ_BYTES - self.received.len()).min(chunk.len());
+            let n = match tokio::time::timeout_at(deadline, self.stream.read(&mut chunk[..room])).await {
+                Err(_) => return,
+                Ok(Ok(0)) | Ok(Err(_)) => {
+                    self.closed = true;
+                    return;
+                }
+                Ok(Ok(n)) => n,
+            };
+            self.received.extend_from_slice(&chunk[..n]);
+            let reply = self.decoder.feed(&chunk[..n]);
+            if !reply.is_empty() && !self.send(&reply).await {
+                return;
+            }
+        }
+    }
+
+    /// Send bytes (a line ends CR LF, as RFC 854 asks); false when the server is gone.
+    async fn send(&mut self, bytes: &[u8]) -> bool {
+        match tokio::time::timeout_at(self.hard_deadline, self.stream.write_all(bytes)).await {
+            Ok(Ok(())) => {
+                self.sent.extend_from_slice(bytes);
+                true
+            }
+            _ => {
+                self.closed = true;
+                false
+            }
+        }
+    }
+}
+
+/// One bounded login attempt on a fresh connection: refuse every option as [`probe`] does,
+/// wait for a login (or password) prompt, answer it with the user name, answer `Password:`
+/// with the password, and read what follows until a prompt, a pause, a close or a bound.
+/// The answer is classified by [`classify_login_answer`]; anything unreadable is
+/// [`LoginAnswer::Unknown`], never a refusal. Records one exchange; a `secret` credential
+/// is redacted from it. `Err` only when no connection could be made.
+pub async fn login(
+    device: &Device,
+    port: u16,
+    credential: &crate::Credential,
+    rec: &Recorder,
+) -> Result<TelnetLogin, ProbeError> {
+    let typed = |text: &str| text.chars().any(|ch| ch == '\r' || ch == '\n' || ch == '\u{ff}');
+    if typed(&credential.username) || typed(&credential.password) {
+        return Err(ProbeError::Invalid(
+            "a Telnet user name or password cannot hold a line break or 0xFF".into(),
+        ));
+    }
+    let begun = Instant::now();
+    let started = exchange::now();
+    let (stream, _permit) = device.connect_tcp(port).await?;
+    let mut c = Conversation {
+        stream,
+        decoder: Decoder::default(),
+        received: Vec::new(),
+        sent: Vec::new(),
+        closed: false,
+        // Three prompts' worth: the login prompt, the password prompt, the verdict.
+        hard_deadline: Instant::now() + device.limits().io_timeout * 3,
+    };
+    let kind = |text: &str| (!text.is_empty()).then(|| classify_prompt(text));
+    c.read_until(0, |t| matches!(kind(t), Some("login" | "password" | "shell")))
+        .await;
+    let greeting = escape_prompt(&c.decoder.text);
+    let mut user_sent = false;
+    let mut password_sent = false;
+    let mut answer = LoginAnswer::Unknown;
+    let mut mark = c.decoder.text.len();
+    match kind(&greeting) {
+        // A shell before any login: no password is asked at all.
+        Some("shell") => answer = LoginAnswer::Shell,
+        Some(k @ ("login" | "password")) if !c.closed => {
+            if k == "login" {
+                user_sent = c.send(format!("{}\r\n", credential.username).as_bytes()).await;
+                c.read_until(mark, |t| kind(t) == Some("password")).await;
+            }
+            let asked = escape_prompt(c.decoder.text.get(mark..).unwrap_or_default());
+            if k == "password" || kind(&asked) == Some("password") {
+                mark = c.decoder.text.len();
+                password_sent = c.send(format!("{}\r\n", credential.password).as_bytes()).await;
+                // Only a new login prompt ends the wait early: a failure word or a `#` may
+                // be part of a banner still arriving, so those wait for the pause.
+                c.read_until(mark, |t| classify_login_answer(t) == LoginAnswer::Login)
+                    .await;
+                answer = classify_login_answer(&escape_prompt(c.decoder.text.get(mark..).unwrap_or_default()));
+            } else {
+                // No password prompt: a shell straight after the user name, or a refusal.
+                answer = classify_login_answer(&asked);
+            }
+        }
+        _ => {}
+    }
+    let reply = escape_prompt(c.decoder.text.get(mark..).unwrap_or_default());
+    let Conversation {
+        stream, received, sent, ..
+    } = c;
+    drop(stream);
+    let mut redactor = crate::Redactor::new();
+    if credential.secret {
+        redactor.add_secret(&credential.username, &credential.password);
+    }
+    let sent = redactor.redact_bytes(&sent);
+    let received = redactor.redact_bytes(&received);
+    rec.record(Exchange {
+        protocol: "telnet".into(),
+        peer: device.authority(port),
+        started,
+        finished: exchange::now(),
+        capture: Capture::Wire,
+        label: redactor.redact_str(&format!(
+            "telnet {port}: login as {} ({})",
+            credential.username,
+            answer.as_str()
+        )),
+        sent: (!sent.is_empty()).then(|| Payload::from_bytes(&sent, sent.len(), false)),
+        received: (!received.is_empty())
+            .then(|| Payload::from_bytes(&received, received.len(), received.len() >= MAX_READ_BYTES)),
+        error: None,
+    });
+    Ok(TelnetLogin {
+        answer,
+        user_sent,
+        password_sent,
+        reply: redactor.redact_str(&reply),
+        elapsed_ms: u64::try_from(begun.elapsed().as_millis()).unwrap_or(u64::MAX),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -381,6 +603,24 @@ mod tests {
         assert_eq!(classify_prompt("Username>"), "login");
         assert_eq!(classify_prompt("Welcome"), "other");
         assert!(escape_prompt(&[0x01; 5000]).len() <= MAX_PROMPT_CHARS);
+    }
+
+    #[test]
+    fn login_answers() {
+        assert_eq!(
+            classify_login_answer("Login incorrect\n\ncam login:"),
+            LoginAnswer::Login
+        );
+        assert_eq!(classify_login_answer("Login incorrect"), LoginAnswer::Incorrect);
+        assert_eq!(classify_login_answer("Access denied"), LoginAnswer::Incorrect);
+        assert_eq!(classify_login_answer("Password:"), LoginAnswer::Login);
+        assert_eq!(
+            classify_login_answer("2 failed logins since last time\nBusyBox v1.20\n~ #"),
+            LoginAnswer::Shell
+        );
+        assert_eq!(classify_login_answer("[root@cam ~]$"), LoginAnswer::Shell);
+        assert_eq!(classify_login_answer(""), LoginAnswer::Unknown);
+        assert_eq!(classify_login_answer("Welcome"), LoginAnswer::Unknown);
     }
 
     #[test]

@@ -115,6 +115,111 @@ async fn inetutils_telnetd_shows_a_login_prompt() {
     assert_eq!(rec.len(), 1);
 }
 
+/// A login program for `telnetd -E`: asks `cam login:` and `Password:` (echo off, as
+/// login(1)), lets root/xmhdipc into a BusyBox-like shell prompt and refuses everything else
+/// the way login(1) does. The client is thus tested against real telnetd negotiation and
+/// line handling, with a password check we control.
+const LOGIN_SCRIPT: &str = r#"#!/bin/sh
+printf 'cam login: '
+read -r user
+printf 'Password: '
+stty -echo 2>/dev/null
+read -r pass
+stty echo 2>/dev/null
+if [ "$user" = "root" ] && [ "$pass" = "xmhdipc" ]; then
+  printf '\n\nBusyBox v1.20.2 built-in shell (ash)\n~ # '
+  read -r cmd
+  exit 0
+fi
+sleep 0.3
+printf '\nLogin incorrect\n'
+exit 1
+"#;
+
+#[tokio::test]
+async fn logins_through_inetutils_telnetd_are_classified() {
+    if !peer_available(
+        "inetutils-telnetd / inetutils-inetd",
+        Path::new(INETD).exists() && Path::new(TELNETD).exists(),
+    ) {
+        return;
+    }
+    let port = free_port();
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("telnetd-login-{port}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("login.sh");
+    std::fs::write(&script, LOGIN_SCRIPT).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let conf = dir.join("inetd.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "127.0.0.1:{port} stream tcp nowait {} {TELNETD} telnetd -h -E {}\n",
+            current_user(),
+            script.display()
+        ),
+    )
+    .unwrap();
+    let _inetd = Command::new(INETD)
+        .arg("-d")
+        .arg(format!("--pidfile={}", dir.join("inetd.pid").display()))
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut up = false;
+    for _ in 0..100 {
+        if listening(port).await {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(up, "inetd did not start listening on {port}");
+
+    let mut limits = quick_limits();
+    limits.io_timeout = Duration::from_secs(5);
+    let device = device(limits);
+    let credential = |user: &str, password: &str, secret: bool| hopquy_probe::Credential {
+        username: user.into(),
+        password: password.into(),
+        secret,
+    };
+    let rec = Recorder::default();
+    let wrong = telnet::login(&device, port, &credential("root", "12345", false), &rec)
+        .await
+        .unwrap();
+    assert_eq!(wrong.answer, telnet::LoginAnswer::Incorrect, "{wrong:#?}");
+    assert!(wrong.user_sent && wrong.password_sent);
+    let right = telnet::login(&device, port, &credential("root", "xmhdipc", true), &rec)
+        .await
+        .unwrap();
+    assert_eq!(right.answer, telnet::LoginAnswer::Shell, "{right:#?}");
+    // What went over the wire, as recorded (text or base64 when negotiation bytes are in it).
+    let mut wire = Vec::new();
+    for exchange in rec.drain() {
+        for payload in [exchange.sent, exchange.received].into_iter().flatten() {
+            if let Some(text) = payload.text {
+                wire.extend_from_slice(text.as_bytes());
+            }
+            if let Some(b64) = payload.base64 {
+                use base64::Engine as _;
+                wire.extend(base64::engine::general_purpose::STANDARD.decode(b64).unwrap());
+            }
+        }
+        wire.extend_from_slice(exchange.label.as_bytes());
+    }
+    let has = |needle: &[u8]| wire.windows(needle.len()).any(|w| w == needle);
+    assert!(has(b"12345\r\n"), "public passwords are evidence");
+    assert!(!has(b"xmhdipc"), "a secret password never is");
+    assert!(has(b"Login incorrect"));
+}
+
 /// A real listener answers: connected, and not to ourselves (on loopback a connect to a free
 /// ephemeral port can "succeed" as a TCP self-connect).
 async fn listening(port: u16) -> bool {

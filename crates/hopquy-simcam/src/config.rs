@@ -32,6 +32,7 @@ pub enum Flaw {
     SshPasswordDefault,
     OnvifAnonymous,
     SharedCertificate,
+    RtspNoLockout,
 }
 
 impl Flaw {
@@ -55,6 +56,7 @@ impl Flaw {
         Flaw::SshPasswordDefault,
         Flaw::OnvifAnonymous,
         Flaw::SharedCertificate,
+        Flaw::RtspNoLockout,
     ];
 
     pub fn name(self) -> &'static str {
@@ -78,13 +80,14 @@ impl Flaw {
             Flaw::SshPasswordDefault => "ssh-password-default",
             Flaw::OnvifAnonymous => "onvif-anonymous",
             Flaw::SharedCertificate => "shared-certificate",
+            Flaw::RtspNoLockout => "rtsp-no-lockout",
         }
     }
 
     pub fn description(self) -> &'static str {
         match self {
             Flaw::DefaultPassword => {
-                "admin also accepts the factory password 12345; a hidden service/service account exists"
+                "admin also accepts the factory password 12345 and a hidden service/service account exists (web, ONVIF, RTSP, and Telnet when open)"
             }
             Flaw::InfoDisclosure => {
                 "deviceInfo and the user list answer without authentication (CVE-2017-7921 style, incl. ?auth= bypass)"
@@ -97,7 +100,9 @@ impl Flaw {
             Flaw::BasicAuth => "offers and accepts HTTP Basic authentication, also on cleartext HTTP",
             Flaw::HttpOnly => "no HTTPS listener",
             Flaw::UnauthConfig => "PUT /ISAPI/System/deviceInfo is accepted without authentication",
-            Flaw::TelnetOpen => "an undeclared Telnet login prompt is listening",
+            Flaw::TelnetOpen => {
+                "an undeclared Telnet login prompt is listening (its own accounts: nobody gets in without default-password)"
+            }
             Flaw::UndeclaredPort => "a vendor SDK port (Hikvision 8000-like) is open but not declared",
             Flaw::VerboseErrors => "malformed input gets a 500 with a stack trace and internal paths",
             Flaw::WeakPasswordPolicy => "password changes accept any password (no length or character-class rule)",
@@ -112,6 +117,9 @@ impl Flaw {
                 "every ONVIF device-service operation answers without credentials (XM530 pattern, CWE-306)"
             }
             Flaw::SharedCertificate => "the HTTPS key and certificate are fixed and shared by every unit",
+            Flaw::RtspNoLockout => {
+                "RTSP checks passwords on its own: its failures are not counted and a locked account still streams (a brute-force path around the web lockout)"
+            }
         }
     }
 

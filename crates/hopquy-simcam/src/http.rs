@@ -214,6 +214,13 @@ enum Denied {
     Locked(Duration),
 }
 
+/// Why [`SimState::service_login`] refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ServiceRefusal {
+    Wrong,
+    Locked,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum LockKey {
     Account(String),
@@ -297,6 +304,52 @@ impl SimState {
         } else {
             Denied::WrongPassword
         })
+    }
+
+    /// A login on a service outside this module (RTSP), against the same accounts and the
+    /// same Decision 724 counters as ISAPI and ONVIF: refused while locked, `verify` run
+    /// over the passwords the account takes, a failure counted. `lockout = false` (a
+    /// service with its own, missing, lockout) neither checks nor counts.
+    pub(crate) fn service_login(
+        &self,
+        username: &str,
+        peer: Option<SocketAddr>,
+        lockout: bool,
+        verify: impl FnOnce(&[String]) -> bool,
+    ) -> Result<(), ServiceRefusal> {
+        let key = match peer {
+            Some(peer) if self.has(Flaw::SessionLockout) => LockKey::Connection(peer),
+            _ => LockKey::Account(username.to_string()),
+        };
+        let now = Instant::now();
+        let mut live = self.live();
+        let policy = live.policy;
+        if lockout && policy.enabled {
+            let locked = match &key {
+                LockKey::Account(name) => live.accounts.locked_for(name, now),
+                LockKey::Connection(peer) => live.connections.locked_for(peer, now),
+            };
+            if locked.is_some() {
+                return Err(ServiceRefusal::Locked);
+            }
+        }
+        let passwords = self.passwords_for(username, &live);
+        if verify(&passwords) && !passwords.is_empty() {
+            if lockout {
+                match &key {
+                    LockKey::Account(name) => live.accounts.record_success(name),
+                    LockKey::Connection(peer) => live.connections.record_success(peer),
+                }
+            }
+            return Ok(());
+        }
+        if lockout {
+            match &key {
+                LockKey::Account(name) => live.accounts.record_failure(name, now, &policy),
+                LockKey::Connection(peer) => live.connections.record_failure(peer, now, &policy),
+            }
+        }
+        Err(ServiceRefusal::Wrong)
     }
 
     fn passwords_for(&self, username: &str, live: &Live) -> Vec<String> {

@@ -238,7 +238,7 @@ impl SimCamera {
                     .map_err(|e| SimError::HostKey(e.to_string()))?;
                 tokio::spawn(ssh::serve(listener, service))
             }
-            ServiceKind::Telnet => tokio::spawn(telnet::serve(listener)),
+            ServiceKind::Telnet => tokio::spawn(telnet::serve(listener, self.config.setup.clone())),
             ServiceKind::Sdk => tokio::spawn(sdk::serve(listener)),
         })
     }

@@ -10,6 +10,7 @@
 //! harness's client, so the two check each other.
 
 use std::io;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -22,7 +23,7 @@ use crate::auth::{
     parse_authorization,
 };
 use crate::config::{Flaw, SimConfig, SimSetup};
-use crate::http::{FACTORY_PASSWORD, SimState};
+use crate::http::SimState;
 use crate::net::accept_loop;
 
 /// The stream paths the camera serves (main and sub stream of channel 1).
@@ -38,7 +39,6 @@ const SESSION_LIMIT: Duration = Duration::from_secs(120);
 
 pub(crate) struct RtspService {
     setup: SimSetup,
-    admin_user: String,
     realm: String,
     model: String,
     state: SimState,
@@ -49,7 +49,6 @@ impl RtspService {
     pub(crate) fn new(config: &SimConfig, state: SimState) -> Self {
         RtspService {
             setup: config.setup.clone(),
-            admin_user: config.admin_user.clone(),
             realm: state.realm().to_string(),
             model: config.identity.model.clone(),
             state,
@@ -59,16 +58,16 @@ impl RtspService {
 }
 
 pub(crate) async fn serve(listener: TcpListener, service: Arc<RtspService>) {
-    accept_loop(listener, "rtsp", move |stream, _peer| {
+    accept_loop(listener, "rtsp", move |stream, peer| {
         let service = service.clone();
         async move {
-            let _ = tokio::time::timeout(SESSION_LIMIT, session(stream, &service)).await;
+            let _ = tokio::time::timeout(SESSION_LIMIT, session(stream, peer, &service)).await;
         }
     })
     .await;
 }
 
-async fn session(mut stream: TcpStream, service: &RtspService) -> io::Result<()> {
+async fn session(mut stream: TcpStream, peer: SocketAddr, service: &RtspService) -> io::Result<()> {
     let mut buffer: Vec<u8> = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {
@@ -76,7 +75,7 @@ async fn session(mut stream: TcpStream, service: &RtspService) -> io::Result<()>
             Ok((message, used)) => {
                 buffer.drain(..used);
                 if let Message::Request(request) = message {
-                    let response = service.answer(&request);
+                    let response = service.answer(&request, Some(peer));
                     stream.write_all(&response).await?;
                 }
                 continue;
@@ -152,7 +151,7 @@ enum Denied {
 }
 
 impl RtspService {
-    fn answer(&self, request: &Request<Vec<u8>>) -> Vec<u8> {
+    fn answer(&self, request: &Request<Vec<u8>>, peer: Option<SocketAddr>) -> Vec<u8> {
         // CSeq is echoed only when it is a number: it goes back into our header block.
         let cseq = request
             .header(&headers::CSEQ)
@@ -160,13 +159,13 @@ impl RtspService {
             .filter(|v| !v.is_empty() && v.len() <= 10 && v.bytes().all(|b| b.is_ascii_digit()));
         let reply = match request.method() {
             Method::Options => Reply::new(200, "OK").header("Public", PUBLIC_METHODS),
-            Method::Describe => self.describe(request),
+            Method::Describe => self.describe(request, peer),
             _ => Reply::new(405, "Method Not Allowed").header("Allow", PUBLIC_METHODS),
         };
         reply.to_bytes(cseq)
     }
 
-    fn describe(&self, request: &Request<Vec<u8>>) -> Reply {
+    fn describe(&self, request: &Request<Vec<u8>>, peer: Option<SocketAddr>) -> Reply {
         let Some(url) = request.request_uri() else {
             return Reply::new(400, "Bad Request");
         };
@@ -174,7 +173,7 @@ impl RtspService {
         let open = self.setup.has(Flaw::RtspNoAuth) && stream.is_some();
         if !open {
             let authorization = request.header(&headers::AUTHORIZATION).map(|v| v.as_str().to_owned());
-            if let Err(denied) = self.authenticate(authorization.as_deref(), url) {
+            if let Err(denied) = self.authenticate(authorization.as_deref(), url, peer) {
                 return self.challenge(denied == Denied::Stale);
             }
         }
@@ -190,49 +189,42 @@ impl RtspService {
         }
     }
 
-    fn authenticate(&self, value: Option<&str>, url: &Url) -> Result<(), Denied> {
+    /// Credentials go through the camera's shared accounts and lockout (a brute force over
+    /// RTSP locks the same account as one over the web API); a locked account gets the same
+    /// 401 as a wrong password, as on many cameras, so only the correct password's refusal
+    /// shows the lock. `rtsp-no-lockout`: RTSP checks passwords on its own, uncounted.
+    fn authenticate(&self, value: Option<&str>, url: &Url, peer: Option<SocketAddr>) -> Result<(), Denied> {
         let authorization = value
             .and_then(parse_authorization)
             .filter(|a| self.setup.has(Flaw::RtspBasic) || matches!(a, Authorization::Digest(_)))
             .ok_or(Denied::Refused)?;
-        let passwords = self.passwords_for(match &authorization {
-            Authorization::Digest(d) => &d.username,
-            Authorization::Basic { username, .. } => username,
-        });
-        match &authorization {
-            Authorization::Basic { password, .. } => passwords
-                .iter()
-                .any(|p| constant_time_eq(p.as_bytes(), password.as_bytes()))
-                .then_some(())
-                .ok_or(Denied::Refused),
-            Authorization::Digest(d) => {
-                if !self.digest_matches(d, url, &passwords) {
-                    return Err(Denied::Refused);
-                }
-                let now = Instant::now();
-                let check = self
-                    .nonces
-                    .lock()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner())
-                    .check(&d.nonce, d.nc, now);
-                if check == NonceCheck::Fresh {
-                    Ok(())
-                } else {
-                    Err(Denied::Stale)
-                }
+        let username = match &authorization {
+            Authorization::Digest(d) => d.username.clone(),
+            Authorization::Basic { username, .. } => username.clone(),
+        };
+        let lockout = !self.setup.has(Flaw::RtspNoLockout);
+        let checked = self
+            .state
+            .service_login(&username, peer, lockout, |passwords| match &authorization {
+                Authorization::Basic { password, .. } => passwords
+                    .iter()
+                    .any(|p| constant_time_eq(p.as_bytes(), password.as_bytes())),
+                Authorization::Digest(d) => self.digest_matches(d, url, passwords),
+            });
+        if checked.is_err() {
+            return Err(Denied::Refused);
+        }
+        if let Authorization::Digest(d) = &authorization {
+            let check = self
+                .nonces
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .check(&d.nonce, d.nc, Instant::now());
+            if check != NonceCheck::Fresh {
+                return Err(Denied::Stale);
             }
         }
-    }
-
-    fn passwords_for(&self, username: &str) -> Vec<String> {
-        if username != self.admin_user {
-            return Vec::new();
-        }
-        let mut passwords = vec![self.state.admin_password()];
-        if self.setup.has(Flaw::DefaultPassword) {
-            passwords.push(FACTORY_PASSWORD.to_string());
-        }
-        passwords
+        Ok(())
     }
 
     fn digest_matches(&self, d: &DigestResponse, url: &Url, passwords: &[String]) -> bool {
@@ -333,7 +325,7 @@ mod tests {
     }
 
     fn answer(service: &RtspService, text: &str) -> String {
-        String::from_utf8(service.answer(&request(text))).unwrap()
+        String::from_utf8(service.answer(&request(text), None)).unwrap()
     }
 
     fn digest_header(service: &RtspService, uri: &str, nonce: &str, nc: u32, password: &str) -> String {
@@ -474,6 +466,53 @@ mod tests {
             ),
         );
         assert!(wrong.starts_with("RTSP/1.0 401"), "{wrong}");
+    }
+
+    /// DESCRIBE with fresh nonces: `wrong` wrong passwords, then the correct one.
+    fn correct_after_wrong(s: &RtspService, wrong: usize) -> String {
+        let password = s.state.admin_password();
+        for round in 0..=wrong {
+            let challenge = answer(s, &format!("DESCRIBE {URL} RTSP/1.0\r\nCSeq: 1\r\n\r\n"));
+            let nonce = nonce_of(&challenge);
+            let guess = if round < wrong { "wrong" } else { password.as_str() };
+            let reply = answer(
+                s,
+                &format!(
+                    "DESCRIBE {URL} RTSP/1.0\r\nCSeq: 2\r\nAuthorization: {}\r\n\r\n",
+                    digest_header(s, URL, &nonce, 1, guess)
+                ),
+            );
+            if round == wrong {
+                return reply;
+            }
+            assert!(reply.starts_with("RTSP/1.0 401"), "{reply}");
+        }
+        unreachable!()
+    }
+
+    #[test]
+    fn rtsp_failures_lock_the_shared_account_unless_rtsp_has_its_own_check() {
+        let s = service(SimSetup::new(Personality::Hardened));
+        assert!(correct_after_wrong(&s, 4).starts_with("RTSP/1.0 200"));
+        // The success reset the counter; five failures in a row lock the account.
+        let locked = correct_after_wrong(&s, 5);
+        assert!(
+            locked.starts_with("RTSP/1.0 401") && !locked.contains("stale"),
+            "{locked}"
+        );
+
+        let open = service(SimSetup::new(Personality::Hardened).with(Flaw::RtspNoLockout));
+        assert!(correct_after_wrong(&open, 8).starts_with("RTSP/1.0 200"));
+        let factory = service(SimSetup::new(Personality::Hardened).with(Flaw::DefaultPassword));
+        let challenge = answer(&factory, &format!("DESCRIBE {URL} RTSP/1.0\r\nCSeq: 1\r\n\r\n"));
+        let reply = answer(
+            &factory,
+            &format!(
+                "DESCRIBE {URL} RTSP/1.0\r\nCSeq: 2\r\nAuthorization: {}\r\n\r\n",
+                digest_header(&factory, URL, &nonce_of(&challenge), 1, crate::http::FACTORY_PASSWORD)
+            ),
+        );
+        assert!(reply.starts_with("RTSP/1.0 200"), "{reply}");
     }
 
     #[test]

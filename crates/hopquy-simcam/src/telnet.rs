@@ -1,6 +1,8 @@
 //! `telnet-open`: a Telnet login prompt like a BusyBox/XM camera's. It negotiates options
-//! the way telnetd does, asks for a login and password a few times and never lets anyone
-//! in; what matters to the harness is that the port answers and looks like Telnet.
+//! the way telnetd does and asks for a login and password a few times. Like the debug
+//! telnetd of such firmware it has accounts of its own, not the web API's: nobody gets in,
+//! except under `default-password`, where the factory pairs (admin/12345, service/service)
+//! get a BusyBox shell prompt. Anything else gets `Login incorrect`, as login(1) says.
 
 use std::io;
 use std::time::Duration;
@@ -8,6 +10,9 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+use crate::auth::constant_time_eq;
+use crate::config::{Flaw, SimSetup};
+use crate::http::{FACTORY_PASSWORD, SERVICE_ACCOUNT};
 use crate::net::accept_loop;
 
 /// IAC DO TERMINAL-TYPE, DO TERMINAL-SPEED, DO X-DISPLAY-LOCATION, DO NEW-ENVIRON.
@@ -15,6 +20,8 @@ pub const NEGOTIATION: &[u8] = &[0xFF, 0xFD, 0x18, 0xFF, 0xFD, 0x20, 0xFF, 0xFD,
 pub const LOGIN_PROMPT: &[u8] = b"\r\nlogin: ";
 const PASSWORD_PROMPT: &[u8] = b"Password: ";
 const LOGIN_INCORRECT: &[u8] = b"\r\nLogin incorrect\r\n";
+/// What a logged-in user sees: the shell, which then only waits for `exit`.
+const SHELL: &[u8] = b"\r\n\r\nBusyBox v1.20.2 (2016-05-30 10:12:55 CST) built-in shell (ash)\r\nEnter 'help' for a list of built-in commands.\r\n\r\n~ # ";
 const MAX_TRIES: usize = 3;
 /// Input beyond this per line is dropped, not buffered.
 const MAX_LINE: usize = 128;
@@ -23,14 +30,22 @@ const SESSION_LIMIT: Duration = Duration::from_secs(120);
 /// login(1) waits before "Login incorrect"; so does the camera.
 const FAILURE_DELAY: Duration = Duration::from_millis(200);
 
-pub(crate) async fn serve(listener: TcpListener) {
-    accept_loop(listener, "telnet", |stream, _peer| async move {
-        let _ = tokio::time::timeout(SESSION_LIMIT, session(stream)).await;
+pub(crate) async fn serve(listener: TcpListener, setup: SimSetup) {
+    let factory = setup.has(Flaw::DefaultPassword);
+    accept_loop(listener, "telnet", move |stream, _peer| async move {
+        let _ = tokio::time::timeout(SESSION_LIMIT, session(stream, factory)).await;
     })
     .await;
 }
 
-async fn session(mut stream: TcpStream) -> io::Result<()> {
+/// The factory pairs `default-password` leaves in the telnet daemon's password file.
+fn factory_login(user: &[u8], password: &[u8]) -> bool {
+    [("admin", FACTORY_PASSWORD), SERVICE_ACCOUNT]
+        .iter()
+        .any(|(u, p)| constant_time_eq(u.as_bytes(), user) & constant_time_eq(p.as_bytes(), password))
+}
+
+async fn session(mut stream: TcpStream, factory: bool) -> io::Result<()> {
     stream.write_all(NEGOTIATION).await?;
     stream.write_all(LOGIN_PROMPT).await?;
     let mut lines = LineReader::default();
@@ -38,12 +53,21 @@ async fn session(mut stream: TcpStream) -> io::Result<()> {
         if attempt > 0 {
             stream.write_all(&LOGIN_PROMPT[2..]).await?;
         }
-        // What was typed is deliberately neither kept nor logged: it may be a password.
-        if lines.next_line(&mut stream).await?.is_none() {
+        // What was typed is deliberately neither kept beyond the check nor logged: it may
+        // be a password.
+        let Some(user) = lines.next_line(&mut stream).await? else {
             return Ok(());
-        }
+        };
         stream.write_all(PASSWORD_PROMPT).await?;
-        if lines.next_line(&mut stream).await?.is_none() {
+        let Some(password) = lines.next_line(&mut stream).await? else {
+            return Ok(());
+        };
+        if factory && factory_login(&user, &password) {
+            stream.write_all(SHELL).await?;
+            // The shell runs until the client leaves; whatever it types is not executed.
+            while lines.next_line(&mut stream).await?.is_some() {
+                stream.write_all(b"~ # ").await?;
+            }
             return Ok(());
         }
         tokio::time::sleep(FAILURE_DELAY).await;

@@ -397,3 +397,20 @@ async fn answers(address: std::net::SocketAddr) -> bool {
         .await
         .is_ok_and(|s| s.local_addr().ok() != s.peer_addr().ok())
 }
+
+#[tokio::test]
+async fn telnet_with_default_password_gives_a_shell_to_the_factory_pair() {
+    let camera = start("hardened+telnet-open+default-password").await;
+    let mut telnet = TcpStream::connect(address(&camera, "telnet")).await.unwrap();
+    read_at_least(&mut telnet, TELNET_NEGOTIATION.len() + TELNET_LOGIN_PROMPT.len()).await;
+    telnet.write_all(b"admin\r\n").await.unwrap();
+    assert_eq!(read_at_least(&mut telnet, b"Password: ".len()).await, b"Password: ");
+    telnet.write_all(b"12345\r\n").await.unwrap();
+    let mut answer = Vec::new();
+    while !answer.ends_with(b"~ # ") {
+        let more = read_at_least(&mut telnet, 1).await;
+        assert!(!more.is_empty(), "closed before the shell prompt: {answer:?}");
+        answer.extend(more);
+    }
+    assert!(String::from_utf8_lossy(&answer).contains("BusyBox"));
+}

@@ -1,6 +1,4 @@
-//! `http` and `login` actions over the HTTP probe.
-
-use std::collections::BTreeSet;
+//! `http` action over the HTTP probe, and the HTTP login surface `login` uses.
 
 use hopquy_case::{Classifier, Op, Step};
 use hopquy_probe::Credential;
@@ -8,34 +6,10 @@ use hopquy_probe::Recorder;
 use hopquy_probe::http::{AuthMode, HttpRequest, HttpResponse, Scheme};
 use serde_json::{Value, json};
 
+use super::dictionary::{MAX_ATTEMPTS, Outcome, classifier_matches};
 use super::{ActionError, ActionOutput, RunContext, credential_label, credential_set, opt, opt_u64};
-use crate::run::target_credential;
 
-/// Upper bound on attempts in one step: brute-force checks need a handful, dictionary
-/// checks a few hundred; anything more is a definition error, not a test.
-const MAX_ATTEMPTS: u64 = 1000;
-
-/// How the response reads as a login outcome.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outcome {
-    Accepted,
-    Rejected,
-    Locked,
-    Unknown,
-}
-
-impl Outcome {
-    fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Accepted => "accepted",
-            Outcome::Rejected => "rejected",
-            Outcome::Locked => "locked",
-            Outcome::Unknown => "unknown",
-        }
-    }
-}
-
-fn classify(op: Option<&Op>, resp: &HttpResponse) -> Outcome {
+pub(super) fn classify(op: Option<&Op>, resp: &HttpResponse) -> Outcome {
     let default_accepted = Classifier {
         status: (200..300).collect(),
         ..Default::default()
@@ -52,51 +26,33 @@ fn classify(op: Option<&Op>, resp: &HttpResponse) -> Outcome {
         ),
         None => (default_accepted, default_rejected, None),
     };
+    let matches = |c: &Classifier| classifier_matches(c, resp.status, &resp.body);
     // A lock signal is checked first: a locked device often answers with the same status
     // as a plain rejection, and only the body tells them apart.
-    if locked.as_ref().is_some_and(|c| matches(c, resp)) {
+    if locked.as_ref().is_some_and(matches) {
         Outcome::Locked
-    } else if matches(&accepted, resp) {
+    } else if matches(&accepted) {
         Outcome::Accepted
-    } else if matches(&rejected, resp) {
+    } else if matches(&rejected) {
         Outcome::Rejected
     } else {
         Outcome::Unknown
     }
 }
 
-fn matches(c: &Classifier, resp: &HttpResponse) -> bool {
-    if !c.status.is_empty() && !c.status.contains(&resp.status) {
-        return false;
-    }
-    let body = String::from_utf8_lossy(&resp.body);
-    if let Some(needle) = &c.body_contains
-        && !body.contains(needle.as_str())
-    {
-        return false;
-    }
-    if let Some(re) = &c.body_matches {
-        match regex::Regex::new(re) {
-            Ok(re) if re.is_match(&body) => {}
-            _ => return false,
-        }
-    }
-    true
+pub(super) struct Prepared<'o> {
+    pub(super) op: Option<&'o Op>,
+    pub(super) op_name: Option<String>,
+    pub(super) scheme: Scheme,
+    pub(super) port: u16,
+    pub(super) method: String,
+    pub(super) path: String,
+    pub(super) headers: Vec<(String, String)>,
+    pub(super) body: Option<Vec<u8>>,
+    pub(super) auth: AuthMode,
 }
 
-struct Prepared<'o> {
-    op: Option<&'o Op>,
-    op_name: Option<String>,
-    scheme: Scheme,
-    port: u16,
-    method: String,
-    path: String,
-    headers: Vec<(String, String)>,
-    body: Option<Vec<u8>>,
-    auth: AuthMode,
-}
-
-fn prepare<'o>(step: &Step, ctx: &'o RunContext<'_>, tctx: &Value) -> Result<Prepared<'o>, ActionError> {
+pub(super) fn prepare<'o>(step: &Step, ctx: &'o RunContext<'_>, tctx: &Value) -> Result<Prepared<'o>, ActionError> {
     let (op, op_name) = match &step.op {
         Some(name) => {
             let name = name.get_ref();
@@ -185,7 +141,7 @@ fn prepare<'o>(step: &Step, ctx: &'o RunContext<'_>, tctx: &Value) -> Result<Pre
     })
 }
 
-async fn send_one(
+pub(super) async fn send_one(
     p: &Prepared<'_>,
     cred: &Option<Credential>,
     fresh: bool,
@@ -259,7 +215,7 @@ pub async fn http(
         let schemes: Vec<Value> = resp.challenges.iter().map(|c| Value::String(c.label())).collect();
         map.insert("challenge_schemes".into(), Value::Array(schemes));
         if repeat > 1 {
-            for o in [Outcome::Accepted, Outcome::Rejected, Outcome::Locked, Outcome::Unknown] {
+            for o in Outcome::ALL {
                 let n = attempts.iter().filter(|a| a["outcome"] == o.as_str()).count();
                 map.insert(o.as_str().into(), json!(n));
             }
@@ -268,271 +224,6 @@ pub async fn http(
     }
     Ok(ActionOutput {
         observations: obs,
-        ..Default::default()
-    })
-}
-
-/// Login attempts over a credential set (× repeat): counts and outcomes.
-pub async fn login(
-    step: &Step,
-    ctx: &RunContext<'_>,
-    tctx: &Value,
-    rec: &Recorder,
-) -> Result<ActionOutput, ActionError> {
-    let mut p = prepare_login(step, ctx, tctx)?;
-    if matches!(p.auth, AuthMode::None) {
-        p.auth = AuthMode::Any;
-    }
-    let creds = credential_set(step, ctx, "target")?;
-    let repeat = opt_u64(&step.repeat, tctx, "repeat")?.unwrap_or(1).max(1);
-    let total = repeat.saturating_mul(creds.len() as u64);
-    if total > MAX_ATTEMPTS {
-        return Err(ActionError::Definition(format!(
-            "{total} attempts exceed the bound of {MAX_ATTEMPTS}"
-        )));
-    }
-    let fresh = step.fresh_connection.unwrap_or(true);
-    let stop_on_accept = step.stop_on_accept.unwrap_or(false);
-    let interval = opt_u64(&step.interval_ms, tctx, "interval_ms")?.unwrap_or(0);
-    let regenerate_wrong = step
-        .credentials
-        .as_ref()
-        .is_some_and(|c| c.get_ref() == "wrong-password");
-    // `reset_below = N`: after N-1 consecutive failures, log in once with the target's own
-    // credentials. Most devices reset their failure counter on a success, so a long
-    // dictionary never trips the lockout; a device that locks anyway rejects that control
-    // login, and the step stops with `aborted = true` rather than mistake lock rejections
-    // for "credential refused".
-    let reset_below = match step.options.as_ref().and_then(|o| o.get("reset_below")) {
-        Some(v) => match crate::template::resolve(v, tctx)? {
-            Value::Number(n) => n.as_u64().filter(|n| *n >= 2),
-            _ => None,
-        }
-        .ok_or_else(|| ActionError::Definition("`options.reset_below` must be an integer >= 2".into()))
-        .map(Some)?,
-        None => None,
-    };
-    let target = Some(target_credential(ctx.target));
-    let mut consecutive_failures: u64 = 0;
-    let mut resets = 0usize;
-    let mut aborted = false;
-    let mut fingerprints = Vec::new();
-
-    let mut outcomes = Vec::new();
-    let mut statuses = Vec::new();
-    let mut accepted_credentials = Vec::new();
-    let mut bodies = BTreeSet::new();
-    let mut first_locked: Option<usize> = None;
-    let mut attempts = Vec::new();
-    let started = std::time::Instant::now();
-    // Every attempt to make, in order. Wrong passwords are regenerated per round: a
-    // brute-force attacker tries different passwords, and so do we.
-    let mut pending: std::collections::VecDeque<Option<Credential>> = std::collections::VecDeque::new();
-    for round in 0..repeat {
-        for cred in &creds {
-            if regenerate_wrong && round > 0 {
-                pending.push_back(credential_set(step, ctx, "target")?.into_iter().next().flatten());
-            } else {
-                pending.push_back(cred.clone());
-            }
-        }
-    }
-    // `window_s` (with `reset_below`): a device may lock *any* user name after too many
-    // failures, and only the target's own counter can be reset with a control login. So
-    // other user names get at most `reset_below - 1` failures per window; their further
-    // attempts wait until the window has passed.
-    let window = match step.options.as_ref().and_then(|o| o.get("window_s")) {
-        Some(v) => match crate::template::resolve(v, tctx)? {
-            Value::Number(n) => n.as_u64().map(std::time::Duration::from_secs),
-            _ => None,
-        }
-        .ok_or_else(|| ActionError::Definition("`options.window_s` must be a non-negative integer".into()))
-        .map(Some)?,
-        None => None,
-    };
-    let mut failures_by_user: std::collections::HashMap<String, Vec<std::time::Instant>> =
-        std::collections::HashMap::new();
-    let mut paced_ms: u64 = 0;
-    'outer: loop {
-        let eligible = |c: &Option<Credential>, now: std::time::Instant| -> bool {
-            let (Some(limit), Some(window), Some(c)) = (reset_below, window, c) else {
-                return true;
-            };
-            if c.username == ctx.target.username {
-                return true;
-            }
-            let recent = failures_by_user
-                .get(&c.username)
-                .map_or(0, |v| v.iter().filter(|t| now.duration_since(**t) < window).count());
-            (recent as u64) + 1 < limit
-        };
-        let now = std::time::Instant::now();
-        let Some(index) = pending.iter().position(|c| eligible(c, now)) else {
-            if pending.is_empty() {
-                break;
-            }
-            // Everything left waits for a window to pass: sleep until the oldest failure ages out.
-            let window_len = window.unwrap_or_default();
-            let oldest = failures_by_user
-                .values()
-                .flatten()
-                .filter(|t| now.duration_since(**t) < window_len)
-                .min()
-                .copied()
-                .unwrap_or(now);
-            let wait = window_len.saturating_sub(now.duration_since(oldest)) + std::time::Duration::from_millis(100);
-            paced_ms += wait.as_millis() as u64;
-            tokio::time::sleep(wait).await;
-            continue;
-        };
-        let Some(cred) = pending.remove(index) else { break };
-        {
-            if !attempts.is_empty() && interval > 0 {
-                tokio::time::sleep(std::time::Duration::from_millis(interval)).await;
-            }
-            if let Some(limit) = reset_below
-                && consecutive_failures + 1 >= limit
-            {
-                let control = send_one(&p, &target, fresh, ctx, rec).await?;
-                resets += 1;
-                if classify(p.op, &control) != Outcome::Accepted {
-                    aborted = true;
-                    break 'outer;
-                }
-                consecutive_failures = 0;
-            }
-            let resp = send_one(&p, &cred, fresh, ctx, rec).await?;
-            let outcome = classify(p.op, &resp);
-            let n = outcomes.len() + 1;
-            if outcome == Outcome::Locked && first_locked.is_none() {
-                first_locked = Some(n);
-            }
-            let fp = body_fingerprint(&resp);
-            bodies.insert(fp.clone());
-            fingerprints.push(json!(sha256_hex(fp.as_bytes())));
-            if outcome == Outcome::Accepted {
-                consecutive_failures = 0;
-            } else {
-                consecutive_failures += 1;
-                if let Some(c) = &cred {
-                    failures_by_user
-                        .entry(c.username.clone())
-                        .or_default()
-                        .push(std::time::Instant::now());
-                }
-            }
-            statuses.push(json!(resp.status));
-            outcomes.push(json!(outcome.as_str()));
-            attempts.push(json!({
-                "n": n,
-                "credential": credential_label(&cred),
-                "status": resp.status,
-                "outcome": outcome.as_str(),
-                "elapsed_ms": resp.elapsed_ms,
-                "t_ms": started.elapsed().as_millis() as u64,
-            }));
-            if outcome == Outcome::Accepted {
-                accepted_credentials.push(json!(credential_label(&cred)));
-                if stop_on_accept {
-                    break 'outer;
-                }
-            }
-        }
-    }
-    let count = |o: Outcome| outcomes.iter().filter(|x| *x == o.as_str()).count();
-    let obs = json!({
-        "attempts": outcomes.len(),
-        "accepted": count(Outcome::Accepted),
-        "rejected": count(Outcome::Rejected),
-        "locked": count(Outcome::Locked),
-        "unknown": count(Outcome::Unknown),
-        "accepted_credentials": accepted_credentials,
-        "outcomes": outcomes,
-        "statuses": statuses,
-        "distinct_bodies": bodies.len(),
-        "body_fingerprints": fingerprints,
-        "resets": resets,
-        "paced_ms": paced_ms,
-        "aborted": aborted,
-        "first_locked_attempt": first_locked,
-        "duration_ms": started.elapsed().as_millis() as u64,
-        "detail": attempts,
-    });
-    Ok(ActionOutput {
-        observations: obs,
-        ..Default::default()
-    })
-}
-
-fn prepare_login<'o>(step: &Step, ctx: &'o RunContext<'_>, tctx: &Value) -> Result<Prepared<'o>, ActionError> {
-    if step.op.is_some() || step.path.is_some() {
-        return prepare(step, ctx, tctx);
-    }
-    let mut s = step.clone();
-    s.op = Some(toml::Spanned::new(0..0, "login-check".to_owned()));
-    prepare(&s, ctx, tctx)
-}
-
-/// Bodies compared for "does the error reveal which part was wrong": nonces and times
-/// differ between any two responses, so compare status plus body with digits masked.
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(bytes))
-}
-
-fn body_fingerprint(resp: &HttpResponse) -> String {
-    let body = String::from_utf8_lossy(&resp.body);
-    let masked: String = body.chars().map(|c| if c.is_ascii_digit() { '0' } else { c }).collect();
-    format!("{} {}", resp.status, masked)
-}
-
-/// Poll the login check with the target's credentials until it is accepted again (a lockout
-/// expired) or `seconds` + 30 s pass. Lets a lock-triggering case hand the device back in
-/// the state it found it, without waiting the full declared duration when it is shorter.
-pub async fn recover(
-    step: &Step,
-    ctx: &RunContext<'_>,
-    tctx: &Value,
-    rec: &Recorder,
-) -> Result<ActionOutput, ActionError> {
-    let p = prepare_login(step, ctx, tctx)?;
-    let seconds = opt_u64(&step.seconds, tctx, "seconds")?.unwrap_or(300);
-    if seconds > 3600 {
-        return Err(ActionError::Definition(format!(
-            "recover timeout of {seconds} s exceeds the 3600 s bound"
-        )));
-    }
-    let interval = opt_u64(&step.interval_ms, tctx, "interval_ms")?
-        .unwrap_or(1000)
-        .max(200);
-    let deadline = std::time::Duration::from_secs(seconds + 30);
-    let target = Some(target_credential(ctx.target));
-    let started = std::time::Instant::now();
-    let mut polls = 0usize;
-    let mut recovered = false;
-    let mut last_status = Value::Null;
-    while started.elapsed() < deadline {
-        polls += 1;
-        match send_one(&p, &target, true, ctx, rec).await {
-            Ok(resp) => {
-                last_status = json!(resp.status);
-                if classify(p.op, &resp) == Outcome::Accepted {
-                    recovered = true;
-                    break;
-                }
-            }
-            // A device busy recovering may drop a connection; keep polling until the deadline.
-            Err(e) => last_status = json!(e.to_string()),
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(interval)).await;
-    }
-    Ok(ActionOutput {
-        observations: json!({
-            "recovered": recovered,
-            "polls": polls,
-            "waited_ms": started.elapsed().as_millis() as u64,
-            "last_status": last_status,
-        }),
         ..Default::default()
     })
 }

@@ -12,8 +12,10 @@ use serde_json::Value;
 use crate::run::{Operator, Target};
 use crate::template::{self, TemplateError};
 
+mod dictionary;
 mod http;
 mod interactive;
+mod login;
 mod onvif;
 mod password_policy;
 mod ports;
@@ -243,8 +245,8 @@ pub async fn execute(
 ) -> Result<ActionOutput, ActionError> {
     match step.action.get_ref().as_str() {
         "http" => http::http(step, ctx, tctx, rec).await,
-        "login" => http::login(step, ctx, tctx, rec).await,
-        "recover" => http::recover(step, ctx, tctx, rec).await,
+        "login" => login::login(step, ctx, tctx, rec).await,
+        "recover" => login::recover(step, ctx, tctx, rec).await,
         "onvif" => onvif::run(step, ctx, tctx, rec).await,
         "ssh" => ssh::run(step, ctx, tctx, rec).await,
         "rtsp" => rtsp::run(step, ctx, tctx, rec).await,

@@ -1,12 +1,16 @@
-//! `onvif` action: one device-service operation, or the anonymous read sweep (`op = "sweep"`).
+//! `onvif` action: one device-service operation, or the anonymous read sweep (`op = "sweep"`);
+//! and the ONVIF surface of `login`/`recover`.
+
+use std::sync::Mutex;
 
 use hopquy_case::Step;
 use hopquy_probe::Credential;
 use hopquy_probe::Recorder;
 use hopquy_probe::http::Scheme;
-use hopquy_probe::onvif::{AccessClass, OnvifAuth, OnvifProbe, SweepOptions, operation};
-use serde_json::Value;
+use hopquy_probe::onvif::{AccessClass, CallOutcome, OnvifAuth, OnvifProbe, SweepOptions, operation};
+use serde_json::{Map, Value, json};
 
+use super::dictionary::{Attempt, Outcome, fingerprint};
 use super::{ActionError, ActionOutput, RunContext, credential_label, opt, single_credential};
 
 /// The `op` value that runs the anonymous sweep instead of one operation.
@@ -180,6 +184,144 @@ pub async fn run(step: &Step, ctx: &RunContext<'_>, tctx: &Value, rec: &Recorder
     })
 }
 
+/// Operations a login tries, in order, when the step names none: the user list needs
+/// credentials on every conforming device; device information on many.
+const LOGIN_OPERATIONS: &[&str] = &["GetUsers", "GetDeviceInformation"];
+
+/// The ONVIF login surface: one operation that refused an anonymous call, and the way
+/// credentials go out (HTTP Digest or a WS-UsernameToken).
+pub(super) struct LoginCall {
+    probe: OnvifProbe,
+    operation: String,
+    token: bool,
+    auth_used: Mutex<Vec<String>>,
+}
+
+/// Find the operation to log in with: the step's `op`, else the first of
+/// [`LOGIN_OPERATIONS`] that refuses an anonymous call. `None` when the service is not
+/// reachable or every candidate answered anonymously (or faulted); `map` says which.
+pub(super) async fn login_call(
+    step: &Step,
+    ctx: &RunContext<'_>,
+    tctx: &Value,
+    fresh: bool,
+    rec: &Recorder,
+    map: &mut Map<String, Value>,
+) -> Result<Option<LoginCall>, ActionError> {
+    let token = match step.auth.as_ref().map(|a| a.get_ref().as_str()) {
+        None | Some("digest") => false,
+        Some("usernametoken") => true,
+        Some(other) => {
+            return Err(ActionError::Definition(format!(
+                "unknown ONVIF login auth `{other}`; use `digest` or `usernametoken`"
+            )));
+        }
+    };
+    let candidates: Vec<String> = match &step.op {
+        Some(op) => {
+            let op = op.get_ref();
+            if !hopquy_probe::onvif::is_operation_name(op) {
+                return Err(ActionError::Definition(format!(
+                    "`{op}` is not an ONVIF operation name"
+                )));
+            }
+            vec![op.clone()]
+        }
+        None => LOGIN_OPERATIONS.iter().map(|s| (*s).to_owned()).collect(),
+    };
+    let (port_name, port) = ctx.resolve_port(opt(&step.port, tctx)?.as_ref(), "http")?;
+    let scheme = if port_name.starts_with("https") || port == 443 {
+        Scheme::Https
+    } else {
+        Scheme::Http
+    };
+    let probe = OnvifProbe::new(ctx.device.clone(), scheme, port)?.with_fresh_connections(fresh);
+    map.insert("port".into(), json!(port));
+    map.insert(
+        "auth_mode".into(),
+        json!(if token { "usernametoken" } else { "digest" }),
+    );
+    let mut anonymous = Vec::new();
+    let mut chosen = None;
+    for operation in candidates {
+        let call = match probe.call(&operation, &OnvifAuth::None, rec).await {
+            Ok(call) => call,
+            Err(e) if e.is_unreachable() => {
+                map.insert("reachable".into(), json!(false));
+                map.insert("route".into(), Value::Null);
+                map.insert("anonymous_allowed".into(), json!(anonymous));
+                map.insert("error".into(), json!(e.to_string()));
+                return Ok(None);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        match call.outcome {
+            CallOutcome::Refused => {
+                chosen = Some(operation);
+                break;
+            }
+            CallOutcome::Answered => anonymous.push(operation),
+            // Not supported, or not ONVIF here: the next candidate may be.
+            _ => {}
+        }
+    }
+    map.insert("reachable".into(), json!(true));
+    map.insert("route".into(), json!(chosen));
+    map.insert("anonymous_allowed".into(), json!(anonymous));
+    Ok(chosen.map(|operation| LoginCall {
+        probe,
+        operation,
+        token,
+        auth_used: Mutex::new(Vec::new()),
+    }))
+}
+
+impl LoginCall {
+    /// One call with `cred`. An answer is accepted; a refusal (401/403, `NotAuthorized`)
+    /// rejected; a Digest attempt the device never challenged went out anonymously, so it
+    /// is unknown, never a rejection of that credential.
+    pub(super) async fn attempt(&self, cred: &Option<Credential>, rec: &Recorder) -> Result<Attempt, ActionError> {
+        let auth = match cred {
+            None => OnvifAuth::None,
+            Some(c) if self.token => OnvifAuth::UsernameToken(c.clone()),
+            Some(c) => OnvifAuth::Digest(c.clone()),
+        };
+        let call = self.probe.call(&self.operation, &auth, rec).await?;
+        if let Some(scheme) = &call.auth_used
+            && let Ok(mut used) = self.auth_used.lock()
+            && !used.contains(scheme)
+        {
+            used.push(scheme.clone());
+        }
+        let outcome = if cred.is_some() && call.auth_mode == "none" {
+            Outcome::Unknown
+        } else {
+            match call.outcome {
+                CallOutcome::Answered => Outcome::Accepted,
+                CallOutcome::Refused => Outcome::Rejected,
+                _ => Outcome::Unknown,
+            }
+        };
+        let status = json!(call.status);
+        let answer = call
+            .fault
+            .as_ref()
+            .map(|f| f.primary().to_owned())
+            .or_else(|| call.response.as_ref().map(|r| r.local.clone()))
+            .unwrap_or_default();
+        Ok(Attempt {
+            outcome,
+            fingerprint: fingerprint(&status, answer.as_bytes()),
+            status,
+            elapsed_ms: call.elapsed_ms,
+        })
+    }
+
+    pub(super) fn auth_used(&self) -> Vec<String> {
+        self.auth_used.lock().map(|u| u.clone()).unwrap_or_default()
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -333,6 +475,42 @@ mod tests {
             assert!(matches!(err, ActionError::Definition(_)), "{bad}: {err:?}");
         }
         assert!(seen.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_login_needs_an_operation_that_refuses_anonymous_calls() {
+        let (port, seen) = leaky_device().await;
+        let profile = ProfileFile::default();
+        let target = target(port);
+        let (creds, paths) = (BTreeMap::new(), BTreeMap::new());
+        let ctx = RunContext::new(
+            Device::new("127.0.0.1", Limits::default()),
+            &profile,
+            &target,
+            &creds,
+            &paths,
+            Arc::new(NoOperator),
+            Arc::new(Redactor::new()),
+            false,
+        );
+        let step: Step = toml::from_str(
+            "id = 'l'\naction = 'login'\nsurface = 'onvif'\nauth = 'usernametoken'\ncredentials = 'wrong-password'",
+        )
+        .unwrap();
+        let obs = crate::actions::login::login(&step, &ctx, &Value::Null, &Recorder::default())
+            .await
+            .unwrap()
+            .observations;
+        assert_eq!(obs["reachable"], true);
+        assert_eq!(obs["route"], Value::Null);
+        assert_eq!(obs["anonymous_allowed"], json!(["GetUsers", "GetDeviceInformation"]));
+        assert_eq!((obs["attempts"].clone(), obs["accepted"].clone()), (json!(0), json!(0)));
+        assert_eq!(obs["auth_mode"], "usernametoken");
+        // Only the two anonymous probes went out: no credential was sent to a device that
+        // needs none.
+        let bodies = seen.lock().unwrap().clone();
+        assert_eq!(bodies.len(), 2);
+        assert!(bodies.iter().all(|b| !b.contains("UsernameToken")));
     }
 
     #[tokio::test]

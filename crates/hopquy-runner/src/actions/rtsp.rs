@@ -1,11 +1,15 @@
 //! `rtsp` action over the RTSP probe: authentication schemes offered, stream routes found
-//! with and without credentials, open routes, Basic in clear, any-path acceptance.
+//! with and without credentials, open routes, Basic in clear, any-path acceptance; and the
+//! RTSP surface of `login`/`recover`.
 
-use hopquy_case::Step;
+use std::sync::Mutex;
+
+use hopquy_case::{Classifier, Step};
 use hopquy_probe::rtsp::{self, RtspProbeRequest};
-use hopquy_probe::{ProbeError, Recorder};
-use serde_json::{Value, json};
+use hopquy_probe::{Credential, ProbeError, Recorder};
+use serde_json::{Map, Value, json};
 
+use super::dictionary::{Attempt, Outcome, classifier_matches, fingerprint};
 use super::{ActionError, ActionOutput, RunContext, credential_label, opt, single_credential};
 
 /// The path dictionary used, after the profile's paths, when a step names none.
@@ -40,6 +44,118 @@ pub async fn run(step: &Step, ctx: &RunContext<'_>, tctx: &Value, rec: &Recorder
         observations,
         ..Default::default()
     })
+}
+
+/// The RTSP login surface: a stream path that refused an anonymous DESCRIBE.
+pub(super) struct LoginRoute {
+    port: u16,
+    path: String,
+    locked: Option<Classifier>,
+    auth_used: Mutex<Vec<String>>,
+}
+
+/// Find the route to log in on: an anonymous discovery over the candidate paths (no
+/// credential is sent, so a locked account does not change the answer), then the first
+/// path answered 401. `None` when the port is closed or no path demands authentication;
+/// `map` gets `reachable`, `route` and `anonymous_allowed` either way.
+pub(super) async fn login_route(
+    step: &Step,
+    ctx: &RunContext<'_>,
+    tctx: &Value,
+    rec: &Recorder,
+    map: &mut Map<String, Value>,
+) -> Result<Option<LoginRoute>, ActionError> {
+    let (_, port) = ctx.resolve_port(opt(&step.port, tctx)?.as_ref(), "rtsp")?;
+    let request = RtspProbeRequest {
+        port,
+        paths: paths(opt(&step.paths, tctx)?.as_ref(), ctx)?,
+        credential: None,
+    };
+    map.insert("port".into(), json!(port));
+    let report = match rtsp::probe(&ctx.device, &request, rec).await {
+        Ok(report) => report,
+        Err(ProbeError::Refused(why)) => {
+            map.insert("reachable".into(), json!(false));
+            map.insert("route".into(), Value::Null);
+            map.insert("anonymous_allowed".into(), json!([]));
+            map.insert("error".into(), json!(format!("connection refused by {why}")));
+            return Ok(None);
+        }
+        Err(ProbeError::Invalid(why)) => return Err(ActionError::Definition(why)),
+        Err(e) => return Err(e.into()),
+    };
+    // A server answering a random path 2xx serves anything without a password.
+    let mut open = report.open_routes.clone();
+    if let Some(random) = report
+        .random_path
+        .as_ref()
+        .filter(|r| r.status.is_some_and(|s| (200..300).contains(&s)))
+    {
+        open.push(random.path.clone());
+    }
+    let route = report
+        .routes
+        .iter()
+        .find(|r| r.status == Some(401))
+        .map(|r| r.path.clone());
+    map.insert("reachable".into(), json!(true));
+    map.insert("route".into(), json!(route));
+    map.insert("anonymous_allowed".into(), json!(open));
+    Ok(route.map(|path| LoginRoute {
+        port,
+        path,
+        locked: ctx.profile.rtsp.as_ref().and_then(|r| r.locked.clone()),
+        auth_used: Mutex::new(Vec::new()),
+    }))
+}
+
+impl LoginRoute {
+    /// One DESCRIBE with `cred` on a fresh connection. 2xx, or 404 (the path is looked up
+    /// only once the credentials passed: the route refused the anonymous request), is
+    /// accepted; 401 rejected; the profile's lock classifier first; a credential that never
+    /// went out (no 401, no scheme we speak) is unknown, never a rejection.
+    pub(super) async fn attempt(
+        &self,
+        cred: &Option<Credential>,
+        ctx: &RunContext<'_>,
+        rec: &Recorder,
+    ) -> Result<Attempt, ActionError> {
+        let started = std::time::Instant::now();
+        let answer = rtsp::describe_as(&ctx.device, self.port, &self.path, cred.as_ref(), rec).await?;
+        let response = &answer.response;
+        if let Some(scheme) = &answer.auth_used
+            && let Ok(mut used) = self.auth_used.lock()
+            && !used.contains(scheme)
+        {
+            used.push(scheme.clone());
+        }
+        let outcome = if self
+            .locked
+            .as_ref()
+            .is_some_and(|c| classifier_matches(c, response.status, &response.body))
+        {
+            Outcome::Locked
+        } else if answer.auth_used.is_none() {
+            Outcome::Unknown
+        } else {
+            match response.status {
+                200..=299 | 404 => Outcome::Accepted,
+                401 => Outcome::Rejected,
+                _ => Outcome::Unknown,
+            }
+        };
+        let status = json!(response.status);
+        Ok(Attempt {
+            outcome,
+            fingerprint: fingerprint(&status, &response.body),
+            status,
+            elapsed_ms: started.elapsed().as_millis() as u64,
+        })
+    }
+
+    pub(super) fn auth_used(&self) -> Vec<String> {
+        self.auth_used.lock().map(|u| u.clone()).unwrap_or_default()
+    }
 }
 
 /// The candidate paths: a list (of paths, `profile` or `dictionary:<stem>` items), one of
@@ -137,6 +253,7 @@ mod tests {
         ProfileFile {
             rtsp: Some(RtspBinding {
                 paths: vec!["/live".into(), "/sub".into()],
+                locked: None,
             }),
             ..ProfileFile::default()
         }
@@ -279,6 +396,96 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(out.observations["basic_accepted"], false);
+    }
+
+    async fn login_step(step_text: &str, port: u16, rec: &Recorder) -> Result<ActionOutput, ActionError> {
+        let profile = profile();
+        let target = target(port);
+        let credentials = BTreeMap::from([(
+            "d".to_owned(),
+            vec![
+                ("root".to_owned(), "xmhdipc".to_owned()),
+                ("admin".to_owned(), PASSWORD.to_owned()),
+            ],
+        )]);
+        let paths = BTreeMap::new();
+        let limits = Limits {
+            io_timeout: std::time::Duration::from_millis(800),
+            ..Limits::default()
+        };
+        let ctx = RunContext::new(
+            Device::new("127.0.0.1", limits),
+            &profile,
+            &target,
+            &credentials,
+            &paths,
+            Arc::new(NoOperator),
+            Arc::new(Redactor::new()),
+            false,
+        );
+        let step = step(&format!("id = 'l'\naction = 'login'\nsurface = 'rtsp'\n{step_text}"));
+        crate::actions::login::login(&step, &ctx, &json!({}), rec).await
+    }
+
+    #[tokio::test]
+    async fn an_rtsp_dictionary_runs_on_the_path_that_demands_a_password() {
+        let port = basic_only_server().await;
+        let rec = Recorder::default();
+        let obs = login_step("credentials = 'dictionary:d'", port, &rec)
+            .await
+            .unwrap()
+            .observations;
+        assert_eq!(obs["reachable"], true);
+        assert_eq!(obs["route"], "/live", "the first profile path refused anonymously");
+        assert_eq!(
+            obs["auth_used"],
+            json!(["basic"]),
+            "Basic only because nothing else is offered"
+        );
+        assert_eq!(obs["accepted_credentials"], json!(["admin:[REDACTED]"]));
+        assert_eq!(obs["rejected"], 1);
+        assert_eq!(obs["statuses"], json!([401, 200]));
+        let recorded = serde_json::to_string(&rec.drain()).unwrap();
+        assert!(
+            recorded.contains(&basic("root", "xmhdipc")),
+            "public pairs are evidence"
+        );
+        assert!(!recorded.contains(PASSWORD) && !recorded.contains(&basic("admin", PASSWORD)));
+
+        // No credential sent is no rejection.
+        let obs = login_step("credentials = 'none'", port, &Recorder::default())
+            .await
+            .unwrap()
+            .observations;
+        assert_eq!((obs["unknown"].clone(), obs["rejected"].clone()), (json!(1), json!(0)));
+    }
+
+    #[tokio::test]
+    async fn no_rtsp_service_or_no_protected_path_tries_nothing() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let obs = login_step("credentials = 'target'", closed, &Recorder::default())
+            .await
+            .unwrap()
+            .observations;
+        assert_eq!(obs["reachable"], false);
+        assert_eq!(obs["attempts"], 0);
+        let port = basic_only_server().await;
+        let obs = login_step(
+            "credentials = 'target'\npaths = ['/nothing-here']",
+            port,
+            &Recorder::default(),
+        )
+        .await
+        .unwrap()
+        .observations;
+        // The only candidate answers 401 anonymously: it is the route (existence is only
+        // known once a credential passed, and then it answers 404, read as accepted).
+        assert_eq!(obs["route"], "/nothing-here");
+        assert_eq!(obs["accepted"], 1);
     }
 
     #[test]

@@ -1,20 +1,19 @@
 //! `telnet` action over the Telnet probe: is a Telnet service open, and what does it print
-//! before any login. No credentials are ever sent.
+//! before any login (no credentials are ever sent); and the Telnet surface of
+//! `login`/`recover`, which does log in.
 
 use hopquy_case::Step;
-use hopquy_probe::telnet::{self, DEFAULT_PORT};
-use hopquy_probe::{ProbeError, Recorder};
+use hopquy_probe::telnet::{self, DEFAULT_PORT, LoginAnswer};
+use hopquy_probe::{Credential, ProbeError, Recorder};
 use serde_json::{Value, json};
 
+use super::dictionary::{Attempt, Outcome, fingerprint};
 use super::{ActionError, ActionOutput, RunContext, opt};
 
 pub async fn run(step: &Step, ctx: &RunContext<'_>, tctx: &Value, rec: &Recorder) -> Result<ActionOutput, ActionError> {
-    let port = match opt(&step.port, tctx)? {
-        Some(value) => ctx.resolve_port(Some(&value), "telnet")?.1,
-        // Most profiles bind no telnet port: the service a camera must not run is looked
-        // for where it usually is.
-        None => ctx.port("telnet").unwrap_or(DEFAULT_PORT),
-    };
+    // Most profiles bind no telnet port: the service a camera must not run is looked for
+    // where it usually is.
+    let port = telnet_port(step, ctx, tctx)?;
     let mut observations = match telnet::probe(&ctx.device, port, rec).await {
         Ok(report) => report.observations(),
         Err(ProbeError::Invalid(why)) => return Err(ActionError::Definition(why)),
@@ -34,6 +33,88 @@ pub async fn run(step: &Step, ctx: &RunContext<'_>, tctx: &Value, rec: &Recorder
         observations,
         ..Default::default()
     })
+}
+
+/// The Telnet login surface: a port that shows a login (or password) prompt.
+pub(super) struct LoginPort {
+    port: u16,
+}
+
+fn telnet_port(step: &Step, ctx: &RunContext<'_>, tctx: &Value) -> Result<u16, ActionError> {
+    Ok(match opt(&step.port, tctx)? {
+        Some(value) => ctx.resolve_port(Some(&value), "telnet")?.1,
+        None => ctx.port("telnet").unwrap_or(DEFAULT_PORT),
+    })
+}
+
+/// Look at the port without typing anything ([`telnet::probe`]): `None` when it is closed,
+/// or shows no login prompt (a shell without any login is listed in `anonymous_allowed`).
+pub(super) async fn login_port(
+    step: &Step,
+    ctx: &RunContext<'_>,
+    tctx: &Value,
+    rec: &Recorder,
+    map: &mut serde_json::Map<String, Value>,
+) -> Result<Option<LoginPort>, ActionError> {
+    let port = telnet_port(step, ctx, tctx)?;
+    map.insert("port".into(), json!(port));
+    let report = match telnet::probe(&ctx.device, port, rec).await {
+        Ok(report) => report,
+        Err(ProbeError::Invalid(why)) => return Err(ActionError::Definition(why)),
+        Err(e) => {
+            map.insert("reachable".into(), json!(false));
+            map.insert("route".into(), Value::Null);
+            map.insert("anonymous_allowed".into(), json!([]));
+            map.insert("error".into(), json!(e.to_string()));
+            return Ok(None);
+        }
+    };
+    let kind = report.prompt_kind.as_deref();
+    let route = matches!(kind, Some("login" | "password")).then(|| kind.unwrap_or_default().to_owned());
+    let anonymous: Vec<&str> = if kind == Some("shell") { vec!["shell"] } else { vec![] };
+    map.insert("reachable".into(), json!(true));
+    map.insert("route".into(), json!(route));
+    map.insert("anonymous_allowed".into(), json!(anonymous));
+    map.insert("prompt".into(), json!(report.prompt));
+    Ok(route.map(|_| LoginPort { port }))
+}
+
+impl LoginPort {
+    /// One login on a fresh connection: a shell prompt is accepted, a failure message or a
+    /// new login prompt rejected, anything else unknown (never a rejection).
+    pub(super) async fn attempt(
+        &self,
+        cred: &Option<Credential>,
+        ctx: &RunContext<'_>,
+        rec: &Recorder,
+    ) -> Result<Attempt, ActionError> {
+        let Some(credential) = cred else {
+            // Nothing to type: an anonymous attempt proves nothing either way.
+            return Ok(Attempt {
+                outcome: Outcome::Unknown,
+                status: json!("unknown"),
+                elapsed_ms: 0,
+                fingerprint: "unknown".into(),
+            });
+        };
+        let login = match telnet::login(&ctx.device, self.port, credential, rec).await {
+            Ok(login) => login,
+            Err(ProbeError::Invalid(why)) => return Err(ActionError::Definition(why)),
+            Err(e) => return Err(e.into()),
+        };
+        let outcome = match login.answer {
+            LoginAnswer::Shell => Outcome::Accepted,
+            LoginAnswer::Incorrect | LoginAnswer::Login => Outcome::Rejected,
+            LoginAnswer::Unknown => Outcome::Unknown,
+        };
+        let status = json!(login.answer.as_str());
+        Ok(Attempt {
+            outcome,
+            fingerprint: fingerprint(&status, login.reply.as_bytes()),
+            status,
+            elapsed_ms: login.elapsed_ms,
+        })
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,567 @@
+//! The credential-attempt engine every login surface shares (HTTP, RTSP, ONVIF, Telnet): the
+//! attempt list (credential set × `repeat`), lockout-aware pacing (`options.reset_below`,
+//! `options.window_s`), outcome counting and the observations of the `login` action.
+//!
+//! A surface supplies two async callbacks: "try this credential" and "log in once with the
+//! target's own credential" (the control login). The engine never talks to a device itself,
+//! so the pacing that keeps a dictionary run from being read through a lockout exists once.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+use hopquy_case::{Classifier, Step};
+use hopquy_probe::Credential;
+use serde_json::{Value, json};
+
+use super::{ActionError, RunContext, credential_label, credential_set, opt_u64};
+
+/// Upper bound on attempts in one step: brute-force checks need a handful, dictionary
+/// checks a few hundred; anything more is a definition error, not a test.
+pub const MAX_ATTEMPTS: u64 = 1000;
+
+/// How an answer reads as a login outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Accepted,
+    Rejected,
+    Locked,
+    Unknown,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 4] = [Outcome::Accepted, Outcome::Rejected, Outcome::Locked, Outcome::Unknown];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Accepted => "accepted",
+            Outcome::Rejected => "rejected",
+            Outcome::Locked => "locked",
+            Outcome::Unknown => "unknown",
+        }
+    }
+}
+
+/// One attempt as a surface read it.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub outcome: Outcome,
+    /// The protocol's status: an HTTP/RTSP code, a word for Telnet.
+    pub status: Value,
+    pub elapsed_ms: u64,
+    /// Status plus answer with digits masked (nonces and clocks differ between any two
+    /// answers): distinct fingerprints among failures mean the error says something.
+    pub fingerprint: String,
+}
+
+/// `status body` with ASCII digits masked, for [`Attempt::fingerprint`].
+pub fn fingerprint(status: &Value, body: &[u8]) -> String {
+    let body = String::from_utf8_lossy(body);
+    let masked: String = body.chars().map(|c| if c.is_ascii_digit() { '0' } else { c }).collect();
+    format!("{status} {masked}")
+}
+
+/// Whether an answer matches a profile classifier; every condition given must hold.
+pub fn classifier_matches(c: &Classifier, status: u16, body: &[u8]) -> bool {
+    if !c.status.is_empty() && !c.status.contains(&status) {
+        return false;
+    }
+    let body = String::from_utf8_lossy(body);
+    if let Some(needle) = &c.body_contains
+        && !body.contains(needle.as_str())
+    {
+        return false;
+    }
+    if let Some(re) = &c.body_matches {
+        match regex::Regex::new(re) {
+            Ok(re) if re.is_match(&body) => {}
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// What a step asks the engine to do, resolved and bounded before anything is sent.
+#[derive(Debug)]
+pub struct Plan {
+    /// Every attempt, in order.
+    pub pending: VecDeque<Option<Credential>>,
+    pub reset_below: Option<u64>,
+    pub window: Option<Duration>,
+    pub interval_ms: u64,
+    pub stop_on_accept: bool,
+    pub fresh_connection: bool,
+    /// `reset_below` logs in with the target's credentials; false (`options.control_login`)
+    /// where the target's account may not exist on the surface (a Telnet daemon's own
+    /// accounts): then every user name, the target's too, is paced per window instead.
+    pub control_login: bool,
+}
+
+impl Plan {
+    pub fn from_step(step: &Step, ctx: &RunContext<'_>, tctx: &Value) -> Result<Plan, ActionError> {
+        let creds = credential_set(step, ctx, "target")?;
+        let repeat = opt_u64(&step.repeat, tctx, "repeat")?.unwrap_or(1).max(1);
+        let total = repeat.saturating_mul(creds.len() as u64);
+        if total > MAX_ATTEMPTS {
+            return Err(ActionError::Definition(format!(
+                "{total} attempts exceed the bound of {MAX_ATTEMPTS}"
+            )));
+        }
+        let regenerate_wrong = step
+            .credentials
+            .as_ref()
+            .is_some_and(|c| c.get_ref() == "wrong-password");
+        // Wrong passwords are regenerated per round: a brute-force attacker tries
+        // different passwords, and so do we.
+        let mut pending = VecDeque::new();
+        for round in 0..repeat {
+            for cred in &creds {
+                if regenerate_wrong && round > 0 {
+                    pending.push_back(credential_set(step, ctx, "target")?.into_iter().next().flatten());
+                } else {
+                    pending.push_back(cred.clone());
+                }
+            }
+        }
+        // `reset_below = N`: after N-1 consecutive failures, log in once with the target's
+        // own credentials. Most devices reset their failure counter on a success, so a long
+        // dictionary never trips the lockout; a device that locks anyway rejects that
+        // control login, and the step stops with `aborted = true` rather than mistake lock
+        // rejections for "credential refused".
+        let reset_below = match option(step, "reset_below") {
+            Some(v) => Some(
+                match crate::template::resolve(v, tctx)? {
+                    Value::Number(n) => n.as_u64().filter(|n| *n >= 2),
+                    _ => None,
+                }
+                .ok_or_else(|| ActionError::Definition("`options.reset_below` must be an integer >= 2".into()))?,
+            ),
+            None => None,
+        };
+        // `window_s` (with `reset_below`): a device may lock *any* user name after too many
+        // failures, and only the target's own counter can be reset with a control login.
+        // So other user names get at most `reset_below - 1` failures per window; their
+        // further attempts wait until the window has passed.
+        let window = match option(step, "window_s") {
+            Some(v) => Some(
+                match crate::template::resolve(v, tctx)? {
+                    Value::Number(n) => n.as_u64().map(Duration::from_secs),
+                    _ => None,
+                }
+                .ok_or_else(|| ActionError::Definition("`options.window_s` must be a non-negative integer".into()))?,
+            ),
+            None => None,
+        };
+        let control_login = match option(step, "control_login") {
+            None => true,
+            Some(v) => crate::template::resolve(v, tctx)?
+                .as_bool()
+                .ok_or_else(|| ActionError::Definition("`options.control_login` must be true or false".into()))?,
+        };
+        if !control_login && window.is_none() {
+            return Err(ActionError::Definition(
+                "`options.control_login = false` needs `options.window_s`: without control logins only pacing keeps the run below the threshold".into(),
+            ));
+        }
+        for key in step.options.iter().flatten().map(|(k, _)| k) {
+            if !["reset_below", "window_s", "control_login"].contains(&key.as_str()) {
+                return Err(ActionError::Definition(format!(
+                    "unknown `options.{key}` for login; known: reset_below, window_s, control_login"
+                )));
+            }
+        }
+        Ok(Plan {
+            pending,
+            reset_below,
+            window,
+            interval_ms: opt_u64(&step.interval_ms, tctx, "interval_ms")?.unwrap_or(0),
+            stop_on_accept: step.stop_on_accept.unwrap_or(false),
+            fresh_connection: step.fresh_connection.unwrap_or(true),
+            control_login,
+        })
+    }
+}
+
+fn option<'s>(step: &'s Step, name: &str) -> Option<&'s toml::Value> {
+    step.options.as_ref().and_then(|o| o.get(name))
+}
+
+/// What the engine's callbacks return: boxed and `Send`, so the step's future stays `Send`
+/// whatever the surface borrows (async closures lose that in higher-ranked inference).
+pub type Pending<'a, T> = Pin<Box<dyn Future<Output = Result<T, ActionError>> + Send + 'a>>;
+
+/// Run the plan: `attempt` tries one credential, `control` logs in once with the target's
+/// credentials (it must report `Accepted` for the run to go on). Returns the `login`
+/// observations. A callback's error ends the step with that error.
+pub async fn run<'a>(
+    plan: Plan,
+    target_user: &str,
+    attempt: impl Fn(Option<Credential>) -> Pending<'a, Attempt>,
+    control: impl Fn() -> Pending<'a, Outcome>,
+) -> Result<Value, ActionError> {
+    let Plan {
+        mut pending,
+        reset_below,
+        window,
+        interval_ms,
+        stop_on_accept,
+        fresh_connection: _,
+        control_login,
+    } = plan;
+    let mut consecutive_failures: u64 = 0;
+    let mut resets = 0usize;
+    let mut aborted = false;
+    let mut fingerprints = Vec::new();
+    let mut outcomes: Vec<Outcome> = Vec::new();
+    let mut statuses = Vec::new();
+    let mut accepted_credentials = Vec::new();
+    let mut bodies = BTreeSet::new();
+    let mut first_locked: Option<usize> = None;
+    let mut detail = Vec::new();
+    let started = Instant::now();
+    let mut failures_by_user: HashMap<String, Vec<Instant>> = HashMap::new();
+    let mut paced_ms: u64 = 0;
+    loop {
+        let now = Instant::now();
+        let eligible = |c: &Option<Credential>| -> bool {
+            let (Some(limit), Some(window), Some(c)) = (reset_below, window, c) else {
+                return true;
+            };
+            if control_login && c.username == target_user {
+                return true;
+            }
+            let recent = failures_by_user
+                .get(&c.username)
+                .map_or(0, |v| v.iter().filter(|t| now.duration_since(**t) < window).count());
+            (recent as u64) + 1 < limit
+        };
+        let Some(index) = pending.iter().position(eligible) else {
+            if pending.is_empty() {
+                break;
+            }
+            // Everything left waits for a window to pass: sleep until the oldest failure ages out.
+            let window_len = window.unwrap_or_default();
+            let oldest = failures_by_user
+                .values()
+                .flatten()
+                .filter(|t| now.duration_since(**t) < window_len)
+                .min()
+                .copied()
+                .unwrap_or(now);
+            let wait = window_len.saturating_sub(now.duration_since(oldest)) + Duration::from_millis(100);
+            paced_ms += wait.as_millis() as u64;
+            tokio::time::sleep(wait).await;
+            continue;
+        };
+        let Some(cred) = pending.remove(index) else { break };
+        if !outcomes.is_empty() && interval_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(interval_ms)).await;
+        }
+        if let Some(limit) = reset_below.filter(|_| control_login)
+            && consecutive_failures + 1 >= limit
+        {
+            resets += 1;
+            if control().await? != Outcome::Accepted {
+                aborted = true;
+                break;
+            }
+            consecutive_failures = 0;
+        }
+        let answer = attempt(cred.clone()).await?;
+        let n = outcomes.len() + 1;
+        if answer.outcome == Outcome::Locked && first_locked.is_none() {
+            first_locked = Some(n);
+        }
+        bodies.insert(answer.fingerprint.clone());
+        fingerprints.push(json!(sha256_hex(answer.fingerprint.as_bytes())));
+        if answer.outcome == Outcome::Accepted {
+            consecutive_failures = 0;
+        } else {
+            consecutive_failures += 1;
+            if let Some(c) = &cred {
+                failures_by_user
+                    .entry(c.username.clone())
+                    .or_default()
+                    .push(Instant::now());
+            }
+        }
+        statuses.push(answer.status.clone());
+        outcomes.push(answer.outcome);
+        detail.push(json!({
+            "n": n,
+            "credential": credential_label(&cred),
+            "status": answer.status,
+            "outcome": answer.outcome.as_str(),
+            "elapsed_ms": answer.elapsed_ms,
+            "t_ms": started.elapsed().as_millis() as u64,
+        }));
+        if answer.outcome == Outcome::Accepted {
+            accepted_credentials.push(json!(credential_label(&cred)));
+            if stop_on_accept {
+                break;
+            }
+        }
+    }
+    let count = |o: Outcome| outcomes.iter().filter(|x| **x == o).count();
+    Ok(json!({
+        "attempts": outcomes.len(),
+        "accepted": count(Outcome::Accepted),
+        "rejected": count(Outcome::Rejected),
+        "locked": count(Outcome::Locked),
+        "unknown": count(Outcome::Unknown),
+        "accepted_credentials": accepted_credentials,
+        "outcomes": outcomes.iter().map(|o| o.as_str()).collect::<Vec<_>>(),
+        "statuses": statuses,
+        "distinct_bodies": bodies.len(),
+        "body_fingerprints": fingerprints,
+        "resets": resets,
+        "paced_ms": paced_ms,
+        "aborted": aborted,
+        "first_locked_attempt": first_locked,
+        "duration_ms": started.elapsed().as_millis() as u64,
+        "detail": detail,
+    }))
+}
+
+/// The observations of a step that tried nothing (no service, no route): zero counts, so
+/// an expectation on them reads the same shape, and `route`/`reachable` say why.
+pub fn nothing_tried() -> Value {
+    json!({
+        "attempts": 0,
+        "accepted": 0,
+        "rejected": 0,
+        "locked": 0,
+        "unknown": 0,
+        "accepted_credentials": [],
+        "outcomes": [],
+        "statuses": [],
+        "distinct_bodies": 0,
+        "body_fingerprints": [],
+        "resets": 0,
+        "paced_ms": 0,
+        "aborted": false,
+        "first_locked_attempt": null,
+        "duration_ms": 0,
+        "detail": [],
+    })
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    fn cred(user: &str, password: &str) -> Option<Credential> {
+        Some(Credential {
+            username: user.into(),
+            password: password.into(),
+            secret: false,
+        })
+    }
+
+    fn plan(creds: &[(&str, &str)], reset_below: Option<u64>, window_ms: Option<u64>) -> Plan {
+        Plan {
+            pending: creds.iter().map(|(u, p)| cred(u, p)).collect(),
+            reset_below,
+            window: window_ms.map(Duration::from_millis),
+            interval_ms: 0,
+            stop_on_accept: false,
+            fresh_connection: true,
+            control_login: true,
+        }
+    }
+
+    fn answer(outcome: Outcome) -> Attempt {
+        Attempt {
+            outcome,
+            status: json!(if outcome == Outcome::Accepted { 200 } else { 401 }),
+            elapsed_ms: 1,
+            fingerprint: format!("{outcome:?}"),
+        }
+    }
+
+    /// A device whose counter locks the target after `threshold` consecutive failures and is
+    /// reset by a success; "admin:good" is the only valid pair.
+    struct Device {
+        failures: u64,
+        threshold: u64,
+        log: Vec<String>,
+    }
+
+    impl Device {
+        fn try_login(&mut self, c: &Option<Credential>) -> Outcome {
+            let c = c.as_ref().unwrap();
+            self.log.push(format!("{}:{}", c.username, c.password));
+            if c.username != "admin" {
+                return Outcome::Rejected;
+            }
+            if self.failures >= self.threshold {
+                return Outcome::Rejected;
+            }
+            if c.password == "good" {
+                self.failures = 0;
+                Outcome::Accepted
+            } else {
+                self.failures += 1;
+                Outcome::Rejected
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn control_logins_keep_a_long_dictionary_below_the_threshold() {
+        let device = Mutex::new(Device {
+            failures: 0,
+            threshold: 3,
+            log: Vec::new(),
+        });
+        let creds: Vec<(&str, &str)> = vec![("admin", "a"); 7];
+        let obs = run(
+            plan(&creds, Some(3), None),
+            "admin",
+            |c| {
+                let outcome = device.lock().unwrap().try_login(&c);
+                Box::pin(async move { Ok(answer(outcome)) })
+            },
+            || {
+                let outcome = device.lock().unwrap().try_login(&cred("admin", "good"));
+                Box::pin(async move { Ok(outcome) })
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(obs["attempts"], 7);
+        assert_eq!(obs["rejected"], 7);
+        assert_eq!(obs["aborted"], false);
+        assert_eq!(obs["resets"], 3, "after every 2 failures");
+        assert_eq!(obs["distinct_bodies"], 1);
+        let log = device.lock().unwrap().log.clone();
+        assert_eq!(log[2], "admin:good", "{log:?}");
+    }
+
+    #[tokio::test]
+    async fn a_refused_control_login_aborts_the_run() {
+        let device = Mutex::new(Device {
+            failures: 0,
+            threshold: 1,
+            log: Vec::new(),
+        });
+        let obs = run(
+            plan(&[("admin", "a"), ("admin", "b"), ("admin", "c")], Some(2), None),
+            "admin",
+            |c| {
+                let outcome = device.lock().unwrap().try_login(&c);
+                Box::pin(async move { Ok(answer(outcome)) })
+            },
+            || {
+                let outcome = device.lock().unwrap().try_login(&cred("admin", "good"));
+                Box::pin(async move { Ok(outcome) })
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(obs["aborted"], true);
+        assert_eq!(obs["attempts"], 1);
+    }
+
+    #[tokio::test]
+    async fn other_user_names_wait_for_the_window() {
+        let device = Mutex::new(Device {
+            failures: 0,
+            threshold: 100,
+            log: Vec::new(),
+        });
+        let creds = [("root", "1"), ("root", "2"), ("root", "3"), ("admin", "good")];
+        let obs = run(
+            plan(&creds, Some(3), Some(300)),
+            "admin",
+            |c| {
+                let outcome = device.lock().unwrap().try_login(&c);
+                Box::pin(async move { Ok(answer(outcome)) })
+            },
+            || {
+                let outcome = device.lock().unwrap().try_login(&cred("admin", "good"));
+                Box::pin(async move { Ok(outcome) })
+            },
+        )
+        .await
+        .unwrap();
+        // root gets two failures per window; its third waits behind the admin attempt and
+        // the window. The accepted admin pair is reported.
+        let log = device.lock().unwrap().log.clone();
+        assert_eq!(log.last().map(String::as_str), Some("root:3"), "{log:?}");
+        assert!(obs["paced_ms"].as_u64().unwrap() >= 250, "{obs}");
+        assert_eq!(obs["accepted_credentials"], json!(["admin:good"]));
+        assert_eq!(obs["rejected"], 3);
+    }
+
+    #[tokio::test]
+    async fn without_control_logins_the_target_user_is_paced_too() {
+        let device = Mutex::new(Device {
+            failures: 0,
+            threshold: 100,
+            log: Vec::new(),
+        });
+        let mut p = plan(&[("admin", "a"), ("admin", "b"), ("admin", "c")], Some(3), Some(300));
+        p.control_login = false;
+        let obs = run(
+            p,
+            "admin",
+            |c| {
+                let outcome = device.lock().unwrap().try_login(&c);
+                Box::pin(async move { Ok(answer(outcome)) })
+            },
+            || Box::pin(async { Err(ActionError::Definition("no control login expected".into())) }),
+        )
+        .await
+        .unwrap();
+        assert_eq!(obs["resets"], 0);
+        assert_eq!(obs["rejected"], 3);
+        assert!(obs["paced_ms"].as_u64().unwrap() >= 250, "{obs}");
+    }
+
+    #[tokio::test]
+    async fn stop_on_accept_and_errors_end_the_run() {
+        let mut p = plan(&[("admin", "good"), ("admin", "x")], None, None);
+        p.stop_on_accept = true;
+        let obs = run(
+            p,
+            "admin",
+            |_| Box::pin(async { Ok(answer(Outcome::Accepted)) }),
+            || Box::pin(async { Ok(Outcome::Accepted) }),
+        )
+        .await
+        .unwrap();
+        assert_eq!(obs["attempts"], 1);
+        let err = run(
+            plan(&[("admin", "x")], None, None),
+            "admin",
+            |_| Box::pin(async { Err(ActionError::Definition("boom".into())) }),
+            || Box::pin(async { Ok(Outcome::Accepted) }),
+        )
+        .await;
+        assert!(matches!(err, Err(ActionError::Definition(_))));
+        assert_eq!(nothing_tried()["attempts"], 0);
+    }
+
+    #[test]
+    fn classifiers_and_fingerprints() {
+        let locked = Classifier {
+            status: vec![401],
+            body_matches: Some("lock".into()),
+            ..Default::default()
+        };
+        assert!(classifier_matches(&locked, 401, b"<lockStatus>lock</lockStatus>"));
+        assert!(!classifier_matches(&locked, 401, b"nope"));
+        assert!(!classifier_matches(&locked, 403, b"lock"));
+        assert_eq!(fingerprint(&json!(401), b"nonce=123"), "401 nonce=000");
+    }
+}

@@ -1,0 +1,216 @@
+//! `login` and `recover`: credential attempts on one authentication surface — the profile's
+//! HTTP login operation, an RTSP stream path, an ONVIF operation or the Telnet login prompt —
+//! all through the one engine in [`super::dictionary`].
+//!
+//! Each surface first finds what to log in to without sending a credential (RTSP: a stream
+//! path that refuses an anonymous DESCRIBE; ONVIF: an operation that refuses an anonymous
+//! call; Telnet: an answering port). A surface with nothing that demands authentication
+//! tries nothing and says so in `route`/`reachable`, so a case can call that inconclusive
+//! or not applicable instead of reading zero acceptances as a pass.
+
+use hopquy_case::Step;
+use hopquy_probe::http::AuthMode;
+use hopquy_probe::{Credential, Recorder};
+use serde_json::{Map, Value, json};
+
+use super::dictionary::{self, Attempt, Outcome, Plan, fingerprint};
+use super::http::{Prepared, classify, prepare, send_one};
+use super::{ActionError, ActionOutput, RunContext, onvif, opt_u64, rtsp, telnet};
+use crate::run::target_credential;
+
+/// Where `login` and `recover` authenticate.
+enum Surface<'o> {
+    Http(Prepared<'o>),
+    Rtsp(rtsp::LoginRoute),
+    Onvif(onvif::LoginCall),
+    Telnet(telnet::LoginPort),
+}
+
+impl Surface<'_> {
+    async fn attempt(
+        &self,
+        cred: &Option<Credential>,
+        fresh: bool,
+        ctx: &RunContext<'_>,
+        rec: &Recorder,
+    ) -> Result<Attempt, ActionError> {
+        match self {
+            Surface::Http(p) => {
+                let resp = send_one(p, cred, fresh, ctx, rec).await?;
+                let status = json!(resp.status);
+                Ok(Attempt {
+                    outcome: classify(p.op, &resp),
+                    fingerprint: fingerprint(&status, &resp.body),
+                    status,
+                    elapsed_ms: resp.elapsed_ms,
+                })
+            }
+            Surface::Rtsp(route) => route.attempt(cred, ctx, rec).await,
+            Surface::Onvif(call) => call.attempt(cred, rec).await,
+            Surface::Telnet(port) => port.attempt(cred, ctx, rec).await,
+        }
+    }
+
+    /// Observations only this surface has (schemes used), after the attempts.
+    fn finish(&self, map: &mut Map<String, Value>) {
+        let used = match self {
+            Surface::Rtsp(route) => route.auth_used(),
+            Surface::Onvif(call) => call.auth_used(),
+            Surface::Http(_) | Surface::Telnet(_) => return,
+        };
+        map.insert("auth_used".into(), json!(used));
+    }
+}
+
+/// The step's surface name, checked.
+fn surface_name(step: &Step) -> Result<&str, ActionError> {
+    let name = step.surface.as_ref().map_or("http", |s| s.get_ref().as_str());
+    match name {
+        "http" | "rtsp" | "onvif" | "telnet" => Ok(name),
+        other => Err(ActionError::Definition(format!(
+            "unknown login surface `{other}`; use http, rtsp, onvif or telnet"
+        ))),
+    }
+}
+
+/// Find what to log in to. `None` when nothing can be tried; the map says why
+/// (`reachable`, `route`, `anonymous_allowed`) either way.
+async fn discover<'o>(
+    step: &Step,
+    ctx: &'o RunContext<'_>,
+    tctx: &Value,
+    fresh: bool,
+    rec: &Recorder,
+) -> Result<(Option<Surface<'o>>, Map<String, Value>), ActionError> {
+    let name = surface_name(step)?;
+    let mut map = Map::new();
+    map.insert("surface".into(), json!(name));
+    let surface = match name {
+        "http" => {
+            let mut p = prepare_http(step, ctx, tctx)?;
+            if matches!(p.auth, AuthMode::None) {
+                p.auth = AuthMode::Any;
+            }
+            map.insert("reachable".into(), json!(true));
+            map.insert(
+                "route".into(),
+                json!(p.op_name.clone().unwrap_or_else(|| p.path.clone())),
+            );
+            Some(Surface::Http(p))
+        }
+        "rtsp" => rtsp::login_route(step, ctx, tctx, rec, &mut map)
+            .await?
+            .map(Surface::Rtsp),
+        "onvif" => onvif::login_call(step, ctx, tctx, fresh, rec, &mut map)
+            .await?
+            .map(Surface::Onvif),
+        _ => telnet::login_port(step, ctx, tctx, rec, &mut map)
+            .await?
+            .map(Surface::Telnet),
+    };
+    Ok((surface, map))
+}
+
+/// Login attempts over a credential set (× repeat): counts and outcomes.
+pub async fn login(
+    step: &Step,
+    ctx: &RunContext<'_>,
+    tctx: &Value,
+    rec: &Recorder,
+) -> Result<ActionOutput, ActionError> {
+    // Everything about the step is checked before the surface is probed.
+    let plan = Plan::from_step(step, ctx, tctx)?;
+    let fresh = plan.fresh_connection;
+    let (surface, found) = discover(step, ctx, tctx, fresh, rec).await?;
+    let mut observations = match &surface {
+        Some(surface) => {
+            let target = Some(target_credential(ctx.target));
+            let target = &target;
+            dictionary::run(
+                plan,
+                &ctx.target.username,
+                |cred| Box::pin(async move { surface.attempt(&cred, fresh, ctx, rec).await }),
+                || Box::pin(async move { Ok(surface.attempt(target, fresh, ctx, rec).await?.outcome) }),
+            )
+            .await?
+        }
+        None => dictionary::nothing_tried(),
+    };
+    if let Value::Object(map) = &mut observations {
+        map.extend(found);
+        if let Some(surface) = &surface {
+            surface.finish(map);
+        }
+    }
+    Ok(ActionOutput {
+        observations,
+        ..Default::default()
+    })
+}
+
+fn prepare_http<'o>(step: &Step, ctx: &'o RunContext<'_>, tctx: &Value) -> Result<Prepared<'o>, ActionError> {
+    if step.op.is_some() || step.path.is_some() {
+        return prepare(step, ctx, tctx);
+    }
+    let mut s = step.clone();
+    s.op = Some(toml::Spanned::new(0..0, "login-check".to_owned()));
+    prepare(&s, ctx, tctx)
+}
+
+/// Poll the login with the target's credentials until it is accepted again (a lockout
+/// expired) or `seconds` + 30 s pass. Lets a lock-triggering case hand the device back in
+/// the state it found it, without waiting the full declared duration when it is shorter.
+/// The lock is waited out on the surface that was locked: a camera may keep one per service.
+pub async fn recover(
+    step: &Step,
+    ctx: &RunContext<'_>,
+    tctx: &Value,
+    rec: &Recorder,
+) -> Result<ActionOutput, ActionError> {
+    let seconds = opt_u64(&step.seconds, tctx, "seconds")?.unwrap_or(300);
+    if seconds > 3600 {
+        return Err(ActionError::Definition(format!(
+            "recover timeout of {seconds} s exceeds the 3600 s bound"
+        )));
+    }
+    let interval = opt_u64(&step.interval_ms, tctx, "interval_ms")?
+        .unwrap_or(1000)
+        .max(200);
+    let (surface, found) = discover(step, ctx, tctx, true, rec).await?;
+    let deadline = std::time::Duration::from_secs(seconds + 30);
+    let target = Some(target_credential(ctx.target));
+    let started = std::time::Instant::now();
+    let mut polls = 0usize;
+    let mut recovered = false;
+    let mut last_status = Value::Null;
+    if let Some(surface) = &surface {
+        while started.elapsed() < deadline {
+            polls += 1;
+            match surface.attempt(&target, true, ctx, rec).await {
+                Ok(answer) => {
+                    last_status = answer.status;
+                    if answer.outcome == Outcome::Accepted {
+                        recovered = true;
+                        break;
+                    }
+                }
+                // A device busy recovering may drop a connection; keep polling until the deadline.
+                Err(e) => last_status = json!(e.to_string()),
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(interval)).await;
+        }
+    }
+    let mut observations = json!({
+        "recovered": recovered,
+        "polls": polls,
+        "waited_ms": started.elapsed().as_millis() as u64,
+        "last_status": last_status,
+    });
+    if let Value::Object(map) = &mut observations {
+        map.extend(found);
+    }
+    Ok(ActionOutput {
+        observations,
+        ..Default::default()
+    })
+}
