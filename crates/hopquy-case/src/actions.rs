@@ -614,6 +614,10 @@ pub const ACTIONS: &[ActionSpec] = &[
                 "Authentication methods the server offers (`publickey`, `password`…).",
             ),
             observation(
+                "password_methods_offered",
+                "The offered methods that take a password: `password`, `keyboard-interactive`, or `[]` when none is (then the logins still try `password`, and its refusal shows no password login exists); null without a session.",
+            ),
+            observation(
                 "weak",
                 "Offered algorithms considered weak (e.g. `diffie-hellman-group1-sha1`, `ssh-dss`, CBC ciphers, `hmac-md5`).",
             ),
@@ -667,7 +671,7 @@ pub const ACTIONS: &[ActionSpec] = &[
             ),
             observation(
                 "login_attempts",
-                "Every attempt in order: `{credential, outcome, remaining_methods, partial_success, error}`.",
+                "Every attempt in order: `{credential, outcome, remaining_methods, partial_success, method, error}`; `method` is `password` when offered, else `keyboard-interactive` (the password typed into the server's password prompt; a prompt that asks for anything else, such as a one-time code, makes the attempt `unknown` with the prompt in `error`).",
             ),
             observation(
                 "pre_banner",
