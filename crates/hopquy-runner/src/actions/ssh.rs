@@ -83,7 +83,7 @@ pub(super) struct LoginService {
 }
 
 /// Banner and method listing for the target's user ([`ssh::audit`] without credentials):
-/// `None` when nothing answers (`reachable = false`), no session can be set up (`error`),
+/// `None` when the port refuses the connection (`reachable = false`), no session can be set up (`error`),
 /// or the server lets the user in with `none` (`anonymous_allowed = ["none"]`). `route` is
 /// the method the passwords will go out with; with no password method offered it is still
 /// `password`, whose refusal is the evidence that no password login exists.
@@ -110,10 +110,13 @@ pub(super) async fn login_service(
     let audit = match ssh::audit(&ctx.device, port, &opts, rec).await {
         Ok(audit) => audit,
         Err(ProbeError::Invalid(why)) => return Err(ActionError::Definition(why)),
-        Err(e) => {
+        // Refused: no SSH service, the finding the `ssh` action also reports. A timeout or a
+        // garbled banner is not proof of absence and stays an error.
+        Err(e @ ProbeError::Refused(_)) => {
             unreachable(map, e.to_string());
             return Ok(None);
         }
+        Err(e) => return Err(e.into()),
     };
     map.insert("reachable".into(), json!(true));
     map.insert("banner".into(), json!(audit.hello.banner));
