@@ -25,7 +25,7 @@ pub enum ParamKind {
     Auth,
     /// `none`, `digest` or `usernametoken`.
     OnvifAuth,
-    /// A login surface: `http`, `rtsp`, `onvif` or `telnet`.
+    /// A login surface: `http`, `rtsp`, `onvif`, `telnet` or `ssh`.
     Surface,
     /// A profile operation (`http` surface) or an ONVIF operation (`onvif` surface).
     LoginOp,
@@ -215,7 +215,7 @@ const OPTIONS: ParamSpec = param(
 const SURFACE: ParamSpec = param(
     "surface",
     ParamKind::Surface,
-    "Where to log in: `http` (the profile's login operation; default), `rtsp` (DESCRIBE of a stream path), `onvif` (a device-service call) or `telnet` (the login prompt).",
+    "Where to log in: `http` (the profile's login operation; default), `rtsp` (DESCRIBE of a stream path), `onvif` (a device-service call), `telnet` (the login prompt) or `ssh` (a password login).",
 );
 const LOGIN_OP: ParamSpec = param(
     "op",
@@ -225,12 +225,12 @@ const LOGIN_OP: ParamSpec = param(
 const LOGIN_PORT: ParamSpec = param(
     "port",
     ParamKind::Port,
-    "Named port from the profile/target, or a number. Default: the op's port, else `http` (`http`, `onvif`); `rtsp`; `telnet` (else 23).",
+    "Named port from the profile/target, or a number. Default: the op's port, else `http` (`http`, `onvif`); `rtsp`; `telnet` (else 23); `ssh`.",
 );
 const LOGIN_AUTH: ParamSpec = param(
     "auth",
     ParamKind::LoginAuth,
-    "`http`: `none`, `basic`, `digest` or `profile` (default: the op's scheme); `onvif`: `digest` (default) or `usernametoken`. Not used on `rtsp` and `telnet`.",
+    "`http`: `none`, `basic`, `digest` or `profile` (default: the op's scheme); `onvif`: `digest` (default) or `usernametoken`. Not used on `rtsp`, `telnet` and `ssh`.",
 );
 const LOGIN_PATHS: ParamSpec = param(
     "paths",
@@ -376,7 +376,7 @@ pub const ACTIONS: &[ActionSpec] = &[
             ),
             observation(
                 "statuses",
-                "Per-attempt status, in order: the HTTP or RTSP status code; for Telnet the answer's kind (`shell`, `incorrect`, `login`, `unknown`).",
+                "Per-attempt status, in order: the HTTP or RTSP status code; for Telnet the answer's kind (`shell`, `incorrect`, `login`, `unknown`); for SSH `success`, `partial-success`, `failure` or `no-answer`.",
             ),
             observation(
                 "distinct_bodies",
@@ -409,25 +409,34 @@ pub const ACTIONS: &[ActionSpec] = &[
             ),
             observation(
                 "surface",
-                "The surface logged in on: `http`, `rtsp`, `onvif` or `telnet`.",
+                "The surface logged in on: `http`, `rtsp`, `onvif`, `telnet` or `ssh`.",
             ),
             observation(
                 "reachable",
-                "`rtsp`, `onvif`, `telnet`: false when the service refused the connection (then nothing was tried); always true over `http`.",
+                "`rtsp`, `onvif`, `telnet`, `ssh`: false when the service could not be reached (then nothing was tried); always true over `http`.",
             ),
             observation(
                 "route",
-                "`rtsp`: the stream path the attempts DESCRIBE (the first candidate refused without credentials); `onvif`: the operation called. Null when none demands authentication (then nothing was tried).",
+                "`rtsp`: the stream path the attempts DESCRIBE (the first candidate refused without credentials); `onvif`: the operation called; `ssh`: the method the passwords go out with (`password` when offered, else `keyboard-interactive`, else `password`). Null when none demands authentication, or (`ssh`) no session could be set up (then nothing was tried).",
             ),
             observation(
                 "anonymous_allowed",
-                "`rtsp`: paths served without credentials; `onvif`: candidate operations answered without credentials. A route that needs no password cannot test one.",
+                "`rtsp`: paths served without credentials; `onvif`: candidate operations answered without credentials; `ssh`: `[\"none\"]` when the server let the target's user in without any credential. A route that needs no password cannot test one.",
             ),
             observation(
                 "auth_used",
                 "`rtsp`, `onvif`: schemes the credentials went out with (`digest-md5`, `digest-sha256`, `basic`, `usernametoken`), in order first used.",
             ),
-            observation("port", "`rtsp`, `onvif`, `telnet`: the TCP port logged in on."),
+            observation("port", "`rtsp`, `onvif`, `telnet`, `ssh`: the TCP port logged in on."),
+            observation("banner", "`ssh`: the server's identification line."),
+            observation(
+                "auth_methods",
+                "`ssh`: methods the server lists for the target's user (null when no session could be set up).",
+            ),
+            observation(
+                "password_methods_offered",
+                "`ssh`: the listed methods that take a password (`password`, `keyboard-interactive`); `[]` when none is.",
+            ),
             observation("auth_mode", "`onvif`: `digest` or `usernametoken`, as the step asked."),
             observation(
                 "prompt",
@@ -435,7 +444,7 @@ pub const ACTIONS: &[ActionSpec] = &[
             ),
             observation(
                 "error",
-                "`rtsp`, `onvif`, `telnet`: why the service could not be reached (with `reachable = false`).",
+                "`rtsp`, `onvif`, `telnet`, `ssh`: why the service could not be reached (with `reachable = false`), or (`ssh`) why no session could be set up.",
             ),
         ],
         rules: &[
@@ -443,6 +452,7 @@ pub const ACTIONS: &[ActionSpec] = &[
             "`surface = \"rtsp\"`: DESCRIBE, one fresh connection per attempt (an anonymous request for the challenge, then Digest; Basic only when Digest is not offered). 2xx (or 404 after authentication: the path was looked up only after the credentials passed) is `accepted`, 401 `rejected`, the profile's `[rtsp] locked` classifier `locked`, anything else `unknown`.",
             "`surface = \"onvif\"`: calls `op` (default: `GetUsers`, else `GetDeviceInformation`, whichever refuses an anonymous call) with `auth = \"digest\"` (default) or `\"usernametoken\"`. An answer is `accepted`; 401/403 or `NotAuthorized` `rejected`; a digest attempt the device never challenged is `unknown` (the credential was not sent).",
             "`surface = \"telnet\"`: answers `login:` and `Password:` on a fresh connection and reads what follows: a shell prompt is `accepted`, `incorrect`/`denied`/`failed` or another login prompt `rejected`, anything else `unknown`.",
+            "`surface = \"ssh\"`: one password login per fresh connection, with the `password` method when the server lists it for the user, else `keyboard-interactive` (the password typed into its password prompt). USERAUTH_SUCCESS (or a partial success: the password was right) is `accepted`, USERAUTH_FAILURE `rejected`, no answer or a prompt that is not a password question `unknown`. SSH has no lock signal: a locked account reads `rejected`, never `locked`.",
             "With `credentials = \"wrong-password\"` and `repeat`, each attempt uses a different random password.",
             "`options.reset_below = N` (N ≥ 2) logs in with the target's credentials after N-1 consecutive failures, so a long dictionary does not trip the lockout; a refused control login stops the step with `aborted = true`.",
             "`options.window_s = S` (with `reset_below`): user names other than the target's get at most N-1 failures per S seconds; the step waits where needed.",
@@ -478,16 +488,19 @@ pub const ACTIONS: &[ActionSpec] = &[
             observation("waited_ms", "Milliseconds spent polling."),
             observation(
                 "last_status",
-                "Status of the last poll (HTTP or RTSP code, Telnet answer kind), or the transport error text.",
+                "Status of the last poll (HTTP or RTSP code, Telnet answer kind, SSH `success`/`failure`/`no-answer`), or the transport error text.",
             ),
-            observation("surface", "The surface polled: `http`, `rtsp`, `onvif` or `telnet`."),
+            observation(
+                "surface",
+                "The surface polled: `http`, `rtsp`, `onvif`, `telnet` or `ssh`.",
+            ),
             observation(
                 "reachable",
-                "`rtsp`, `onvif`, `telnet`: false when the service refused the connection (then nothing was polled).",
+                "`rtsp`, `onvif`, `telnet`, `ssh`: false when the service could not be reached (then nothing was polled).",
             ),
             observation(
                 "route",
-                "`rtsp`: the stream path polled; `onvif`: the operation called; null when none demands authentication.",
+                "`rtsp`: the stream path polled; `onvif`: the operation called; `ssh`: the password method; null when none demands authentication.",
             ),
         ],
         rules: &[
@@ -614,6 +627,10 @@ pub const ACTIONS: &[ActionSpec] = &[
                 "Authentication methods the server offers (`publickey`, `password`…).",
             ),
             observation(
+                "password_methods_offered",
+                "The offered methods that take a password: `password`, `keyboard-interactive`, or `[]` when none is (then the logins still try `password`, and its refusal shows no password login exists); null without a session.",
+            ),
+            observation(
                 "weak",
                 "Offered algorithms considered weak (e.g. `diffie-hellman-group1-sha1`, `ssh-dss`, CBC ciphers, `hmac-md5`).",
             ),
@@ -667,7 +684,7 @@ pub const ACTIONS: &[ActionSpec] = &[
             ),
             observation(
                 "login_attempts",
-                "Every attempt in order: `{credential, outcome, remaining_methods, partial_success, error}`.",
+                "Every attempt in order: `{credential, outcome, remaining_methods, partial_success, method, error}`; `method` is `password` when offered, else `keyboard-interactive` (the password typed into the server's password prompt; a prompt that asks for anything else, such as a one-time code, makes the attempt `unknown` with the prompt in `error`).",
             ),
             observation(
                 "pre_banner",

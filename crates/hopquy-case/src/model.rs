@@ -179,7 +179,7 @@ pub struct Step {
     #[serde(default)]
     #[schemars(with = "Option<serde_json::Value>")]
     pub port: Option<toml::Value>,
-    /// login / recover: the authentication surface, `http` (default), `rtsp`, `onvif` or `telnet`.
+    /// login / recover: the authentication surface, `http` (default), `rtsp`, `onvif`, `telnet` or `ssh`.
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub surface: Option<Spanned<String>>,

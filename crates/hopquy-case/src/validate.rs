@@ -36,7 +36,7 @@ pub const EXPECT_OPERATORS: &[&str] = &[
 pub const AUTH_VALUES: &[&str] = &["none", "basic", "digest", "profile"];
 pub const ONVIF_AUTH_VALUES: &[&str] = &["none", "digest", "usernametoken"];
 /// Where `login` and `recover` authenticate.
-pub const SURFACES: &[&str] = &["http", "rtsp", "onvif", "telnet"];
+pub const SURFACES: &[&str] = &["http", "rtsp", "onvif", "telnet", "ssh"];
 /// `auth` of an `onvif` login: the two ways an ONVIF device takes credentials.
 pub const ONVIF_LOGIN_AUTH_VALUES: &[&str] = &["digest", "usernametoken"];
 /// Options of the `login` action (its lockout-aware pacing).
@@ -816,9 +816,10 @@ impl<'a, 'i> CaseValidator<'a, 'i> {
                         .with_expected("an ONVIF operation name such as `GetUsers` or `GetDeviceInformation`");
                     self.push(diagnostic);
                 }
-                "rtsp" | "telnet" => {
+                "rtsp" | "telnet" | "ssh" => {
                     let diagnostic = self.file.error_at(key.span(), not_here("op")).with_hint(match surface {
                         "rtsp" => "an RTSP login DESCRIBEs a stream path: choose them with `paths`",
+                        "ssh" => "an SSH login sends the password with the method the server offers (`password`, else `keyboard-interactive`); there is no operation to choose",
                         _ => "a Telnet login answers the login prompt; there is no operation to choose",
                     });
                     self.push(diagnostic);

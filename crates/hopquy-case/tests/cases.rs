@@ -469,6 +469,21 @@ fn login_surfaces_check_op_auth_paths_and_options_at_their_values() {
             "telnet service offers",
         ),
         (
+            "surface = \"ssh\"\nop = \"login-check\"\n",
+            "`op` does not apply to surface `ssh`",
+            "keyboard-interactive",
+        ),
+        (
+            "surface = \"ssh\"\nauth = \"basic\"\n",
+            "`auth` does not apply to surface `ssh`",
+            "ssh service offers",
+        ),
+        (
+            "surface = \"shh\"\n",
+            "invalid value `shh` for `surface`",
+            "did you mean `ssh`?",
+        ),
+        (
             "paths = [\"/live\"]\n",
             "`paths` does not apply to surface `http`",
             "surface = \"rtsp\"",

@@ -7,9 +7,13 @@
 //!    byte (`Capture::Wire`). russh cannot do this part: it keeps the peer's lists to itself.
 //! 2. A russh client session over that same kind of stream: host-key fingerprint, the
 //!    negotiated algorithms, a `none` request whose refusal lists the methods, then one
-//!    password request per credential. The session is encrypted, so these exchanges are
-//!    recorded as message summaries (`Capture::SshMessage`); a secret password is written as
-//!    `[REDACTED]` by us and the recorder's redactor removes it again should it slip through.
+//!    password login per credential: the `password` method when offered, else
+//!    `keyboard-interactive` answering the server's password prompt (OpenSSH with
+//!    `PasswordAuthentication no` and PAM, many embedded builds) — trying only `password`
+//!    there would read every refusal-by-method as a wrong password. The session is
+//!    encrypted, so these exchanges are recorded as message summaries (`Capture::SshMessage`);
+//!    a secret password is written as `[REDACTED]` by us and the recorder's redactor removes
+//!    it again should it slip through.
 //!
 //! The algorithm audit needs only connection 1, so a server whose algorithms russh cannot
 //! speak (hmac-md5 only, ssh-dss only) still gets its full offer and weak list; the session
@@ -39,6 +43,7 @@ pub use kexinit::{HelloReader, KexInit, ServerHello};
 pub use weak::{AlgorithmKind, WeakAlgorithm, terrapin_vulnerable, weak_algorithms, weakness};
 
 use crate::exchange::{self, Capture, Exchange, Payload, REDACTED, Recorder};
+use crate::tcp::escape_banner;
 use crate::{Credential, Device, Permit, ProbeError};
 
 pub const DEFAULT_PORT: u16 = 22;
@@ -56,6 +61,59 @@ const DISCONNECT_WAIT: Duration = Duration::from_millis(200);
 /// A device that leaves this many password requests in a row unanswered will leave the
 /// rest unanswered too; a long dictionary would otherwise cost one timeout per entry.
 const MAX_UNANSWERED_IN_A_ROW: usize = 3;
+/// Keyboard-interactive info requests answered in one attempt: PAM asks once for the
+/// password, some servers send an empty request first or after it; a server still asking
+/// after this many is not running a password login we understand.
+const MAX_KBD_ROUNDS: usize = 4;
+
+/// How a password goes to the server.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PasswordMethod {
+    /// RFC 4252 §8 `password`.
+    #[default]
+    Password,
+    /// RFC 4256 `keyboard-interactive`, the password typed into the server's prompt.
+    KeyboardInteractive,
+}
+
+impl PasswordMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PasswordMethod::Password => "password",
+            PasswordMethod::KeyboardInteractive => "keyboard-interactive",
+        }
+    }
+
+    /// `password` when offered, else `keyboard-interactive` when offered, else `password`:
+    /// with neither offered the refusal of a password request is itself the evidence that
+    /// no password login exists.
+    pub fn choose(offered: &[String]) -> PasswordMethod {
+        let has = |m: PasswordMethod| offered.iter().any(|o| o == m.as_str());
+        if !has(PasswordMethod::Password) && has(PasswordMethod::KeyboardInteractive) {
+            PasswordMethod::KeyboardInteractive
+        } else {
+            PasswordMethod::Password
+        }
+    }
+}
+
+/// The offered methods that can carry a password, in the server's order.
+pub fn password_methods_offered(offered: &[String]) -> Vec<String> {
+    offered
+        .iter()
+        .filter(|m| *m == PasswordMethod::Password.as_str() || *m == PasswordMethod::KeyboardInteractive.as_str())
+        .cloned()
+        .collect()
+}
+
+/// Whether a keyboard-interactive prompt asks for the account's password. English,
+/// German/French/Spanish (`pass…`) and Vietnamese; an OTP or "Verification code" prompt is
+/// not one, and answering it with the password would read its refusal as a wrong password.
+pub fn is_password_prompt(prompt: &str) -> bool {
+    let lower = prompt.to_lowercase();
+    lower.contains("pass") || lower.contains("mật khẩu") || lower.contains("contraseña")
+}
 
 /// What to do beyond the algorithm audit.
 #[derive(Debug, Clone, Default)]
@@ -100,6 +158,9 @@ pub struct LoginAttempt {
     pub remaining_methods: Vec<String>,
     /// The password was accepted but the server wants another method as well.
     pub partial_success: bool,
+    /// The method the password went out with (or would have, when the session failed).
+    #[serde(default)]
+    pub method: PasswordMethod,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -177,6 +238,7 @@ impl SshAudit {
             "strict_kex": k.kex.iter().any(|x| x == weak::STRICT_KEX_SERVER),
             "terrapin_vulnerable": terrapin_vulnerable(k),
             "auth_methods": self.auth_methods,
+            "password_methods_offered": self.auth_methods.as_deref().map(password_methods_offered),
             "none_accepted": self.none_accepted,
             "host_key_fingerprint": self.host_key_fingerprint,
             "negotiated": self.negotiated,
@@ -326,45 +388,25 @@ pub async fn audit(device: &Device, port: u16, opts: &SshOptions, rec: &Recorder
     }
 
     if audit.session_error.is_none() {
-        audit.attempts = try_logins(&client, session.take(), opts).await;
+        let method = PasswordMethod::choose(audit.auth_methods.as_deref().unwrap_or_default());
+        audit.attempts = try_logins(&client, session.take(), opts, method).await;
     } else {
         close(session.take()).await;
     }
     Ok(audit)
 }
 
-async fn try_logins(client: &SessionOpener<'_>, mut session: Option<Handle>, opts: &SshOptions) -> Vec<LoginAttempt> {
+async fn try_logins(
+    client: &SessionOpener<'_>,
+    mut session: Option<Handle>,
+    opts: &SshOptions,
+    method: PasswordMethod,
+) -> Vec<LoginAttempt> {
     let mut attempts = Vec::new();
     let mut unanswered_in_a_row = 0;
     for credential in &opts.credentials {
-        let mut drops = 0;
-        // A session that cannot be set up now will not be for the next credential either.
-        let mut setup_failed = false;
-        let attempt = loop {
-            let handle = match session.as_mut() {
-                Some(h) => h,
-                None => match client.open().await {
-                    Ok(h) => session.insert(h),
-                    Err(e) => {
-                        setup_failed = true;
-                        break unanswered(credential, e.to_string());
-                    }
-                },
-            };
-            match try_password(handle, credential, client).await {
-                Answer::Dropped(_) if drops < RETRIES_AFTER_DROP => {
-                    drops += 1;
-                    close(session.take()).await;
-                }
-                answer => {
-                    let keep = matches!(answer, Answer::Rejected { .. }) && !opts.fresh_connection;
-                    if !keep {
-                        close(session.take()).await;
-                    }
-                    break answer.into_attempt(credential);
-                }
-            }
-        };
+        let (attempt, setup_failed) =
+            login_with_retry(client, &mut session, credential, method, opts.fresh_connection).await;
         let stop = attempt.outcome == LoginOutcome::Accepted && opts.stop_on_accept;
         unanswered_in_a_row = if attempt.outcome == LoginOutcome::Unknown {
             unanswered_in_a_row + 1
@@ -380,14 +422,103 @@ async fn try_logins(client: &SessionOpener<'_>, mut session: Option<Handle>, opt
     attempts
 }
 
+/// One credential: on `session`, or a new one when there is none (or it was dropped, once
+/// more after a drop). A session kept after a refusal stays in `session` unless `fresh`.
+/// The flag is true when no session could be set up at all.
+async fn login_with_retry(
+    client: &SessionOpener<'_>,
+    session: &mut Option<Handle>,
+    credential: &Credential,
+    method: PasswordMethod,
+    fresh: bool,
+) -> (LoginAttempt, bool) {
+    let mut drops = 0;
+    loop {
+        let handle = match session.as_mut() {
+            Some(h) => h,
+            None => match client.open().await {
+                Ok(h) => session.insert(h),
+                Err(e) => return (unanswered(credential, method, e.to_string()), true),
+            },
+        };
+        match try_password(handle, credential, method, client).await {
+            Answer::Dropped(_) if drops < RETRIES_AFTER_DROP => {
+                drops += 1;
+                close(session.take()).await;
+            }
+            answer => {
+                let keep = matches!(answer, Answer::Rejected { .. }) && !fresh;
+                if !keep {
+                    close(session.take()).await;
+                }
+                return (answer.into_attempt(credential, method), false);
+            }
+        }
+    }
+}
+
+/// One password login on a fresh session, as a login surface needs it: the methods are
+/// listed for the credential's user (they may differ per user) and the password goes out
+/// with [`PasswordMethod::choose`]. `Err` only when no session could be set up, or the
+/// `none` request got no answer; a `none` request that is accepted makes the attempt
+/// `unknown` (no password was needed, so none was tested).
+pub async fn login_once(
+    device: &Device,
+    port: u16,
+    credential: &Credential,
+    rec: &Recorder,
+) -> Result<LoginOnce, ProbeError> {
+    let client = SessionOpener::new(device, port, rec);
+    let mut session = Some(client.open().await?);
+    let listed = match session.as_mut() {
+        Some(handle) => list_methods(handle, &credential.username, device, port, rec).await,
+        None => Err(ProbeError::Closed("before the `none` request".into())),
+    };
+    let methods = match listed {
+        Ok(Some(methods)) => methods,
+        Ok(None) => {
+            close(session.take()).await;
+            let attempt = unanswered(
+                credential,
+                PasswordMethod::Password,
+                "the server accepted the `none` request: no password was asked for".into(),
+            );
+            return Ok(LoginOnce {
+                attempt,
+                auth_methods: vec!["none".to_owned()],
+            });
+        }
+        Err(e) => {
+            close(session.take()).await;
+            return Err(e);
+        }
+    };
+    let method = PasswordMethod::choose(&methods);
+    let (attempt, _) = login_with_retry(&client, &mut session, credential, method, true).await;
+    close(session.take()).await;
+    Ok(LoginOnce {
+        attempt,
+        auth_methods: methods,
+    })
+}
+
+/// What [`login_once`] saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginOnce {
+    pub attempt: LoginAttempt,
+    /// The methods the server listed for the credential's user.
+    pub auth_methods: Vec<String>,
+}
+
 const SETUP_FAILED: &str = "SSH session could not be set up: ";
 
-fn unanswered(credential: &Credential, error: String) -> LoginAttempt {
+fn unanswered(credential: &Credential, method: PasswordMethod, error: String) -> LoginAttempt {
     LoginAttempt {
         credential: credential_label(credential),
         outcome: LoginOutcome::Unknown,
         remaining_methods: Vec::new(),
         partial_success: false,
+        method,
         error: Some(error),
     }
 }
@@ -402,14 +533,20 @@ pub fn credential_label(c: &Credential) -> String {
 }
 
 enum Answer {
-    Accepted { partial: bool },
-    Rejected { methods: Vec<String> },
+    Accepted {
+        partial: bool,
+    },
+    Rejected {
+        methods: Vec<String>,
+    },
     Dropped(String),
+    /// No answer, or one that is neither acceptance nor refusal of the password (a
+    /// keyboard-interactive prompt that is not a password question).
     Failed(String),
 }
 
 impl Answer {
-    fn into_attempt(self, credential: &Credential) -> LoginAttempt {
+    fn into_attempt(self, credential: &Credential, method: PasswordMethod) -> LoginAttempt {
         let label = credential_label(credential);
         match self {
             Answer::Accepted { partial } => LoginAttempt {
@@ -417,6 +554,7 @@ impl Answer {
                 outcome: LoginOutcome::Accepted,
                 remaining_methods: Vec::new(),
                 partial_success: partial,
+                method,
                 error: None,
             },
             Answer::Rejected { methods } => LoginAttempt {
@@ -424,9 +562,10 @@ impl Answer {
                 outcome: LoginOutcome::Rejected,
                 remaining_methods: methods,
                 partial_success: false,
+                method,
                 error: None,
             },
-            Answer::Dropped(e) | Answer::Failed(e) => unanswered(credential, e),
+            Answer::Dropped(e) | Answer::Failed(e) => unanswered(credential, method, e),
         }
     }
 }
@@ -481,69 +620,214 @@ async fn list_methods(
     result
 }
 
-async fn try_password(handle: &mut Handle, credential: &Credential, client: &SessionOpener<'_>) -> Answer {
+/// One password login on `handle` with `method`, recorded as one exchange whose sent and
+/// received sides list the messages in order.
+async fn try_password(
+    handle: &mut Handle,
+    credential: &Credential,
+    method: PasswordMethod,
+    client: &SessionOpener<'_>,
+) -> Answer {
     let started = exchange::now();
     let label = credential_label(credential);
-    let shown_password = if credential.secret {
-        REDACTED
-    } else {
-        credential.password.as_str()
-    };
-    let sent = format!(
-        "SSH_MSG_USERAUTH_REQUEST user={:?} service=\"ssh-connection\" method=\"password\" password={shown_password:?}",
-        credential.username
-    );
-    let io_timeout = client.device.limits().io_timeout;
-    let auth = handle.authenticate_password(credential.username.clone(), credential.password.clone());
-    let answer = match tokio::time::timeout(io_timeout, auth).await {
-        Err(_) => Answer::Failed(format!("no answer to the password request within {io_timeout:?}")),
-        Ok(Err(e)) if handle.is_closed() => {
-            Answer::Dropped(format!("connection lost during the password request: {e}"))
-        }
-        Ok(Err(e)) => Answer::Failed(session_error(e).to_string()),
-        Ok(Ok(russh::client::AuthResult::Success)) => Answer::Accepted { partial: false },
-        Ok(Ok(russh::client::AuthResult::Failure {
-            partial_success: true, ..
-        })) => Answer::Accepted { partial: true },
-        Ok(Ok(russh::client::AuthResult::Failure { remaining_methods, .. })) => {
-            if remaining_methods.is_empty() && handle.is_closed() {
-                Answer::Dropped("the server closed the connection instead of answering the password request".into())
-            } else {
-                Answer::Rejected {
-                    methods: method_names(&remaining_methods),
-                }
-            }
+    let mut sent = Vec::new();
+    let mut received = Vec::new();
+    let answer = match method {
+        PasswordMethod::Password => password_request(handle, credential, client, &mut sent).await,
+        PasswordMethod::KeyboardInteractive => {
+            keyboard_interactive(handle, credential, client, &mut sent, &mut received).await
         }
     };
-    let (received, error, outcome) = match &answer {
-        Answer::Accepted { partial: false } => (Some("SSH_MSG_USERAUTH_SUCCESS".to_owned()), None, "accepted"),
-        Answer::Accepted { partial: true } => (
-            Some("SSH_MSG_USERAUTH_FAILURE partial_success=true".to_owned()),
-            None,
-            "accepted, another method required",
-        ),
-        Answer::Rejected { methods } => (
-            Some(format!(
+    let (error, outcome) = match &answer {
+        Answer::Accepted { partial: false } => {
+            received.push("SSH_MSG_USERAUTH_SUCCESS".to_owned());
+            (None, "accepted")
+        }
+        Answer::Accepted { partial: true } => {
+            received.push("SSH_MSG_USERAUTH_FAILURE partial_success=true".to_owned());
+            (None, "accepted, another method required")
+        }
+        Answer::Rejected { methods } => {
+            received.push(format!(
                 "SSH_MSG_USERAUTH_FAILURE methods={:?} partial_success=false",
                 methods.join(",")
-            )),
-            None,
-            "rejected",
-        ),
-        Answer::Dropped(e) | Answer::Failed(e) => (None, Some(e.clone()), "no answer"),
+            ));
+            (None, "rejected")
+        }
+        Answer::Dropped(e) | Answer::Failed(e) => (Some(e.clone()), "no answer"),
     };
+    let sent = sent.join("\n");
+    let received = received.join("\n");
     client.rec.record(Exchange {
         protocol: "ssh".into(),
         peer: client.device.authority(client.port),
         started,
         finished: exchange::now(),
         capture: Capture::SshMessage,
-        label: format!("ssh {}: password login as {label}: {outcome}", client.port),
+        label: format!(
+            "ssh {}: password login as {label} via {}: {outcome}",
+            client.port,
+            method.as_str()
+        ),
         sent: Some(Payload::from_bytes(sent.as_bytes(), sent.len(), false)),
-        received: received.map(|r| Payload::from_bytes(r.as_bytes(), r.len(), false)),
+        received: (!received.is_empty()).then(|| Payload::from_bytes(received.as_bytes(), received.len(), false)),
         error,
     });
     answer
+}
+
+/// The password as the evidence may show it.
+fn shown_password(credential: &Credential) -> &str {
+    if credential.secret {
+        REDACTED
+    } else {
+        credential.password.as_str()
+    }
+}
+
+/// A final USERAUTH_SUCCESS / USERAUTH_FAILURE, whichever method it answered.
+fn final_answer(success: bool, remaining: &russh::MethodSet, partial: bool, handle: &Handle) -> Answer {
+    if success {
+        Answer::Accepted { partial: false }
+    } else if partial {
+        Answer::Accepted { partial: true }
+    } else if remaining.is_empty() && handle.is_closed() {
+        Answer::Dropped("the server closed the connection instead of answering the login".into())
+    } else {
+        Answer::Rejected {
+            methods: method_names(remaining),
+        }
+    }
+}
+
+fn transport_answer(e: russh::Error, handle: &Handle, during: &str) -> Answer {
+    if handle.is_closed() {
+        Answer::Dropped(format!("connection lost during {during}: {e}"))
+    } else {
+        Answer::Failed(session_error(e).to_string())
+    }
+}
+
+async fn password_request(
+    handle: &mut Handle,
+    credential: &Credential,
+    client: &SessionOpener<'_>,
+    sent: &mut Vec<String>,
+) -> Answer {
+    sent.push(format!(
+        "SSH_MSG_USERAUTH_REQUEST user={:?} service=\"ssh-connection\" method=\"password\" password={:?}",
+        credential.username,
+        shown_password(credential)
+    ));
+    let io_timeout = client.device.limits().io_timeout;
+    let auth = handle.authenticate_password(credential.username.clone(), credential.password.clone());
+    match tokio::time::timeout(io_timeout, auth).await {
+        Err(_) => Answer::Failed(format!("no answer to the password request within {io_timeout:?}")),
+        Ok(Err(e)) => transport_answer(e, handle, "the password request"),
+        Ok(Ok(russh::client::AuthResult::Success)) => final_answer(true, &russh::MethodSet::empty(), false, handle),
+        Ok(Ok(russh::client::AuthResult::Failure {
+            remaining_methods,
+            partial_success,
+        })) => final_answer(false, &remaining_methods, partial_success, handle),
+    }
+}
+
+/// RFC 4256: answer each info request whose prompts all ask for the password with it (once
+/// per attempt) and an empty request with nothing; anything else — an OTP prompt, a second
+/// password question, more than [`MAX_KBD_ROUNDS`] requests — ends the attempt as
+/// unanswered with the server's text, never as a refusal.
+async fn keyboard_interactive(
+    handle: &mut Handle,
+    credential: &Credential,
+    client: &SessionOpener<'_>,
+    sent: &mut Vec<String>,
+    received: &mut Vec<String>,
+) -> Answer {
+    use russh::client::KeyboardInteractiveAuthResponse as Reply;
+    let io_timeout = client.device.limits().io_timeout;
+    sent.push(format!(
+        "SSH_MSG_USERAUTH_REQUEST user={:?} service=\"ssh-connection\" method=\"keyboard-interactive\" submethods=\"\"",
+        credential.username
+    ));
+    let start = handle.authenticate_keyboard_interactive_start(credential.username.clone(), None);
+    let mut reply = match tokio::time::timeout(io_timeout, start).await {
+        Err(_) => {
+            return Answer::Failed(format!(
+                "no answer to the keyboard-interactive request within {io_timeout:?}"
+            ));
+        }
+        Ok(Err(e)) => return transport_answer(e, handle, "the keyboard-interactive request"),
+        Ok(Ok(reply)) => reply,
+    };
+    let mut password_sent = false;
+    for _ in 0..MAX_KBD_ROUNDS {
+        let prompts = match reply {
+            Reply::Success => return final_answer(true, &russh::MethodSet::empty(), false, handle),
+            Reply::Failure {
+                remaining_methods,
+                partial_success,
+            } => return final_answer(false, &remaining_methods, partial_success, handle),
+            Reply::InfoRequest {
+                name,
+                instructions,
+                prompts,
+            } => {
+                let shown: Vec<String> = prompts
+                    .iter()
+                    .map(|p| format!("{:?} echo={}", escape_banner(p.prompt.as_bytes()), p.echo))
+                    .collect();
+                received.push(format!(
+                    "SSH_MSG_USERAUTH_INFO_REQUEST name={:?} instruction={:?} prompts=[{}]",
+                    escape_banner(name.as_bytes()),
+                    escape_banner(instructions.as_bytes()),
+                    shown.join(", ")
+                ));
+                prompts
+            }
+        };
+        let asks_password = !prompts.is_empty() && prompts.iter().all(|p| is_password_prompt(&p.prompt));
+        if !prompts.is_empty() && (!asks_password || password_sent) {
+            let texts: Vec<String> = prompts.iter().map(|p| escape_banner(p.prompt.as_bytes())).collect();
+            let why = if asks_password {
+                "asked for a password again after it was sent"
+            } else {
+                "asked something that is not a password question"
+            };
+            return Answer::Failed(format!(
+                "the keyboard-interactive login {why}: {texts:?}; the password was not shown to be accepted or refused"
+            ));
+        }
+        let responses: Vec<String> = prompts.iter().map(|_| credential.password.clone()).collect();
+        sent.push(format!(
+            "SSH_MSG_USERAUTH_INFO_RESPONSE responses=[{}]",
+            prompts
+                .iter()
+                .map(|_| format!("{:?}", shown_password(credential)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        password_sent |= !prompts.is_empty();
+        let respond = handle.authenticate_keyboard_interactive_respond(responses);
+        reply = match tokio::time::timeout(io_timeout, respond).await {
+            Err(_) => {
+                return Answer::Failed(format!(
+                    "no answer to the keyboard-interactive response within {io_timeout:?}"
+                ));
+            }
+            Ok(Err(e)) => return transport_answer(e, handle, "the keyboard-interactive response"),
+            Ok(Ok(reply)) => reply,
+        };
+    }
+    match reply {
+        Reply::Success => final_answer(true, &russh::MethodSet::empty(), false, handle),
+        Reply::Failure {
+            remaining_methods,
+            partial_success,
+        } => final_answer(false, &remaining_methods, partial_success, handle),
+        Reply::InfoRequest { .. } => Answer::Failed(format!(
+            "the server was still asking after {MAX_KBD_ROUNDS} keyboard-interactive rounds"
+        )),
+    }
 }
 
 async fn close(session: Option<Handle>) {
@@ -851,6 +1135,7 @@ mod tests {
             outcome: o,
             remaining_methods: vec![],
             partial_success: false,
+            method: PasswordMethod::Password,
             error: None,
         };
         let mut audit = SshAudit {

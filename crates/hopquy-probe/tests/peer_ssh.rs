@@ -17,7 +17,7 @@ use std::process::Stdio;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use hopquy_probe::ssh::{LoginOutcome, SshAudit, SshOptions, audit};
+use hopquy_probe::ssh::{LoginOutcome, PasswordMethod, SshAudit, SshOptions, audit, login_once};
 use hopquy_probe::{Credential, Limits, Recorder};
 use support::device;
 use tokio::process::{Child, Command};
@@ -123,7 +123,25 @@ fn keygen(dir: &Path, name: &str, kind: &str) {
     assert!(status.success(), "ssh-keygen -t {kind} failed");
 }
 
+/// Password logins through the `password` method, no PAM.
+const PASSWORD_AUTH: &[&str] = &[
+    "PasswordAuthentication=yes",
+    "KbdInteractiveAuthentication=no",
+    "UsePAM=no",
+];
+/// Passwords only through PAM's keyboard-interactive conversation, as Debian's
+/// `PasswordAuthentication no` hardening guides and many embedded builds leave it.
+const KBD_INTERACTIVE_AUTH: &[&str] = &[
+    "PasswordAuthentication=no",
+    "KbdInteractiveAuthentication=yes",
+    "UsePAM=yes",
+];
+
 async fn start_sshd() -> Sshd {
+    start_sshd_with(PASSWORD_AUTH).await
+}
+
+async fn start_sshd_with(auth: &[&str]) -> Sshd {
     let dir = Scratch::new("sshd");
     let keys = host_keys();
     // Privilege separation needs this directory; packages create it only at boot.
@@ -143,11 +161,11 @@ async fn start_sshd() -> Sshd {
         format!("HostKeyAlgorithms={HOST_KEYS}"),
         format!("Ciphers={CIPHERS}"),
         format!("MACs={MACS}"),
-        "PasswordAuthentication=yes".to_owned(),
         "PubkeyAuthentication=yes".to_owned(),
-        "KbdInteractiveAuthentication=no".to_owned(),
-        "UsePAM=no".to_owned(),
-    ] {
+    ]
+    .into_iter()
+    .chain(auth.iter().map(|kv| (*kv).to_owned()))
+    {
         args.extend(option(kv));
     }
     let child = Command::new(SSHD)
@@ -261,6 +279,56 @@ async fn openssh_offer_matches_its_configuration_in_order() {
     assert!(
         printed.split_whitespace().any(|w| w == fingerprint),
         "{fingerprint} not in {printed}"
+    );
+}
+
+/// OpenSSH with `PasswordAuthentication no` and PAM offers `publickey,keyboard-interactive`:
+/// a `password` request would be refused by method whatever the password. The probe must
+/// answer PAM's real `Password: ` prompt instead and read the refusal as a wrong password.
+#[tokio::test]
+async fn openssh_with_pam_keyboard_interactive_refuses_a_wrong_password() {
+    if !peer_available(
+        "openssh-server (/usr/sbin/sshd, /etc/pam.d/sshd)",
+        Path::new(SSHD).exists() && Path::new(SSH_KEYGEN).exists() && Path::new("/etc/pam.d/sshd").exists(),
+    ) {
+        return;
+    }
+    let sshd = start_sshd_with(KBD_INTERACTIVE_AUTH).await;
+    // An account that exists, so PAM's own prompt is what answers, not a refusal of an
+    // unknown user; the password is random and cannot be root's.
+    let wrong = Credential {
+        username: "root".into(),
+        password: format!("hopquy-wrong-{:x}", rand_suffix()),
+        secret: false,
+    };
+    let rec = Recorder::default();
+    let opts = SshOptions {
+        credentials: vec![wrong.clone()],
+        ..SshOptions::default()
+    };
+    let result = audit(&device(limits()), sshd.port, &opts, &rec).await.unwrap();
+    assert_eq!(result.session_error, None);
+    assert_eq!(
+        result.auth_methods,
+        Some(vec!["publickey".to_string(), "keyboard-interactive".to_string()])
+    );
+    assert_eq!(
+        result.observations()["password_methods_offered"],
+        serde_json::json!(["keyboard-interactive"])
+    );
+    let attempt = &result.attempts[0];
+    assert_eq!(attempt.method, PasswordMethod::KeyboardInteractive);
+    assert_eq!(attempt.outcome, LoginOutcome::Rejected, "{attempt:?}");
+
+    let once = login_once(&device(limits()), sshd.port, &wrong, &rec).await.unwrap();
+    assert_eq!(once.attempt.method, PasswordMethod::KeyboardInteractive);
+    assert_eq!(once.attempt.outcome, LoginOutcome::Rejected, "{:?}", once.attempt);
+
+    let exchanges = serde_json::to_string(&rec.drain()).unwrap();
+    assert!(exchanges.contains("SSH_MSG_USERAUTH_INFO_REQUEST"), "{exchanges}");
+    assert!(
+        exchanges.to_lowercase().contains("password:"),
+        "PAM's prompt: {exchanges}"
     );
 }
 

@@ -7,7 +7,7 @@ mod support;
 use std::time::Duration;
 
 use hopquy_probe::ssh::kexinit::{KexInit, encode_kexinit, encode_packet};
-use hopquy_probe::ssh::{LoginOutcome, SshOptions, audit, grab_server_hello};
+use hopquy_probe::ssh::{LoginOutcome, PasswordMethod, SshOptions, audit, grab_server_hello, is_password_prompt};
 use hopquy_probe::{Capture, Credential, Limits, ProbeError, Recorder};
 use support::{device, quick_limits, serve};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -273,6 +273,12 @@ enum Behaviour {
     OpenDoor,
     /// Password requests are never answered.
     StallPasswords,
+    /// keyboard-interactive only, asking for a one-time code instead of the password.
+    OtpPrompt,
+    /// keyboard-interactive only, sending empty info requests for ever.
+    EndlessEmptyRequests,
+    /// publickey only: no password login exists.
+    PublicKeyOnly,
 }
 
 struct TestServer(Behaviour);
@@ -283,21 +289,54 @@ impl russh::server::Handler for TestServer {
     async fn auth_none(&mut self, _user: &str) -> Result<russh::server::Auth, Self::Error> {
         Ok(match self.0 {
             Behaviour::OpenDoor => russh::server::Auth::Accept,
-            Behaviour::StallPasswords => russh::server::Auth::reject(),
+            _ => russh::server::Auth::reject(),
         })
     }
 
     async fn auth_password(&mut self, _user: &str, _password: &str) -> Result<russh::server::Auth, Self::Error> {
-        tokio::time::sleep(Duration::from_secs(30)).await;
+        if matches!(self.0, Behaviour::OpenDoor | Behaviour::StallPasswords) {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+        }
         Ok(russh::server::Auth::reject())
+    }
+
+    async fn auth_keyboard_interactive<'a>(
+        &'a mut self,
+        _user: &str,
+        _submethods: &str,
+        response: Option<russh::server::Response<'a>>,
+    ) -> Result<russh::server::Auth, Self::Error> {
+        use std::borrow::Cow;
+        Ok(match (self.0, response) {
+            (Behaviour::OtpPrompt, None) => russh::server::Auth::Partial {
+                name: Cow::Borrowed("2FA"),
+                instructions: Cow::Borrowed("Enter the code from your app"),
+                prompts: Cow::Borrowed(&[(Cow::Borrowed("Verification code: "), true)]),
+            },
+            (Behaviour::EndlessEmptyRequests, _) => russh::server::Auth::Partial {
+                name: Cow::Borrowed(""),
+                instructions: Cow::Borrowed(""),
+                prompts: Cow::Borrowed(&[]),
+            },
+            _ => russh::server::Auth::reject(),
+        })
     }
 }
 
 async fn russh_server(behaviour: Behaviour) -> u16 {
     use russh::keys::ssh_key::{Algorithm, PrivateKey};
     let key = PrivateKey::random(&mut rand::rng(), Algorithm::Ed25519).unwrap();
+    use russh::{MethodKind, MethodSet};
+    let methods: &[MethodKind] = match behaviour {
+        Behaviour::OpenDoor | Behaviour::StallPasswords => &[MethodKind::PublicKey, MethodKind::Password],
+        Behaviour::OtpPrompt | Behaviour::EndlessEmptyRequests => {
+            &[MethodKind::PublicKey, MethodKind::KeyboardInteractive]
+        }
+        Behaviour::PublicKeyOnly => &[MethodKind::PublicKey],
+    };
     let config = std::sync::Arc::new(russh::server::Config {
         keys: vec![key],
+        methods: MethodSet::from(methods),
         auth_rejection_time: Duration::from_millis(10),
         auth_rejection_time_initial: Some(Duration::ZERO),
         ..russh::server::Config::default()
@@ -369,4 +408,118 @@ async fn unanswered_password_requests_stop_a_long_dictionary() {
         .filter(|e| e.label.contains("password login") && e.error.is_some())
         .count();
     assert_eq!(unanswered, 3);
+}
+
+fn guess(password: &str) -> Credential {
+    Credential {
+        username: "root".into(),
+        password: password.into(),
+        secret: false,
+    }
+}
+
+/// A code prompt answered with the password would be refused, and that refusal read as a
+/// wrong password: the attempt is unknown, with the prompt in the evidence.
+#[tokio::test]
+async fn a_one_time_code_prompt_is_unknown_not_rejected() {
+    let port = russh_server(Behaviour::OtpPrompt).await;
+    let rec = Recorder::default();
+    let opts = SshOptions {
+        credentials: vec![guess("12345")],
+        ..SshOptions::default()
+    };
+    let result = audit(&device(quick_limits()), port, &opts, &rec).await.unwrap();
+    assert_eq!(
+        result.observations()["password_methods_offered"],
+        serde_json::json!(["keyboard-interactive"])
+    );
+    let attempt = &result.attempts[0];
+    assert_eq!(attempt.outcome, LoginOutcome::Unknown, "{attempt:?}");
+    assert_eq!(attempt.method, PasswordMethod::KeyboardInteractive);
+    let error = attempt.error.as_deref().unwrap_or_default();
+    assert!(error.contains("Verification code: "), "{error}");
+    assert_eq!(result.login(), Some(LoginOutcome::Unknown));
+    let exchanges = rec.drain();
+    let login = exchanges
+        .iter()
+        .find(|e| e.label.contains("via keyboard-interactive"))
+        .unwrap();
+    let received = login.received.as_ref().unwrap().text.clone().unwrap();
+    assert!(received.contains("SSH_MSG_USERAUTH_INFO_REQUEST"), "{received}");
+    let sent = login.sent.as_ref().unwrap().text.clone().unwrap();
+    assert!(
+        !sent.contains("INFO_RESPONSE"),
+        "the password went to a code prompt: {sent}"
+    );
+}
+
+#[tokio::test]
+async fn endless_empty_info_requests_are_bounded() {
+    let port = russh_server(Behaviour::EndlessEmptyRequests).await;
+    let opts = SshOptions {
+        credentials: vec![guess("12345")],
+        ..SshOptions::default()
+    };
+    let result = tokio::time::timeout(
+        Duration::from_secs(20),
+        audit(&device(quick_limits()), port, &opts, &Recorder::default()),
+    )
+    .await
+    .expect("the keyboard-interactive rounds must be bounded")
+    .unwrap();
+    let attempt = &result.attempts[0];
+    assert_eq!(attempt.outcome, LoginOutcome::Unknown, "{attempt:?}");
+    assert!(
+        attempt.error.as_deref().unwrap_or_default().contains("rounds"),
+        "{attempt:?}"
+    );
+}
+
+/// Without a password method the password request is still sent: its refusal is the
+/// evidence that no password login exists, and the empty list says why.
+#[tokio::test]
+async fn publickey_only_refuses_the_password_and_says_no_password_method_is_offered() {
+    let port = russh_server(Behaviour::PublicKeyOnly).await;
+    let opts = SshOptions {
+        credentials: vec![guess("12345")],
+        ..SshOptions::default()
+    };
+    let result = audit(&device(quick_limits()), port, &opts, &Recorder::default())
+        .await
+        .unwrap();
+    let obs = result.observations();
+    assert_eq!(obs["auth_methods"], serde_json::json!(["publickey"]));
+    assert_eq!(obs["password_methods_offered"], serde_json::json!([]));
+    assert_eq!(result.attempts[0].method, PasswordMethod::Password);
+    assert_eq!(result.login(), Some(LoginOutcome::Rejected), "{:?}", result.attempts);
+}
+
+#[test]
+fn password_prompts_are_told_from_other_questions() {
+    for prompt in [
+        "Password: ",
+        "root@cam's password:",
+        "Mật khẩu: ",
+        "MẬT KHẨU:",
+        "Passwort:",
+        "Enter passcode",
+    ] {
+        assert!(is_password_prompt(prompt), "{prompt}");
+    }
+    for prompt in ["Verification code: ", "OTP:", "Token code:", "login: ", ""] {
+        assert!(!is_password_prompt(prompt), "{prompt}");
+    }
+    let offered = |m: &[&str]| m.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        PasswordMethod::choose(&offered(&["publickey", "keyboard-interactive", "password"])),
+        PasswordMethod::Password
+    );
+    assert_eq!(
+        PasswordMethod::choose(&offered(&["publickey", "keyboard-interactive"])),
+        PasswordMethod::KeyboardInteractive
+    );
+    assert_eq!(
+        PasswordMethod::choose(&offered(&["publickey"])),
+        PasswordMethod::Password
+    );
 }

@@ -33,6 +33,7 @@ pub enum Flaw {
     OnvifAnonymous,
     SharedCertificate,
     RtspNoLockout,
+    SshKbdInteractive,
 }
 
 impl Flaw {
@@ -57,6 +58,7 @@ impl Flaw {
         Flaw::OnvifAnonymous,
         Flaw::SharedCertificate,
         Flaw::RtspNoLockout,
+        Flaw::SshKbdInteractive,
     ];
 
     pub fn name(self) -> &'static str {
@@ -81,6 +83,7 @@ impl Flaw {
             Flaw::OnvifAnonymous => "onvif-anonymous",
             Flaw::SharedCertificate => "shared-certificate",
             Flaw::RtspNoLockout => "rtsp-no-lockout",
+            Flaw::SshKbdInteractive => "ssh-kbd-interactive",
         }
     }
 
@@ -119,6 +122,9 @@ impl Flaw {
             Flaw::SharedCertificate => "the HTTPS key and certificate are fixed and shared by every unit",
             Flaw::RtspNoLockout => {
                 "RTSP checks passwords on its own: its failures are not counted and a locked account still streams (a brute-force path around the web lockout)"
+            }
+            Flaw::SshKbdInteractive => {
+                "SSH takes passwords only through keyboard-interactive (a `Password: ` prompt; the password method is off, as with OpenSSH `PasswordAuthentication no` + PAM): not a weakness, a shape the harness must still log in through"
             }
         }
     }
@@ -183,11 +189,13 @@ impl Personality {
     pub fn flaws(self) -> BTreeSet<Flaw> {
         match self {
             Personality::Hardened => BTreeSet::new(),
-            // Legacy has no lockout at all, so the per-connection variant would be moot.
+            // Legacy has no lockout at all, so the per-connection variant would be moot;
+            // keyboard-interactive SSH is a shape, not a weakness, and would only hide the
+            // plain password login legacy firmware offers.
             Personality::Legacy => Flaw::ALL
                 .iter()
                 .copied()
-                .filter(|flaw| *flaw != Flaw::SessionLockout)
+                .filter(|flaw| !matches!(flaw, Flaw::SessionLockout | Flaw::SshKbdInteractive))
                 .collect(),
             Personality::DahuaLike => BTreeSet::from([Flaw::SessionLockout]),
         }

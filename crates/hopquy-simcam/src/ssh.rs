@@ -7,6 +7,8 @@
 //! follow the same lockout semantics as HTTP (Decision 724: attempts within a window lock
 //! the account; per TCP connection under `session-lockout`; never under `no-lockout`) but
 //! keep their own counter. `ssh-password-default` also lets in [`SSH_DEFAULT_ACCOUNTS`].
+//! `ssh-kbd-interactive` turns the `password` method off and asks for the same password
+//! through keyboard-interactive ([`KBD_PASSWORD_PROMPT`]), as OpenSSH with PAM does.
 //! Each instance has a fresh random Ed25519 host key.
 
 use std::borrow::Cow;
@@ -37,6 +39,8 @@ pub const LEGACY_BANNER: &str = "SSH-2.0-dropbear_2019.78";
 /// on root, and the static Xiongmai root password (both in the public default-credential
 /// dictionary).
 pub const SSH_DEFAULT_ACCOUNTS: &[(&str, &str)] = &[("root", "12345"), ("root", "xmhdipc")];
+/// The one prompt of the keyboard-interactive login, worded as Linux-PAM's.
+pub const KBD_PASSWORD_PROMPT: &str = "Password: ";
 /// The delay russh adds to every rejection; its 1 s default makes lockout tests crawl.
 pub const AUTH_REJECTION_TIME: Duration = Duration::from_millis(50);
 /// OpenSSH's default MaxAuthTries: the connection is closed after this many failures.
@@ -132,6 +136,7 @@ pub(crate) struct SshService {
     state: SimState,
     admin_user: String,
     defaults_open: bool,
+    keyboard_interactive: bool,
     per_connection: bool,
     policy: LockPolicy,
     guard: Mutex<LoginGuard<LockKey>>,
@@ -143,7 +148,16 @@ impl SshService {
         let host_key = PrivateKey::random(&mut rand::rng(), Algorithm::Ed25519)?;
         let server_config = russh::server::Config {
             server_id: SshId::Standard(Cow::Borrowed(offer(setup).banner)),
-            methods: MethodSet::from(&[MethodKind::PublicKey, MethodKind::Password][..]),
+            methods: MethodSet::from(
+                &[
+                    MethodKind::PublicKey,
+                    if setup.has(Flaw::SshKbdInteractive) {
+                        MethodKind::KeyboardInteractive
+                    } else {
+                        MethodKind::Password
+                    },
+                ][..],
+            ),
             auth_rejection_time: AUTH_REJECTION_TIME,
             // The `none` request only asks which methods exist; no need to slow it down.
             auth_rejection_time_initial: Some(Duration::ZERO),
@@ -159,6 +173,7 @@ impl SshService {
             state,
             admin_user: config.admin_user.clone(),
             defaults_open: setup.has(Flaw::SshPasswordDefault),
+            keyboard_interactive: setup.has(Flaw::SshKbdInteractive),
             per_connection: setup.has(Flaw::SessionLockout),
             policy: LockPolicy {
                 enabled: !setup.has(Flaw::NoLockout),
@@ -211,8 +226,40 @@ impl Handler for Connection {
     type Error = russh::Error;
 
     async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {
+        if self.service.keyboard_interactive {
+            // The method is off; russh refuses it unoffered, this only makes sure.
+            return Ok(Auth::reject());
+        }
         // What was typed is deliberately neither kept nor logged: it may be a password.
         Ok(if self.service.check_password(user, password, self.peer) {
+            Auth::Accept
+        } else {
+            Auth::reject()
+        })
+    }
+
+    async fn auth_keyboard_interactive<'a>(
+        &'a mut self,
+        user: &str,
+        _submethods: &str,
+        response: Option<russh::server::Response<'a>>,
+    ) -> Result<Auth, Self::Error> {
+        if !self.service.keyboard_interactive {
+            return Ok(Auth::reject());
+        }
+        let Some(mut response) = response else {
+            return Ok(Auth::Partial {
+                name: Cow::Borrowed(""),
+                instructions: Cow::Borrowed(""),
+                prompts: Cow::Borrowed(&[(Cow::Borrowed(KBD_PASSWORD_PROMPT), false)]),
+            });
+        };
+        // Not valid UTF-8 cannot be the password; it is checked (and counted) as a wrong one.
+        let password = response
+            .next()
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+            .unwrap_or_default();
+        Ok(if self.service.check_password(user, &password, self.peer) {
             Auth::Accept
         } else {
             Auth::reject()

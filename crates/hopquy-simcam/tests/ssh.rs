@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use hopquy_probe::ssh::{LoginOutcome, SshOptions, audit};
+use hopquy_probe::ssh::{LoginOutcome, PasswordMethod, SshOptions, audit, login_once};
 use hopquy_probe::{Credential, Device, Limits, Recorder, Redactor};
 use hopquy_simcam::ssh::{HARDENED_BANNER, LEGACY_BANNER, SSH_DEFAULT_ACCOUNTS, offer};
 use hopquy_simcam::{SimCamera, SimConfig, SimSetup};
@@ -138,7 +138,7 @@ async fn logins_follow_the_account_and_the_default_password_flaw() {
         "the password reached the evidence"
     );
     assert!(
-        recorded.contains("password login as admin:[REDACTED]: accepted"),
+        recorded.contains("password login as admin:[REDACTED] via password: accepted"),
         "{recorded}"
     );
 
@@ -151,6 +151,75 @@ async fn logins_follow_the_account_and_the_default_password_flaw() {
         .await
         .unwrap();
     assert_eq!(result.login(), Some(LoginOutcome::Rejected));
+}
+
+/// With the `password` method off, refusals by method must not read as wrong passwords: the
+/// probe answers the `Password: ` prompt instead, and the factory password gets in.
+#[tokio::test]
+async fn keyboard_interactive_only_logins_answer_the_password_prompt() {
+    let camera = start("hardened+ssh-kbd-interactive+ssh-password-default").await;
+    let port = camera.ports()["ssh"];
+    let mut redactor = Redactor::new();
+    redactor.add_secret("admin", &camera.admin_password());
+    let rec = Recorder::new(Arc::new(redactor));
+    let target = Credential {
+        username: "admin".into(),
+        password: camera.admin_password(),
+        secret: true,
+    };
+    let (default_user, default_password) = SSH_DEFAULT_ACCOUNTS[0];
+    let opts = SshOptions {
+        credentials: vec![
+            target.clone(),
+            public("admin", "not-the-password"),
+            public(default_user, default_password),
+        ],
+        ..SshOptions::default()
+    };
+    let result = audit(&device(), port, &opts, &rec).await.unwrap();
+    assert_eq!(
+        result.auth_methods,
+        Some(vec!["publickey".to_string(), "keyboard-interactive".to_string()])
+    );
+    let outcomes: Vec<(LoginOutcome, PasswordMethod)> = result.attempts.iter().map(|a| (a.outcome, a.method)).collect();
+    assert_eq!(
+        outcomes,
+        [
+            (LoginOutcome::Accepted, PasswordMethod::KeyboardInteractive),
+            (LoginOutcome::Rejected, PasswordMethod::KeyboardInteractive),
+            (LoginOutcome::Accepted, PasswordMethod::KeyboardInteractive)
+        ],
+        "{:?}",
+        result.attempts
+    );
+    let obs = result.observations();
+    assert_eq!(
+        obs["password_methods_offered"],
+        serde_json::json!(["keyboard-interactive"])
+    );
+    assert_eq!(obs["login_attempts"][0]["method"], "keyboard-interactive");
+
+    let once = login_once(&device(), port, &public("admin", "still-wrong"), &rec)
+        .await
+        .unwrap();
+    assert_eq!(once.attempt.outcome, LoginOutcome::Rejected);
+    assert_eq!(once.attempt.method, PasswordMethod::KeyboardInteractive);
+    let once = login_once(&device(), port, &target, &rec).await.unwrap();
+    assert_eq!(once.attempt.outcome, LoginOutcome::Accepted);
+
+    let recorded = serde_json::to_string(&rec.drain()).unwrap();
+    assert!(
+        !recorded.contains(&camera.admin_password()),
+        "the password reached the evidence"
+    );
+    assert!(
+        recorded.contains(r#"prompts=[\"Password: \" echo=false]"#),
+        "{recorded}"
+    );
+    assert!(
+        recorded.contains("password login as admin:[REDACTED] via keyboard-interactive: accepted"),
+        "{recorded}"
+    );
 }
 
 #[tokio::test]

@@ -1,10 +1,11 @@
 //! `login` and `recover`: credential attempts on one authentication surface — the profile's
-//! HTTP login operation, an RTSP stream path, an ONVIF operation or the Telnet login prompt —
-//! all through the one engine in [`super::dictionary`].
+//! HTTP login operation, an RTSP stream path, an ONVIF operation, the Telnet login prompt or
+//! an SSH password login — all through the one engine in [`super::dictionary`].
 //!
 //! Each surface first finds what to log in to without sending a credential (RTSP: a stream
 //! path that refuses an anonymous DESCRIBE; ONVIF: an operation that refuses an anonymous
-//! call; Telnet: an answering port). A surface with nothing that demands authentication
+//! call; Telnet: an answering port; SSH: the banner and the methods listed for the target's
+//! user). A surface with nothing that demands authentication
 //! tries nothing and says so in `route`/`reachable`, so a case can call that inconclusive
 //! or not applicable instead of reading zero acceptances as a pass.
 
@@ -15,7 +16,7 @@ use serde_json::{Map, Value, json};
 
 use super::dictionary::{self, Attempt, Outcome, Plan, fingerprint};
 use super::http::{Prepared, classify, prepare, send_one};
-use super::{ActionError, ActionOutput, RunContext, onvif, opt_u64, rtsp, telnet};
+use super::{ActionError, ActionOutput, RunContext, onvif, opt_u64, rtsp, ssh, telnet};
 use crate::run::target_credential;
 
 /// Where `login` and `recover` authenticate.
@@ -24,6 +25,7 @@ enum Surface<'o> {
     Rtsp(rtsp::LoginRoute),
     Onvif(onvif::LoginCall),
     Telnet(telnet::LoginPort),
+    Ssh(ssh::LoginService),
 }
 
 impl Surface<'_> {
@@ -48,6 +50,7 @@ impl Surface<'_> {
             Surface::Rtsp(route) => route.attempt(cred, ctx, rec).await,
             Surface::Onvif(call) => call.attempt(cred, rec).await,
             Surface::Telnet(port) => port.attempt(cred, ctx, rec).await,
+            Surface::Ssh(service) => service.attempt(cred, ctx, rec).await,
         }
     }
 
@@ -56,7 +59,7 @@ impl Surface<'_> {
         let used = match self {
             Surface::Rtsp(route) => route.auth_used(),
             Surface::Onvif(call) => call.auth_used(),
-            Surface::Http(_) | Surface::Telnet(_) => return,
+            Surface::Http(_) | Surface::Telnet(_) | Surface::Ssh(_) => return,
         };
         map.insert("auth_used".into(), json!(used));
     }
@@ -66,9 +69,9 @@ impl Surface<'_> {
 fn surface_name(step: &Step) -> Result<&str, ActionError> {
     let name = step.surface.as_ref().map_or("http", |s| s.get_ref().as_str());
     match name {
-        "http" | "rtsp" | "onvif" | "telnet" => Ok(name),
+        "http" | "rtsp" | "onvif" | "telnet" | "ssh" => Ok(name),
         other => Err(ActionError::Definition(format!(
-            "unknown login surface `{other}`; use http, rtsp, onvif or telnet"
+            "unknown login surface `{other}`; use http, rtsp, onvif, telnet or ssh"
         ))),
     }
 }
@@ -104,9 +107,12 @@ async fn discover<'o>(
         "onvif" => onvif::login_call(step, ctx, tctx, fresh, rec, &mut map)
             .await?
             .map(Surface::Onvif),
-        _ => telnet::login_port(step, ctx, tctx, rec, &mut map)
+        "telnet" => telnet::login_port(step, ctx, tctx, rec, &mut map)
             .await?
             .map(Surface::Telnet),
+        _ => ssh::login_service(step, ctx, tctx, rec, &mut map)
+            .await?
+            .map(Surface::Ssh),
     };
     Ok((surface, map))
 }

@@ -1,11 +1,15 @@
 //! `ssh` action over the SSH audit probe: banner, offered algorithms, weak ones,
-//! authentication methods and, when `credentials` is given, password logins.
+//! authentication methods and, when `credentials` is given, password logins; and the SSH
+//! surface of `login`/`recover`, one password login per fresh connection.
+
+use std::time::Instant;
 
 use hopquy_case::Step;
-use hopquy_probe::ssh::{self, SshOptions};
+use hopquy_probe::ssh::{self, LoginOutcome, PasswordMethod, SshOptions};
 use hopquy_probe::{Credential, ProbeError, Recorder};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
+use super::dictionary::{Attempt, Outcome, fingerprint};
 use super::{ActionError, ActionOutput, RunContext, credential_set, opt};
 
 /// Dictionary checks need a few hundred pairs; more is a definition error, not a test.
@@ -73,6 +77,114 @@ fn credentials(step: &Step, ctx: &RunContext<'_>) -> Result<Vec<Credential>, Act
     Ok(set)
 }
 
+/// The SSH login surface: a port whose server lists a way to log in other than `none`.
+pub(super) struct LoginService {
+    port: u16,
+}
+
+/// Banner and method listing for the target's user ([`ssh::audit`] without credentials):
+/// `None` when the port refuses the connection (`reachable = false`), no session can be set up (`error`),
+/// or the server lets the user in with `none` (`anonymous_allowed = ["none"]`). `route` is
+/// the method the passwords will go out with; with no password method offered it is still
+/// `password`, whose refusal is the evidence that no password login exists.
+pub(super) async fn login_service(
+    step: &Step,
+    ctx: &RunContext<'_>,
+    tctx: &Value,
+    rec: &Recorder,
+    map: &mut Map<String, Value>,
+) -> Result<Option<LoginService>, ActionError> {
+    let port_value = opt(&step.port, tctx)?;
+    let (_, port) = ctx.resolve_port(port_value.as_ref(), "ssh")?;
+    map.insert("port".into(), json!(port));
+    let opts = SshOptions {
+        probe_user: Some(ctx.target.username.clone()),
+        ..SshOptions::default()
+    };
+    let unreachable = |map: &mut Map<String, Value>, error: String| {
+        map.insert("reachable".into(), json!(false));
+        map.insert("route".into(), Value::Null);
+        map.insert("anonymous_allowed".into(), json!([]));
+        map.insert("error".into(), json!(error));
+    };
+    let audit = match ssh::audit(&ctx.device, port, &opts, rec).await {
+        Ok(audit) => audit,
+        Err(ProbeError::Invalid(why)) => return Err(ActionError::Definition(why)),
+        // Refused: no SSH service, the finding the `ssh` action also reports. A timeout or a
+        // garbled banner is not proof of absence and stays an error.
+        Err(e @ ProbeError::Refused(_)) => {
+            unreachable(map, e.to_string());
+            return Ok(None);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    map.insert("reachable".into(), json!(true));
+    map.insert("banner".into(), json!(audit.hello.banner));
+    map.insert("auth_methods".into(), json!(audit.auth_methods));
+    map.insert(
+        "password_methods_offered".into(),
+        json!(audit.auth_methods.as_deref().map(ssh::password_methods_offered)),
+    );
+    let anonymous: Vec<&str> = if audit.none_accepted { vec!["none"] } else { vec![] };
+    map.insert("anonymous_allowed".into(), json!(anonymous));
+    let route = match (&audit.auth_methods, &audit.session_error) {
+        (Some(methods), None) if !audit.none_accepted => Some(PasswordMethod::choose(methods).as_str()),
+        _ => None,
+    };
+    map.insert("route".into(), json!(route));
+    if let Some(e) = &audit.session_error {
+        map.insert("error".into(), json!(e));
+    }
+    Ok(route.map(|_| LoginService { port }))
+}
+
+impl LoginService {
+    /// One password login on a fresh connection ([`ssh::login_once`]). SSH has no lock
+    /// signal: a locked account reads `rejected`, never `locked`.
+    pub(super) async fn attempt(
+        &self,
+        cred: &Option<Credential>,
+        ctx: &RunContext<'_>,
+        rec: &Recorder,
+    ) -> Result<Attempt, ActionError> {
+        let Some(credential) = cred else {
+            // SSH has no anonymous login to try but `none`, which discovery already asked.
+            return Ok(Attempt {
+                outcome: Outcome::Unknown,
+                status: json!("unknown"),
+                elapsed_ms: 0,
+                fingerprint: "unknown".into(),
+            });
+        };
+        let started = Instant::now();
+        let once = match ssh::login_once(&ctx.device, self.port, credential, rec).await {
+            Ok(once) => once,
+            Err(ProbeError::Invalid(why)) => return Err(ActionError::Definition(why)),
+            Err(e) => return Err(e.into()),
+        };
+        let attempt = once.attempt;
+        let (outcome, status) = match attempt.outcome {
+            LoginOutcome::Accepted if attempt.partial_success => (Outcome::Accepted, "partial-success"),
+            LoginOutcome::Accepted => (Outcome::Accepted, "success"),
+            LoginOutcome::Rejected => (Outcome::Rejected, "failure"),
+            LoginOutcome::Unknown => (Outcome::Unknown, "no-answer"),
+        };
+        let status = json!(status);
+        let detail = format!(
+            "{} {} {}",
+            attempt.method.as_str(),
+            attempt.remaining_methods.join(","),
+            attempt.error.as_deref().unwrap_or_default()
+        );
+        Ok(Attempt {
+            outcome,
+            fingerprint: fingerprint(&status, detail.as_bytes()),
+            status,
+            elapsed_ms: started.elapsed().as_millis() as u64,
+        })
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -129,7 +241,13 @@ mod tests {
             Arc::new(Redactor::new()),
             false,
         );
-        run(&step(step_text), &ctx, &serde_json::json!({}), &Recorder::default()).await
+        let step = step(step_text);
+        let (tctx, rec) = (serde_json::json!({}), Recorder::default());
+        match step.action.get_ref().as_str() {
+            "login" => crate::actions::login::login(&step, &ctx, &tctx, &rec).await,
+            "recover" => crate::actions::login::recover(&step, &ctx, &tctx, &rec).await,
+            _ => run(&step, &ctx, &tctx, &rec).await,
+        }
     }
 
     /// Offers legacy algorithms, then ignores the client: enough for the algorithm audit.
@@ -191,6 +309,55 @@ mod tests {
         // russh speaks no hmac-md5, so no session: the login outcome is unknown, not rejected.
         assert_eq!(obs["login"], "unknown");
         assert!(obs["session_error"].as_str().unwrap().contains("Mac"));
+    }
+
+    #[tokio::test]
+    async fn an_ssh_login_surface_that_cannot_be_reached_tries_nothing() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        for action in ["login", "recover"] {
+            let text = format!("id = 's'\naction = '{action}'\nsurface = 'ssh'\ncredentials = 'target'\nseconds = 0");
+            let text = if action == "login" {
+                text.replace("\nseconds = 0", "")
+            } else {
+                text.replace("\ncredentials = 'target'", "")
+            };
+            let obs = execute(&text, port).await.unwrap().observations;
+            assert_eq!(obs["surface"], "ssh", "{action}");
+            assert_eq!(obs["reachable"], false, "{action}");
+            assert_eq!(obs["route"], Value::Null, "{action}");
+            assert!(obs["error"].is_string(), "{action}: {obs}");
+            if action == "login" {
+                assert_eq!(obs["attempts"], 0);
+            } else {
+                assert_eq!(
+                    (obs["polls"].clone(), obs["recovered"].clone()),
+                    (json!(0), json!(false))
+                );
+            }
+        }
+    }
+
+    /// A server whose session cannot be set up (no MAC in common) answers, but offers no
+    /// login to try: nothing is sent, and the reason is in `error`.
+    #[tokio::test]
+    async fn an_ssh_login_surface_without_a_session_tries_nothing_and_says_why() {
+        let port = offer_only_server().await;
+        let obs = execute(
+            "id = 's'\naction = 'login'\nsurface = 'ssh'\ncredentials = 'target'",
+            port,
+        )
+        .await
+        .unwrap()
+        .observations;
+        assert_eq!(obs["reachable"], true);
+        assert_eq!(obs["banner"], "SSH-2.0-dropbear_2014.63");
+        assert_eq!(obs["route"], Value::Null);
+        assert_eq!(obs["attempts"], 0);
+        assert!(obs["error"].as_str().unwrap().contains("Mac"), "{obs}");
     }
 
     #[test]
