@@ -55,6 +55,19 @@ pub struct Attempt {
     pub fingerprint: String,
 }
 
+impl Attempt {
+    /// An attempt that could not be made (nothing to send): counted as unknown, never as a
+    /// rejection.
+    pub fn not_sent() -> Attempt {
+        Attempt {
+            outcome: Outcome::Unknown,
+            status: json!("unknown"),
+            elapsed_ms: 0,
+            fingerprint: "unknown".into(),
+        }
+    }
+}
+
 /// `status body` with ASCII digits masked, for [`Attempt::fingerprint`].
 pub fn fingerprint(status: &Value, body: &[u8]) -> String {
     let body = String::from_utf8_lossy(body);

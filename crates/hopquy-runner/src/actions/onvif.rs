@@ -335,7 +335,7 @@ mod tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     use super::*;
-    use crate::actions::test_support::NoOperator;
+    use crate::actions::test_support::{NoOperator, context};
     use crate::run::Target;
 
     const ANSWER: &str = r#"<e:Envelope xmlns:e="http://www.w3.org/2003/05/soap-envelope"><e:Body><Response xmlns="urn:x"/></e:Body></e:Envelope>"#;
@@ -483,16 +483,7 @@ mod tests {
         let profile = ProfileFile::default();
         let target = target(port);
         let (creds, paths) = (BTreeMap::new(), BTreeMap::new());
-        let ctx = RunContext::new(
-            Device::new("127.0.0.1", Limits::default()),
-            &profile,
-            &target,
-            &creds,
-            &paths,
-            Arc::new(NoOperator),
-            Arc::new(Redactor::new()),
-            false,
-        );
+        let ctx = context(Limits::default(), &profile, &target, &creds, &paths);
         let step: Step = toml::from_str(
             "id = 'l'\naction = 'login'\nsurface = 'onvif'\nauth = 'usernametoken'\ncredentials = 'wrong-password'",
         )

@@ -725,7 +725,7 @@ mod tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     use super::*;
-    use crate::actions::test_support::NoOperator;
+    use crate::actions::test_support::{NoOperator, context};
     use crate::run::Target;
 
     fn policy(min_length: usize, classes: &[&str]) -> Policy {
@@ -1124,16 +1124,7 @@ auth = "none"
             limits: Limits::default(),
         };
         let (creds, paths) = (BTreeMap::new(), BTreeMap::new());
-        let ctx = RunContext::new(
-            Device::new("127.0.0.1", Limits::default()),
-            &profile,
-            &target,
-            &creds,
-            &paths,
-            Arc::new(NoOperator),
-            Arc::new(Redactor::new()),
-            false,
-        );
+        let ctx = context(Limits::default(), &profile, &target, &creds, &paths);
         let step: Step = toml::from_str("id = \"s\"\naction = \"password-policy\"").unwrap();
         let obs = run(&step, &ctx, &Value::Null, &Recorder::default())
             .await

@@ -225,14 +225,13 @@ fn paths(value: Option<&Value>, ctx: &RunContext<'_>) -> Result<Vec<String>, Act
 #[allow(clippy::unwrap_used)]
 mod tests {
     use std::collections::BTreeMap;
-    use std::sync::Arc;
 
     use hopquy_case::{ProfileFile, RtspBinding};
-    use hopquy_probe::{Device, Limits, Redactor};
+    use hopquy_probe::Limits;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     use super::*;
-    use crate::actions::test_support::NoOperator;
+    use crate::actions::test_support::context;
     use crate::run::Target;
 
     const PASSWORD: &str = "Target-Secret-9";
@@ -272,16 +271,7 @@ mod tests {
             io_timeout: std::time::Duration::from_millis(800),
             ..Limits::default()
         };
-        let ctx = RunContext::new(
-            Device::new("127.0.0.1", limits),
-            &profile,
-            &target,
-            &credentials,
-            &paths,
-            Arc::new(NoOperator),
-            Arc::new(Redactor::new()),
-            false,
-        );
+        let ctx = context(limits, &profile, &target, &credentials, &paths);
         run(&step(step_text), &ctx, &json!({}), rec).await
     }
 
@@ -413,16 +403,7 @@ mod tests {
             io_timeout: std::time::Duration::from_millis(800),
             ..Limits::default()
         };
-        let ctx = RunContext::new(
-            Device::new("127.0.0.1", limits),
-            &profile,
-            &target,
-            &credentials,
-            &paths,
-            Arc::new(NoOperator),
-            Arc::new(Redactor::new()),
-            false,
-        );
+        let ctx = context(limits, &profile, &target, &credentials, &paths);
         let step = step(&format!("id = 'l'\naction = 'login'\nsurface = 'rtsp'\n{step_text}"));
         crate::actions::login::login(&step, &ctx, &json!({}), rec).await
     }
@@ -494,16 +475,7 @@ mod tests {
         let target = target(554);
         let credentials = BTreeMap::new();
         let dictionaries = BTreeMap::from([("cams".to_owned(), vec!["/a".to_owned(), "/live".to_owned()])]);
-        let ctx = RunContext::new(
-            Device::new("127.0.0.1", Limits::default()),
-            &profile,
-            &target,
-            &credentials,
-            &dictionaries,
-            Arc::new(NoOperator),
-            Arc::new(Redactor::new()),
-            false,
-        );
+        let ctx = context(Limits::default(), &profile, &target, &credentials, &dictionaries);
         assert_eq!(
             paths(None, &ctx).unwrap(),
             ["/live", "/sub"],

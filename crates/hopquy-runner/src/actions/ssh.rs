@@ -149,12 +149,7 @@ impl LoginService {
     ) -> Result<Attempt, ActionError> {
         let Some(credential) = cred else {
             // SSH has no anonymous login to try but `none`, which discovery already asked.
-            return Ok(Attempt {
-                outcome: Outcome::Unknown,
-                status: json!("unknown"),
-                elapsed_ms: 0,
-                fingerprint: "unknown".into(),
-            });
+            return Ok(Attempt::not_sent());
         };
         let started = Instant::now();
         let once = match ssh::login_once(&ctx.device, self.port, credential, rec).await {
@@ -189,15 +184,14 @@ impl LoginService {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use std::collections::BTreeMap;
-    use std::sync::Arc;
 
     use hopquy_case::ProfileFile;
+    use hopquy_probe::Limits;
     use hopquy_probe::ssh::kexinit::{KexInit, encode_kexinit, encode_packet};
-    use hopquy_probe::{Device, Limits, Redactor};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     use super::*;
-    use crate::actions::test_support::NoOperator;
+    use crate::actions::test_support::context;
     use crate::run::Target;
 
     fn target(port: u16) -> Target {
@@ -231,16 +225,7 @@ mod tests {
             io_timeout: std::time::Duration::from_millis(800),
             ..Limits::default()
         };
-        let ctx = RunContext::new(
-            Device::new("127.0.0.1", limits),
-            &profile,
-            &target,
-            &credentials,
-            &paths,
-            Arc::new(NoOperator),
-            Arc::new(Redactor::new()),
-            false,
-        );
+        let ctx = context(limits, &profile, &target, &credentials, &paths);
         let step = step(step_text);
         let (tctx, rec) = (serde_json::json!({}), Recorder::default());
         match step.action.get_ref().as_str() {
@@ -391,16 +376,7 @@ mod tests {
             ],
         )]);
         let paths = BTreeMap::new();
-        let ctx = RunContext::new(
-            Device::new("127.0.0.1", Limits::default()),
-            &profile,
-            &target,
-            &dictionaries,
-            &paths,
-            Arc::new(NoOperator),
-            Arc::new(Redactor::new()),
-            false,
-        );
+        let ctx = context(Limits::default(), &profile, &target, &dictionaries, &paths);
         let set = credentials(&step("id = 's'\naction = 'ssh'\ncredentials = 'dictionary:d'"), &ctx).unwrap();
         assert_eq!(set.iter().map(|c| c.secret).collect::<Vec<_>>(), [false, true]);
         assert!(credentials(&step("id = 's'\naction = 'ssh'"), &ctx).unwrap().is_empty());

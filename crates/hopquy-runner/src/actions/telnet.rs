@@ -90,12 +90,7 @@ impl LoginPort {
     ) -> Result<Attempt, ActionError> {
         let Some(credential) = cred else {
             // Nothing to type: an anonymous attempt proves nothing either way.
-            return Ok(Attempt {
-                outcome: Outcome::Unknown,
-                status: json!("unknown"),
-                elapsed_ms: 0,
-                fingerprint: "unknown".into(),
-            });
+            return Ok(Attempt::not_sent());
         };
         let login = match telnet::login(&ctx.device, self.port, credential, rec).await {
             Ok(login) => login,
@@ -121,14 +116,13 @@ impl LoginPort {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use std::collections::BTreeMap;
-    use std::sync::Arc;
 
     use hopquy_case::ProfileFile;
-    use hopquy_probe::{Device, Limits, Redactor};
+    use hopquy_probe::Limits;
     use tokio::io::AsyncWriteExt;
 
     use super::*;
-    use crate::actions::test_support::NoOperator;
+    use crate::actions::test_support::context;
     use crate::run::Target;
 
     async fn execute(step_text: &str, named_port: Option<u16>) -> Result<ActionOutput, ActionError> {
@@ -149,16 +143,7 @@ mod tests {
             io_timeout: std::time::Duration::from_millis(800),
             ..Limits::default()
         };
-        let ctx = RunContext::new(
-            Device::new("127.0.0.1", limits),
-            &profile,
-            &target,
-            &credentials,
-            &paths,
-            Arc::new(NoOperator),
-            Arc::new(Redactor::new()),
-            false,
-        );
+        let ctx = context(limits, &profile, &target, &credentials, &paths);
         let step: Step = toml::from_str(step_text).unwrap();
         run(&step, &ctx, &json!({}), &Recorder::default()).await
     }

@@ -1,6 +1,13 @@
 //! Shared by the action modules' unit tests.
 
-use crate::run::{Operator, OperatorAnswer, OperatorRequest};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use hopquy_case::ProfileFile;
+use hopquy_probe::{Device, Limits, Redactor};
+
+use super::RunContext;
+use crate::run::{Operator, OperatorAnswer, OperatorRequest, Target};
 
 /// Answers nothing: operator and document steps become inconclusive.
 pub struct NoOperator;
@@ -9,4 +16,25 @@ impl Operator for NoOperator {
     fn ask(&self, _request: &OperatorRequest) -> Option<OperatorAnswer> {
         None
     }
+}
+
+/// A run context on 127.0.0.1 with no operator, an empty redactor and destructive steps
+/// refused: what every action test needs but its limits, profile, target and dictionaries.
+pub fn context<'a>(
+    limits: Limits,
+    profile: &'a ProfileFile,
+    target: &'a Target,
+    credential_dictionaries: &'a BTreeMap<String, Vec<(String, String)>>,
+    path_dictionaries: &'a BTreeMap<String, Vec<String>>,
+) -> RunContext<'a> {
+    RunContext::new(
+        Device::new("127.0.0.1", limits),
+        profile,
+        target,
+        credential_dictionaries,
+        path_dictionaries,
+        Arc::new(NoOperator),
+        Arc::new(Redactor::new()),
+        false,
+    )
 }

@@ -79,14 +79,13 @@ fn options(step: &Step, tctx: &Value) -> Result<TlsAuditOptions, ActionError> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use std::collections::BTreeMap;
-    use std::sync::Arc;
 
     use hopquy_case::ProfileFile;
-    use hopquy_probe::{Device, Limits, Redactor};
+    use hopquy_probe::Limits;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     use super::*;
-    use crate::actions::test_support::NoOperator;
+    use crate::actions::test_support::context;
     use crate::run::Target;
 
     fn step(text: &str) -> Step {
@@ -109,16 +108,7 @@ mod tests {
             io_timeout: std::time::Duration::from_millis(800),
             ..Limits::default()
         };
-        let ctx = RunContext::new(
-            Device::new("127.0.0.1", limits),
-            &profile,
-            &target,
-            &credentials,
-            &paths,
-            Arc::new(NoOperator),
-            Arc::new(Redactor::new()),
-            false,
-        );
+        let ctx = context(limits, &profile, &target, &credentials, &paths);
         run(&step(step_text), &ctx, &json!({}), rec).await
     }
 
