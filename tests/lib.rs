@@ -44,10 +44,6 @@ pub async fn start_sim(setup: &str) -> Sim {
     let mut config = SimConfig::new(setup);
     // Its own loopback address, so port sweeps see this camera only.
     config.bind = SimCamera::unique_loopback();
-    // A short failure window (declared in the target file like the 4 s lock): dictionary
-    // cases pace other user names per window and wait one out before they start, and the
-    // suite should not spend half a minute on each.
-    config.lockout.window_s = 8;
     let camera = SimCamera::start(config).await.expect("simulated camera starts");
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("target.toml");

@@ -353,8 +353,10 @@ impl fmt::Display for SimSetup {
 }
 
 /// Decision 724 lockout parameters: `attempts` failures within `window_s` seconds lock the
-/// account for `duration_s` seconds. The simulator's default duration is short (4 s) so the
-/// demo and tests do not wait five minutes; the target file declares it as IXIT.
+/// account for `duration_s` seconds. The simulator's defaults are short (an 8 s window, a 4 s
+/// lock) so the demo, the tests and a lab's self-check do not wait Decision 724's 30 s and
+/// five minutes: dictionary cases pace user names per window and wait one out before they
+/// start. The target file declares them as IXIT, so the cases use these values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Lockout {
     pub attempts: u32,
@@ -366,7 +368,7 @@ impl Default for Lockout {
     fn default() -> Self {
         Lockout {
             attempts: 5,
-            window_s: 30,
+            window_s: 8,
             duration_s: 4,
         }
     }
