@@ -47,7 +47,7 @@ fn telnet_port(step: &Step, ctx: &RunContext<'_>, tctx: &Value) -> Result<u16, A
     })
 }
 
-/// Look at the port without typing anything ([`telnet::probe`]): `None` when it is closed,
+/// Look at the port without typing anything ([`telnet::probe`]): `None` when it refuses,
 /// or shows no login prompt (a shell without any login is listed in `anonymous_allowed`).
 pub(super) async fn login_port(
     step: &Step,
@@ -61,13 +61,17 @@ pub(super) async fn login_port(
     let report = match telnet::probe(&ctx.device, port, rec).await {
         Ok(report) => report,
         Err(ProbeError::Invalid(why)) => return Err(ActionError::Definition(why)),
-        Err(e) => {
+        // Only a refused connection shows there is no Telnet service (not applicable). A
+        // timeout or a broken answer is a failure to observe: a service that is there but
+        // slow must not make the case look not applicable.
+        Err(e @ ProbeError::Refused(_)) => {
             map.insert("reachable".into(), json!(false));
             map.insert("route".into(), Value::Null);
             map.insert("anonymous_allowed".into(), json!([]));
             map.insert("error".into(), json!(e.to_string()));
             return Ok(None);
         }
+        Err(e) => return Err(e.into()),
     };
     let kind = report.prompt_kind.as_deref();
     let route = matches!(kind, Some("login" | "password")).then(|| kind.unwrap_or_default().to_owned());
