@@ -8,127 +8,31 @@ use std::path::{Path, PathBuf};
 use hopquy_evidence::manifest::{INCOMPLETE_MARKER, MANIFEST_FILE, SIGNATURE_FILE};
 use hopquy_evidence::*;
 
-fn case(id: &str, clauses: &[&str], verdict: Verdict, summary: &str) -> CaseResult {
-    CaseResult {
-        id: id.into(),
-        clauses: clauses.iter().map(|c| c.to_string()).collect(),
-        kind: "automated".into(),
-        verdict,
-        summary: summary.into(),
-        evidence: vec![format!("cases/{id}/exchanges.jsonl")],
-        title: Some(format!("title of {id}")),
-        started: Some("2026-03-01T10:00:00+07:00".into()),
-        finished: Some("2026-03-01T10:00:02+07:00".into()),
-        steps: vec![StepResult {
-            id: "s1".into(),
-            action: "http.get".into(),
-            status: "ok".into(),
-            message: Some(format!("step message of {id}")),
-            observations: serde_json::json!({"status": 200}),
-        }],
-    }
-}
+mod common;
 
+use common::{case, report_ctx, results_from};
+
+/// One case of each verdict, one of them shared by two clauses.
 fn sample_results() -> Results {
-    let cases = vec![
-        case(
-            "default-password",
-            &["2.1.1"],
-            Verdict::Fail,
-            "default password admin accepted",
-        ),
-        case("lockout", &["2.1.5", "2.3.1"], Verdict::Pass, "locked after 5 attempts"),
-        case("telnet-closed", &["2.2.1"], Verdict::Inconclusive, "operator absent"),
-        case("tls-versions", &["2.10.1"], Verdict::NotApplicable, "no TLS service"),
-        case("ssh-algorithms", &["2.3.2"], Verdict::Error, "connection reset"),
-    ];
-    let mut clause_cases: BTreeMap<String, Vec<&CaseResult>> = BTreeMap::new();
-    for c in &cases {
-        for clause in &c.clauses {
-            clause_cases.entry(clause.clone()).or_default().push(c);
-        }
-    }
-    let clauses = clause_cases
-        .into_iter()
-        .map(|(id, cs)| ClauseResult {
-            verdict: aggregate(cs.iter().map(|c| c.verdict)),
-            cases: cs.iter().map(|c| c.id.clone()).collect(),
-            title_en: Some(format!("English title {id}")),
-            title_vi: Some(format!("Tiêu đề {id}")),
-            id,
-        })
-        .collect();
-    Results {
-        schema_version: RESULTS_SCHEMA_VERSION,
-        regulation: "qcvn135-2024".into(),
-        tool: ToolInfo {
-            name: "hopquy".into(),
-            version: "0.1.0".into(),
-        },
-        device: DeviceInfo {
-            vendor: "Example".into(),
-            model: "IPC-1000".into(),
-            firmware: "1.2.3".into(),
-            serial: Some("SN0001".into()),
-        },
-        started: "2026-03-01T10:00:00+07:00".into(),
-        finished: "2026-03-01T10:05:00+07:00".into(),
-        clauses,
-        cases,
-        profile: Some("onvif".into()),
-        run_id: Some("run-1".into()),
-        complete: true,
-    }
+    results_from(
+        vec![
+            case(
+                "default-password",
+                &["2.1.1"],
+                Verdict::Fail,
+                "default password admin accepted",
+            ),
+            case("lockout", &["2.1.5", "2.3.1"], Verdict::Pass, "locked after 5 attempts"),
+            case("telnet-closed", &["2.2.1"], Verdict::Inconclusive, "operator absent"),
+            case("tls-versions", &["2.10.1"], Verdict::NotApplicable, "no TLS service"),
+            case("ssh-algorithms", &["2.3.2"], Verdict::Error, "connection reset"),
+        ],
+        &BTreeMap::new(),
+    )
 }
 
-fn report_ctx() -> ReportContext {
-    ReportContext {
-        lab_name: Some("Phòng thử nghiệm A".into()),
-        accreditation: Some("VILAS 000".into()),
-        case_set_digest: Some("sha256:abc".into()),
-        ..ReportContext::default()
-    }
-}
-
-/// Writes a complete bundle for `results` into `dir` (which must not exist yet).
 fn write_bundle(dir: &Path, results: &Results, key: Option<&SigningKey>) -> FinishedBundle {
-    let mut writer = BundleWriter::create(dir).unwrap();
-    writer
-        .write_file("target.toml", b"[device]\nvendor = \"Example\"\n")
-        .unwrap();
-    writer
-        .write_definition("cases/default-password.toml", b"id = \"default-password\"\n")
-        .unwrap();
-    writer
-        .append_event(&Event::RunStarted {
-            ts: results.started.clone(),
-            run_id: "run-1".into(),
-            regulation: results.regulation.clone(),
-            planned_cases: results.cases.iter().map(|c| c.id.clone()).collect(),
-        })
-        .unwrap();
-    for c in &results.cases {
-        writer
-            .write_exchanges(&c.id, &[serde_json::json!({"case": c.id, "request": "GET /"})])
-            .unwrap();
-        writer
-            .append_event(&Event::CaseFinished {
-                ts: results.finished.clone(),
-                case: c.id.clone(),
-                verdict: c.verdict,
-                summary: c.summary.clone(),
-            })
-            .unwrap();
-    }
-    writer
-        .finish(
-            results,
-            FinishOptions {
-                signing_key: key,
-                report: report_ctx(),
-            },
-        )
-        .unwrap()
+    common::write_bundle(dir, results, report_ctx(), key)
 }
 
 fn new_bundle(key: Option<&SigningKey>) -> (tempfile::TempDir, PathBuf) {

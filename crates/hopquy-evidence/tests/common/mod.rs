@@ -181,6 +181,14 @@ pub fn write_bundle(dir: &Path, results: &Results, ctx: ReportContext, key: Opti
     writer
         .write_definition("cases/default-password.toml", b"id = \"default-password\"\n")
         .unwrap();
+    writer
+        .append_event(&Event::RunStarted {
+            ts: results.started.clone(),
+            run_id: "run-1".into(),
+            regulation: results.regulation.clone(),
+            planned_cases: results.cases.iter().map(|c| c.id.clone()).collect(),
+        })
+        .unwrap();
     for c in &results.cases {
         writer
             .write_exchanges(&c.id, &[serde_json::json!({"case": c.id, "request": "GET /"})])
