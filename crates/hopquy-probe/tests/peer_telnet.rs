@@ -50,27 +50,19 @@ fn current_user() -> String {
         .unwrap_or_else(|| "root".into())
 }
 
-#[tokio::test]
-async fn inetutils_telnetd_shows_a_login_prompt() {
-    if !peer_available(
-        "inetutils-telnetd / inetutils-inetd",
-        Path::new(INETD).exists() && Path::new(TELNETD).exists(),
-    ) {
-        return;
-    }
-    let port = free_port();
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("telnetd-{port}"));
-    std::fs::create_dir_all(&dir).unwrap();
+/// `inetutils-inetd -d` serving telnetd (with `telnetd_args` appended) on `port`, once it
+/// listens; killed when the returned child is dropped.
+async fn start_inetd(dir: &Path, port: u16, telnetd_args: &str) -> tokio::process::Child {
     let conf = dir.join("inetd.conf");
     std::fs::write(
         &conf,
         format!(
-            "127.0.0.1:{port} stream tcp nowait {} {TELNETD} telnetd\n",
+            "127.0.0.1:{port} stream tcp nowait {} {TELNETD} telnetd{telnetd_args}\n",
             current_user()
         ),
     )
     .unwrap();
-    let _inetd = Command::new(INETD)
+    let inetd = Command::new(INETD)
         .arg("-d")
         .arg(format!("--pidfile={}", dir.join("inetd.pid").display()))
         .arg(&conf)
@@ -88,6 +80,21 @@ async fn inetutils_telnetd_shows_a_login_prompt() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(up, "inetd did not start listening on {port}");
+    inetd
+}
+
+#[tokio::test]
+async fn inetutils_telnetd_shows_a_login_prompt() {
+    if !peer_available(
+        "inetutils-telnetd / inetutils-inetd",
+        Path::new(INETD).exists() && Path::new(TELNETD).exists(),
+    ) {
+        return;
+    }
+    let port = free_port();
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("telnetd-{port}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let _inetd = start_inetd(&dir, port, "").await;
 
     let rec = Recorder::default();
     let mut limits = quick_limits();
@@ -153,34 +160,7 @@ async fn logins_through_inetutils_telnetd_are_classified() {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
-    let conf = dir.join("inetd.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "127.0.0.1:{port} stream tcp nowait {} {TELNETD} telnetd -h -E {}\n",
-            current_user(),
-            script.display()
-        ),
-    )
-    .unwrap();
-    let _inetd = Command::new(INETD)
-        .arg("-d")
-        .arg(format!("--pidfile={}", dir.join("inetd.pid").display()))
-        .arg(&conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut up = false;
-    for _ in 0..100 {
-        if listening(port).await {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(up, "inetd did not start listening on {port}");
+    let _inetd = start_inetd(&dir, port, &format!(" -h -E {}", script.display())).await;
 
     let mut limits = quick_limits();
     limits.io_timeout = Duration::from_secs(5);
