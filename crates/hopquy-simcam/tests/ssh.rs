@@ -36,6 +36,18 @@ fn public(user: &str, password: &str) -> Credential {
     }
 }
 
+/// The camera's admin login as a secret credential, and a recorder that redacts its password.
+fn target_and_redacting_recorder(camera: &SimCamera) -> (Credential, Recorder) {
+    let mut redactor = Redactor::new();
+    redactor.add_secret("admin", &camera.admin_password());
+    let target = Credential {
+        username: "admin".into(),
+        password: camera.admin_password(),
+        secret: true,
+    };
+    (target, Recorder::new(Arc::new(redactor)))
+}
+
 #[tokio::test]
 async fn hardened_offers_exactly_its_modern_lists() {
     let camera = start("hardened").await;
@@ -102,14 +114,7 @@ async fn weak_ssh_offers_the_legacy_lists_and_still_answers_the_audit_session() 
 async fn logins_follow_the_account_and_the_default_password_flaw() {
     let camera = start("hardened+ssh-password-default").await;
     let port = camera.ports()["ssh"];
-    let mut redactor = Redactor::new();
-    redactor.add_secret("admin", &camera.admin_password());
-    let rec = Recorder::new(Arc::new(redactor));
-    let target = Credential {
-        username: "admin".into(),
-        password: camera.admin_password(),
-        secret: true,
-    };
+    let (target, rec) = target_and_redacting_recorder(&camera);
     let (default_user, default_password) = SSH_DEFAULT_ACCOUNTS[0];
     let opts = SshOptions {
         credentials: vec![
@@ -159,14 +164,7 @@ async fn logins_follow_the_account_and_the_default_password_flaw() {
 async fn keyboard_interactive_only_logins_answer_the_password_prompt() {
     let camera = start("hardened+ssh-kbd-interactive+ssh-password-default").await;
     let port = camera.ports()["ssh"];
-    let mut redactor = Redactor::new();
-    redactor.add_secret("admin", &camera.admin_password());
-    let rec = Recorder::new(Arc::new(redactor));
-    let target = Credential {
-        username: "admin".into(),
-        password: camera.admin_password(),
-        secret: true,
-    };
+    let (target, rec) = target_and_redacting_recorder(&camera);
     let (default_user, default_password) = SSH_DEFAULT_ACCOUNTS[0];
     let opts = SshOptions {
         credentials: vec![
