@@ -1,7 +1,6 @@
 // Tests may unwrap: a panic is the failure report.
 #![allow(clippy::unwrap_used)]
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -10,26 +9,7 @@ use hopquy_evidence::*;
 
 mod common;
 
-use common::{case, report_ctx, results_from};
-
-/// One case of each verdict, one of them shared by two clauses.
-fn sample_results() -> Results {
-    results_from(
-        vec![
-            case(
-                "default-password",
-                &["2.1.1"],
-                Verdict::Fail,
-                "default password admin accepted",
-            ),
-            case("lockout", &["2.1.5", "2.3.1"], Verdict::Pass, "locked after 5 attempts"),
-            case("telnet-closed", &["2.2.1"], Verdict::Inconclusive, "operator absent"),
-            case("tls-versions", &["2.10.1"], Verdict::NotApplicable, "no TLS service"),
-            case("ssh-algorithms", &["2.3.2"], Verdict::Error, "connection reset"),
-        ],
-        &BTreeMap::new(),
-    )
-}
+use common::{report_ctx, sample_results};
 
 fn write_bundle(dir: &Path, results: &Results, key: Option<&SigningKey>) -> FinishedBundle {
     common::write_bundle(dir, results, report_ctx(), key)
