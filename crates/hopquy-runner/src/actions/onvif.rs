@@ -329,7 +329,6 @@ mod tests {
     use std::sync::Arc;
 
     use hopquy_case::ProfileFile;
-    use hopquy_evidence::DeviceInfo;
     use hopquy_probe::{Device, Limits, Redactor};
     use serde_json::json;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -372,20 +371,7 @@ mod tests {
     }
 
     fn target(port: u16) -> Target {
-        Target {
-            device: DeviceInfo {
-                vendor: "v".into(),
-                model: "m".into(),
-                firmware: "f".into(),
-                serial: None,
-            },
-            host: "127.0.0.1".into(),
-            username: "admin".into(),
-            password: "Target-Secret-1".into(),
-            ports: BTreeMap::from([("http".to_owned(), port)]),
-            declared: Value::Null,
-            limits: Limits::default(),
-        }
+        crate::actions::test_support::target("Target-Secret-1", &[("http", port)])
     }
 
     fn step(toml_text: &str) -> Step {

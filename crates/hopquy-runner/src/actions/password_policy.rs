@@ -720,13 +720,11 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     use hopquy_case::ProfileFile;
-    use hopquy_evidence::DeviceInfo;
     use hopquy_probe::{Device, Limits};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     use super::*;
     use crate::actions::test_support::{NoOperator, context};
-    use crate::run::Target;
 
     fn policy(min_length: usize, classes: &[&str]) -> Policy {
         Policy {
@@ -967,20 +965,7 @@ auth = "none"
     async fn run_against(behaviour: Behaviour, options: &str) -> (Value, Arc<Mutex<FakeState>>, String) {
         let (port, state) = fake_device(behaviour).await;
         let profile: ProfileFile = toml::from_str(PROFILE).unwrap();
-        let target = Target {
-            device: DeviceInfo {
-                vendor: "v".into(),
-                model: "m".into(),
-                firmware: "f".into(),
-                serial: None,
-            },
-            host: "127.0.0.1".into(),
-            username: "admin".into(),
-            password: "Target-Secret-1".into(),
-            ports: BTreeMap::from([("http".to_owned(), port)]),
-            declared: Value::Null,
-            limits: Limits::default(),
-        };
+        let target = crate::actions::test_support::target("Target-Secret-1", &[("http", port)]);
         let (creds, paths) = (BTreeMap::new(), BTreeMap::new());
         let mut redactor = Redactor::new();
         redactor.add_secret("admin", "Target-Secret-1");
@@ -1109,20 +1094,7 @@ auth = "none"
         let port = listener.local_addr().unwrap().port();
         drop(listener);
         let profile: ProfileFile = toml::from_str(PROFILE).unwrap();
-        let target = Target {
-            device: DeviceInfo {
-                vendor: "v".into(),
-                model: "m".into(),
-                firmware: "f".into(),
-                serial: None,
-            },
-            host: "127.0.0.1".into(),
-            username: "admin".into(),
-            password: "x".into(),
-            ports: BTreeMap::from([("http".to_owned(), port)]),
-            declared: Value::Null,
-            limits: Limits::default(),
-        };
+        let target = crate::actions::test_support::target("x", &[("http", port)]);
         let (creds, paths) = (BTreeMap::new(), BTreeMap::new());
         let ctx = context(Limits::default(), &profile, &target, &creds, &paths);
         let step: Step = toml::from_str("id = \"s\"\naction = \"password-policy\"").unwrap();

@@ -237,15 +237,7 @@ mod tests {
     const PASSWORD: &str = "Target-Secret-9";
 
     fn target(port: u16) -> Target {
-        Target {
-            device: Default::default(),
-            host: "127.0.0.1".into(),
-            username: "admin".into(),
-            password: PASSWORD.into(),
-            ports: BTreeMap::from([("rtsp".to_owned(), port)]),
-            declared: Value::Null,
-            limits: Limits::default(),
-        }
+        crate::actions::test_support::target(PASSWORD, &[("rtsp", port)])
     }
 
     fn profile() -> ProfileFile {

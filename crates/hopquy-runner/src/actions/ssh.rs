@@ -195,15 +195,7 @@ mod tests {
     use crate::run::Target;
 
     fn target(port: u16) -> Target {
-        Target {
-            device: Default::default(),
-            host: "127.0.0.1".into(),
-            username: "admin".into(),
-            password: "Target-Secret-9".into(),
-            ports: BTreeMap::from([("ssh".to_owned(), port)]),
-            declared: Value::Null,
-            limits: Limits::default(),
-        }
+        crate::actions::test_support::target("Target-Secret-9", &[("ssh", port)])
     }
 
     fn step(text: &str) -> Step {

@@ -127,20 +127,12 @@ mod tests {
 
     use super::*;
     use crate::actions::test_support::context;
-    use crate::run::Target;
 
     async fn execute(step_text: &str, named_port: Option<u16>) -> Result<ActionOutput, ActionError> {
         let profile = ProfileFile::default();
-        let target = Target {
-            device: Default::default(),
-            host: "127.0.0.1".into(),
-            username: "admin".into(),
-            password: "Target-Secret-9".into(),
-            ports: named_port
-                .map(|p| BTreeMap::from([("telnet".to_owned(), p)]))
-                .unwrap_or_default(),
-            declared: Value::Null,
-            limits: Limits::default(),
+        let target = match named_port {
+            Some(port) => crate::actions::test_support::target("Target-Secret-9", &[("telnet", port)]),
+            None => crate::actions::test_support::target("Target-Secret-9", &[]),
         };
         let (credentials, paths) = (BTreeMap::new(), BTreeMap::new());
         let limits = Limits {

@@ -18,6 +18,19 @@ impl Operator for NoOperator {
     }
 }
 
+/// A target on 127.0.0.1 logging in as `admin` with `password`, with the named ports given.
+pub fn target(password: &str, ports: &[(&str, u16)]) -> Target {
+    Target {
+        device: Default::default(),
+        host: "127.0.0.1".into(),
+        username: "admin".into(),
+        password: password.into(),
+        ports: ports.iter().map(|(name, port)| ((*name).to_owned(), *port)).collect(),
+        declared: serde_json::Value::Null,
+        limits: Limits::default(),
+    }
+}
+
 /// A run context on 127.0.0.1 with no operator, an empty redactor and destructive steps
 /// refused: what every action test needs but its limits, profile, target and dictionaries.
 pub fn context<'a>(

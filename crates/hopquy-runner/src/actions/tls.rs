@@ -86,7 +86,6 @@ mod tests {
 
     use super::*;
     use crate::actions::test_support::context;
-    use crate::run::Target;
 
     fn step(text: &str) -> Step {
         toml::from_str(text).unwrap()
@@ -94,15 +93,7 @@ mod tests {
 
     async fn execute(step_text: &str, https: u16, rec: &Recorder) -> Result<ActionOutput, ActionError> {
         let profile = ProfileFile::default();
-        let target = Target {
-            device: Default::default(),
-            host: "127.0.0.1".into(),
-            username: "admin".into(),
-            password: "Target-Secret-9".into(),
-            ports: BTreeMap::from([("https".to_owned(), https)]),
-            declared: Value::Null,
-            limits: Limits::default(),
-        };
+        let target = crate::actions::test_support::target("Target-Secret-9", &[("https", https)]);
         let (credentials, paths) = (BTreeMap::new(), BTreeMap::new());
         let limits = Limits {
             io_timeout: std::time::Duration::from_millis(800),
