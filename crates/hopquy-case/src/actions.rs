@@ -286,6 +286,10 @@ pub const ACTIONS: &[ActionSpec] = &[
                 "The offered challenges as short labels (`basic`, `digest-md5`, `digest-sha256`…).",
             ),
             observation(
+                "web_surface",
+                "Where the request went and why: `{scheme, port, reason, certificate_sha256}` — the discovered web surface (see `web-surface`), or the port the step names.",
+            ),
+            observation(
                 "auth_used",
                 "Scheme the harness actually sent (`basic`, `digest`), or null when no credential was sent.",
             ),
@@ -410,6 +414,10 @@ pub const ACTIONS: &[ActionSpec] = &[
             observation(
                 "surface",
                 "The surface logged in on: `http`, `rtsp`, `onvif`, `telnet` or `ssh`.",
+            ),
+            observation(
+                "web_surface",
+                "`http`: the web surface the attempts went to, `{scheme, port, reason, certificate_sha256}` (see `web-surface`).",
             ),
             observation(
                 "reachable",
@@ -989,6 +997,36 @@ pub const ACTIONS: &[ActionSpec] = &[
             "Needs the profile operations `create-user` (with `${user.name}` and `${user.password}`, and a `rejected` classifier for the weak-password refusal) and `delete-user` (with `${user.name}`, or `${user.id}` read by `create-user`'s `created_id`). Values are URL-encoded in paths and escaped for XML, JSON or form bodies.",
             "Every user the device may have created is deleted at once, and retried once at the end; the control password is random and redacted from the evidence, the weak candidates are public test values and recorded.",
             "Candidates: one character too short; exactly `min_length` long but missing one required class (one candidate per class); the user name itself; `password1`. Only candidates the rule forbids are sent.",
+        ],
+    },
+    ActionSpec {
+        name: "web-surface",
+        description: "Ask the HTTP and the HTTPS port for the profile's login check (else `identity`, else `/`) without credentials, following no redirect, and report what each did and which one serves the web API (as the runner's own discovery does before the first web step).",
+        params: &[],
+        observations: &[
+            observation(
+                "preference",
+                "The target file's `[connection] web`: `auto`, `http` or `https`.",
+            ),
+            observation(
+                "http",
+                "The HTTP port's answer: `{scheme, port, state, status, location, redirect_same_host, challenge_schemes, certificate_sha256, error}`; `state` is `closed` (refused, or no port bound), `challenges` (401), `answers` (any other answer of its own, a redirect to a page on the same port included), `redirects-to-https`, `redirects-elsewhere`, `tls-failed`, `no-answer` or `error`.",
+            ),
+            observation("https", "The HTTPS port's answer, in the same form."),
+            observation(
+                "followed",
+                "Further ports asked because a redirect named them (same host only, at most 3).",
+            ),
+            observation("found", "True when a port that serves the web API was found."),
+            observation(
+                "chosen",
+                "The surface chosen: `{scheme, port, reason, certificate_sha256}`, or null.",
+            ),
+            observation("reason", "Why that surface, or why none was found, in one sentence."),
+        ],
+        rules: &[
+            "A redirect to another host is never followed; the profile's HTTPS port on the target's host is asked instead.",
+            "Every other web step (`http`, `login`/`recover` on the `http` surface, `onvif`, `password-policy`) without a `port` of its own runs on the surface the runner discovers the same way once per run, and reports it as `web_surface`.",
         ],
     },
     ActionSpec {

@@ -980,6 +980,7 @@ const TARGET_PUBLIC_KEYS: &[&str] = &[
     "max_connections",
     "min_connect_gap_ms",
     "timeout_s",
+    "web",
     "username",
     "password_env",
     "open_tcp_ports",

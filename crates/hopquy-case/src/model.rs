@@ -431,6 +431,30 @@ pub struct ConnectionSection {
     /// Per-exchange timeout, seconds (default 10).
     #[serde(default)]
     pub timeout_s: Option<u64>,
+    /// Where the web API lives: `auto` (default: the profile's HTTP port, or its HTTPS port
+    /// when HTTP redirects to HTTPS, refuses or is closed), `http` or `https`.
+    #[serde(default)]
+    pub web: Option<WebPreference>,
+}
+
+/// The `[connection] web` choice of a target file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum WebPreference {
+    #[default]
+    Auto,
+    Http,
+    Https,
+}
+
+impl WebPreference {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WebPreference::Auto => "auto",
+            WebPreference::Http => "http",
+            WebPreference::Https => "https",
+        }
+    }
 }
 
 // Debug is written by hand: a derived one would print the literal password.

@@ -142,6 +142,23 @@ pub struct Results {
     pub run_id: Option<String>,
     #[serde(default)]
     pub complete: bool,
+    /// Additive: where the web API was found for this run and why (the discovery's exchanges
+    /// are in the first web case's evidence). Absent when no web step ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web_surface: Option<WebSurfaceInfo>,
+}
+
+/// The web API surface a run used.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct WebSurfaceInfo {
+    /// `http` or `https`.
+    pub scheme: String,
+    pub port: u16,
+    /// Why this surface (what the HTTP and HTTPS ports did), in one sentence.
+    pub reason: String,
+    /// SHA-256 (hex) of the HTTPS leaf certificate pinned for the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_sha256: Option<String>,
 }
 
 /// One line of events.jsonl. Reporters and progress displays consume the same stream.

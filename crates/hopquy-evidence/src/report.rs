@@ -67,6 +67,8 @@ struct ReportView {
     method: String,
     remarks: String,
     profile: String,
+    /// Where the web API was found and why, or empty when no web step ran.
+    web_surface: String,
     run_id: String,
     started: String,
     finished: String,
@@ -358,6 +360,18 @@ fn build_view(results: &Results, ctx: &ReportContext) -> ReportView {
         method,
         remarks: or_missing(ctx.remarks.as_deref()),
         profile: or_missing(results.profile.as_deref()),
+        web_surface: results
+            .web_surface
+            .as_ref()
+            .map(|w| {
+                let pin = w
+                    .certificate_sha256
+                    .as_deref()
+                    .map(|sha| format!("; certificate SHA-256 {sha} pinned for the run"))
+                    .unwrap_or_default();
+                clean(&format!("{}://…:{} — {}{pin}", w.scheme, w.port, w.reason))
+            })
+            .unwrap_or_default(),
         run_id: or_missing(results.run_id.as_deref()),
         started: format_time(Some(&results.started)),
         finished: format_time(Some(&results.finished)),

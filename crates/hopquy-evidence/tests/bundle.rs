@@ -439,6 +439,19 @@ fn report_escapes_device_text_and_is_bilingual() {
 }
 
 #[test]
+fn report_says_which_web_surface_the_run_used_and_why() {
+    let mut results = sample_results();
+    let html = render_report(&results, &report_ctx()).unwrap();
+    assert!(html.contains("Web API surface used"), "no web surface row");
+    assert!(html.contains("redirects to https:"), "the reason is not shown");
+    assert!(html.contains(&"ab".repeat(32)), "the pinned certificate is not shown");
+
+    results.web_surface = None;
+    let html = render_report(&results, &report_ctx()).unwrap();
+    assert!(!html.contains("Web API surface used"), "a row without a surface");
+}
+
+#[test]
 fn report_template_can_be_overridden_and_still_escapes() {
     let tmp = tempfile::tempdir().unwrap();
     let template = tmp.path().join("lab.txt");

@@ -44,6 +44,8 @@ struct Shared {
     limits: Limits,
     sem: Arc<Semaphore>,
     last_connect: Mutex<Option<Instant>>,
+    /// SHA-256 (hex) of the leaf certificate of the first HTTPS handshake.
+    certificate_pin: std::sync::Mutex<Option<String>>,
 }
 
 /// Cloneable handle on the device; clones share the cap.
@@ -68,6 +70,7 @@ impl Device {
                 sem: Arc::new(Semaphore::new(max)),
                 limits,
                 last_connect: Mutex::new(None),
+                certificate_pin: std::sync::Mutex::new(None),
             }),
         }
     }
@@ -87,6 +90,35 @@ impl Device {
             format!("[{h}]:{port}")
         } else {
             format!("{h}:{port}")
+        }
+    }
+
+    /// Pin the leaf certificate (SHA-256 hex) the device presented over HTTPS: the first one
+    /// seen is kept for the device's lifetime (one run), and any other one later is an error.
+    /// Camera certificates are rarely valid, so they are accepted — but only ever the same one.
+    pub fn pin_certificate(&self, sha256: &str) -> Result<(), ProbeError> {
+        let mut pin = match self.shared.certificate_pin.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        match pin.as_deref() {
+            None => {
+                *pin = Some(sha256.to_ascii_lowercase());
+                Ok(())
+            }
+            Some(pinned) if pinned.eq_ignore_ascii_case(sha256) => Ok(()),
+            Some(pinned) => Err(ProbeError::CertificateChanged(format!(
+                "pinned sha256 {pinned} at the first handshake, now {}",
+                sha256.to_ascii_lowercase()
+            ))),
+        }
+    }
+
+    /// The pinned certificate's SHA-256, once an HTTPS answer was read.
+    pub fn pinned_certificate(&self) -> Option<String> {
+        match self.shared.certificate_pin.lock() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
         }
     }
 

@@ -485,6 +485,14 @@ impl HttpProbe {
             .get::<reqwest::tls::TlsInfo>()
             .and_then(|info| info.peer_certificate())
             .map(|der| hex::encode(sha2::Sha256::digest(der)));
+        if let Some(sha) = &peer_cert_sha256
+            && let Err(err) = self.device.pin_certificate(sha)
+        {
+            // Nothing of this answer is read: it may come from whoever is in the middle.
+            drop(response);
+            record(None, Some(&err));
+            return Err(err);
+        }
         let mut headers = Vec::with_capacity(response.headers().len());
         let mut www_authenticate = Vec::new();
         let mut head = format!(
@@ -637,6 +645,7 @@ fn redact_error(err: ProbeError, redactor: &Redactor) -> ProbeError {
         ProbeError::TooLarge(t) => ProbeError::TooLarge(r(t)),
         ProbeError::Protocol(t) => ProbeError::Protocol(r(t)),
         ProbeError::Tls(t) => ProbeError::Tls(r(t)),
+        ProbeError::CertificateChanged(t) => ProbeError::CertificateChanged(r(t)),
         ProbeError::Invalid(t) => ProbeError::Invalid(r(t)),
         ProbeError::Local(t) => ProbeError::Local(r(t)),
     }

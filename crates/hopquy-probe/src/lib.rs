@@ -41,6 +41,10 @@ pub enum ProbeError {
     Protocol(String),
     #[error("TLS failure: {0}")]
     Tls(String),
+    /// The device presented another TLS certificate than the one pinned at the first
+    /// handshake of the run: someone may be in the middle.
+    #[error("the TLS certificate changed during the run: {0}")]
+    CertificateChanged(String),
     #[error("invalid probe request: {0}")]
     Invalid(String),
     /// This machine, not the device, failed (a thread, the poller, file descriptors).

@@ -26,6 +26,8 @@ pub struct Target {
     /// The `[declared]` table (IXIT) as JSON.
     pub declared: Value,
     pub limits: Limits,
+    /// `[connection] web`: where the web API lives (`auto` discovers it).
+    pub web: hopquy_case::WebPreference,
 }
 
 impl std::fmt::Debug for Target {
@@ -267,6 +269,12 @@ impl Runner {
                 profile: Some(input.profile_name.clone()),
                 run_id: Some(opts.run_id.clone()),
                 complete: !interrupted,
+                web_surface: ctx.discovered_web_surface().map(|s| hopquy_evidence::WebSurfaceInfo {
+                    scheme: s.scheme.as_str().to_owned(),
+                    port: s.port,
+                    reason: s.reason.clone(),
+                    certificate_sha256: s.certificate_sha256.clone(),
+                }),
             },
             interrupted,
         }
@@ -385,6 +393,7 @@ impl Runner {
                 Err(err) => {
                     let verdict = match (&err, step.on_error.as_ref().map(|s| s.get_ref().as_str())) {
                         (ActionError::NoAnswer(_), _) => Verdict::Inconclusive,
+                        (ActionError::SurfaceNotFound(_), _) => Verdict::Inconclusive,
                         (ActionError::NotApplicable(_), _) => Verdict::NotApplicable,
                         (_, Some("inconclusive")) => Verdict::Inconclusive,
                         _ => Verdict::Error,
@@ -608,6 +617,7 @@ impl RunInput {
                 ports: t.connection.ports.clone(),
                 declared: serde_json::to_value(&t.declared).unwrap_or(Value::Null),
                 limits,
+                web: t.connection.web.unwrap_or_default(),
             },
             credential_dictionaries: suite
                 .credential_dictionaries

@@ -245,6 +245,18 @@ impl NonceStore {
         nonce
     }
 
+    /// Like [`NonceStore::check`], but a fresh nonce is used up: current firmware honours
+    /// each HTTP nonce for one request only (a replay or a second request answers
+    /// `stale=true`), so a client must take a fresh challenge per request.
+    pub fn check_once(&mut self, nonce: &str, nc: u32, now: Instant) -> NonceCheck {
+        let result = self.check(nonce, nc, now);
+        if result == NonceCheck::Fresh {
+            self.nonces.remove(nonce);
+            self.order.retain(|n| n != nonce);
+        }
+        result
+    }
+
     /// Records `nc` as used when the nonce is fresh.
     pub fn check(&mut self, nonce: &str, nc: u32, now: Instant) -> NonceCheck {
         match self.nonces.get_mut(nonce) {

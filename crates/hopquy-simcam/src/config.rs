@@ -34,6 +34,7 @@ pub enum Flaw {
     SharedCertificate,
     RtspNoLockout,
     SshKbdInteractive,
+    HttpApi,
 }
 
 impl Flaw {
@@ -59,6 +60,7 @@ impl Flaw {
         Flaw::SharedCertificate,
         Flaw::RtspNoLockout,
         Flaw::SshKbdInteractive,
+        Flaw::HttpApi,
     ];
 
     pub fn name(self) -> &'static str {
@@ -84,6 +86,7 @@ impl Flaw {
             Flaw::SharedCertificate => "shared-certificate",
             Flaw::RtspNoLockout => "rtsp-no-lockout",
             Flaw::SshKbdInteractive => "ssh-kbd-interactive",
+            Flaw::HttpApi => "http-api",
         }
     }
 
@@ -122,6 +125,9 @@ impl Flaw {
             Flaw::SharedCertificate => "the HTTPS key and certificate are fixed and shared by every unit",
             Flaw::RtspNoLockout => {
                 "RTSP checks passwords on its own: its failures are not counted and a locked account still streams (a brute-force path around the web lockout)"
+            }
+            Flaw::HttpApi => {
+                "the web API (ISAPI, ONVIF) also answers on cleartext HTTP; without it the HTTP port only redirects to HTTPS and never reads credentials, as current firmware set up by the book does (with http-only there is no HTTPS, so HTTP serves the API)"
             }
             Flaw::SshKbdInteractive => {
                 "SSH takes passwords only through keyboard-interactive (a `Password: ` prompt; the password method is off, as with OpenSSH `PasswordAuthentication no` + PAM): not a weakness, a shape the harness must still log in through"
@@ -180,7 +186,9 @@ impl Personality {
 
     pub fn description(self) -> &'static str {
         match self {
-            Personality::Hardened => "no flaws: passes every automated case",
+            Personality::Hardened => {
+                "no flaws, current firmware's dialect: the HTTP port only redirects to HTTPS, the web API is HTTPS-only with single-use Digest nonces; passes every automated case"
+            }
             Personality::Legacy => "every flaw (lockout entirely absent): fails many cases",
             Personality::DahuaLike => "hardened, but the lockout counts failures per TCP connection",
         }

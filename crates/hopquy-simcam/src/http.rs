@@ -285,7 +285,7 @@ impl SimState {
         };
         if correct {
             if let Authorization::Digest(digest) = &authorization
-                && live.nonces.check(&digest.nonce, digest.nc, now) != NonceCheck::Fresh
+                && live.nonces.check_once(&digest.nonce, digest.nc, now) != NonceCheck::Fresh
             {
                 return Err(Denied::Stale);
             }
@@ -640,6 +640,36 @@ async fn read_xml(
         return Err(invalid_content(&ctx.path, "badXmlContent"));
     }
     Ok(element)
+}
+
+/// The cleartext HTTP port of current firmware: every request, whatever its method, path or
+/// headers, is answered `301` to the same path on the HTTPS port. Credentials and bodies are
+/// never read.
+pub fn redirect_router(https: SocketAddr) -> Router {
+    let authority = match https.ip() {
+        std::net::IpAddr::V6(ip) => format!("[{ip}]:{}", https.port()),
+        std::net::IpAddr::V4(ip) => format!("{ip}:{}", https.port()),
+    };
+    Router::new().fallback(move |request: Request| {
+        let authority = authority.clone();
+        async move {
+            let target = request
+                .uri()
+                .path_and_query()
+                .map(|pq| pq.as_str().to_owned())
+                .unwrap_or_else(|| "/".to_owned());
+            let location = format!("https://{authority}{target}");
+            match HeaderValue::from_str(&location) {
+                Ok(value) => (
+                    StatusCode::MOVED_PERMANENTLY,
+                    [(axum::http::header::LOCATION, value)],
+                    "",
+                )
+                    .into_response(),
+                Err(_) => StatusCode::BAD_REQUEST.into_response(),
+            }
+        }
+    })
 }
 
 /// The HTTP API for one camera. Tests drive it with `tower::ServiceExt::oneshot`, adding a

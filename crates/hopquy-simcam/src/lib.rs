@@ -176,6 +176,9 @@ impl SimCamera {
             services: Vec::new(),
             certificate_der: None,
         };
+        // Every listener is bound before any service starts: the HTTP port's redirect names
+        // the HTTPS port.
+        let mut bound = Vec::new();
         for &kind in ServiceKind::ALL {
             if !kind.runs(&camera.config.setup) {
                 continue;
@@ -186,8 +189,26 @@ impl SimCamera {
                 address: SocketAddr::new(camera.config.bind, 0),
                 source,
             })?;
+            bound.push((kind, listener, address));
+        }
+        let https_port = bound
+            .iter()
+            .find(|(kind, _, _)| *kind == ServiceKind::Https)
+            .map(|(_, _, address)| address.port());
+        let http_router = match https_port {
+            Some(port) if !camera.config.setup.has(Flaw::HttpApi) => {
+                http::redirect_router(SocketAddr::new(camera.config.bind, port))
+            }
+            _ => router.clone(),
+        };
+        for (kind, listener, address) in bound {
+            let service_router = if kind == ServiceKind::Http {
+                &http_router
+            } else {
+                &router
+            };
             // On an early return `camera` drops, aborting the services already started.
-            let task = camera.spawn_service(kind, listener, &router)?;
+            let task = camera.spawn_service(kind, listener, service_router)?;
             info!(service = kind.name(), %address, "simulated camera service listening");
             camera.services.push(RunningService {
                 kind,

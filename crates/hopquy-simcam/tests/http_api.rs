@@ -239,9 +239,11 @@ async fn digest_is_bound_to_method_uri_and_nonce() {
     let replay = send(&cam.router, request(Method::GET, DEVICE_INFO, 40_001, Some(good), "")).await;
     assert_eq!(replay.status, StatusCode::UNAUTHORIZED);
     assert_eq!(param(&replay.challenges()[0], "stale").as_deref(), Some("TRUE"));
+    // Nonces are single-use, as on current firmware: a higher count on a used nonce is stale too.
     let next = digest_authorization(&challenge, Alg::Sha256, "GET", DEVICE_INFO, "admin", &cam.password, 2);
     let reply = send(&cam.router, request(Method::GET, DEVICE_INFO, 40_001, Some(next), "")).await;
-    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(param(&reply.challenges()[0], "stale").as_deref(), Some("TRUE"));
 
     // A nonce the camera never issued, with the right password: stale.
     let issued = challenge.challenges()[0].clone();
@@ -685,6 +687,8 @@ async fn firmware_upload_checks_image_integrity() {
 
     let mut tampered = image;
     tampered[5] ^= 0x01;
+    // Each request takes a fresh challenge: nonces are single-use.
+    let challenge = anonymous(&cam, Method::PUT, "/ISAPI/System/updateFirmware", "").await;
     let auth = digest_authorization(
         &challenge,
         Alg::Sha256,

@@ -135,8 +135,17 @@ async fn services_listen_on_loopback_and_answer_like_a_camera() {
         "only declared services and host listeners: {declared:?}"
     );
 
-    // Plain HTTP.
+    // Plain HTTP only redirects to the same path on HTTPS, as current firmware does.
     let mut http = TcpStream::connect(address(&camera, "http")).await.unwrap();
+    let response = http_exchange(&mut http, "/SDK/activateStatus?x=1").await;
+    assert!(response.starts_with("HTTP/1.1 301"), "{response}");
+    let location = format!("location: https://127.0.0.1:{}/SDK/activateStatus?x=1", ports["https"]);
+    assert!(response.contains(&location), "{response}");
+    assert!(!response.contains("<Activated>"), "{response}");
+
+    // With `http-api` the API answers on plain HTTP as well.
+    let open = start("hardened+http-api").await;
+    let mut http = TcpStream::connect(address(&open, "http")).await.unwrap();
     let response = http_exchange(&mut http, "/SDK/activateStatus").await;
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.contains("<Activated>true</Activated>"));
@@ -376,7 +385,7 @@ async fn lock_seen_on_same_and_fresh_connection(camera: &SimCamera) -> (RawReply
 
 #[tokio::test]
 async fn digest_over_a_real_socket_and_per_connection_lockout() {
-    let camera = start("hardened").await;
+    let camera = start("hardened+http-api").await;
     let mut client = KeepAlive::connect(address(&camera, "http")).await;
     let ok = client.digest_get(USER_CHECK, "admin", &camera.admin_password()).await;
     assert_eq!(ok.status, 200, "{}", ok.body);
@@ -384,7 +393,7 @@ async fn digest_over_a_real_socket_and_per_connection_lockout() {
     assert!(same.body.contains("<lockStatus>lock</lockStatus>"), "{}", same.body);
     assert!(fresh.body.contains("<lockStatus>lock</lockStatus>"), "{}", fresh.body);
 
-    let dahua = start("dahua-like").await;
+    let dahua = start("dahua-like+http-api").await;
     let (same, fresh) = lock_seen_on_same_and_fresh_connection(&dahua).await;
     assert!(same.body.contains("<lockStatus>lock</lockStatus>"), "{}", same.body);
     assert_eq!(fresh.status, 200, "{}", fresh.body);

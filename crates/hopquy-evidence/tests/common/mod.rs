@@ -82,6 +82,12 @@ pub fn results_from(cases: Vec<CaseResult>, titles: &BTreeMap<String, (String, S
         profile: Some("onvif".into()),
         run_id: Some("run-1".into()),
         complete: true,
+        web_surface: Some(WebSurfaceInfo {
+            scheme: "https".into(),
+            port: 443,
+            reason: "http port 80 redirects to https://192.0.2.10/ISAPI/Security/userCheck; https port 443 demanded credentials (401)".into(),
+            certificate_sha256: Some("ab".repeat(32)),
+        }),
     }
 }
 

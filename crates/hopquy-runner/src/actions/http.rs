@@ -52,7 +52,12 @@ pub(super) struct Prepared<'o> {
     pub(super) auth: AuthMode,
 }
 
-pub(super) fn prepare<'o>(step: &Step, ctx: &'o RunContext<'_>, tctx: &Value) -> Result<Prepared<'o>, ActionError> {
+pub(super) async fn prepare<'o>(
+    step: &Step,
+    ctx: &'o RunContext<'_>,
+    tctx: &Value,
+    rec: &Recorder,
+) -> Result<Prepared<'o>, ActionError> {
     let (op, op_name) = match &step.op {
         Some(name) => {
             let name = name.get_ref();
@@ -71,12 +76,7 @@ pub(super) fn prepare<'o>(step: &Step, ctx: &'o RunContext<'_>, tctx: &Value) ->
         ));
     }
     let port_value = opt(&step.port, tctx)?.or_else(|| op.and_then(|o| o.port.clone()).map(Value::String));
-    let (port_name, port) = ctx.resolve_port(port_value.as_ref(), "http")?;
-    let scheme = if port_name.starts_with("https") || port == 443 {
-        Scheme::Https
-    } else {
-        Scheme::Http
-    };
+    let (scheme, port) = ctx.web_endpoint(port_value.as_ref(), rec).await?;
     let method = step
         .method
         .clone()
@@ -141,6 +141,18 @@ pub(super) fn prepare<'o>(step: &Step, ctx: &'o RunContext<'_>, tctx: &Value) ->
     })
 }
 
+/// Which surface the step used and why: the discovered one, or the port the step named.
+pub(super) fn web_surface_observation(ctx: &RunContext<'_>, p: &Prepared<'_>) -> Value {
+    match ctx.discovered_web_surface() {
+        Some(s) if s.scheme == p.scheme && s.port == p.port => s.observation(),
+        _ => json!({
+            "scheme": p.scheme.as_str(),
+            "port": p.port,
+            "reason": "the step names this port itself",
+        }),
+    }
+}
+
 pub(super) async fn send_one(
     p: &Prepared<'_>,
     cred: &Option<Credential>,
@@ -177,7 +189,7 @@ pub async fn http(
     tctx: &Value,
     rec: &Recorder,
 ) -> Result<ActionOutput, ActionError> {
-    let p = prepare(step, ctx, tctx)?;
+    let p = prepare(step, ctx, tctx, rec).await?;
     let default_creds = if matches!(p.auth, AuthMode::None) {
         "none"
     } else {
@@ -214,6 +226,7 @@ pub async fn http(
         map.insert("credential".into(), Value::String(credential_label(&creds[0])));
         let schemes: Vec<Value> = resp.challenges.iter().map(|c| Value::String(c.label())).collect();
         map.insert("challenge_schemes".into(), Value::Array(schemes));
+        map.insert("web_surface".into(), web_surface_observation(ctx, &p));
         if repeat > 1 {
             for o in Outcome::ALL {
                 let n = attempts.iter().filter(|a| a["outcome"] == o.as_str()).count();

@@ -15,7 +15,7 @@ use hopquy_probe::{Credential, Recorder};
 use serde_json::{Map, Value, json};
 
 use super::dictionary::{self, Attempt, Outcome, Plan, fingerprint};
-use super::http::{Prepared, classify, prepare, send_one};
+use super::http::{Prepared, classify, prepare, send_one, web_surface_observation};
 use super::{ActionError, ActionOutput, RunContext, onvif, opt_u64, rtsp, ssh, telnet};
 use crate::run::target_credential;
 
@@ -90,10 +90,11 @@ async fn discover<'o>(
     map.insert("surface".into(), json!(name));
     let surface = match name {
         "http" => {
-            let mut p = prepare_http(step, ctx, tctx)?;
+            let mut p = prepare_http(step, ctx, tctx, rec).await?;
             if matches!(p.auth, AuthMode::None) {
                 p.auth = AuthMode::Any;
             }
+            map.insert("web_surface".into(), web_surface_observation(ctx, &p));
             map.insert("reachable".into(), json!(true));
             map.insert(
                 "route".into(),
@@ -154,13 +155,18 @@ pub async fn login(
     })
 }
 
-fn prepare_http<'o>(step: &Step, ctx: &'o RunContext<'_>, tctx: &Value) -> Result<Prepared<'o>, ActionError> {
+async fn prepare_http<'o>(
+    step: &Step,
+    ctx: &'o RunContext<'_>,
+    tctx: &Value,
+    rec: &Recorder,
+) -> Result<Prepared<'o>, ActionError> {
     if step.op.is_some() || step.path.is_some() {
-        return prepare(step, ctx, tctx);
+        return prepare(step, ctx, tctx, rec).await;
     }
     let mut s = step.clone();
     s.op = Some(toml::Spanned::new(0..0, "login-check".to_owned()));
-    prepare(&s, ctx, tctx)
+    prepare(&s, ctx, tctx, rec).await
 }
 
 /// Poll the login with the target's credentials until it is accepted again (a lockout

@@ -25,6 +25,7 @@ mod telnet;
 #[cfg(test)]
 mod test_support;
 mod tls;
+pub mod web_surface;
 
 /// What a step produced.
 #[derive(Debug, Default)]
@@ -48,6 +49,10 @@ pub enum ActionError {
     NoAnswer(String),
     #[error("action `{0}` is not available in this build")]
     Unsupported(String),
+    /// The service the step needs was not found on the device (closed, redirects elsewhere,
+    /// TLS fails): the case cannot observe anything, so it is inconclusive.
+    #[error("surface not found: {0}")]
+    SurfaceNotFound(String),
 }
 
 /// Shared, read-only state for all steps of a run.
@@ -61,6 +66,8 @@ pub struct RunContext<'a> {
     pub redactor: Arc<Redactor>,
     pub allow_destructive: bool,
     http: tokio::sync::OnceCell<Result<hopquy_probe::http::HttpProbe, ProbeError>>,
+    /// The web API surface, discovered before the first web step that needs it.
+    web: tokio::sync::OnceCell<Result<web_surface::WebSurface, String>>,
 }
 
 impl<'a> RunContext<'a> {
@@ -85,6 +92,47 @@ impl<'a> RunContext<'a> {
             redactor,
             allow_destructive,
             http: tokio::sync::OnceCell::new(),
+            web: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// The web API surface of the device: discovered on the first call (its exchanges go to
+    /// `rec`, the step that needed it), the same answer afterwards.
+    pub async fn web_surface(&self, rec: &Recorder) -> Result<&web_surface::WebSurface, ActionError> {
+        let found = self
+            .web
+            .get_or_try_init(|| async { Ok::<_, ActionError>(web_surface::survey(self, rec, false).await?.chosen) })
+            .await?;
+        found.as_ref().map_err(|why| ActionError::SurfaceNotFound(why.clone()))
+    }
+
+    /// The surface chosen so far, if a web step ran.
+    pub fn discovered_web_surface(&self) -> Option<&web_surface::WebSurface> {
+        self.web.get().and_then(|r| r.as_ref().ok())
+    }
+
+    /// Where a web step goes: the port it names itself (HTTPS by name or 443), else the
+    /// discovered web surface.
+    pub async fn web_endpoint(
+        &self,
+        port_value: Option<&Value>,
+        rec: &Recorder,
+    ) -> Result<(hopquy_probe::http::Scheme, u16), ActionError> {
+        use hopquy_probe::http::Scheme;
+        match port_value {
+            Some(value) => {
+                let (name, port) = self.resolve_port(Some(value), "http")?;
+                let scheme = if name.starts_with("https") || port == 443 {
+                    Scheme::Https
+                } else {
+                    Scheme::Http
+                };
+                Ok((scheme, port))
+            }
+            None => {
+                let surface = self.web_surface(rec).await?;
+                Ok((surface.scheme, surface.port))
+            }
         }
     }
 
@@ -269,6 +317,7 @@ pub async fn execute(
         }
         "ports" => ports::run(step, ctx, tctx, rec).await,
         "password-policy" => password_policy::run(step, ctx, tctx, rec).await,
+        "web-surface" => web_surface::run(ctx, rec).await,
         "operator" | "document" => interactive::ask(step, case, ctx).await,
         other => Err(ActionError::Unsupported(other.to_owned())),
     }

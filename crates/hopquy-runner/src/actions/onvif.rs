@@ -54,7 +54,9 @@ fn string_option(step: &Step, name: &str) -> Result<Option<String>, ActionError>
     }
 }
 
-fn plan(step: &Step, ctx: &RunContext<'_>, tctx: &Value) -> Result<Plan, ActionError> {
+/// Everything about the step but where it goes (`scheme`, `port`: set by the caller once the
+/// definition is known to be sound, so nothing is sent for a broken step).
+fn plan(step: &Step, ctx: &RunContext<'_>) -> Result<Plan, ActionError> {
     let operation_name = step
         .op
         .as_ref()
@@ -65,12 +67,7 @@ fn plan(step: &Step, ctx: &RunContext<'_>, tctx: &Value) -> Result<Plan, ActionE
             "`{operation_name}` is not an ONVIF operation name"
         )));
     }
-    let (port_name, port) = ctx.resolve_port(opt(&step.port, tctx)?.as_ref(), "http")?;
-    let scheme = if port_name.starts_with("https") || port == 443 {
-        Scheme::Https
-    } else {
-        Scheme::Http
-    };
+    let (scheme, port) = (Scheme::Http, 0);
 
     let auth_given = step.auth.as_ref().map(|a| a.get_ref().clone());
     let default_credentials = match auth_given.as_deref() {
@@ -139,7 +136,8 @@ fn onvif_auth(plan: &Plan) -> OnvifAuth {
 }
 
 pub async fn run(step: &Step, ctx: &RunContext<'_>, tctx: &Value, rec: &Recorder) -> Result<ActionOutput, ActionError> {
-    let plan = plan(step, ctx, tctx)?;
+    let mut plan = plan(step, ctx)?;
+    (plan.scheme, plan.port) = ctx.web_endpoint(opt(&step.port, tctx)?.as_ref(), rec).await?;
     let mut probe = OnvifProbe::new(ctx.device.clone(), plan.scheme, plan.port)?;
     if let Some(path) = &plan.service_path {
         probe = probe.with_path(path.clone());
@@ -229,12 +227,7 @@ pub(super) async fn login_call(
         }
         None => LOGIN_OPERATIONS.iter().map(|s| (*s).to_owned()).collect(),
     };
-    let (port_name, port) = ctx.resolve_port(opt(&step.port, tctx)?.as_ref(), "http")?;
-    let scheme = if port_name.starts_with("https") || port == 443 {
-        Scheme::Https
-    } else {
-        Scheme::Http
-    };
+    let (scheme, port) = ctx.web_endpoint(opt(&step.port, tctx)?.as_ref(), rec).await?;
     let probe = OnvifProbe::new(ctx.device.clone(), scheme, port)?.with_fresh_connections(fresh);
     map.insert("port".into(), json!(port));
     map.insert(

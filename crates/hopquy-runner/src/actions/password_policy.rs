@@ -335,7 +335,7 @@ struct Bound<'o> {
 }
 
 impl<'o> Bound<'o> {
-    fn new(ctx: &'o RunContext<'_>, name: &'static str) -> Result<Bound<'o>, ActionError> {
+    async fn new(ctx: &'o RunContext<'_>, name: &'static str, rec: &Recorder) -> Result<Bound<'o>, ActionError> {
         let op = ctx
             .profile
             .ops
@@ -347,12 +347,7 @@ impl<'o> Bound<'o> {
             )));
         }
         let port_value = op.port.clone().map(Value::String);
-        let (port_name, port) = ctx.resolve_port(port_value.as_ref(), "http")?;
-        let scheme = if port_name.starts_with("https") || port == 443 {
-            Scheme::Https
-        } else {
-            Scheme::Http
-        };
+        let (scheme, port) = ctx.web_endpoint(port_value.as_ref(), rec).await?;
         let auth = match op.auth.as_deref().unwrap_or("any") {
             "none" => AuthMode::None,
             "basic" => AuthMode::Basic,
@@ -536,10 +531,10 @@ fn user_op_uses(op: &Op, key: &str) -> bool {
 
 pub async fn run(step: &Step, ctx: &RunContext<'_>, tctx: &Value, rec: &Recorder) -> Result<ActionOutput, ActionError> {
     let (policy, login_check) = Policy::from_options(step, tctx)?;
-    let create = Bound::new(ctx, "create-user")?;
-    let delete = Bound::new(ctx, "delete-user")?;
+    let create = Bound::new(ctx, "create-user", rec).await?;
+    let delete = Bound::new(ctx, "delete-user", rec).await?;
     let login = match ctx.profile.ops.get("login-check") {
-        Some(_) if login_check => Some(Bound::new(ctx, "login-check")?),
+        Some(_) if login_check => Some(Bound::new(ctx, "login-check", rec).await?),
         _ => None,
     };
     let mut session = Session {
@@ -1089,10 +1084,14 @@ auth = "none"
 
     #[tokio::test]
     async fn a_silent_device_stops_the_step_early() {
-        // Nothing listens on this port: every creation fails at once.
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        // The port accepts and hangs up at once: every creation fails without an answer.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
-        drop(listener);
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                drop(socket);
+            }
+        });
         let profile: ProfileFile = toml::from_str(PROFILE).unwrap();
         let target = crate::actions::test_support::target("x", &[("http", port)]);
         let (creds, paths) = (BTreeMap::new(), BTreeMap::new());
@@ -1109,6 +1108,23 @@ auth = "none"
         );
         assert_eq!(obs["control_accepted"], false);
         assert!(!obs["errors"].as_array().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn nothing_listening_is_a_missing_surface_and_no_user_is_tried() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let profile: ProfileFile = toml::from_str(PROFILE).unwrap();
+        let target = crate::actions::test_support::target("x", &[("http", port)]);
+        let (creds, paths) = (BTreeMap::new(), BTreeMap::new());
+        let ctx = context(Limits::default(), &profile, &target, &creds, &paths);
+        let step: Step = toml::from_str("id = \"s\"\naction = \"password-policy\"").unwrap();
+        let rec = Recorder::default();
+        let err = run(&step, &ctx, &Value::Null, &rec).await.unwrap_err();
+        assert!(matches!(err, ActionError::SurfaceNotFound(_)), "{err:?}");
+        // Only the discovery was sent: one refused connection, no user creation.
+        assert_eq!(rec.len(), 1);
     }
 
     #[test]

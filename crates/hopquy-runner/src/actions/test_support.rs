@@ -28,6 +28,7 @@ pub fn target(password: &str, ports: &[(&str, u16)]) -> Target {
         ports: ports.iter().map(|(name, port)| ((*name).to_owned(), *port)).collect(),
         declared: serde_json::Value::Null,
         limits: Limits::default(),
+        web: Default::default(),
     }
 }
 

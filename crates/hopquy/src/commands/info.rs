@@ -171,11 +171,40 @@ fn print_case(c: &Case, path: &Path) {
     outln!("steps:");
     for s in &c.steps {
         outln!("  {} ({})", s.id.get_ref(), s.action.get_ref());
+        if let Some(surface) = web_surface_note(s) {
+            outln!("    runs on: {surface}");
+        }
         for e in &s.expect {
             outln!("    expect {}: {}", e.that.get_ref(), e.because);
         }
     }
     operator_needs(c);
+}
+
+/// Where a web step's requests go, for `explain`: the surface is found at run time, so the
+/// lab reads here how it will be chosen (the bundle says which one was).
+fn web_surface_note(step: &hopquy_case::Step) -> Option<String> {
+    let surface = step.surface.as_ref().map(|s| s.get_ref().as_str());
+    let web = match step.action.get_ref().as_str() {
+        "web-surface" => {
+            return Some(
+                "the HTTP and the HTTPS port, each asked without credentials; no redirect is followed".to_owned(),
+            );
+        }
+        "http" | "onvif" | "password-policy" => true,
+        "login" | "recover" => matches!(surface, None | Some("http" | "onvif")),
+        _ => false,
+    };
+    if !web {
+        return None;
+    }
+    Some(match &step.port {
+        Some(port) => format!("the {port} port the step names"),
+        None => "the web API surface found for the run: the profile's HTTP port when it serves the request, \
+                 else its HTTPS port (when HTTP redirects to HTTPS, refuses or is closed); `[connection] web` \
+                 in the target file overrides; results.json `web_surface` and the report say which was used and why"
+            .to_owned(),
+    })
 }
 
 fn operator_needs(c: &Case) {
