@@ -310,8 +310,15 @@ impl HttpProbe {
             // Each answer is computed from the challenge of the 401 just read (nc=1): nothing
             // is cached across sends, so servers with single-use nonces are answered right.
             let digest_header = |challenge: &Challenge, nc: u32| -> Result<AuthHeader, ProbeError> {
-                let value =
-                    digest_authorization(challenge, c, &req.method, &target, req.body.as_deref(), &new_cnonce(), nc)?;
+                let value = digest_authorization(
+                    challenge,
+                    c,
+                    &req.method,
+                    &target,
+                    req.body.as_deref(),
+                    &new_cnonce(),
+                    nc,
+                )?;
                 let recorded = if c.secret {
                     redact_authorization(&value)
                 } else {
@@ -353,7 +360,11 @@ impl HttpProbe {
             if let Some(next) = stale {
                 // A server that calls its own nonce stale but repeats it gets the next count,
                 // never a replay of the refused one.
-                let nc = if next.param("nonce") == chosen.param("nonce") { 2 } else { 1 };
+                let nc = if next.param("nonce") == chosen.param("nonce") {
+                    2
+                } else {
+                    1
+                };
                 let answer = digest_header(&next, nc)?;
                 let attempt = Attempt {
                     req,

@@ -110,7 +110,11 @@ pub fn digest_authorization(
     let realm = challenge.realm.as_deref().unwrap_or_default();
     // These are echoed into our header: a CR/LF from the device must not split it, and a
     // refusal here is the device's fault, not the request's.
-    for (name, value) in [("realm", Some(realm)), ("nonce", Some(nonce)), ("opaque", challenge.param("opaque"))] {
+    for (name, value) in [
+        ("realm", Some(realm)),
+        ("nonce", Some(nonce)),
+        ("opaque", challenge.param("opaque")),
+    ] {
         if value.is_some_and(|v| v.bytes().any(|b| b.is_ascii_control() && b != b'\t')) {
             return Err(ProbeError::Protocol(format!(
                 "Digest challenge {name} holds control characters"
@@ -477,8 +481,9 @@ mod tests {
         assert!(h.contains(r#"realm="Cam \"A\", floor 2""#), "{h}");
         let ha1 = hex::encode(<md5::Md5 as md5::Digest>::digest(br#"Mufasa:Cam "A", floor 2:pw"#));
         let ha2 = hex::encode(<md5::Md5 as md5::Digest>::digest(b"GET:/"));
-        let expected =
-            hex::encode(<md5::Md5 as md5::Digest>::digest(format!("{ha1}:n:00000001:c:auth:{ha2}").as_bytes()));
+        let expected = hex::encode(<md5::Md5 as md5::Digest>::digest(
+            format!("{ha1}:n:00000001:c:auth:{ha2}").as_bytes(),
+        ));
         assert_eq!(response_of(&h), expected);
     }
 }

@@ -656,6 +656,10 @@ mod tests {
         let junk_values: Vec<&str> = std::iter::repeat_n(junk.as_str(), 5000).collect();
         assert!(parse_challenges(&junk_values).is_empty());
         // Generous for a debug build on a shared machine; unbounded work takes minutes.
-        assert!(started.elapsed() < std::time::Duration::from_secs(10), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
     }
 }
