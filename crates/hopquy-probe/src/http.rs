@@ -307,21 +307,33 @@ impl HttpProbe {
             && let Some(c) = credential
             && let Some(chosen) = select_challenge(&challenges, req.auth)
         {
-            let answer = if chosen.is_basic() {
-                basic_header(c)
-            } else {
-                let value =
-                    digest_authorization(chosen, c, &req.method, &target, req.body.as_deref(), &new_cnonce(), 1)?;
+            // Each answer is computed from the challenge of the 401 just read (nc=1): nothing
+            // is cached across sends, so servers with single-use nonces are answered right.
+            let digest_header = |challenge: &Challenge, nc: u32| -> Result<AuthHeader, ProbeError> {
+                let value = digest_authorization(
+                    challenge,
+                    c,
+                    &req.method,
+                    &target,
+                    req.body.as_deref(),
+                    &new_cnonce(),
+                    nc,
+                )?;
                 let recorded = if c.secret {
                     redact_authorization(&value)
                 } else {
                     value.clone()
                 };
-                AuthHeader {
+                Ok(AuthHeader {
                     value,
                     recorded,
-                    label: chosen.label(),
-                }
+                    label: challenge.label(),
+                })
+            };
+            let answer = if chosen.is_basic() {
+                basic_header(c)
+            } else {
+                digest_header(chosen, 1)?
             };
             let attempt = Attempt {
                 req,
@@ -333,6 +345,38 @@ impl HttpProbe {
             };
             last = self.fetch(&client, attempt, rec).await?;
             auth_used = Some(answer.label.clone());
+
+            // RFC 7616 3.3: `stale=true` says the credentials were right but the nonce had
+            // expired; answer the new challenge once more (once: a server that calls every
+            // nonce stale must not keep us looping). Anything else is the device's refusal.
+            let stale = if last.status == 401 && chosen.is_digest() {
+                let values: Vec<&str> = last.www_authenticate.iter().map(String::as_str).collect();
+                let fresh = parse_challenges(&values);
+                let stale: Vec<Challenge> = fresh.into_iter().filter(Challenge::stale).collect();
+                select_challenge(&stale, AuthMode::Digest).cloned()
+            } else {
+                None
+            };
+            if let Some(next) = stale {
+                // A server that calls its own nonce stale but repeats it gets the next count,
+                // never a replay of the refused one.
+                let nc = if next.param("nonce") == chosen.param("nonce") {
+                    2
+                } else {
+                    1
+                };
+                let answer = digest_header(&next, nc)?;
+                let attempt = Attempt {
+                    req,
+                    url: &url,
+                    target: &target,
+                    label: format!("{base_label} ({}, stale nonce renewed)", answer.label),
+                    auth: Some(&answer),
+                    redactor: &redactor,
+                };
+                last = self.fetch(&client, attempt, rec).await?;
+                auth_used = Some(answer.label);
+            }
         }
         drop(client);
 

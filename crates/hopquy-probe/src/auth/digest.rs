@@ -108,12 +108,32 @@ pub fn digest_authorization(
         .param("nonce")
         .ok_or_else(|| ProbeError::Protocol("Digest challenge without a nonce".into()))?;
     let realm = challenge.realm.as_deref().unwrap_or_default();
+    // These are echoed into our header: a CR/LF from the device must not split it, and a
+    // refusal here is the device's fault, not the request's.
+    for (name, value) in [
+        ("realm", Some(realm)),
+        ("nonce", Some(nonce)),
+        ("opaque", challenge.param("opaque")),
+    ] {
+        if value.is_some_and(|v| v.bytes().any(|b| b.is_ascii_control() && b != b'\t')) {
+            return Err(ProbeError::Protocol(format!(
+                "Digest challenge {name} holds control characters"
+            )));
+        }
+    }
     let qop = if challenge.qop.iter().any(|q| q == "auth") {
         Some("auth")
     } else if challenge.qop.iter().any(|q| q == "auth-int") {
         Some("auth-int")
-    } else {
+    } else if challenge.qop.is_empty() {
         None
+    } else {
+        // RFC 7616 3.4: with a qop list the client must pick one of it; the RFC 2069 form
+        // would be refused anyway.
+        return Err(ProbeError::Protocol(format!(
+            "Digest challenge offers no qop we know: {}",
+            challenge.qop.join(",")
+        )));
     };
     let nc_text = format!("{nc:08x}");
 
@@ -136,14 +156,21 @@ pub fn digest_authorization(
     let userhash = challenge
         .param("userhash")
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
-    let username = if userhash {
-        alg.hash_hex(format!("{}:{realm}", credential.username).as_bytes())
+    let username_param = if userhash {
+        format!(
+            "username={}",
+            quote(&alg.hash_hex(format!("{}:{realm}", credential.username).as_bytes()))
+        )
+    } else if credential.username.is_ascii() && !credential.username.bytes().any(|b| b.is_ascii_control()) {
+        format!("username={}", quote(&credential.username))
     } else {
-        credential.username.clone()
+        // RFC 7616 3.4.4: a name that is not plain ASCII travels as RFC 8187 `username*`
+        // (UTF-8, percent-encoded); header values cannot carry raw UTF-8 portably.
+        format!("username*=UTF-8''{}", ext_value(&credential.username))
     };
 
     let mut parts = vec![
-        format!("username={}", quote(&username)),
+        username_param,
         format!("realm={}", quote(realm)),
         format!("uri={}", quote(uri)),
     ];
@@ -168,6 +195,19 @@ pub fn digest_authorization(
         parts.push("userhash=true".into());
     }
     Ok(format!("Digest {}", parts.join(", ")))
+}
+
+/// RFC 8187 value-chars: attr-char kept, every other byte percent-encoded.
+fn ext_value(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() * 3);
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// Answers successive requests under one Digest challenge, counting `nc` and drawing a
@@ -348,5 +388,102 @@ mod tests {
             "{h}"
         );
         assert!(!h.contains("Mufasa"), "{h}");
+    }
+
+    // Expected values below were computed with Python's hashlib (OpenSSL), not with this code.
+
+    #[test]
+    fn sha512_256_userhash_and_utf8_name() {
+        // RFC 7616 3.9.2's inputs. Its printed username hash and response do not follow from
+        // those inputs with any implementation we tried, so the expected values are ours.
+        let cs = parse_challenges(&[
+            r#"Digest realm="api@example.org", qop="auth", algorithm=SHA-512-256, nonce="5TsQWLVdgBdmrQ0XsxbDODV+57QdFR34I9HAbC/RVvkK", opaque="HRPCssKJSGjCrkzDg8OhwpzCiGPChXYjwrI2QmXDnsOS", charset=UTF-8, userhash=true"#,
+        ]);
+        let jason = Credential {
+            username: "Jäsøn Doe".into(),
+            password: "Secret, or not?".into(),
+            secret: true,
+        };
+        let cnonce = "NTg6RKcb9boFIAS3KrFK9BGeh+iDa/sm6jUMp2wds69v";
+        let h = digest_authorization(&cs[0], &jason, "GET", "/doe.json", None, cnonce, 1).unwrap();
+        assert_eq!(
+            response_of(&h),
+            "3798d4131c277846293534c3edc11bd8a5e4cdcbff78b05db9d95eeb1cec68a5",
+            "{h}"
+        );
+        assert!(
+            h.contains(r#"username="793263caabb707a56211940d90411ea4a575adeccb7e360aeb624ed06ece9b0b""#)
+                && h.contains("userhash=true")
+                && h.contains("algorithm=SHA-512-256"),
+            "{h}"
+        );
+        // Without userhash the UTF-8 name goes as RFC 8187 username*, never raw bytes.
+        let plain = parse_challenges(&[r#"Digest realm="api@example.org", qop=auth, nonce="n", charset=UTF-8"#]);
+        let h = digest_authorization(&plain[0], &jason, "GET", "/", None, "c", 1).unwrap();
+        assert!(h.contains("username*=UTF-8''J%C3%A4s%C3%B8n%20Doe,"), "{h}");
+        assert!(h.is_ascii() && !h.contains("username=\""), "{h}");
+    }
+
+    #[test]
+    fn session_variants_hash_nonce_and_cnonce_into_ha1() {
+        for (token, expected) in [
+            ("MD5-sess", "fda269d25bb6c1124e83424b0b0c6d91"),
+            (
+                "sha-512-256-SESS",
+                "456e81f6f84ee0da7362c3a89e4d365199572a84ad29d2976cee1dac53f0e83c",
+            ),
+        ] {
+            let cs = parse_challenges(&[&format!(r#"Digest realm="r", nonce="n", qop=auth, algorithm={token}"#)]);
+            let h = digest_authorization(&cs[0], &mufasa("pw"), "GET", "/", None, "cn", 1).unwrap();
+            assert_eq!(response_of(&h), expected, "{token}: {h}");
+            // The token is echoed as the server wrote it.
+            assert!(h.contains(&format!("algorithm={token},")), "{h}");
+        }
+    }
+
+    #[test]
+    fn auth_int_only_hashes_the_body() {
+        let cs = parse_challenges(&[r#"Digest realm="r", nonce="n", qop="auth-int", algorithm="SHA-256""#]);
+        let h = digest_authorization(&cs[0], &mufasa("pw"), "PUT", "/a", Some(b"<x/>"), "cn", 1).unwrap();
+        assert_eq!(
+            response_of(&h),
+            "615c8c55d55faadcf98e027b3eabd892813b48134e75272c0a65f7eae8b375b0",
+            "{h}"
+        );
+        assert!(h.contains("qop=auth-int"), "{h}");
+        let other_body = digest_authorization(&cs[0], &mufasa("pw"), "PUT", "/a", Some(b"<y/>"), "cn", 1).unwrap();
+        assert_ne!(response_of(&h), response_of(&other_body));
+        // With both offered, plain auth is chosen: the body may be streamed or rewritten.
+        let both = parse_challenges(&[r#"Digest realm="r", nonce="n", qop="auth-int, auth""#]);
+        let h = digest_authorization(&both[0], &mufasa("pw"), "PUT", "/a", Some(b"<x/>"), "cn", 1).unwrap();
+        assert!(h.contains("qop=auth,"), "{h}");
+    }
+
+    #[test]
+    fn hostile_challenge_values_are_refused_not_echoed() {
+        let cred = mufasa("pw");
+        let crlf = Challenge {
+            params: vec![("nonce".into(), "n\r\nX-Injected: 1".into())],
+            ..parse_challenges(&[r#"Digest realm="r", qop=auth"#])[0].clone()
+        };
+        assert!(matches!(
+            digest_authorization(&crlf, &cred, "GET", "/", None, "c", 1),
+            Err(ProbeError::Protocol(_))
+        ));
+        let unknown_qop = parse_challenges(&[r#"Digest realm="r", nonce="n", qop="auth-conf""#]);
+        assert!(matches!(
+            digest_authorization(&unknown_qop[0], &cred, "GET", "/", None, "c", 1),
+            Err(ProbeError::Protocol(_))
+        ));
+        // A realm with commas and escaped quotes is answered with the same realm, re-escaped.
+        let odd = parse_challenges(&[r#"Digest realm="Cam \"A\", floor 2", nonce="n", qop=auth"#]);
+        let h = digest_authorization(&odd[0], &cred, "GET", "/", None, "c", 1).unwrap();
+        assert!(h.contains(r#"realm="Cam \"A\", floor 2""#), "{h}");
+        let ha1 = hex::encode(<md5::Md5 as md5::Digest>::digest(br#"Mufasa:Cam "A", floor 2:pw"#));
+        let ha2 = hex::encode(<md5::Md5 as md5::Digest>::digest(b"GET:/"));
+        let expected = hex::encode(<md5::Md5 as md5::Digest>::digest(
+            format!("{ha1}:n:00000001:c:auth:{ha2}").as_bytes(),
+        ));
+        assert_eq!(response_of(&h), expected);
     }
 }

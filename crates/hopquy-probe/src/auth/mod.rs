@@ -138,18 +138,24 @@ impl Challenge {
         if self.is_basic() {
             return Some(1);
         }
-        // A Digest challenge without a nonce cannot be answered.
+        // A Digest challenge without a nonce cannot be answered, nor one whose qop list
+        // holds nothing we can compute.
         self.param("nonce")?;
+        if !self.qop.is_empty() && !self.qop.iter().any(|q| q == "auth" || q == "auth-int") {
+            return None;
+        }
         self.digest_algorithm().map(|a| a.strength())
     }
 
     /// A JSON view for probe observations.
     pub fn observation(&self) -> serde_json::Value {
-        let params: serde_json::Map<String, serde_json::Value> = self
-            .params
-            .iter()
-            .map(|(n, v)| (n.clone(), serde_json::Value::String(v.clone())))
-            .collect();
+        // A repeated parameter shows its first value: the one `param` returns and we answer.
+        let mut params = serde_json::Map::new();
+        for (n, v) in &self.params {
+            params
+                .entry(n.clone())
+                .or_insert_with(|| serde_json::Value::String(v.clone()));
+        }
         serde_json::json!({
             "label": self.label(),
             "scheme": self.scheme,
@@ -195,17 +201,22 @@ pub fn select_challenge(challenges: &[Challenge], mode: AuthMode) -> Option<&Cha
 const MAX_CHALLENGES: usize = 32;
 const MAX_PARAMS_PER_CHALLENGE: usize = 64;
 const MAX_VALUE_BYTES: usize = 64 * 1024;
+/// Over all header values of one answer: many huge headers must not multiply the work.
+const MAX_TOTAL_BYTES: usize = 256 * 1024;
 
 /// Parse every challenge in one or more `WWW-Authenticate` (or `Proxy-Authenticate`) header
 /// values. One value may hold several comma-joined challenges.
 pub fn parse_challenges(values: &[&str]) -> Vec<Challenge> {
     let mut out = Vec::new();
+    let mut budget = MAX_TOTAL_BYTES;
     for value in values {
-        if out.len() >= MAX_CHALLENGES {
+        if out.len() >= MAX_CHALLENGES || budget == 0 {
             break;
         }
+        let value = bounded(value, budget.min(MAX_VALUE_BYTES));
+        budget -= value.len().max(1).min(budget);
         let mut current: Option<Challenge> = None;
-        for item in lex(bounded(value)) {
+        for item in lex(value) {
             match item {
                 Item::Scheme { name, token68 } => {
                     if let Some(done) = current.take() {
@@ -271,11 +282,11 @@ pub fn redact_authorization(value: &str) -> String {
     out
 }
 
-fn bounded(value: &str) -> &str {
-    if value.len() <= MAX_VALUE_BYTES {
+fn bounded(value: &str, limit: usize) -> &str {
+    if value.len() <= limit {
         return value;
     }
-    let mut end = MAX_VALUE_BYTES;
+    let mut end = limit;
     while !value.is_char_boundary(end) {
         end -= 1;
     }
@@ -560,5 +571,95 @@ mod tests {
         let huge = "Digest ".to_string() + &"a=\"b\", ".repeat(100_000);
         let cs = parse_challenges(&[&huge]);
         assert!(cs.len() == 1 && cs[0].params.len() <= MAX_PARAMS_PER_CHALLENGE);
+    }
+
+    #[test]
+    fn any_case_quoted_tokens_and_informational_params() {
+        let cs = parse_challenges(&[
+            r#"DIGEST REALM="r", Nonce="n", ALGORITHM="SHA-256", QOP="AUTH", Stale=TRUE, charset="UTF-8", domain="/ISAPI /onvif""#,
+        ]);
+        assert_eq!(cs.len(), 1, "{cs:?}");
+        assert!(cs[0].is_digest() && cs[0].stale());
+        assert_eq!(cs[0].label(), "digest-sha256");
+        assert_eq!(cs[0].qop, ["auth"]);
+        assert_eq!(cs[0].param("charset"), Some("UTF-8"));
+        assert_eq!(cs[0].param("domain"), Some("/ISAPI /onvif"));
+        assert_eq!(
+            select_challenge(&cs, AuthMode::Digest).map(Challenge::label).as_deref(),
+            Some("digest-sha256")
+        );
+        let unquoted = parse_challenges(&["Digest realm=r,nonce=n,qop=auth,algorithm=SHA-512-256,stale=false"]);
+        assert_eq!(unquoted[0].param("nonce"), Some("n"));
+        assert_eq!(unquoted[0].label(), "digest-sha512-256");
+        assert!(!unquoted[0].stale());
+    }
+
+    #[test]
+    fn duplicated_params_keep_their_first_value_everywhere() {
+        let cs = parse_challenges(&[
+            r#"Digest realm="a", nonce="first", nonce="second", algorithm=MD5, algorithm=SHA-256, realm="b""#,
+        ]);
+        assert_eq!(cs[0].param("nonce"), Some("first"));
+        assert_eq!(cs[0].realm.as_deref(), Some("a"));
+        assert_eq!(cs[0].label(), "digest-md5");
+        let o = cs[0].observation();
+        assert_eq!(o["params"]["nonce"], "first");
+        assert_eq!(o["params"]["realm"], "a");
+    }
+
+    #[test]
+    fn several_challenges_in_one_value_with_basic_first() {
+        let cs = parse_challenges(&[
+            r#"Basic realm="cam", Digest realm="cam", nonce="1", qop="auth,auth-int", algorithm=MD5, Digest realm="cam", nonce="2", qop=auth, algorithm=SHA-256"#,
+        ]);
+        let labels: Vec<String> = cs.iter().map(Challenge::label).collect();
+        assert_eq!(labels, ["basic", "digest-md5", "digest-sha256"]);
+        assert_eq!(cs[1].qop, ["auth", "auth-int"]);
+        assert_eq!(
+            select_challenge(&cs, AuthMode::Any).and_then(|c| c.param("nonce")),
+            Some("2")
+        );
+    }
+
+    #[test]
+    fn unanswerable_digest_challenges_are_not_selected() {
+        let cs = parse_challenges(&[
+            r#"Digest realm="a", nonce="1", qop="auth-conf""#,
+            r#"Digest realm="a", algorithm=SHA-256, qop=auth"#,
+            r#"Basic realm="a""#,
+        ]);
+        assert_eq!(cs.len(), 3);
+        assert!(select_challenge(&cs, AuthMode::Digest).is_none());
+        assert_eq!(
+            select_challenge(&cs, AuthMode::Any).map(Challenge::label).as_deref(),
+            Some("basic")
+        );
+    }
+
+    #[test]
+    fn huge_and_numerous_challenges_stay_bounded() {
+        // One 1 MiB header value: cut at the value bound, still parsed.
+        let mib = format!(r#"Digest realm="r", nonce="n", opaque="{}""#, "x".repeat(1024 * 1024));
+        let started = std::time::Instant::now();
+        let cs = parse_challenges(&[&mib]);
+        assert_eq!(cs.len(), 1);
+        assert_eq!(cs[0].param("nonce"), Some("n"));
+        assert!(cs[0].param("opaque").is_some_and(|o| o.len() < MAX_VALUE_BYTES));
+        // Ten thousand challenges in one value, and a thousand 1 MiB values.
+        let many = "Digest realm=\"r\", nonce=\"n\", ".repeat(10_000);
+        assert_eq!(parse_challenges(&[&many]).len(), MAX_CHALLENGES);
+        let values: Vec<&str> = std::iter::repeat_n(mib.as_str(), 1000).collect();
+        let cs = parse_challenges(&values);
+        assert!(cs.len() <= MAX_TOTAL_BYTES / MAX_VALUE_BYTES, "{}", cs.len());
+        // Thousands of garbage values with no challenge at all.
+        let junk = ",,,=\"\\".repeat(20_000);
+        let junk_values: Vec<&str> = std::iter::repeat_n(junk.as_str(), 5000).collect();
+        assert!(parse_challenges(&junk_values).is_empty());
+        // Generous for a debug build on a shared machine; unbounded work takes minutes.
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
     }
 }
