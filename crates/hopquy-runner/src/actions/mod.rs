@@ -23,7 +23,7 @@ mod rtsp;
 mod ssh;
 mod telnet;
 #[cfg(test)]
-mod test_support;
+pub(crate) mod test_support;
 mod tls;
 
 /// What a step produced.
@@ -46,6 +46,10 @@ pub enum ActionError {
     NotApplicable(String),
     #[error("no operator answer: {0}")]
     NoAnswer(String),
+    /// The service a step needs was not found (closed, redirected elsewhere, TLS failed):
+    /// the case cannot be decided until the target file names it.
+    #[error("service not found: {0}")]
+    SurfaceNotFound(String),
     #[error("action `{0}` is not available in this build")]
     Unsupported(String),
 }
