@@ -635,5 +635,8 @@ fn a_cause_on_a_failing_expectation_is_rejected_at_its_key() {
     let accepted = text.replace("cause = \"device", "otherwise = \"inconclusive\"\ncause = \"device");
     let path = fixture.write("lockout-http.toml", &accepted);
     let loaded = hopquy_case::load_case(&path).unwrap();
-    assert_eq!(loaded.case.steps[0].expect[0].cause, Some(hopquy_case::Cause::DeviceLocked));
+    assert_eq!(
+        loaded.case.steps[0].expect[0].cause,
+        Some(hopquy_case::Cause::DeviceLocked)
+    );
 }

@@ -79,7 +79,11 @@ fn test_case(results: &Results, group: &str, case: &CaseResult) -> TestCase {
     // The cause leads the message, so a CI list shows what to fix even when it cuts the
     // line; the hint goes in the body with the full summary.
     let described = match &case.cause {
-        Some(cause) => format!("{summary}\ncause: {}\nwhat to do: {}", cause.class, sanitize_text(&cause.hint)),
+        Some(cause) => format!(
+            "{summary}\ncause: {}\nwhat to do: {}",
+            cause.class,
+            sanitize_text(&cause.hint)
+        ),
         None => summary.clone(),
     };
     let message = |label: &str| {
@@ -210,8 +214,14 @@ mod tests {
 
     #[test]
     fn a_leading_verdict_label_is_not_repeated() {
-        assert_eq!(without_label("inconclusive: step `a`: x", "inconclusive"), "step `a`: x");
-        assert_eq!(without_label("inconclusively odd", "inconclusive"), "inconclusively odd");
+        assert_eq!(
+            without_label("inconclusive: step `a`: x", "inconclusive"),
+            "step `a`: x"
+        );
+        assert_eq!(
+            without_label("inconclusively odd", "inconclusive"),
+            "inconclusively odd"
+        );
         assert_eq!(without_label("no label", "error"), "no label");
     }
 

@@ -186,9 +186,7 @@ impl CauseClass {
                 "chờ hết thời gian khóa hoặc mở khóa tài khoản trên thiết bị, rồi chạy `hopquy run --resume`"
             }
             CauseClass::AnswerMissing => "trả lời bước này trong `--answers FILE`, hoặc chạy trên một terminal",
-            CauseClass::NoAnswer => {
-                "kiểm tra đường mạng và tải của thiết bị; tăng `[connection] timeout_s`; chạy lại"
-            }
+            CauseClass::NoAnswer => "kiểm tra đường mạng và tải của thiết bị; tăng `[connection] timeout_s`; chạy lại",
             CauseClass::UnrecognisedAnswer => {
                 "so sánh trao đổi đã ghi với các bộ phân loại của profile; profile có thể cần ghi đè"
             }
@@ -328,6 +326,9 @@ pub enum Event {
         case: String,
         verdict: Verdict,
         summary: String,
+        /// Additive: why an inconclusive or error verdict could not be decided.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cause: Option<CauseClass>,
     },
     RunFinished {
         ts: String,

@@ -548,7 +548,10 @@ fn results_with_causes() -> Results {
 fn results_without_causes_read_and_write_as_before() {
     // A results.json written before causes existed: no `cause`, no `causes`.
     let text = serde_json::to_string_pretty(&sample_results()).unwrap();
-    assert!(!text.contains("\"cause"), "a bundle without causes gained a field: {text}");
+    assert!(
+        !text.contains("\"cause"),
+        "a bundle without causes gained a field: {text}"
+    );
     let parsed: Results = serde_json::from_str(&text).unwrap();
     assert!(parsed.cases.iter().all(|c| c.cause.is_none()));
     assert!(parsed.clauses.iter().all(|c| c.causes.is_empty()));
@@ -567,7 +570,12 @@ fn causes_round_trip_and_verify() {
     assert_eq!(read, results);
 
     let raw: serde_json::Value = serde_json::from_slice(&fs::read(dir.join("results.json")).unwrap()).unwrap();
-    let telnet = raw["cases"].as_array().unwrap().iter().find(|c| c["id"] == "telnet-closed").unwrap();
+    let telnet = raw["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "telnet-closed")
+        .unwrap();
     assert_eq!(telnet["cause"]["class"], "answer-missing");
     assert_eq!(telnet["cause"]["hint"], CauseClass::AnswerMissing.hint());
     let clause = read.clauses.iter().find(|c| c.id == "2.2.1").unwrap();
@@ -600,10 +608,7 @@ fn junit_message_names_the_cause_once_with_one_verdict_label() {
                 "inconclusive [answer-missing]: step `ask`: no operator answer: nobody at the bench"
             );
             let description = description.unwrap().to_string();
-            assert!(
-                description.contains(CauseClass::AnswerMissing.hint()),
-                "{description}"
-            );
+            assert!(description.contains(CauseClass::AnswerMissing.hint()), "{description}");
         }
         other => panic!("expected skipped, got {other:?}"),
     }
@@ -628,10 +633,16 @@ fn report_lists_what_to_do_per_cause_in_both_languages() {
     for class in [CauseClass::AnswerMissing, CauseClass::NoAnswer] {
         assert!(html.contains(class.as_str()), "{} missing", class.as_str());
         assert!(html.contains(&escaped(class.hint())), "{class} hint missing");
-        assert!(html.contains(&escaped(class.hint_vi())), "{class} Vietnamese hint missing");
+        assert!(
+            html.contains(&escaped(class.hint_vi())),
+            "{class} Vietnamese hint missing"
+        );
     }
     assert!(html.contains("What to do about undecided cases"));
-    assert!(!html.contains(CauseClass::DeviceLocked.as_str()), "a cause no case has is listed");
+    assert!(
+        !html.contains(CauseClass::DeviceLocked.as_str()),
+        "a cause no case has is listed"
+    );
 
     let without = render_report(&sample_results(), &report_ctx()).unwrap();
     assert!(!without.contains("What to do about undecided cases"));

@@ -240,6 +240,7 @@ impl Runner {
                 case: id.clone(),
                 verdict: outcome.result.verdict,
                 summary: outcome.result.summary.clone(),
+                cause: outcome.result.cause.as_ref().map(|cause| cause.class),
             });
             observer.case_done(&outcome);
             case_results.push(outcome.result);
@@ -526,21 +527,20 @@ pub fn clause_results(regulation: &Regulation, cases: &[CaseResult]) -> Vec<Clau
 }
 
 /// The verdict of an unmet expectation and, when it leaves the case undecided, its cause:
-/// the case's `cause`, else an answer the case does not recognise.
+/// the case's `cause`; else, for an inconclusive one, an answer the case does not recognise
+/// (what an unmet control check means). An `error` expectation without a cause says what
+/// to do in its `because` (remove leftover users…), which no class would say better.
 fn unmet_expectation(exp: &hopquy_case::Expectation) -> (Verdict, Option<CauseClass>) {
-    let verdict = match exp.otherwise.unwrap_or(Otherwise::Fail) {
-        Otherwise::Fail => Verdict::Fail,
-        Otherwise::Inconclusive => Verdict::Inconclusive,
-        Otherwise::NotApplicable => Verdict::NotApplicable,
-        Otherwise::Error => Verdict::Error,
-    };
-    let cause = match verdict {
-        Verdict::Inconclusive | Verdict::Error => {
-            Some(exp.cause.map_or(CauseClass::UnrecognisedAnswer, cause_class))
-        }
-        _ => None,
-    };
-    (verdict, cause)
+    let cause = exp.cause.map(cause_class);
+    match exp.otherwise.unwrap_or(Otherwise::Fail) {
+        Otherwise::Fail => (Verdict::Fail, None),
+        Otherwise::NotApplicable => (Verdict::NotApplicable, None),
+        Otherwise::Inconclusive => (
+            Verdict::Inconclusive,
+            Some(cause.unwrap_or(CauseClass::UnrecognisedAnswer)),
+        ),
+        Otherwise::Error => (Verdict::Error, cause),
+    }
 }
 
 /// The verdict of a step whose action failed (`on_error` as the case wrote it) and its cause.
@@ -731,7 +731,7 @@ mod tests {
                 Verdict::Error,
                 Some(CauseClass::NoAnswer),
             ),
-            ("otherwise = \"error\"", Verdict::Error, Some(CauseClass::UnrecognisedAnswer)),
+            ("otherwise = \"error\"", Verdict::Error, None),
         ];
         for (extra, verdict, cause) in table {
             assert_eq!(unmet_expectation(&expectation(extra)), (verdict, cause), "{extra:?}");

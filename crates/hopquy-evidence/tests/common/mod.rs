@@ -201,6 +201,7 @@ pub fn write_bundle(dir: &Path, results: &Results, ctx: ReportContext, key: Opti
                 case: c.id.clone(),
                 verdict: c.verdict,
                 summary: c.summary.clone(),
+                cause: c.cause.as_ref().map(|cause| cause.class),
             })
             .unwrap();
     }
