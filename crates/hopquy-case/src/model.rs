@@ -253,6 +253,42 @@ pub enum Otherwise {
     Error,
 }
 
+/// Why an unmet expectation leaves the case undecided: the class the report and the terminal
+/// show with what to do. Only meaningful with `otherwise = "inconclusive"` or `"error"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Cause {
+    /// The target file's own credentials were not accepted.
+    TargetCredentials,
+    /// The manufacturer's declaration (IXIT), or its copy in the target file, lacks what the
+    /// case needs.
+    DeclarationIncomplete,
+    /// The service the case needs was not found (closed, redirected elsewhere, TLS failed).
+    SurfaceNotFound,
+    /// The device stayed locked.
+    DeviceLocked,
+    /// An operator or document step had no usable answer.
+    AnswerMissing,
+    /// The device did not answer (timeouts, refused or closed connections).
+    NoAnswer,
+    /// The device answered in a way the case or profile does not recognise.
+    UnrecognisedAnswer,
+}
+
+impl Cause {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cause::TargetCredentials => "target-credentials",
+            Cause::DeclarationIncomplete => "declaration-incomplete",
+            Cause::SurfaceNotFound => "surface-not-found",
+            Cause::DeviceLocked => "device-locked",
+            Cause::AnswerMissing => "answer-missing",
+            Cause::NoAnswer => "no-answer",
+            Cause::UnrecognisedAnswer => "unrecognised-answer",
+        }
+    }
+}
+
 /// `that` names an observation (dotted path into the step's observations); exactly one
 /// operator key compares it. Values may be templates.
 #[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
@@ -305,6 +341,10 @@ pub struct Expectation {
     /// Default `fail`.
     #[serde(default)]
     pub otherwise: Option<Otherwise>,
+    /// Why the case is undecided when this expectation does not hold (with `otherwise =
+    /// "inconclusive"` or `"error"`); default `unrecognised-answer`.
+    #[serde(default)]
+    pub cause: Option<Cause>,
     /// Why a mismatch matters; becomes the case summary when it decides the verdict.
     pub because: String,
 }

@@ -12,7 +12,9 @@ use crate::actions::{self, ActionSpec, ParamKind, ParamSpec};
 use crate::doc;
 use crate::error::{Diagnostic, SourceFile, did_you_mean_hint, one_of};
 use crate::load::{LoadedCase, LoadedRegulation, MAX_DECLARED_PASSWORD_LENGTH};
-use crate::model::{Case, CaseKind, DECLARED_FIELDS, Effect, Expectation, PASSWORD_CLASSES, ProfileFile, Step};
+use crate::model::{
+    Case, CaseKind, DECLARED_FIELDS, Effect, Expectation, Otherwise, PASSWORD_CLASSES, ProfileFile, Step,
+};
 use crate::templates::{TARGET_FIELDS, TemplateSource, scan_templates};
 
 /// The comparison keys of an expectation; exactly one per `[[steps.expect]]`.
@@ -1051,6 +1053,7 @@ impl<'a, 'i> CaseValidator<'a, 'i> {
             let expect_table = expect_tables.get(index).copied();
             self.check_operator_count(expectation, expect_table, &context);
             self.check_observation(spec, expectation, &context);
+            self.check_cause(expectation, expect_table, &context);
             if !scan_templates(&expectation.because).is_empty() {
                 let span = expect_table
                     .and_then(|table| doc::get(table, "because"))
@@ -1122,6 +1125,34 @@ impl<'a, 'i> CaseValidator<'a, 'i> {
                 }
             }
         }
+    }
+
+    /// A cause explains an undecided verdict; on a failure (a finding) it would mislabel it.
+    fn check_cause(&mut self, expectation: &Expectation, table: Option<&DeTable<'i>>, context: &str) {
+        let Some(cause) = expectation.cause else { return };
+        let otherwise = expectation.otherwise.unwrap_or(Otherwise::Fail);
+        if matches!(otherwise, Otherwise::Inconclusive | Otherwise::Error) {
+            return;
+        }
+        let span = table
+            .and_then(|table| doc::get(table, "cause"))
+            .map_or_else(|| expectation.that.span(), |(key, _)| key.span());
+        let verdict = match otherwise {
+            Otherwise::NotApplicable => "not_applicable",
+            _ => "fail",
+        };
+        self.push(
+            self.file
+                .error_at(
+                    span,
+                    format!(
+                        "`cause = \"{}\"` in {context}, whose verdict is `{verdict}`",
+                        cause.as_str()
+                    ),
+                )
+                .with_expected("a cause only with `otherwise = \"inconclusive\"` or `otherwise = \"error\"`")
+                .with_hint("add `otherwise = \"inconclusive\"`, or remove `cause`"),
+        );
     }
 
     fn check_operator_count(&mut self, expectation: &Expectation, table: Option<&DeTable<'i>>, context: &str) {

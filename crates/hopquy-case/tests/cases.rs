@@ -585,3 +585,58 @@ fn password_policy_options_are_checked_at_their_key() {
         "{ops:?}"
     );
 }
+
+#[test]
+fn a_misspelt_cause_is_rejected_at_its_value_with_the_choices() {
+    let fixture = Fixture::new();
+    let text = variant(
+        "because = \"a wrong password was accepted\"",
+        "otherwise = \"inconclusive\"\ncause = \"target-credential\"\nbecause = \"a wrong password was accepted\"",
+    );
+    let diagnostics = case_errors(&fixture, "lockout-http", &text);
+    let diagnostic = &diagnostics[0];
+    assert_eq!(
+        diagnostic.message,
+        "unknown value `target-credential` for `cause` in expectation 1 of step \"burst\""
+    );
+    assert_eq!(
+        diagnostic.expected.as_deref(),
+        Some(
+            "one of: target-credentials, declaration-incomplete, surface-not-found, device-locked, \
+             answer-missing, no-answer, unrecognised-answer"
+        )
+    );
+    assert_eq!(diagnostic.hint.as_deref(), Some("did you mean `target-credentials`?"));
+    let path = fixture.path("lockout-http.toml");
+    let (line, column) = assert_rendered_location(diagnostic, &path);
+    assert_eq!(line, line_of(&text, "cause = \"target"));
+    assert_eq!(column, "cause = ".len() + 1);
+}
+
+#[test]
+fn a_cause_on_a_failing_expectation_is_rejected_at_its_key() {
+    let fixture = Fixture::new();
+    let text = variant(
+        "because = \"a wrong password was accepted\"",
+        "cause = \"device-locked\"\nbecause = \"a wrong password was accepted\"",
+    );
+    let diagnostics = case_errors(&fixture, "lockout-http", &text);
+    assert_eq!(diagnostics.len(), 1, "{diagnostics:?}");
+    let diagnostic = &diagnostics[0];
+    assert!(
+        diagnostic.message.contains("`cause = \"device-locked\"`") && diagnostic.message.contains("`fail`"),
+        "{}",
+        diagnostic.message
+    );
+    assert_eq!(diagnostic.line, line_of(&text, "cause = \"device"));
+    assert_eq!(diagnostic.column, 1);
+
+    // The same cause with an undecided verdict loads.
+    let accepted = text.replace("cause = \"device", "otherwise = \"inconclusive\"\ncause = \"device");
+    let path = fixture.write("lockout-http.toml", &accepted);
+    let loaded = hopquy_case::load_case(&path).unwrap();
+    assert_eq!(
+        loaded.case.steps[0].expect[0].cause,
+        Some(hopquy_case::Cause::DeviceLocked)
+    );
+}

@@ -76,33 +76,50 @@ pub fn junit_report(results: &Results) -> Report {
 fn test_case(results: &Results, group: &str, case: &CaseResult) -> TestCase {
     // Readers trim element text; trimming here keeps the file faithful to what they show.
     let summary = sanitize_text(case.summary.trim());
+    // The cause leads the message, so a CI list shows what to fix even when it cuts the
+    // line; the hint goes in the body with the full summary.
+    let described = match &case.cause {
+        Some(cause) => format!(
+            "{summary}\ncause: {}\nwhat to do: {}",
+            cause.class,
+            sanitize_text(&cause.hint)
+        ),
+        None => summary.clone(),
+    };
+    let message = |label: &str| {
+        let cause = case
+            .cause
+            .as_ref()
+            .map(|cause| format!(" [{}]", cause.class))
+            .unwrap_or_default();
+        one_line(&format!("{label}{cause}: {}", without_label(&summary, label)))
+    };
     let status = match case.verdict {
         Verdict::Pass => TestCaseStatus::success(),
         Verdict::Fail => {
             let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
             s.set_message(one_line(&summary))
                 .set_type("fail")
-                .set_description(summary.clone());
+                .set_description(described.clone());
             s
         }
         Verdict::Error => {
             let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
-            s.set_message(one_line(&summary))
+            s.set_message(message("error"))
                 .set_type("error")
-                .set_description(summary.clone());
+                .set_description(described.clone());
             s
         }
         Verdict::Inconclusive => {
             let mut s = TestCaseStatus::skipped();
-            s.set_message(one_line(&format!("inconclusive: {summary}")))
+            s.set_message(message("inconclusive"))
                 .set_type("inconclusive")
-                .set_description(summary.clone());
+                .set_description(described.clone());
             s
         }
         Verdict::NotApplicable => {
             let mut s = TestCaseStatus::skipped();
-            s.set_message(one_line(&format!("not applicable: {summary}")))
-                .set_type("not_applicable");
+            s.set_message(message("not applicable")).set_type("not_applicable");
             s
         }
     };
@@ -130,6 +147,9 @@ fn test_case(results: &Results, group: &str, case: &CaseResult) -> TestCase {
 /// Steps and evidence paths, so a CI reader can see what happened without the bundle.
 fn system_out(case: &CaseResult) -> String {
     let mut out = format!("verdict: {}\nsummary: {}\n", case.verdict, case.summary);
+    if let Some(cause) = &case.cause {
+        out.push_str(&format!("cause: {}\nwhat to do: {}\n", cause.class, cause.hint));
+    }
     for step in &case.steps {
         out.push_str(&format!("step {} ({}): {}", step.id, step.action, step.status));
         if let Some(message) = &step.message {
@@ -142,6 +162,15 @@ fn system_out(case: &CaseResult) -> String {
         out.push_str(&format!("evidence: {evidence}\n"));
     }
     sanitize_text(out.trim_end())
+}
+
+/// The runner starts some summaries with the verdict (`inconclusive: step …`); the message
+/// adds its own label, so a second one is dropped rather than printed twice.
+fn without_label<'s>(summary: &'s str, label: &str) -> &'s str {
+    summary
+        .strip_prefix(label)
+        .and_then(|rest| rest.strip_prefix(':'))
+        .map_or(summary, str::trim_start)
 }
 
 /// Attribute values lose newlines in XML parsers; keep the message to one bounded line
@@ -181,6 +210,19 @@ mod tests {
         assert_eq!(clause_group("5"), "5");
         assert_eq!(clause_group("2.1.5.3"), "2.1");
         assert!(clause_sort_key("2.9") < clause_sort_key("2.10"));
+    }
+
+    #[test]
+    fn a_leading_verdict_label_is_not_repeated() {
+        assert_eq!(
+            without_label("inconclusive: step `a`: x", "inconclusive"),
+            "step `a`: x"
+        );
+        assert_eq!(
+            without_label("inconclusively odd", "inconclusive"),
+            "inconclusively odd"
+        );
+        assert_eq!(without_label("no label", "error"), "no label");
     }
 
     #[test]

@@ -88,6 +88,151 @@ pub struct ClauseResult {
     pub title_en: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title_vi: Option<String>,
+    /// Additive (v1): the distinct causes of this clause's inconclusive and error cases, in
+    /// the order of [`CauseClass::ALL`], so a reader sees what to fix without opening cases.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub causes: Vec<CauseClass>,
+}
+
+/// Why a case could not be decided (inconclusive or error): one of a few fixed classes, so
+/// a lab can tell "fix your target file" from "the device is odd" at a glance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum CauseClass {
+    /// The target file's own credentials were not accepted.
+    TargetCredentials,
+    /// The manufacturer's declaration (IXIT) or its copy in the target file lacks what the
+    /// case needs.
+    DeclarationIncomplete,
+    /// The service a case needs was not found (closed, redirected elsewhere, TLS failed).
+    SurfaceNotFound,
+    /// The device stayed locked.
+    DeviceLocked,
+    /// An operator or document step had no (usable) answer.
+    AnswerMissing,
+    /// The device did not answer (timeouts, refused or closed connections).
+    NoAnswer,
+    /// The device answered in a way the case or profile does not recognise.
+    UnrecognisedAnswer,
+}
+
+impl CauseClass {
+    /// Every class, in the order summaries list them: what the lab fixes itself first.
+    pub const ALL: [CauseClass; 7] = [
+        CauseClass::TargetCredentials,
+        CauseClass::DeclarationIncomplete,
+        CauseClass::SurfaceNotFound,
+        CauseClass::DeviceLocked,
+        CauseClass::AnswerMissing,
+        CauseClass::NoAnswer,
+        CauseClass::UnrecognisedAnswer,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CauseClass::TargetCredentials => "target-credentials",
+            CauseClass::DeclarationIncomplete => "declaration-incomplete",
+            CauseClass::SurfaceNotFound => "surface-not-found",
+            CauseClass::DeviceLocked => "device-locked",
+            CauseClass::AnswerMissing => "answer-missing",
+            CauseClass::NoAnswer => "no-answer",
+            CauseClass::UnrecognisedAnswer => "unrecognised-answer",
+        }
+    }
+
+    /// The class named by its kebab-case string.
+    pub fn from_name(name: &str) -> Option<CauseClass> {
+        CauseClass::ALL.into_iter().find(|class| class.as_str() == name)
+    }
+
+    /// What the lab should do, in one English line.
+    pub fn hint(self) -> &'static str {
+        match self {
+            CauseClass::TargetCredentials => {
+                "check [credentials] and password_env in the target file; try `hopquy probe http HOST --user USER --password-env VAR`"
+            }
+            CauseClass::DeclarationIncomplete => {
+                "have the manufacturer complete the declaration (IXIT) and copy it into the target file's [declared]/[device] sections, then re-run the case"
+            }
+            CauseClass::SurfaceNotFound => {
+                "name the service in the target file, e.g. `[connection] web = \"https\"` or `ports = { http = 8080 }`"
+            }
+            CauseClass::DeviceLocked => {
+                "wait out the lock or unlock the account on the device, then `hopquy run --resume`"
+            }
+            CauseClass::AnswerMissing => "answer the step in `--answers FILE`, or run on a terminal",
+            CauseClass::NoAnswer => {
+                "check the network path and the device's load; raise `[connection] timeout_s`; re-run"
+            }
+            CauseClass::UnrecognisedAnswer => {
+                "compare the recorded exchange with the profile's classifiers; the profile may need an override"
+            }
+        }
+    }
+
+    /// [`CauseClass::hint`] in Vietnamese, for the bilingual report.
+    pub fn hint_vi(self) -> &'static str {
+        match self {
+            CauseClass::TargetCredentials => {
+                "kiểm tra [credentials] và password_env trong tệp target; thử `hopquy probe http HOST --user USER --password-env VAR`"
+            }
+            CauseClass::DeclarationIncomplete => {
+                "đề nghị nhà sản xuất bổ sung bản công bố (IXIT) và chép vào mục [declared]/[device] của tệp target, rồi chạy lại ca thử"
+            }
+            CauseClass::SurfaceNotFound => {
+                "khai báo dịch vụ trong tệp target, ví dụ `[connection] web = \"https\"` hoặc `ports = { http = 8080 }`"
+            }
+            CauseClass::DeviceLocked => {
+                "chờ hết thời gian khóa hoặc mở khóa tài khoản trên thiết bị, rồi chạy `hopquy run --resume`"
+            }
+            CauseClass::AnswerMissing => "trả lời bước này trong `--answers FILE`, hoặc chạy trên một terminal",
+            CauseClass::NoAnswer => "kiểm tra đường mạng và tải của thiết bị; tăng `[connection] timeout_s`; chạy lại",
+            CauseClass::UnrecognisedAnswer => {
+                "so sánh trao đổi đã ghi với các bộ phân loại của profile; profile có thể cần ghi đè"
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for CauseClass {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The cause of an inconclusive or error verdict and what to do about it, as recorded (the
+/// hint is stored so a bundle reads the same under a later tool version).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Cause {
+    pub class: CauseClass,
+    pub hint: String,
+}
+
+impl Cause {
+    /// The class with its standard hint.
+    pub fn of(class: CauseClass) -> Cause {
+        Cause {
+            class,
+            hint: class.hint().to_owned(),
+        }
+    }
+}
+
+impl From<CauseClass> for Cause {
+    fn from(class: CauseClass) -> Cause {
+        Cause::of(class)
+    }
+}
+
+/// The distinct cause classes among `cases`, in [`CauseClass::ALL`] order.
+pub fn distinct_causes<'c, I: IntoIterator<Item = &'c CaseResult>>(cases: I) -> Vec<CauseClass> {
+    let mut classes: Vec<CauseClass> = cases
+        .into_iter()
+        .filter_map(|case| case.cause.as_ref().map(|cause| cause.class))
+        .collect();
+    classes.sort();
+    classes.dedup();
+    classes
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -109,6 +254,9 @@ pub struct CaseResult {
     /// Per-step outcome, in execution order (additive).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub steps: Vec<StepResult>,
+    /// Additive (v1): why an inconclusive or error verdict could not be decided.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<Cause>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -195,6 +343,9 @@ pub enum Event {
         case: String,
         verdict: Verdict,
         summary: String,
+        /// Additive: why an inconclusive or error verdict could not be decided.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cause: Option<CauseClass>,
     },
     RunFinished {
         ts: String,

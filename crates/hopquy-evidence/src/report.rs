@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::EvidenceError;
 use crate::fsutil::{read_bounded_following, sanitize_text, validate_relative_path};
 use crate::junit::clause_sort_key;
-use crate::model::{CaseResult, Results, Verdict};
+use crate::model::{CaseResult, CauseClass, Results, Verdict, distinct_causes};
 
 pub const DEFAULT_TEMPLATE: &str = include_str!("../templates/report.html.j2");
 const TEMPLATE_NAME: &str = "report.html";
@@ -75,6 +75,8 @@ struct ReportView {
     complete: bool,
     device: DeviceView,
     counts: Vec<CountView>,
+    /// One row per distinct cause of the inconclusive and error cases: what the lab does next.
+    causes: Vec<CauseView>,
     clauses: Vec<ClauseView>,
     cases: Vec<CaseView>,
     signed: bool,
@@ -109,6 +111,22 @@ struct CountView {
     cases: usize,
 }
 
+#[derive(Debug, Clone, Serialize)]
+struct CauseView {
+    class: &'static str,
+    hint_en: String,
+    hint_vi: &'static str,
+    /// Ids of the cases with this cause.
+    cases: Vec<CaseLink>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct CaseCauseView {
+    class: &'static str,
+    hint_en: String,
+    hint_vi: &'static str,
+}
+
 #[derive(Debug, Serialize)]
 struct ClauseView {
     id: String,
@@ -118,7 +136,7 @@ struct ClauseView {
     cases: Vec<CaseLink>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 struct CaseLink {
     id: String,
     anchor: String,
@@ -144,6 +162,7 @@ struct CaseView {
     started: String,
     finished: String,
     summary: String,
+    cause: Option<CaseCauseView>,
     steps: Vec<StepView>,
     evidence: Vec<EvidenceLink>,
 }
@@ -311,6 +330,11 @@ fn build_view(results: &Results, ctx: &ReportContext) -> ReportView {
             started: format_time(case.started.as_deref()),
             finished: format_time(case.finished.as_deref()),
             summary: or_missing(Some(&case.summary)),
+            cause: case.cause.as_ref().map(|cause| CaseCauseView {
+                class: cause.class.as_str(),
+                hint_en: clean(&cause.hint),
+                hint_vi: cause.class.hint_vi(),
+            }),
             steps: case
                 .steps
                 .iter()
@@ -334,6 +358,8 @@ fn build_view(results: &Results, ctx: &ReportContext) -> ReportView {
             cases: results.cases.iter().filter(|c| c.verdict == verdict).count(),
         })
         .collect();
+
+    let causes = cause_views(results, &anchors);
 
     let regulation_title = ctx
         .regulation_title
@@ -383,6 +409,7 @@ fn build_view(results: &Results, ctx: &ReportContext) -> ReportView {
             serial: or_missing(results.device.serial.as_deref()),
         },
         counts,
+        causes,
         clauses,
         cases,
         signed: ctx.signed,
@@ -392,6 +419,38 @@ fn build_view(results: &Results, ctx: &ReportContext) -> ReportView {
         case_set_digest: or_missing(ctx.case_set_digest.as_deref()),
         generated: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     }
+}
+
+fn cause_views(results: &Results, anchors: &BTreeMap<&str, String>) -> Vec<CauseView> {
+    distinct_causes(&results.cases)
+        .into_iter()
+        .map(|class: CauseClass| {
+            let mine: Vec<&CaseResult> = results
+                .cases
+                .iter()
+                .filter(|c| c.cause.as_ref().is_some_and(|cause| cause.class == class))
+                .collect();
+            // The recorded hint, so an older bundle shows what its run said; the first case's
+            // stands for the class (the runner writes the same hint for every case of it).
+            let hint_en = mine
+                .first()
+                .and_then(|c| c.cause.as_ref())
+                .map_or_else(|| class.hint().to_owned(), |cause| clean(&cause.hint));
+            CauseView {
+                class: class.as_str(),
+                hint_en,
+                hint_vi: class.hint_vi(),
+                cases: mine
+                    .iter()
+                    .map(|c| CaseLink {
+                        id: clean(&c.id),
+                        anchor: anchors.get(c.id.as_str()).cloned().unwrap_or_default(),
+                        evidence: Vec::new(),
+                    })
+                    .collect(),
+            }
+        })
+        .collect()
 }
 
 /// Renders report.html with the built-in template or `ctx.template_override`.

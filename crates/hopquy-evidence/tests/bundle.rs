@@ -537,3 +537,126 @@ fn diff_bundles_compares_evidence_hashes() {
     assert_eq!(changed, ["lockout"]);
     assert_eq!(d.evidence_changes[0].path, "cases/lockout/exchanges.jsonl");
 }
+
+/// The sample with a cause on its inconclusive and error cases, summaries as the runner
+/// writes them (starting with the verdict).
+fn results_with_causes() -> Results {
+    let mut results = sample_results();
+    let mut cases = results.cases.clone();
+    for case in &mut cases {
+        match case.id.as_str() {
+            "telnet-closed" => {
+                case.summary = "inconclusive: step `ask`: no operator answer: nobody at the bench".into();
+                case.cause = Some(Cause::of(CauseClass::AnswerMissing));
+            }
+            "ssh-algorithms" => case.cause = Some(Cause::of(CauseClass::NoAnswer)),
+            _ => {}
+        }
+    }
+    results = common::results_from(cases, &Default::default());
+    results
+}
+
+#[test]
+fn results_without_causes_read_and_write_as_before() {
+    // A results.json written before causes existed: no `cause`, no `causes`.
+    let text = serde_json::to_string_pretty(&sample_results()).unwrap();
+    assert!(
+        !text.contains("\"cause"),
+        "a bundle without causes gained a field: {text}"
+    );
+    let parsed: Results = serde_json::from_str(&text).unwrap();
+    assert!(parsed.cases.iter().all(|c| c.cause.is_none()));
+    assert!(parsed.clauses.iter().all(|c| c.causes.is_empty()));
+    assert_eq!(serde_json::to_string_pretty(&parsed).unwrap(), text);
+}
+
+#[test]
+fn causes_round_trip_and_verify() {
+    let results = results_with_causes();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("bundle");
+    write_bundle(&dir, &results, None);
+    let report = verify(&dir, None);
+    assert!(report.is_valid(), "{report}");
+    let read = read_results(&dir).unwrap();
+    assert_eq!(read, results);
+
+    let raw: serde_json::Value = serde_json::from_slice(&fs::read(dir.join("results.json")).unwrap()).unwrap();
+    let telnet = raw["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "telnet-closed")
+        .unwrap();
+    assert_eq!(telnet["cause"]["class"], "answer-missing");
+    assert_eq!(telnet["cause"]["hint"], CauseClass::AnswerMissing.hint());
+    let clause = read.clauses.iter().find(|c| c.id == "2.2.1").unwrap();
+    assert_eq!(clause.causes, [CauseClass::AnswerMissing]);
+    let passing = read.clauses.iter().find(|c| c.id == "2.1.5").unwrap();
+    assert!(passing.causes.is_empty());
+}
+
+#[test]
+fn junit_message_names_the_cause_once_with_one_verdict_label() {
+    let results = results_with_causes();
+    let parsed = quick_junit::Report::deserialize_from_str(&junit_xml(&results).unwrap()).unwrap();
+    let status = |name: &str| {
+        parsed
+            .test_suites
+            .iter()
+            .flat_map(|s| s.test_cases.iter())
+            .find(|c| c.name.as_str() == name)
+            .unwrap()
+            .status
+            .clone()
+    };
+    match status("telnet-closed") {
+        quick_junit::TestCaseStatus::Skipped {
+            message, description, ..
+        } => {
+            let message = message.unwrap().to_string();
+            assert_eq!(
+                message,
+                "inconclusive [answer-missing]: step `ask`: no operator answer: nobody at the bench"
+            );
+            let description = description.unwrap().to_string();
+            assert!(description.contains(CauseClass::AnswerMissing.hint()), "{description}");
+        }
+        other => panic!("expected skipped, got {other:?}"),
+    }
+    match status("ssh-algorithms") {
+        quick_junit::TestCaseStatus::NonSuccess { message, .. } => {
+            assert_eq!(message.unwrap().as_str(), "error [no-answer]: connection reset");
+        }
+        other => panic!("expected error, got {other:?}"),
+    }
+}
+
+#[test]
+fn report_lists_what_to_do_per_cause_in_both_languages() {
+    let html = render_report(&results_with_causes(), &report_ctx()).unwrap();
+    // The hints hold quotes and apostrophes, which the template escapes.
+    let escaped = |text: &str| {
+        text.replace('&', "&amp;")
+            .replace('"', "&quot;")
+            .replace('\'', "&#x27;")
+            .replace('<', "&lt;")
+    };
+    for class in [CauseClass::AnswerMissing, CauseClass::NoAnswer] {
+        assert!(html.contains(class.as_str()), "{} missing", class.as_str());
+        assert!(html.contains(&escaped(class.hint())), "{class} hint missing");
+        assert!(
+            html.contains(&escaped(class.hint_vi())),
+            "{class} Vietnamese hint missing"
+        );
+    }
+    assert!(html.contains("What to do about undecided cases"));
+    assert!(
+        !html.contains(CauseClass::DeviceLocked.as_str()),
+        "a cause no case has is listed"
+    );
+
+    let without = render_report(&sample_results(), &report_ctx()).unwrap();
+    assert!(!without.contains("What to do about undecided cases"));
+}

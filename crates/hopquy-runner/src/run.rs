@@ -5,8 +5,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use hopquy_case::{Case, Otherwise, ProfileFile, Regulation};
-use hopquy_evidence::{CaseResult, ClauseResult, DeviceInfo, Event, Results, StepResult, ToolInfo, Verdict, aggregate};
-use hopquy_probe::{Credential, Device, Limits, Recorder, Redactor};
+use hopquy_evidence::{
+    CaseResult, Cause, CauseClass, ClauseResult, DeviceInfo, Event, Results, StepResult, ToolInfo, Verdict, aggregate,
+    distinct_causes,
+};
+use hopquy_probe::{Credential, Device, Limits, ProbeError, Recorder, Redactor};
 use serde_json::{Value, json};
 
 use crate::actions::{self, ActionError, RunContext};
@@ -239,6 +242,7 @@ impl Runner {
                 case: id.clone(),
                 verdict: outcome.result.verdict,
                 summary: outcome.result.summary.clone(),
+                cause: outcome.result.cause.as_ref().map(|cause| cause.class),
             });
             observer.case_done(&outcome);
             case_results.push(outcome.result);
@@ -304,7 +308,7 @@ impl Runner {
             },
             "steps": {},
         });
-        let mut decided: Option<(Verdict, String)> = None;
+        let mut decided: Option<(Verdict, String, Option<CauseClass>)> = None;
         let mut steps = Vec::new();
         let mut exchanges = Vec::new();
         let mut answers = BTreeMap::new();
@@ -356,13 +360,7 @@ impl Runner {
                             Ok(checked) => {
                                 expectations_checked += 1;
                                 if !checked.held {
-                                    let otherwise = exp.otherwise.unwrap_or(Otherwise::Fail);
-                                    let verdict = match otherwise {
-                                        Otherwise::Fail => Verdict::Fail,
-                                        Otherwise::Inconclusive => Verdict::Inconclusive,
-                                        Otherwise::NotApplicable => Verdict::NotApplicable,
-                                        Otherwise::Error => Verdict::Error,
-                                    };
+                                    let (verdict, cause) = unmet_expectation(exp);
                                     let text = format!(
                                         "{} (step `{}`: expected {}, observed {})",
                                         exp.because,
@@ -373,7 +371,7 @@ impl Runner {
                                     status = "failed_expectation".into();
                                     message = Some(text.clone());
                                     if decided.is_none() {
-                                        decided = Some((verdict, text));
+                                        decided = Some((verdict, text, cause));
                                     }
                                     break;
                                 }
@@ -381,8 +379,9 @@ impl Runner {
                             Err(e) => {
                                 status = "error".into();
                                 message = Some(e.to_string());
+                                // A bug in the case, not something the lab can fix: no cause.
                                 if decided.is_none() {
-                                    decided = Some((Verdict::Error, format!("case definition error: {e}")));
+                                    decided = Some((Verdict::Error, format!("case definition error: {e}"), None));
                                 }
                                 break;
                             }
@@ -391,13 +390,7 @@ impl Runner {
                     (status, message, obs)
                 }
                 Err(err) => {
-                    let verdict = match (&err, step.on_error.as_ref().map(|s| s.get_ref().as_str())) {
-                        (ActionError::NoAnswer(_), _) => Verdict::Inconclusive,
-                        (ActionError::SurfaceNotFound(_), _) => Verdict::Inconclusive,
-                        (ActionError::NotApplicable(_), _) => Verdict::NotApplicable,
-                        (_, Some("inconclusive")) => Verdict::Inconclusive,
-                        _ => Verdict::Error,
-                    };
+                    let (verdict, cause) = failed_step(&err, step.on_error.as_ref().map(|s| s.get_ref().as_str()));
                     let text = format!(
                         "{}: step `{}`: {}",
                         verdict,
@@ -405,7 +398,7 @@ impl Runner {
                         ctx.redactor.redact_str(&err.to_string())
                     );
                     if decided.is_none() {
-                        decided = Some((verdict, text.clone()));
+                        decided = Some((verdict, text.clone(), cause));
                     }
                     ("error".to_owned(), Some(text), Value::Null)
                 }
@@ -429,19 +422,25 @@ impl Runner {
             });
         }
 
-        let (verdict, summary) = match decided {
+        let (verdict, summary, cause) = match decided {
             Some(d) => d,
             None if expectations_checked == 0 => (
                 Verdict::Error,
                 "error: no expectation was evaluated, so the evidence cannot carry a verdict".to_owned(),
+                None,
             ),
             None => (
                 Verdict::Pass,
                 case.pass_summary
                     .clone()
                     .unwrap_or_else(|| format!("all {expectations_checked} expectations held")),
+                None,
             ),
         };
+        // A cause explains an undecided verdict; a pass, fail or not-applicable needs none.
+        let cause = cause
+            .filter(|_| matches!(verdict, Verdict::Inconclusive | Verdict::Error))
+            .map(Cause::of);
         let mut evidence = Vec::new();
         if !exchanges.is_empty() {
             evidence.push(format!("cases/{case_id}/exchanges.jsonl"));
@@ -461,6 +460,7 @@ impl Runner {
                 started: Some(started),
                 finished: Some(now()),
                 steps,
+                cause,
             },
             exchanges,
             answers,
@@ -490,6 +490,7 @@ fn skipped_case(planned: &PlannedCase, verdict: Verdict, summary: String) -> Cas
             started: Some(ts.clone()),
             finished: Some(ts),
             steps: Vec::new(),
+            cause: None,
         },
         exchanges: Vec::new(),
         answers: BTreeMap::new(),
@@ -527,9 +528,71 @@ pub fn clause_results(regulation: &Regulation, cases: &[CaseResult]) -> Vec<Clau
                 cases: mine.iter().map(|c| c.id.clone()).collect(),
                 title_en: Some(cl.title_en.clone()),
                 title_vi: Some(cl.title_vi.clone()),
+                causes: distinct_causes(mine.iter().copied()),
             }
         })
         .collect()
+}
+
+/// The verdict of an unmet expectation and, when it leaves the case undecided, its cause:
+/// the case's `cause`; else, for an inconclusive one, an answer the case does not recognise
+/// (what an unmet control check means). An `error` expectation without a cause says what
+/// to do in its `because` (remove leftover users…), which no class would say better.
+fn unmet_expectation(exp: &hopquy_case::Expectation) -> (Verdict, Option<CauseClass>) {
+    let cause = exp.cause.map(cause_class);
+    match exp.otherwise.unwrap_or(Otherwise::Fail) {
+        Otherwise::Fail => (Verdict::Fail, None),
+        Otherwise::NotApplicable => (Verdict::NotApplicable, None),
+        Otherwise::Inconclusive => (
+            Verdict::Inconclusive,
+            Some(cause.unwrap_or(CauseClass::UnrecognisedAnswer)),
+        ),
+        Otherwise::Error => (Verdict::Error, cause),
+    }
+}
+
+/// The verdict of a step whose action failed (`on_error` as the case wrote it) and its cause.
+fn failed_step(err: &ActionError, on_error: Option<&str>) -> (Verdict, Option<CauseClass>) {
+    let verdict = match (err, on_error) {
+        (ActionError::NoAnswer(_) | ActionError::SurfaceNotFound(_), _) => Verdict::Inconclusive,
+        (ActionError::NotApplicable(_), _) => Verdict::NotApplicable,
+        (_, Some("inconclusive")) => Verdict::Inconclusive,
+        _ => Verdict::Error,
+    };
+    let cause = match err {
+        ActionError::NoAnswer(_) => Some(CauseClass::AnswerMissing),
+        ActionError::SurfaceNotFound(_) => Some(CauseClass::SurfaceNotFound),
+        ActionError::Probe(probe) => match probe {
+            ProbeError::Timeout(_) | ProbeError::Refused(_) | ProbeError::Unreachable(_) | ProbeError::Closed(_) => {
+                Some(CauseClass::NoAnswer)
+            }
+            ProbeError::TooLarge(_) | ProbeError::Protocol(_) => Some(CauseClass::UnrecognisedAnswer),
+            ProbeError::Tls(_) => Some(CauseClass::SurfaceNotFound),
+            // This machine or the request failed, not the device: nothing the lab's target
+            // file or device explains.
+            ProbeError::Invalid(_) | ProbeError::Local(_) => None,
+            // Another certificate than the pinned one: an error the lab investigates (someone
+            // may be in the middle), not an undecided case with a routine fix.
+            ProbeError::CertificateChanged(_) => None,
+        },
+        // The case or this build is wrong, which a lab cannot fix in its target file.
+        ActionError::Template(_) | ActionError::Definition(_) | ActionError::Unsupported(_) => None,
+        ActionError::NotApplicable(_) => None,
+    };
+    (verdict, cause)
+}
+
+/// The case file's cause vocabulary, as the evidence records it.
+fn cause_class(cause: hopquy_case::Cause) -> CauseClass {
+    match cause {
+        hopquy_case::Cause::TargetCredentials => CauseClass::TargetCredentials,
+        hopquy_case::Cause::DeclarationIncomplete => CauseClass::DeclarationIncomplete,
+        hopquy_case::Cause::SurfaceNotFound => CauseClass::SurfaceNotFound,
+        hopquy_case::Cause::DeviceLocked => CauseClass::DeviceLocked,
+        hopquy_case::Cause::AnswerMissing => CauseClass::AnswerMissing,
+        hopquy_case::Cause::NoAnswer => CauseClass::NoAnswer,
+        hopquy_case::Cause::UnrecognisedAnswer => CauseClass::UnrecognisedAnswer,
+    }
 }
 
 fn short(v: &Value) -> String {
@@ -643,5 +706,191 @@ impl RunInput {
                 .collect(),
             previous: Vec::new(),
         })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use hopquy_probe::Limits;
+
+    use super::*;
+    use crate::actions::test_support::{context, target};
+
+    fn expectation(extra: &str) -> hopquy_case::Expectation {
+        toml::from_str(&format!("that = \"status\"\nequals = 401\nbecause = \"x\"\n{extra}")).unwrap()
+    }
+
+    #[test]
+    fn an_unmet_expectation_names_a_cause_only_when_it_leaves_the_case_undecided() {
+        let table = [
+            ("", Verdict::Fail, None),
+            ("otherwise = \"not_applicable\"", Verdict::NotApplicable, None),
+            (
+                "otherwise = \"inconclusive\"",
+                Verdict::Inconclusive,
+                Some(CauseClass::UnrecognisedAnswer),
+            ),
+            (
+                "otherwise = \"inconclusive\"\ncause = \"target-credentials\"",
+                Verdict::Inconclusive,
+                Some(CauseClass::TargetCredentials),
+            ),
+            (
+                "otherwise = \"error\"\ncause = \"no-answer\"",
+                Verdict::Error,
+                Some(CauseClass::NoAnswer),
+            ),
+            ("otherwise = \"error\"", Verdict::Error, None),
+        ];
+        for (extra, verdict, cause) in table {
+            assert_eq!(unmet_expectation(&expectation(extra)), (verdict, cause), "{extra:?}");
+        }
+    }
+
+    #[test]
+    fn a_failed_step_names_what_the_lab_can_act_on() {
+        let probe = |e: ProbeError| ActionError::Probe(e);
+        let table = [
+            (
+                ActionError::NoAnswer("q".into()),
+                None,
+                Verdict::Inconclusive,
+                Some(CauseClass::AnswerMissing),
+            ),
+            (
+                ActionError::SurfaceNotFound("no web service".into()),
+                None,
+                Verdict::Inconclusive,
+                Some(CauseClass::SurfaceNotFound),
+            ),
+            (
+                probe(ProbeError::Timeout("reading".into())),
+                Some("inconclusive"),
+                Verdict::Inconclusive,
+                Some(CauseClass::NoAnswer),
+            ),
+            (
+                probe(ProbeError::Refused("127.0.0.1:1".into())),
+                None,
+                Verdict::Error,
+                Some(CauseClass::NoAnswer),
+            ),
+            (
+                probe(ProbeError::Unreachable("x".into())),
+                None,
+                Verdict::Error,
+                Some(CauseClass::NoAnswer),
+            ),
+            (
+                probe(ProbeError::Closed("x".into())),
+                Some("inconclusive"),
+                Verdict::Inconclusive,
+                Some(CauseClass::NoAnswer),
+            ),
+            (
+                probe(ProbeError::Protocol("garbage".into())),
+                None,
+                Verdict::Error,
+                Some(CauseClass::UnrecognisedAnswer),
+            ),
+            (probe(ProbeError::Local("threads".into())), None, Verdict::Error, None),
+            (ActionError::Definition("bad".into()), None, Verdict::Error, None),
+            (
+                ActionError::NotApplicable("no port".into()),
+                Some("inconclusive"),
+                Verdict::NotApplicable,
+                None,
+            ),
+        ];
+        for (err, on_error, verdict, cause) in table {
+            assert_eq!(failed_step(&err, on_error), (verdict, cause), "{err:?} {on_error:?}");
+        }
+    }
+
+    /// A case of `steps` (TOML) on the loopback target with nobody at the bench.
+    async fn execute(steps: &str, ports: &[(&str, u16)]) -> CaseResult {
+        let text = format!(
+            "id = \"c\"\ntitle = \"t\"\ntitle_vi = \"t\"\nkind = \"automated\"\nmethod = \"functional\"\n\
+             since = \"0.1.0\"\nsummary = \"s\"\n[clauses]\nqcvn135-2024 = [\"2.1.1\"]\n{steps}"
+        );
+        let case: Case = toml::from_str(&text).unwrap();
+        let planned = PlannedCase {
+            case,
+            clauses: vec!["2.1.1".into()],
+        };
+        let profile = ProfileFile::default();
+        let target = target("Target-Secret-9", ports);
+        let (credentials, paths) = (BTreeMap::new(), BTreeMap::new());
+        let limits = Limits {
+            io_timeout: std::time::Duration::from_millis(800),
+            ..Limits::default()
+        };
+        let ctx = context(limits, &profile, &target, &credentials, &paths);
+        struct Quiet;
+        impl RunObserver for Quiet {
+            fn event(&self, _: &Event) {}
+            fn case_done(&self, _: &CaseOutcome) {}
+        }
+        Runner::default()
+            .execute_case(&planned, &ctx, &target, &Quiet)
+            .await
+            .unwrap()
+            .result
+    }
+
+    #[tokio::test]
+    async fn an_unanswered_question_is_answer_missing_with_its_hint() {
+        let result = execute(
+            "[[steps]]\nid = \"ask\"\naction = \"operator\"\nanswer = \"yes-no\"\nprompt = \"ok?\"\n\
+             [[steps.expect]]\nthat = \"answer\"\nequals = \"yes\"\nbecause = \"no\"",
+            &[],
+        )
+        .await;
+        assert_eq!(result.verdict, Verdict::Inconclusive, "{}", result.summary);
+        let cause = result.cause.unwrap();
+        assert_eq!(cause.class, CauseClass::AnswerMissing);
+        assert_eq!(cause.hint, CauseClass::AnswerMissing.hint());
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_no_answer_and_a_finding_has_no_cause() {
+        let closed = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        };
+        let result = execute(
+            "[[steps]]\nid = \"get\"\naction = \"http\"\npath = \"/\"\nport = \"http\"\n\
+             on_error = \"inconclusive\"\n[[steps.expect]]\nthat = \"status\"\nequals = 401\nbecause = \"x\"",
+            &[("http", closed)],
+        )
+        .await;
+        assert_eq!(result.verdict, Verdict::Inconclusive, "{}", result.summary);
+        assert_eq!(result.cause.map(|c| c.class), Some(CauseClass::NoAnswer));
+
+        // A service that answers 200 where 401 is expected is a finding: no cause.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let mut buf = [0u8; 2048];
+                let _ = socket.read(&mut buf).await;
+                let _ = socket
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                    .await;
+            }
+        });
+        let found = execute(
+            "[[steps]]\nid = \"get\"\naction = \"http\"\npath = \"/\"\nport = \"http\"\nauth = \"none\"\n\
+             credentials = \"none\"\n[[steps.expect]]\nthat = \"status\"\nequals = 401\nbecause = \"x\"",
+            &[("http", port)],
+        )
+        .await;
+        server.abort();
+        assert_eq!(found.verdict, Verdict::Fail, "{}", found.summary);
+        assert_eq!(found.cause, None);
     }
 }

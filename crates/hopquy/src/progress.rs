@@ -7,6 +7,8 @@ use std::sync::Mutex;
 use hopquy_evidence::Event;
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::commands::run::shorten_at_word;
+
 pub struct Progress {
     json: bool,
     bar: Option<ProgressBar>,
@@ -72,11 +74,19 @@ impl Progress {
             (Event::OperatorPrompt { case, .. }, Some(b)) => b.set_message(format!("{case}: waiting for the operator")),
             (
                 Event::CaseFinished {
-                    case, verdict, summary, ..
+                    case,
+                    verdict,
+                    summary,
+                    cause,
+                    ..
                 },
                 bar,
             ) => {
-                let short: String = summary.lines().next().unwrap_or("").chars().take(110).collect();
+                let mut short = shorten_at_word(summary.lines().next().unwrap_or(""), 110);
+                // The class only; its hint is printed once, under the clause table.
+                if let Some(cause) = cause {
+                    short.push_str(&format!(" [{cause}]"));
+                }
                 match bar {
                     Some(b) => {
                         b.inc(1);

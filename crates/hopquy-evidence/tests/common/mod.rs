@@ -27,6 +27,7 @@ pub fn case(id: &str, clauses: &[&str], verdict: Verdict, summary: &str) -> Case
             message: Some(format!("step message of {id}")),
             observations: serde_json::json!({"status": 200}),
         }],
+        cause: None,
     }
 }
 
@@ -59,6 +60,7 @@ pub fn results_from(cases: Vec<CaseResult>, titles: &BTreeMap<String, (String, S
                     .map(|t| t.1.clone())
                     .unwrap_or_else(|| format!("English title {id}")),
             ),
+            causes: distinct_causes(cs.iter().copied()),
             id,
         })
         .collect();
@@ -205,6 +207,7 @@ pub fn write_bundle(dir: &Path, results: &Results, ctx: ReportContext, key: Opti
                 case: c.id.clone(),
                 verdict: c.verdict,
                 summary: c.summary.clone(),
+                cause: c.cause.as_ref().map(|cause| cause.class),
             })
             .unwrap();
     }

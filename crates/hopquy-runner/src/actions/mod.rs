@@ -23,7 +23,7 @@ mod rtsp;
 mod ssh;
 mod telnet;
 #[cfg(test)]
-mod test_support;
+pub(crate) mod test_support;
 mod tls;
 pub mod web_surface;
 
@@ -47,12 +47,12 @@ pub enum ActionError {
     NotApplicable(String),
     #[error("no operator answer: {0}")]
     NoAnswer(String),
+    /// The service a step needs was not found (closed, redirected elsewhere, TLS failed):
+    /// the case cannot be decided until the target file names it.
+    #[error("service not found: {0}")]
+    SurfaceNotFound(String),
     #[error("action `{0}` is not available in this build")]
     Unsupported(String),
-    /// The service the step needs was not found on the device (closed, redirects elsewhere,
-    /// TLS fails): the case cannot observe anything, so it is inconclusive.
-    #[error("surface not found: {0}")]
-    SurfaceNotFound(String),
 }
 
 /// Shared, read-only state for all steps of a run.

@@ -410,7 +410,23 @@ pub fn print_summary(results: &Results, dir: &Path, json: bool) {
         return;
     }
     errln!();
-    errln!("Kết quả theo điều khoản / Results by clause — {}", results.regulation);
+    for line in summary_lines(results) {
+        errln!("{line}");
+    }
+    errln!("evidence bundle: {}", dir.display());
+}
+
+const TITLE_CHARS: usize = 60;
+/// Case ids listed per cause before "and N more": enough to find them, short enough to read.
+const CAUSE_CASES_SHOWN: usize = 4;
+
+/// The clause table, the verdict counts and, when some case is undecided, one "what to do"
+/// line per distinct cause.
+fn summary_lines(results: &Results) -> Vec<String> {
+    let mut lines = vec![format!(
+        "Kết quả theo điều khoản / Results by clause — {}",
+        results.regulation
+    )];
     let width = results
         .clauses
         .iter()
@@ -419,23 +435,170 @@ pub fn print_summary(results: &Results, dir: &Path, json: bool) {
         .unwrap_or(8)
         .max(8);
     for c in &results.clauses {
-        let title: String = c.title_en.as_deref().unwrap_or("").chars().take(60).collect();
-        errln!(
-            "  {:<width$} {:<15} {:<60} {}",
+        let title = shorten_at_word(c.title_en.as_deref().unwrap_or(""), TITLE_CHARS);
+        let mut line = format!(
+            "  {:<width$} {:<15} {:<TITLE_CHARS$} {}",
             c.id,
             c.verdict.as_str(),
             title,
             c.cases.len()
         );
+        if !c.causes.is_empty() {
+            let causes: Vec<&str> = c.causes.iter().map(|cause| cause.as_str()).collect();
+            line.push_str(&format!("  [{}]", causes.join(", ")));
+        }
+        lines.push(line.trim_end().to_owned());
     }
     let count = |v: Verdict| results.clauses.iter().filter(|c| c.verdict == v).count();
-    errln!(
+    lines.push(format!(
         "clauses: {} pass, {} fail, {} inconclusive, {} error, {} not applicable",
         count(Verdict::Pass),
         count(Verdict::Fail),
         count(Verdict::Inconclusive),
         count(Verdict::Error),
         count(Verdict::NotApplicable)
-    );
-    errln!("evidence bundle: {}", dir.display());
+    ));
+    let classes = hopquy_evidence::distinct_causes(&results.cases);
+    if !classes.is_empty() {
+        lines.push("what to do about the undecided cases:".to_owned());
+    }
+    for class in classes {
+        let cases: Vec<&CaseResult> = results
+            .cases
+            .iter()
+            .filter(|c| c.cause.as_ref().is_some_and(|cause| cause.class == class))
+            .collect();
+        // The recorded hint: a resumed bundle says what its own run said.
+        let hint = cases
+            .first()
+            .and_then(|c| c.cause.as_ref())
+            .map_or(class.hint(), |cause| cause.hint.as_str());
+        let ids: Vec<&str> = cases.iter().take(CAUSE_CASES_SHOWN).map(|c| c.id.as_str()).collect();
+        let more = cases.len().saturating_sub(CAUSE_CASES_SHOWN);
+        let more = if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        };
+        let noun = if cases.len() == 1 { "case" } else { "cases" };
+        lines.push(format!("  {class} ({} {noun}: {}{more})", cases.len(), ids.join(", ")));
+        lines.push(format!("    → {hint}"));
+    }
+    lines
+}
+
+/// At most `max` characters, cut at a word boundary with "…" when cut, so a title never
+/// ends in half a word.
+pub(crate) fn shorten_at_word(text: &str, max: usize) -> String {
+    let text = text.trim();
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    // Room for the ellipsis.
+    let head: String = text.chars().take(max.saturating_sub(1)).collect();
+    let next_is_space = text.chars().nth(head.chars().count()).is_some_and(char::is_whitespace);
+    let cut = if next_is_space {
+        head.as_str()
+    } else {
+        match head.rfind(char::is_whitespace) {
+            Some(at) => &head[..at],
+            // One long word: cutting it is all that is left.
+            None => head.as_str(),
+        }
+    };
+    format!(
+        "{}…",
+        cut.trim_end_matches(|c: char| c.is_whitespace() || c == ',' || c == ';')
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use hopquy_evidence::{Cause, CauseClass, ClauseResult, DeviceInfo, ToolInfo};
+
+    use super::*;
+
+    #[test]
+    fn long_titles_are_cut_between_words() {
+        assert_eq!(shorten_at_word("short title", 60), "short title");
+        let cut = shorten_at_word("No universal default passwords on any interface of the device", 30);
+        assert_eq!(cut, "No universal default…");
+        assert!(cut.chars().count() <= 30);
+        assert_eq!(shorten_at_word("abcdefghij", 5), "abcd…");
+    }
+
+    fn case(id: &str, verdict: Verdict, cause: Option<CauseClass>) -> CaseResult {
+        CaseResult {
+            id: id.into(),
+            clauses: vec!["2.1.5".into()],
+            kind: "automated".into(),
+            verdict,
+            summary: "s".into(),
+            evidence: Vec::new(),
+            title: None,
+            started: None,
+            finished: None,
+            steps: Vec::new(),
+            cause: cause.map(Cause::of),
+        }
+    }
+
+    #[test]
+    fn each_distinct_cause_is_listed_once_with_its_hint() {
+        let cases = vec![
+            case(
+                "lockout-http",
+                Verdict::Inconclusive,
+                Some(CauseClass::TargetCredentials),
+            ),
+            case(
+                "lockout-rtsp",
+                Verdict::Inconclusive,
+                Some(CauseClass::TargetCredentials),
+            ),
+            case("tls-https", Verdict::Error, Some(CauseClass::NoAnswer)),
+            case("default-credentials-http", Verdict::Pass, None),
+        ];
+        let results = Results {
+            schema_version: hopquy_evidence::RESULTS_SCHEMA_VERSION,
+            regulation: "qcvn135-2024".into(),
+            tool: ToolInfo {
+                name: "hopquy".into(),
+                version: "0".into(),
+            },
+            device: DeviceInfo::default(),
+            started: String::new(),
+            finished: String::new(),
+            clauses: vec![ClauseResult {
+                id: "2.1.5".into(),
+                verdict: Verdict::Error,
+                cases: cases.iter().map(|c| c.id.clone()).collect(),
+                title_en: Some("Brute-force protection of every network authentication mechanism".into()),
+                title_vi: None,
+                causes: hopquy_evidence::distinct_causes(&cases),
+            }],
+            cases,
+            profile: None,
+            run_id: None,
+            complete: true,
+            web_surface: None,
+        };
+        let lines = summary_lines(&results);
+        let text = lines.join("\n");
+        assert!(lines[1].ends_with("[target-credentials, no-answer]"), "{}", lines[1]);
+        assert!(
+            lines[1].contains("Brute-force protection of every network authentication…"),
+            "{}",
+            lines[1]
+        );
+        let hint = CauseClass::TargetCredentials.hint();
+        assert_eq!(text.matches(hint).count(), 1, "{text}");
+        assert!(
+            text.contains("  target-credentials (2 cases: lockout-http, lockout-rtsp)"),
+            "{text}"
+        );
+        assert!(text.contains("  no-answer (1 case: tls-https)"), "{text}");
+        assert!(text.contains(CauseClass::NoAnswer.hint()), "{text}");
+        assert!(!text.contains("unrecognised-answer"), "{text}");
+    }
 }
