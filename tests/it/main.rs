@@ -6,5 +6,6 @@
 
 mod cases;
 mod cli;
+mod demo;
 mod evidence;
 mod hostile;

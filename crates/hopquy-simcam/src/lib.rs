@@ -23,6 +23,7 @@
 
 mod auth;
 pub mod config;
+pub mod dossier;
 pub mod http;
 mod legacy_tls;
 mod net;
@@ -159,6 +160,9 @@ pub struct SimCamera {
     state: SimState,
     services: Vec<RunningService>,
     certificate_der: Option<Vec<u8>>,
+    /// The HTTPS identity, kept so a power cycle comes back with the same key, as a camera
+    /// keeps its key in flash; a factory reset discards it.
+    tls_identity: Option<tls::TlsIdentity>,
 }
 
 impl SimCamera {
@@ -175,6 +179,7 @@ impl SimCamera {
             state,
             services: Vec::new(),
             certificate_der: None,
+            tls_identity: None,
         };
         // Every listener is bound before any service starts: the HTTP port's redirect names
         // the HTTPS port.
@@ -246,8 +251,12 @@ impl SimCamera {
         Ok(match kind {
             ServiceKind::Http => tokio::spawn(http::serve(listener, router.clone())),
             ServiceKind::Https => {
-                let identity = tls::TlsIdentity::generate(&self.config.identity, self.config.bind, &self.config.setup)?;
+                let identity = match &self.tls_identity {
+                    Some(identity) => identity.clone(),
+                    None => tls::TlsIdentity::generate(&self.config.identity, self.config.bind, &self.config.setup)?,
+                };
                 self.certificate_der = Some(identity.certificate_der.clone());
+                self.tls_identity = Some(identity.clone());
                 tokio::spawn(tls::serve(listener, identity, router.clone()))
             }
             ServiceKind::Rtsp => {
@@ -383,6 +392,51 @@ impl SimCamera {
         )
     }
 
+    /// A power cut: every listener and connection goes away, then the camera comes back on
+    /// the same address and ports with its configuration (accounts, passwords, HTTPS key)
+    /// intact, because that lives in the camera's "flash" ([`SimState`]), not in a connection.
+    pub async fn power_cycle(&mut self, off_for: std::time::Duration) -> Result<(), SimError> {
+        self.restart(off_for, false).await
+    }
+
+    /// A factory reset: the camera comes back on the same address and ports with its
+    /// factory state — no added users, a new HTTPS key, and a new per-unit admin password
+    /// (the one printed on the sample's label; read it with [`SimCamera::admin_password`]).
+    /// Every earlier password stops working, so a lab's "the reset happened" check sees it.
+    pub async fn factory_reset(&mut self) -> Result<(), SimError> {
+        self.restart(std::time::Duration::ZERO, true).await
+    }
+
+    async fn restart(&mut self, off_for: std::time::Duration, factory: bool) -> Result<(), SimError> {
+        let ports: Vec<(ServiceKind, u16)> = self.services.iter().map(|s| (s.kind, s.port)).collect();
+        for service in &mut self.services {
+            service.task.abort();
+            let _ = (&mut service.task).await;
+        }
+        self.services.clear();
+        tokio::time::sleep(off_for).await;
+        if factory {
+            self.config.admin_password = random_password();
+            self.state = SimState::new(&self.config);
+            self.tls_identity = None;
+            self.certificate_der = None;
+        }
+        let router = http::router(self.state.clone());
+        for (kind, port) in ports {
+            let address = SocketAddr::new(self.config.bind, port);
+            // tokio sets SO_REUSEADDR, so the port is free again once the old listener closed.
+            let listener = TcpListener::bind(address).await.map_err(|source| SimError::Bind {
+                service: kind.name(),
+                address,
+                source,
+            })?;
+            let task = self.spawn_service(kind, listener, &router)?;
+            self.services.push(RunningService { kind, port, task });
+        }
+        info!(factory, "simulated camera restarted");
+        Ok(())
+    }
+
     /// Stops every service and waits until their listeners are closed.
     pub async fn shutdown(mut self) {
         for service in &self.services {
@@ -467,4 +521,42 @@ fn host_wildcard_listeners() -> Vec<u16> {
         }
     }
     ports
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn connects(host: IpAddr, port: u16) -> bool {
+        tokio::net::TcpStream::connect(SocketAddr::new(host, port))
+            .await
+            .is_ok()
+    }
+
+    #[tokio::test]
+    async fn power_cycle_keeps_the_configuration_and_factory_reset_discards_it() {
+        let mut config = SimConfig::new(SimSetup::new(Personality::Hardened));
+        config.bind = SimCamera::unique_loopback();
+        let mut camera = SimCamera::start(config).await.unwrap();
+        let ports = camera.ports();
+        let password = camera.admin_password();
+        let certificate = camera.tls_certificate_der().map(<[u8]>::to_vec);
+
+        camera.power_cycle(std::time::Duration::from_millis(50)).await.unwrap();
+        assert_eq!(camera.ports(), ports);
+        assert_eq!(camera.admin_password(), password);
+        assert_eq!(camera.tls_certificate_der().map(<[u8]>::to_vec), certificate);
+        assert!(connects(camera.host(), ports["http"]).await);
+
+        camera.factory_reset().await.unwrap();
+        assert_eq!(camera.ports(), ports);
+        assert_ne!(camera.admin_password(), password, "a new per-unit password");
+        assert_ne!(
+            camera.tls_certificate_der().map(<[u8]>::to_vec),
+            certificate,
+            "a new HTTPS key"
+        );
+        assert!(connects(camera.host(), ports["https"]).await);
+        camera.shutdown().await;
+    }
 }

@@ -34,6 +34,7 @@ const CERTIFICATE_YEARS: i32 = 10;
 const SHARED_CERTIFICATE_PEM: &str = include_str!("shared_certificate.pem");
 const SHARED_KEY_PEM: &str = include_str!("shared_key.pem");
 
+#[derive(Clone)]
 pub(crate) struct TlsIdentity {
     pub acceptor: TlsAcceptor,
     pub certificate_der: Vec<u8>,

@@ -141,6 +141,10 @@ pub struct DemoArgs {
     /// Sign the demo bundle's manifest with this private key (see `hopquy keygen`).
     #[arg(long)]
     pub sign: Option<PathBuf>,
+    /// Run without the simulated manufacturer's dossier and bench: operator and document
+    /// cases stay inconclusive and destructive cases are not run.
+    #[arg(long)]
+    pub no_dossier: bool,
 }
 
 #[derive(Args, Debug)]
@@ -175,6 +179,10 @@ pub struct SimArgs {
     /// Write a target file for the running camera here.
     #[arg(long)]
     pub write_target: Option<PathBuf>,
+    /// Write the personality's dossier (declarations, documents, answers.toml) into this
+    /// directory, for `hopquy run --answers DIR/answers.toml` against this camera.
+    #[arg(long, value_name = "DIR")]
+    pub dossier: Option<PathBuf>,
     /// List personalities and flaws, then exit.
     #[arg(long)]
     pub list: bool,

@@ -9,6 +9,7 @@ use hopquy_simcam::{SimCamera, SimConfig, SimSetup};
 
 use crate::DemoArgs;
 use crate::commands::run::{self, RunSpec};
+use crate::commands::simbench::{DemoOperator, SharedCamera, SimBench};
 use crate::exit::{self, CliError};
 use crate::operator::{Answers, BenchOperator};
 use crate::suite;
@@ -24,7 +25,7 @@ pub async fn demo(suite_root: Option<PathBuf>, args: DemoArgs) -> Result<u8, Cli
         .map(|p| hopquy_evidence::load_signing_key(p).map_err(|e| CliError::Input(e.to_string())))
         .transpose()?;
     let setup = SimSetup::parse(&args.personality).map_err(|e| CliError::Usage(e.to_string()))?;
-    let mut config = SimConfig::new(setup);
+    let mut config = SimConfig::new(setup.clone());
     // Its own loopback address, so the port sweep sees the camera, not the lab's machine.
     config.bind = SimCamera::unique_loopback();
     let camera = SimCamera::start(config)
@@ -59,13 +60,41 @@ pub async fn demo(suite_root: Option<PathBuf>, args: DemoArgs) -> Result<u8, Cli
             chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
         ))
     });
-    // Operator and document cases have nobody to answer in a demo: they become inconclusive.
-    let operator: Arc<dyn Operator> = Arc::new(BenchOperator::new(Answers::default(), true));
+    // With the dossier, the manufacturer's documents and the lab's answers come from the
+    // simulated camera's own dossier and the simulated bench performs the operator's actions on
+    // it, destructive ones included: the camera is ours, on loopback. Without it, operator and
+    // document cases have nobody to answer and become inconclusive.
+    let camera: SharedCamera = Arc::new(tokio::sync::Mutex::new(Some(camera)));
+    let (operator, allow_destructive): (Arc<dyn Operator>, bool) = if args.no_dossier {
+        (Arc::new(BenchOperator::new(Answers::default(), true)), false)
+    } else {
+        let dossier_dir = work.path().join("dossier");
+        let answers_path = hopquy_simcam::dossier::write(setup.personality(), &dossier_dir)
+            .map_err(CliError::io("writing the simulated camera's dossier"))?;
+        let answers = Answers::load(&answers_path).map_err(CliError::Input)?;
+        let bench_dir = work.path().join("bench");
+        std::fs::create_dir_all(&bench_dir).map_err(CliError::io("creating the bench evidence directory"))?;
+        errln!(
+            "dossier of the simulated `{}` camera: answers and documents from its manufacturer and lab (--no-dossier to leave them out)",
+            setup.personality()
+        );
+        let bench = SimBench::new(camera.clone(), setup.clone(), password.clone(), bench_dir);
+        let operator = DemoOperator {
+            bench,
+            dossier: BenchOperator::new(answers, true),
+        };
+        (Arc::new(operator), true)
+    };
     let report = ReportContext {
         lab_name: Some("hopquy demo (simulated camera)".into()),
         remarks: Some(format!(
-            "Demonstration run against hopquy's simulated camera, personality `{}`. Not a certification result.",
-            args.personality
+            "Demonstration run against hopquy's simulated camera, personality `{}`{}. Not a certification result.",
+            args.personality,
+            if args.no_dossier {
+                ""
+            } else {
+                ", with the simulated manufacturer's dossier and a simulated bench operator"
+            }
         )),
         ..Default::default()
     };
@@ -76,14 +105,16 @@ pub async fn demo(suite_root: Option<PathBuf>, args: DemoArgs) -> Result<u8, Cli
         target: &target,
         out: &out,
         only: None,
-        allow_destructive: false,
+        allow_destructive,
         json: args.json,
         report,
         signing_key: signing_key.as_ref(),
         mode: run::Mode::Fresh,
     };
     let finished = run::execute(spec, operator).await;
-    camera.shutdown().await;
+    if let Some(camera) = camera.lock().await.take() {
+        camera.shutdown().await;
+    }
     let finished = finished?;
     run::print_summary(&finished.results, &finished.dir, args.json);
     if !args.json {

@@ -4,3 +4,4 @@ pub mod info;
 pub mod probe;
 pub mod run;
 pub mod sim;
+pub mod simbench;

@@ -26,7 +26,7 @@ pub async fn sim(args: SimArgs) -> Result<u8, CliError> {
         return Ok(0);
     }
     let setup = SimSetup::parse(&args.personality).map_err(|e| CliError::Usage(e.to_string()))?;
-    let mut config = SimConfig::new(setup);
+    let mut config = SimConfig::new(setup.clone());
     config.fixed_ports = args.port_base;
     // The admin password is chosen by the operator through the environment, never printed:
     // secrets do not reach the terminal, even the simulator's.
@@ -45,6 +45,16 @@ pub async fn sim(args: SimArgs) -> Result<u8, CliError> {
         std::fs::write(path, camera.target_toml("simcam", "HOPQUY_SIM_PASSWORD"))
             .map_err(CliError::io(format!("writing {}", path.display())))?;
         errln!("target file written to {}", path.display());
+    }
+    if let Some(dir) = &args.dossier {
+        let answers = hopquy_simcam::dossier::write(setup.personality(), dir)
+            .map_err(CliError::io(format!("writing the dossier to {}", dir.display())))?;
+        errln!(
+            "dossier of the simulated `{}` camera written to {} (use --answers {})",
+            setup.personality(),
+            dir.display(),
+            answers.display()
+        );
     }
     if chosen.is_none() {
         errln!("admin password: random (set HOPQUY_SIM_PASSWORD before starting to choose it)");
