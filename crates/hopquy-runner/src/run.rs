@@ -48,6 +48,8 @@ impl std::fmt::Debug for Target {
 pub struct RunOptions {
     pub regulation: String,
     pub allow_destructive: bool,
+    /// Dictionaries try every pair instead of stopping at the first accepted one.
+    pub exhaustive: bool,
     /// Only these case ids (None = all mapped to the regulation).
     pub only: Option<BTreeSet<String>>,
     /// Case ids already finished (resume): reported from `previous`, not re-run.
@@ -181,7 +183,7 @@ impl Runner {
         redactor.add_secret(&input.target.username, &input.target.password);
         let redactor = Arc::new(redactor);
         let device = Device::new(input.target.host.clone(), input.target.limits.clone());
-        let ctx = RunContext::new(
+        let mut ctx = RunContext::new(
             device,
             &input.profile,
             &input.target,
@@ -191,6 +193,7 @@ impl Runner {
             redactor.clone(),
             opts.allow_destructive,
         );
+        ctx.exhaustive = opts.exhaustive;
 
         let previous: BTreeMap<&str, &CaseResult> = input.previous.iter().map(|c| (c.id.as_str(), c)).collect();
         let total = plan.cases.len();

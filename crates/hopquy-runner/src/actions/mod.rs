@@ -65,6 +65,8 @@ pub struct RunContext<'a> {
     pub operator: Arc<dyn Operator>,
     pub redactor: Arc<Redactor>,
     pub allow_destructive: bool,
+    /// `--exhaustive`: a dictionary goes on after an accepted pair.
+    pub exhaustive: bool,
     http: tokio::sync::OnceCell<Result<hopquy_probe::http::HttpProbe, ProbeError>>,
     /// The web API surface, discovered before the first web step that needs it.
     web: tokio::sync::OnceCell<Result<web_surface::WebSurface, String>>,
@@ -91,6 +93,7 @@ impl<'a> RunContext<'a> {
             operator,
             redactor,
             allow_destructive,
+            exhaustive: false,
             http: tokio::sync::OnceCell::new(),
             web: tokio::sync::OnceCell::new(),
         }
