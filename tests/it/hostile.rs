@@ -134,13 +134,9 @@ async fn odd_web(kind: OddWeb) -> (u16, u16) {
         OddWeb::RedirectLoop => {
             let second = std::sync::Arc::new(std::sync::atomic::AtomicU16::new(0));
             let read = second.clone();
-            let first = redirecting(move || {
-                format!(
-                    "http://127.0.0.1:{}/",
-                    read.load(std::sync::atomic::Ordering::SeqCst)
-                )
-            })
-            .await;
+            let first =
+                redirecting(move || format!("http://127.0.0.1:{}/", read.load(std::sync::atomic::Ordering::SeqCst)))
+                    .await;
             let back = redirecting(move || format!("http://127.0.0.1:{first}/")).await;
             second.store(back, std::sync::atomic::Ordering::SeqCst);
             (first, closed_port().await)
@@ -175,9 +171,17 @@ async fn odd_web_surfaces_give_surface_not_found_with_the_discovery_recorded() {
         let profile = hopquy_case::load_profile("simcam", repo_root().join("profiles")).unwrap();
         let sim = hopquy_tests::Sim::from_parts(target, profile, dir);
         let started = Instant::now();
-        let ids = ["unauthenticated-device-info", "unauthenticated-user-list", "cleartext-basic-auth"];
+        let ids = [
+            "unauthenticated-device-info",
+            "unauthenticated-user-list",
+            "cleartext-basic-auth",
+        ];
         let (results, collect) = run_cases(&suite, &sim, "qcvn135-2024", &ids).await;
-        assert!(started.elapsed() < Duration::from_secs(40), "{kind:?}: {:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(40),
+            "{kind:?}: {:?}",
+            started.elapsed()
+        );
         assert_eq!(results.cases.len(), ids.len(), "{kind:?}: every case ran");
         for c in results.cases.iter().filter(|c| c.id != "cleartext-basic-auth") {
             assert_eq!(c.verdict, Verdict::Inconclusive, "{kind:?}: {} ({})", c.id, c.summary);
@@ -202,9 +206,9 @@ async fn odd_web_surfaces_give_surface_not_found_with_the_discovery_recorded() {
         let outcomes = collect.outcomes.lock().unwrap();
         let exchanges: Vec<_> = outcomes.iter().flat_map(|o| o.exchanges.iter()).collect();
         assert!(
-            exchanges
-                .iter()
-                .any(|e| e["label"].as_str().is_some_and(|l| l.starts_with("web surface discovery"))),
+            exchanges.iter().any(|e| e["label"]
+                .as_str()
+                .is_some_and(|l| l.starts_with("web surface discovery"))),
             "{kind:?}: no discovery exchange recorded"
         );
         assert!(

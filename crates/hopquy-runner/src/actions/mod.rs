@@ -114,7 +114,9 @@ impl<'a> RunContext<'a> {
         match slot.as_ref() {
             Some(Ok(surface)) => Ok(surface.clone()),
             Some(Err(why)) => Err(ActionError::SurfaceNotFound(why.clone())),
-            None => Err(ActionError::SurfaceNotFound("the web surface was not discovered".into())),
+            None => Err(ActionError::SurfaceNotFound(
+                "the web surface was not discovered".into(),
+            )),
         }
     }
 
