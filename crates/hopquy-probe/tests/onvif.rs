@@ -27,7 +27,7 @@ async fn bounded<T>(f: impl Future<Output = T>) -> T {
 }
 
 async fn camera(setup: &str) -> SimCamera {
-    SimCamera::start(SimConfig::new(SimSetup::parse(setup).unwrap()))
+    SimCamera::start(SimConfig::new(SimSetup::parse(&format!("{setup}+http-api")).unwrap()))
         .await
         .unwrap()
 }
