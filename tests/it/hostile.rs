@@ -43,23 +43,28 @@ async fn broken_device(kind: Broken) -> u16 {
     port
 }
 
+/// A device on 127.0.0.1 with the simcam profile, these web ports and this exchange timeout.
+fn loopback_device(http: u16, https: u16, timeout_s: u64) -> hopquy_tests::Sim {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("target.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[device]\nvendor = \"broken\"\nmodel = \"b\"\nfirmware = \"0\"\n\n[connection]\nhost = \"127.0.0.1\"\nprofile = \"simcam\"\nports = {{ http = {http}, https = {https} }}\ntimeout_s = {timeout_s}\n\n[credentials]\nusername = \"admin\"\npassword_env = \"{PASSWORD_VAR}\"\n"
+        ),
+    )
+    .unwrap();
+    let target = hopquy_case::load_target_with(&path, |_| Some("Secret-1234!".to_owned())).unwrap();
+    let profile = hopquy_case::load_profile("simcam", repo_root().join("profiles")).unwrap();
+    hopquy_tests::Sim::from_parts(target, profile, dir)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broken_devices_give_bounded_error_verdicts_and_the_run_goes_on() {
     let suite = suite();
     for kind in [Broken::ClosesAtOnce, Broken::Garbage, Broken::Silent] {
         let port = broken_device(kind).await;
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("target.toml");
-        std::fs::write(
-            &path,
-            format!(
-                "[device]\nvendor = \"broken\"\nmodel = \"b\"\nfirmware = \"0\"\n\n[connection]\nhost = \"127.0.0.1\"\nprofile = \"simcam\"\nports = {{ http = {port}, https = {port} }}\ntimeout_s = 1\n\n[credentials]\nusername = \"admin\"\npassword_env = \"{PASSWORD_VAR}\"\n"
-            ),
-        )
-        .unwrap();
-        let target = hopquy_case::load_target_with(&path, |_| Some("Secret-1234!".to_owned())).unwrap();
-        let profile = hopquy_case::load_profile("simcam", repo_root().join("profiles")).unwrap();
-        let sim = hopquy_tests::Sim::from_parts(target, profile, dir);
+        let sim = loopback_device(port, port, 1);
         let started = Instant::now();
         let ids = [
             "unauthenticated-device-info",
@@ -158,18 +163,7 @@ async fn odd_web_surfaces_give_surface_not_found_with_the_discovery_recorded() {
         OddWeb::TlsPortSpeaksPlainHttp,
     ] {
         let (http, https) = odd_web(kind).await;
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("target.toml");
-        std::fs::write(
-            &path,
-            format!(
-                "[device]\nvendor = \"odd\"\nmodel = \"o\"\nfirmware = \"0\"\n\n[connection]\nhost = \"127.0.0.1\"\nprofile = \"simcam\"\nports = {{ http = {http}, https = {https} }}\ntimeout_s = 2\n\n[credentials]\nusername = \"admin\"\npassword_env = \"{PASSWORD_VAR}\"\n"
-            ),
-        )
-        .unwrap();
-        let target = hopquy_case::load_target_with(&path, |_| Some("Secret-1234!".to_owned())).unwrap();
-        let profile = hopquy_case::load_profile("simcam", repo_root().join("profiles")).unwrap();
-        let sim = hopquy_tests::Sim::from_parts(target, profile, dir);
+        let sim = loopback_device(http, https, 2);
         let started = Instant::now();
         let ids = [
             "unauthenticated-device-info",
