@@ -355,7 +355,7 @@ pub const ACTIONS: &[ActionSpec] = &[
             param(
                 "stop_on_accept",
                 ParamKind::Bool,
-                "Stop at the first accepted credential (dictionary runs). Default false.",
+                "Stop at the first accepted credential: default true for `dictionary:` sets (one accepted default credential decides the fail), false otherwise; `hopquy run --exhaustive` always tries every pair.",
             ),
             INTERVAL_MS,
             param(
@@ -401,6 +401,14 @@ pub const ACTIONS: &[ActionSpec] = &[
             observation(
                 "aborted",
                 "True when a `reset_below` control login was refused (the device locked) and the step stopped early.",
+            ),
+            observation(
+                "stopped_at_accept",
+                "True when the step stopped at an accepted credential with attempts left (`stop_on_accept`); `not_tried` says how many.",
+            ),
+            observation(
+                "not_tried",
+                "Attempts of the plan that were not made (stopped at an accepted credential or aborted).",
             ),
             observation(
                 "paced_ms",

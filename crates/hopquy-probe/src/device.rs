@@ -114,6 +114,15 @@ impl Device {
         }
     }
 
+    /// Drop the pin: the next HTTPS answer pins its certificate. Only for a change the lab
+    /// made itself (a factory reset or firmware update that regenerates the certificate).
+    pub fn forget_certificate_pin(&self) {
+        match self.shared.certificate_pin.lock() {
+            Ok(mut guard) => *guard = None,
+            Err(poisoned) => *poisoned.into_inner() = None,
+        }
+    }
+
     /// The pinned certificate's SHA-256, once an HTTPS answer was read.
     pub fn pinned_certificate(&self) -> Option<String> {
         match self.shared.certificate_pin.lock() {

@@ -462,7 +462,11 @@ impl HttpProbe {
             set("content-length", &body.len().to_string(), false)?;
         }
         if let Some(auth) = at.auth {
-            set("authorization", &auth.value, false)?;
+            // A Digest answer echoes the device's realm and nonce, which may hold UTF-8 (RFC
+            // 7616 allows it); the header is sent as those bytes rather than refused as ours.
+            let value = HeaderValue::from_bytes(auth.value.as_bytes())
+                .map_err(|_| ProbeError::Protocol("the device's challenge cannot be echoed in a header".into()))?;
+            headers.insert(reqwest::header::AUTHORIZATION, value);
         }
         Ok(headers)
     }

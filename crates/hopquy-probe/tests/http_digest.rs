@@ -494,3 +494,15 @@ async fn hostile_challenge_floods_stay_bounded() {
         Err(e) => assert!(matches!(e, hopquy_probe::ProbeError::Protocol(_)), "{e:?}"),
     }
 }
+
+#[tokio::test]
+async fn a_utf8_realm_is_echoed_in_the_answer() {
+    // RFC 7616 allows UTF-8 in quoted strings; Vietnamese firmware names its realm so.
+    let port =
+        fixed_401("WWW-Authenticate: Digest realm=\"Camera Phòng Họp\", nonce=\"n1\", qop=\"auth\"\r\n".into()).await;
+    let rec = Recorder::default();
+    let resp = send(digest_get(port, "/", PASSWORD), &rec).await;
+    assert_eq!(resp.status, 401);
+    assert_eq!(resp.auth_used.as_deref(), Some("digest-md5"));
+    assert_eq!(rec.len(), 2, "the challenge was answered");
+}

@@ -48,6 +48,8 @@ impl std::fmt::Debug for Target {
 pub struct RunOptions {
     pub regulation: String,
     pub allow_destructive: bool,
+    /// Dictionaries try every pair instead of stopping at the first accepted one.
+    pub exhaustive: bool,
     /// Only these case ids (None = all mapped to the regulation).
     pub only: Option<BTreeSet<String>>,
     /// Case ids already finished (resume): reported from `previous`, not re-run.
@@ -139,6 +141,22 @@ impl Default for Runner {
     }
 }
 
+/// A step after which the device may present another certificate (and another web surface)
+/// for a legitimate reason: in a destructive case, a person's action (factory reset, firmware
+/// update, power cut) or a destructive profile operation. The next web step then discovers the
+/// surface and pins the certificate anew; everywhere else a changed certificate stays an error.
+fn may_change_web_identity(case: &Case, step: &hopquy_case::Step, ctx: &RunContext<'_>) -> bool {
+    if case.effect != hopquy_case::Effect::Destructive {
+        return false;
+    }
+    let destructive_op = step
+        .op
+        .as_ref()
+        .and_then(|op| ctx.profile.ops.get(op.get_ref()))
+        .is_some_and(|op| op.destructive == Some(true));
+    matches!(step.action.get_ref().as_str(), "operator") || destructive_op
+}
+
 fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
@@ -181,7 +199,7 @@ impl Runner {
         redactor.add_secret(&input.target.username, &input.target.password);
         let redactor = Arc::new(redactor);
         let device = Device::new(input.target.host.clone(), input.target.limits.clone());
-        let ctx = RunContext::new(
+        let mut ctx = RunContext::new(
             device,
             &input.profile,
             &input.target,
@@ -191,6 +209,7 @@ impl Runner {
             redactor.clone(),
             opts.allow_destructive,
         );
+        ctx.exhaustive = opts.exhaustive;
 
         let previous: BTreeMap<&str, &CaseResult> = input.previous.iter().map(|c| (c.id.as_str(), c)).collect();
         let total = plan.cases.len();
@@ -337,6 +356,9 @@ impl Runner {
                 r = actions::execute(step, case, ctx, &template_ctx, &recorder) => r,
                 _ = cancelled(&self.cancel) => return None,
             };
+            if may_change_web_identity(case, step, ctx) {
+                ctx.forget_web_surface().await;
+            }
             for ex in recorder.drain() {
                 let mut v = serde_json::to_value(&ex).unwrap_or(Value::Null);
                 if let Value::Object(map) = &mut v {

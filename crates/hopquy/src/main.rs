@@ -86,6 +86,10 @@ pub struct RunArgs {
     /// Allow destructive steps (reboot, factory reset, firmware upload).
     #[arg(long)]
     pub allow_destructive: bool,
+    /// Try every pair of a credential dictionary, even after one was accepted (by default a
+    /// dictionary stops at the first accepted default credential: one decides the fail).
+    #[arg(long)]
+    pub exhaustive: bool,
     /// Only these case ids (comma-separated).
     #[arg(long, value_delimiter = ',')]
     pub cases: Vec<String>,
@@ -120,6 +124,9 @@ pub struct RerunArgs {
     pub non_interactive: bool,
     #[arg(long)]
     pub allow_destructive: bool,
+    /// As for `run`: try every pair of a dictionary even after one was accepted.
+    #[arg(long)]
+    pub exhaustive: bool,
     #[arg(long)]
     pub sign: Option<PathBuf>,
     #[arg(long)]

@@ -121,6 +121,10 @@ impl Plan {
                 "{total} attempts exceed the bound of {MAX_ATTEMPTS}"
             )));
         }
+        let is_dictionary = step
+            .credentials
+            .as_ref()
+            .is_some_and(|c| c.get_ref().starts_with("dictionary:"));
         let regenerate_wrong = step
             .credentials
             .as_ref()
@@ -189,7 +193,9 @@ impl Plan {
             reset_below,
             window,
             interval_ms: opt_u64(&step.interval_ms, tctx, "interval_ms")?.unwrap_or(0),
-            stop_on_accept: step.stop_on_accept.unwrap_or(false),
+            // One accepted default credential decides the fail; the rest of a dictionary only
+            // costs the lockout waits it forces. `--exhaustive` lists every accepted pair.
+            stop_on_accept: !ctx.exhaustive && step.stop_on_accept.unwrap_or(is_dictionary),
             fresh_connection: step.fresh_connection.unwrap_or(true),
             control_login,
         })
@@ -235,6 +241,7 @@ pub async fn run<'a>(
     let started = Instant::now();
     let mut failures_by_user: HashMap<String, Vec<Instant>> = HashMap::new();
     let mut paced_ms: u64 = 0;
+    let mut stopped_at_accept = false;
     loop {
         let now = Instant::now();
         let eligible = |c: &Option<Credential>| -> bool {
@@ -312,6 +319,7 @@ pub async fn run<'a>(
         if answer.outcome == Outcome::Accepted {
             accepted_credentials.push(json!(credential_label(&cred)));
             if stop_on_accept {
+                stopped_at_accept = !pending.is_empty();
                 break;
             }
         }
@@ -331,6 +339,8 @@ pub async fn run<'a>(
         "resets": resets,
         "paced_ms": paced_ms,
         "aborted": aborted,
+        "stopped_at_accept": stopped_at_accept,
+        "not_tried": pending.len(),
         "first_locked_attempt": first_locked,
         "duration_ms": started.elapsed().as_millis() as u64,
         "detail": detail,
@@ -354,6 +364,8 @@ pub fn nothing_tried() -> Value {
         "resets": 0,
         "paced_ms": 0,
         "aborted": false,
+        "stopped_at_accept": false,
+        "not_tried": 0,
         "first_locked_attempt": null,
         "duration_ms": 0,
         "detail": [],
@@ -368,6 +380,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    use std::collections::BTreeMap;
     use std::sync::Mutex;
 
     use super::*;
@@ -427,6 +440,52 @@ mod tests {
                 Outcome::Rejected
             }
         }
+    }
+
+    #[test]
+    fn dictionaries_stop_at_the_first_accepted_pair_unless_exhaustive() {
+        let profile: hopquy_case::ProfileFile = toml::from_str("name = \"p\"\ndescription = \"d\"").unwrap();
+        let target = crate::actions::test_support::target("pw", &[]);
+        let dicts = BTreeMap::from([("d".to_owned(), vec![("admin".to_owned(), "12345".to_owned())])]);
+        let paths = BTreeMap::new();
+        let mut ctx =
+            crate::actions::test_support::context(hopquy_probe::Limits::default(), &profile, &target, &dicts, &paths);
+        let step =
+            |extra: &str| -> Step { toml::from_str(&format!("id = \"s\"\naction = \"login\"\n{extra}")).unwrap() };
+        let stops =
+            |ctx: &RunContext<'_>, extra: &str| Plan::from_step(&step(extra), ctx, &json!({})).unwrap().stop_on_accept;
+        assert!(stops(&ctx, "credentials = \"dictionary:d\""));
+        assert!(!stops(&ctx, "credentials = \"dictionary:d\"\nstop_on_accept = false"));
+        assert!(!stops(&ctx, "credentials = \"wrong-password\""));
+        assert!(stops(&ctx, "credentials = \"wrong-password\"\nstop_on_accept = true"));
+        ctx.exhaustive = true;
+        assert!(!stops(&ctx, "credentials = \"dictionary:d\""));
+        assert!(!stops(&ctx, "credentials = \"dictionary:d\"\nstop_on_accept = true"));
+    }
+
+    #[tokio::test]
+    async fn a_stopped_dictionary_says_how_much_it_left() {
+        let mut p = plan(
+            &[("admin", "x"), ("admin", "good"), ("admin", "good"), ("admin", "y")],
+            None,
+            None,
+        );
+        p.stop_on_accept = true;
+        let obs = run(
+            p,
+            "admin",
+            |c| {
+                let ok = c.as_ref().is_some_and(|c| c.password == "good");
+                Box::pin(async move { Ok(answer(if ok { Outcome::Accepted } else { Outcome::Rejected })) })
+            },
+            || Box::pin(async { Ok(Outcome::Accepted) }),
+        )
+        .await
+        .unwrap();
+        assert_eq!(obs["attempts"], 2);
+        assert_eq!(obs["accepted"], 1);
+        assert_eq!(obs["stopped_at_accept"], true);
+        assert_eq!(obs["not_tried"], 2);
     }
 
     #[tokio::test]

@@ -65,9 +65,13 @@ pub struct RunContext<'a> {
     pub operator: Arc<dyn Operator>,
     pub redactor: Arc<Redactor>,
     pub allow_destructive: bool,
+    /// `--exhaustive`: a dictionary goes on after an accepted pair.
+    pub exhaustive: bool,
     http: tokio::sync::OnceCell<Result<hopquy_probe::http::HttpProbe, ProbeError>>,
     /// The web API surface, discovered before the first web step that needs it.
-    web: tokio::sync::OnceCell<Result<web_surface::WebSurface, String>>,
+    web: tokio::sync::Mutex<Option<Result<web_surface::WebSurface, String>>>,
+    /// The last surface forgotten after a destructive step, kept for the report.
+    forgotten_web: std::sync::Mutex<Option<web_surface::WebSurface>>,
 }
 
 impl<'a> RunContext<'a> {
@@ -91,24 +95,54 @@ impl<'a> RunContext<'a> {
             operator,
             redactor,
             allow_destructive,
+            exhaustive: false,
             http: tokio::sync::OnceCell::new(),
-            web: tokio::sync::OnceCell::new(),
+            web: tokio::sync::Mutex::new(None),
+            forgotten_web: std::sync::Mutex::new(None),
         }
     }
 
     /// The web API surface of the device: discovered on the first call (its exchanges go to
-    /// `rec`, the step that needed it), the same answer afterwards.
-    pub async fn web_surface(&self, rec: &Recorder) -> Result<&web_surface::WebSurface, ActionError> {
-        let found = self
-            .web
-            .get_or_try_init(|| async { Ok::<_, ActionError>(web_surface::survey(self, rec, false).await?.chosen) })
-            .await?;
-        found.as_ref().map_err(|why| ActionError::SurfaceNotFound(why.clone()))
+    /// `rec`, the step that needed it), the same answer afterwards until
+    /// [`RunContext::forget_web_surface`].
+    pub async fn web_surface(&self, rec: &Recorder) -> Result<web_surface::WebSurface, ActionError> {
+        // Held across the survey, so two steps never discover at once.
+        let mut slot = self.web.lock().await;
+        if slot.is_none() {
+            *slot = Some(web_surface::survey(self, rec, false).await?.chosen);
+        }
+        match slot.as_ref() {
+            Some(Ok(surface)) => Ok(surface.clone()),
+            Some(Err(why)) => Err(ActionError::SurfaceNotFound(why.clone())),
+            None => Err(ActionError::SurfaceNotFound(
+                "the web surface was not discovered".into(),
+            )),
+        }
     }
 
-    /// The surface chosen so far, if a web step ran.
-    pub fn discovered_web_surface(&self) -> Option<&web_surface::WebSurface> {
-        self.web.get().and_then(|r| r.as_ref().ok())
+    /// The surface chosen last, if a web step ran (also after it was forgotten, for the report).
+    pub fn discovered_web_surface(&self) -> Option<web_surface::WebSurface> {
+        let current = self
+            .web
+            .try_lock()
+            .ok()
+            .and_then(|slot| slot.as_ref().and_then(|r| r.as_ref().ok()).cloned());
+        current.or_else(|| self.forgotten_web.lock().ok().and_then(|f| f.clone()))
+    }
+
+    /// After a step that may legitimately change the web side of the device (a factory reset
+    /// or firmware update a person performed: a camera regenerates its self-signed certificate
+    /// and may turn plain HTTP back on), the surface is found, and the certificate pinned, anew
+    /// by the next web step. Returns whether a surface was known.
+    pub async fn forget_web_surface(&self) -> bool {
+        self.device.forget_certificate_pin();
+        let Some(previous) = self.web.lock().await.take() else {
+            return false;
+        };
+        if let (Ok(surface), Ok(mut forgotten)) = (previous, self.forgotten_web.lock()) {
+            *forgotten = Some(surface);
+        }
+        true
     }
 
     /// Where a web step goes: the port it names itself (HTTPS by name or 443), else the

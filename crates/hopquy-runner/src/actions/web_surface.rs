@@ -724,5 +724,20 @@ auth = "any"
         let last = rec.drain().pop().unwrap();
         assert!(last.error.unwrap_or_default().contains("certificate changed"));
         assert!(last.received.is_none(), "an answer from a changed certificate was kept");
+
+        // After a destructive step a person performed (a factory reset regenerates the
+        // certificate), the surface and the pin are found anew.
+        assert!(ctx.forget_web_surface().await);
+        let resp = ctx
+            .http()
+            .await
+            .unwrap()
+            .send(&HttpRequest::get(Scheme::Https, other, "/login"), &rec)
+            .await
+            .unwrap();
+        assert_eq!(resp.status, 200);
+        assert_eq!(ctx.device.pinned_certificate(), resp.peer_cert_sha256);
+        // The report still knows the surface the run used.
+        assert_eq!(ctx.discovered_web_surface().map(|s| s.port), Some(https));
     }
 }

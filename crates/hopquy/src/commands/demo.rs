@@ -106,6 +106,7 @@ pub async fn demo(suite_root: Option<PathBuf>, args: DemoArgs) -> Result<u8, Cli
         out: &out,
         only: None,
         allow_destructive,
+        exhaustive: false,
         json: args.json,
         report,
         signing_key: signing_key.as_ref(),

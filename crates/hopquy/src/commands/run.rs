@@ -58,6 +58,7 @@ pub async fn run(suite_root: Option<PathBuf>, args: RunArgs) -> Result<u8, CliEr
         out: &out,
         only: (!args.cases.is_empty()).then(|| args.cases.iter().cloned().collect()),
         allow_destructive: args.allow_destructive,
+        exhaustive: args.exhaustive,
         json: args.json,
         report,
         signing_key: signing_key.as_ref(),
@@ -101,6 +102,7 @@ pub async fn rerun(args: RerunArgs) -> Result<u8, CliError> {
         // The same selection of cases as the original run, so verdicts compare one to one.
         only: Some(original.cases.iter().map(|c| c.id.clone()).collect()),
         allow_destructive: args.allow_destructive,
+        exhaustive: args.exhaustive,
         json: args.json,
         report: ReportContext {
             remarks: Some(format!(
@@ -195,6 +197,8 @@ pub struct RunSpec<'a> {
     pub out: &'a Path,
     pub only: Option<BTreeSet<String>>,
     pub allow_destructive: bool,
+    /// Dictionaries try every pair (`--exhaustive`) instead of stopping at the first accepted.
+    pub exhaustive: bool,
     pub json: bool,
     pub report: ReportContext,
     pub signing_key: Option<&'a hopquy_evidence::SigningKey>,
@@ -258,6 +262,7 @@ pub async fn execute(spec: RunSpec<'_>, operator: Arc<dyn Operator>) -> Result<F
     let opts = RunOptions {
         regulation: spec.regulation.to_owned(),
         allow_destructive: spec.allow_destructive,
+        exhaustive: spec.exhaustive,
         only: spec.only.clone(),
         done,
         run_id: run_id(),
