@@ -358,13 +358,9 @@ impl SimBench {
             };
             statuses.push(response.status);
             text.push_str(&format!(
-                "Upload of a firmware image of another version, {what},
-                 through the web UI's call PUT /ISAPI/System/updateFirmware.
-                 device answer: HTTP {}
-
-{}
-
-",
+                "Upload of a firmware image of another version, {what},\n\
+                 through the web UI's call PUT /ISAPI/System/updateFirmware.\n\
+                 device answer: HTTP {}\n\n{}\n\n",
                 response.status,
                 String::from_utf8_lossy(&response.body)
             ));
