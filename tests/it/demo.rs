@@ -1,7 +1,7 @@
 //! `hopquy demo` with the simulated manufacturer's dossier and bench: the hardened camera
-//! passes its document and operator clauses, the legacy camera fails the clauses its answers
-//! and behaviour are flawed in, and `--no-dossier` leaves them inconclusive. Each test runs the
-//! whole suite once (about a minute and a half in a debug build).
+//! passes every clause (not applicable only where it lacks the feature), the legacy camera
+//! fails the clauses its answers and behaviour are flawed in, and `--no-dossier` leaves them
+//! inconclusive. Each test runs the whole suite once (about two minutes in a debug build).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -95,15 +95,6 @@ impl Demo {
     }
 }
 
-/// Clauses the simulated camera honestly cannot pass in any personality: it checks a firmware
-/// image against a SHA-256 digest carried in the image, not a signature, so the update IXIT
-/// reviews answer "no".
-const UNSIGNED_UPDATE_CASES: &[&str] = &[
-    "update-mechanism-ixit",
-    "update-crypto-ixit",
-    "update-authenticity-ixit",
-];
-
 const FACTORY_RESET: &str = "factory-reset-forces-password";
 
 /// Features the simulated camera does not have; their conditional cases are not applicable.
@@ -122,34 +113,29 @@ const NOT_APPLICABLE: &[&str] = &[
     "update-channel-capture",
 ];
 
+/// Clauses made only of such cases: the simulated camera has no associated service (2.7.1), no
+/// hard-coded per-device identity (2.4.2), no consent flow and no telemetry (2.11.2–2.11.4).
+const NOT_APPLICABLE_CLAUSES: &[&str] = &["2.4.2", "2.7.1", "2.11.2", "2.11.3", "2.11.4"];
+
 #[test]
-fn demo_hardened_with_dossier_passes_its_document_and_operator_cases_and_verifies() {
+fn demo_hardened_with_dossier_passes_every_clause_and_verifies() {
     let d = demo("hardened", &[]);
     let cases = d.cases();
     for (id, (kind, verdict, summary)) in &cases {
         if kind == "automated" {
             continue;
         }
-        if id == FACTORY_RESET {
-            // The case's dictionary run has no pacing, so a camera with a lockout locks the
-            // factory account and the case is inconclusive (reported to the lead); never a fail.
-            assert!(
-                verdict == "pass" || verdict == "inconclusive" && summary.contains("lock"),
-                "{id}: {verdict}: {summary}"
-            );
-            continue;
-        }
-        let expected = if UNSIGNED_UPDATE_CASES.contains(&id.as_str()) {
-            "fail"
-        } else if NOT_APPLICABLE.contains(&id.as_str()) {
+        let expected = if NOT_APPLICABLE.contains(&id.as_str()) {
             "not_applicable"
         } else {
             "pass"
         };
         assert_eq!(verdict, expected, "{id} ({kind}): {summary}");
     }
-    // The destructive cases ran (allow_destructive) and passed on the device's behaviour.
+    // The destructive cases ran (allow_destructive) and passed on the device's behaviour:
+    // the factory-reset dictionary is paced below the lockout, so it never locks the account.
     for id in [
+        FACTORY_RESET,
         "tampered-firmware-rejected",
         "power-loss-recovery",
         "erase-user-data",
@@ -158,16 +144,24 @@ fn demo_hardened_with_dossier_passes_its_document_and_operator_cases_and_verifie
     ] {
         assert_eq!(d.verdict(id), "pass", "{id}: {:?}", cases.get(id));
     }
-    // A clause made only of document and operator cases passes, unless it is one of the
-    // honest exceptions above.
-    for (clause, (verdict, ids)) in d.clauses() {
-        let manual = ids.iter().all(|id| cases.get(id).is_some_and(|c| c.0 != "automated"));
-        let excepted = ids
-            .iter()
-            .any(|id| UNSIGNED_UPDATE_CASES.contains(&id.as_str()) || NOT_APPLICABLE.contains(&id.as_str()));
-        if manual && !excepted {
-            assert_eq!(verdict, "pass", "clause {clause} ({ids:?})");
-        }
+    // Every clause passes, automated ones included; not applicable only where the simulated
+    // camera lacks the feature.
+    let clauses = d.clauses();
+    for (clause, (verdict, ids)) in &clauses {
+        let expected = if NOT_APPLICABLE_CLAUSES.contains(&clause.as_str()) {
+            "not_applicable"
+        } else {
+            "pass"
+        };
+        assert_eq!(
+            verdict,
+            expected,
+            "clause {clause} ({ids:?}): {:?}",
+            ids.iter().map(|id| cases.get(id)).collect::<Vec<_>>()
+        );
+    }
+    for clause in NOT_APPLICABLE_CLAUSES {
+        assert!(clauses.contains_key(*clause), "clause {clause} not in results");
     }
 
     // The dossier's documents and the bench's observations are attachments in the bundle.
@@ -212,15 +206,21 @@ fn demo_legacy_with_dossier_fails_its_flawed_clauses() {
         "input-validation-ixit",
         "personal-data-information-ixit",
         "personal-data-information-available",
-        // The bench observed this on the device itself: the factory state takes 12345.
+        // Its declaration: images carry an unkeyed digest, no signature.
+        "update-mechanism-ixit",
+        "update-crypto-ixit",
+        "update-authenticity-ixit",
+        // The bench observed these on the device itself: the factory state takes 12345, and
+        // an image changed and re-digested by anyone installs.
         "factory-reset-forces-password",
+        "tampered-firmware-rejected",
     ] {
         assert_eq!(d.verdict(id), "fail", "{id}: {:?}", d.cases().get(id));
     }
     let clauses = d.clauses();
     for clause in [
-        "2.1.1", "2.1.2", "2.1.3", "2.1.5", "2.2.1", "2.3.4", "2.3.6", "2.4.1", "2.4.3", "2.4.4", "2.5.1", "2.5.2",
-        "2.5.3", "2.6.2", "2.6.3", "2.10.1", "2.11.1",
+        "2.1.1", "2.1.2", "2.1.3", "2.1.5", "2.2.1", "2.3.1", "2.3.3", "2.3.4", "2.3.5", "2.3.6", "2.4.1", "2.4.3",
+        "2.4.4", "2.5.1", "2.5.2", "2.5.3", "2.6.2", "2.6.3", "2.10.1", "2.11.1",
     ] {
         assert_eq!(clauses[clause].0, "fail", "clause {clause}: {:?}", clauses[clause]);
     }

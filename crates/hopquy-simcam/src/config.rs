@@ -35,6 +35,7 @@ pub enum Flaw {
     RtspNoLockout,
     SshKbdInteractive,
     HttpApi,
+    UnsignedFirmware,
 }
 
 impl Flaw {
@@ -61,6 +62,7 @@ impl Flaw {
         Flaw::RtspNoLockout,
         Flaw::SshKbdInteractive,
         Flaw::HttpApi,
+        Flaw::UnsignedFirmware,
     ];
 
     pub fn name(self) -> &'static str {
@@ -87,6 +89,7 @@ impl Flaw {
             Flaw::RtspNoLockout => "rtsp-no-lockout",
             Flaw::SshKbdInteractive => "ssh-kbd-interactive",
             Flaw::HttpApi => "http-api",
+            Flaw::UnsignedFirmware => "unsigned-firmware",
         }
     }
 
@@ -128,6 +131,9 @@ impl Flaw {
             }
             Flaw::HttpApi => {
                 "the web API (ISAPI, ONVIF) also answers on cleartext HTTP; without it the HTTP port only redirects to HTTPS and never reads credentials, as current firmware set up by the book does (with http-only there is no HTTPS, so HTTP serves the API)"
+            }
+            Flaw::UnsignedFirmware => {
+                "firmware updates are checked only against the SHA-256 digest carried in the image, not the vendor's signature: anyone who changes an image and recomputes the digest gets it installed"
             }
             Flaw::SshKbdInteractive => {
                 "SSH takes passwords only through keyboard-interactive (a `Password: ` prompt; the password method is off, as with OpenSSH `PasswordAuthentication no` + PAM): not a weakness, a shape the harness must still log in through"
@@ -524,6 +530,7 @@ mod tests {
         assert!(legacy.has(Flaw::NoLockout));
         assert!(legacy.has(Flaw::TelnetOpen));
         assert!(!legacy.has(Flaw::SessionLockout));
+        assert!(legacy.has(Flaw::UnsignedFirmware));
         let dahua = SimSetup::parse("dahua-like").unwrap();
         assert_eq!(dahua.flaws(), &BTreeSet::from([Flaw::SessionLockout]));
     }

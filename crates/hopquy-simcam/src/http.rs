@@ -17,6 +17,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
+use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use sha2::{Digest as _, Sha256};
@@ -1035,22 +1036,76 @@ async fn reboot(State(state): State<SimState>, ctx: RequestCtx) -> Response {
     ok_status(&ctx.path)
 }
 
-/// Builds an image [`update_firmware`] accepts: magic, payload, SHA-256 of both. A
-/// tampered image (any byte changed) is refused, as a camera checking its update's
-/// integrity would.
+/// Seed of the SIMULATED vendor's firmware-signing key. A fixed, public test key: it stands
+/// for the key a real manufacturer keeps offline, so images signed with it prove nothing
+/// outside the simulator. Fixed rather than random so the demo's images, the tests and a lab's
+/// self-check all meet the same "built-in" public key.
+const SIMULATED_VENDOR_SIGNING_SEED: [u8; 32] = *b"hopquy-simcam TEST vendor key v1";
+const SIGNATURE_LEN: usize = ed25519_dalek::SIGNATURE_LENGTH;
+const DIGEST_LEN: usize = 32;
+
+fn simulated_vendor_signing_key() -> SigningKey {
+    SigningKey::from_bytes(&SIMULATED_VENDOR_SIGNING_SEED)
+}
+
+/// The public key built into the simulated camera: the trust anchor it verifies updates
+/// against (the simulated vendor's, see [`firmware_image`]).
+pub fn simulated_vendor_key() -> VerifyingKey {
+    simulated_vendor_signing_key().verifying_key()
+}
+
+/// Builds an official image of the simulated vendor: magic, payload, an Ed25519 signature
+/// over both by the vendor's key, then the SHA-256 of all of it. The hardened camera checks
+/// the signature against its built-in key, so changing any byte (even with a recomputed
+/// digest, see [`forged_firmware_image`]) is refused.
 pub fn firmware_image(payload: &[u8]) -> Vec<u8> {
     let mut image = [FIRMWARE_MAGIC, payload].concat();
+    let signature = simulated_vendor_signing_key().sign(&image);
+    image.extend_from_slice(&signature.to_bytes());
+    append_digest(image)
+}
+
+/// The image a forger without the vendor's key makes: magic, payload and a correct SHA-256,
+/// but no signature. Only a camera with `unsigned-firmware` (digest-only check) accepts it.
+pub fn forged_firmware_image(payload: &[u8]) -> Vec<u8> {
+    append_digest([FIRMWARE_MAGIC, payload].concat())
+}
+
+fn append_digest(mut image: Vec<u8>) -> Vec<u8> {
     let digest = Sha256::digest(&image);
     image.extend_from_slice(&digest);
     image
 }
 
-fn firmware_is_intact(image: &[u8]) -> bool {
-    let Some(split) = image.len().checked_sub(32) else {
+/// The content of an image whose trailing SHA-256 matches, or `None`. Integrity only: the
+/// digest is unkeyed, so anyone who changes the image can recompute it.
+fn digest_checked(image: &[u8]) -> Option<&[u8]> {
+    let split = image.len().checked_sub(DIGEST_LEN)?;
+    let (content, digest) = image.split_at(split);
+    (content.starts_with(FIRMWARE_MAGIC) && constant_time_eq(&Sha256::digest(content), digest)).then_some(content)
+}
+
+/// Whether the camera installs `image`. The hardened dialect also verifies the vendor's
+/// signature (strict Ed25519, so no malleable variant of a genuine signature passes);
+/// `unsigned-firmware` stops at the digest, as cameras that only check for damage do.
+fn firmware_is_acceptable(image: &[u8], digest_only: bool) -> bool {
+    let Some(content) = digest_checked(image) else {
         return false;
     };
-    let (content, digest) = image.split_at(split);
-    content.starts_with(FIRMWARE_MAGIC) && constant_time_eq(&Sha256::digest(content), digest)
+    if digest_only {
+        return true;
+    }
+    let Some(split) = content.len().checked_sub(SIGNATURE_LEN) else {
+        return false;
+    };
+    let (signed, signature) = content.split_at(split);
+    let Ok(signature) = <[u8; SIGNATURE_LEN]>::try_from(signature) else {
+        return false;
+    };
+    signed.starts_with(FIRMWARE_MAGIC)
+        && simulated_vendor_key()
+            .verify_strict(signed, &Signature::from_bytes(&signature))
+            .is_ok()
 }
 
 async fn update_firmware(State(state): State<SimState>, ctx: RequestCtx, body: Body) -> Response {
@@ -1061,7 +1116,7 @@ async fn update_firmware(State(state): State<SimState>, ctx: RequestCtx, body: B
         Ok(image) => image,
         Err(error) => return body_error_response(error, &ctx.path),
     };
-    if !firmware_is_intact(&image) {
+    if !firmware_is_acceptable(&image, state.has(Flaw::UnsignedFirmware)) {
         return invalid_content(&ctx.path, "badFirmwareFile");
     }
     response_status(StatusCode::OK, &ctx.path, 7, "Reboot Required", "rebootRequired")
@@ -1096,4 +1151,33 @@ pub(crate) async fn serve(listener: tokio::net::TcpListener, router: Router) {
         serve_connection(stream, peer, router.clone())
     })
     .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_and_truncated_images_are_refused_without_panicking() {
+        let image = firmware_image(b"payload");
+        assert!(firmware_is_acceptable(&image, false));
+        for len in 0..image.len() {
+            assert!(!firmware_is_acceptable(&image[..len], false), "prefix of {len} bytes");
+        }
+        // Magic and digest alone: a digest-only camera takes it, a verifying one cannot.
+        let bare = forged_firmware_image(b"");
+        assert!(firmware_is_acceptable(&bare, true));
+        assert!(!firmware_is_acceptable(&bare, false));
+    }
+
+    #[test]
+    fn the_built_in_key_is_the_signing_seed_public_half() {
+        let image = firmware_image(b"payload");
+        let content = &image[..image.len() - DIGEST_LEN];
+        let (signed, signature) = content.split_at(content.len() - SIGNATURE_LEN);
+        let signature = Signature::from_bytes(&<[u8; SIGNATURE_LEN]>::try_from(signature).unwrap());
+        assert!(simulated_vendor_key().verify_strict(signed, &signature).is_ok());
+        let other = SigningKey::from_bytes(&[0u8; 32]).verifying_key();
+        assert!(other.verify_strict(signed, &signature).is_err());
+    }
 }

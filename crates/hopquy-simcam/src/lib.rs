@@ -45,7 +45,10 @@ use tracing::info;
 pub use config::{
     DeviceIdentity, Flaw, Lockout, Personality, SetupError, SimConfig, SimSetup, password_is_complex, random_password,
 };
-pub use http::{MAX_EXTRA_USERS, MAX_USER_NAME, MAX_USER_PASSWORD, SimState, firmware_image, router};
+pub use http::{
+    MAX_EXTRA_USERS, MAX_USER_NAME, MAX_USER_PASSWORD, SimState, firmware_image, forged_firmware_image, router,
+    simulated_vendor_key,
+};
 pub use rtsp::{PUBLIC_METHODS as RTSP_PUBLIC_METHODS, STREAM_PATHS as RTSP_STREAM_PATHS};
 pub use sdk::banner as sdk_banner;
 pub use telnet::{LOGIN_PROMPT as TELNET_LOGIN_PROMPT, NEGOTIATION as TELNET_NEGOTIATION};

@@ -11,7 +11,7 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use base64::Engine as _;
-use hopquy_simcam::{SimConfig, SimSetup, SimState, firmware_image, router};
+use hopquy_simcam::{SimConfig, SimSetup, SimState, firmware_image, forged_firmware_image, router};
 use md5::Md5;
 use sha2::{Digest as _, Sha256};
 use tower::ServiceExt as _;
@@ -659,11 +659,9 @@ async fn destructive_operations_need_authentication() {
     );
 }
 
-#[tokio::test]
-async fn firmware_upload_checks_image_integrity() {
-    let cam = camera("hardened");
-    let image = firmware_image(b"kernel+rootfs");
-    let challenge = anonymous(&cam, Method::PUT, "/ISAPI/System/updateFirmware", "").await;
+/// One authenticated firmware upload (a fresh challenge each time: nonces are single-use).
+async fn upload_firmware(cam: &Camera, image: Vec<u8>) -> Reply {
+    let challenge = anonymous(cam, Method::PUT, "/ISAPI/System/updateFirmware", "").await;
     let auth = digest_authorization(
         &challenge,
         Alg::Sha256,
@@ -673,42 +671,85 @@ async fn firmware_upload_checks_image_integrity() {
         &cam.password,
         1,
     );
-    let mut good = Request::builder()
+    let mut req = Request::builder()
         .method(Method::PUT)
         .uri("/ISAPI/System/updateFirmware")
         .header(header::AUTHORIZATION, auth)
-        .body(Body::from(image.clone()))
+        .body(Body::from(image))
         .unwrap();
-    good.extensions_mut()
+    req.extensions_mut()
         .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 1))));
-    let reply = send(&cam.router, good).await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    assert!(reply.body.contains("rebootRequired"));
+    send(&cam.router, req).await
+}
 
-    let mut tampered = image;
+fn accepted(reply: &Reply) -> bool {
+    reply.status == StatusCode::OK && reply.body.contains("rebootRequired")
+}
+
+fn refused(reply: &Reply) -> bool {
+    reply.status == StatusCode::BAD_REQUEST && reply.body.contains("badFirmwareFile")
+}
+
+/// What a forger does to an official image: change a byte of the payload, recompute the
+/// trailing SHA-256 (the signature, which needs the vendor's key, stays the old one).
+fn redigested(mut image: Vec<u8>, at: usize) -> Vec<u8> {
+    image[at] ^= 0x01;
+    let content = image.len() - 32;
+    let digest = Sha256::digest(&image[..content]);
+    image[content..].copy_from_slice(&digest);
+    image
+}
+
+#[tokio::test]
+async fn hardened_installs_only_images_signed_by_its_vendor() {
+    let cam = camera("hardened");
+    let image = firmware_image(b"kernel+rootfs");
+    let reply = upload_firmware(&cam, image.clone()).await;
+    assert!(accepted(&reply), "signed image: {} {}", reply.status, reply.body);
+
+    let mut tampered = image.clone();
     tampered[5] ^= 0x01;
-    // Each request takes a fresh challenge: nonces are single-use.
-    let challenge = anonymous(&cam, Method::PUT, "/ISAPI/System/updateFirmware", "").await;
-    let auth = digest_authorization(
-        &challenge,
-        Alg::Sha256,
-        "PUT",
-        "/ISAPI/System/updateFirmware",
-        "admin",
-        &cam.password,
-        2,
-    );
-    let mut bad = Request::builder()
-        .method(Method::PUT)
-        .uri("/ISAPI/System/updateFirmware")
-        .header(header::AUTHORIZATION, auth)
-        .body(Body::from(tampered))
-        .unwrap();
-    bad.extensions_mut()
-        .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 1))));
-    let reply = send(&cam.router, bad).await;
-    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
-    assert!(reply.body.contains("badFirmwareFile"));
+    let reply = upload_firmware(&cam, tampered).await;
+    assert!(refused(&reply), "tampered image: {} {}", reply.status, reply.body);
+
+    // Valid digest, signature of the original payload: only the signature catches it.
+    let reply = upload_firmware(&cam, redigested(image, 5)).await;
+    assert!(refused(&reply), "re-digested image: {} {}", reply.status, reply.body);
+
+    // Valid digest and no signature at all: what anyone can build.
+    let reply = upload_firmware(&cam, forged_firmware_image(b"kernel+rootfs")).await;
+    assert!(refused(&reply), "unsigned image: {} {}", reply.status, reply.body);
+
+    // An image signed by another key than the vendor's.
+    let other = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]);
+    let mut foreign = [b"HQFW".as_slice(), b"kernel+rootfs"].concat();
+    let signature = ed25519_dalek::Signer::sign(&other, &foreign).to_bytes();
+    foreign.extend_from_slice(&signature);
+    let digest = Sha256::digest(&foreign);
+    foreign.extend_from_slice(&digest);
+    let reply = upload_firmware(&cam, foreign).await;
+    assert!(refused(&reply), "foreign-signed image: {} {}", reply.status, reply.body);
+}
+
+#[tokio::test]
+async fn unsigned_firmware_flaw_checks_the_digest_only() {
+    for setup in ["hardened+unsigned-firmware", "legacy"] {
+        let cam = camera(setup);
+        let image = firmware_image(b"kernel+rootfs");
+        let reply = upload_firmware(&cam, image.clone()).await;
+        assert!(accepted(&reply), "{setup}: signed image: {}", reply.body);
+
+        let reply = upload_firmware(&cam, forged_firmware_image(b"kernel+rootfs (forged)")).await;
+        assert!(accepted(&reply), "{setup}: unsigned image: {}", reply.body);
+        let reply = upload_firmware(&cam, redigested(image.clone(), 5)).await;
+        assert!(accepted(&reply), "{setup}: re-digested image: {}", reply.body);
+
+        // A damaged image (digest no longer matching) is still refused.
+        let mut tampered = image;
+        tampered[5] ^= 0x01;
+        let reply = upload_firmware(&cam, tampered).await;
+        assert!(refused(&reply), "{setup}: tampered image: {}", reply.body);
+    }
 }
 
 #[tokio::test]

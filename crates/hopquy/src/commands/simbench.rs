@@ -44,8 +44,8 @@ struct BenchState {
     /// The password the bench set in the password-change case, to change it back.
     changed_to: Option<String>,
     second_sample: Option<SecondSample>,
-    /// HTTP status of the tampered-image upload.
-    upload_status: Option<u16>,
+    /// HTTP statuses of the tampered-image uploads: the damaged image, then the forged one.
+    upload_statuses: Vec<u16>,
     /// Whether the admin password survived the last power or link cut.
     kept_settings: Option<bool>,
     forced: Option<bool>,
@@ -297,30 +297,21 @@ impl SimBench {
         }
     }
 
-    fn upload_tampered_image(&self) -> Step {
-        let mut image =
-            hopquy_simcam::firmware_image(b"simulated firmware V9.9.9 build 991231 (not the installed one)");
-        let middle = image.len() / 2;
-        if let Some(byte) = image.get_mut(middle) {
-            *byte ^= 0x58;
-        }
-        let (host, port, scheme) = match self.with_camera(async |camera: &mut SimCamera| {
-            let ports = camera.ports();
-            match ports.get("https") {
-                Some(p) => (camera.host(), *p, Scheme::Https),
-                None => (camera.host(), ports.get("http").copied().unwrap_or(80), Scheme::Http),
-            }
-        }) {
-            Some(x) => x,
-            None => return Step::Failed("the simulated camera is stopped".into()),
-        };
+    /// One upload through the web UI's call, as the device's update page sends it.
+    fn upload_firmware(&self, image: Vec<u8>) -> Result<HttpResponse, String> {
+        let (host, port, scheme) = self
+            .with_camera(async |camera: &mut SimCamera| {
+                let ports = camera.ports();
+                match ports.get("https") {
+                    Some(p) => (camera.host(), *p, Scheme::Https),
+                    None => (camera.host(), ports.get("http").copied().unwrap_or(80), Scheme::Http),
+                }
+            })
+            .ok_or("the simulated camera is stopped")?;
         let mut redactor = Redactor::new();
         redactor.add_secret("admin", &self.lab_password);
         let recorder = Recorder::new(Arc::new(redactor));
-        let probe = match HttpProbe::new(Device::new(host.to_string(), Limits::default())) {
-            Ok(p) => p,
-            Err(e) => return Step::Failed(e.to_string()),
-        };
+        let probe = HttpProbe::new(Device::new(host.to_string(), Limits::default())).map_err(|e| e.to_string())?;
         let req = HttpRequest::new(scheme, port, "PUT", "/ISAPI/System/updateFirmware")
             .with_auth(
                 AuthMode::Digest,
@@ -332,29 +323,71 @@ impl SimBench {
             )
             .with_header("Content-Type", "application/octet-stream")
             .with_body(image);
-        let response = match self.handle.block_on(probe.send(&req, &recorder)) {
-            Ok(r) => r,
-            Err(e) => return Step::Failed(format!("firmware upload: {e}")),
-        };
-        self.state().upload_status = Some(response.status);
-        let text = format!(
-            "Upload of a firmware image of another version with one byte changed in the middle,\n\
-             through the web UI's call PUT /ISAPI/System/updateFirmware.\n\
-             device answer: HTTP {}\n\n{}\n",
-            response.status,
-            String::from_utf8_lossy(&response.body)
-        );
+        self.handle
+            .block_on(probe.send(&req, &recorder))
+            .map_err(|e| format!("firmware upload: {e}"))
+    }
+
+    /// Two modified images of another version: one with a byte changed (its digest no longer
+    /// matches: any integrity check catches it) and the forger's version of the same change,
+    /// digest recomputed and no vendor signature (only a signature check catches it).
+    fn upload_tampered_image(&self) -> Step {
+        let mut payload = b"simulated firmware V9.9.9 build 991231 (not the installed one)".to_vec();
+        let mut tampered = hopquy_simcam::firmware_image(&payload);
+        let middle = tampered.len() / 2;
+        if let Some(byte) = tampered.get_mut(middle) {
+            *byte ^= 0x58;
+        }
+        let middle = payload.len() / 2;
+        if let Some(byte) = payload.get_mut(middle) {
+            *byte ^= 0x58;
+        }
+        let forged = hopquy_simcam::forged_firmware_image(&payload);
+        let mut text = String::new();
+        let mut statuses = Vec::new();
+        for (what, image) in [
+            ("one byte changed in the middle (digest left as it was)", tampered),
+            (
+                "the same kind of change with the SHA-256 recomputed and no vendor signature (what a forger without the vendor's key builds)",
+                forged,
+            ),
+        ] {
+            let response = match self.upload_firmware(image) {
+                Ok(r) => r,
+                Err(e) => return Step::Failed(e),
+            };
+            statuses.push(response.status);
+            text.push_str(&format!(
+                "Upload of a firmware image of another version, {what},\n\
+                 through the web UI's call PUT /ISAPI/System/updateFirmware.\n\
+                 device answer: HTTP {}\n\n{}\n\n",
+                response.status,
+                String::from_utf8_lossy(&response.body)
+            ));
+        }
+        self.state().upload_statuses = statuses;
         attachment(
             self.attach("tampered-upload-answer.txt", &text),
-            "the device's answer to the upload",
+            "the device's answers to both uploads",
         )
     }
 
     fn upload_refused(&self) -> Step {
-        match self.state().upload_status {
-            Some(status) => answer(yes_no(status != 200), format!("the device answered HTTP {status}")),
-            None => Step::Failed("no upload was made".into()),
-        }
+        let statuses = self.state().upload_statuses.clone();
+        let [tampered, forged] = statuses[..] else {
+            return Step::Failed("no upload was made".into());
+        };
+        answer(
+            yes_no(tampered != 200 && forged != 200),
+            format!(
+                "the device answered HTTP {tampered} to the image with a changed byte and HTTP {forged} to the re-digested unsigned image{}",
+                if forged == 200 {
+                    ": it installs an image anyone can rebuild, so it does not verify authenticity"
+                } else {
+                    ""
+                }
+            ),
+        )
     }
 
     fn cut(&self, what: &str) -> Step {
