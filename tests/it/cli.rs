@@ -241,3 +241,44 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cases_selection_reports_untested_clauses_as_not_tested() {
+    let sim = start_sim("hardened").await;
+    let target = sim.dir.path().join("target.toml");
+    let out = sim.dir.path().join("partial");
+    let o = Command::new(hopquy_bin())
+        .args([
+            "run",
+            "--target",
+            target.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--non-interactive",
+            "--cases",
+            "brute-force-ixit,lockout-http",
+        ])
+        .env("HOPQUY_SUITE", repo_root())
+        .env(PASSWORD_VAR, sim.camera().admin_password())
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert_ne!(o.status.code(), Some(2), "{t}");
+    assert!(t.contains("PARTIAL RUN: 1 of 36 clauses tested (2.1.5)"), "{t}");
+    assert!(t.contains("35 not tested"), "{t}");
+    assert!(
+        !t.lines().any(|l| l.trim_start().starts_with("2.1.1 ")),
+        "an untested clause has a verdict line: {t}"
+    );
+    let results: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
+    let clauses = results["clauses"].as_array().unwrap();
+    assert_eq!(clauses.len(), 1, "{results}");
+    assert_eq!(clauses[0]["id"], "2.1.5");
+    assert_eq!(results["clauses_not_tested"].as_array().unwrap().len(), 35);
+    let report = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(
+        report.contains("Partial run"),
+        "report.html does not say the run was partial"
+    );
+    sim.shutdown().await;
+}

@@ -44,8 +44,12 @@ impl CliError {
     }
 }
 
-/// Exit code of a finished run.
+/// Exit code of a finished run. Clauses no case tested are no passes: they are outside
+/// `clauses`, and a run that tested no clause at all is inconclusive.
 pub fn for_results(results: &Results) -> u8 {
+    if results.clauses.is_empty() {
+        return INCONCLUSIVE;
+    }
     let verdicts: Vec<Verdict> = results.clauses.iter().map(|c| c.verdict).collect();
     if verdicts.contains(&Verdict::Fail) {
         FAIL

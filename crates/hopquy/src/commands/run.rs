@@ -99,8 +99,13 @@ pub async fn rerun(args: RerunArgs) -> Result<u8, CliError> {
         profile: &profile,
         target: &target,
         out: &out,
-        // The same selection of cases as the original run, so verdicts compare one to one.
-        only: Some(original.cases.iter().map(|c| c.id.clone()).collect()),
+        // The same selection of cases as the original run, so verdicts compare one to one and
+        // a partial run stays partial (the runner records no selection when it is the whole
+        // plan). A bundle from before `selection` was recorded: the cases it ran.
+        only: Some(match &original.selection {
+            Some(ids) => ids.iter().cloned().collect(),
+            None => original.cases.iter().map(|c| c.id.clone()).collect(),
+        }),
         allow_destructive: args.allow_destructive,
         exhaustive: args.exhaustive,
         json: args.json,
@@ -422,6 +427,28 @@ pub fn print_summary(results: &Results, dir: &Path, json: bool) {
 }
 
 const TITLE_CHARS: usize = 60;
+/// The not-tested clause ids on the count line before "…": the full list is in results.json
+/// and report.html.
+const NOT_TESTED_CHARS: usize = 120;
+
+/// What a partial run covers, so a reader of the terminal never takes it for a full test.
+fn partial_line(results: &Results) -> String {
+    let tested = results.clauses.len();
+    let total = tested + results.clauses_not_tested.len();
+    let ids: Vec<&str> = results.clauses.iter().map(|c| c.id.as_str()).collect();
+    let mut line = format!(
+        "PARTIAL RUN: {tested} of {total} clauses tested ({}); the others are not tested",
+        if ids.is_empty() {
+            "none".to_owned()
+        } else {
+            ids.join(", ")
+        }
+    );
+    if let Some(selection) = &results.selection {
+        line.push_str(&format!(" — cases selected: {}", selection.join(", ")));
+    }
+    line
+}
 /// Case ids listed per cause before "and N more": enough to find them, short enough to read.
 const CAUSE_CASES_SHOWN: usize = 4;
 
@@ -432,6 +459,9 @@ fn summary_lines(results: &Results) -> Vec<String> {
         "Kết quả theo điều khoản / Results by clause — {}",
         results.regulation
     )];
+    if results.is_partial() {
+        lines.push(partial_line(results));
+    }
     let width = results
         .clauses
         .iter()
@@ -455,14 +485,23 @@ fn summary_lines(results: &Results) -> Vec<String> {
         lines.push(line.trim_end().to_owned());
     }
     let count = |v: Verdict| results.clauses.iter().filter(|c| c.verdict == v).count();
-    lines.push(format!(
+    let mut counts = format!(
         "clauses: {} pass, {} fail, {} inconclusive, {} error, {} not applicable",
         count(Verdict::Pass),
         count(Verdict::Fail),
         count(Verdict::Inconclusive),
         count(Verdict::Error),
         count(Verdict::NotApplicable)
-    ));
+    );
+    if !results.clauses_not_tested.is_empty() {
+        let ids: Vec<&str> = results.clauses_not_tested.iter().map(|c| c.id.as_str()).collect();
+        counts.push_str(&format!(
+            "; {} not tested: {}",
+            ids.len(),
+            shorten_at_word(&ids.join(", "), NOT_TESTED_CHARS)
+        ));
+    }
+    lines.push(counts);
     let classes = hopquy_evidence::distinct_causes(&results.cases);
     if !classes.is_empty() {
         lines.push("what to do about the undecided cases:".to_owned());
@@ -587,7 +626,10 @@ mod tests {
             run_id: None,
             complete: true,
             web_surface: None,
+            selection: None,
+            clauses_not_tested: Vec::new(),
         };
+        assert_eq!(exit::for_results(&results), exit::INCONCLUSIVE);
         let lines = summary_lines(&results);
         let text = lines.join("\n");
         assert!(lines[1].ends_with("[target-credentials, no-answer]"), "{}", lines[1]);
@@ -605,5 +647,52 @@ mod tests {
         assert!(text.contains("  no-answer (1 case: tls-https)"), "{text}");
         assert!(text.contains(CauseClass::NoAnswer.hint()), "{text}");
         assert!(!text.contains("unrecognised-answer"), "{text}");
+    }
+
+    #[test]
+    fn a_partial_run_says_so_and_its_untested_clauses_count_as_nothing() {
+        let cases = vec![case("lockout-http", Verdict::Pass, None)];
+        let mut results = Results {
+            schema_version: hopquy_evidence::RESULTS_SCHEMA_VERSION,
+            regulation: "qcvn135-2024".into(),
+            tool: ToolInfo {
+                name: "hopquy".into(),
+                version: "0".into(),
+            },
+            device: DeviceInfo::default(),
+            started: String::new(),
+            finished: String::new(),
+            clauses: vec![ClauseResult {
+                id: "2.1.5".into(),
+                verdict: Verdict::Pass,
+                cases: vec!["lockout-http".into()],
+                title_en: None,
+                title_vi: None,
+                causes: Vec::new(),
+            }],
+            cases,
+            profile: None,
+            run_id: None,
+            complete: true,
+            web_surface: None,
+            selection: Some(vec!["lockout-http".into()]),
+            clauses_not_tested: vec![hopquy_evidence::UntestedClause {
+                id: "2.1.1".into(),
+                title_en: None,
+                title_vi: None,
+            }],
+        };
+        let text = summary_lines(&results).join("\n");
+        assert!(
+            text.contains("PARTIAL RUN: 1 of 2 clauses tested (2.1.5)")
+                && text.contains("cases selected: lockout-http"),
+            "{text}"
+        );
+        assert!(text.contains("0 not applicable; 1 not tested: 2.1.1"), "{text}");
+        assert!(!text.lines().any(|l| l.trim_start().starts_with("2.1.1")), "{text}");
+        assert_eq!(exit::for_results(&results), exit::PASS);
+        // Nothing tested at all is no pass.
+        results.clauses.clear();
+        assert_eq!(exit::for_results(&results), exit::INCONCLUSIVE);
     }
 }
