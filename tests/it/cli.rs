@@ -247,6 +247,13 @@ async fn a_cases_selection_reports_untested_clauses_as_not_tested() {
     let sim = start_sim("hardened").await;
     let target = sim.dir.path().join("target.toml");
     let out = sim.dir.path().join("partial");
+    // An answer for a case this selection does not plan: a recorded, printed warning.
+    let answers = sim.dir.path().join("answers.toml");
+    std::fs::write(
+        &answers,
+        "[[answer]]\ncase = \"sensing-capabilities-ixit\"\nstep = \"conforms\"\nanswer = \"yes\"\n",
+    )
+    .unwrap();
     let o = Command::new(hopquy_bin())
         .args([
             "run",
@@ -257,6 +264,8 @@ async fn a_cases_selection_reports_untested_clauses_as_not_tested() {
             "--non-interactive",
             "--cases",
             "brute-force-ixit,lockout-http",
+            "--answers",
+            answers.to_str().unwrap(),
         ])
         .env("HOPQUY_SUITE", repo_root())
         .env(PASSWORD_VAR, sim.camera().admin_password())
@@ -275,10 +284,81 @@ async fn a_cases_selection_reports_untested_clauses_as_not_tested() {
     assert_eq!(clauses.len(), 1, "{results}");
     assert_eq!(clauses[0]["id"], "2.1.5");
     assert_eq!(results["clauses_not_tested"].as_array().unwrap().len(), 35);
+    let warning = "the answer to `sensing-capabilities-ixit`/`conforms` was not used";
+    assert!(t.contains(&format!("warning: {warning}")), "{t}");
+    assert!(
+        results["warnings"][0].as_str().unwrap().starts_with(warning),
+        "{results}"
+    );
     let report = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(
         report.contains("Partial run"),
         "report.html does not say the run was partial"
     );
     sim.shutdown().await;
+}
+
+#[test]
+fn validate_checks_lone_files_against_the_suite_and_says_each_error_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = repo_root();
+    // A case mapped to a clause the catalogue lacks, alone and inside a suite.
+    let case = std::fs::read_to_string(root.join("test-cases/2.1-unique-password/brute-force-ixit.toml"))
+        .unwrap()
+        .replace("[\"2.1.5\"]", "[\"2.1.55\"]");
+    assert!(case.contains("2.1.55"));
+    let lone = dir.path().join("brute-force-ixit.toml");
+    std::fs::write(&lone, &case).unwrap();
+    let o = hopquy(&["validate", lone.to_str().unwrap()], dir.path());
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    assert!(t.contains("clause `2.1.55` is not in the catalogue"), "{t}");
+    assert!(!t.contains("error: error:"), "{t}");
+
+    let suite = dir.path().join("suite");
+    std::fs::create_dir_all(suite.join("test-cases/regulations")).unwrap();
+    std::fs::create_dir_all(suite.join("test-cases/2.1")).unwrap();
+    std::fs::create_dir_all(suite.join("profiles")).unwrap();
+    for name in ["qcvn135-2024.toml", "qcvn11-2026.toml"] {
+        std::fs::copy(
+            root.join("test-cases/regulations").join(name),
+            suite.join("test-cases/regulations").join(name),
+        )
+        .unwrap();
+    }
+    std::fs::write(suite.join("test-cases/2.1/brute-force-ixit.toml"), &case).unwrap();
+    let o = Command::new(hopquy_bin())
+        .args(["validate"])
+        .current_dir(dir.path())
+        .env("HOPQUY_SUITE", &suite)
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    assert_eq!(t.matches("clause `2.1.55` is not in the catalogue").count(), 1, "{t}");
+
+    // An answer to a mistyped step is an error with its place and the likely step.
+    let answers = dir.path().join("answers.toml");
+    std::fs::write(
+        &answers,
+        "[[answer]]\ncase = \"sensing-capabilities-ixit\"\nstep = \"conform\"\nanswer = \"yes\"\n",
+    )
+    .unwrap();
+    let o = hopquy(&["validate", answers.to_str().unwrap()], dir.path());
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    assert!(
+        t.contains("answers.toml:3:8") && t.contains("did you mean `conforms`?"),
+        "{t}"
+    );
+
+    // A target file is checkable on a machine without the device password.
+    let target = dir.path().join("target.toml");
+    std::fs::write(
+        &target,
+        "[device]\nvendor = \"x\"\nmodel = \"y\"\nfirmware = \"1\"\n\n[connection]\nhost = \"127.0.0.1\"\nprofile = \"simcam\"\n\n[credentials]\nusername = \"admin\"\npassword_env = \"HOPQUY_NEVER_SET_4D2B\"\n",
+    )
+    .unwrap();
+    let o = hopquy(&["validate", target.to_str().unwrap()], dir.path());
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 }

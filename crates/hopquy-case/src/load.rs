@@ -968,6 +968,13 @@ pub fn load_target_with(
     })
 }
 
+/// Checks a target file offline: everything [`load_target`] checks except whether the
+/// `password_env` variable is set, which only a run needs (a lab validates its files on a
+/// machine that holds no device password).
+pub fn check_target_file(path: impl AsRef<Path>) -> Result<TargetFile, Vec<Diagnostic>> {
+    load_target_with(path, |_| Some(String::new())).map(|loaded| loaded.target)
+}
+
 /// Keys of a target file whose values are never secret, so diagnostics may quote them.
 const TARGET_PUBLIC_KEYS: &[&str] = &[
     "vendor",
@@ -1551,6 +1558,17 @@ fn slash_path(path: &Path) -> String {
 /// Parses an answers file (`[[answer]] case step answer attachments note by`); each
 /// (case, step) may be answered once.
 pub fn parse_answers(path: impl AsRef<Path>, text: &str) -> Result<AnswersFile, Vec<Diagnostic>> {
+    parse_answers_for(path, text, None)
+}
+
+/// Like [`parse_answers`], and with `cases`, every answer must name one of them and one of
+/// its operator or document steps: a mistyped id would otherwise leave the step unanswered
+/// (an inconclusive verdict) without a word.
+pub fn parse_answers_for(
+    path: impl AsRef<Path>,
+    text: &str,
+    cases: Option<&[&Case]>,
+) -> Result<AnswersFile, Vec<Diagnostic>> {
     let path = path.as_ref();
     let (answers, diagnostics) = parse_file(path, text, |file, root, answers: &AnswersFile| {
         let mut diagnostics = Vec::new();
@@ -1577,6 +1595,9 @@ pub fn parse_answers(path: impl AsRef<Path>, text: &str) -> Result<AnswersFile, 
             } else {
                 first.insert((&entry.case, &entry.step), index);
             }
+            if let Some(cases) = cases {
+                diagnostics.extend(check_answer_ids(&file, cases, entry, |key| span_of(index, key)));
+            }
             if entry.answer.trim().is_empty() && entry.attachments.is_empty() {
                 diagnostics.push(
                     file.error_at(
@@ -1596,9 +1617,59 @@ pub fn parse_answers(path: impl AsRef<Path>, text: &str) -> Result<AnswersFile, 
     }
 }
 
+/// An answer's case and step ids against the cases a run can ask.
+fn check_answer_ids(
+    file: &SourceFile<'_>,
+    cases: &[&Case],
+    entry: &crate::model::AnswerEntry,
+    span_of: impl Fn(&str) -> Range<usize>,
+) -> Option<Diagnostic> {
+    let Some(case) = cases.iter().find(|case| case.id.get_ref() == &entry.case) else {
+        let ids: Vec<&str> = cases.iter().map(|case| case.id.get_ref().as_str()).collect();
+        return Some(
+            file.error_at(span_of("case"), format!("unknown case `{}`", entry.case))
+                .with_expected("the id of a case in the suite (`hopquy list`)")
+                .with_optional_hint(did_you_mean_hint(&entry.case, ids.iter().copied())),
+        );
+    };
+    let asking: Vec<&str> = case
+        .steps
+        .iter()
+        .filter(|step| matches!(step.action.get_ref().as_str(), "operator" | "document"))
+        .map(|step| step.id.get_ref().as_str())
+        .collect();
+    if asking.contains(&entry.step.as_str()) {
+        return None;
+    }
+    let what = if case.steps.iter().any(|step| step.id.get_ref() == &entry.step) {
+        format!(
+            "step `{}` of case `{}` asks no question (it is not an operator or document step)",
+            entry.step, entry.case
+        )
+    } else {
+        format!("case `{}` has no step `{}`", entry.case, entry.step)
+    };
+    Some(
+        file.error_at(span_of("step"), what)
+            .with_expected(if asking.is_empty() {
+                format!("case `{}` has no operator or document step to answer", entry.case)
+            } else {
+                one_of(asking.iter().copied())
+            })
+            .with_optional_hint(did_you_mean_hint(&entry.step, asking.iter().copied())),
+    )
+}
+
 /// Reads and parses an answers file.
 pub fn load_answers(path: impl AsRef<Path>) -> Result<AnswersFile, Vec<Diagnostic>> {
     let path = path.as_ref();
     let text = read_user_file(path)?;
     parse_answers(path, &text)
+}
+
+/// Reads an answers file and checks its ids against `cases` ([`parse_answers_for`]).
+pub fn load_answers_for(path: impl AsRef<Path>, cases: &[&Case]) -> Result<AnswersFile, Vec<Diagnostic>> {
+    let path = path.as_ref();
+    let text = read_user_file(path)?;
+    parse_answers_for(path, &text, Some(cases))
 }

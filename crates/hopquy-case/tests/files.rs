@@ -674,3 +674,58 @@ fn declared_password_policy_is_checked() {
         "{messages:?}"
     );
 }
+
+fn shipped_case(relative: &str) -> hopquy_case::LoadedCase {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../test-cases")
+        .join(relative);
+    hopquy_case::load_case(&path).unwrap()
+}
+
+#[test]
+fn answers_name_a_known_case_and_one_of_its_question_steps() {
+    let loaded = shipped_case("2.7-user-data/sensing-capabilities-ixit.toml");
+    let cases = [&loaded.case];
+    let answer =
+        |case: &str, step: &str| format!("[[answer]]\ncase = \"{case}\"\nstep = \"{step}\"\nanswer = \"yes\"\n");
+
+    let text = answer("sensing-capabilities-ixit", "conform");
+    let diagnostics = hopquy_case::parse_answers_for("answers.toml", &text, Some(&cases)).unwrap_err();
+    assert_eq!(
+        diagnostics[0].message,
+        "case `sensing-capabilities-ixit` has no step `conform`"
+    );
+    assert_eq!((diagnostics[0].line, diagnostics[0].column), (3, 8));
+    assert_eq!(diagnostics[0].hint.as_deref(), Some("did you mean `conforms`?"));
+    assert!(hopquy_case::render_diagnostics(&diagnostics).contains("answers.toml:3:8"));
+
+    let text = answer("sensing-capability-ixit", "conforms");
+    let diagnostics = hopquy_case::parse_answers_for("answers.toml", &text, Some(&cases)).unwrap_err();
+    assert_eq!(diagnostics[0].message, "unknown case `sensing-capability-ixit`");
+    assert_eq!(diagnostics[0].line, 2);
+    assert_eq!(
+        diagnostics[0].hint.as_deref(),
+        Some("did you mean `sensing-capabilities-ixit`?")
+    );
+
+    let text = answer("sensing-capabilities-ixit", "conforms");
+    assert!(hopquy_case::parse_answers_for("answers.toml", &text, Some(&cases)).is_ok());
+    // Without the cases only the file's own shape is checked.
+    assert!(hopquy_case::parse_answers("answers.toml", &answer("x", "y")).is_ok());
+}
+
+#[test]
+fn a_target_file_is_checkable_without_its_password_variable() {
+    let fixture = Fixture::new();
+    let variable = "HOPQUY_TEST_PASSWORD_THAT_IS_NEVER_SET_9C1E";
+    let text = TARGET.replace("password = \"s3cr3t-Pa55\"", &format!("password_env = \"{variable}\""));
+    let path = fixture.write("target.toml", &text);
+    assert!(hopquy_case::load_target(&path).is_err(), "a run needs the variable");
+    let target = hopquy_case::check_target_file(&path).unwrap();
+    assert_eq!(target.credentials.password_env.as_deref(), Some(variable));
+    // Every other problem is still found.
+    let broken = text.replace("host = \"127.0.0.1\"", "host = \"\"");
+    let path = fixture.write("target.toml", &broken);
+    let diagnostics = hopquy_case::check_target_file(&path).unwrap_err();
+    assert_eq!(diagnostics[0].message, "`host` is empty");
+}

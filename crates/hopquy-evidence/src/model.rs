@@ -294,6 +294,10 @@ pub struct Results {
     /// are in the first web case's evidence). Absent when no web step ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub web_surface: Option<WebSurfaceInfo>,
+    /// Additive (v1): what a reader should know about the run's inputs, one sentence each
+    /// (e.g. an answer in `--answers` that no planned case used).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// Additive (v1): the case ids a partial run was limited to (`--cases`, or the rerun of
     /// such a run), sorted. Absent when the run planned every case of the regulation.
     #[serde(default, skip_serializing_if = "Option::is_none")]

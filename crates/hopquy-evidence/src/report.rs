@@ -80,6 +80,8 @@ struct ReportView {
     /// Ids of the clauses the run tested, comma-separated.
     tested_clauses: String,
     not_tested_count: usize,
+    /// Problems with the run's inputs (answers no planned case used…).
+    warnings: Vec<String>,
     device: DeviceView,
     counts: Vec<CountView>,
     /// One row per distinct cause of the inconclusive and error cases: what the lab does next.
@@ -462,6 +464,7 @@ fn build_view(results: &Results, ctx: &ReportContext) -> ReportView {
             clean(&ids.join(", "))
         },
         not_tested_count: results.clauses_not_tested.len(),
+        warnings: results.warnings.iter().map(|w| clean(w)).collect(),
         device: DeviceView {
             vendor: or_missing(Some(&results.device.vendor)),
             model: or_missing(Some(&results.device.model)),

@@ -299,6 +299,7 @@ impl Runner {
                     reason: s.reason.clone(),
                     certificate_sha256: s.certificate_sha256.clone(),
                 }),
+                warnings: Vec::new(),
                 selection,
                 clauses_not_tested,
             },

@@ -38,6 +38,17 @@ impl CliError {
         }
     }
 
+    /// The line(s) printed for this error: one `error:` prefix, whether or not the message
+    /// is rendered diagnostics that carry their own.
+    pub fn printed(&self) -> String {
+        let text = self.to_string();
+        if text.starts_with("error:") || text.starts_with("error[") {
+            text
+        } else {
+            format!("error: {text}")
+        }
+    }
+
     pub fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> CliError {
         let context = context.into();
         move |source| CliError::Io { context, source }
@@ -60,5 +71,25 @@ pub fn for_results(results: &Results) -> u8 {
         INCONCLUSIVE
     } else {
         PASS
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_is_printed_with_one_prefix() {
+        let rendered = CliError::Input("error: case `x` has no step `conform`\n  --> a.toml:3:8".into());
+        assert!(
+            rendered.printed().starts_with("error: case `x`"),
+            "{}",
+            rendered.printed()
+        );
+        assert_eq!(rendered.printed().matches("error:").count(), 1);
+        assert_eq!(
+            CliError::Usage("unknown case id".into()).printed(),
+            "error: unknown case id"
+        );
     }
 }

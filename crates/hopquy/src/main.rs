@@ -230,7 +230,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            errln!("error: {e}");
+            errln!("{}", e.printed());
             ExitCode::from(e.exit_code())
         }
     }

@@ -229,12 +229,9 @@ pub fn validate(suite_root: Option<PathBuf>, args: ValidateArgs) -> Result<u8, C
     let mut checked = 0usize;
     if args.paths.is_empty() {
         let root = suite::locate(suite_root)?;
+        // Suite::load checks the cases against the catalogue itself.
         let (suite, d) = Suite::load(root.join("test-cases"));
         diags.extend(d);
-        diags.extend(hopquy_case::validate_against_catalogue(
-            &suite.cases,
-            &suite.regulations,
-        ));
         checked += suite.cases.len() + suite.regulations.len();
         for entry in std::fs::read_dir(root.join("profiles"))
             .map_err(CliError::io("reading profiles/"))?
@@ -271,6 +268,9 @@ fn validate_path(p: &Path, root: Option<&Path>) -> Vec<hopquy_case::Diagnostic> 
     }
     let text = std::fs::read_to_string(p).unwrap_or_default();
     let in_dir = |name: &str| p.components().any(|c| c.as_os_str() == name);
+    // The suite a lone case or answers file is checked against: the catalogue's clauses,
+    // the cases' step ids. Its own problems are reported by validating the suite.
+    let suite = || root.map(|r| Suite::load(r.join("test-cases")).0);
     let result = if in_dir("profiles") {
         let profiles = root
             .map(|r| r.join("profiles"))
@@ -279,11 +279,33 @@ fn validate_path(p: &Path, root: Option<&Path>) -> Vec<hopquy_case::Diagnostic> 
     } else if in_dir("regulations") {
         hopquy_case::load_regulation(p).map(|_| ())
     } else if text.contains("[connection]") {
-        hopquy_case::load_target(p).map(|_| ())
+        // Offline: the password variable is looked up only when a run needs it.
+        hopquy_case::check_target_file(p).map(|target| {
+            if let Some(var) = &target.credentials.password_env
+                && std::env::var_os(var).is_none()
+            {
+                errln!(
+                    "note: {}: `{var}` is not set here; `hopquy run` will need it",
+                    p.display()
+                );
+            }
+        })
     } else if text.contains("[[answer]]") {
-        hopquy_case::load_answers(p).map(|_| ())
+        match suite() {
+            Some(suite) => {
+                let cases: Vec<&Case> = suite.cases.iter().map(|loaded| &loaded.case).collect();
+                hopquy_case::load_answers_for(p, &cases).map(|_| ())
+            }
+            None => hopquy_case::load_answers(p).map(|_| ()),
+        }
     } else {
-        hopquy_case::load_case(p).map(|_| ())
+        hopquy_case::load_case(p).and_then(|loaded| match suite() {
+            Some(suite) if !suite.regulations.is_empty() => {
+                let d = hopquy_case::validate_against_catalogue(std::slice::from_ref(&loaded), &suite.regulations);
+                if d.is_empty() { Ok(()) } else { Err(d) }
+            }
+            _ => Ok(()),
+        })
     };
     result.err().unwrap_or_default()
 }

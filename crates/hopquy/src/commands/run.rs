@@ -18,16 +18,11 @@ use crate::{RerunArgs, RunArgs};
 
 pub async fn run(suite_root: Option<PathBuf>, args: RunArgs) -> Result<u8, CliError> {
     let target = suite::load_target(&args.target)?;
-    let answers = match &args.answers {
-        Some(p) => Answers::load(p).map_err(CliError::Input)?,
-        None => Answers::default(),
-    };
     let report = match &args.lab {
         Some(p) => load_lab(p)?,
         None => ReportContext::default(),
     };
     let signing_key = load_key(args.sign.as_deref())?;
-    let operator: Arc<dyn Operator> = Arc::new(BenchOperator::new(answers, args.non_interactive));
     let (suite, profile, out, mode, regulation) = match &args.resume {
         Some(bundle) => {
             // A resumed run uses the definitions recorded in the bundle, so the finished and
@@ -50,9 +45,16 @@ pub async fn run(suite_root: Option<PathBuf>, args: RunArgs) -> Result<u8, CliEr
             (suite, profile, out, Mode::Fresh, args.regulation.clone())
         }
     };
+    let answers = match &args.answers {
+        Some(p) => Answers::load_for(p, &suite).map_err(CliError::Input)?,
+        None => Answers::default(),
+    };
+    let answered = answers.answered();
+    let operator: Arc<dyn Operator> = Arc::new(BenchOperator::new(answers, args.non_interactive));
     let spec = RunSpec {
         suite: &suite,
         regulation: &regulation,
+        answered,
         profile: &profile,
         target: &target,
         out: &out,
@@ -87,14 +89,16 @@ pub async fn rerun(args: RerunArgs) -> Result<u8, CliError> {
         )));
     }
     let answers = match &args.answers {
-        Some(p) => Answers::load(p).map_err(CliError::Input)?,
+        Some(p) => Answers::load_for(p, &suite).map_err(CliError::Input)?,
         None => Answers::default(),
     };
+    let answered = answers.answered();
     let signing_key = load_key(args.sign.as_deref())?;
     let operator: Arc<dyn Operator> = Arc::new(BenchOperator::new(answers, args.non_interactive));
     let out = args.out.clone().unwrap_or_else(|| default_out(&target));
     let spec = RunSpec {
         suite: &suite,
+        answered,
         regulation: &original.regulation,
         profile: &profile,
         target: &target,
@@ -196,6 +200,9 @@ fn recorded_regulation(bundle: &Path) -> Option<String> {
 
 pub struct RunSpec<'a> {
     pub suite: &'a Suite,
+    /// The (case, step) pairs the answers file answers: one whose case the run does not
+    /// plan is a warning in the evidence and on the terminal.
+    pub answered: Vec<(String, String)>,
     pub regulation: &'a str,
     pub profile: &'a ResolvedProfile,
     pub target: &'a LoadedTarget,
@@ -284,6 +291,20 @@ pub async fn execute(spec: RunSpec<'_>, operator: Arc<dyn Operator>) -> Result<F
         )));
     }
     let dir = writer.dir().to_path_buf();
+    let mut outcome = outcome;
+    let ran: BTreeSet<&str> = outcome.results.cases.iter().map(|c| c.id.as_str()).collect();
+    let unused: Vec<String> = spec
+        .answered
+        .iter()
+        .filter(|(case, _)| !ran.contains(case.as_str()))
+        .map(|(case, step)| {
+            format!("the answer to `{case}`/`{step}` was not used: case `{case}` was not planned in this run")
+        })
+        .collect();
+    for warning in &unused {
+        errln!("warning: {warning}");
+    }
+    outcome.results.warnings.extend(unused);
     if outcome.interrupted {
         // Left incomplete on purpose: verify says so, and nothing already recorded is lost.
         errln!(
@@ -626,6 +647,7 @@ mod tests {
             run_id: None,
             complete: true,
             web_surface: None,
+            warnings: Vec::new(),
             selection: None,
             clauses_not_tested: Vec::new(),
         };
@@ -675,6 +697,7 @@ mod tests {
             run_id: None,
             complete: true,
             web_surface: None,
+            warnings: Vec::new(),
             selection: Some(vec!["lockout-http".into()]),
             clauses_not_tested: vec![hopquy_evidence::UntestedClause {
                 id: "2.1.1".into(),
