@@ -362,3 +362,34 @@ fn validate_checks_lone_files_against_the_suite_and_says_each_error_once() {
     let o = hopquy(&["validate", target.to_str().unwrap()], dir.path());
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 }
+
+#[test]
+fn probes_use_the_documented_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    // A URL where HOST[:PORT] belongs is a usage error for every kind.
+    for kind in ["ports", "http", "ssh", "onvif", "rtsp", "telnet", "tls"] {
+        let o = hopquy(&["probe", kind, "http://127.0.0.1:9/"], dir.path());
+        assert_eq!(o.status.code(), Some(2), "probe {kind}: {}", text(&o));
+    }
+    // A plain-HTTP listener asked for TLS: the probe could not complete (3), and --json
+    // still prints one object naming the error.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for mut stream in listener.incoming().take(1).flatten() {
+            let mut buf = [0u8; 1024];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+        }
+    });
+    let target = format!("127.0.0.1:{port}");
+    let o = hopquy(
+        &["probe", "http", &target, "--https", "--json", "--timeout", "2"],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(doc["error"].as_str().unwrap().contains("TLS"), "{doc}");
+    server.join().unwrap();
+}
