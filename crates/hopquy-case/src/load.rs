@@ -119,6 +119,19 @@ impl fmt::Debug for LoadedTarget {
 pub const REDACTED: &str = "[REDACTED]";
 
 impl LoadedTarget {
+    /// `diagnostic` (the profile this target names could not be loaded) re-anchored at the
+    /// `profile = …` value of the target file: that is the line the lab fixes.
+    pub fn at_profile_line(&self, diagnostic: Diagnostic) -> Diagnostic {
+        let file = SourceFile::new(&self.path, &self.raw_text);
+        let mut anchored = file.error_at(self.target.connection.profile.span(), diagnostic.message);
+        anchored.expected = diagnostic.expected;
+        anchored.hint = diagnostic.hint;
+        anchored.notes = diagnostic.notes;
+        redact_target_diagnostics(vec![anchored], Some(&self.password))
+            .pop()
+            .unwrap_or_else(|| Diagnostic::whole_file(&self.path, "profile not found"))
+    }
+
     /// The target's password. Never log or record it.
     pub fn password(&self) -> &str {
         &self.password
@@ -970,9 +983,10 @@ pub fn load_target_with(
 
 /// Checks a target file offline: everything [`load_target`] checks except whether the
 /// `password_env` variable is set, which only a run needs (a lab validates its files on a
-/// machine that holds no device password).
-pub fn check_target_file(path: impl AsRef<Path>) -> Result<TargetFile, Vec<Diagnostic>> {
-    load_target_with(path, |_| Some(String::new())).map(|loaded| loaded.target)
+/// machine that holds no device password). The result's password is empty: it is for
+/// checking (the profile it names…), never for a run.
+pub fn check_target_file(path: impl AsRef<Path>) -> Result<LoadedTarget, Vec<Diagnostic>> {
+    load_target_with(path, |_| Some(String::new()))
 }
 
 /// Keys of a target file whose values are never secret, so diagnostics may quote them.
@@ -995,6 +1009,9 @@ const TARGET_PUBLIC_KEYS: &[&str] = &[
     "attempts",
     "window_s",
     "duration_s",
+    "password_policy",
+    "min_length",
+    "required_classes",
 ];
 
 /// Diagnostics quote source lines and serde quotes values; in a target file either may be
@@ -1021,7 +1038,12 @@ fn redact_target_diagnostics(mut diagnostics: Vec<Diagnostic>, password: Option<
             .split('`')
             .nth(1)
             .is_some_and(|key| TARGET_PUBLIC_KEYS.contains(&key));
-        if !subject_is_public && let Some(found) = diagnostic.message.find(": found ") {
+        if !subject_is_public
+            && let Some(found) = diagnostic
+                .message
+                .find(": found ")
+                .or_else(|| diagnostic.message.find(", found "))
+        {
             diagnostic.message.truncate(found);
         }
         scrub(&mut diagnostic.message);
@@ -1046,22 +1068,33 @@ fn redact_target_line(line: &str) -> Option<String> {
     if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with('[') {
         return None;
     }
-    let Some((key, value)) = line.split_once('=') else {
+    let Some((key, _)) = line.split_once('=') else {
         // A continuation line of a multi-line string, or garbage: it could be anything.
         return Some("[line hidden: it may contain the password]".to_string());
     };
-    let key_name = key
-        .trim()
-        .rsplit('.')
-        .next()
-        .unwrap_or_default()
-        .trim_matches(['"', '\'', ' ']);
-    let lowered = key_name.to_ascii_lowercase();
-    let secret_looking = ["pas", "pw", "secret", "key", "token"]
-        .iter()
-        .any(|word| lowered.contains(word));
-    let quoted = value.contains(['"', '\'']);
-    if TARGET_PUBLIC_KEYS.contains(&key_name) || (!quoted && !secret_looking) {
+    let secret_looking = |name: &str| {
+        let lowered = name.to_ascii_lowercase();
+        ["pas", "pw", "secret", "key", "token"]
+            .iter()
+            .any(|word| lowered.contains(word))
+    };
+    // Every key on the line, inline tables included (`credentials = { password = "…" }`).
+    let segments: Vec<&str> = line.split('=').collect();
+    let keys = segments[..segments.len() - 1].iter().map(|segment| {
+        segment
+            .trim_end()
+            .rsplit(|c: char| c.is_whitespace() || c == '{' || c == ',' || c == '.')
+            .next()
+            .unwrap_or_default()
+            .trim_matches(['"', '\''])
+    });
+    // Only what may be the password is hidden: a mistyped `hots = "…"` or `firmware` line is
+    // the lab's own text and the excerpt must show it (the known password is replaced
+    // wherever it appears anyway).
+    if !keys
+        .into_iter()
+        .any(|k| !TARGET_PUBLIC_KEYS.contains(&k) && secret_looking(k))
+    {
         return None;
     }
     Some(format!("{key}= \"{REDACTED}\""))

@@ -280,14 +280,18 @@ fn validate_path(p: &Path, root: Option<&Path>) -> Vec<hopquy_case::Diagnostic> 
         hopquy_case::load_regulation(p).map(|_| ())
     } else if text.contains("[connection]") {
         // Offline: the password variable is looked up only when a run needs it.
-        hopquy_case::check_target_file(p).map(|target| {
-            if let Some(var) = &target.credentials.password_env
+        hopquy_case::check_target_file(p).and_then(|target| {
+            if let Some(var) = &target.target.credentials.password_env
                 && std::env::var_os(var).is_none()
             {
                 errln!(
                     "note: {}: `{var}` is not set here; `hopquy run` will need it",
                     p.display()
                 );
+            }
+            match root {
+                Some(root) => crate::suite::resolve_profile(root, &target).map(|_| ()),
+                None => Ok(()),
             }
         })
     } else if text.contains("[[answer]]") {
