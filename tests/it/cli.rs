@@ -393,3 +393,30 @@ fn probes_use_the_documented_exit_codes() {
     assert!(doc["error"].as_str().unwrap().contains("TLS"), "{doc}");
     server.join().unwrap();
 }
+
+#[test]
+fn explain_puts_each_prompt_under_its_step_and_suggests_a_near_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = hopquy(&["explain", "sensing-capabilities-ixit"], dir.path());
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{t}");
+    let steps = &t[t.find("steps:").unwrap()..];
+    let documentation = steps.find("  documentation (document)").unwrap();
+    let conforms = steps.find("  conforms (operator)").unwrap();
+    let attach = steps.find("operator supplies (attachment)").unwrap();
+    let yes_no = steps.find("operator supplies (yes-no)").unwrap();
+    assert!(
+        documentation < attach && attach < conforms && conforms < yes_no,
+        "{steps}"
+    );
+    // Every line of the steps section is indented under it.
+    assert!(
+        steps.lines().skip(1).all(|l| l.is_empty() || l.starts_with("  ")),
+        "{steps}"
+    );
+
+    let o = hopquy(&["explain", "sensing-capabilites-ixit"], dir.path());
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    assert!(t.contains("did you mean `sensing-capabilities-ixit`?"), "{t}");
+}

@@ -37,17 +37,86 @@ pub fn list(suite_root: Option<PathBuf>, args: ListArgs) -> Result<u8, CliError>
         return Ok(exit::PASS);
     }
     outln!("{} — {} cases", reg.id, cases.len());
-    for c in cases {
-        outln!(
-            "  {:<34} {:<10} {:<13} {:<14} {}",
-            c.id.get_ref(),
-            c.kind.as_str(),
-            effect_name(c),
-            clauses_of(c, &args.regulation).join(","),
-            c.title
-        );
+    let rows: Vec<[String; 5]> = cases
+        .iter()
+        .map(|c| {
+            [
+                c.id.get_ref().clone(),
+                c.kind.as_str().to_owned(),
+                effect_name(c),
+                clauses_of(c, &args.regulation).join(","),
+                c.title.clone(),
+            ]
+        })
+        .collect();
+    for line in aligned(&rows) {
+        outln!("{line}");
     }
     Ok(exit::PASS)
+}
+
+/// Rows as columns padded to their widest cell (in characters), so a long id never pushes
+/// its row out of line; the last column is not padded.
+fn aligned<const N: usize>(rows: &[[String; N]]) -> Vec<String> {
+    let mut widths = [0usize; N];
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    rows.iter()
+        .map(|row| {
+            let cells: Vec<String> = row
+                .iter()
+                .zip(widths)
+                .enumerate()
+                .map(|(i, (cell, width))| {
+                    if i + 1 == N {
+                        cell.clone()
+                    } else {
+                        format!("{cell:<width$}")
+                    }
+                })
+                .collect();
+            format!("  {}", cells.join(" ")).trim_end().to_owned()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_columns_stay_aligned_for_long_ids() {
+        let row = |id: &str, kind: &str, title: &str| {
+            [
+                id.to_owned(),
+                kind.to_owned(),
+                "reads".to_owned(),
+                "2.1.1".to_owned(),
+                title.to_owned(),
+            ]
+        };
+        let lines = aligned(&[
+            row("a-rather-long-case-identifier-beyond-34-chars", "automated", "First"),
+            row("short", "document", "Second"),
+            row("vừa-phải", "operator", "Third"),
+        ]);
+        let column = |line: &str, word: &str| line.find(word).map(|at| line[..at].chars().count());
+        let kinds: Vec<Option<usize>> = lines
+            .iter()
+            .zip(["automated", "document", "operator"])
+            .map(|(l, k)| column(l, k))
+            .collect();
+        assert!(kinds.iter().all(|k| *k == kinds[0] && k.is_some()), "{lines:#?}");
+        let titles: Vec<Option<usize>> = lines
+            .iter()
+            .zip(["First", "Second", "Third"])
+            .map(|(l, t)| column(l, t))
+            .collect();
+        assert!(titles.iter().all(|t| *t == titles[0]), "{lines:#?}");
+    }
 }
 
 /// What running the case does to the device, as written in case files (`configures`).
@@ -72,8 +141,16 @@ pub fn explain(suite_root: Option<PathBuf>, args: ExplainArgs) -> Result<u8, Cli
     }
     let reg = regulation(&suite, &args.regulation)?;
     let Some(clause) = reg.clauses.iter().find(|c| c.id == args.what) else {
+        let known = suite
+            .cases
+            .iter()
+            .map(|c| c.case.id.get_ref().as_str())
+            .chain(reg.clauses.iter().map(|c| c.id.as_str()));
+        let hint = hopquy_case::error::did_you_mean(&args.what, known)
+            .map(|id| format!("; did you mean `{id}`?"))
+            .unwrap_or_default();
         return Err(CliError::Usage(format!(
-            "`{}` is neither a case id nor a clause of {} (try `hopquy list`)",
+            "`{}` is neither a case id nor a clause of {}{hint} (try `hopquy list`)",
             args.what, args.regulation
         )));
     };
@@ -111,7 +188,7 @@ pub fn explain(suite_root: Option<PathBuf>, args: ExplainArgs) -> Result<u8, Cli
         .collect();
     outln!();
     if cases.is_empty() {
-        outln!("No case covers this clause yet: a run reports it as not_applicable with no evidence.");
+        outln!("No case covers this clause yet: a run reports it as not tested, with no evidence.");
     }
     for c in cases {
         outln!("• {} [{}] {}", c.id.get_ref(), c.kind.as_str(), c.title);
@@ -174,11 +251,34 @@ fn print_case(c: &Case, path: &Path) {
         if let Some(surface) = web_surface_note(s) {
             outln!("    runs on: {surface}");
         }
+        // The question belongs to the step that asks it, before what is checked of it.
+        if let Some(question) = question(s) {
+            outln!("{question}");
+        }
         for e in &s.expect {
             outln!("    expect {}: {}", e.that.get_ref(), e.because);
         }
     }
-    operator_needs(c);
+}
+
+/// What an operator or document step asks, for the step's own entry in `explain`.
+fn question(s: &hopquy_case::Step) -> Option<String> {
+    if !matches!(s.action.get_ref().as_str(), "operator" | "document") {
+        return None;
+    }
+    Some(format!(
+        "    operator supplies ({}): {}",
+        s.answer.as_ref().map(|a| a.get_ref().as_str()).unwrap_or("confirm"),
+        // A long prompt's later lines stay indented under the step.
+        s.prompt
+            .as_deref()
+            .unwrap_or("")
+            .trim()
+            .lines()
+            .map(str::trim)
+            .collect::<Vec<_>>()
+            .join("\n      ")
+    ))
 }
 
 /// Where a web step's requests go, for `explain`: the surface is found at run time, so the
@@ -211,16 +311,8 @@ fn operator_needs(c: &Case) {
     if c.kind == CaseKind::Automated {
         return;
     }
-    for s in c
-        .steps
-        .iter()
-        .filter(|s| matches!(s.action.get_ref().as_str(), "operator" | "document"))
-    {
-        outln!(
-            "    operator supplies ({}): {}",
-            s.answer.as_ref().map(|a| a.get_ref().as_str()).unwrap_or("confirm"),
-            s.prompt.as_deref().unwrap_or("")
-        );
+    for question in c.steps.iter().filter_map(question) {
+        outln!("{question}");
     }
 }
 

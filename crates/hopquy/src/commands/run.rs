@@ -418,8 +418,21 @@ fn default_out(target: &LoadedTarget) -> PathBuf {
     PathBuf::from(format!("hopquy-{safe}"))
 }
 
+/// Keys of [`ReportContext`] the run itself sets: a lab file that sets them would be
+/// silently overwritten, so they are errors there.
+const RUN_SET_LAB_KEYS: [&str; 3] = ["case_set_digest", "signed", "signer_fingerprint"];
+
+/// The `--lab` file (format: docs/examples/lab.toml).
 fn load_lab(path: &Path) -> Result<ReportContext, CliError> {
     let text = std::fs::read_to_string(path).map_err(|e| CliError::Input(format!("{}: {e}", path.display())))?;
+    if let Ok(table) = text.parse::<toml::Table>()
+        && let Some(key) = RUN_SET_LAB_KEYS.iter().find(|key| table.contains_key(**key))
+    {
+        return Err(CliError::Input(format!(
+            "{}: `{key}` is set by the run, not by the lab file (see docs/examples/lab.toml)",
+            path.display()
+        )));
+    }
     toml::from_str::<ReportContext>(&text).map_err(|e| {
         let (line, col) = e
             .span()
@@ -582,6 +595,22 @@ mod tests {
     use hopquy_evidence::{Cause, CauseClass, ClauseResult, DeviceInfo, ToolInfo};
 
     use super::*;
+
+    #[test]
+    fn the_example_lab_file_loads_and_run_set_keys_are_refused() {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/examples/lab.toml");
+        let lab = load_lab(&example).unwrap();
+        assert_eq!(lab.accreditation.as_deref(), Some("VILAS 000"));
+        assert_eq!(lab.report_id.as_deref(), Some("KD-2026-0042"));
+        let dir = tempfile::tempdir().unwrap();
+        let bad = dir.path().join("lab.toml");
+        std::fs::write(&bad, "lab_name = \"A\"\nsigned = true\n").unwrap();
+        let err = load_lab(&bad).unwrap_err().to_string();
+        assert!(err.contains("`signed` is set by the run"), "{err}");
+        std::fs::write(&bad, "lab_nam = \"A\"\n").unwrap();
+        let err = load_lab(&bad).unwrap_err().to_string();
+        assert!(err.contains("lab.toml:1:1"), "{err}");
+    }
 
     #[test]
     fn long_titles_are_cut_between_words() {
