@@ -201,8 +201,7 @@ async fn interrupted_run_is_incomplete_and_resume_finishes_it() {
             "--resume",
             out.to_str().unwrap(),
             "--non-interactive",
-            "--cases",
-            QUICK,
+            // No --cases: a resumed partial run keeps the selection it was started with.
         ])
         .output()
         .unwrap();
@@ -212,5 +211,8 @@ async fn interrupted_run_is_incomplete_and_resume_finishes_it() {
     let results: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
     assert_eq!(results["cases"].as_array().map(Vec::len), Some(4), "{results}");
     assert_eq!(results["complete"], true);
+    let mut quick: Vec<&str> = QUICK.split(',').collect();
+    quick.sort_unstable();
+    assert_eq!(results["selection"], serde_json::json!(quick), "{results}");
     sim.shutdown().await;
 }

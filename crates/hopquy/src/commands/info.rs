@@ -83,42 +83,6 @@ fn aligned<const N: usize>(rows: &[[String; N]]) -> Vec<String> {
         .collect()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn list_columns_stay_aligned_for_long_ids() {
-        let row = |id: &str, kind: &str, title: &str| {
-            [
-                id.to_owned(),
-                kind.to_owned(),
-                "reads".to_owned(),
-                "2.1.1".to_owned(),
-                title.to_owned(),
-            ]
-        };
-        let lines = aligned(&[
-            row("a-rather-long-case-identifier-beyond-34-chars", "automated", "First"),
-            row("short", "document", "Second"),
-            row("vừa-phải", "operator", "Third"),
-        ]);
-        let column = |line: &str, word: &str| line.find(word).map(|at| line[..at].chars().count());
-        let kinds: Vec<Option<usize>> = lines
-            .iter()
-            .zip(["automated", "document", "operator"])
-            .map(|(l, k)| column(l, k))
-            .collect();
-        assert!(kinds.iter().all(|k| *k == kinds[0] && k.is_some()), "{lines:#?}");
-        let titles: Vec<Option<usize>> = lines
-            .iter()
-            .zip(["First", "Second", "Third"])
-            .map(|(l, t)| column(l, t))
-            .collect();
-        assert!(titles.iter().all(|t| *t == titles[0]), "{lines:#?}");
-    }
-}
-
 /// What running the case does to the device, as written in case files (`configures`).
 fn effect_name(c: &Case) -> String {
     serde_name(&c.effect)
@@ -426,4 +390,40 @@ fn clause_key(c: &Case, reg: &str) -> (Vec<u32>, String) {
         first.split('.').filter_map(|p| p.parse().ok()).collect(),
         c.id.get_ref().clone(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_columns_stay_aligned_for_long_ids() {
+        let row = |id: &str, kind: &str, title: &str| {
+            [
+                id.to_owned(),
+                kind.to_owned(),
+                "reads".to_owned(),
+                "2.1.1".to_owned(),
+                title.to_owned(),
+            ]
+        };
+        let lines = aligned(&[
+            row("a-rather-long-case-identifier-beyond-34-chars", "automated", "First"),
+            row("short", "document", "Second"),
+            row("vừa-phải", "operator", "Third"),
+        ]);
+        let column = |line: &str, word: &str| line.find(word).map(|at| line[..at].chars().count());
+        let kinds: Vec<Option<usize>> = lines
+            .iter()
+            .zip(["automated", "document", "operator"])
+            .map(|(l, k)| column(l, k))
+            .collect();
+        assert!(kinds.iter().all(|k| *k == kinds[0] && k.is_some()), "{lines:#?}");
+        let titles: Vec<Option<usize>> = lines
+            .iter()
+            .zip(["First", "Second", "Third"])
+            .map(|(l, t)| column(l, t))
+            .collect();
+        assert!(titles.iter().all(|t| *t == titles[0]), "{lines:#?}");
+    }
 }

@@ -58,7 +58,12 @@ pub async fn run(suite_root: Option<PathBuf>, args: RunArgs) -> Result<u8, CliEr
         profile: &profile,
         target: &target,
         out: &out,
-        only: (!args.cases.is_empty()).then(|| args.cases.iter().cloned().collect()),
+        // A resumed partial run keeps the cases it planned, so it stays the same selection.
+        only: if !args.cases.is_empty() {
+            Some(args.cases.iter().cloned().collect())
+        } else {
+            args.resume.as_deref().and_then(recorded_plan)
+        },
         allow_destructive: args.allow_destructive,
         exhaustive: args.exhaustive,
         json: args.json,
@@ -188,6 +193,15 @@ fn finished_cases(bundle: &Path) -> Result<Vec<CaseResult>, CliError> {
         out.push(result);
     }
     Ok(out)
+}
+
+/// The cases an interrupted run planned (its first event).
+fn recorded_plan(bundle: &Path) -> Option<BTreeSet<String>> {
+    let events = hopquy_evidence::read_events(bundle).ok()?;
+    events.iter().find_map(|e| match e {
+        hopquy_evidence::Event::RunStarted { planned_cases, .. } => Some(planned_cases.iter().cloned().collect()),
+        _ => None,
+    })
 }
 
 fn recorded_regulation(bundle: &Path) -> Option<String> {
