@@ -241,3 +241,182 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cases_selection_reports_untested_clauses_as_not_tested() {
+    let sim = start_sim("hardened").await;
+    let target = sim.dir.path().join("target.toml");
+    let out = sim.dir.path().join("partial");
+    // An answer for a case this selection does not plan: a recorded, printed warning.
+    let answers = sim.dir.path().join("answers.toml");
+    std::fs::write(
+        &answers,
+        "[[answer]]\ncase = \"sensing-capabilities-ixit\"\nstep = \"conforms\"\nanswer = \"yes\"\n",
+    )
+    .unwrap();
+    let o = Command::new(hopquy_bin())
+        .args([
+            "run",
+            "--target",
+            target.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--non-interactive",
+            "--cases",
+            "brute-force-ixit,lockout-http",
+            "--answers",
+            answers.to_str().unwrap(),
+        ])
+        .env("HOPQUY_SUITE", repo_root())
+        .env(PASSWORD_VAR, sim.camera().admin_password())
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert_ne!(o.status.code(), Some(2), "{t}");
+    assert!(t.contains("PARTIAL RUN: 1 of 36 clauses tested (2.1.5)"), "{t}");
+    assert!(t.contains("35 not tested"), "{t}");
+    assert!(
+        !t.lines().any(|l| l.trim_start().starts_with("2.1.1 ")),
+        "an untested clause has a verdict line: {t}"
+    );
+    let results: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
+    let clauses = results["clauses"].as_array().unwrap();
+    assert_eq!(clauses.len(), 1, "{results}");
+    assert_eq!(clauses[0]["id"], "2.1.5");
+    assert_eq!(results["clauses_not_tested"].as_array().unwrap().len(), 35);
+    let warning = "the answer to `sensing-capabilities-ixit`/`conforms` was not used";
+    assert!(t.contains(&format!("warning: {warning}")), "{t}");
+    assert!(
+        results["warnings"][0].as_str().unwrap().starts_with(warning),
+        "{results}"
+    );
+    let report = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(
+        report.contains("Partial run"),
+        "report.html does not say the run was partial"
+    );
+    sim.shutdown().await;
+}
+
+#[test]
+fn validate_checks_lone_files_against_the_suite_and_says_each_error_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = repo_root();
+    // A case mapped to a clause the catalogue lacks, alone and inside a suite.
+    let case = std::fs::read_to_string(root.join("test-cases/2.1-unique-password/brute-force-ixit.toml"))
+        .unwrap()
+        .replace("[\"2.1.5\"]", "[\"2.1.55\"]");
+    assert!(case.contains("2.1.55"));
+    let lone = dir.path().join("brute-force-ixit.toml");
+    std::fs::write(&lone, &case).unwrap();
+    let o = hopquy(&["validate", lone.to_str().unwrap()], dir.path());
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    assert!(t.contains("clause `2.1.55` is not in the catalogue"), "{t}");
+    assert!(!t.contains("error: error:"), "{t}");
+
+    let suite = dir.path().join("suite");
+    std::fs::create_dir_all(suite.join("test-cases/regulations")).unwrap();
+    std::fs::create_dir_all(suite.join("test-cases/2.1")).unwrap();
+    std::fs::create_dir_all(suite.join("profiles")).unwrap();
+    for name in ["qcvn135-2024.toml", "qcvn11-2026.toml"] {
+        std::fs::copy(
+            root.join("test-cases/regulations").join(name),
+            suite.join("test-cases/regulations").join(name),
+        )
+        .unwrap();
+    }
+    std::fs::write(suite.join("test-cases/2.1/brute-force-ixit.toml"), &case).unwrap();
+    let o = Command::new(hopquy_bin())
+        .args(["validate"])
+        .current_dir(dir.path())
+        .env("HOPQUY_SUITE", &suite)
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    assert_eq!(t.matches("clause `2.1.55` is not in the catalogue").count(), 1, "{t}");
+
+    // An answer to a mistyped step is an error with its place and the likely step.
+    let answers = dir.path().join("answers.toml");
+    std::fs::write(
+        &answers,
+        "[[answer]]\ncase = \"sensing-capabilities-ixit\"\nstep = \"conform\"\nanswer = \"yes\"\n",
+    )
+    .unwrap();
+    let o = hopquy(&["validate", answers.to_str().unwrap()], dir.path());
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    assert!(
+        t.contains("answers.toml:3:8") && t.contains("did you mean `conforms`?"),
+        "{t}"
+    );
+
+    // A target file is checkable on a machine without the device password.
+    let target = dir.path().join("target.toml");
+    std::fs::write(
+        &target,
+        "[device]\nvendor = \"x\"\nmodel = \"y\"\nfirmware = \"1\"\n\n[connection]\nhost = \"127.0.0.1\"\nprofile = \"simcam\"\n\n[credentials]\nusername = \"admin\"\npassword_env = \"HOPQUY_NEVER_SET_4D2B\"\n",
+    )
+    .unwrap();
+    let o = hopquy(&["validate", target.to_str().unwrap()], dir.path());
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}
+
+#[test]
+fn probes_use_the_documented_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    // A URL where HOST[:PORT] belongs is a usage error for every kind.
+    for kind in ["ports", "http", "ssh", "onvif", "rtsp", "telnet", "tls"] {
+        let o = hopquy(&["probe", kind, "http://127.0.0.1:9/"], dir.path());
+        assert_eq!(o.status.code(), Some(2), "probe {kind}: {}", text(&o));
+    }
+    // A plain-HTTP listener asked for TLS: the probe could not complete (3), and --json
+    // still prints one object naming the error.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for mut stream in listener.incoming().take(1).flatten() {
+            let mut buf = [0u8; 1024];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+        }
+    });
+    let target = format!("127.0.0.1:{port}");
+    let o = hopquy(
+        &["probe", "http", &target, "--https", "--json", "--timeout", "2"],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(doc["error"].as_str().unwrap().contains("TLS"), "{doc}");
+    server.join().unwrap();
+}
+
+#[test]
+fn explain_puts_each_prompt_under_its_step_and_suggests_a_near_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = hopquy(&["explain", "sensing-capabilities-ixit"], dir.path());
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{t}");
+    let steps = &t[t.find("steps:").unwrap()..];
+    let documentation = steps.find("  documentation (document)").unwrap();
+    let conforms = steps.find("  conforms (operator)").unwrap();
+    let attach = steps.find("operator supplies (attachment)").unwrap();
+    let yes_no = steps.find("operator supplies (yes-no)").unwrap();
+    assert!(
+        documentation < attach && attach < conforms && conforms < yes_no,
+        "{steps}"
+    );
+    // Every line of the steps section is indented under it.
+    assert!(
+        steps.lines().skip(1).all(|l| l.is_empty() || l.starts_with("  ")),
+        "{steps}"
+    );
+
+    let o = hopquy(&["explain", "sensing-capabilites-ixit"], dir.path());
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    assert!(t.contains("did you mean `sensing-capabilities-ixit`?"), "{t}");
+}

@@ -109,6 +109,17 @@ async fn rerun_reproduces_the_verdicts_and_diff_shows_another_personality() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(0), "rerun: {}", text(&o));
+    // A partial run stays partial, with the same selection; untested clauses stay untested.
+    let results = |dir: &Path| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(dir.join("results.json")).unwrap()).unwrap()
+    };
+    let (ra, rb) = (results(&a), results(&b));
+    let mut quick: Vec<&str> = QUICK.split(',').collect();
+    quick.sort_unstable();
+    assert_eq!(ra["selection"], serde_json::json!(quick), "{ra}");
+    assert_eq!(rb["selection"], ra["selection"]);
+    assert_eq!(rb["clauses_not_tested"], ra["clauses_not_tested"]);
+    assert!(!ra["clauses_not_tested"].as_array().unwrap().is_empty());
     let o = cmd(&hardened)
         .args(["diff", a.to_str().unwrap(), b.to_str().unwrap()])
         .output()
@@ -190,8 +201,7 @@ async fn interrupted_run_is_incomplete_and_resume_finishes_it() {
             "--resume",
             out.to_str().unwrap(),
             "--non-interactive",
-            "--cases",
-            QUICK,
+            // No --cases: a resumed partial run keeps the selection it was started with.
         ])
         .output()
         .unwrap();
@@ -201,5 +211,8 @@ async fn interrupted_run_is_incomplete_and_resume_finishes_it() {
     let results: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
     assert_eq!(results["cases"].as_array().map(Vec::len), Some(4), "{results}");
     assert_eq!(results["complete"], true);
+    let mut quick: Vec<&str> = QUICK.split(',').collect();
+    quick.sort_unstable();
+    assert_eq!(results["selection"], serde_json::json!(quick), "{results}");
     sim.shutdown().await;
 }

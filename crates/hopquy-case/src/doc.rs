@@ -278,15 +278,93 @@ pub(crate) fn serde_error(file: SourceFile<'_>, root: &DeTable<'_>, error: &toml
             Some((found, expected)) => (found, Some(expected)),
             None => (rest, None),
         };
-        let subject = key.map(|key| format!(" for `{key}`")).unwrap_or_default();
-        let mut diagnostic = file.error_at(span, format!("wrong type{subject}{context}: found {found}"));
-        if let Some(expected) = expected {
-            diagnostic = diagnostic.with_expected(expected.to_string());
+        let in_ports = path
+            .iter()
+            .any(|segment| matches!(segment, Segment::Key(k) if k == "ports"));
+        if let Some(message) = out_of_range(key, in_ports, found, expected) {
+            return file.error_at(span, format!("{message}{context}"));
         }
-        return diagnostic;
+        let found = found_in_words(found);
+        let Some(expected) = expected else {
+            let subject = key.map(|key| format!(" for `{key}`")).unwrap_or_default();
+            return file.error_at(span, format!("wrong type{subject}{context}: found {found}"));
+        };
+        let wanted = expected_in_words(key, expected);
+        let message = match key {
+            Some(key) => format!("`{key}`{context} must be {wanted}, found {found}"),
+            None => format!("expected {wanted}{context}, found {found}"),
+        };
+        return file.error_at(span, message).with_expected(wanted);
     }
     let subject = key.map(|key| format!(" at `{key}`")).unwrap_or_default();
     file.error_at(span, format!("{message}{subject}{context}"))
+}
+
+/// Serde's type names as a lab reads them; `_s`/`_ms` keys are durations.
+fn expected_in_words(key: Option<&str>, expected: &str) -> String {
+    let unit = match key {
+        Some(key) if key.ends_with("_ms") => " of milliseconds",
+        Some(key) if key.ends_with("_s") => " of seconds",
+        _ => "",
+    };
+    match expected.trim() {
+        "u8" | "u16" | "u32" | "u64" | "usize" => format!("a whole number{unit}"),
+        "i8" | "i16" | "i32" | "i64" | "isize" => format!("a whole number{unit} (may be negative)"),
+        "f32" | "f64" => format!("a number{unit}"),
+        "a boolean" => "true or false".to_owned(),
+        "a sequence" => "a list `[…]`".to_owned(),
+        "a map" => "a table".to_owned(),
+        other => other.to_owned(),
+    }
+}
+
+/// Serde's `string "10"`, integer `5` … as "the string \"10\"", "the number 5".
+fn found_in_words(found: &str) -> String {
+    let found = found.trim();
+    let unquote = |rest: &str| rest.trim().trim_matches('`').to_owned();
+    if let Some(rest) = found.strip_prefix("string ") {
+        format!("the string {}", rest.trim())
+    } else if let Some(rest) = found.strip_prefix("integer ") {
+        format!("the number {}", unquote(rest))
+    } else if let Some(rest) = found.strip_prefix("floating point ") {
+        format!("the number {}", unquote(rest))
+    } else if let Some(rest) = found.strip_prefix("boolean ") {
+        unquote(rest)
+    } else if found == "sequence" {
+        "a list".to_owned()
+    } else if found == "map" {
+        "a table".to_owned()
+    } else {
+        found.to_owned()
+    }
+}
+
+/// A whole number too large (or negative) for the key's type: "port 70000 is out of range
+/// 1–65535".
+fn out_of_range(key: Option<&str>, in_ports: bool, found: &str, expected: Option<&str>) -> Option<String> {
+    let number: i128 = found
+        .trim()
+        .strip_prefix("integer ")?
+        .trim()
+        .trim_matches('`')
+        .parse()
+        .ok()?;
+    let max: i128 = match expected?.trim() {
+        "u8" => u8::MAX.into(),
+        "u16" => u16::MAX.into(),
+        "u32" => u32::MAX.into(),
+        "u64" | "usize" => u64::MAX.into(),
+        _ => return None,
+    };
+    if (0..=max).contains(&number) {
+        return None;
+    }
+    Some(if in_ports && max == i128::from(u16::MAX) {
+        format!("port {number} is out of range 1–65535")
+    } else {
+        let subject = key.map(|key| format!("`{key}` ")).unwrap_or_default();
+        format!("{subject}{number} is out of range 0–{max}")
+    })
 }
 
 /// "`x`, expected one of `a`, `b`" → ("x", rest after the first backticked word).
@@ -311,6 +389,22 @@ fn expected_list(text: &str) -> Vec<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn type_errors_are_said_in_words() {
+        assert_eq!(
+            out_of_range(Some("http"), true, "integer `70000`", Some("u16")).as_deref(),
+            Some("port 70000 is out of range 1–65535")
+        );
+        assert_eq!(out_of_range(Some("http"), true, "integer `80`", Some("u16")), None);
+        assert_eq!(
+            out_of_range(Some("attempts"), false, "integer `-1`", Some("u32")).as_deref(),
+            Some("`attempts` -1 is out of range 0–4294967295")
+        );
+        assert_eq!(expected_in_words(Some("timeout_s"), "u64"), "a whole number of seconds");
+        assert_eq!(found_in_words("string \"10\""), "the string \"10\"");
+        assert_eq!(found_in_words("integer `5`"), "the number 5");
+    }
 
     #[test]
     fn expected_list_reads_serde_messages() {

@@ -17,8 +17,9 @@ pub use actions::{ACTIONS, ActionSpec, COMMON_KEYS, ObservationSpec, ParamKind, 
 pub use error::{CaseError, Diagnostic, Snippet, render_all, render_diagnostics};
 pub use load::{
     LoadedCase, LoadedDictionary, LoadedRegulation, LoadedTarget, ProfileSource, REDACTED, ResolvedProfile, Suite,
-    load_answers, load_case, load_cases, load_credential_dictionary, load_path_dictionary, load_profile,
-    load_regulation, load_regulations, load_target, load_target_with, parse_answers,
+    check_target_file, load_answers, load_answers_for, load_case, load_cases, load_credential_dictionary,
+    load_path_dictionary, load_profile, load_regulation, load_regulations, load_target, load_target_with,
+    parse_answers, parse_answers_for,
 };
 pub use model::*;
 pub use schema::json_schemas;

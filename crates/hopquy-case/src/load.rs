@@ -119,6 +119,19 @@ impl fmt::Debug for LoadedTarget {
 pub const REDACTED: &str = "[REDACTED]";
 
 impl LoadedTarget {
+    /// `diagnostic` (the profile this target names could not be loaded) re-anchored at the
+    /// `profile = …` value of the target file: that is the line the lab fixes.
+    pub fn at_profile_line(&self, diagnostic: Diagnostic) -> Diagnostic {
+        let file = SourceFile::new(&self.path, &self.raw_text);
+        let mut anchored = file.error_at(self.target.connection.profile.span(), diagnostic.message);
+        anchored.expected = diagnostic.expected;
+        anchored.hint = diagnostic.hint;
+        anchored.notes = diagnostic.notes;
+        redact_target_diagnostics(vec![anchored], Some(&self.password))
+            .pop()
+            .unwrap_or_else(|| Diagnostic::whole_file(&self.path, "profile not found"))
+    }
+
     /// The target's password. Never log or record it.
     pub fn password(&self) -> &str {
         &self.password
@@ -968,6 +981,14 @@ pub fn load_target_with(
     })
 }
 
+/// Checks a target file offline: everything [`load_target`] checks except whether the
+/// `password_env` variable is set, which only a run needs (a lab validates its files on a
+/// machine that holds no device password). The result's password is empty: it is for
+/// checking (the profile it names…), never for a run.
+pub fn check_target_file(path: impl AsRef<Path>) -> Result<LoadedTarget, Vec<Diagnostic>> {
+    load_target_with(path, |_| Some(String::new()))
+}
+
 /// Keys of a target file whose values are never secret, so diagnostics may quote them.
 const TARGET_PUBLIC_KEYS: &[&str] = &[
     "vendor",
@@ -988,6 +1009,9 @@ const TARGET_PUBLIC_KEYS: &[&str] = &[
     "attempts",
     "window_s",
     "duration_s",
+    "password_policy",
+    "min_length",
+    "required_classes",
 ];
 
 /// Diagnostics quote source lines and serde quotes values; in a target file either may be
@@ -1014,7 +1038,12 @@ fn redact_target_diagnostics(mut diagnostics: Vec<Diagnostic>, password: Option<
             .split('`')
             .nth(1)
             .is_some_and(|key| TARGET_PUBLIC_KEYS.contains(&key));
-        if !subject_is_public && let Some(found) = diagnostic.message.find(": found ") {
+        if !subject_is_public
+            && let Some(found) = diagnostic
+                .message
+                .find(": found ")
+                .or_else(|| diagnostic.message.find(", found "))
+        {
             diagnostic.message.truncate(found);
         }
         scrub(&mut diagnostic.message);
@@ -1039,22 +1068,33 @@ fn redact_target_line(line: &str) -> Option<String> {
     if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with('[') {
         return None;
     }
-    let Some((key, value)) = line.split_once('=') else {
+    let Some((key, _)) = line.split_once('=') else {
         // A continuation line of a multi-line string, or garbage: it could be anything.
         return Some("[line hidden: it may contain the password]".to_string());
     };
-    let key_name = key
-        .trim()
-        .rsplit('.')
-        .next()
-        .unwrap_or_default()
-        .trim_matches(['"', '\'', ' ']);
-    let lowered = key_name.to_ascii_lowercase();
-    let secret_looking = ["pas", "pw", "secret", "key", "token"]
-        .iter()
-        .any(|word| lowered.contains(word));
-    let quoted = value.contains(['"', '\'']);
-    if TARGET_PUBLIC_KEYS.contains(&key_name) || (!quoted && !secret_looking) {
+    let secret_looking = |name: &str| {
+        let lowered = name.to_ascii_lowercase();
+        ["pas", "pw", "secret", "key", "token"]
+            .iter()
+            .any(|word| lowered.contains(word))
+    };
+    // Every key on the line, inline tables included (`credentials = { password = "…" }`).
+    let segments: Vec<&str> = line.split('=').collect();
+    let keys = segments[..segments.len() - 1].iter().map(|segment| {
+        segment
+            .trim_end()
+            .rsplit(|c: char| c.is_whitespace() || c == '{' || c == ',' || c == '.')
+            .next()
+            .unwrap_or_default()
+            .trim_matches(['"', '\''])
+    });
+    // Only what may be the password is hidden: a mistyped `hots = "…"` or `firmware` line is
+    // the lab's own text and the excerpt must show it (the known password is replaced
+    // wherever it appears anyway).
+    if !keys
+        .into_iter()
+        .any(|k| !TARGET_PUBLIC_KEYS.contains(&k) && secret_looking(k))
+    {
         return None;
     }
     Some(format!("{key}= \"{REDACTED}\""))
@@ -1551,6 +1591,17 @@ fn slash_path(path: &Path) -> String {
 /// Parses an answers file (`[[answer]] case step answer attachments note by`); each
 /// (case, step) may be answered once.
 pub fn parse_answers(path: impl AsRef<Path>, text: &str) -> Result<AnswersFile, Vec<Diagnostic>> {
+    parse_answers_for(path, text, None)
+}
+
+/// Like [`parse_answers`], and with `cases`, every answer must name one of them and one of
+/// its operator or document steps: a mistyped id would otherwise leave the step unanswered
+/// (an inconclusive verdict) without a word.
+pub fn parse_answers_for(
+    path: impl AsRef<Path>,
+    text: &str,
+    cases: Option<&[&Case]>,
+) -> Result<AnswersFile, Vec<Diagnostic>> {
     let path = path.as_ref();
     let (answers, diagnostics) = parse_file(path, text, |file, root, answers: &AnswersFile| {
         let mut diagnostics = Vec::new();
@@ -1577,6 +1628,9 @@ pub fn parse_answers(path: impl AsRef<Path>, text: &str) -> Result<AnswersFile, 
             } else {
                 first.insert((&entry.case, &entry.step), index);
             }
+            if let Some(cases) = cases {
+                diagnostics.extend(check_answer_ids(&file, cases, entry, |key| span_of(index, key)));
+            }
             if entry.answer.trim().is_empty() && entry.attachments.is_empty() {
                 diagnostics.push(
                     file.error_at(
@@ -1596,9 +1650,59 @@ pub fn parse_answers(path: impl AsRef<Path>, text: &str) -> Result<AnswersFile, 
     }
 }
 
+/// An answer's case and step ids against the cases a run can ask.
+fn check_answer_ids(
+    file: &SourceFile<'_>,
+    cases: &[&Case],
+    entry: &crate::model::AnswerEntry,
+    span_of: impl Fn(&str) -> Range<usize>,
+) -> Option<Diagnostic> {
+    let Some(case) = cases.iter().find(|case| case.id.get_ref() == &entry.case) else {
+        let ids: Vec<&str> = cases.iter().map(|case| case.id.get_ref().as_str()).collect();
+        return Some(
+            file.error_at(span_of("case"), format!("unknown case `{}`", entry.case))
+                .with_expected("the id of a case in the suite (`hopquy list`)")
+                .with_optional_hint(did_you_mean_hint(&entry.case, ids.iter().copied())),
+        );
+    };
+    let asking: Vec<&str> = case
+        .steps
+        .iter()
+        .filter(|step| matches!(step.action.get_ref().as_str(), "operator" | "document"))
+        .map(|step| step.id.get_ref().as_str())
+        .collect();
+    if asking.contains(&entry.step.as_str()) {
+        return None;
+    }
+    let what = if case.steps.iter().any(|step| step.id.get_ref() == &entry.step) {
+        format!(
+            "step `{}` of case `{}` asks no question (it is not an operator or document step)",
+            entry.step, entry.case
+        )
+    } else {
+        format!("case `{}` has no step `{}`", entry.case, entry.step)
+    };
+    Some(
+        file.error_at(span_of("step"), what)
+            .with_expected(if asking.is_empty() {
+                format!("case `{}` has no operator or document step to answer", entry.case)
+            } else {
+                one_of(asking.iter().copied())
+            })
+            .with_optional_hint(did_you_mean_hint(&entry.step, asking.iter().copied())),
+    )
+}
+
 /// Reads and parses an answers file.
 pub fn load_answers(path: impl AsRef<Path>) -> Result<AnswersFile, Vec<Diagnostic>> {
     let path = path.as_ref();
     let text = read_user_file(path)?;
     parse_answers(path, &text)
+}
+
+/// Reads an answers file and checks its ids against `cases` ([`parse_answers_for`]).
+pub fn load_answers_for(path: impl AsRef<Path>, cases: &[&Case]) -> Result<AnswersFile, Vec<Diagnostic>> {
+    let path = path.as_ref();
+    let text = read_user_file(path)?;
+    parse_answers_for(path, &text, Some(cases))
 }

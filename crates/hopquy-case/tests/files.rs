@@ -674,3 +674,109 @@ fn declared_password_policy_is_checked() {
         "{messages:?}"
     );
 }
+
+fn shipped_case(relative: &str) -> hopquy_case::LoadedCase {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../test-cases")
+        .join(relative);
+    hopquy_case::load_case(&path).unwrap()
+}
+
+#[test]
+fn answers_name_a_known_case_and_one_of_its_question_steps() {
+    let loaded = shipped_case("2.7-user-data/sensing-capabilities-ixit.toml");
+    let cases = [&loaded.case];
+    let answer =
+        |case: &str, step: &str| format!("[[answer]]\ncase = \"{case}\"\nstep = \"{step}\"\nanswer = \"yes\"\n");
+
+    let text = answer("sensing-capabilities-ixit", "conform");
+    let diagnostics = hopquy_case::parse_answers_for("answers.toml", &text, Some(&cases)).unwrap_err();
+    assert_eq!(
+        diagnostics[0].message,
+        "case `sensing-capabilities-ixit` has no step `conform`"
+    );
+    assert_eq!((diagnostics[0].line, diagnostics[0].column), (3, 8));
+    assert_eq!(diagnostics[0].hint.as_deref(), Some("did you mean `conforms`?"));
+    assert!(hopquy_case::render_diagnostics(&diagnostics).contains("answers.toml:3:8"));
+
+    let text = answer("sensing-capability-ixit", "conforms");
+    let diagnostics = hopquy_case::parse_answers_for("answers.toml", &text, Some(&cases)).unwrap_err();
+    assert_eq!(diagnostics[0].message, "unknown case `sensing-capability-ixit`");
+    assert_eq!(diagnostics[0].line, 2);
+    assert_eq!(
+        diagnostics[0].hint.as_deref(),
+        Some("did you mean `sensing-capabilities-ixit`?")
+    );
+
+    let text = answer("sensing-capabilities-ixit", "conforms");
+    assert!(hopquy_case::parse_answers_for("answers.toml", &text, Some(&cases)).is_ok());
+    // Without the cases only the file's own shape is checked.
+    assert!(hopquy_case::parse_answers("answers.toml", &answer("x", "y")).is_ok());
+}
+
+#[test]
+fn a_target_file_is_checkable_without_its_password_variable() {
+    let fixture = Fixture::new();
+    let variable = "HOPQUY_TEST_PASSWORD_THAT_IS_NEVER_SET_9C1E";
+    let text = TARGET.replace("password = \"s3cr3t-Pa55\"", &format!("password_env = \"{variable}\""));
+    let path = fixture.write("target.toml", &text);
+    assert!(hopquy_case::load_target(&path).is_err(), "a run needs the variable");
+    let target = hopquy_case::check_target_file(&path).unwrap();
+    assert_eq!(target.target.credentials.password_env.as_deref(), Some(variable));
+    // Every other problem is still found.
+    let broken = text.replace("host = \"127.0.0.1\"", "host = \"\"");
+    let path = fixture.write("target.toml", &broken);
+    let diagnostics = hopquy_case::check_target_file(&path).unwrap_err();
+    assert_eq!(diagnostics[0].message, "`host` is empty");
+}
+
+#[test]
+fn target_errors_show_the_labs_own_values_and_say_types_in_words() {
+    let fixture = Fixture::new();
+    let first = |text: &str| {
+        let path = fixture.write("target.toml", text);
+        hopquy_case::load_target(&path).unwrap_err().remove(0)
+    };
+    // A mistyped key: the excerpt is the user's own line.
+    let d = first(&TARGET.replace("host = \"127.0.0.1\"", "hots = \"127.0.0.1\""));
+    assert_eq!(d.snippet.as_ref().unwrap().line_text, "hots = \"127.0.0.1\"");
+    let d = first(&TARGET.replace("firmware = \"1.2.3\"", "firmwre = \"V5.7.3 build 221123\""));
+    assert_eq!(
+        d.snippet.as_ref().unwrap().line_text,
+        "firmwre = \"V5.7.3 build 221123\""
+    );
+    // …but anything that may be the password stays hidden.
+    let d = first(&TARGET.replace("password = \"s3cr3t-Pa55\"", "passwd = \"s3cr3t-Pa55\""));
+    assert!(!d.to_string().contains("s3cr3t"), "{d}");
+    let d = first(&TARGET.replace(
+        "username = \"admin\"",
+        "username = \"admin\"\nother = { passwd = \"hunter2-x\" }",
+    ));
+    assert!(!d.to_string().contains("hunter2"), "{d}");
+
+    let d = first(&TARGET.replace("http = 8080", "http = 70000"));
+    assert_eq!(d.message, "port 70000 is out of range 1–65535 in [connection.ports]");
+    let d = first(&TARGET.replace("ports = { http = 8080 }", "ports = { http = 8080 }\ntimeout_s = \"10\""));
+    assert_eq!(
+        d.message,
+        "`timeout_s` in [connection] must be a whole number of seconds, found the string \"10\""
+    );
+    // A wrong type for the password never quotes it.
+    let d = first(&TARGET.replace("password = \"s3cr3t-Pa55\"", "password = 5533771"));
+    assert!(!d.to_string().contains("5533771"), "{d}");
+}
+
+#[test]
+fn a_missing_profile_is_reported_at_the_targets_profile_line() {
+    let fixture = Fixture::new();
+    let text = TARGET.replace("profile = \"onvif\"", "profile = \"onvfi\"");
+    let path = fixture.write("target.toml", &text);
+    let target = hopquy_case::load_target(&path).unwrap();
+    let diagnostics = hopquy_case::load_profile("onvfi", fixture.path("profiles")).unwrap_err();
+    let anchored = target.at_profile_line(diagnostics[0].clone());
+    assert_eq!(anchored.message, "profile `onvfi` not found");
+    assert_eq!(anchored.line, line_of(&text, "profile = "));
+    assert_eq!(anchored.column, "profile = ".len() + 1);
+    assert_rendered_location(&anchored, &path);
+    assert!(!anchored.to_string().contains("s3cr3t"));
+}

@@ -37,6 +37,11 @@ pub struct BundleDiff {
     pub clause_changes: Vec<VerdictChange>,
     pub clauses_only_in_a: Vec<String>,
     pub clauses_only_in_b: Vec<String>,
+    /// Clauses with a verdict in B that A did not test (a partial run): no change of verdict,
+    /// a difference in what was tested.
+    pub clauses_not_tested_in_a: Vec<String>,
+    /// Clauses with a verdict in A that B did not test.
+    pub clauses_not_tested_in_b: Vec<String>,
     pub case_changes: Vec<VerdictChange>,
     pub cases_only_in_a: Vec<String>,
     pub cases_only_in_b: Vec<String>,
@@ -53,6 +58,8 @@ impl BundleDiff {
             && self.case_changes.is_empty()
             && self.clauses_only_in_a.is_empty()
             && self.clauses_only_in_b.is_empty()
+            && self.clauses_not_tested_in_a.is_empty()
+            && self.clauses_not_tested_in_b.is_empty()
             && self.cases_only_in_a.is_empty()
             && self.cases_only_in_b.is_empty()
     }
@@ -109,6 +116,13 @@ pub fn diff(a: &Results, b: &Results) -> BundleDiff {
         b.clauses.iter().map(|c| (c.id.as_str(), c.verdict)),
         true,
     );
+    let untested = |r: &Results| -> BTreeSet<String> { r.clauses_not_tested.iter().map(|c| c.id.clone()).collect() };
+    let (untested_a, untested_b) = (untested(a), untested(b));
+    // A clause one side has no verdict for because that run did not test it.
+    let (clauses_not_tested_in_b, clauses_only_in_a): (Vec<String>, Vec<String>) =
+        clauses_only_in_a.into_iter().partition(|id| untested_b.contains(id));
+    let (clauses_not_tested_in_a, clauses_only_in_b): (Vec<String>, Vec<String>) =
+        clauses_only_in_b.into_iter().partition(|id| untested_a.contains(id));
     let (case_changes, cases_only_in_a, cases_only_in_b) = compare(
         a.cases.iter().map(|c| (c.id.as_str(), c.verdict)),
         b.cases.iter().map(|c| (c.id.as_str(), c.verdict)),
@@ -122,6 +136,8 @@ pub fn diff(a: &Results, b: &Results) -> BundleDiff {
         clause_changes,
         clauses_only_in_a,
         clauses_only_in_b,
+        clauses_not_tested_in_a,
+        clauses_not_tested_in_b,
         case_changes,
         cases_only_in_a,
         cases_only_in_b,
@@ -244,6 +260,14 @@ impl fmt::Display for BundleDiff {
         for (label, ids) in [
             ("Clauses only in A", &self.clauses_only_in_a),
             ("Clauses only in B", &self.clauses_only_in_b),
+            (
+                "Clauses not tested in A (B has a verdict)",
+                &self.clauses_not_tested_in_a,
+            ),
+            (
+                "Clauses not tested in B (A has a verdict)",
+                &self.clauses_not_tested_in_b,
+            ),
             ("Cases only in A", &self.cases_only_in_a),
             ("Cases only in B", &self.cases_only_in_b),
         ] {

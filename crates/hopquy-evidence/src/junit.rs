@@ -164,12 +164,14 @@ fn system_out(case: &CaseResult) -> String {
     sanitize_text(out.trim_end())
 }
 
-/// The runner starts some summaries with the verdict (`inconclusive: step …`); the message
-/// adds its own label, so a second one is dropped rather than printed twice.
+/// The runner starts some summaries with the verdict (`inconclusive: step …`, or its code
+/// `not_applicable: step …`); the message adds its own label, so a second one is dropped
+/// rather than printed twice.
 fn without_label<'s>(summary: &'s str, label: &str) -> &'s str {
-    summary
-        .strip_prefix(label)
-        .and_then(|rest| rest.strip_prefix(':'))
+    let code = label.replace(' ', "_");
+    [label, code.as_str()]
+        .iter()
+        .find_map(|prefix| summary.strip_prefix(prefix).and_then(|rest| rest.strip_prefix(':')))
         .map_or(summary, str::trim_start)
 }
 
@@ -210,6 +212,23 @@ mod tests {
         assert_eq!(clause_group("5"), "5");
         assert_eq!(clause_group("2.1.5.3"), "2.1");
         assert!(clause_sort_key("2.9") < clause_sort_key("2.10"));
+    }
+
+    #[test]
+    fn a_verdict_label_is_never_doubled() {
+        for (summary, label) in [
+            ("not_applicable: step `probe`: no RTSP service", "not applicable"),
+            ("not applicable: profile `x` binds no operation", "not applicable"),
+            ("inconclusive: step `ask`: no answer", "inconclusive"),
+            ("error: no expectation was evaluated", "error"),
+        ] {
+            let rest = without_label(summary, label);
+            assert!(
+                !rest.starts_with("not") && !rest.starts_with(label),
+                "{summary} → {rest}"
+            );
+        }
+        assert_eq!(without_label("banner leaked", "error"), "banner leaked");
     }
 
     #[test]

@@ -37,8 +37,8 @@ impl std::fmt::Display for Verdict {
 
 /// Clause aggregation (DESIGN §3): any fail → fail; else any error → error; else any
 /// inconclusive → inconclusive; else any pass → pass; else not_applicable.
-/// An empty set is not_applicable: a clause with no case run has no evidence of conformity,
-/// and the report says so; it is never a pass.
+/// An empty set is not_applicable here, but a clause with no case run is never given this
+/// verdict: it is listed in [`Results::clauses_not_tested`] instead (see the runner).
 pub fn aggregate<I: IntoIterator<Item = Verdict>>(verdicts: I) -> Verdict {
     let (mut fail, mut error, mut inconclusive, mut pass) = (false, false, false, false);
     for v in verdicts {
@@ -294,6 +294,38 @@ pub struct Results {
     /// are in the first web case's evidence). Absent when no web step ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub web_surface: Option<WebSurfaceInfo>,
+    /// Additive (v1): what a reader should know about the run's inputs, one sentence each
+    /// (e.g. an answer in `--answers` that no planned case used).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    /// Additive (v1): the case ids a partial run was limited to (`--cases`, or the rerun of
+    /// such a run), sorted. Absent when the run planned every case of the regulation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selection: Option<Vec<String>>,
+    /// Additive (v1): the regulation's clauses none of whose cases ran (a `--cases`
+    /// selection, an interrupted run). They are *not tested*: neither passed nor not
+    /// applicable. They are kept out of `clauses` so that a reader written before this field
+    /// claims nothing about them (a new verdict string would stop such a reader; a flag it
+    /// does not know would leave it reading `not_applicable`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clauses_not_tested: Vec<UntestedClause>,
+}
+
+impl Results {
+    /// Whether some clause of the regulation was not tested by this run.
+    pub fn is_partial(&self) -> bool {
+        self.selection.is_some() || !self.clauses_not_tested.is_empty()
+    }
+}
+
+/// A clause of the regulation that no case of the run tested.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct UntestedClause {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title_en: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title_vi: Option<String>,
 }
 
 /// The web API surface a run used.

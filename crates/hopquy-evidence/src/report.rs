@@ -73,6 +73,15 @@ struct ReportView {
     started: String,
     finished: String,
     complete: bool,
+    /// Some clause of the regulation was not tested (a `--cases` selection, an interrupted run).
+    partial: bool,
+    /// The case ids a partial run was limited to, comma-separated; empty for a full run.
+    selection: String,
+    /// Ids of the clauses the run tested, comma-separated.
+    tested_clauses: String,
+    not_tested_count: usize,
+    /// Problems with the run's inputs (answers no planned case used…).
+    warnings: Vec<String>,
     device: DeviceView,
     counts: Vec<CountView>,
     /// One row per distinct cause of the inconclusive and error cases: what the lab does next.
@@ -133,6 +142,8 @@ struct ClauseView {
     title_vi: String,
     title_en: String,
     verdict: VerdictView,
+    /// False for a clause none of whose cases ran: its verdict reads "not tested".
+    tested: bool,
     cases: Vec<CaseLink>,
 }
 
@@ -140,6 +151,8 @@ struct ClauseView {
 struct CaseLink {
     id: String,
     anchor: String,
+    /// The case's own verdict, shown next to its id in the clause table.
+    verdict: Option<VerdictView>,
     evidence: Vec<EvidenceLink>,
 }
 
@@ -164,6 +177,8 @@ struct CaseView {
     summary: String,
     cause: Option<CaseCauseView>,
     steps: Vec<StepView>,
+    /// Whether some step has observations, which the appendix prints (not the case body).
+    has_observations: bool,
     evidence: Vec<EvidenceLink>,
 }
 
@@ -198,6 +213,17 @@ fn verdict_view(verdict: Verdict) -> VerdictView {
         vi,
         en,
         symbol,
+    }
+}
+
+/// The state of a clause no case of the run tested: no verdict, so not in [`ALL_VERDICTS`].
+fn not_tested_view() -> VerdictView {
+    VerdictView {
+        code: "not_tested",
+        css: "v-not_tested".to_owned(),
+        vi: "Chưa thử",
+        en: "Not tested",
+        symbol: "○",
     }
 }
 
@@ -285,7 +311,7 @@ fn build_view(results: &Results, ctx: &ReportContext) -> ReportView {
 
     let mut clause_results: Vec<_> = results.clauses.iter().collect();
     clause_results.sort_by_key(|c| clause_sort_key(&c.id));
-    let clauses = clause_results
+    let mut clauses: Vec<ClauseView> = clause_results
         .into_iter()
         .map(|clause| {
             let (title_vi, title_en) = match ctx.clause_titles.get(&clause.id) {
@@ -300,12 +326,14 @@ fn build_view(results: &Results, ctx: &ReportContext) -> ReportView {
                 title_vi,
                 title_en,
                 verdict: verdict_view(clause.verdict),
+                tested: true,
                 cases: clause
                     .cases
                     .iter()
                     .map(|id| CaseLink {
                         id: clean(id),
                         anchor: anchors.get(id.as_str()).cloned().unwrap_or_default(),
+                        verdict: cases_by_id.get(id.as_str()).map(|c| verdict_view(c.verdict)),
                         evidence: cases_by_id
                             .get(id.as_str())
                             .map(|c| evidence_links(c))
@@ -315,6 +343,24 @@ fn build_view(results: &Results, ctx: &ReportContext) -> ReportView {
             }
         })
         .collect();
+    clauses.extend(results.clauses_not_tested.iter().map(|clause| {
+        let (title_vi, title_en) = match ctx.clause_titles.get(&clause.id) {
+            Some((vi, en)) => (or_missing(Some(vi)), or_missing(Some(en))),
+            None => (
+                or_missing(clause.title_vi.as_deref()),
+                or_missing(clause.title_en.as_deref()),
+            ),
+        };
+        ClauseView {
+            id: clean(&clause.id),
+            title_vi,
+            title_en,
+            verdict: not_tested_view(),
+            tested: false,
+            cases: Vec::new(),
+        }
+    }));
+    clauses.sort_by_key(|c| clause_sort_key(&c.id));
 
     let cases = results
         .cases
@@ -346,6 +392,10 @@ fn build_view(results: &Results, ctx: &ReportContext) -> ReportView {
                     observations: observations_text(&step.observations),
                 })
                 .collect(),
+            has_observations: case
+                .steps
+                .iter()
+                .any(|step| observations_text(&step.observations).is_some()),
             evidence: evidence_links(case),
         })
         .collect();
@@ -402,6 +452,19 @@ fn build_view(results: &Results, ctx: &ReportContext) -> ReportView {
         started: format_time(Some(&results.started)),
         finished: format_time(Some(&results.finished)),
         complete: results.complete,
+        partial: results.is_partial(),
+        selection: results
+            .selection
+            .as_ref()
+            .map(|ids| clean(&ids.join(", ")))
+            .unwrap_or_default(),
+        tested_clauses: {
+            let mut ids: Vec<&str> = results.clauses.iter().map(|c| c.id.as_str()).collect();
+            ids.sort_by_key(|id| clause_sort_key(id));
+            clean(&ids.join(", "))
+        },
+        not_tested_count: results.clauses_not_tested.len(),
+        warnings: results.warnings.iter().map(|w| clean(w)).collect(),
         device: DeviceView {
             vendor: or_missing(Some(&results.device.vendor)),
             model: or_missing(Some(&results.device.model)),
@@ -445,6 +508,7 @@ fn cause_views(results: &Results, anchors: &BTreeMap<&str, String>) -> Vec<Cause
                     .map(|c| CaseLink {
                         id: clean(&c.id),
                         anchor: anchors.get(c.id.as_str()).cloned().unwrap_or_default(),
+                        verdict: None,
                         evidence: Vec::new(),
                     })
                     .collect(),

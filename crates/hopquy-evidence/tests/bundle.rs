@@ -660,3 +660,116 @@ fn report_lists_what_to_do_per_cause_in_both_languages() {
     let without = render_report(&sample_results(), &report_ctx()).unwrap();
     assert!(!without.contains("What to do about undecided cases"));
 }
+
+/// The sample as a `--cases lockout` run would record it: one case, its clauses tested, the
+/// rest of the sample's clauses not tested.
+fn partial_results() -> Results {
+    let mut results = sample_results();
+    let full = results.clone();
+    results.cases.retain(|c| c.id == "lockout");
+    let (tested, untested): (Vec<ClauseResult>, Vec<ClauseResult>) = full
+        .clauses
+        .into_iter()
+        .partition(|c| c.cases.iter().any(|id| id == "lockout"));
+    results.clauses = tested;
+    results.clauses_not_tested = untested
+        .into_iter()
+        .map(|c| UntestedClause {
+            id: c.id,
+            title_en: c.title_en,
+            title_vi: c.title_vi,
+        })
+        .collect();
+    results.selection = Some(vec!["lockout".into()]);
+    results
+}
+
+#[test]
+fn a_partial_run_names_its_not_tested_clauses_and_claims_nothing_about_them() {
+    let results = partial_results();
+    let json = serde_json::to_value(&results).unwrap();
+    assert_eq!(json["selection"], serde_json::json!(["lockout"]));
+    assert!(
+        json["clauses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["verdict"] == "pass"),
+        "{json}"
+    );
+    let untested: Vec<&str> = json["clauses_not_tested"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert!(
+        untested.contains(&"2.1.1") && !untested.contains(&"2.1.5"),
+        "{untested:?}"
+    );
+    // A full run's results.json has neither field, as before.
+    let full = serde_json::to_value(sample_results()).unwrap();
+    assert!(full.get("selection").is_none() && full.get("clauses_not_tested").is_none());
+    let back: Results = serde_json::from_value(json).unwrap();
+    assert_eq!(back, results);
+
+    let html = render_report(&results, &report_ctx()).unwrap();
+    assert!(html.contains("Partial run"), "no partial-run banner");
+    assert!(
+        html.contains("This run tested clauses 2.1.5, 2.3.1 only"),
+        "tested clauses not named"
+    );
+    assert!(html.contains("Cases selected: <span class=\"mono\">lockout"));
+    let row = &html[html.find(">2.1.1<").unwrap()..];
+    let row = &row[..row.find("</tr>").unwrap()];
+    assert!(row.contains("Not tested"), "{row}");
+    assert!(
+        !row.contains("Not applicable"),
+        "a not-tested clause shown as not applicable: {row}"
+    );
+
+    // Machine formats do not claim the untested clauses.
+    let junit = junit_xml(&results).unwrap();
+    let sarif = sarif_json(&results).unwrap();
+    let oscal = oscal_json(&results).unwrap();
+    for (name, text) in [("junit", &junit), ("sarif", &sarif), ("oscal", &oscal)] {
+        assert!(!text.contains("2.1.1"), "{name} mentions untested clause 2.1.1");
+        assert!(
+            !text.contains("not_applicable") && !text.contains("not applicable"),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn diff_says_not_tested_rather_than_a_change_of_verdict() {
+    let full = sample_results();
+    let partial = partial_results();
+    let d = diff(&full, &partial);
+    assert!(d.clause_changes.is_empty(), "{:?}", d.clause_changes);
+    assert!(d.clauses_only_in_a.is_empty(), "{:?}", d.clauses_only_in_a);
+    assert!(d.clauses_not_tested_in_b.contains(&"2.1.1".to_string()));
+    let table = d.to_string();
+    assert!(table.contains("Clauses not tested in B"), "{table}");
+    assert!(!d.verdicts_identical());
+    let back = diff(&partial, &full);
+    assert!(back.clauses_not_tested_in_a.contains(&"2.1.1".to_string()));
+    assert!(diff(&partial, &partial).verdicts_identical());
+}
+
+#[test]
+fn the_clause_table_shows_each_case_verdict_and_observations_sit_in_an_appendix() {
+    let mut results = sample_results();
+    results.cases[0].steps[0].observations = serde_json::json!({"banner": "raw-observation-marker"});
+    let html = render_report(&results, &report_ctx()).unwrap();
+    let clauses_at = html.find("Results by clause").unwrap();
+    let details_at = html.find("Case details").unwrap();
+    let table = &html[clauses_at..details_at];
+    let row = &table[table.find(">default-password<").unwrap()..];
+    let row = &row[..row.find("</div>").unwrap()];
+    assert!(row.contains("Fail"), "the case's verdict is not next to its id: {row}");
+    let appendix_at = html.find("Appendix A. Observations").expect("no appendix");
+    let marker_at = html.find("raw-observation-marker").unwrap();
+    assert!(marker_at > appendix_at, "raw observations still in the case body");
+    assert_eq!(html.matches("raw-observation-marker").count(), 1);
+}

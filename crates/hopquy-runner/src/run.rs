@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use hopquy_case::{Case, Otherwise, ProfileFile, Regulation};
 use hopquy_evidence::{
-    CaseResult, Cause, CauseClass, ClauseResult, DeviceInfo, Event, Results, StepResult, ToolInfo, Verdict, aggregate,
-    distinct_causes,
+    CaseResult, Cause, CauseClass, ClauseResult, DeviceInfo, Event, Results, StepResult, ToolInfo, UntestedClause,
+    Verdict, aggregate, distinct_causes,
 };
 use hopquy_probe::{Credential, Device, Limits, ProbeError, Recorder, Redactor};
 use serde_json::{Value, json};
@@ -270,7 +270,8 @@ impl Runner {
             interrupted = true;
         }
 
-        let clauses = clause_results(&input.regulation, &case_results);
+        let (clauses, clauses_not_tested) = split_clauses(&input.regulation, &case_results);
+        let selection = selection_of(&input.cases, &opts.regulation, opts.only.as_ref());
         let finished = now();
         observer.event(&Event::RunFinished {
             ts: finished.clone(),
@@ -298,6 +299,9 @@ impl Runner {
                     reason: s.reason.clone(),
                     certificate_sha256: s.certificate_sha256.clone(),
                 }),
+                warnings: Vec::new(),
+                selection,
+                clauses_not_tested,
             },
             interrupted,
         }
@@ -538,22 +542,46 @@ pub fn resolve_params(case: &Case, declared: &Value) -> Value {
 
 /// One entry per clause of the regulation, in catalogue order: every clause is reported,
 /// and a clause no case covers is `not_applicable` with an empty case list.
-pub fn clause_results(regulation: &Regulation, cases: &[CaseResult]) -> Vec<ClauseResult> {
-    regulation
-        .clauses
-        .iter()
-        .map(|cl| {
-            let mine: Vec<&CaseResult> = cases.iter().filter(|c| c.clauses.iter().any(|x| x == &cl.id)).collect();
-            ClauseResult {
+/// The clauses some case of the run tested, with their verdicts, and those none of whose
+/// cases ran: not tested, which is no verdict at all (never `not_applicable`).
+pub fn split_clauses(regulation: &Regulation, cases: &[CaseResult]) -> (Vec<ClauseResult>, Vec<UntestedClause>) {
+    let mut tested = Vec::new();
+    let mut untested = Vec::new();
+    for cl in &regulation.clauses {
+        let mine: Vec<&CaseResult> = cases.iter().filter(|c| c.clauses.iter().any(|x| x == &cl.id)).collect();
+        if mine.is_empty() {
+            untested.push(UntestedClause {
                 id: cl.id.clone(),
-                verdict: aggregate(mine.iter().map(|c| c.verdict)),
-                cases: mine.iter().map(|c| c.id.clone()).collect(),
                 title_en: Some(cl.title_en.clone()),
                 title_vi: Some(cl.title_vi.clone()),
-                causes: distinct_causes(mine.iter().copied()),
-            }
-        })
-        .collect()
+            });
+            continue;
+        }
+        tested.push(ClauseResult {
+            id: cl.id.clone(),
+            verdict: aggregate(mine.iter().map(|c| c.verdict)),
+            cases: mine.iter().map(|c| c.id.clone()).collect(),
+            title_en: Some(cl.title_en.clone()),
+            title_vi: Some(cl.title_vi.clone()),
+            causes: distinct_causes(mine.iter().copied()),
+        });
+    }
+    (tested, untested)
+}
+
+/// The selection a run records: the `only` ids that are cases of the regulation, when they
+/// leave out some case the full plan would have run (a rerun passes the original's ids).
+fn selection_of(cases: &[Case], regulation: &str, only: Option<&BTreeSet<String>>) -> Option<Vec<String>> {
+    let only = only?;
+    let mapped: BTreeSet<&String> = cases
+        .iter()
+        .filter(|c| c.clauses.get(regulation).is_some_and(|cl| !cl.is_empty()))
+        .map(|c| c.id.get_ref())
+        .collect();
+    if mapped.iter().all(|id| only.contains(*id)) {
+        return None;
+    }
+    Some(only.iter().filter(|id| mapped.contains(id)).cloned().collect())
 }
 
 /// The verdict of an unmet expectation and, when it leaves the case undecided, its cause:
@@ -914,5 +942,41 @@ mod tests {
         server.abort();
         assert_eq!(found.verdict, Verdict::Fail, "{}", found.summary);
         assert_eq!(found.cause, None);
+    }
+
+    fn result_of(id: &str, clause: &str, verdict: Verdict) -> CaseResult {
+        CaseResult {
+            id: id.into(),
+            clauses: vec![clause.into()],
+            kind: "automated".into(),
+            verdict,
+            summary: String::new(),
+            evidence: Vec::new(),
+            title: None,
+            started: None,
+            finished: None,
+            steps: Vec::new(),
+            cause: None,
+        }
+    }
+
+    #[test]
+    fn a_clause_none_of_whose_cases_ran_is_not_tested_rather_than_not_applicable() {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../test-cases/regulations/qcvn135-2024.toml"
+        ))
+        .unwrap();
+        let regulation: Regulation = toml::from_str(&text).unwrap();
+        let cases = vec![
+            result_of("lockout-http", "2.1.5", Verdict::Pass),
+            result_of("telnet-closed", "2.6.3", Verdict::NotApplicable),
+        ];
+        let (tested, untested) = split_clauses(&regulation, &cases);
+        let verdicts: Vec<(&str, Verdict)> = tested.iter().map(|c| (c.id.as_str(), c.verdict)).collect();
+        assert_eq!(verdicts, [("2.1.5", Verdict::Pass), ("2.6.3", Verdict::NotApplicable)]);
+        assert_eq!(untested.len(), regulation.clauses.len() - 2);
+        assert!(untested.iter().any(|c| c.id == "2.1.1" && c.title_en.is_some()));
+        assert!(!untested.iter().any(|c| c.id == "2.1.5"));
     }
 }

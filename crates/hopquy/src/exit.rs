@@ -38,14 +38,29 @@ impl CliError {
         }
     }
 
+    /// The line(s) printed for this error: one `error:` prefix, whether or not the message
+    /// is rendered diagnostics that carry their own.
+    pub fn printed(&self) -> String {
+        let text = self.to_string();
+        if text.starts_with("error:") || text.starts_with("error[") {
+            text
+        } else {
+            format!("error: {text}")
+        }
+    }
+
     pub fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> CliError {
         let context = context.into();
         move |source| CliError::Io { context, source }
     }
 }
 
-/// Exit code of a finished run.
+/// Exit code of a finished run. Clauses no case tested are no passes: they are outside
+/// `clauses`, and a run that tested no clause at all is inconclusive.
 pub fn for_results(results: &Results) -> u8 {
+    if results.clauses.is_empty() {
+        return INCONCLUSIVE;
+    }
     let verdicts: Vec<Verdict> = results.clauses.iter().map(|c| c.verdict).collect();
     if verdicts.contains(&Verdict::Fail) {
         FAIL
@@ -56,5 +71,25 @@ pub fn for_results(results: &Results) -> u8 {
         INCONCLUSIVE
     } else {
         PASS
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_is_printed_with_one_prefix() {
+        let rendered = CliError::Input("error: case `x` has no step `conform`\n  --> a.toml:3:8".into());
+        assert!(
+            rendered.printed().starts_with("error: case `x`"),
+            "{}",
+            rendered.printed()
+        );
+        assert_eq!(rendered.printed().matches("error:").count(), 1);
+        assert_eq!(
+            CliError::Usage("unknown case id".into()).printed(),
+            "error: unknown case id"
+        );
     }
 }

@@ -99,7 +99,8 @@ pub struct RunArgs {
     /// Print the event stream as JSON lines on stdout.
     #[arg(long)]
     pub json: bool,
-    /// Report metadata (lab, accreditation, operator) as a TOML file.
+    /// Report metadata (lab, accreditation, operator…) as a TOML file; format in
+    /// docs/examples/lab.toml.
     #[arg(long)]
     pub lab: Option<PathBuf>,
     /// Finish an interrupted run's bundle: cases already finished are kept, not redone.
@@ -230,7 +231,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            errln!("error: {e}");
+            errln!("{}", e.printed());
             ExitCode::from(e.exit_code())
         }
     }

@@ -15,9 +15,27 @@ pub struct Answers {
 }
 
 impl Answers {
+    /// Loads an answers file without knowing the cases (the demo's own dossier).
     pub fn load(path: &Path) -> Result<Answers, String> {
-        let base = path.parent().unwrap_or(Path::new("."));
         let file = hopquy_case::load_answers(path).map_err(|d| hopquy_case::render_diagnostics(&d))?;
+        Ok(Answers::from_file(path, file))
+    }
+
+    /// Loads an answers file whose every case and step id must be one of `cases`' operator
+    /// or document steps: a mistyped id is an error, not a silently unanswered step.
+    pub fn load_for(path: &Path, suite: &hopquy_case::Suite) -> Result<Answers, String> {
+        let cases: Vec<&hopquy_case::Case> = suite.cases.iter().map(|loaded| &loaded.case).collect();
+        let file = hopquy_case::load_answers_for(path, &cases).map_err(|d| hopquy_case::render_diagnostics(&d))?;
+        Ok(Answers::from_file(path, file))
+    }
+
+    /// The (case, step) pairs answered.
+    pub fn answered(&self) -> Vec<(String, String)> {
+        self.entries.keys().cloned().collect()
+    }
+
+    fn from_file(path: &Path, file: hopquy_case::AnswersFile) -> Answers {
+        let base = path.parent().unwrap_or(Path::new("."));
         let mut entries = BTreeMap::new();
         for a in file.answer {
             let attachments = a
@@ -38,7 +56,7 @@ impl Answers {
                 },
             );
         }
-        Ok(Answers { entries })
+        Answers { entries }
     }
 }
 

@@ -54,6 +54,12 @@ pub fn load_target(path: &Path) -> Result<LoadedTarget, CliError> {
 }
 
 pub fn load_profile(root: &Path, target: &LoadedTarget) -> Result<ResolvedProfile, CliError> {
+    resolve_profile(root, target).map_err(|d| CliError::Input(render_diagnostics(&d)))
+}
+
+/// The target's profile, or why not; a profile that does not exist is reported at the
+/// target file's `profile =` line, where the mistake is.
+pub fn resolve_profile(root: &Path, target: &LoadedTarget) -> Result<ResolvedProfile, Vec<hopquy_case::Diagnostic>> {
     let name = target.target.connection.profile.get_ref();
     // A relative profile path is relative to the target file, like every path a lab writes.
     let name = if name.contains('/') || name.ends_with(".toml") {
@@ -72,7 +78,15 @@ pub fn load_profile(root: &Path, target: &LoadedTarget) -> Result<ResolvedProfil
     } else {
         name.clone()
     };
-    hopquy_case::load_profile(&name, root.join("profiles")).map_err(|d| CliError::Input(render_diagnostics(&d)))
+    hopquy_case::load_profile(&name, root.join("profiles")).map_err(|mut d| {
+        if d.first()
+            .is_some_and(|first| first.message.starts_with("profile `") && first.message.ends_with("` not found"))
+        {
+            let first = d.remove(0);
+            d.insert(0, target.at_profile_line(first));
+        }
+        d
+    })
 }
 
 /// Assemble the runner's input from loaded definitions.

@@ -100,6 +100,8 @@ pub async fn demo(suite_root: Option<PathBuf>, args: DemoArgs) -> Result<u8, Cli
     };
     let spec = RunSpec {
         suite: &suite,
+        // The dossier answers every personality's steps; unplanned ones are not news.
+        answered: Vec::new(),
         regulation: &args.regulation,
         profile: &profile,
         target: &target,

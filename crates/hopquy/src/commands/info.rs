@@ -37,17 +37,50 @@ pub fn list(suite_root: Option<PathBuf>, args: ListArgs) -> Result<u8, CliError>
         return Ok(exit::PASS);
     }
     outln!("{} — {} cases", reg.id, cases.len());
-    for c in cases {
-        outln!(
-            "  {:<34} {:<10} {:<13} {:<14} {}",
-            c.id.get_ref(),
-            c.kind.as_str(),
-            effect_name(c),
-            clauses_of(c, &args.regulation).join(","),
-            c.title
-        );
+    let rows: Vec<[String; 5]> = cases
+        .iter()
+        .map(|c| {
+            [
+                c.id.get_ref().clone(),
+                c.kind.as_str().to_owned(),
+                effect_name(c),
+                clauses_of(c, &args.regulation).join(","),
+                c.title.clone(),
+            ]
+        })
+        .collect();
+    for line in aligned(&rows) {
+        outln!("{line}");
     }
     Ok(exit::PASS)
+}
+
+/// Rows as columns padded to their widest cell (in characters), so a long id never pushes
+/// its row out of line; the last column is not padded.
+fn aligned<const N: usize>(rows: &[[String; N]]) -> Vec<String> {
+    let mut widths = [0usize; N];
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    rows.iter()
+        .map(|row| {
+            let cells: Vec<String> = row
+                .iter()
+                .zip(widths)
+                .enumerate()
+                .map(|(i, (cell, width))| {
+                    if i + 1 == N {
+                        cell.clone()
+                    } else {
+                        format!("{cell:<width$}")
+                    }
+                })
+                .collect();
+            format!("  {}", cells.join(" ")).trim_end().to_owned()
+        })
+        .collect()
 }
 
 /// What running the case does to the device, as written in case files (`configures`).
@@ -72,8 +105,16 @@ pub fn explain(suite_root: Option<PathBuf>, args: ExplainArgs) -> Result<u8, Cli
     }
     let reg = regulation(&suite, &args.regulation)?;
     let Some(clause) = reg.clauses.iter().find(|c| c.id == args.what) else {
+        let known = suite
+            .cases
+            .iter()
+            .map(|c| c.case.id.get_ref().as_str())
+            .chain(reg.clauses.iter().map(|c| c.id.as_str()));
+        let hint = hopquy_case::error::did_you_mean(&args.what, known)
+            .map(|id| format!("; did you mean `{id}`?"))
+            .unwrap_or_default();
         return Err(CliError::Usage(format!(
-            "`{}` is neither a case id nor a clause of {} (try `hopquy list`)",
+            "`{}` is neither a case id nor a clause of {}{hint} (try `hopquy list`)",
             args.what, args.regulation
         )));
     };
@@ -111,7 +152,7 @@ pub fn explain(suite_root: Option<PathBuf>, args: ExplainArgs) -> Result<u8, Cli
         .collect();
     outln!();
     if cases.is_empty() {
-        outln!("No case covers this clause yet: a run reports it as not_applicable with no evidence.");
+        outln!("No case covers this clause yet: a run reports it as not tested, with no evidence.");
     }
     for c in cases {
         outln!("• {} [{}] {}", c.id.get_ref(), c.kind.as_str(), c.title);
@@ -174,11 +215,34 @@ fn print_case(c: &Case, path: &Path) {
         if let Some(surface) = web_surface_note(s) {
             outln!("    runs on: {surface}");
         }
+        // The question belongs to the step that asks it, before what is checked of it.
+        if let Some(question) = question(s) {
+            outln!("{question}");
+        }
         for e in &s.expect {
             outln!("    expect {}: {}", e.that.get_ref(), e.because);
         }
     }
-    operator_needs(c);
+}
+
+/// What an operator or document step asks, for the step's own entry in `explain`.
+fn question(s: &hopquy_case::Step) -> Option<String> {
+    if !matches!(s.action.get_ref().as_str(), "operator" | "document") {
+        return None;
+    }
+    Some(format!(
+        "    operator supplies ({}): {}",
+        s.answer.as_ref().map(|a| a.get_ref().as_str()).unwrap_or("confirm"),
+        // A long prompt's later lines stay indented under the step.
+        s.prompt
+            .as_deref()
+            .unwrap_or("")
+            .trim()
+            .lines()
+            .map(str::trim)
+            .collect::<Vec<_>>()
+            .join("\n      ")
+    ))
 }
 
 /// Where a web step's requests go, for `explain`: the surface is found at run time, so the
@@ -211,16 +275,8 @@ fn operator_needs(c: &Case) {
     if c.kind == CaseKind::Automated {
         return;
     }
-    for s in c
-        .steps
-        .iter()
-        .filter(|s| matches!(s.action.get_ref().as_str(), "operator" | "document"))
-    {
-        outln!(
-            "    operator supplies ({}): {}",
-            s.answer.as_ref().map(|a| a.get_ref().as_str()).unwrap_or("confirm"),
-            s.prompt.as_deref().unwrap_or("")
-        );
+    for question in c.steps.iter().filter_map(question) {
+        outln!("{question}");
     }
 }
 
@@ -229,12 +285,9 @@ pub fn validate(suite_root: Option<PathBuf>, args: ValidateArgs) -> Result<u8, C
     let mut checked = 0usize;
     if args.paths.is_empty() {
         let root = suite::locate(suite_root)?;
+        // Suite::load checks the cases against the catalogue itself.
         let (suite, d) = Suite::load(root.join("test-cases"));
         diags.extend(d);
-        diags.extend(hopquy_case::validate_against_catalogue(
-            &suite.cases,
-            &suite.regulations,
-        ));
         checked += suite.cases.len() + suite.regulations.len();
         for entry in std::fs::read_dir(root.join("profiles"))
             .map_err(CliError::io("reading profiles/"))?
@@ -271,6 +324,9 @@ fn validate_path(p: &Path, root: Option<&Path>) -> Vec<hopquy_case::Diagnostic> 
     }
     let text = std::fs::read_to_string(p).unwrap_or_default();
     let in_dir = |name: &str| p.components().any(|c| c.as_os_str() == name);
+    // The suite a lone case or answers file is checked against: the catalogue's clauses,
+    // the cases' step ids. Its own problems are reported by validating the suite.
+    let suite = || root.map(|r| Suite::load(r.join("test-cases")).0);
     let result = if in_dir("profiles") {
         let profiles = root
             .map(|r| r.join("profiles"))
@@ -279,11 +335,37 @@ fn validate_path(p: &Path, root: Option<&Path>) -> Vec<hopquy_case::Diagnostic> 
     } else if in_dir("regulations") {
         hopquy_case::load_regulation(p).map(|_| ())
     } else if text.contains("[connection]") {
-        hopquy_case::load_target(p).map(|_| ())
+        // Offline: the password variable is looked up only when a run needs it.
+        hopquy_case::check_target_file(p).and_then(|target| {
+            if let Some(var) = &target.target.credentials.password_env
+                && std::env::var_os(var).is_none()
+            {
+                errln!(
+                    "note: {}: `{var}` is not set here; `hopquy run` will need it",
+                    p.display()
+                );
+            }
+            match root {
+                Some(root) => crate::suite::resolve_profile(root, &target).map(|_| ()),
+                None => Ok(()),
+            }
+        })
     } else if text.contains("[[answer]]") {
-        hopquy_case::load_answers(p).map(|_| ())
+        match suite() {
+            Some(suite) => {
+                let cases: Vec<&Case> = suite.cases.iter().map(|loaded| &loaded.case).collect();
+                hopquy_case::load_answers_for(p, &cases).map(|_| ())
+            }
+            None => hopquy_case::load_answers(p).map(|_| ()),
+        }
     } else {
-        hopquy_case::load_case(p).map(|_| ())
+        hopquy_case::load_case(p).and_then(|loaded| match suite() {
+            Some(suite) if !suite.regulations.is_empty() => {
+                let d = hopquy_case::validate_against_catalogue(std::slice::from_ref(&loaded), &suite.regulations);
+                if d.is_empty() { Ok(()) } else { Err(d) }
+            }
+            _ => Ok(()),
+        })
     };
     result.err().unwrap_or_default()
 }
@@ -308,4 +390,40 @@ fn clause_key(c: &Case, reg: &str) -> (Vec<u32>, String) {
         first.split('.').filter_map(|p| p.parse().ok()).collect(),
         c.id.get_ref().clone(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_columns_stay_aligned_for_long_ids() {
+        let row = |id: &str, kind: &str, title: &str| {
+            [
+                id.to_owned(),
+                kind.to_owned(),
+                "reads".to_owned(),
+                "2.1.1".to_owned(),
+                title.to_owned(),
+            ]
+        };
+        let lines = aligned(&[
+            row("a-rather-long-case-identifier-beyond-34-chars", "automated", "First"),
+            row("short", "document", "Second"),
+            row("vừa-phải", "operator", "Third"),
+        ]);
+        let column = |line: &str, word: &str| line.find(word).map(|at| line[..at].chars().count());
+        let kinds: Vec<Option<usize>> = lines
+            .iter()
+            .zip(["automated", "document", "operator"])
+            .map(|(l, k)| column(l, k))
+            .collect();
+        assert!(kinds.iter().all(|k| *k == kinds[0] && k.is_some()), "{lines:#?}");
+        let titles: Vec<Option<usize>> = lines
+            .iter()
+            .zip(["First", "Second", "Third"])
+            .map(|(l, t)| column(l, t))
+            .collect();
+        assert!(titles.iter().all(|t| *t == titles[0]), "{lines:#?}");
+    }
 }

@@ -18,16 +18,11 @@ use crate::{RerunArgs, RunArgs};
 
 pub async fn run(suite_root: Option<PathBuf>, args: RunArgs) -> Result<u8, CliError> {
     let target = suite::load_target(&args.target)?;
-    let answers = match &args.answers {
-        Some(p) => Answers::load(p).map_err(CliError::Input)?,
-        None => Answers::default(),
-    };
     let report = match &args.lab {
         Some(p) => load_lab(p)?,
         None => ReportContext::default(),
     };
     let signing_key = load_key(args.sign.as_deref())?;
-    let operator: Arc<dyn Operator> = Arc::new(BenchOperator::new(answers, args.non_interactive));
     let (suite, profile, out, mode, regulation) = match &args.resume {
         Some(bundle) => {
             // A resumed run uses the definitions recorded in the bundle, so the finished and
@@ -50,13 +45,25 @@ pub async fn run(suite_root: Option<PathBuf>, args: RunArgs) -> Result<u8, CliEr
             (suite, profile, out, Mode::Fresh, args.regulation.clone())
         }
     };
+    let answers = match &args.answers {
+        Some(p) => Answers::load_for(p, &suite).map_err(CliError::Input)?,
+        None => Answers::default(),
+    };
+    let answered = answers.answered();
+    let operator: Arc<dyn Operator> = Arc::new(BenchOperator::new(answers, args.non_interactive));
     let spec = RunSpec {
         suite: &suite,
         regulation: &regulation,
+        answered,
         profile: &profile,
         target: &target,
         out: &out,
-        only: (!args.cases.is_empty()).then(|| args.cases.iter().cloned().collect()),
+        // A resumed partial run keeps the cases it planned, so it stays the same selection.
+        only: if !args.cases.is_empty() {
+            Some(args.cases.iter().cloned().collect())
+        } else {
+            args.resume.as_deref().and_then(recorded_plan)
+        },
         allow_destructive: args.allow_destructive,
         exhaustive: args.exhaustive,
         json: args.json,
@@ -87,20 +94,27 @@ pub async fn rerun(args: RerunArgs) -> Result<u8, CliError> {
         )));
     }
     let answers = match &args.answers {
-        Some(p) => Answers::load(p).map_err(CliError::Input)?,
+        Some(p) => Answers::load_for(p, &suite).map_err(CliError::Input)?,
         None => Answers::default(),
     };
+    let answered = answers.answered();
     let signing_key = load_key(args.sign.as_deref())?;
     let operator: Arc<dyn Operator> = Arc::new(BenchOperator::new(answers, args.non_interactive));
     let out = args.out.clone().unwrap_or_else(|| default_out(&target));
     let spec = RunSpec {
         suite: &suite,
+        answered,
         regulation: &original.regulation,
         profile: &profile,
         target: &target,
         out: &out,
-        // The same selection of cases as the original run, so verdicts compare one to one.
-        only: Some(original.cases.iter().map(|c| c.id.clone()).collect()),
+        // The same selection of cases as the original run, so verdicts compare one to one and
+        // a partial run stays partial (the runner records no selection when it is the whole
+        // plan). A bundle from before `selection` was recorded: the cases it ran.
+        only: Some(match &original.selection {
+            Some(ids) => ids.iter().cloned().collect(),
+            None => original.cases.iter().map(|c| c.id.clone()).collect(),
+        }),
         allow_destructive: args.allow_destructive,
         exhaustive: args.exhaustive,
         json: args.json,
@@ -181,6 +195,15 @@ fn finished_cases(bundle: &Path) -> Result<Vec<CaseResult>, CliError> {
     Ok(out)
 }
 
+/// The cases an interrupted run planned (its first event).
+fn recorded_plan(bundle: &Path) -> Option<BTreeSet<String>> {
+    let events = hopquy_evidence::read_events(bundle).ok()?;
+    events.iter().find_map(|e| match e {
+        hopquy_evidence::Event::RunStarted { planned_cases, .. } => Some(planned_cases.iter().cloned().collect()),
+        _ => None,
+    })
+}
+
 fn recorded_regulation(bundle: &Path) -> Option<String> {
     let events = hopquy_evidence::read_events(bundle).ok()?;
     events.iter().find_map(|e| match e {
@@ -191,6 +214,9 @@ fn recorded_regulation(bundle: &Path) -> Option<String> {
 
 pub struct RunSpec<'a> {
     pub suite: &'a Suite,
+    /// The (case, step) pairs the answers file answers: one whose case the run does not
+    /// plan is a warning in the evidence and on the terminal.
+    pub answered: Vec<(String, String)>,
     pub regulation: &'a str,
     pub profile: &'a ResolvedProfile,
     pub target: &'a LoadedTarget,
@@ -279,6 +305,20 @@ pub async fn execute(spec: RunSpec<'_>, operator: Arc<dyn Operator>) -> Result<F
         )));
     }
     let dir = writer.dir().to_path_buf();
+    let mut outcome = outcome;
+    let ran: BTreeSet<&str> = outcome.results.cases.iter().map(|c| c.id.as_str()).collect();
+    let unused: Vec<String> = spec
+        .answered
+        .iter()
+        .filter(|(case, _)| !ran.contains(case.as_str()))
+        .map(|(case, step)| {
+            format!("the answer to `{case}`/`{step}` was not used: case `{case}` was not planned in this run")
+        })
+        .collect();
+    for warning in &unused {
+        errln!("warning: {warning}");
+    }
+    outcome.results.warnings.extend(unused);
     if outcome.interrupted {
         // Left incomplete on purpose: verify says so, and nothing already recorded is lost.
         errln!(
@@ -392,8 +432,21 @@ fn default_out(target: &LoadedTarget) -> PathBuf {
     PathBuf::from(format!("hopquy-{safe}"))
 }
 
+/// Keys of [`ReportContext`] the run itself sets: a lab file that sets them would be
+/// silently overwritten, so they are errors there.
+const RUN_SET_LAB_KEYS: [&str; 3] = ["case_set_digest", "signed", "signer_fingerprint"];
+
+/// The `--lab` file (format: docs/examples/lab.toml).
 fn load_lab(path: &Path) -> Result<ReportContext, CliError> {
     let text = std::fs::read_to_string(path).map_err(|e| CliError::Input(format!("{}: {e}", path.display())))?;
+    if let Ok(table) = text.parse::<toml::Table>()
+        && let Some(key) = RUN_SET_LAB_KEYS.iter().find(|key| table.contains_key(**key))
+    {
+        return Err(CliError::Input(format!(
+            "{}: `{key}` is set by the run, not by the lab file (see docs/examples/lab.toml)",
+            path.display()
+        )));
+    }
     toml::from_str::<ReportContext>(&text).map_err(|e| {
         let (line, col) = e
             .span()
@@ -422,6 +475,28 @@ pub fn print_summary(results: &Results, dir: &Path, json: bool) {
 }
 
 const TITLE_CHARS: usize = 60;
+/// The not-tested clause ids on the count line before "…": the full list is in results.json
+/// and report.html.
+const NOT_TESTED_CHARS: usize = 120;
+
+/// What a partial run covers, so a reader of the terminal never takes it for a full test.
+fn partial_line(results: &Results) -> String {
+    let tested = results.clauses.len();
+    let total = tested + results.clauses_not_tested.len();
+    let ids: Vec<&str> = results.clauses.iter().map(|c| c.id.as_str()).collect();
+    let mut line = format!(
+        "PARTIAL RUN: {tested} of {total} clauses tested ({}); the others are not tested",
+        if ids.is_empty() {
+            "none".to_owned()
+        } else {
+            ids.join(", ")
+        }
+    );
+    if let Some(selection) = &results.selection {
+        line.push_str(&format!(" — cases selected: {}", selection.join(", ")));
+    }
+    line
+}
 /// Case ids listed per cause before "and N more": enough to find them, short enough to read.
 const CAUSE_CASES_SHOWN: usize = 4;
 
@@ -432,6 +507,9 @@ fn summary_lines(results: &Results) -> Vec<String> {
         "Kết quả theo điều khoản / Results by clause — {}",
         results.regulation
     )];
+    if results.is_partial() {
+        lines.push(partial_line(results));
+    }
     let width = results
         .clauses
         .iter()
@@ -455,14 +533,23 @@ fn summary_lines(results: &Results) -> Vec<String> {
         lines.push(line.trim_end().to_owned());
     }
     let count = |v: Verdict| results.clauses.iter().filter(|c| c.verdict == v).count();
-    lines.push(format!(
+    let mut counts = format!(
         "clauses: {} pass, {} fail, {} inconclusive, {} error, {} not applicable",
         count(Verdict::Pass),
         count(Verdict::Fail),
         count(Verdict::Inconclusive),
         count(Verdict::Error),
         count(Verdict::NotApplicable)
-    ));
+    );
+    if !results.clauses_not_tested.is_empty() {
+        let ids: Vec<&str> = results.clauses_not_tested.iter().map(|c| c.id.as_str()).collect();
+        counts.push_str(&format!(
+            "; {} not tested: {}",
+            ids.len(),
+            shorten_at_word(&ids.join(", "), NOT_TESTED_CHARS)
+        ));
+    }
+    lines.push(counts);
     let classes = hopquy_evidence::distinct_causes(&results.cases);
     if !classes.is_empty() {
         lines.push("what to do about the undecided cases:".to_owned());
@@ -522,6 +609,22 @@ mod tests {
     use hopquy_evidence::{Cause, CauseClass, ClauseResult, DeviceInfo, ToolInfo};
 
     use super::*;
+
+    #[test]
+    fn the_example_lab_file_loads_and_run_set_keys_are_refused() {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/examples/lab.toml");
+        let lab = load_lab(&example).unwrap();
+        assert_eq!(lab.accreditation.as_deref(), Some("VILAS 000"));
+        assert_eq!(lab.report_id.as_deref(), Some("KD-2026-0042"));
+        let dir = tempfile::tempdir().unwrap();
+        let bad = dir.path().join("lab.toml");
+        std::fs::write(&bad, "lab_name = \"A\"\nsigned = true\n").unwrap();
+        let err = load_lab(&bad).unwrap_err().to_string();
+        assert!(err.contains("`signed` is set by the run"), "{err}");
+        std::fs::write(&bad, "lab_nam = \"A\"\n").unwrap();
+        let err = load_lab(&bad).unwrap_err().to_string();
+        assert!(err.contains("lab.toml:1:1"), "{err}");
+    }
 
     #[test]
     fn long_titles_are_cut_between_words() {
@@ -587,7 +690,11 @@ mod tests {
             run_id: None,
             complete: true,
             web_surface: None,
+            warnings: Vec::new(),
+            selection: None,
+            clauses_not_tested: Vec::new(),
         };
+        assert_eq!(exit::for_results(&results), exit::INCONCLUSIVE);
         let lines = summary_lines(&results);
         let text = lines.join("\n");
         assert!(lines[1].ends_with("[target-credentials, no-answer]"), "{}", lines[1]);
@@ -605,5 +712,53 @@ mod tests {
         assert!(text.contains("  no-answer (1 case: tls-https)"), "{text}");
         assert!(text.contains(CauseClass::NoAnswer.hint()), "{text}");
         assert!(!text.contains("unrecognised-answer"), "{text}");
+    }
+
+    #[test]
+    fn a_partial_run_says_so_and_its_untested_clauses_count_as_nothing() {
+        let cases = vec![case("lockout-http", Verdict::Pass, None)];
+        let mut results = Results {
+            schema_version: hopquy_evidence::RESULTS_SCHEMA_VERSION,
+            regulation: "qcvn135-2024".into(),
+            tool: ToolInfo {
+                name: "hopquy".into(),
+                version: "0".into(),
+            },
+            device: DeviceInfo::default(),
+            started: String::new(),
+            finished: String::new(),
+            clauses: vec![ClauseResult {
+                id: "2.1.5".into(),
+                verdict: Verdict::Pass,
+                cases: vec!["lockout-http".into()],
+                title_en: None,
+                title_vi: None,
+                causes: Vec::new(),
+            }],
+            cases,
+            profile: None,
+            run_id: None,
+            complete: true,
+            web_surface: None,
+            warnings: Vec::new(),
+            selection: Some(vec!["lockout-http".into()]),
+            clauses_not_tested: vec![hopquy_evidence::UntestedClause {
+                id: "2.1.1".into(),
+                title_en: None,
+                title_vi: None,
+            }],
+        };
+        let text = summary_lines(&results).join("\n");
+        assert!(
+            text.contains("PARTIAL RUN: 1 of 2 clauses tested (2.1.5)")
+                && text.contains("cases selected: lockout-http"),
+            "{text}"
+        );
+        assert!(text.contains("0 not applicable; 1 not tested: 2.1.1"), "{text}");
+        assert!(!text.lines().any(|l| l.trim_start().starts_with("2.1.1")), "{text}");
+        assert_eq!(exit::for_results(&results), exit::PASS);
+        // Nothing tested at all is no pass.
+        results.clauses.clear();
+        assert_eq!(exit::for_results(&results), exit::INCONCLUSIVE);
     }
 }

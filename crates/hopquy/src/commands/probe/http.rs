@@ -5,7 +5,9 @@ use hopquy_probe::http::{AuthMode, HttpProbe, HttpRequest, Scheme};
 use hopquy_probe::{Device, Recorder, Redactor};
 use serde_json::{Value, json};
 
-use super::{Common, emit, limits, login_credential, split_target};
+use hopquy_evidence::sanitize_text;
+
+use super::{Common, emit, failed, limits, login_credential, split_target};
 use crate::exit::{self, CliError};
 
 #[derive(Args, Debug)]
@@ -69,24 +71,68 @@ pub async fn run(a: HttpArgs) -> Result<u8, CliError> {
             emit(a.common.json, "http", &target, started, body, |obj| {
                 outln!("{target}: HTTP {} ({} ms)", resp.status, obj["elapsed_ms"]);
                 for (k, v) in &resp.headers {
-                    outln!("  {k}: {v}");
+                    outln!("  {}: {}", sanitize_text(k), sanitize_text(v));
+                }
+                for line in body_lines(&resp.body, resp.body_truncated) {
+                    outln!("{line}");
                 }
             });
             Ok(exit::PASS)
         }
-        Err(e) if e.is_unreachable() => Err(CliError::CannotStart(format!("{target}: {e}"))),
-        Err(e) => {
-            emit(
-                a.common.json,
-                "http",
-                &target,
-                started,
-                json!({"error": e.to_string()}),
-                |_| {
-                    outln!("{target}: {e}");
-                },
-            );
-            Ok(exit::PASS)
-        }
+        Err(e) => failed(
+            a.common.json,
+            "http",
+            &target,
+            started,
+            e,
+            json!({ "exchanges": serde_json::to_value(rec.drain()).unwrap_or(Value::Null) }),
+        ),
+    }
+}
+
+/// Body characters shown on the terminal; `--json` carries what the probe read.
+const BODY_SHOWN_CHARS: usize = 2000;
+
+/// The body as the terminal shows it: bounded, every line marked, control characters (an
+/// escape sequence a device sends to repaint the terminal) escaped.
+fn body_lines(body: &[u8], truncated_by_probe: bool) -> Vec<String> {
+    if body.is_empty() {
+        return vec!["  (empty body)".to_owned()];
+    }
+    let text = String::from_utf8_lossy(body);
+    let shown: String = text.chars().take(BODY_SHOWN_CHARS).collect();
+    let cut = truncated_by_probe || shown.len() < text.len();
+    let mut lines = vec![format!(
+        "  body ({} bytes{}):",
+        body.len(),
+        if cut { ", shown in part" } else { "" }
+    )];
+    lines.extend(
+        shown
+            .split('\n')
+            .map(|line| format!("  | {}", sanitize_text(line).replace('\t', "\\t"))),
+    );
+    if cut {
+        lines.push("  | …".to_owned());
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_body_is_shown_bounded_with_control_characters_escaped() {
+        let lines = body_lines(b"<html>\x1b[2Jhi\r\n</html>", false);
+        assert_eq!(lines[0], "  body (21 bytes):");
+        assert_eq!(lines[1], "  | <html>\\u{1b}[2Jhi\\u{d}");
+        assert_eq!(lines[2], "  | </html>");
+        assert!(lines.iter().all(|l| !l.contains('\u{1b}')));
+        let long = vec![b'a'; 10_000];
+        let lines = body_lines(&long, false);
+        assert!(lines[0].contains("shown in part"), "{}", lines[0]);
+        assert!(lines.iter().map(|l| l.len()).sum::<usize>() < 2100);
+        assert_eq!(body_lines(b"", false), ["  (empty body)"]);
     }
 }

@@ -1,7 +1,9 @@
 //! `hopquy probe KIND HOST[:PORT] [--json]`: one protocol check, outside any case.
 //! Output contract (DESIGN §5): one JSON object with schema_version, probe, target,
 //! elapsed_ms and the probe's observations; exit 0 when the probe completed (whatever it
-//! found), 3 when the host could not be reached.
+//! found), 2 for a wrong argument (a URL where HOST[:PORT] belongs…), 3 when the host could
+//! not be reached or the probe could not complete against it (timeout, TLS failure, an
+//! answer it cannot read) — then `--json` still prints one object, with `error`.
 
 use std::io::Write;
 use std::time::Instant;
@@ -54,6 +56,11 @@ pub struct Common {
 /// Split `HOST[:PORT]`, accepting `[v6]:port` and bare IPv6 literals.
 pub fn split_target(s: &str) -> Result<(String, Option<u16>), CliError> {
     let bad = || CliError::Usage(format!("`{s}` is not HOST or HOST:PORT"));
+    if s.contains("://") || s.contains('/') {
+        return Err(CliError::Usage(format!(
+            "`{s}` is a URL; give HOST or HOST:PORT (and --https, --path for HTTP)"
+        )));
+    }
     if let Some(rest) = s.strip_prefix('[') {
         let (host, tail) = rest.split_once(']').ok_or_else(bad)?;
         let port = match tail.strip_prefix(':') {
@@ -64,7 +71,11 @@ pub fn split_target(s: &str) -> Result<(String, Option<u16>), CliError> {
         return Ok((host.to_owned(), port));
     }
     if s.matches(':').count() > 1 {
-        return Ok((s.to_owned(), None));
+        // Only an IPv6 literal has several colons; anything else is a typo, not a host.
+        return match s.parse::<std::net::Ipv6Addr>() {
+            Ok(_) => Ok((s.to_owned(), None)),
+            Err(_) => Err(bad()),
+        };
     }
     match s.split_once(':') {
         Some((h, p)) if !h.is_empty() => Ok((h.to_owned(), Some(p.parse::<u16>().map_err(|_| bad())?))),
@@ -91,6 +102,33 @@ pub fn emit(json_out: bool, kind: &str, target: &str, started: Instant, body: Va
     } else {
         drop(out);
         human(&obj);
+    }
+}
+
+/// A probe that could not complete: a refused request is a usage error (2), an unreachable
+/// host exit 3 as the caller's error; any other failure is still one JSON object with
+/// `--json` (and `extra`, e.g. the exchanges so far), an `error:` line otherwise, and exit 3.
+pub fn failed(
+    json_out: bool,
+    kind: &str,
+    target: &str,
+    started: Instant,
+    error: hopquy_probe::ProbeError,
+    extra: Value,
+) -> Result<u8, CliError> {
+    match error {
+        hopquy_probe::ProbeError::Invalid(why) => Err(CliError::Usage(why)),
+        e if e.is_unreachable() => Err(CliError::CannotStart(format!("{target}: {e}"))),
+        e => {
+            let mut body = json!({ "error": e.to_string() });
+            if let (Value::Object(b), Value::Object(x)) = (&mut body, extra) {
+                b.extend(x);
+            }
+            emit(json_out, kind, target, started, body, |_| {
+                errln!("error: {target}: {e}");
+            });
+            Ok(crate::exit::UNREACHABLE)
+        }
     }
 }
 
@@ -135,5 +173,36 @@ pub fn limits(timeout: u64, max_connections: usize) -> Limits {
         connect_timeout: std::time::Duration::from_secs(timeout.max(1)),
         io_timeout: std::time::Duration::from_secs(timeout.max(1)),
         ..Limits::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_target_is_host_or_host_port_never_a_url() {
+        assert_eq!(
+            split_target("192.0.2.1:8080").unwrap(),
+            ("192.0.2.1".into(), Some(8080))
+        );
+        assert_eq!(split_target("[::1]:80").unwrap(), ("::1".into(), Some(80)));
+        assert_eq!(split_target("fe80::1").unwrap(), ("fe80::1".into(), None));
+        for bad in [
+            "http://192.0.2.1:80",
+            "https://cam.local/",
+            "192.0.2.1:80:81",
+            "cam:http",
+            "",
+        ] {
+            let err = split_target(bad).unwrap_err();
+            assert_eq!(err.exit_code(), crate::exit::INPUT, "{bad}");
+        }
+        assert!(
+            split_target("http://192.0.2.1")
+                .unwrap_err()
+                .to_string()
+                .contains("is a URL")
+        );
     }
 }

@@ -11,7 +11,7 @@ use hopquy_probe::onvif::{DEVICE_SERVICE_PATH, OnvifAuth, OnvifProbe, SweepOptio
 use hopquy_probe::{Device, Recorder, Redactor};
 use serde_json::{Value, json};
 
-use super::{Common, emit, limits, login_credential, split_target};
+use super::{Common, emit, failed, limits, login_credential, split_target};
 use crate::exit::{self, CliError};
 
 #[derive(Args, Debug)]
@@ -84,20 +84,7 @@ pub async fn run(a: OnvifArgs) -> Result<u8, CliError> {
     let started = Instant::now();
     let report = match probe.sweep(&options, &rec).await {
         Ok(report) => report,
-        Err(e) if e.is_unreachable() => return Err(CliError::CannotStart(format!("{target}: {e}"))),
-        Err(e) => {
-            emit(
-                a.common.json,
-                "onvif",
-                &target,
-                started,
-                json!({ "error": e.to_string() }),
-                |_| {
-                    outln!("{target}: {e}");
-                },
-            );
-            return Ok(exit::PASS);
-        }
+        Err(e) => return failed(a.common.json, "onvif", &target, started, e, json!({})),
     };
     let mut body = report.observations();
     if let Value::Object(map) = &mut body {

@@ -3,7 +3,7 @@ use std::time::Instant;
 use clap::Args;
 use hopquy_probe::{Device, Recorder};
 
-use super::{Common, emit, limits, split_target};
+use super::{Common, emit, failed, limits, split_target};
 use crate::exit::{self, CliError};
 
 #[derive(Args, Debug)]
@@ -32,9 +32,10 @@ pub async fn run(a: PortsArgs) -> Result<u8, CliError> {
     let device = Device::new(host.clone(), limits(a.common.timeout, a.concurrency.max(1)));
     let rec = Recorder::new(Default::default());
     let started = Instant::now();
-    let scan = hopquy_probe::tcp::connect_scan(&device, &list, a.concurrency, &rec)
-        .await
-        .map_err(|e| CliError::CannotStart(format!("{host}: {e}")))?;
+    let scan = match hopquy_probe::tcp::connect_scan(&device, &list, a.concurrency, &rec).await {
+        Ok(scan) => scan,
+        Err(e) => return failed(a.common.json, "ports", &host, started, e, serde_json::json!({})),
+    };
     emit(a.common.json, "ports", &host, started, scan.observations(), |obj| {
         outln!("{host}: {} open of {} scanned", scan.open.len(), list.len());
         for p in &scan.open {

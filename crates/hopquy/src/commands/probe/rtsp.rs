@@ -10,7 +10,7 @@ use hopquy_probe::rtsp::{self, RtspProbeRequest, RtspReport};
 use hopquy_probe::{Device, Recorder, Redactor};
 use serde_json::json;
 
-use super::{Common, emit, limits, login_credential, split_target};
+use super::{Common, emit, failed, limits, login_credential, split_target};
 use crate::exit::{self, CliError};
 
 #[derive(Args, Debug)]
@@ -58,18 +58,14 @@ pub async fn run(a: RtspArgs) -> Result<u8, CliError> {
             });
             Ok(exit::PASS)
         }
-        Err(e) if e.is_unreachable() => Err(CliError::CannotStart(format!("{target}: {e}"))),
-        Err(hopquy_probe::ProbeError::Invalid(why)) => Err(CliError::Usage(why)),
-        Err(e) => {
-            let body = json!({
-                "error": e.to_string(),
-                "exchanges": serde_json::to_value(rec.drain()).unwrap_or_default(),
-            });
-            emit(a.common.json, "rtsp", &target, started, body, |_| {
-                outln!("{target}: {e}")
-            });
-            Ok(exit::PASS)
-        }
+        Err(e) => failed(
+            a.common.json,
+            "rtsp",
+            &target,
+            started,
+            e,
+            json!({ "exchanges": serde_json::to_value(rec.drain()).unwrap_or_default() }),
+        ),
     }
 }
 

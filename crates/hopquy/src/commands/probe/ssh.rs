@@ -9,7 +9,7 @@ use hopquy_probe::ssh::{self, SshAudit, SshOptions};
 use hopquy_probe::{Device, Recorder, Redactor};
 use serde_json::json;
 
-use super::{Common, emit, limits, login_credential, split_target};
+use super::{Common, emit, failed, limits, login_credential, split_target};
 use crate::exit::{self, CliError};
 
 #[derive(Args, Debug)]
@@ -53,20 +53,7 @@ pub async fn run(a: SshArgs) -> Result<u8, CliError> {
             });
             Ok(exit::PASS)
         }
-        Err(e) if e.is_unreachable() => Err(CliError::CannotStart(format!("{target}: {e}"))),
-        Err(e) => {
-            emit(
-                a.common.json,
-                "ssh",
-                &target,
-                started,
-                json!({ "error": e.to_string() }),
-                |_| {
-                    outln!("{target}: {e}");
-                },
-            );
-            Ok(exit::PASS)
-        }
+        Err(e) => failed(a.common.json, "ssh", &target, started, e, json!({})),
     }
 }
 

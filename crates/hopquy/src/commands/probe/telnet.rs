@@ -7,7 +7,7 @@ use clap::Args;
 use hopquy_probe::telnet::{self, TelnetReport};
 use hopquy_probe::{Device, Recorder};
 
-use super::{Common, emit, limits, split_target};
+use super::{Common, emit, failed, limits, split_target};
 use crate::exit::{self, CliError};
 
 #[derive(Args, Debug)]
@@ -23,9 +23,10 @@ pub async fn run(a: TelnetArgs) -> Result<u8, CliError> {
     let rec = Recorder::new(Default::default());
     let target = device.authority(port);
     let started = Instant::now();
-    let report = telnet::probe(&device, port, &rec)
-        .await
-        .map_err(|e| CliError::CannotStart(format!("{target}: {e}")))?;
+    let report = match telnet::probe(&device, port, &rec).await {
+        Ok(report) => report,
+        Err(e) => return failed(a.common.json, "telnet", &target, started, e, serde_json::json!({})),
+    };
     let mut body = report.observations();
     if let serde_json::Value::Object(map) = &mut body {
         map.insert(

@@ -8,7 +8,7 @@ use hopquy_probe::tls::{self, TlsAudit, TlsAuditOptions, TlsVersion, suites};
 use hopquy_probe::{Device, Recorder};
 use serde_json::json;
 
-use super::{Common, emit, limits, split_target};
+use super::{Common, emit, failed, limits, split_target};
 use crate::exit::{self, CliError};
 
 pub const DEFAULT_PORT: u16 = 443;
@@ -70,20 +70,7 @@ pub async fn run(a: TlsArgs) -> Result<u8, CliError> {
             });
             Ok(exit::PASS)
         }
-        Err(e) if e.is_unreachable() => Err(CliError::CannotStart(format!("{target}: {e}"))),
-        Err(e) => {
-            emit(
-                a.common.json,
-                "tls",
-                &target,
-                started,
-                json!({ "error": e.to_string() }),
-                |_| {
-                    outln!("{target}: no TLS answer: {e}");
-                },
-            );
-            Ok(exit::PASS)
-        }
+        Err(e) => failed(a.common.json, "tls", &target, started, e, json!({})),
     }
 }
 
