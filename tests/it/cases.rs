@@ -5,13 +5,24 @@ use hopquy_case::CaseKind;
 use hopquy_evidence::Verdict;
 use hopquy_tests::{case, run_cases, start_sim, suite};
 
+/// `HOPQUY_FIXTURES=lockout-http,default-credentials-http` checks only those cases' fixtures
+/// (the whole set takes minutes of lockout waits).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_automated_case_passes_and_fails_its_fixtures() {
     let suite = suite();
+    let only: Option<Vec<String>> = std::env::var("HOPQUY_FIXTURES").ok().map(|v| {
+        v.split(',')
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect()
+    });
     let mut jobs = Vec::new();
     for loaded in &suite.cases {
         let c = &loaded.case;
         if c.kind != CaseKind::Automated {
+            continue;
+        }
+        if only.as_ref().is_some_and(|o| !o.contains(c.id.get_ref())) {
             continue;
         }
         let sim = c
@@ -113,4 +124,95 @@ async fn password_policy_works_through_isapi_and_onvif_and_cleans_up() {
             sim.shutdown().await;
         }
     }
+}
+
+/// A dictionary that runs after its surface's lockout case is paced from what that case
+/// measured, and keeps its verdict: the hardened camera's HTTP lock paces the HTTP
+/// dictionary to the threshold it showed; dahua-like (a lock per TCP connection, so fresh
+/// connections never lock) and RTSP with `rtsp-no-lockout` are not paced at all. Telnet,
+/// which nothing measures, keeps the declared pacing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dictionaries_are_paced_from_the_lock_measured_before_them() {
+    let suite = suite();
+    let pacing = |results: &hopquy_evidence::Results, id: &str, step: &str| {
+        let c = case(results, id);
+        let s = c
+            .steps
+            .iter()
+            .find(|s| s.id == step)
+            .unwrap_or_else(|| panic!("{id}: no step {step}"));
+        (
+            c.verdict,
+            s.observations["pacing"].clone(),
+            s.observations["paced_ms"].as_u64(),
+        )
+    };
+    let ids = [
+        "default-credentials-http",
+        "lockout-http",
+        "default-credentials-rtsp",
+        "lockout-rtsp",
+    ];
+    let (hardened, dahua, rtsp_open) = tokio::join!(
+        start_sim("hardened"),
+        start_sim("dahua-like"),
+        start_sim("hardened+rtsp-no-lockout")
+    );
+    let ((h, _), (d, _), (r, _)) = tokio::join!(
+        run_cases(&suite, &hardened, "qcvn135-2024", &ids),
+        run_cases(&suite, &dahua, "qcvn135-2024", &ids),
+        run_cases(&suite, &rtsp_open, "qcvn135-2024", &ids)
+    );
+    // The measuring cases ran first although the dictionaries come first in clause order.
+    let order: Vec<&str> = h.cases.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(order[..2], ["lockout-http", "lockout-rtsp"], "{order:?}");
+
+    let (verdict, p, _) = pacing(&h, "default-credentials-http", "dictionary");
+    assert_eq!(verdict, Verdict::Pass);
+    assert_eq!(p["source"], "measured", "{p}");
+    assert_eq!(p["measured"]["locks"], true, "{p}");
+    assert_eq!(p["reset_below"], 5, "{p}");
+    assert!(p["measured"]["lasted_ms"].as_u64().is_some(), "{p}");
+
+    for (results, what) in [(&d, "dahua-like")] {
+        for id in ["default-credentials-http", "default-credentials-rtsp"] {
+            let (verdict, p, paced) = pacing(results, id, "dictionary");
+            assert_eq!(verdict, Verdict::Pass, "{what} {id}");
+            assert_eq!(p["source"], "measured", "{what} {id}: {p}");
+            assert_eq!(p["measured"]["locks"], false, "{what} {id}: {p}");
+            assert_eq!(p["window_s"], serde_json::Value::Null, "{what} {id}: {p}");
+            assert_eq!(paced, Some(0), "{what} {id}: not paced");
+        }
+    }
+    let (verdict, p, paced) = pacing(&r, "default-credentials-rtsp", "dictionary");
+    assert_eq!(verdict, Verdict::Pass);
+    assert_eq!((p["source"].as_str(), paced), (Some("measured"), Some(0)), "{p}");
+    assert_eq!(case(&r, "lockout-rtsp").verdict, Verdict::Fail);
+    let (_, p, _) = pacing(&r, "default-credentials-http", "dictionary");
+    assert_eq!(p["measured"]["locks"], true, "HTTP still locks: {p}");
+    for sim in [hardened, dahua, rtsp_open] {
+        sim.shutdown().await;
+    }
+}
+
+/// Run alone, a dictionary has nothing measured and keeps the declared pacing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dictionary_run_alone_keeps_the_declared_pacing() {
+    let suite = suite();
+    let sim = start_sim("hardened+telnet-open").await;
+    let (results, _) = run_cases(&suite, &sim, "qcvn135-2024", &["default-credentials-telnet"]).await;
+    let c = case(&results, "default-credentials-telnet");
+    assert_eq!(c.verdict, Verdict::Pass, "{}", c.summary);
+    let s = c.steps.iter().find(|s| s.id == "dictionary").expect("dictionary step");
+    assert_eq!(
+        s.observations["pacing"]["source"], "declared",
+        "{}",
+        s.observations["pacing"]
+    );
+    assert_eq!(s.observations["pacing"]["control_login"], false);
+    assert!(
+        s.observations["pacing"]["settle_ms"].as_u64().unwrap_or(0) > 0,
+        "the run just started"
+    );
+    sim.shutdown().await;
 }

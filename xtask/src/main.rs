@@ -46,7 +46,9 @@ fn test(root: &Path) -> Result<(), String> {
 }
 
 /// Every probe benchmark (each times hopquy and the peer tool side by side on one loopback
-/// server), or the named ones. Results go to stdout; docs/benchmarks.md records them.
+/// server), or the named ones; `suite` (a full run against the simulated camera beside the
+/// waits its lockout forces, minutes long) only when named. Results go to stdout;
+/// docs/benchmarks.md records them.
 fn bench(root: &Path, names: &[String]) -> Result<(), String> {
     const ALL: &[&str] = &["ports", "tls", "ssh", "rtsp", "onvif"];
     let chosen: Vec<&str> = if names.is_empty() {
@@ -55,8 +57,12 @@ fn bench(root: &Path, names: &[String]) -> Result<(), String> {
         names.iter().map(String::as_str).collect()
     };
     for name in chosen {
+        if name == "suite" {
+            run(root, "cargo", &["bench", "-p", "hopquy", "--bench", "suite"])?;
+            continue;
+        }
         if !ALL.contains(&name) {
-            return Err(format!("unknown benchmark `{name}`; known: {}", ALL.join(", ")));
+            return Err(format!("unknown benchmark `{name}`; known: {}, suite", ALL.join(", ")));
         }
         run(root, "cargo", &["bench", "-p", "hopquy-probe", "--bench", name])?;
     }

@@ -361,7 +361,7 @@ pub const ACTIONS: &[ActionSpec] = &[
             param(
                 "options",
                 ParamKind::Options,
-                "`reset_below`, `window_s` and `control_login` (below): lockout-aware pacing of a dictionary.",
+                "`reset_below`, `window_s`, `control_login` and `settle` (below): lockout-aware pacing of a dictionary.",
             ),
         ],
         observations: &[
@@ -412,7 +412,11 @@ pub const ACTIONS: &[ActionSpec] = &[
             ),
             observation(
                 "paced_ms",
-                "With `options.window_s`: milliseconds spent waiting so other user names stay below the threshold per window.",
+                "With `options.window_s`: milliseconds spent waiting so other user names stay below the threshold per window (the `settle` wait included).",
+            ),
+            observation(
+                "pacing",
+                "With pacing options: the pacing used and why, `{source, surface, reason, reset_below, window_s, control_login, settle, settle_ms}` plus `measured` (the lock a `measures = \"lockout\"` case found on this surface, `{locks, after_failures, lasted_ms, case}`) when `source` is `measured`; `declared` when nothing was measured on the surface in this run. Null without pacing options.",
             ),
             observation("duration_ms", "Milliseconds the whole step took."),
             observation(
@@ -473,6 +477,8 @@ pub const ACTIONS: &[ActionSpec] = &[
             "`options.reset_below = N` (N ≥ 2) logs in with the target's credentials after N-1 consecutive failures, so a long dictionary does not trip the lockout; a refused control login stops the step with `aborted = true`.",
             "`options.window_s = S` (with `reset_below`): user names other than the target's get at most N-1 failures per S seconds; the step waits where needed.",
             "`options.control_login = false` (with `window_s`): no control logins — for a surface whose accounts are not the target's, such as a Telnet daemon — and every user name, the target's too, is paced per window.",
+            "`options.settle = true` (with `window_s`): before the first attempt, wait until a window has passed since the run started and since the last failed login of the run that still counts (another user name's; the target's too without control logins).",
+            "A surface measured earlier in the run by a `measures = \"lockout\"` case replaces the declared pacing: shown not to lock, it is not paced (no window, no settle; control logins stay); shown to lock after N failures, `reset_below` becomes N within the declared window. `pacing` says which was used.",
         ],
     },
     ActionSpec {

@@ -58,6 +58,17 @@ pub enum Effect {
     Destructive,
 }
 
+/// A fact a case measures for the rest of the run; such a case is scheduled before the
+/// other cases of its effect class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Measures {
+    /// Each `login` burst of wrong passwords, the `login` with the target's credentials after
+    /// it and the `recover` after that (same surface) measure whether and how long that
+    /// surface locks.
+    Lockout,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CaseStatus {
@@ -80,6 +91,10 @@ pub struct Case {
     pub effect: Effect,
     #[serde(default = "default_status")]
     pub status: CaseStatus,
+    /// What the run learns from this case for later ones: `lockout` (its bursts measure each
+    /// surface's lock, which paces the credential dictionaries that run after it).
+    #[serde(default)]
+    pub measures: Option<Measures>,
     pub since: String,
     /// Regulation id → clause ids, e.g. `qcvn135-2024 = ["2.1.5"]`.
     #[schemars(with = "BTreeMap<String, Vec<String>>")]
@@ -106,6 +121,62 @@ pub struct Case {
     /// References (EN 303 645 provision, TS 103 701 test case, Decision 724 item).
     #[serde(default)]
     pub references: Vec<String>,
+}
+
+/// Where a `measures = "lockout"` case measures one lock: step indices of the burst of wrong
+/// passwords, of the login with the target's credentials that must then be refused, and of the
+/// `recover` that waits the lock out, all on `surface`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockoutMeasurement {
+    pub surface: String,
+    pub burst: usize,
+    pub check: usize,
+    pub recover: usize,
+}
+
+impl Case {
+    /// The lock measurements of the case, read from what its steps do (not their ids): each
+    /// `login` with `credentials = "wrong-password"`, the next `login` with the target's
+    /// credentials on the same surface and the next `recover` on that surface after it.
+    pub fn lockout_measurements(&self) -> Vec<LockoutMeasurement> {
+        let surface = |s: &Step| s.surface.as_ref().map_or("http", |s| s.get_ref().as_str()).to_owned();
+        fn credentials(s: &Step) -> Option<&str> {
+            s.credentials.as_ref().map(|c| c.get_ref().as_str())
+        }
+        fn action(s: &Step) -> &str {
+            s.action.get_ref().as_str()
+        }
+        let mut found = Vec::new();
+        for (burst, step) in self.steps.iter().enumerate() {
+            if action(step) != "login" || credentials(step) != Some("wrong-password") {
+                continue;
+            }
+            let on = surface(step);
+            let later = |from: usize, want: &dyn Fn(&Step) -> bool| {
+                self.steps
+                    .iter()
+                    .enumerate()
+                    .skip(from)
+                    .find(|(_, s)| surface(s) == on && want(s))
+                    .map(|(i, _)| i)
+            };
+            let Some(check) = later(burst + 1, &|s| {
+                action(s) == "login" && matches!(credentials(s), Some("target") | None)
+            }) else {
+                continue;
+            };
+            let Some(recover) = later(check + 1, &|s| action(s) == "recover") else {
+                continue;
+            };
+            found.push(LockoutMeasurement {
+                surface: on,
+                burst,
+                check,
+                recover,
+            });
+        }
+        found
+    }
 }
 
 fn default_effect() -> Effect {

@@ -13,7 +13,7 @@ use crate::doc;
 use crate::error::{Diagnostic, SourceFile, did_you_mean_hint, one_of};
 use crate::load::{LoadedCase, LoadedRegulation, MAX_DECLARED_PASSWORD_LENGTH};
 use crate::model::{
-    Case, CaseKind, DECLARED_FIELDS, Effect, Expectation, Otherwise, PASSWORD_CLASSES, ProfileFile, Step,
+    Case, CaseKind, DECLARED_FIELDS, Effect, Expectation, Measures, Otherwise, PASSWORD_CLASSES, ProfileFile, Step,
 };
 use crate::templates::{TARGET_FIELDS, TemplateSource, scan_templates};
 
@@ -42,7 +42,7 @@ pub const SURFACES: &[&str] = &["http", "rtsp", "onvif", "telnet", "ssh"];
 /// `auth` of an `onvif` login: the two ways an ONVIF device takes credentials.
 pub const ONVIF_LOGIN_AUTH_VALUES: &[&str] = &["digest", "usernametoken"];
 /// Options of the `login` action (its lockout-aware pacing).
-pub const LOGIN_OPTIONS: &[&str] = &["reset_below", "window_s", "control_login"];
+pub const LOGIN_OPTIONS: &[&str] = &["reset_below", "window_s", "control_login", "settle"];
 pub const CREDENTIAL_SETS: &[&str] = &["none", "target", "wrong-password", "unknown-user"];
 pub const ANSWER_KINDS: &[&str] = &["confirm", "yes-no", "text", "attachment"];
 pub const ON_ERROR_VERDICTS: &[&str] = &["error", "inconclusive"];
@@ -269,6 +269,23 @@ impl<'a, 'i> CaseValidator<'a, 'i> {
                             format!("`{}` is not a profile operation name", need.get_ref()),
                         )
                         .with_expected("a lowercase-kebab name such as `login-check`"),
+                );
+            }
+        }
+        if case.measures == Some(Measures::Lockout) {
+            let span = self.value_span("measures");
+            if case.effect != Effect::LocksAccount {
+                self.push(
+                    self.file
+                        .error_at(span.clone(), "a case that measures the lockout must lock the account")
+                        .with_hint("set `effect = \"locks-account\"`: its bursts of wrong passwords lock the device"),
+                );
+            }
+            if case.lockout_measurements().is_empty() {
+                self.push(
+                    self.file
+                        .error_at(span, "`measures = \"lockout\"` but no step measures a lock")
+                        .with_expected("a `login` with `credentials = \"wrong-password\"`, then a `login` with the target's credentials and a `recover`, all on the same `surface`"),
                 );
             }
         }
@@ -877,7 +894,7 @@ impl<'a, 'i> CaseValidator<'a, 'i> {
                 self.push(diagnostic);
                 continue;
             }
-            if name == "control_login" {
+            if name == "control_login" || name == "settle" {
                 let valid = match value.get_ref() {
                     DeValue::Boolean(_) => true,
                     DeValue::String(text) => is_whole_template(text),

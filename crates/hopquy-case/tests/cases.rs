@@ -638,3 +638,55 @@ fn a_cause_on_a_failing_expectation_is_rejected_at_its_key() {
         Some(hopquy_case::Cause::DeviceLocked)
     );
 }
+
+#[test]
+fn a_case_that_measures_the_lockout_must_have_a_burst_a_check_and_a_recover() {
+    let fixture = Fixture::new();
+    let measuring = variant("since = \"0.1.0\"", "since = \"0.1.0\"\nmeasures = \"lockout\"");
+    // The base case waits instead of recovering: nothing reads how long the lock lasted.
+    let diagnostics = case_errors(&fixture, "lockout-http", &measuring);
+    assert_eq!(
+        diagnostics.len(),
+        1,
+        "{}",
+        hopquy_case::render_diagnostics(&diagnostics)
+    );
+    assert!(
+        diagnostics[0].message.contains("no step measures a lock"),
+        "{}",
+        diagnostics[0]
+    );
+    assert_eq!(diagnostics[0].line, line_of(&measuring, "measures"));
+
+    let recovering = measuring.replacen("action = \"wait\"", "action = \"recover\"", 1);
+    let path = fixture.write("lockout-http.toml", &recovering);
+    let loaded = hopquy_case::load_case(&path).unwrap();
+    let found = loaded.case.lockout_measurements();
+    assert_eq!(found.len(), 1);
+    assert_eq!(
+        (
+            found[0].surface.as_str(),
+            found[0].burst,
+            found[0].check,
+            found[0].recover
+        ),
+        ("http", 0, 1, 2)
+    );
+
+    let read_only = recovering.replacen("effect = \"locks-account\"", "effect = \"read-only\"", 1);
+    let diagnostics = case_errors(&fixture, "lockout-http", &read_only);
+    assert_eq!(
+        diagnostics.len(),
+        1,
+        "{}",
+        hopquy_case::render_diagnostics(&diagnostics)
+    );
+    assert!(
+        diagnostics[0].message.contains("must lock the account"),
+        "{}",
+        diagnostics[0]
+    );
+
+    let typo = variant("since = \"0.1.0\"", "since = \"0.1.0\"\nmeasures = \"lockouts\"");
+    assert!(!case_errors(&fixture, "lockout-http", &typo).is_empty());
+}

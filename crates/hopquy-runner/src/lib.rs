@@ -14,6 +14,7 @@
 
 pub mod actions;
 pub mod expect;
+pub mod measured;
 pub mod plan;
 pub mod run;
 pub mod template;

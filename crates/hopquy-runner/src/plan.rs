@@ -70,8 +70,10 @@ pub fn plan(
             ))
         })
         .collect();
-    // Stable sort: within one effect class, file order (which is clause order) is kept.
-    selected.sort_by_key(|(p, _)| effect_rank(&p.case));
+    // Stable sort: within one effect class, a case that measures something for the others
+    // (`measures = "lockout"`: the dictionaries are paced from the lock it finds) goes first;
+    // otherwise file order (which is clause order) is kept.
+    selected.sort_by_key(|(p, _)| (effect_rank(&p.case), p.case.measures.is_none()));
     Plan { cases: selected }
 }
 
@@ -88,5 +90,49 @@ fn effect_rank(c: &Case) -> u8 {
         Effect::LocksAccount => 1,
         Effect::Configures => 2,
         Effect::Destructive => 3,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn case(id: &str, effect: &str, measures: bool) -> Case {
+        let measures = if measures { "measures = \"lockout\"\n" } else { "" };
+        toml::from_str(&format!(
+            "id = \"{id}\"\ntitle = \"t\"\ntitle_vi = \"t\"\nkind = \"automated\"\nmethod = \"functional\"\neffect = \"{effect}\"\n{measures}since = \"0.1.0\"\nsummary = \"s\"\n[clauses]\nqcvn135-2024 = [\"2.1.1\"]\n[[steps]]\nid = \"s\"\naction = \"wait\"\n"
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn lockout_measuring_cases_run_before_the_dictionaries_they_pace() {
+        let cases = [
+            case("default-credentials-http", "locks-account", false),
+            case("configures", "configures", false),
+            case("default-credentials-rtsp", "locks-account", false),
+            case("lockout-http", "locks-account", true),
+            case("read-only", "read-only", false),
+            case("lockout-rtsp", "locks-account", true),
+        ];
+        let profile: ProfileFile = toml::from_str("name = \"p\"\ndescription = \"d\"").unwrap();
+        let planned = plan(&cases, "qcvn135-2024", &profile, None, false, &BTreeSet::new());
+        let order: Vec<&str> = planned
+            .cases
+            .iter()
+            .map(|(p, _)| p.case.id.get_ref().as_str())
+            .collect();
+        assert_eq!(
+            order,
+            [
+                "read-only",
+                "lockout-http",
+                "lockout-rtsp",
+                "default-credentials-http",
+                "default-credentials-rtsp",
+                "configures"
+            ]
+        );
     }
 }

@@ -220,6 +220,10 @@ impl Runner {
             if skip == &Some(Skip::AlreadyDone)
                 && let Some(prev) = previous.get(id.as_str())
             {
+                // A resumed run keeps what the finished cases measured.
+                if let Ok(mut measured) = ctx.measured.lock() {
+                    measured.record_case(&planned.case, prev);
+                }
                 case_results.push((*prev).clone());
                 continue;
             }
@@ -264,6 +268,9 @@ impl Runner {
                 cause: outcome.result.cause.as_ref().map(|cause| cause.class),
             });
             observer.case_done(&outcome);
+            if let Ok(mut measured) = ctx.measured.lock() {
+                measured.record_case(&planned.case, &outcome.result);
+            }
             case_results.push(outcome.result);
         }
         if self.cancel.load(Ordering::SeqCst) {

@@ -16,6 +16,7 @@ use hopquy_probe::Credential;
 use serde_json::{Value, json};
 
 use super::{ActionError, RunContext, credential_label, credential_set, opt_u64};
+use crate::measured::{FailureLog, SurfaceLock};
 
 /// Upper bound on attempts in one step: brute-force checks need a handful, dictionary
 /// checks a few hundred; anything more is a definition error, not a test.
@@ -109,6 +110,91 @@ pub struct Plan {
     /// where the target's account may not exist on the surface (a Telnet daemon's own
     /// accounts): then every user name, the target's too, is paced per window instead.
     pub control_login: bool,
+    /// Waited before the first attempt (`options.settle`), so failures an earlier step left
+    /// age out of the window.
+    pub settle: Duration,
+    /// Which pacing was chosen and why, for the step's observations (`pacing`); null for a
+    /// step that asks for none.
+    pub pacing: Value,
+}
+
+/// The pacing of one dictionary step, from what the run measured on its surface or else
+/// from the step's own (declared) options.
+#[derive(Debug, PartialEq)]
+pub struct Pacing {
+    pub reset_below: Option<u64>,
+    pub window: Option<Duration>,
+    pub settle: bool,
+    pub observation: Value,
+}
+
+/// Chooses the pacing: a surface measured not to lock is not paced (no windows, no settle;
+/// control logins stay, as they cost no waiting and would still catch a lock at a higher
+/// threshold); a measured lock paces to the threshold it showed, within the declared window
+/// (a burst measures the threshold, not the window); an unmeasured surface keeps the
+/// declared options. A step without pacing options is left alone.
+pub fn choose_pacing(
+    surface: &str,
+    reset_below: Option<u64>,
+    window: Option<Duration>,
+    control_login: bool,
+    settle: bool,
+    measured: Option<&SurfaceLock>,
+) -> Pacing {
+    if reset_below.is_none() && window.is_none() {
+        return Pacing {
+            reset_below,
+            window,
+            settle: false,
+            observation: Value::Null,
+        };
+    }
+    let (source, reason, reset_below, window, settle) = match measured {
+        Some(SurfaceLock::NoLock { after_failures, case }) => (
+            "measured",
+            format!("`{case}` found no lock on {surface} after {after_failures} wrong passwords: no waits"),
+            reset_below,
+            None,
+            false,
+        ),
+        Some(SurfaceLock::Locks {
+            after_failures, case, ..
+        }) => (
+            "measured",
+            format!(
+                "`{case}` found {surface} locked after {after_failures} wrong passwords: at most {} failures per user name per window",
+                after_failures.max(&2) - 1
+            ),
+            Some((*after_failures).max(2)),
+            window,
+            settle,
+        ),
+        None => (
+            "declared",
+            format!("no lock measured on {surface} in this run: the declared (or Decision 724) lockout"),
+            reset_below,
+            window,
+            settle,
+        ),
+    };
+    let mut observation = json!({
+        "source": source,
+        "surface": surface,
+        "reason": reason,
+        "reset_below": reset_below,
+        "window_s": window.map(|w| w.as_secs_f64()),
+        "control_login": control_login && reset_below.is_some(),
+        "settle": settle,
+    });
+    if let (Some(lock), Value::Object(map)) = (measured, &mut observation) {
+        map.insert("measured".into(), lock.to_json());
+    }
+    Pacing {
+        reset_below,
+        window,
+        settle,
+        observation,
+    }
 }
 
 impl Plan {
@@ -181,17 +267,36 @@ impl Plan {
                 "`options.control_login = false` needs `options.window_s`: without control logins only pacing keeps the run below the threshold".into(),
             ));
         }
+        let settle = match option(step, "settle") {
+            None => false,
+            Some(v) => crate::template::resolve(v, tctx)?
+                .as_bool()
+                .ok_or_else(|| ActionError::Definition("`options.settle` must be true or false".into()))?,
+        };
         for key in step.options.iter().flatten().map(|(k, _)| k) {
-            if !["reset_below", "window_s", "control_login"].contains(&key.as_str()) {
+            if !["reset_below", "window_s", "control_login", "settle"].contains(&key.as_str()) {
                 return Err(ActionError::Definition(format!(
-                    "unknown `options.{key}` for login; known: reset_below, window_s, control_login"
+                    "unknown `options.{key}` for login; known: reset_below, window_s, control_login, settle"
                 )));
             }
         }
+        let surface = step.surface.as_ref().map_or("http", |s| s.get_ref().as_str());
+        let measured = ctx.measured.lock().ok().and_then(|m| m.get(surface).cloned());
+        let pacing = choose_pacing(surface, reset_below, window, control_login, settle, measured.as_ref());
+        let settle = match pacing.window {
+            Some(window) if pacing.settle => ctx.failures.settle(window, control_login),
+            _ => Duration::ZERO,
+        };
+        let mut observation = pacing.observation;
+        if let Value::Object(map) = &mut observation {
+            map.insert("settle_ms".into(), json!(settle.as_millis() as u64));
+        }
         Ok(Plan {
             pending,
-            reset_below,
-            window,
+            reset_below: pacing.reset_below,
+            window: pacing.window,
+            settle,
+            pacing: observation,
             interval_ms: opt_u64(&step.interval_ms, tctx, "interval_ms")?.unwrap_or(0),
             // One accepted default credential decides the fail; the rest of a dictionary only
             // costs the lockout waits it forces. `--exhaustive` lists every accepted pair.
@@ -213,9 +318,11 @@ pub type Pending<'a, T> = Pin<Box<dyn Future<Output = Result<T, ActionError>> + 
 /// Run the plan: `attempt` tries one credential, `control` logs in once with the target's
 /// credentials (it must report `Accepted` for the run to go on). Returns the `login`
 /// observations. A callback's error ends the step with that error.
+/// Every failed attempt is noted in `failures`, for the settle of a later dictionary.
 pub async fn run<'a>(
     plan: Plan,
     target_user: &str,
+    failures: &FailureLog,
     attempt: impl Fn(Option<Credential>) -> Pending<'a, Attempt>,
     control: impl Fn() -> Pending<'a, Outcome>,
 ) -> Result<Value, ActionError> {
@@ -227,6 +334,8 @@ pub async fn run<'a>(
         stop_on_accept,
         fresh_connection: _,
         control_login,
+        settle,
+        pacing,
     } = plan;
     let mut consecutive_failures: u64 = 0;
     let mut resets = 0usize;
@@ -242,6 +351,10 @@ pub async fn run<'a>(
     let mut failures_by_user: HashMap<String, Vec<Instant>> = HashMap::new();
     let mut paced_ms: u64 = 0;
     let mut stopped_at_accept = false;
+    if !settle.is_zero() {
+        paced_ms += settle.as_millis() as u64;
+        tokio::time::sleep(settle).await;
+    }
     loop {
         let now = Instant::now();
         let eligible = |c: &Option<Credential>| -> bool {
@@ -299,6 +412,7 @@ pub async fn run<'a>(
             consecutive_failures = 0;
         } else {
             consecutive_failures += 1;
+            failures.note(cred.as_ref().is_none_or(|c| c.username == target_user));
             if let Some(c) = &cred {
                 failures_by_user
                     .entry(c.username.clone())
@@ -338,6 +452,7 @@ pub async fn run<'a>(
         "body_fingerprints": fingerprints,
         "resets": resets,
         "paced_ms": paced_ms,
+        "pacing": pacing,
         "aborted": aborted,
         "stopped_at_accept": stopped_at_accept,
         "not_tried": pending.len(),
@@ -363,6 +478,7 @@ pub fn nothing_tried() -> Value {
         "body_fingerprints": [],
         "resets": 0,
         "paced_ms": 0,
+        "pacing": null,
         "aborted": false,
         "stopped_at_accept": false,
         "not_tried": 0,
@@ -402,6 +518,8 @@ mod tests {
             stop_on_accept: false,
             fresh_connection: true,
             control_login: true,
+            settle: Duration::ZERO,
+            pacing: Value::Null,
         }
     }
 
@@ -463,6 +581,103 @@ mod tests {
         assert!(!stops(&ctx, "credentials = \"dictionary:d\"\nstop_on_accept = true"));
     }
 
+    #[test]
+    fn pacing_follows_what_was_measured_on_the_surface() {
+        let declared =
+            |m: Option<&SurfaceLock>| choose_pacing("rtsp", Some(5), Some(Duration::from_secs(30)), true, true, m);
+        let p = declared(None);
+        assert_eq!(
+            (p.reset_below, p.window, p.settle),
+            (Some(5), Some(Duration::from_secs(30)), true)
+        );
+        assert_eq!(p.observation["source"], "declared");
+        let open = SurfaceLock::NoLock {
+            after_failures: 5,
+            case: "lockout-rtsp".into(),
+        };
+        let p = declared(Some(&open));
+        assert_eq!((p.reset_below, p.window, p.settle), (Some(5), None, false), "no waits");
+        assert_eq!(p.observation["source"], "measured");
+        assert_eq!(p.observation["measured"]["locks"], false);
+        assert!(p.observation["reason"].as_str().unwrap().contains("lockout-rtsp"));
+        let locks = SurfaceLock::Locks {
+            after_failures: 3,
+            lasted_ms: Some(4000),
+            case: "lockout-rtsp".into(),
+        };
+        let p = declared(Some(&locks));
+        assert_eq!(
+            (p.reset_below, p.window, p.settle),
+            (Some(3), Some(Duration::from_secs(30)), true)
+        );
+        assert_eq!(p.observation["measured"]["lasted_ms"], 4000);
+        // A burst or a single login asks for no pacing and gets none, whatever was measured.
+        let p = choose_pacing("rtsp", None, None, true, false, Some(&locks));
+        assert_eq!((p.reset_below, p.window, &p.observation), (None, None, &Value::Null));
+    }
+
+    #[test]
+    fn a_step_is_paced_from_the_runs_measurement_of_its_own_surface() {
+        let profile: hopquy_case::ProfileFile = toml::from_str("name = \"p\"\ndescription = \"d\"").unwrap();
+        let target = crate::actions::test_support::target("pw", &[]);
+        let dicts = BTreeMap::from([("d".to_owned(), vec![("root".to_owned(), "12345".to_owned())])]);
+        let paths = BTreeMap::new();
+        let ctx =
+            crate::actions::test_support::context(hopquy_probe::Limits::default(), &profile, &target, &dicts, &paths);
+        let step: Step = toml::from_str(
+            "id = \"s\"\naction = \"login\"\nsurface = \"rtsp\"\ncredentials = \"dictionary:d\"\noptions = { reset_below = 5, window_s = 30, settle = true }",
+        )
+        .unwrap();
+        let plan = Plan::from_step(&step, &ctx, &json!({})).unwrap();
+        assert_eq!(plan.pacing["source"], "declared");
+        assert!(
+            plan.settle > Duration::from_secs(29),
+            "the run just started: {:?}",
+            plan.settle
+        );
+        ctx.measured.lock().unwrap().record(
+            "http",
+            SurfaceLock::NoLock {
+                after_failures: 5,
+                case: "lockout-http".into(),
+            },
+        );
+        let plan = Plan::from_step(&step, &ctx, &json!({})).unwrap();
+        assert_eq!(plan.pacing["source"], "declared", "HTTP's measurement is not RTSP's");
+        ctx.measured.lock().unwrap().record(
+            "rtsp",
+            SurfaceLock::NoLock {
+                after_failures: 5,
+                case: "lockout-rtsp".into(),
+            },
+        );
+        let plan = Plan::from_step(&step, &ctx, &json!({})).unwrap();
+        assert_eq!(plan.pacing["source"], "measured");
+        assert_eq!((plan.window, plan.settle), (None, Duration::ZERO));
+        assert_eq!(plan.pacing["settle_ms"], 0);
+    }
+
+    #[tokio::test]
+    async fn a_settle_waits_before_the_first_attempt_and_failures_are_logged() {
+        let mut p = plan(&[("root", "1")], Some(3), Some(300));
+        p.settle = Duration::from_millis(150);
+        let log = FailureLog::started_before(Duration::from_secs(120));
+        assert_eq!(log.settle(Duration::from_secs(60), true), Duration::ZERO);
+        let obs = run(
+            p,
+            "admin",
+            &log,
+            |_| Box::pin(async { Ok(answer(Outcome::Rejected)) }),
+            || Box::pin(async { Ok(Outcome::Accepted) }),
+        )
+        .await
+        .unwrap();
+        assert!(obs["paced_ms"].as_u64().unwrap() >= 150, "{obs}");
+        assert!(obs["detail"][0]["t_ms"].as_u64().unwrap() >= 140, "{obs}");
+        // root's failure counts for the next dictionary even with control logins.
+        assert!(log.settle(Duration::from_secs(60), true) > Duration::from_secs(59));
+    }
+
     #[tokio::test]
     async fn a_stopped_dictionary_says_how_much_it_left() {
         let mut p = plan(
@@ -474,6 +689,7 @@ mod tests {
         let obs = run(
             p,
             "admin",
+            &FailureLog::default(),
             |c| {
                 let ok = c.as_ref().is_some_and(|c| c.password == "good");
                 Box::pin(async move { Ok(answer(if ok { Outcome::Accepted } else { Outcome::Rejected })) })
@@ -499,6 +715,7 @@ mod tests {
         let obs = run(
             plan(&creds, Some(3), None),
             "admin",
+            &FailureLog::default(),
             |c| {
                 let outcome = device.lock().unwrap().try_login(&c);
                 Box::pin(async move { Ok(answer(outcome)) })
@@ -529,6 +746,7 @@ mod tests {
         let obs = run(
             plan(&[("admin", "a"), ("admin", "b"), ("admin", "c")], Some(2), None),
             "admin",
+            &FailureLog::default(),
             |c| {
                 let outcome = device.lock().unwrap().try_login(&c);
                 Box::pin(async move { Ok(answer(outcome)) })
@@ -555,6 +773,7 @@ mod tests {
         let obs = run(
             plan(&creds, Some(3), Some(300)),
             "admin",
+            &FailureLog::default(),
             |c| {
                 let outcome = device.lock().unwrap().try_login(&c);
                 Box::pin(async move { Ok(answer(outcome)) })
@@ -587,6 +806,7 @@ mod tests {
         let obs = run(
             p,
             "admin",
+            &FailureLog::default(),
             |c| {
                 let outcome = device.lock().unwrap().try_login(&c);
                 Box::pin(async move { Ok(answer(outcome)) })
@@ -607,6 +827,7 @@ mod tests {
         let obs = run(
             p,
             "admin",
+            &FailureLog::default(),
             |_| Box::pin(async { Ok(answer(Outcome::Accepted)) }),
             || Box::pin(async { Ok(Outcome::Accepted) }),
         )
@@ -616,6 +837,7 @@ mod tests {
         let err = run(
             plan(&[("admin", "x")], None, None),
             "admin",
+            &FailureLog::default(),
             |_| Box::pin(async { Err(ActionError::Definition("boom".into())) }),
             || Box::pin(async { Ok(Outcome::Accepted) }),
         )

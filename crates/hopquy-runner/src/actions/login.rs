@@ -136,6 +136,7 @@ pub async fn login(
             dictionary::run(
                 plan,
                 &ctx.target.username,
+                &ctx.failures,
                 |cred| Box::pin(async move { surface.attempt(&cred, fresh, ctx, rec).await }),
                 || Box::pin(async move { Ok(surface.attempt(target, fresh, ctx, rec).await?.outcome) }),
             )

@@ -67,6 +67,11 @@ pub struct RunContext<'a> {
     pub allow_destructive: bool,
     /// `--exhaustive`: a dictionary goes on after an accepted pair.
     pub exhaustive: bool,
+    /// Each surface's lock as the `measures = "lockout"` cases so far found it; paces the
+    /// credential dictionaries (never held across an await).
+    pub measured: std::sync::Mutex<crate::measured::Measured>,
+    /// When logins last failed, for the wait before a dictionary.
+    pub failures: crate::measured::FailureLog,
     http: tokio::sync::OnceCell<Result<hopquy_probe::http::HttpProbe, ProbeError>>,
     /// The web API surface, discovered before the first web step that needs it.
     web: tokio::sync::Mutex<Option<Result<web_surface::WebSurface, String>>>,
@@ -96,6 +101,8 @@ impl<'a> RunContext<'a> {
             redactor,
             allow_destructive,
             exhaustive: false,
+            measured: Default::default(),
+            failures: Default::default(),
             http: tokio::sync::OnceCell::new(),
             web: tokio::sync::Mutex::new(None),
             forgotten_web: std::sync::Mutex::new(None),
@@ -330,7 +337,19 @@ pub async fn execute(
         "login" => login::login(step, ctx, tctx, rec).await,
         "recover" => login::recover(step, ctx, tctx, rec).await,
         "onvif" => onvif::run(step, ctx, tctx, rec).await,
-        "ssh" => ssh::run(step, ctx, tctx, rec).await,
+        "ssh" => {
+            let out = ssh::run(step, ctx, tctx, rec).await;
+            // An SSH dictionary's refusals may count in the same counter as the other
+            // surfaces' logins; the next dictionary's settle waits for them.
+            if step
+                .credentials
+                .as_ref()
+                .is_some_and(|c| c.get_ref().starts_with("dictionary:"))
+            {
+                ctx.failures.note(false);
+            }
+            out
+        }
         "rtsp" => rtsp::run(step, ctx, tctx, rec).await,
         "telnet" => telnet::run(step, ctx, tctx, rec).await,
         "tls" => tls::run(step, ctx, tctx, rec).await,
