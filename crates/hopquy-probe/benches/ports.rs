@@ -15,7 +15,7 @@
 //! detection). Rounds interleave the tools so a load change hits all of them alike.
 //!
 //! Run: `cargo xtask bench ports`. Knobs: `HOPQUY_BENCH_RUNS` (rounds on the silent host,
-//! default 5), `HOPQUY_BENCH_DROP_RUNS` (default 2), `HOPQUY_BENCH_SV=0` (no `nmap -sV` rows), `HOPQUY_BENCH_NMAP_LIMIT_S` (an nmap
+//! default 5), `HOPQUY_BENCH_DROP_RUNS` (default 2), `HOPQUY_BENCH_SV=0` (no `nmap -sV` rows), `HOPQUY_BENCH_ONLY=silent|dropping`, `HOPQUY_BENCH_NMAP_LIMIT_S` (an nmap
 //! run is stopped after this long, default 600). Speed targets live here, never in timed
 //! tests.
 
@@ -579,6 +579,11 @@ async fn main() {
         std::thread::available_parallelism().map_or(1, usize::from),
         load()
     );
-    silent_host(runs, nmap_installed, nmap_limit).await;
-    dropping_host(drop_runs, nmap_installed, nmap_limit).await;
+    let only = std::env::var("HOPQUY_BENCH_ONLY").unwrap_or_default();
+    if only != "dropping" {
+        silent_host(runs, nmap_installed, nmap_limit).await;
+    }
+    if only != "silent" {
+        dropping_host(drop_runs, nmap_installed, nmap_limit).await;
+    }
 }
