@@ -555,7 +555,7 @@ pub const ACTIONS: &[ActionSpec] = &[
         observations: &[
             observation(
                 "open",
-                "Open ports, sorted: list of `{port, service, banner}` (service and banner may be null).",
+                "Open ports, sorted: list of `{port, service, banner, probe}` (service, banner and probe may be null; `probe` names what we sent a silent port, `rtsp-options`, `http-head` or `tls-client-hello`, when its answer is the banner).",
             ),
             observation("open_ports", "Open port numbers, sorted."),
             observation(
@@ -576,6 +576,26 @@ pub const ACTIONS: &[ActionSpec] = &[
             observation(
                 "filtered_count",
                 "Ports that did not answer within the connect timeout.",
+            ),
+            observation(
+                "rtt_us",
+                "Smoothed connect round trip of the sweep in microseconds (null when no port answered).",
+            ),
+            observation(
+                "connect_timeout_ms",
+                "Connect timeout of the sweep's first pass, adapted to the round trip (at least 100 ms, at most the full timeout).",
+            ),
+            observation(
+                "retried_count",
+                "Ports the first pass timed out and the retry pass tried again.",
+            ),
+            observation(
+                "retry_timeout_ms",
+                "Connect timeout of the retry pass: the full one, or the adaptive one when the device dropped SYNs to more than two full waves of ports (null when nothing was retried).",
+            ),
+            observation(
+                "open_on_retry_count",
+                "Ports found open only by the retry pass (slow to accept).",
             ),
         ],
         rules: &[],

@@ -18,25 +18,92 @@ use crate::{Device, ProbeError};
 
 pub mod sweep;
 
-/// How long a server-first protocol (SSH, Telnet, FTP) gets to speak before we nudge it.
-const BANNER_WAIT: Duration = Duration::from_millis(1500);
-/// How long the answer to a nudge may take.
-const ANSWER_WAIT: Duration = Duration::from_secs(2);
-/// Once bytes flow, how long a pause ends the banner.
+/// How long a server-first protocol (SSH, Telnet, FTP on their well-known ports) gets to
+/// speak; such servers greet at once, so the wait ends as soon as the banner is complete.
+const SERVER_FIRST_WAIT: Duration = Duration::from_millis(1500);
+/// Elsewhere, how long a port gets to speak first before we send its protocol probe: this
+/// many round trips, within the floor and the cap. Most camera services (HTTP, RTSP, TLS,
+/// vendor SDKs) wait for the client, so a long wait here costs every silent port.
+const SPEAK_RTTS: u32 = 8;
+const SPEAK_FLOOR: Duration = Duration::from_millis(100);
+const SPEAK_CAP: Duration = Duration::from_secs(1);
+/// How long the answer to a probe may take. A probe chosen by the well-known service table
+/// gets the cap (the answer ends the wait, so an answering server costs its own pace);
+/// the probes tried in turn on an unknown port get round trips within floor and cap, so a
+/// port that answers none of them does not hold the grab for three full caps.
+const ANSWER_RTTS: u32 = 16;
+const ANSWER_FLOOR: Duration = Duration::from_millis(200);
+const ANSWER_CAP: Duration = Duration::from_secs(2);
+/// Once bytes flow and the answer is not recognisably complete, how long a pause ends it.
+const GAP_FLOOR: Duration = Duration::from_millis(50);
 const BANNER_GAP: Duration = Duration::from_millis(200);
 const BANNER_MAX_BYTES: usize = 4096;
 const BANNER_MAX_CHARS: usize = 256;
+/// Floor of the sweep's connect timeout adapted to the round trip (nmap's floor is 100 ms
+/// too); the retry pass catches what it cuts short.
+const CONNECT_TIMEOUT_FLOOR: Duration = Duration::from_millis(100);
+/// While the sweep runs, banner grabs get this share of the connection cap (1/8, at most
+/// 16 connections): a camera has a handful of open ports, and the sweep keeps the rest.
+const GRAB_SHARE_DIVISOR: usize = 8;
+const GRAB_SHARE_MAX: usize = 16;
 
 const HTTP_NUDGE: &[u8] = b"HEAD / HTTP/1.0\r\n\r\n";
 const RTSP_NUDGE: &[u8] = b"OPTIONS * RTSP/1.0\r\nCSeq: 1\r\n\r\n";
+/// Suites of the TLS probe's ClientHello (TLS 1.2): what current and older camera stacks
+/// pick, so the server answers with a ServerHello rather than a refusal.
+const TLS_PROBE_SUITES: &[u16] = &[
+    0xc02b, 0xc02f, 0xc02c, 0xc030, 0xcca9, 0xcca8, 0xc009, 0xc013, 0xc00a, 0xc014, 0x009c, 0x009d, 0x002f, 0x0035,
+    0x000a,
+];
+
+/// What we send to a port that stayed silent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Probe {
+    Rtsp,
+    Http,
+    Tls,
+}
+
+impl Probe {
+    fn name(self) -> &'static str {
+        match self {
+            Probe::Rtsp => "rtsp-options",
+            Probe::Http => "http-head",
+            Probe::Tls => "tls-client-hello",
+        }
+    }
+
+    fn bytes(self) -> Vec<u8> {
+        match self {
+            Probe::Rtsp => RTSP_NUDGE.to_vec(),
+            Probe::Http => HTTP_NUDGE.to_vec(),
+            Probe::Tls => crate::tls::wire::client_hello(
+                crate::tls::TlsVersion::Tls12,
+                TLS_PROBE_SUITES,
+                None,
+                &crate::tls::wire::HelloRandom::fresh(),
+            ),
+        }
+    }
+}
+
+/// Unknown ports: an HTTP line first (most hide a web interface, and RTSP servers answer it
+/// with an RTSP status line), then RTSP, then a ClientHello (a TLS server drops the
+/// connection on plain text, so it needs its own).
+const UNKNOWN_PORT_PROBES: &[Probe] = &[Probe::Http, Probe::Rtsp, Probe::Tls];
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OpenPort {
     pub port: u16,
     /// Guessed from what the service said, else from the well-known port table.
     pub service: Option<String>,
-    /// What the service said, printable ASCII with other bytes as `\xNN`, at most 256 chars.
+    /// What the service said first, or its answer to our probe: printable ASCII with other
+    /// bytes as `\xNN`, at most 256 chars.
     pub banner: Option<String>,
+    /// The probe whose answer is the banner (`rtsp-options`, `http-head`,
+    /// `tls-client-hello`); `None` when the service spoke first or answered nothing.
+    #[serde(default)]
+    pub probe: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -51,6 +118,23 @@ pub struct PortScan {
     #[serde(default)]
     pub failed_count: usize,
     pub elapsed_ms: u64,
+    /// The sweep's smoothed connect round trip in microseconds, when any port answered.
+    #[serde(default)]
+    pub rtt_us: Option<u64>,
+    /// Connect timeout of the sweep's first pass, adapted to the round trip (at least the
+    /// floor, at most the full timeout).
+    #[serde(default)]
+    pub connect_timeout_ms: Option<u64>,
+    /// Ports that first pass timed out and the retry pass tried again.
+    #[serde(default)]
+    pub retried_count: usize,
+    /// Connect timeout of the retry pass: the full one, unless the device dropped SYNs to so
+    /// many ports that a full retry would cost minutes (then the adaptive one again).
+    #[serde(default)]
+    pub retry_timeout_ms: Option<u64>,
+    /// Ports found open only by the retry pass (slow to accept).
+    #[serde(default)]
+    pub open_on_retry_count: usize,
 }
 
 impl PortScan {
@@ -63,6 +147,11 @@ impl PortScan {
             "filtered_count": self.filtered_count,
             "failed_count": self.failed_count,
             "elapsed_ms": self.elapsed_ms,
+            "rtt_us": self.rtt_us,
+            "connect_timeout_ms": self.connect_timeout_ms,
+            "retried_count": self.retried_count,
+            "retry_timeout_ms": self.retry_timeout_ms,
+            "open_on_retry_count": self.open_on_retry_count,
         })
     }
 }
@@ -83,12 +172,7 @@ pub async fn scan(device: &Device, ports: &[u16], concurrency: usize, rec: &Reco
     let states: Vec<(u16, PortState)> = futures::stream::iter(ports.iter().copied())
         .map(|port| async move {
             let state = match connect(device, ip, port).await {
-                Ok((mut stream, permit)) => {
-                    let open = grab(device, &mut stream, port, rec).await;
-                    drop(stream);
-                    drop(permit);
-                    PortState::Open(open)
-                }
+                Ok(conn) => PortState::Open(grab(device, ip, port, Some(conn), None, rec).await),
                 Err(state) => state,
             };
             (port, state)
@@ -100,8 +184,10 @@ pub async fn scan(device: &Device, ports: &[u16], concurrency: usize, rec: &Reco
 }
 
 /// Like [`scan`], but the open ports are found first by a connect-only sweep (see
-/// [`sweep`]) at most `concurrency` sockets wide, and never wider than the device's cap;
-/// the open ports then get their banner grab. Fast enough for a full 1–65535 sweep.
+/// [`sweep`]) at most `concurrency` sockets wide, and never wider than the device's cap,
+/// with connect timeouts adapted to the measured round trip and a retry of what timed out;
+/// the open ports then get their banner grabs, concurrently within the device's cap. Fast
+/// enough for a full 1–65535 sweep.
 pub async fn connect_scan(
     device: &Device,
     ports: &[u16],
@@ -111,73 +197,94 @@ pub async fn connect_scan(
     let begun = Instant::now();
     let ip = resolve_once(device, ports).await?;
     let concurrency = concurrency.max(1);
+    let cap = concurrency.min(device.limits().max_connections.max(1));
+    // Banner grabs start while the sweep goes on, on a reserved share of the cap, so the
+    // sweep's sockets plus the grabs' connections never exceed it; once the sweep is done,
+    // the grabs get the whole cap. A rate-limited device (one global gap, which the sweep
+    // thread and the grabs' permits would each keep on their own) or a cap of one: grabs
+    // after the sweep.
+    let overlap = cap >= 2 && device.limits().min_connect_gap.is_zero();
+    let reserved = if overlap {
+        (cap / GRAB_SHARE_DIVISOR).clamp(1, GRAB_SHARE_MAX)
+    } else {
+        0
+    };
     let pace = sweep::SweepPace {
-        width: concurrency.min(device.limits().max_connections.max(1)),
+        width: cap - reserved,
         connect_timeout: device.limits().connect_timeout,
         min_gap: device.limits().min_connect_gap,
+        adaptive_floor: Some(CONNECT_TIMEOUT_FLOOR),
     };
     let (cancel, stop) = sweep::cancel_pair();
-    let list = ports.to_vec();
-    let swept =
-        tokio::task::spawn_blocking(move || sweep::sweep_sharded(ip, &list, pace, sweep::default_threads(), &stop))
-            .await
-            .map_err(|e| ProbeError::Local(format!("port sweep thread: {e}")))?
-            .map_err(|e| ProbeError::Local(format!("port sweep: {e}")))?;
-    drop(cancel);
-    let swept: Vec<(u16, Option<PortState>)> = swept
-        .into_iter()
-        .map(|(port, state)| {
-            (
-                port,
-                match state {
-                    sweep::Swept::Open => None,
-                    sweep::Swept::Closed => Some(PortState::Closed),
-                    sweep::Swept::Filtered => Some(PortState::Filtered),
-                    sweep::Swept::Failed => Some(PortState::Failed),
-                },
-            )
-        })
+    // Well-known camera ports first: they are the likeliest to answer, so the round trip is
+    // measured (and the timeout adapted) before a device that drops SYNs to closed ports
+    // has held the first wave of sockets for the full timeout.
+    let mut list: Vec<u16> = ports
+        .iter()
+        .copied()
+        .filter(|p| well_known_service(*p).is_some())
         .collect();
-    let mut states = Vec::with_capacity(swept.len());
-    let mut open_ports = Vec::new();
-    for (port, state) in swept {
-        match state {
-            Some(s) => states.push((port, s)),
-            None => open_ports.push(port),
-        }
-    }
-    let grabbed: Vec<(u16, PortState)> = futures::stream::iter(open_ports)
+    list.extend(ports.iter().copied().filter(|p| well_known_service(*p).is_none()));
+    let (found_tx, mut found_rx) = tokio::sync::mpsc::unbounded_channel::<u16>();
+    let sweeping = tokio::task::spawn_blocking(move || {
+        // Dropped with the closure when the sweep ends, which ends the grabs' stream.
+        let found_tx = found_tx;
+        let announce = |port: u16| {
+            if overlap {
+                let _ = found_tx.send(port);
+            }
+        };
+        sweep::adaptive_sweep(ip, &list, pace, sweep::default_threads(), &stop, &announce)
+    });
+    let grab_slots = tokio::sync::Semaphore::new(reserved.max(1));
+    let grab_slots = &grab_slots;
+    let grabbing = futures::stream::unfold(&mut found_rx, |rx| async move { rx.recv().await.map(|p| (p, rx)) })
         .map(|port| async move {
-            let open = match connect(device, ip, port).await {
-                Ok((mut stream, _permit)) => grab(device, &mut stream, port, rec).await,
-                Err(_) => {
-                    // It accepted a moment ago; it stays open, and the failed grab is evidence.
-                    let now = exchange::now();
-                    rec.record(Exchange {
-                        protocol: "tcp".into(),
-                        peer: device.authority(port),
-                        started: now,
-                        finished: now,
-                        capture: Capture::Wire,
-                        label: format!("tcp {port}: banner grab"),
-                        sent: None,
-                        received: None,
-                        error: Some("port accepted during the sweep but not for the banner grab".into()),
-                    });
-                    OpenPort {
-                        port,
-                        service: well_known_service(port).map(str::to_owned),
-                        banner: None,
-                    }
-                }
-            };
-            (port, PortState::Open(open))
+            let _slot = grab_slots.acquire().await.ok();
+            (port, PortState::Open(grab(device, ip, port, None, None, rec).await))
         })
         .buffer_unordered(concurrency)
-        .collect()
-        .await;
+        .collect::<Vec<(u16, PortState)>>();
+    let sweeping = async {
+        let swept = sweeping.await;
+        grab_slots.add_permits(cap.saturating_sub(reserved.max(1)));
+        swept
+    };
+    let (swept, mut grabbed) = tokio::join!(sweeping, grabbing);
+    let swept = swept
+        .map_err(|e| ProbeError::Local(format!("port sweep thread: {e}")))?
+        .map_err(|e| ProbeError::Local(format!("port sweep: {e}")))?;
+    drop(cancel);
+    let rtt = swept.rtt;
+    let mut states = Vec::with_capacity(swept.ports.len());
+    let mut open_ports = Vec::new();
+    for (port, state) in swept.ports {
+        match state {
+            sweep::Swept::Open => open_ports.push(port),
+            sweep::Swept::Closed => states.push((port, PortState::Closed)),
+            sweep::Swept::Filtered | sweep::Swept::TimedOut => states.push((port, PortState::Filtered)),
+            sweep::Swept::Failed => states.push((port, PortState::Failed)),
+        }
+    }
+    if !overlap {
+        grabbed = futures::stream::iter(open_ports)
+            .map(|port| async move { (port, PortState::Open(grab(device, ip, port, None, rtt, rec).await)) })
+            .buffer_unordered(concurrency)
+            .collect()
+            .await;
+    }
     states.extend(grabbed);
-    Ok(tally(states, begun))
+    let mut scan = tally(states, begun);
+    scan.rtt_us = swept.rtt.map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+    scan.connect_timeout_ms = Some(millis(swept.sweep_timeout));
+    scan.retried_count = swept.retried;
+    scan.retry_timeout_ms = swept.retry_timeout.map(millis);
+    scan.open_on_retry_count = swept.open_on_retry;
+    Ok(scan)
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 fn tally(states: Vec<(u16, PortState)>, begun: Instant) -> PortScan {
@@ -191,7 +298,7 @@ fn tally(states: Vec<(u16, PortState)>, begun: Instant) -> PortScan {
         }
     }
     scan.open.sort_by_key(|o| o.port);
-    scan.elapsed_ms = u64::try_from(begun.elapsed().as_millis()).unwrap_or(u64::MAX);
+    scan.elapsed_ms = millis(begun.elapsed());
     scan
 }
 
@@ -201,9 +308,13 @@ async fn resolve_once(device: &Device, ports: &[u16]) -> Result<IpAddr, ProbeErr
     Ok(device.resolve(port).await?.ip())
 }
 
-async fn connect(device: &Device, ip: IpAddr, port: u16) -> Result<(TcpStream, crate::Permit), PortState> {
+/// An open connection, the permit it holds, and how long its handshake took.
+type Connection = (TcpStream, crate::Permit, Duration);
+
+async fn connect(device: &Device, ip: IpAddr, port: u16) -> Result<Connection, PortState> {
     let permit = device.permit().await;
     let addr = SocketAddr::new(ip, port);
+    let begun = Instant::now();
     match tokio::time::timeout(device.limits().connect_timeout, TcpStream::connect(addr)).await {
         Ok(Ok(stream)) => {
             // TCP simultaneous open: sweeping the ephemeral range of a local address, the
@@ -213,7 +324,7 @@ async fn connect(device: &Device, ip: IpAddr, port: u16) -> Result<(TcpStream, c
                 return Err(PortState::Closed);
             }
             let _ = stream.set_nodelay(true);
-            Ok((stream, permit))
+            Ok((stream, permit, begun.elapsed()))
         }
         Ok(Err(e)) => {
             use std::io::ErrorKind as K;
@@ -244,17 +355,52 @@ struct Collected {
     error: Option<String>,
 }
 
-/// Read until `first_wait` passes with no data, a pause after data, the byte bound, EOF or
-/// an error.
-async fn collect(stream: &mut TcpStream, into: &mut Collected, first_wait: Duration) {
+/// How long each phase of one port's grab may take, scaled to its round trip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct GrabTiming {
+    speak: Duration,
+    answer: Duration,
+    gap: Duration,
+}
+
+impl GrabTiming {
+    /// `connect` is this port's own handshake time, `rtt` the sweep's; the slower counts
+    /// (a busy service accepts late, and a loaded host answers late).
+    fn for_port(port: u16, connect: Duration, rtt: Option<Duration>) -> GrabTiming {
+        let rt = rtt.map_or(connect, |r| r.max(connect));
+        let scaled = |rtts: u32, floor: Duration, cap: Duration| rt.saturating_mul(rtts).max(floor).min(cap);
+        let known = well_known_service(port).is_some();
+        GrabTiming {
+            speak: if is_server_first(port) {
+                SERVER_FIRST_WAIT
+            } else {
+                scaled(SPEAK_RTTS, SPEAK_FLOOR, SPEAK_CAP)
+            },
+            answer: if known {
+                ANSWER_CAP
+            } else {
+                scaled(ANSWER_RTTS, ANSWER_FLOOR, ANSWER_CAP)
+            },
+            gap: scaled(4, GAP_FLOOR, BANNER_GAP),
+        }
+    }
+}
+
+fn is_server_first(port: u16) -> bool {
+    matches!(well_known_service(port), Some("ssh" | "telnet" | "ftp"))
+}
+
+/// Read until `first_wait` passes with no data, the answer is complete, a `gap` pause
+/// after data, `first_wait + more` in all, the byte bound, EOF or an error.
+async fn collect(stream: &mut TcpStream, into: &mut Collected, first_wait: Duration, more: Duration, gap: Duration) {
     let begun = Instant::now();
-    let hard_deadline = begun + first_wait + ANSWER_WAIT;
+    let hard_deadline = begun + first_wait + more;
     let mut chunk = [0u8; 1024];
     loop {
         let limit = if into.bytes.is_empty() {
             begun + first_wait
         } else {
-            (Instant::now() + BANNER_GAP).min(hard_deadline)
+            (Instant::now() + gap).min(hard_deadline)
         };
         match tokio::time::timeout_at(limit, stream.read(&mut chunk)).await {
             Err(_) => return,
@@ -270,6 +416,9 @@ async fn collect(stream: &mut TcpStream, into: &mut Collected, first_wait: Durat
                     into.truncated = true;
                     return;
                 }
+                if answer_complete(&into.bytes) {
+                    return;
+                }
             }
             Ok(Err(e)) => {
                 into.error = Some(e.to_string());
@@ -279,52 +428,139 @@ async fn collect(stream: &mut TcpStream, into: &mut Collected, first_wait: Durat
     }
 }
 
-/// Banner grab on an open connection; records one exchange.
-async fn grab(device: &Device, stream: &mut TcpStream, port: u16, rec: &Recorder) -> OpenPort {
+/// Whether `bytes` already hold all a banner needs, so the grab need not wait for a pause:
+/// an SSH identification line, an HTTP or RTSP status line and headers, a whole TLS record.
+fn answer_complete(bytes: &[u8]) -> bool {
+    if bytes.starts_with(b"SSH-") {
+        return bytes.contains(&b'\n');
+    }
+    if bytes.starts_with(b"HTTP/") || bytes.starts_with(b"RTSP/") {
+        return bytes.windows(4).any(|w| w == b"\r\n\r\n");
+    }
+    if let [0x15 | 0x16, 0x03, _, hi, lo, ..] = bytes {
+        return bytes.len() >= 5 + usize::from(u16::from_be_bytes([*hi, *lo]));
+    }
+    false
+}
+
+/// Banner grab of one open port; records one exchange (of the connection whose bytes
+/// became the banner). Waits briefly for the server to speak; when it stays silent, sends
+/// the port's protocol probes in turn, each on a fresh connection after the first (a
+/// server that did not understand one probe has usually hung up). `first` is a connection
+/// already open, else the grab opens its own.
+async fn grab(
+    device: &Device,
+    ip: IpAddr,
+    port: u16,
+    first: Option<Connection>,
+    rtt: Option<Duration>,
+    rec: &Recorder,
+) -> OpenPort {
     let started = exchange::now();
+    let guess = well_known_service(port);
+    let first = match first {
+        Some(conn) => conn,
+        None => match connect(device, ip, port).await {
+            Ok(conn) => conn,
+            Err(_) => {
+                // It accepted a moment ago; it stays open, and the failed grab is evidence.
+                rec.record(Exchange {
+                    protocol: "tcp".into(),
+                    peer: device.authority(port),
+                    started,
+                    finished: exchange::now(),
+                    capture: Capture::Wire,
+                    label: format!("tcp {port}: banner grab"),
+                    sent: None,
+                    received: None,
+                    error: Some("port accepted during the sweep but not for the banner grab".into()),
+                });
+                return OpenPort {
+                    port,
+                    service: guess.map(str::to_owned),
+                    banner: None,
+                    probe: None,
+                };
+            }
+        },
+    };
+    let (stream, permit, connect_time) = first;
+    let timing = GrabTiming::for_port(port, connect_time, rtt);
+    let mut conn = Some((stream, permit));
     let mut got = Collected::default();
-    collect(stream, &mut got, BANNER_WAIT).await;
-    let mut sent = None;
-    if got.bytes.is_empty()
-        && !got.closed
-        && got.error.is_none()
-        && let Some(nudge) = nudge_for(port)
-    {
-        sent = Some(nudge);
-        match tokio::time::timeout(ANSWER_WAIT, stream.write_all(nudge)).await {
-            Ok(Ok(())) => collect(stream, &mut got, ANSWER_WAIT).await,
-            Ok(Err(e)) => got.error = Some(format!("sending the nudge: {e}")),
-            Err(_) => got.error = Some("sending the nudge timed out".into()),
+    if let Some((stream, _)) = conn.as_mut() {
+        collect(stream, &mut got, timing.speak, ANSWER_CAP, timing.gap).await;
+    }
+    let mut sent: Option<Vec<u8>> = None;
+    let mut probe = None;
+    let mut unanswered: Vec<&str> = Vec::new();
+    // A server that hung up without a word would hang up on a probe too.
+    if got.bytes.is_empty() && !got.closed && got.error.is_none() {
+        let probes: &[Probe] = match guess {
+            Some("rtsp") => &[Probe::Rtsp],
+            Some("http") => &[Probe::Http],
+            Some("https") => &[Probe::Tls],
+            None => UNKNOWN_PORT_PROBES,
+            // Binary vendor protocols, SSH, Telnet: a stray HTTP line can upset old firmware.
+            Some(_) => &[],
+        };
+        for &p in probes {
+            let (mut stream, _permit) = match conn.take() {
+                Some(c) => c,
+                None => match connect(device, ip, port).await {
+                    Ok((stream, permit, _)) => (stream, permit),
+                    Err(_) => {
+                        got.error = Some(format!("reconnecting for the {} probe failed", p.name()));
+                        break;
+                    }
+                },
+            };
+            let bytes = p.bytes();
+            let mut answer = Collected::default();
+            match tokio::time::timeout(timing.answer, stream.write_all(&bytes)).await {
+                Ok(Ok(())) => collect(&mut stream, &mut answer, timing.answer, timing.answer, timing.gap).await,
+                Ok(Err(e)) => answer.error = Some(format!("sending the {} probe: {e}", p.name())),
+                Err(_) => answer.error = Some(format!("sending the {} probe timed out", p.name())),
+            }
+            sent = Some(bytes);
+            if !answer.bytes.is_empty() {
+                probe = Some(p);
+                got = answer;
+                break;
+            }
+            unanswered.push(p.name());
+            got = answer;
         }
     }
-    let service = guess_from_answer(&got.bytes, port)
-        .or(well_known_service(port))
-        .map(str::to_owned);
+    drop(conn);
+    let service = guess_from_answer(&got.bytes, port).or(guess).map(str::to_owned);
     let banner = (!got.bytes.is_empty()).then(|| escape_banner(&got.bytes));
+    let mut label = format!(
+        "tcp {port}: open, banner grab ({})",
+        service.as_deref().unwrap_or("unknown service")
+    );
+    if let Some(p) = probe {
+        label.push_str(&format!(", answer to {}", p.name()));
+    }
+    if !unanswered.is_empty() {
+        label.push_str(&format!(", no answer to {}", unanswered.join(", ")));
+    }
     rec.record(Exchange {
         protocol: "tcp".into(),
         peer: device.authority(port),
         started,
         finished: exchange::now(),
         capture: Capture::Wire,
-        label: format!(
-            "tcp {port}: open, banner grab ({})",
-            service.as_deref().unwrap_or("unknown service")
-        ),
-        sent: sent.map(|n| Payload::from_bytes(n, n.len(), false)),
+        label,
+        sent: sent.as_deref().map(|n| Payload::from_bytes(n, n.len(), false)),
         received: (got.transferred > 0).then(|| Payload::from_bytes(&got.bytes, got.transferred, got.truncated)),
         error: got.error,
     });
-    OpenPort { port, service, banner }
-}
-
-fn nudge_for(port: u16) -> Option<&'static [u8]> {
-    match well_known_service(port) {
-        Some("rtsp") => Some(RTSP_NUDGE),
-        // An unknown port most often hides a web interface; HEAD is the least intrusive ask.
-        Some("http" | "https") | None => Some(HTTP_NUDGE),
-        // Binary vendor protocols, SSH, Telnet: a stray HTTP line can upset old firmware.
-        Some(_) => None,
+    OpenPort {
+        port,
+        service,
+        banner,
+        probe: probe.map(|p| p.name().to_owned()),
     }
 }
 
@@ -484,8 +720,37 @@ mod tests {
         assert_eq!(guess_from_answer(b"220 ProFTPD ready", 2121), Some("ftp"));
         assert_eq!(guess_from_answer(b"\x00\x01", 34567), None);
         assert_eq!(well_known_service(37777), Some("dahua-dvrip"));
-        assert_eq!(nudge_for(8554), Some(RTSP_NUDGE));
-        assert_eq!(nudge_for(8000), None);
-        assert_eq!(nudge_for(12345), Some(HTTP_NUDGE));
+        assert!(is_server_first(22) && !is_server_first(8000) && !is_server_first(12345));
+    }
+
+    #[test]
+    fn complete_answers_end_the_read_early() {
+        assert!(answer_complete(b"SSH-2.0-x\r\n"));
+        assert!(!answer_complete(b"SSH-2.0-x"));
+        assert!(answer_complete(b"HTTP/1.0 200 OK\r\nServer: x\r\n\r\n"));
+        assert!(!answer_complete(b"RTSP/1.0 200 OK\r\nCSeq: 1\r\n"));
+        assert!(answer_complete(&[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28]));
+        assert!(!answer_complete(&[0x16, 0x03, 0x03, 0x01, 0x00, 0x02]));
+        assert!(!answer_complete(b"\xff\xfd\x18"));
+    }
+
+    #[test]
+    fn grab_waits_scale_with_the_round_trip_within_floor_and_cap() {
+        let fast = GrabTiming::for_port(40000, Duration::from_micros(100), Some(Duration::from_micros(80)));
+        assert_eq!(
+            (fast.speak, fast.answer, fast.gap),
+            (SPEAK_FLOOR, ANSWER_FLOOR, GAP_FLOOR)
+        );
+        let slow = GrabTiming::for_port(40000, Duration::from_millis(40), Some(Duration::from_millis(5)));
+        assert_eq!(
+            slow.speak,
+            Duration::from_millis(320),
+            "the port's own slow connect counts"
+        );
+        assert_eq!(slow.answer, Duration::from_millis(640));
+        let far = GrabTiming::for_port(40000, Duration::from_millis(500), None);
+        assert_eq!((far.speak, far.answer, far.gap), (SPEAK_CAP, ANSWER_CAP, BANNER_GAP));
+        assert_eq!(GrabTiming::for_port(22, Duration::ZERO, None).speak, SERVER_FIRST_WAIT);
+        assert_eq!(GrabTiming::for_port(554, Duration::ZERO, None).answer, ANSWER_CAP);
     }
 }

@@ -73,6 +73,8 @@ async fn scan_finds_open_ports_and_grabs_banners() {
     );
     let ssh_ex = ex.iter().find(|e| e.peer.ends_with(&format!(":{ssh}"))).unwrap();
     assert!(ssh_ex.sent.is_none(), "a server-first banner needs no nudge");
+    assert_eq!(ssh_port.probe, None, "the banner is what the server said first");
+    assert_eq!(http_port.probe.as_deref(), Some("http-head"));
 
     let obs = result.observations();
     assert_eq!(obs["open"].as_array().unwrap().len(), 2);
@@ -171,4 +173,182 @@ fn wildcard_listeners() -> std::collections::BTreeSet<u16> {
                 .flatten()
         })
         .collect()
+}
+
+/// Reads whatever the client sends first (bounded), for listeners that speak only when
+/// spoken to.
+async fn first_bytes(s: &mut TcpStream) -> Vec<u8> {
+    use tokio::io::AsyncReadExt;
+    let mut buf = vec![0u8; 2048];
+    match tokio::time::timeout(std::time::Duration::from_secs(5), s.read(&mut buf)).await {
+        Ok(Ok(n)) => buf[..n].to_vec(),
+        _ => Vec::new(),
+    }
+}
+
+/// An RTSP server that stays silent until spoken to and hangs up on anything but RTSP, as
+/// camera RTSP daemons do; on an ephemeral port, so only the fixed probe order finds it.
+async fn silent_rtsp_listener() -> u16 {
+    serve(|mut s: TcpStream| async move {
+        let got = first_bytes(&mut s).await;
+        if got.starts_with(b"OPTIONS ") && got.windows(8).any(|w| w == b"RTSP/1.0") {
+            let _ = s
+                .write_all(b"RTSP/1.0 200 OK\r\nCSeq: 1\r\nPublic: OPTIONS, DESCRIBE, SETUP, PLAY\r\n\r\n")
+                .await;
+            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+        }
+    })
+    .await
+}
+
+/// A TLS-only server: silent, drops plain text, answers a ClientHello with a handshake record.
+async fn silent_tls_listener() -> u16 {
+    serve(|mut s: TcpStream| async move {
+        let got = first_bytes(&mut s).await;
+        if got.starts_with(&[0x16, 0x03]) {
+            let _ = s
+                .write_all(&[0x16, 0x03, 0x03, 0x00, 0x04, 0x02, 0x00, 0x00, 0x00])
+                .await;
+            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn silent_listeners_get_protocol_probes_and_their_answers_become_banners() {
+    let rtsp = silent_rtsp_listener().await;
+    let tls = silent_tls_listener().await;
+    let http = http_listener().await;
+    let rec = Recorder::default();
+    let result = connect_scan(&device(quick_limits()), &[rtsp, tls, http], 8, &rec)
+        .await
+        .unwrap();
+    let find = |port: u16| result.open.iter().find(|o| o.port == port).unwrap();
+
+    let r = find(rtsp);
+    assert_eq!(r.service.as_deref(), Some("rtsp"), "{r:?}");
+    assert_eq!(r.probe.as_deref(), Some("rtsp-options"));
+    assert!(r.banner.as_deref().unwrap().starts_with("RTSP/1.0 200 OK"), "{r:?}");
+
+    let t = find(tls);
+    assert_eq!(t.service.as_deref(), Some("tls"), "{t:?}");
+    assert_eq!(t.probe.as_deref(), Some("tls-client-hello"));
+    assert!(t.banner.as_deref().unwrap().starts_with("\\x16\\x03\\x03"), "{t:?}");
+
+    let h = find(http);
+    assert_eq!(h.service.as_deref(), Some("http"));
+    assert_eq!(h.probe.as_deref(), Some("http-head"));
+
+    let ex = rec.drain();
+    assert_eq!(ex.len(), 3, "one exchange per open port");
+    let tls_ex = ex.iter().find(|e| e.peer.ends_with(&format!(":{tls}"))).unwrap();
+    // The exchange holds the ClientHello that got the answer; the label names the probes
+    // the server did not answer.
+    let hello = tls_ex.sent.as_ref().unwrap();
+    assert!(hello.base64.is_some() && hello.len > 40, "{hello:?}");
+    assert!(
+        tls_ex.label.contains("no answer to http-head, rtsp-options"),
+        "{}",
+        tls_ex.label
+    );
+    let obs = result.observations();
+    assert!(
+        obs["open"].as_array().unwrap().iter().all(|o| o["probe"].is_string()),
+        "{obs}"
+    );
+}
+
+/// A listener whose accept queue is full drops SYNs (Linux), as a busy camera does: the
+/// client's kernel retransmits after a second, long after the adaptive timeout. The queue
+/// drains 1.5 s in, so only a retry at the full timeout can find the port open.
+#[tokio::test]
+async fn a_slow_to_accept_open_port_is_found_by_the_retry_at_the_full_timeout() {
+    use std::time::Duration;
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = socket.local_addr().unwrap();
+    let listener = socket.listen(1).unwrap();
+    // Fill the accept queue: connect until a handshake no longer completes.
+    let mut fillers = Vec::new();
+    for _ in 0..16 {
+        match tokio::time::timeout(Duration::from_millis(300), TcpStream::connect(addr)).await {
+            Ok(Ok(s)) => fillers.push(s),
+            _ => break,
+        }
+    }
+    assert!(
+        !fillers.is_empty() && fillers.len() < 16,
+        "queue filled with {}",
+        fillers.len()
+    );
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        while let Ok((s, _)) = listener.accept().await {
+            drop(s);
+        }
+    });
+    // Closed ports around it answer with RSTs at once: they set the round trip.
+    let mut ports: Vec<u16> = (0..8).map(|_| closed_port()).collect();
+    ports.push(addr.port());
+    let mut limits = quick_limits();
+    limits.connect_timeout = Duration::from_secs(5);
+    limits.max_connections = 16;
+    let result = connect_scan(&device(limits), &ports, 16, &Recorder::default())
+        .await
+        .unwrap();
+    assert!(
+        result.open.iter().any(|o| o.port == addr.port()),
+        "the slow port is open: {result:?}"
+    );
+    assert!(result.retried_count >= 1, "{result:?}");
+    assert!(result.open_on_retry_count >= 1, "{result:?}");
+    assert_eq!(result.retry_timeout_ms, Some(5000), "{result:?}");
+    assert!(result.connect_timeout_ms.unwrap() < 5000, "{result:?}");
+    let obs = result.observations();
+    assert_eq!(obs["retried_count"], serde_json::json!(result.retried_count));
+    drop(fillers);
+}
+
+#[tokio::test]
+async fn hostile_listeners_that_stream_forever_or_drip_stay_bounded() {
+    use std::time::Duration;
+    let endless = serve(|mut s: TcpStream| async move {
+        let chunk = [b'A'; 8192];
+        while s.write_all(&chunk).await.is_ok() {}
+    })
+    .await;
+    let drip = serve(|mut s: TcpStream| async move {
+        // Slowloris: one byte at a time, never a pause long enough to end the banner.
+        for _ in 0..10_000 {
+            if s.write_all(b"x").await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    let rec = Recorder::default();
+    // A guard against a hang, not a speed target.
+    let result = tokio::time::timeout(
+        Duration::from_secs(60),
+        connect_scan(&device(quick_limits()), &[endless, drip], 4, &rec),
+    )
+    .await
+    .expect("the grab of a hostile listener ends")
+    .unwrap();
+    assert_eq!(result.open.len(), 2, "{result:?}");
+    for open in &result.open {
+        let banner = open.banner.as_deref().unwrap();
+        assert!(!banner.is_empty() && banner.len() <= 256, "{open:?}");
+    }
+    let ex = rec.drain();
+    let endless_ex = ex.iter().find(|e| e.peer.ends_with(&format!(":{endless}"))).unwrap();
+    let received = endless_ex.received.as_ref().unwrap();
+    assert!(received.truncated, "the byte bound ended the endless stream");
+    let drip_ex = ex.iter().find(|e| e.peer.ends_with(&format!(":{drip}"))).unwrap();
+    assert!(
+        drip_ex.received.as_ref().unwrap().len < 10_000,
+        "the time bound ended the drip"
+    );
 }
