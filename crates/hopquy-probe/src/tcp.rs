@@ -225,7 +225,7 @@ pub async fn connect_scan(
         .filter(|p| well_known_service(*p).is_some())
         .collect();
     list.extend(ports.iter().copied().filter(|p| well_known_service(*p).is_none()));
-    let (found_tx, mut found_rx) = tokio::sync::mpsc::unbounded_channel::<u16>();
+    let (found_tx, found_rx) = tokio::sync::mpsc::unbounded_channel::<u16>();
     let sweeping = tokio::task::spawn_blocking(move || {
         // Dropped with the closure when the sweep ends, which ends the grabs' stream.
         let found_tx = found_tx;
@@ -238,7 +238,9 @@ pub async fn connect_scan(
     });
     let grab_slots = tokio::sync::Semaphore::new(reserved.max(1));
     let grab_slots = &grab_slots;
-    let grabbing = futures::stream::unfold(&mut found_rx, |rx| async move { rx.recv().await.map(|p| (p, rx)) })
+    // The receiver is moved into the stream (not borrowed): a borrowed one makes the future
+    // non-`Send`-general, and callers spawn the scan.
+    let grabbing = futures::stream::unfold(found_rx, |mut rx| async move { rx.recv().await.map(|p| (p, rx)) })
         .map(|port| async move {
             let _slot = grab_slots.acquire().await.ok();
             (port, PortState::Open(grab(device, ip, port, None, None, rec).await))
