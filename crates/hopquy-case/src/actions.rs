@@ -572,6 +572,14 @@ pub const ACTIONS: &[ActionSpec] = &[
                 "Open ports from the profile's `risky_ports` (debug consoles, vendor back doors).",
             ),
             observation("ports_tried", "How many ports the sweep tried."),
+            observation(
+                "excluded_ports",
+                "Ports the target file's `exclude_ports` says are not the device's; not swept.",
+            ),
+            observation(
+                "sweep_scope",
+                "`full` (every port), `profile` (every port was asked for but the target file's `port_sweep = \"profile\"` narrowed it to the declared, profile and common camera ports) or `list` (the step named its ports).",
+            ),
             observation("closed_count", "Ports that refused the connection."),
             observation(
                 "filtered_count",

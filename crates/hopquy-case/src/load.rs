@@ -1002,6 +1002,8 @@ const TARGET_PUBLIC_KEYS: &[&str] = &[
     "min_connect_gap_ms",
     "timeout_s",
     "web",
+    "port_sweep",
+    "exclude_ports",
     "username",
     "password_env",
     "open_tcp_ports",

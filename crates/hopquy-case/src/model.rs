@@ -344,6 +344,8 @@ pub enum Cause {
     NoAnswer,
     /// The device answered in a way the case or profile does not recognise.
     UnrecognisedAnswer,
+    /// The target file narrowed the check (`port_sweep = "profile"`).
+    NarrowedByTarget,
 }
 
 impl Cause {
@@ -356,6 +358,7 @@ impl Cause {
             Cause::AnswerMissing => "answer-missing",
             Cause::NoAnswer => "no-answer",
             Cause::UnrecognisedAnswer => "unrecognised-answer",
+            Cause::NarrowedByTarget => "narrowed-by-target",
         }
     }
 }
@@ -546,6 +549,25 @@ pub struct ConnectionSection {
     /// when HTTP redirects to HTTPS, refuses or is closed), `http` or `https`.
     #[serde(default)]
     pub web: Option<WebPreference>,
+    /// What a full port sweep covers: `full` (default: 1–65535) or `profile` (the declared,
+    /// the profile's and the common camera ports — for a pre-test on a device that needs a
+    /// gentle `min_connect_gap_ms`; the sweep case then cannot pass).
+    #[serde(default)]
+    pub port_sweep: Option<PortSweep>,
+    /// Ports on the target's address that are not the device's (the test machine's own
+    /// listeners on a shared address, such as the simulator's loopback): sweeps skip them and
+    /// record that they did.
+    #[serde(default)]
+    pub exclude_ports: Vec<u16>,
+}
+
+/// The `[connection] port_sweep` choice of a target file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PortSweep {
+    #[default]
+    Full,
+    Profile,
 }
 
 /// The `[connection] web` choice of a target file.

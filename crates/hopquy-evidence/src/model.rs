@@ -114,11 +114,14 @@ pub enum CauseClass {
     NoAnswer,
     /// The device answered in a way the case or profile does not recognise.
     UnrecognisedAnswer,
+    /// The target file narrowed the check (`port_sweep = "profile"`): what was checked
+    /// held, but it cannot show the rest.
+    NarrowedByTarget,
 }
 
 impl CauseClass {
     /// Every class, in the order summaries list them: what the lab fixes itself first.
-    pub const ALL: [CauseClass; 7] = [
+    pub const ALL: [CauseClass; 8] = [
         CauseClass::TargetCredentials,
         CauseClass::DeclarationIncomplete,
         CauseClass::SurfaceNotFound,
@@ -126,6 +129,7 @@ impl CauseClass {
         CauseClass::AnswerMissing,
         CauseClass::NoAnswer,
         CauseClass::UnrecognisedAnswer,
+        CauseClass::NarrowedByTarget,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -137,6 +141,7 @@ impl CauseClass {
             CauseClass::AnswerMissing => "answer-missing",
             CauseClass::NoAnswer => "no-answer",
             CauseClass::UnrecognisedAnswer => "unrecognised-answer",
+            CauseClass::NarrowedByTarget => "narrowed-by-target",
         }
     }
 
@@ -167,6 +172,9 @@ impl CauseClass {
             CauseClass::UnrecognisedAnswer => {
                 "compare the recorded exchange with the profile's classifiers; the profile may need an override"
             }
+            CauseClass::NarrowedByTarget => {
+                "the target file narrowed the check (e.g. `port_sweep = \"profile\"`): fine for a pre-test; remove it and re-run the case for certification"
+            }
         }
     }
 
@@ -189,6 +197,9 @@ impl CauseClass {
             CauseClass::NoAnswer => "kiểm tra đường mạng và tải của thiết bị; tăng `[connection] timeout_s`; chạy lại",
             CauseClass::UnrecognisedAnswer => {
                 "so sánh trao đổi đã ghi với các bộ phân loại của profile; profile có thể cần ghi đè"
+            }
+            CauseClass::NarrowedByTarget => {
+                "tệp target đã thu hẹp phép thử (ví dụ `port_sweep = \"profile\"`): đủ cho thử trước; bỏ nó và chạy lại ca thử để chứng nhận"
             }
         }
     }
@@ -309,6 +320,55 @@ pub struct Results {
     /// does not know would leave it reading `not_applicable`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub clauses_not_tested: Vec<UntestedClause>,
+    /// Additive (v1): how the lab chose the cases of a partial run (`--cases`, `--clause`,
+    /// `--kind`, `--method`, `--effect`, `--skip-effect`, `--skip`), as given; `selection`
+    /// holds the case ids it resolved to. Absent when nothing was filtered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selection_criteria: Option<SelectionCriteria>,
+}
+
+/// A run's selection as the lab gave it. Empty lists select everything; every non-empty
+/// list must hold for a case to run, then `skip_effects` and `skip` take cases out.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SelectionCriteria {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cases: Vec<String>,
+    /// Clause ids or clause-group prefixes (`2.1` selects 2.1.x).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clauses: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kinds: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub methods: Vec<String>,
+    /// `read-only`, `locks-account`, `configures`, `destructive`, `needs-operator`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub effects: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skip_effects: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skip: Vec<String>,
+}
+
+impl SelectionCriteria {
+    /// One line for the terminal and the report: `--clause 2.1 --skip-effect locks-account`.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        for (flag, values) in [
+            ("--cases", &self.cases),
+            ("--clause", &self.clauses),
+            ("--kind", &self.kinds),
+            ("--method", &self.methods),
+            ("--effect", &self.effects),
+            ("--skip-effect", &self.skip_effects),
+            ("--skip", &self.skip),
+        ] {
+            if !values.is_empty() {
+                parts.push(format!("{flag} {}", values.join(",")));
+            }
+        }
+        parts.join(" ")
+    }
 }
 
 impl Results {
@@ -350,12 +410,22 @@ pub enum Event {
         run_id: String,
         regulation: String,
         planned_cases: Vec<String>,
+        /// Additive: the lab's selection of a partial run, so a resumed run keeps it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        selection: Option<SelectionCriteria>,
+        /// Additive: the plan's estimate of the whole run in seconds (machine time; an
+        /// operator's answers come on top).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        estimated_s: Option<u64>,
     },
     CaseStarted {
         ts: String,
         case: String,
         index: usize,
         total: usize,
+        /// Additive: the plan's estimate of this case in seconds.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        estimated_s: Option<u64>,
     },
     StepFinished {
         ts: String,

@@ -77,6 +77,8 @@ struct ReportView {
     partial: bool,
     /// The case ids a partial run was limited to, comma-separated; empty for a full run.
     selection: String,
+    /// How the lab chose the cases (`--clause 2.1 --skip-effect locks-account`).
+    selection_criteria: String,
     /// Ids of the clauses the run tested, comma-separated.
     tested_clauses: String,
     not_tested_count: usize,
@@ -457,6 +459,11 @@ fn build_view(results: &Results, ctx: &ReportContext) -> ReportView {
             .selection
             .as_ref()
             .map(|ids| clean(&ids.join(", ")))
+            .unwrap_or_default(),
+        selection_criteria: results
+            .selection_criteria
+            .as_ref()
+            .map(|c| clean(&c.describe()))
             .unwrap_or_default(),
         tested_clauses: {
             let mut ids: Vec<&str> = results.clauses.iter().map(|c| c.id.as_str()).collect();

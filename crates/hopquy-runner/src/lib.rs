@@ -13,14 +13,18 @@
 //!   the failed exchange recorded; the run goes on with the next case.
 
 pub mod actions;
+pub mod estimate;
 pub mod expect;
 pub mod measured;
 pub mod plan;
 pub mod run;
+pub mod selection;
 pub mod template;
 
+pub use estimate::{CaseEstimate, RunEstimate, SweepEstimate};
 pub use plan::{Plan, PlannedCase, Skip};
 pub use run::{
     CaseOutcome, InputError, Operator, OperatorAnswer, OperatorRequest, RunInput, RunObserver, RunOptions, RunOutcome,
     Runner, Target, run,
 };
+pub use selection::{EffectFilter, Selection, SelectionError};

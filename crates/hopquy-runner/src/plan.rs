@@ -77,9 +77,7 @@ pub fn plan(
     Plan { cases: selected }
 }
 
-fn is_destructive(c: &Case) -> bool {
-    c.effect == Effect::Destructive || c.steps.iter().any(|s| s.destructive == Some(true))
-}
+use crate::selection::is_destructive;
 
 fn effect_rank(c: &Case) -> u8 {
     if is_destructive(c) {

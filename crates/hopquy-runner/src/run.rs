@@ -13,6 +13,7 @@ use hopquy_probe::{Credential, Device, Limits, ProbeError, Recorder, Redactor};
 use serde_json::{Value, json};
 
 use crate::actions::{self, ActionError, RunContext};
+use crate::estimate;
 use crate::expect;
 use crate::plan::{self, PlannedCase, Skip};
 use crate::template;
@@ -31,6 +32,10 @@ pub struct Target {
     pub limits: Limits,
     /// `[connection] web`: where the web API lives (`auto` discovers it).
     pub web: hopquy_case::WebPreference,
+    /// `[connection] port_sweep`: what a sweep of every port covers.
+    pub port_sweep: hopquy_case::PortSweep,
+    /// `[connection] exclude_ports`: not the device's; sweeps skip them.
+    pub exclude_ports: BTreeSet<u16>,
 }
 
 impl std::fmt::Debug for Target {
@@ -52,6 +57,8 @@ pub struct RunOptions {
     pub exhaustive: bool,
     /// Only these case ids (None = all mapped to the regulation).
     pub only: Option<BTreeSet<String>>,
+    /// How the lab chose `only` (`--clause`, `--skip-effect`…), recorded in the evidence.
+    pub selection: Option<hopquy_evidence::SelectionCriteria>,
     /// Case ids already finished (resume): reported from `previous`, not re-run.
     pub done: BTreeSet<String>,
     pub run_id: String,
@@ -188,11 +195,20 @@ impl Runner {
             opts.allow_destructive,
             &opts.done,
         );
+        let estimate = estimate::estimate(
+            &plan,
+            &input.target,
+            &input.profile,
+            &input.credential_dictionaries,
+            &input.path_dictionaries,
+        );
         observer.event(&Event::RunStarted {
             ts: started.clone(),
             run_id: opts.run_id.clone(),
             regulation: opts.regulation.clone(),
             planned_cases: plan.cases.iter().map(|(p, _)| p.case.id.get_ref().clone()).collect(),
+            selection: opts.selection.clone(),
+            estimated_s: Some(estimate.total.as_secs()),
         });
 
         let mut redactor = Redactor::new();
@@ -236,6 +252,7 @@ impl Runner {
                 case: id.clone(),
                 index: index + 1,
                 total,
+                estimated_s: estimate.of(&id).map(|e| e.duration.as_secs()),
             });
             let outcome = match skip {
                 Some(Skip::MissingOps(missing)) => skipped_case(
@@ -307,6 +324,7 @@ impl Runner {
                     certificate_sha256: s.certificate_sha256.clone(),
                 }),
                 warnings: Vec::new(),
+                selection_criteria: opts.selection.clone().filter(|_| selection.is_some()),
                 selection,
                 clauses_not_tested,
             },
@@ -324,20 +342,7 @@ impl Runner {
         let case = &planned.case;
         let case_id = case.id.get_ref().clone();
         let started = now();
-        let mut template_ctx = json!({
-            "params": resolve_params(case, &target.declared),
-            "declared": target.declared,
-            // The fields hopquy-case's TARGET_FIELDS allows; never the password.
-            "target": {
-                "username": target.username,
-                "host": target.host,
-                "vendor": target.device.vendor,
-                "model": target.device.model,
-                "firmware": target.device.firmware,
-                "serial": target.device.serial,
-            },
-            "steps": {},
-        });
+        let mut template_ctx = template_context(case, target);
         let mut decided: Option<(Verdict, String, Option<CauseClass>)> = None;
         let mut steps = Vec::new();
         let mut exchanges = Vec::new();
@@ -502,6 +507,25 @@ impl Runner {
     }
 }
 
+/// What a case's templates (`${params.attempts}`, `${target.host}`…) read, before any step
+/// has run; each step's observations are added under `steps` as it finishes.
+pub fn template_context(case: &Case, target: &Target) -> Value {
+    json!({
+        "params": resolve_params(case, &target.declared),
+        "declared": target.declared,
+        // The fields hopquy-case's TARGET_FIELDS allows; never the password.
+        "target": {
+            "username": target.username,
+            "host": target.host,
+            "vendor": target.device.vendor,
+            "model": target.device.model,
+            "firmware": target.device.firmware,
+            "serial": target.device.serial,
+        },
+        "steps": {},
+    })
+}
+
 /// Resolves once the run is asked to stop.
 async fn cancelled(flag: &AtomicBool) {
     while !flag.load(Ordering::SeqCst) {
@@ -649,6 +673,7 @@ fn cause_class(cause: hopquy_case::Cause) -> CauseClass {
         hopquy_case::Cause::AnswerMissing => CauseClass::AnswerMissing,
         hopquy_case::Cause::NoAnswer => CauseClass::NoAnswer,
         hopquy_case::Cause::UnrecognisedAnswer => CauseClass::UnrecognisedAnswer,
+        hopquy_case::Cause::NarrowedByTarget => CauseClass::NarrowedByTarget,
     }
 }
 
@@ -738,6 +763,8 @@ impl RunInput {
                 declared: serde_json::to_value(&t.declared).unwrap_or(Value::Null),
                 limits,
                 web: t.connection.web.unwrap_or_default(),
+                port_sweep: t.connection.port_sweep.unwrap_or_default(),
+                exclude_ports: t.connection.exclude_ports.iter().copied().collect(),
             },
             credential_dictionaries: suite
                 .credential_dictionaries

@@ -292,7 +292,20 @@ impl SimCamera {
             .iter()
             .filter(|service| service.kind.declared())
             .map(|service| service.port)
-            .chain(host_wildcard_listeners())
+            .collect();
+        ports.sort_unstable();
+        ports.dedup();
+        ports
+    }
+
+    /// Ports of this machine that answer on the camera's address too (listeners on every
+    /// address): the bench's, not the camera's. The target file excludes them from sweeps
+    /// (`exclude_ports`), so a sweep judges the camera alone and its declaration stays its own.
+    pub fn bench_ports(&self) -> Vec<u16> {
+        let own: Vec<u16> = self.services.iter().map(|s| s.port).collect();
+        let mut ports: Vec<u16> = host_wildcard_listeners()
+            .into_iter()
+            .filter(|p| !own.contains(p))
             .collect();
         ports.sort_unstable();
         ports.dedup();
@@ -357,6 +370,17 @@ impl SimCamera {
             .map(u16::to_string)
             .collect::<Vec<_>>()
             .join(", ");
+        let bench = self.bench_ports();
+        let exclude = if bench.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "# This machine listens on these ports on every address, so a sweep of the camera's\n\
+                 # address sees them too; they are the bench's, not the camera's.\n\
+                 exclude_ports = [{}]\n",
+                bench.iter().map(u16::to_string).collect::<Vec<_>>().join(", ")
+            )
+        };
         format!(
             "# Target file for a hopquy simulated camera (setup {setup}).\n\
              # The admin password is not in this file; it is read from the environment variable\n\
@@ -372,6 +396,7 @@ impl SimCamera {
              host = {host}\n\
              profile = {profile}\n\
              ports = {{ {ports} }}\n\
+             {exclude}\
              \n\
              [credentials]\n\
              username = {username}\n\

@@ -113,8 +113,8 @@ async fn services_listen_on_loopback_and_answer_like_a_camera() {
         ["http", "https", "rtsp", "sdk", "ssh", "telnet"]
     );
     assert_eq!(camera.host(), IpAddr::V4(Ipv4Addr::LOCALHOST));
-    // Declared: the camera's declared services, plus the host's wildcard listeners (they
-    // answer on the camera's address too, and are the bench's, not the camera's).
+    // Declared: the camera's declared services only (the host's wildcard listeners are
+    // excluded from sweeps instead, see bench_ports).
     let declared = camera.declared_ports();
     for service in ["http", "https", "rtsp", "ssh"] {
         assert!(
@@ -129,10 +129,14 @@ async fn services_listen_on_loopback_and_answer_like_a_camera() {
         );
     }
     let own: Vec<u16> = ports.values().copied().collect();
-    let extra: Vec<u16> = declared.iter().copied().filter(|p| !own.contains(p)).collect();
     assert!(
-        declared.len() == 4 + extra.len(),
-        "only declared services and host listeners: {declared:?}"
+        declared.len() == 4 && declared.iter().all(|p| own.contains(p)),
+        "only the camera's own declared services: {declared:?}"
+    );
+    assert!(
+        camera.bench_ports().iter().all(|p| !own.contains(p)),
+        "the bench's listeners are never the camera's: {:?}",
+        camera.bench_ports()
     );
 
     // Plain HTTP only redirects to the same path on HTTPS, as current firmware does.
@@ -261,6 +265,19 @@ async fn target_file_describes_the_instance_without_its_password() {
         .map(|p| u16::try_from(p.as_integer().unwrap()).unwrap())
         .collect();
     assert_eq!(open, camera.declared_ports());
+    // The bench's own listeners are excluded from sweeps, never declared as the camera's.
+    let excluded: Vec<u16> = connection
+        .get("exclude_ports")
+        .and_then(|v| v.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|p| p.as_integer())
+                .filter_map(|p| u16::try_from(p).ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(excluded, camera.bench_ports());
+    assert!(excluded.iter().all(|p| !open.contains(p)), "{excluded:?} / {open:?}");
     assert!(!open.contains(&camera.ports()["telnet"]));
     assert!(!open.contains(&camera.ports()["sdk"]));
     assert_eq!(declared["lockout"]["attempts"].as_integer(), Some(5));

@@ -61,6 +61,12 @@ enum Command {
     Rerun(RerunArgs),
     /// Make an ed25519 key pair for signing bundles.
     Keygen(KeygenArgs),
+    /// Show what a run will do before it starts: the cases in order, their effect on the
+    /// device, estimated durations and what will be skipped. Sends nothing.
+    Plan(PlanArgs),
+    /// Answers files: `hopquy answers template` lists every question a run will ask.
+    #[command(subcommand)]
+    Answers(AnswersCommand),
     /// Single protocol checks with optional --json output.
     #[command(subcommand)]
     Probe(commands::probe::ProbeCommand),
@@ -90,9 +96,12 @@ pub struct RunArgs {
     /// dictionary stops at the first accepted default credential: one decides the fail).
     #[arg(long)]
     pub exhaustive: bool,
-    /// Only these case ids (comma-separated).
-    #[arg(long, value_delimiter = ',')]
-    pub cases: Vec<String>,
+    #[command(flatten)]
+    pub select: SelectionArgs,
+    /// Print the plan (order, effects, estimated durations, what is skipped) and exit
+    /// without contacting the device; the same as `hopquy plan`.
+    #[arg(long, conflicts_with = "resume")]
+    pub dry_run: bool,
     /// Sign manifest.json with this lab private key.
     #[arg(long)]
     pub sign: Option<PathBuf>,
@@ -107,6 +116,89 @@ pub struct RunArgs {
     /// The definitions recorded in the bundle are used, not the current suite.
     #[arg(long, conflicts_with = "out")]
     pub resume: Option<PathBuf>,
+}
+
+/// Which cases run. Every option given must hold for a case to be selected; `--skip` and
+/// `--skip-effect` then take cases out. The selection is recorded in the bundle.
+#[derive(Args, Debug, Default, Clone)]
+pub struct SelectionArgs {
+    /// Only these case ids (comma-separated).
+    #[arg(long, value_delimiter = ',', value_name = "ID")]
+    pub cases: Vec<String>,
+    /// Only cases of these clauses; a group selects its clauses (`2.1` = 2.1.1, 2.1.2…).
+    #[arg(long = "clause", value_delimiter = ',', value_name = "CLAUSE")]
+    pub clauses: Vec<String>,
+    /// Only cases of these kinds.
+    #[arg(long = "kind", value_delimiter = ',', value_name = "KIND",
+          value_parser = clap::builder::PossibleValuesParser::new(["automated", "operator", "document"]))]
+    pub kinds: Vec<String>,
+    /// Only cases of these methods (TS 103 701).
+    #[arg(long = "method", value_delimiter = ',', value_name = "METHOD",
+          value_parser = clap::builder::PossibleValuesParser::new(["conceptual", "functional"]))]
+    pub methods: Vec<String>,
+    /// Only cases with these effects on the device.
+    #[arg(long = "effect", value_delimiter = ',', value_name = "EFFECT",
+          value_parser = clap::builder::PossibleValuesParser::new(EFFECTS))]
+    pub effects: Vec<String>,
+    /// Leave out cases with these effects (e.g. `locks-account` on a camera in service).
+    #[arg(long = "skip-effect", value_delimiter = ',', value_name = "EFFECT",
+          value_parser = clap::builder::PossibleValuesParser::new(EFFECTS))]
+    pub skip_effects: Vec<String>,
+    /// Leave out these case ids.
+    #[arg(long, value_delimiter = ',', value_name = "ID")]
+    pub skip: Vec<String>,
+}
+
+const EFFECTS: [&str; 5] = [
+    "read-only",
+    "locks-account",
+    "configures",
+    "destructive",
+    "needs-operator",
+];
+
+#[derive(Args, Debug)]
+pub struct PlanArgs {
+    /// The target file (its password is not needed: nothing is sent).
+    #[arg(long)]
+    pub target: PathBuf,
+    #[arg(long, default_value = "qcvn135-2024")]
+    pub regulation: String,
+    #[command(flatten)]
+    pub select: SelectionArgs,
+    /// Plan the destructive cases as run (as `run --allow-destructive` would).
+    #[arg(long)]
+    pub allow_destructive: bool,
+    /// Operator answers the run will use: the plan says which operator steps stay open.
+    #[arg(long)]
+    pub answers: Option<PathBuf>,
+    /// Print the plan as one JSON document on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum AnswersCommand {
+    /// Write an answers file with every operator and document step a run will ask for, to
+    /// fill in before the session.
+    Template(AnswersTemplateArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct AnswersTemplateArgs {
+    /// The target file of the run the answers are for.
+    #[arg(long)]
+    pub target: PathBuf,
+    #[arg(long, default_value = "qcvn135-2024")]
+    pub regulation: String,
+    #[command(flatten)]
+    pub select: SelectionArgs,
+    /// Include the destructive cases' steps (for a run with `--allow-destructive`).
+    #[arg(long)]
+    pub allow_destructive: bool,
+    /// Write here instead of stdout (refuses to overwrite an existing file).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -184,6 +276,10 @@ pub struct SimArgs {
     /// Bind services on fixed ports from this base (http=base, https=base+1, …).
     #[arg(long)]
     pub port_base: Option<u16>,
+    /// Loopback address to serve on (default: a fresh one in 127.64.0.0/10, so that a port
+    /// sweep of it sees this camera and not the other services on 127.0.0.1).
+    #[arg(long, value_name = "ADDR")]
+    pub bind: Option<std::net::IpAddr>,
     /// Write a target file for the running camera here.
     #[arg(long)]
     pub write_target: Option<PathBuf>,
@@ -260,5 +356,7 @@ async fn dispatch(cli: Cli) -> Result<u8, CliError> {
         Command::Rerun(args) => commands::run::rerun(args).await,
         Command::Keygen(args) => commands::evidence::keygen(args),
         Command::Probe(cmd) => commands::probe::probe(cmd).await,
+        Command::Plan(args) => commands::plan::plan(suite_root, args),
+        Command::Answers(AnswersCommand::Template(args)) => commands::plan::answers_template(suite_root, args),
     }
 }

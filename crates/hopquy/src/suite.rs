@@ -53,6 +53,12 @@ pub fn load_target(path: &Path) -> Result<LoadedTarget, CliError> {
     hopquy_case::load_target(path).map_err(|d| CliError::Input(render_diagnostics(&d)))
 }
 
+/// A target file for what sends nothing (`plan`, `answers template`): its password
+/// variable need not be set.
+pub fn load_target_offline(path: &Path) -> Result<LoadedTarget, CliError> {
+    hopquy_case::load::check_target_file(path).map_err(|d| CliError::Input(render_diagnostics(&d)))
+}
+
 pub fn load_profile(root: &Path, target: &LoadedTarget) -> Result<ResolvedProfile, CliError> {
     resolve_profile(root, target).map_err(|d| CliError::Input(render_diagnostics(&d)))
 }

@@ -93,6 +93,7 @@ pub fn results_from(cases: Vec<CaseResult>, titles: &BTreeMap<String, (String, S
         warnings: Vec::new(),
         selection: None,
         clauses_not_tested: Vec::new(),
+        selection_criteria: None,
     }
 }
 
@@ -198,6 +199,8 @@ pub fn write_bundle(dir: &Path, results: &Results, ctx: ReportContext, key: Opti
             run_id: "run-1".into(),
             regulation: results.regulation.clone(),
             planned_cases: results.cases.iter().map(|c| c.id.clone()).collect(),
+            selection: None,
+            estimated_s: None,
         })
         .unwrap();
     for c in &results.cases {

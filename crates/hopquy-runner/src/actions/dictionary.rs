@@ -9,7 +9,10 @@
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// tokio's clock (the same as std's in a run): the pacing can then be checked in paused time.
+use tokio::time::Instant;
 
 use hopquy_case::{Classifier, Step};
 use hopquy_probe::Credential;

@@ -12,13 +12,13 @@ use serde_json::Value;
 use crate::run::{Operator, Target};
 use crate::template::{self, TemplateError};
 
-mod dictionary;
+pub(crate) mod dictionary;
 mod http;
 mod interactive;
 mod login;
 mod onvif;
 mod password_policy;
-mod ports;
+pub(crate) mod ports;
 mod rtsp;
 mod ssh;
 mod telnet;

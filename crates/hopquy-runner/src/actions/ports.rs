@@ -3,11 +3,12 @@
 
 use std::collections::BTreeSet;
 
-use hopquy_case::Step;
+use hopquy_case::{PortSweep, ProfileFile, Step};
 use hopquy_probe::{Device, Limits, Recorder};
 use serde_json::{Value, json};
 
 use super::{ActionError, ActionOutput, RunContext, opt};
+use crate::run::Target;
 
 /// Ports IP cameras are known to open (web, RTSP, vendor SDKs, debug consoles); a quick sweep
 /// for labs that cannot afford 65535 connections on a fragile device.
@@ -16,37 +17,98 @@ pub const COMMON_CAMERA_PORTS: &[u16] = &[
     9000, 9527, 9530, 10554, 34567, 34599, 37777, 37778, 49152,
 ];
 
-pub async fn run(step: &Step, ctx: &RunContext<'_>, tctx: &Value, rec: &Recorder) -> Result<ActionOutput, ActionError> {
-    let declared: Option<BTreeSet<u16>> =
-        ctx.target
-            .declared
-            .get("open_tcp_ports")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_u64)
-                    .filter_map(|p| u16::try_from(p).ok())
-                    .collect()
-            });
-    let ports: Vec<u16> = match opt(&step.ports, tctx)? {
-        None => (1..=65535).collect(),
+/// What a sweep covered, for the step's `sweep_scope` observation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SweepScope {
+    /// Every port, 1–65535.
+    Full,
+    /// Every port was asked for, but the target file narrowed it (`port_sweep = "profile"`).
+    Profile,
+    /// The step names its own list.
+    List,
+}
+
+impl SweepScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SweepScope::Full => "full",
+            SweepScope::Profile => "profile",
+            SweepScope::List => "list",
+        }
+    }
+}
+
+/// The ports a step's `ports` value (resolved) sweeps on this target. The plan's estimate
+/// uses the same list, so what it announces is what runs.
+pub fn sweep_list(
+    value: Option<Value>,
+    target: &Target,
+    profile: &ProfileFile,
+) -> Result<(Vec<u16>, SweepScope), ActionError> {
+    let declared = declared_ports(target);
+    let every = || match target.port_sweep {
+        PortSweep::Full => ((1..=65535).collect(), SweepScope::Full),
+        PortSweep::Profile => {
+            let narrowed: BTreeSet<u16> = declared
+                .iter()
+                .flatten()
+                .copied()
+                .chain(target.ports.values().copied())
+                .chain(profile.ports.values().copied())
+                .chain(profile.risky_ports.iter().flatten().copied())
+                .chain(COMMON_CAMERA_PORTS.iter().copied())
+                .filter(|p| *p > 0)
+                .collect();
+            (narrowed.into_iter().collect(), SweepScope::Profile)
+        }
+    };
+    let (mut list, scope): (Vec<u16>, SweepScope) = match value {
+        None => every(),
         Some(Value::String(s)) => match s.as_str() {
-            "all" => (1..=65535).collect(),
-            "common-camera" => COMMON_CAMERA_PORTS.to_vec(),
-            "declared" => declared
-                .clone()
-                .ok_or_else(|| ActionError::NotApplicable("the target declares no open_tcp_ports to check".into()))?
-                .into_iter()
-                .collect(),
-            other => hopquy_probe::tcp::parse_port_list(other).map_err(|e| ActionError::Definition(e.to_string()))?,
+            "all" => every(),
+            "common-camera" => (COMMON_CAMERA_PORTS.to_vec(), SweepScope::List),
+            "declared" => (
+                declared
+                    .ok_or_else(|| ActionError::NotApplicable("the target declares no open_tcp_ports to check".into()))?
+                    .into_iter()
+                    .collect(),
+                SweepScope::List,
+            ),
+            other => (
+                hopquy_probe::tcp::parse_port_list(other).map_err(|e| ActionError::Definition(e.to_string()))?,
+                SweepScope::List,
+            ),
         },
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|v| v.as_u64().and_then(|p| u16::try_from(p).ok()).filter(|p| *p > 0))
-            .collect::<Option<Vec<u16>>>()
-            .ok_or_else(|| ActionError::Definition("`ports` list must hold port numbers 1–65535".into()))?,
+        Some(Value::Array(items)) => (
+            items
+                .iter()
+                .map(|v| v.as_u64().and_then(|p| u16::try_from(p).ok()).filter(|p| *p > 0))
+                .collect::<Option<Vec<u16>>>()
+                .ok_or_else(|| ActionError::Definition("`ports` list must hold port numbers 1–65535".into()))?,
+            SweepScope::List,
+        ),
         Some(other) => return Err(ActionError::Definition(format!("`ports` cannot be {other}"))),
     };
+    list.retain(|p| !target.exclude_ports.contains(p));
+    Ok((list, scope))
+}
+
+fn declared_ports(target: &Target) -> Option<BTreeSet<u16>> {
+    target
+        .declared
+        .get("open_tcp_ports")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_u64)
+                .filter_map(|p| u16::try_from(p).ok())
+                .collect()
+        })
+}
+
+pub async fn run(step: &Step, ctx: &RunContext<'_>, tctx: &Value, rec: &Recorder) -> Result<ActionOutput, ActionError> {
+    let declared = declared_ports(ctx.target);
+    let (ports, scope) = sweep_list(opt(&step.ports, tctx)?, ctx.target, ctx.profile)?;
     let concurrency = step
         .options
         .as_ref()
@@ -92,6 +154,8 @@ pub async fn run(step: &Step, ctx: &RunContext<'_>, tctx: &Value, rec: &Recorder
         map.insert("declared_given".into(), json!(declared.is_some()));
         map.insert("risky_open".into(), json!(risky));
         map.insert("ports_tried".into(), json!(ports.len()));
+        map.insert("sweep_scope".into(), json!(scope.as_str()));
+        map.insert("excluded_ports".into(), json!(ctx.target.exclude_ports));
     }
     Ok(ActionOutput {
         observations: obs,

@@ -29,6 +29,8 @@ pub fn target(password: &str, ports: &[(&str, u16)]) -> Target {
         declared: serde_json::Value::Null,
         limits: Limits::default(),
         web: Default::default(),
+        port_sweep: Default::default(),
+        exclude_ports: Default::default(),
     }
 }
 

@@ -107,6 +107,7 @@ pub async fn demo(suite_root: Option<PathBuf>, args: DemoArgs) -> Result<u8, Cli
         target: &target,
         out: &out,
         only: None,
+        selection: None,
         allow_destructive,
         exhaustive: false,
         json: args.json,

@@ -57,7 +57,7 @@ pub fn list(suite_root: Option<PathBuf>, args: ListArgs) -> Result<u8, CliError>
 
 /// Rows as columns padded to their widest cell (in characters), so a long id never pushes
 /// its row out of line; the last column is not padded.
-fn aligned<const N: usize>(rows: &[[String; N]]) -> Vec<String> {
+pub(crate) fn aligned<const N: usize>(rows: &[[String; N]]) -> Vec<String> {
     let mut widths = [0usize; N];
     for row in rows {
         for (width, cell) in widths.iter_mut().zip(row) {
@@ -370,7 +370,7 @@ fn validate_path(p: &Path, root: Option<&Path>) -> Vec<hopquy_case::Diagnostic> 
     result.err().unwrap_or_default()
 }
 
-fn regulation<'s>(suite: &'s Suite, id: &str) -> Result<&'s hopquy_case::Regulation, CliError> {
+pub(crate) fn regulation<'s>(suite: &'s Suite, id: &str) -> Result<&'s hopquy_case::Regulation, CliError> {
     suite.regulation(id).map(|r| &r.regulation).ok_or_else(|| {
         let known: Vec<&str> = suite.regulations.iter().map(|r| r.regulation.id.as_str()).collect();
         CliError::Usage(format!("unknown regulation `{id}`; known: {}", known.join(", ")))

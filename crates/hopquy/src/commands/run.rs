@@ -10,6 +10,7 @@ use hopquy_evidence::{BundleWriter, CaseResult, FinishOptions, ReportContext, Re
 use hopquy_runner::{Operator, RunOptions, Runner};
 
 use crate::bundle::BundleObserver;
+use crate::commands::plan;
 use crate::exit::{self, CliError};
 use crate::operator::{Answers, BenchOperator};
 use crate::progress::Progress;
@@ -17,7 +18,12 @@ use crate::suite;
 use crate::{RerunArgs, RunArgs};
 
 pub async fn run(suite_root: Option<PathBuf>, args: RunArgs) -> Result<u8, CliError> {
-    let target = suite::load_target(&args.target)?;
+    // A dry run sends nothing, so it needs no password.
+    let target = if args.dry_run {
+        suite::load_target_offline(&args.target)?
+    } else {
+        suite::load_target(&args.target)?
+    };
     let report = match &args.lab {
         Some(p) => load_lab(p)?,
         None => ReportContext::default(),
@@ -50,6 +56,28 @@ pub async fn run(suite_root: Option<PathBuf>, args: RunArgs) -> Result<u8, CliEr
         None => Answers::default(),
     };
     let answered = answers.answered();
+    // A resumed partial run keeps the cases it planned and the selection they came from.
+    let (only, selection) = match &args.resume {
+        Some(bundle) => match recorded_plan(bundle) {
+            Some((planned, selection)) => (Some(planned), selection),
+            None => (None, None),
+        },
+        None => plan::resolve_selection(&suite, &regulation, &args.select.selection())?,
+    };
+    if args.dry_run {
+        let view = plan::build(
+            &suite,
+            &profile,
+            &target,
+            &regulation,
+            only.as_ref(),
+            selection,
+            args.allow_destructive,
+            &answered,
+        )?;
+        plan::show(&view, args.json);
+        return Ok(exit::PASS);
+    }
     let operator: Arc<dyn Operator> = Arc::new(BenchOperator::new(answers, args.non_interactive));
     let spec = RunSpec {
         suite: &suite,
@@ -58,12 +86,8 @@ pub async fn run(suite_root: Option<PathBuf>, args: RunArgs) -> Result<u8, CliEr
         profile: &profile,
         target: &target,
         out: &out,
-        // A resumed partial run keeps the cases it planned, so it stays the same selection.
-        only: if !args.cases.is_empty() {
-            Some(args.cases.iter().cloned().collect())
-        } else {
-            args.resume.as_deref().and_then(recorded_plan)
-        },
+        only,
+        selection,
         allow_destructive: args.allow_destructive,
         exhaustive: args.exhaustive,
         json: args.json,
@@ -115,6 +139,7 @@ pub async fn rerun(args: RerunArgs) -> Result<u8, CliError> {
             Some(ids) => ids.iter().cloned().collect(),
             None => original.cases.iter().map(|c| c.id.clone()).collect(),
         }),
+        selection: original.selection_criteria.clone(),
         allow_destructive: args.allow_destructive,
         exhaustive: args.exhaustive,
         json: args.json,
@@ -195,11 +220,15 @@ fn finished_cases(bundle: &Path) -> Result<Vec<CaseResult>, CliError> {
     Ok(out)
 }
 
-/// The cases an interrupted run planned (its first event).
-fn recorded_plan(bundle: &Path) -> Option<BTreeSet<String>> {
+/// The cases an interrupted run planned and the selection they came from (its first event).
+fn recorded_plan(bundle: &Path) -> Option<(BTreeSet<String>, Option<hopquy_evidence::SelectionCriteria>)> {
     let events = hopquy_evidence::read_events(bundle).ok()?;
     events.iter().find_map(|e| match e {
-        hopquy_evidence::Event::RunStarted { planned_cases, .. } => Some(planned_cases.iter().cloned().collect()),
+        hopquy_evidence::Event::RunStarted {
+            planned_cases,
+            selection,
+            ..
+        } => Some((planned_cases.iter().cloned().collect(), selection.clone())),
         _ => None,
     })
 }
@@ -222,6 +251,8 @@ pub struct RunSpec<'a> {
     pub target: &'a LoadedTarget,
     pub out: &'a Path,
     pub only: Option<BTreeSet<String>>,
+    /// How `only` was chosen, recorded in the bundle.
+    pub selection: Option<hopquy_evidence::SelectionCriteria>,
     pub allow_destructive: bool,
     /// Dictionaries try every pair (`--exhaustive`) instead of stopping at the first accepted.
     pub exhaustive: bool,
@@ -290,6 +321,7 @@ pub async fn execute(spec: RunSpec<'_>, operator: Arc<dyn Operator>) -> Result<F
         allow_destructive: spec.allow_destructive,
         exhaustive: spec.exhaustive,
         only: spec.only.clone(),
+        selection: spec.selection.clone(),
         done,
         run_id: run_id(),
         tool_version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -492,11 +524,15 @@ fn partial_line(results: &Results) -> String {
             ids.join(", ")
         }
     );
+    if let Some(criteria) = &results.selection_criteria {
+        line.push_str(&format!(" — selection: {}", criteria.describe()));
+    }
     if let Some(selection) = &results.selection {
         line.push_str(&format!(" — cases selected: {}", selection.join(", ")));
     }
     line
 }
+
 /// Case ids listed per cause before "and N more": enough to find them, short enough to read.
 const CAUSE_CASES_SHOWN: usize = 4;
 
@@ -693,6 +729,7 @@ mod tests {
             warnings: Vec::new(),
             selection: None,
             clauses_not_tested: Vec::new(),
+            selection_criteria: None,
         };
         assert_eq!(exit::for_results(&results), exit::INCONCLUSIVE);
         let lines = summary_lines(&results);
@@ -747,6 +784,7 @@ mod tests {
                 title_en: None,
                 title_vi: None,
             }],
+            selection_criteria: None,
         };
         let text = summary_lines(&results).join("\n");
         assert!(
