@@ -639,7 +639,7 @@ mod tests {
         CaseResult {
             id: id.into(),
             clauses: vec!["2.1.5".into()],
-            kind: "automated".into(),
+            kind: hopquy_evidence::CaseKind::Automated,
             verdict,
             summary: "s".into(),
             evidence: Vec::new(),
