@@ -655,14 +655,9 @@ pub const ACTIONS: &[ActionSpec] = &[
     },
     ActionSpec {
         name: "ssh",
-        description: "Read the SSH banner and key-exchange offer and the authentication methods, and optionally try a login.",
+        description: "Read the SSH banner and key-exchange offer and the authentication methods; no password is sent (password logins are `login` with `surface = \"ssh\"`).",
         params: &[
             param("port", ParamKind::Port, "Named port or number. Default `ssh`."),
-            param(
-                "credentials",
-                ParamKind::Credentials,
-                "Credential set to try a password login with; omitted: no login is attempted.",
-            ),
             OPTIONS,
         ],
         observations: &[
@@ -678,15 +673,11 @@ pub const ACTIONS: &[ActionSpec] = &[
             ),
             observation(
                 "password_methods_offered",
-                "The offered methods that take a password: `password`, `keyboard-interactive`, or `[]` when none is (then the logins still try `password`, and its refusal shows no password login exists); null without a session.",
+                "The offered methods that take a password: `password`, `keyboard-interactive`, or `[]` when none is (then SSH logins still try `password`, and its refusal shows no password login exists); null without a session.",
             ),
             observation(
                 "weak",
                 "Offered algorithms considered weak (e.g. `diffie-hellman-group1-sha1`, `ssh-dss`, CBC ciphers, `hmac-md5`).",
-            ),
-            observation(
-                "login",
-                "Outcome of the login attempts: `accepted` if any password was accepted, else `unknown` if any went unanswered, else `rejected` (SSH has no lock signal, so a locked account reads `rejected`); null when not attempted.",
             ),
             observation(
                 "reachable",
@@ -729,25 +720,15 @@ pub const ACTIONS: &[ActionSpec] = &[
                 "True when the server let the `none` method in: a login without any credential.",
             ),
             observation(
-                "accepted_credentials",
-                "Credentials whose password was accepted, as `user:password` (the target's own as `user:[REDACTED]`).",
-            ),
-            observation(
-                "login_attempts",
-                "Every attempt in order: `{credential, outcome, remaining_methods, partial_success, method, error}`; `method` is `password` when offered, else `keyboard-interactive` (the password typed into the server's password prompt; a prompt that asks for anything else, such as a one-time code, makes the attempt `unknown` with the prompt in `error`).",
-            ),
-            observation(
                 "pre_banner",
                 "Lines the server sent before its identification line; present only when there were some.",
             ),
             observation(
                 "session_error",
-                "Why the audit session (methods, logins) could not be set up, e.g. no algorithm in common; absent when it worked.",
+                "Why the audit session (methods) could not be set up, e.g. no algorithm in common; absent when it worked.",
             ),
         ],
-        rules: &[
-            "`options` may set `user` (user name for the `none` request that lists the methods; default the first credential's, else `root`), `fresh_connection` (a new connection per password attempt) and `stop_on_accept`.",
-        ],
+        rules: &["`options` may set `user` (user name for the `none` request that lists the methods; default `root`)."],
     },
     ActionSpec {
         name: "rtsp",

@@ -15,7 +15,7 @@ use crate::fsutil::{
 };
 use crate::junit::junit_xml;
 use crate::manifest::{
-    CASES_DIR, DEFINITIONS_DIR, EVENTS_FILE, EXCHANGES_FILE, INCOMPLETE_MARKER, JUNIT_FILE, MANIFEST_FILE,
+    DEFINITIONS_DIR, EVENTS_FILE, EXCHANGES_FILE, INCOMPLETE_MARKER, JUNIT_FILE, MANIFEST_FILE,
     MANIFEST_SCHEMA_VERSION, Manifest, ManifestFile, OSCAL_FILE, REPORT_FILE, RESULTS_FILE, SARIF_FILE, SIGNATURE_FILE,
     WalkedKind, walk_bundle,
 };
@@ -279,7 +279,7 @@ impl BundleWriter {
     pub fn write_case_file(&mut self, case_id: &str, rel_path: &str, bytes: &[u8]) -> Result<String, EvidenceError> {
         validate_case_id(case_id)?;
         validate_relative_path(rel_path)?;
-        let full = format!("{CASES_DIR}/{case_id}/{rel_path}");
+        let full = crate::paths::case_file(case_id, rel_path);
         self.write_file(&full, bytes)?;
         Ok(full)
     }

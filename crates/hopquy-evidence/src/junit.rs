@@ -128,7 +128,7 @@ fn test_case(results: &Results, group: &str, case: &CaseResult) -> TestCase {
     for clause in case.clauses.iter().filter(|c| clause_group(c) == group) {
         test_case.add_property(Property::new("clause", sanitize_text(clause)));
     }
-    test_case.add_property(Property::new("kind", sanitize_text(&case.kind)));
+    test_case.add_property(Property::new("kind", case.kind.as_str()));
     test_case.add_property(Property::new("regulation", sanitize_text(&results.regulation)));
     test_case.add_property(Property::new("verdict", case.verdict.as_str()));
     if let (Some(start), Some(end)) = (

@@ -13,6 +13,7 @@ pub mod junit;
 pub mod manifest;
 pub mod model;
 pub mod oscal;
+pub mod paths;
 pub mod report;
 pub mod sarif;
 pub mod sign;

@@ -13,20 +13,10 @@ use crate::model::{Event, Results, ToolInfo};
 
 pub const MANIFEST_SCHEMA_VERSION: u32 = 1;
 
-pub const MANIFEST_FILE: &str = "manifest.json";
-pub const SIGNATURE_FILE: &str = "manifest.sig";
-pub const RESULTS_FILE: &str = "results.json";
-pub const JUNIT_FILE: &str = "junit.xml";
-pub const REPORT_FILE: &str = "report.html";
-pub const SARIF_FILE: &str = "results.sarif";
-pub const OSCAL_FILE: &str = "oscal-assessment-results.json";
-pub const EVENTS_FILE: &str = "events.jsonl";
-pub const TARGET_FILE: &str = "target.toml";
-pub const DEFINITIONS_DIR: &str = "definitions";
-pub const CASES_DIR: &str = "cases";
-pub const EXCHANGES_FILE: &str = "exchanges.jsonl";
-/// Present from `BundleWriter::create` until the very last step of `finish`.
-pub const INCOMPLETE_MARKER: &str = ".hopquy-incomplete";
+pub use crate::paths::{
+    CASES_DIR, DEFINITIONS_DIR, EVENTS_FILE, EXCHANGES_FILE, INCOMPLETE_MARKER, JUNIT_FILE, MANIFEST_FILE, OSCAL_FILE,
+    REPORT_FILE, RESULTS_FILE, SARIF_FILE, SIGNATURE_FILE, TARGET_FILE,
+};
 
 pub const MAX_MANIFEST_BYTES: u64 = 64 * 1024 * 1024;
 pub const MAX_RESULTS_BYTES: u64 = 64 * 1024 * 1024;

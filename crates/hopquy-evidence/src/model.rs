@@ -246,12 +246,86 @@ pub fn distinct_causes<'c, I: IntoIterator<Item = &'c CaseResult>>(cases: I) -> 
     classes
 }
 
+/// How a case gets its evidence (`kind` in results.json).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CaseKind {
+    /// The harness alone produces the evidence.
+    Automated,
+    /// A person acts (factory reset, power cut, second sample…) and the harness checks.
+    Operator,
+    /// Evidence (IXIT, manual, policy) is reviewed and attached.
+    Document,
+}
+
+impl CaseKind {
+    pub const ALL: [CaseKind; 3] = [CaseKind::Automated, CaseKind::Operator, CaseKind::Document];
+
+    /// The results.json string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CaseKind::Automated => "automated",
+            CaseKind::Operator => "operator",
+            CaseKind::Document => "document",
+        }
+    }
+}
+
+impl std::fmt::Display for CaseKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What became of one step (`status` in results.json and in `step_finished` events).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    /// The step ran and every expectation on it held (or it had none).
+    Ok,
+    /// The step ran and an expectation on it did not hold.
+    FailedExpectation,
+    /// The step could not make its observation, or an expectation could not be evaluated.
+    Error,
+    /// Not run: the verdict was already decided and the step is not `always`.
+    Skipped,
+}
+
+impl StepStatus {
+    pub const ALL: [StepStatus; 4] = [
+        StepStatus::Ok,
+        StepStatus::FailedExpectation,
+        StepStatus::Error,
+        StepStatus::Skipped,
+    ];
+
+    /// The results.json string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepStatus::Ok => "ok",
+            StepStatus::FailedExpectation => "failed_expectation",
+            StepStatus::Error => "error",
+            StepStatus::Skipped => "skipped",
+        }
+    }
+
+    /// Whether the step ran to an observation its expectations were checked against.
+    pub fn observed(self) -> bool {
+        matches!(self, StepStatus::Ok | StepStatus::FailedExpectation)
+    }
+}
+
+impl std::fmt::Display for StepStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CaseResult {
     pub id: String,
     pub clauses: Vec<String>,
-    /// `automated`, `operator` or `document`.
-    pub kind: String,
+    pub kind: CaseKind,
     pub verdict: Verdict,
     pub summary: String,
     /// Bundle-relative paths of the files this verdict rests on.
@@ -274,8 +348,7 @@ pub struct CaseResult {
 pub struct StepResult {
     pub id: String,
     pub action: String,
-    /// `ok`, `failed_expectation`, `error`, `skipped`.
-    pub status: String,
+    pub status: StepStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     /// What the step observed (probe observations, redacted).
@@ -431,7 +504,7 @@ pub enum Event {
         ts: String,
         case: String,
         step: String,
-        status: String,
+        status: StepStatus,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         message: Option<String>,
     },
@@ -456,9 +529,71 @@ pub enum Event {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::Verdict::*;
     use super::*;
+
+    /// The strings a variant of `$defs/<name>` may take in a generated schema, whether
+    /// schemars wrote them as `enum` or as `oneOf` of `const`s.
+    fn schema_strings(schema: &str, name: &str) -> Vec<String> {
+        let schema: serde_json::Value = serde_json::from_str(schema).unwrap();
+        let def = &schema["$defs"][name];
+        let strings: Vec<String> = match (def["enum"].as_array(), def["oneOf"].as_array()) {
+            (Some(values), _) => values.iter().map(|v| v.as_str().unwrap().to_owned()).collect(),
+            (None, Some(variants)) => variants
+                .iter()
+                .map(|v| v["const"].as_str().unwrap().to_owned())
+                .collect(),
+            (None, None) => panic!("$defs/{name} lists no strings: {def}"),
+        };
+        assert!(!strings.is_empty(), "$defs/{name}");
+        strings
+    }
+
+    /// Every variant serialises to the string the published schema lists, that string reads
+    /// back as the same variant, and the strings are those results.json has always carried.
+    fn round_trip<T>(variants: &[T], as_str: fn(&T) -> &'static str, schema: &[String], literals: &[&str])
+    where
+        T: Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+    {
+        let names: Vec<&str> = variants.iter().map(as_str).collect();
+        assert_eq!(names, literals, "variants and their strings");
+        assert_eq!(schema, literals, "strings in the schema");
+        for v in variants {
+            let text = serde_json::to_value(v).unwrap();
+            assert_eq!(text, serde_json::Value::String(as_str(v).to_owned()), "{v:?}");
+            let back: T = serde_json::from_value(text).unwrap();
+            assert_eq!(&back, v);
+        }
+    }
+
+    const RESULTS_SCHEMA: &str = include_str!("../../../docs/schemas/results.schema.json");
+    const EVENT_SCHEMA: &str = include_str!("../../../docs/schemas/event.schema.json");
+
+    #[test]
+    fn step_status_strings_are_the_schema_and_unchanged() {
+        let literals = ["ok", "failed_expectation", "error", "skipped"];
+        for schema in [RESULTS_SCHEMA, EVENT_SCHEMA] {
+            round_trip(
+                &StepStatus::ALL,
+                |s| s.as_str(),
+                &schema_strings(schema, "StepStatus"),
+                &literals,
+            );
+        }
+        assert!(serde_json::from_str::<StepStatus>("\"passed\"").is_err());
+    }
+
+    #[test]
+    fn case_kind_strings_are_the_schema_and_unchanged() {
+        round_trip(
+            &CaseKind::ALL,
+            |k| k.as_str(),
+            &schema_strings(RESULTS_SCHEMA, "CaseKind"),
+            &["automated", "operator", "document"],
+        );
+    }
 
     #[test]
     fn clause_aggregation_follows_the_design_order() {

@@ -24,7 +24,7 @@ use crate::error::EvidenceError;
 use crate::fsutil::sanitize_text;
 use crate::junit::clause_sort_key;
 use crate::manifest::DEFINITIONS_DIR;
-use crate::model::{CaseResult, ClauseResult, Results, Verdict};
+use crate::model::{CaseKind, CaseResult, ClauseResult, Results, Verdict};
 use crate::report::href_for;
 
 /// The OSCAL release the document declares. The tests validate it against the newest official
@@ -85,12 +85,11 @@ pub fn oscal_control_id(clause: &str) -> String {
 }
 
 /// OSCAL `methods` for a case kind.
-pub fn oscal_methods(kind: &str) -> Vec<&'static str> {
+pub fn oscal_methods(kind: CaseKind) -> Vec<&'static str> {
     match kind {
-        "automated" => vec!["TEST"],
-        "document" => vec!["EXAMINE"],
-        "operator" => vec!["INTERVIEW", "TEST"],
-        _ => vec!["UNKNOWN"],
+        CaseKind::Automated => vec!["TEST"],
+        CaseKind::Document => vec!["EXAMINE"],
+        CaseKind::Operator => vec!["INTERVIEW", "TEST"],
     }
 }
 
@@ -341,7 +340,7 @@ fn observation(
     let mut props = vec![
         prop("case-id", &case.id),
         prop("verdict", case.verdict.as_str()),
-        prop("case-kind", &case.kind),
+        prop("case-kind", case.kind.as_str()),
     ];
     props.extend(case.clauses.iter().map(|c| prop("clause", c)));
     let relevant_evidence = case
@@ -362,7 +361,7 @@ fn observation(
             summary
         },
         props,
-        methods: oscal_methods(&case.kind),
+        methods: oscal_methods(case.kind),
         subjects: vec![Subject {
             subject_uuid: device_uuid.to_string(),
             subject_type: "inventory-item",

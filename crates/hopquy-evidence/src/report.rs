@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::EvidenceError;
 use crate::fsutil::{read_bounded_following, sanitize_text, validate_relative_path};
 use crate::junit::clause_sort_key;
-use crate::model::{CaseResult, CauseClass, Results, Verdict, distinct_causes};
+use crate::model::{CaseKind, CaseResult, CauseClass, Results, Verdict, distinct_causes};
 
 pub const DEFAULT_TEMPLATE: &str = include_str!("../templates/report.html.j2");
 const TEMPLATE_NAME: &str = "report.html";
@@ -229,12 +229,11 @@ fn not_tested_view() -> VerdictView {
     }
 }
 
-fn kind_label(kind: &str) -> String {
+fn kind_label(kind: CaseKind) -> String {
     match kind {
-        "automated" => "Tự động / Automated".into(),
-        "operator" => "Có người vận hành / Operator-assisted".into(),
-        "document" => "Xem xét tài liệu / Document review".into(),
-        other => clean(other),
+        CaseKind::Automated => "Tự động / Automated".into(),
+        CaseKind::Operator => "Có người vận hành / Operator-assisted".into(),
+        CaseKind::Document => "Xem xét tài liệu / Document review".into(),
     }
 }
 
@@ -372,7 +371,7 @@ fn build_view(results: &Results, ctx: &ReportContext) -> ReportView {
             id: clean(&case.id),
             anchor: format!("case-{}", index + 1),
             title: case.title.as_deref().map(clean),
-            kind: kind_label(&case.kind),
+            kind: kind_label(case.kind),
             clauses: clean(&case.clauses.join(", ")),
             verdict: verdict_view(case.verdict),
             started: format_time(case.started.as_deref()),
@@ -389,7 +388,7 @@ fn build_view(results: &Results, ctx: &ReportContext) -> ReportView {
                 .map(|step| StepView {
                     id: clean(&step.id),
                     action: clean(&step.action),
-                    status: clean(&step.status),
+                    status: step.status.as_str().to_owned(),
                     message: step.message.as_deref().map(clean),
                     observations: observations_text(&step.observations),
                 })

@@ -215,7 +215,7 @@ fn log(results: &Results) -> SarifLog {
             },
             properties: RuleProperties {
                 clauses,
-                kind: sanitize_text(&case.kind),
+                kind: case.kind.as_str().to_owned(),
                 tags,
             },
         });

@@ -1,13 +1,15 @@
 //! SSH audit: the server's banner and every algorithm it offers, its host key, the
-//! authentication methods it allows, and optional password logins.
+//! authentication methods it allows; and one password login per call ([`login_once`]), which
+//! the runner's credential-attempt engine drives (pacing, dictionaries, stopping).
 //!
 //! Connections, each through [`Device::connect_tcp`] so the device's cap holds:
 //! 1. Our own: send our identification line, read the server's (skipping bounded pre-banner
 //!    lines) and its cleartext SSH_MSG_KEXINIT ([`kexinit`]), then close. Recorded byte for
 //!    byte (`Capture::Wire`). russh cannot do this part: it keeps the peer's lists to itself.
 //! 2. A russh client session over that same kind of stream: host-key fingerprint, the
-//!    negotiated algorithms, a `none` request whose refusal lists the methods, then one
-//!    password login per credential: the `password` method when offered, else
+//!    negotiated algorithms and a `none` request whose refusal lists the methods.
+//! 3. Per [`login_once`], a fresh session: the `none` request for the credential's user, then
+//!    its password: the `password` method when offered, else
 //!    `keyboard-interactive` answering the server's password prompt (OpenSSH with
 //!    `PasswordAuthentication no` and PAM, many embedded builds) — trying only `password`
 //!    there would read every refusal-by-method as a wrong password. The session is
@@ -51,16 +53,13 @@ pub const DEFAULT_PORT: u16 = 22;
 pub const CLIENT_ID: &str = concat!("SSH-2.0-hopquy_", env!("CARGO_PKG_VERSION"));
 /// Bytes one russh session may read from the device; authentication needs a few KiB.
 const SESSION_READ_BUDGET: usize = 1024 * 1024;
-/// User name for the `none` request when no credential names one: the account cameras
-/// most often run SSH for.
+/// User name for the audit's `none` request when none is given: the account cameras most
+/// often run SSH for.
 const DEFAULT_PROBE_USER: &str = "root";
 /// A server that drops the connection during an attempt (OpenSSH after MaxAuthTries) gets
 /// this many fresh connections for that credential before the attempt counts as `unknown`.
 const RETRIES_AFTER_DROP: usize = 1;
 const DISCONNECT_WAIT: Duration = Duration::from_millis(200);
-/// A device that leaves this many password requests in a row unanswered will leave the
-/// rest unanswered too; a long dictionary would otherwise cost one timeout per entry.
-const MAX_UNANSWERED_IN_A_ROW: usize = 3;
 /// Keyboard-interactive info requests answered in one attempt: PAM asks once for the
 /// password, some servers send an empty request first or after it; a server still asking
 /// after this many is not running a password login we understand.
@@ -118,14 +117,8 @@ pub fn is_password_prompt(prompt: &str) -> bool {
 /// What to do beyond the algorithm audit.
 #[derive(Debug, Clone, Default)]
 pub struct SshOptions {
-    /// Password logins to try, in order. Empty: no login is attempted.
-    pub credentials: Vec<Credential>,
-    /// User for the `none` request that lists the methods; default the first credential's
-    /// user, else `root`.
+    /// User for the `none` request that lists the methods; default `root`.
     pub probe_user: Option<String>,
-    /// A new connection for every password attempt (defeats per-connection counters).
-    pub fresh_connection: bool,
-    pub stop_on_accept: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -185,38 +178,11 @@ pub struct SshAudit {
     /// `SHA256:…` as OpenSSH prints it.
     pub host_key_fingerprint: Option<String>,
     pub negotiated: Option<Negotiated>,
-    /// Why the russh session (methods, logins) failed, when it did.
+    /// Why the russh session (methods) failed, when it did.
     pub session_error: Option<String>,
-    pub login_requested: bool,
-    pub attempts: Vec<LoginAttempt>,
 }
 
 impl SshAudit {
-    /// Over all attempts: `accepted` if any password was accepted, else `unknown` if any
-    /// attempt went unanswered (or none could be made), else `rejected`; `None` when no
-    /// login was asked for.
-    pub fn login(&self) -> Option<LoginOutcome> {
-        if !self.login_requested {
-            return None;
-        }
-        let any = |o: LoginOutcome| self.attempts.iter().any(|a| a.outcome == o);
-        Some(if any(LoginOutcome::Accepted) {
-            LoginOutcome::Accepted
-        } else if self.attempts.is_empty() || any(LoginOutcome::Unknown) {
-            LoginOutcome::Unknown
-        } else {
-            LoginOutcome::Rejected
-        })
-    }
-
-    pub fn accepted_credentials(&self) -> Vec<String> {
-        self.attempts
-            .iter()
-            .filter(|a| a.outcome == LoginOutcome::Accepted)
-            .map(|a| a.credential.clone())
-            .collect()
-    }
-
     /// The observation object (action table `ssh`, probe contract DESIGN §5). Lists are
     /// server-to-client as sent; `*_c2s` appear only where that direction differs.
     pub fn observations(&self) -> Value {
@@ -244,9 +210,6 @@ impl SshAudit {
             "negotiated": self.negotiated,
             "weak": weak_names,
             "weak_detail": self.weak,
-            "login": self.login().map(LoginOutcome::as_str),
-            "accepted_credentials": self.accepted_credentials(),
-            "login_attempts": self.attempts,
         });
         if let Value::Object(map) = &mut obs {
             for (name, c2s, s2c) in [
@@ -338,7 +301,7 @@ async fn read_hello(
     }
 }
 
-/// The full audit: connection 1, then a russh session for methods and logins.
+/// The full audit: connection 1, then a russh session for the methods. No password is sent.
 pub async fn audit(device: &Device, port: u16, opts: &SshOptions, rec: &Recorder) -> Result<SshAudit, ProbeError> {
     let hello = grab_server_hello(device, port, rec).await?;
     let weak = weak_algorithms(&hello.kexinit);
@@ -350,14 +313,8 @@ pub async fn audit(device: &Device, port: u16, opts: &SshOptions, rec: &Recorder
         host_key_fingerprint: None,
         negotiated: None,
         session_error: None,
-        login_requested: !opts.credentials.is_empty(),
-        attempts: Vec::new(),
     };
-    let probe_user = opts
-        .probe_user
-        .clone()
-        .or_else(|| opts.credentials.first().map(|c| c.username.clone()))
-        .unwrap_or_else(|| DEFAULT_PROBE_USER.to_owned());
+    let probe_user = opts.probe_user.clone().unwrap_or_else(|| DEFAULT_PROBE_USER.to_owned());
     let client = SessionOpener::new(device, port, rec);
 
     let mut session = match client.open().await {
@@ -377,68 +334,30 @@ pub async fn audit(device: &Device, port: u16, opts: &SshOptions, rec: &Recorder
             Ok(None) => {
                 audit.none_accepted = true;
                 audit.auth_methods = Some(vec!["none".to_owned()]);
-                // Authenticated already: a password request on this session proves nothing.
-                close(session.take()).await;
             }
-            Err(e) => {
-                audit.session_error = Some(e.to_string());
-                close(session.take()).await;
-            }
+            Err(e) => audit.session_error = Some(e.to_string()),
         }
     }
-
-    if audit.session_error.is_none() {
-        let method = PasswordMethod::choose(audit.auth_methods.as_deref().unwrap_or_default());
-        audit.attempts = try_logins(&client, session.take(), opts, method).await;
-    } else {
-        close(session.take()).await;
-    }
+    close(session.take()).await;
     Ok(audit)
 }
 
-async fn try_logins(
-    client: &SessionOpener<'_>,
-    mut session: Option<Handle>,
-    opts: &SshOptions,
-    method: PasswordMethod,
-) -> Vec<LoginAttempt> {
-    let mut attempts = Vec::new();
-    let mut unanswered_in_a_row = 0;
-    for credential in &opts.credentials {
-        let (attempt, setup_failed) =
-            login_with_retry(client, &mut session, credential, method, opts.fresh_connection).await;
-        let stop = attempt.outcome == LoginOutcome::Accepted && opts.stop_on_accept;
-        unanswered_in_a_row = if attempt.outcome == LoginOutcome::Unknown {
-            unanswered_in_a_row + 1
-        } else {
-            0
-        };
-        attempts.push(attempt);
-        if stop || setup_failed || unanswered_in_a_row >= MAX_UNANSWERED_IN_A_ROW {
-            break;
-        }
-    }
-    close(session).await;
-    attempts
-}
-
 /// One credential: on `session`, or a new one when there is none (or it was dropped, once
-/// more after a drop). A session kept after a refusal stays in `session` unless `fresh`.
-/// The flag is true when no session could be set up at all.
+/// more after a drop). The session is closed afterwards: every attempt gets its own, which
+/// defeats per-connection counters.
 async fn login_with_retry(
     client: &SessionOpener<'_>,
     session: &mut Option<Handle>,
     credential: &Credential,
     method: PasswordMethod,
-    fresh: bool,
-) -> (LoginAttempt, bool) {
+) -> LoginAttempt {
     let mut drops = 0;
     loop {
         let handle = match session.as_mut() {
             Some(h) => h,
             None => match client.open().await {
                 Ok(h) => session.insert(h),
-                Err(e) => return (unanswered(credential, method, e.to_string()), true),
+                Err(e) => return unanswered(credential, method, e.to_string()),
             },
         };
         match try_password(handle, credential, method, client).await {
@@ -447,11 +366,8 @@ async fn login_with_retry(
                 close(session.take()).await;
             }
             answer => {
-                let keep = matches!(answer, Answer::Rejected { .. }) && !fresh;
-                if !keep {
-                    close(session.take()).await;
-                }
-                return (answer.into_attempt(credential, method), false);
+                close(session.take()).await;
+                return answer.into_attempt(credential, method);
             }
         }
     }
@@ -494,7 +410,7 @@ pub async fn login_once(
         }
     };
     let method = PasswordMethod::choose(&methods);
-    let (attempt, _) = login_with_retry(&client, &mut session, credential, method, true).await;
+    let attempt = login_with_retry(&client, &mut session, credential, method).await;
     close(session.take()).await;
     Ok(LoginOnce {
         attempt,
@@ -1129,45 +1045,6 @@ mod tests {
     }
 
     #[test]
-    fn login_summary_over_attempts() {
-        let attempt = |o| LoginAttempt {
-            credential: "u:p".into(),
-            outcome: o,
-            remaining_methods: vec![],
-            partial_success: false,
-            method: PasswordMethod::Password,
-            error: None,
-        };
-        let mut audit = SshAudit {
-            hello: ServerHello {
-                banner: "SSH-2.0-x".into(),
-                pre_banner: vec![],
-                kexinit: KexInit::default(),
-                consumed: 0,
-            },
-            weak: vec![],
-            auth_methods: None,
-            none_accepted: false,
-            host_key_fingerprint: None,
-            negotiated: None,
-            session_error: None,
-            login_requested: false,
-            attempts: vec![],
-        };
-        assert_eq!(audit.login(), None);
-        assert_eq!(audit.observations()["login"], Value::Null);
-        audit.login_requested = true;
-        assert_eq!(audit.login(), Some(LoginOutcome::Unknown));
-        audit.attempts = vec![attempt(LoginOutcome::Rejected), attempt(LoginOutcome::Rejected)];
-        assert_eq!(audit.login(), Some(LoginOutcome::Rejected));
-        audit.attempts.push(attempt(LoginOutcome::Unknown));
-        assert_eq!(audit.login(), Some(LoginOutcome::Unknown));
-        audit.attempts.push(attempt(LoginOutcome::Accepted));
-        assert_eq!(audit.login(), Some(LoginOutcome::Accepted));
-        assert_eq!(audit.observations()["accepted_credentials"], json!(["u:p"]));
-    }
-
-    #[test]
     fn c2s_lists_appear_only_when_they_differ() {
         let kexinit = KexInit {
             ciphers_c2s: vec!["aes128-ctr".into()],
@@ -1189,8 +1066,6 @@ mod tests {
             host_key_fingerprint: None,
             negotiated: None,
             session_error: None,
-            login_requested: false,
-            attempts: vec![],
         };
         let obs = audit.observations();
         assert!(obs.get("ciphers_c2s").is_none());

@@ -187,10 +187,7 @@ fn estimate_case(case: &Case, sizes: &Sizes<'_>) -> CaseEstimate {
                 (EXCHANGE / 10 + gap) * TLS_HELLOS,
                 (gap >= Duration::from_millis(20)).then(|| format!("{TLS_HELLOS} TLS handshakes")),
             ),
-            "ssh" => match step.credentials.as_ref().map(|c| c.get_ref().as_str()) {
-                Some(dict) if dict.starts_with("dictionary:") => login_time(step, dict, &tctx, sizes),
-                _ => (SSH_SESSION + gap, None),
-            },
+            "ssh" => (SSH_SESSION + gap, None),
             "rtsp" => {
                 let paths = match &step.paths {
                     Some(toml::Value::String(name)) => sizes.path_dictionaries.get(name).map_or(1, Vec::len),
@@ -225,7 +222,7 @@ fn estimate_case(case: &Case, sizes: &Sizes<'_>) -> CaseEstimate {
 
 fn login_time(step: &Step, credentials: &str, tctx: &Value, sizes: &Sizes<'_>) -> (Duration, Option<String>) {
     let gap = sizes.target.limits.min_connect_gap;
-    let ssh = step.action.get_ref() == "ssh" || step.surface.as_ref().is_some_and(|s| s.get_ref() == "ssh");
+    let ssh = step.surface.as_ref().is_some_and(|s| s.get_ref() == "ssh");
     let per_attempt = if ssh { SSH_SESSION } else { LOGIN_ATTEMPT }
         + gap
         + Duration::from_millis(number(&step.interval_ms, tctx).unwrap_or(0));

@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use hopquy_case::{Case, Measures};
-use hopquy_evidence::CaseResult;
+use hopquy_evidence::{CaseResult, StepStatus};
 use serde_json::{Value, json};
 
 /// One surface's lock as measured.
@@ -186,7 +186,7 @@ pub fn measure(case: &Case, result: &CaseResult) -> Vec<(String, SurfaceLock)> {
         let b = &burst.observations;
         // Every wrong password must have been sent and refused; a lock signalled mid-burst
         // gives the threshold itself.
-        let complete = burst.status == "ok"
+        let complete = burst.status == StepStatus::Ok
             && count(b, "accepted") == Some(0)
             && count(b, "unknown") == Some(0)
             && b.get("aborted").and_then(Value::as_bool) != Some(true);
@@ -200,10 +200,7 @@ pub fn measure(case: &Case, result: &CaseResult) -> Vec<(String, SurfaceLock)> {
             None => attempts,
         };
         let c = &check.observations;
-        if !matches!(check.status.as_str(), "ok" | "failed_expectation")
-            || count(c, "attempts") != Some(1)
-            || count(c, "unknown") != Some(0)
-        {
+        if !check.status.observed() || count(c, "attempts") != Some(1) || count(c, "unknown") != Some(0) {
             continue;
         }
         let lock = if count(c, "accepted") == Some(1) {
@@ -271,17 +268,17 @@ always = true
         toml::from_str(CASE).unwrap()
     }
 
-    fn step(id: &str, status: &str, observations: Value) -> StepResult {
+    fn step(id: &str, status: StepStatus, observations: Value) -> StepResult {
         StepResult {
             id: id.into(),
             action: "login".into(),
-            status: status.into(),
+            status,
             message: None,
             observations,
         }
     }
 
-    fn result(burst: Value, check_status: &str, check: Value, recover: Value) -> CaseResult {
+    fn result(burst: Value, check_status: StepStatus, check: Value, recover: Value) -> CaseResult {
         let mut r: CaseResult = serde_json::from_value(json!({
             "id": "lockout-x", "clauses": [], "kind": "automated", "verdict": "pass",
             "summary": "", "evidence": [], "steps": []
@@ -289,10 +286,10 @@ always = true
         .unwrap();
         r.verdict = Verdict::Pass;
         r.steps = vec![
-            step("ready", "ok", json!({"recovered": true, "waited_ms": 3})),
-            step("burst", "ok", burst),
+            step("ready", StepStatus::Ok, json!({"recovered": true, "waited_ms": 3})),
+            step("burst", StepStatus::Ok, burst),
             step("check", check_status, check),
-            step("recover", "ok", recover),
+            step("recover", StepStatus::Ok, recover),
         ];
         r
     }
@@ -307,7 +304,7 @@ always = true
             &case(),
             &result(
                 burst(5, Value::Null),
-                "ok",
+                StepStatus::Ok,
                 json!({"attempts": 1, "accepted": 0, "unknown": 0}),
                 json!({"recovered": true, "waited_ms": 4100}),
             ),
@@ -331,7 +328,7 @@ always = true
             &case(),
             &result(
                 burst(5, Value::Null),
-                "failed_expectation",
+                StepStatus::FailedExpectation,
                 json!({"attempts": 1, "accepted": 1, "unknown": 0}),
                 json!({"recovered": true, "waited_ms": 0}),
             ),
@@ -344,7 +341,7 @@ always = true
             &case(),
             &result(
                 burst(5, json!(4)),
-                "ok",
+                StepStatus::Ok,
                 json!({"attempts": 1, "accepted": 0, "unknown": 0}),
                 json!({"recovered": false, "waited_ms": 34000}),
             ),
@@ -367,24 +364,36 @@ always = true
         let check = json!({"attempts": 1, "accepted": 0, "unknown": 0});
         let recover = json!({"recovered": true, "waited_ms": 10});
         let unknown = json!({"attempts": 5, "accepted": 0, "unknown": 1});
-        assert!(measure(&case(), &result(unknown, "ok", check.clone(), recover.clone())).is_empty());
         assert!(
             measure(
                 &case(),
-                &result(burst(5, Value::Null), "error", Value::Null, recover.clone())
+                &result(unknown, StepStatus::Ok, check.clone(), recover.clone())
             )
             .is_empty()
         );
         assert!(
             measure(
                 &case(),
-                &result(burst(5, Value::Null), "skipped", Value::Null, recover.clone())
+                &result(burst(5, Value::Null), StepStatus::Error, Value::Null, recover.clone())
+            )
+            .is_empty()
+        );
+        assert!(
+            measure(
+                &case(),
+                &result(burst(5, Value::Null), StepStatus::Skipped, Value::Null, recover.clone())
             )
             .is_empty()
         );
         let mut not_measuring = case();
         not_measuring.measures = None;
-        assert!(measure(&not_measuring, &result(burst(5, Value::Null), "ok", check, recover)).is_empty());
+        assert!(
+            measure(
+                &not_measuring,
+                &result(burst(5, Value::Null), StepStatus::Ok, check, recover)
+            )
+            .is_empty()
+        );
     }
 
     #[test]

@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use hopquy_case::{Case, Otherwise, ProfileFile, Regulation};
 use hopquy_evidence::{
-    CaseResult, Cause, CauseClass, ClauseResult, DeviceInfo, Event, Results, StepResult, ToolInfo, UntestedClause,
-    Verdict, aggregate, distinct_causes,
+    CaseKind, CaseResult, Cause, CauseClass, ClauseResult, DeviceInfo, Event, Results, StepResult, StepStatus,
+    ToolInfo, UntestedClause, Verdict, aggregate, distinct_causes, paths,
 };
 use hopquy_probe::{Credential, Device, Limits, ProbeError, Recorder, Redactor};
 use serde_json::{Value, json};
@@ -359,7 +359,7 @@ impl Runner {
                 steps.push(StepResult {
                     id: step_id,
                     action: step.action.get_ref().clone(),
-                    status: "skipped".into(),
+                    status: StepStatus::Skipped,
                     message: Some("skipped: the verdict was already decided".into()),
                     observations: Value::Null,
                 });
@@ -391,7 +391,7 @@ impl Runner {
                         attachments.push((step_id.clone(), path));
                     }
                     let obs = redact_value(out.observations, &ctx.redactor);
-                    let mut status = "ok".to_owned();
+                    let mut status = StepStatus::Ok;
                     let mut message = None;
                     for exp in &step.expect {
                         match expect::check(exp, &obs, &template_ctx) {
@@ -406,7 +406,7 @@ impl Runner {
                                         checked.description,
                                         short(&checked.observed)
                                     );
-                                    status = "failed_expectation".into();
+                                    status = StepStatus::FailedExpectation;
                                     message = Some(text.clone());
                                     if decided.is_none() {
                                         decided = Some((verdict, text, cause));
@@ -415,7 +415,7 @@ impl Runner {
                                 }
                             }
                             Err(e) => {
-                                status = "error".into();
+                                status = StepStatus::Error;
                                 message = Some(e.to_string());
                                 // A bug in the case, not something the lab can fix: no cause.
                                 if decided.is_none() {
@@ -438,14 +438,14 @@ impl Runner {
                     if decided.is_none() {
                         decided = Some((verdict, text.clone(), cause));
                     }
-                    ("error".to_owned(), Some(text), Value::Null)
+                    (StepStatus::Error, Some(text), Value::Null)
                 }
             };
             observer.event(&Event::StepFinished {
                 ts: now(),
                 case: case_id.clone(),
                 step: step_id.clone(),
-                status: status.clone(),
+                status,
                 message: message.clone(),
             });
             if let Value::Object(map) = &mut template_ctx["steps"] {
@@ -481,16 +481,16 @@ impl Runner {
             .map(Cause::of);
         let mut evidence = Vec::new();
         if !exchanges.is_empty() {
-            evidence.push(format!("cases/{case_id}/exchanges.jsonl"));
+            evidence.push(paths::case_exchanges(&case_id));
         }
         if !answers.is_empty() {
-            evidence.push(format!("cases/{case_id}/answers.json"));
+            evidence.push(paths::case_answers(&case_id));
         }
         Some(CaseOutcome {
             result: CaseResult {
                 id: case_id,
                 clauses: planned.clauses.clone(),
-                kind: case.kind.as_str().to_owned(),
+                kind: evidence_kind(case.kind),
                 verdict,
                 summary,
                 evidence,
@@ -526,6 +526,16 @@ pub fn template_context(case: &Case, target: &Target) -> Value {
     })
 }
 
+/// The evidence model's name for a case kind; it depends on no hopquy crate, so it has its
+/// own enum, and a new kind must be given its results.json string here.
+fn evidence_kind(kind: hopquy_case::CaseKind) -> CaseKind {
+    match kind {
+        hopquy_case::CaseKind::Automated => CaseKind::Automated,
+        hopquy_case::CaseKind::Operator => CaseKind::Operator,
+        hopquy_case::CaseKind::Document => CaseKind::Document,
+    }
+}
+
 /// Resolves once the run is asked to stop.
 async fn cancelled(flag: &AtomicBool) {
     while !flag.load(Ordering::SeqCst) {
@@ -539,7 +549,7 @@ fn skipped_case(planned: &PlannedCase, verdict: Verdict, summary: String) -> Cas
         result: CaseResult {
             id: planned.case.id.get_ref().clone(),
             clauses: planned.clauses.clone(),
-            kind: planned.case.kind.as_str().to_owned(),
+            kind: evidence_kind(planned.case.kind),
             verdict,
             summary,
             evidence: Vec::new(),
@@ -978,11 +988,22 @@ mod tests {
         assert_eq!(found.cause, None);
     }
 
+    #[test]
+    fn case_kinds_keep_their_results_json_strings() {
+        for kind in [
+            hopquy_case::CaseKind::Automated,
+            hopquy_case::CaseKind::Operator,
+            hopquy_case::CaseKind::Document,
+        ] {
+            assert_eq!(evidence_kind(kind).as_str(), kind.as_str());
+        }
+    }
+
     fn result_of(id: &str, clause: &str, verdict: Verdict) -> CaseResult {
         CaseResult {
             id: id.into(),
             clauses: vec![clause.into()],
-            kind: "automated".into(),
+            kind: CaseKind::Automated,
             verdict,
             summary: String::new(),
             evidence: Vec::new(),

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use hopquy_probe::ssh::{LoginOutcome, PasswordMethod, SshOptions, audit, login_once};
+use hopquy_probe::ssh::{LoginAttempt, LoginOutcome, PasswordMethod, SshOptions, audit, login_once};
 use hopquy_probe::{Credential, Device, Limits, Recorder, Redactor};
 use hopquy_simcam::ssh::{HARDENED_BANNER, LEGACY_BANNER, SSH_DEFAULT_ACCOUNTS, offer};
 use hopquy_simcam::{SimCamera, SimConfig, SimSetup};
@@ -110,28 +110,39 @@ async fn weak_ssh_offers_the_legacy_lists_and_still_answers_the_audit_session() 
     assert_eq!(result.observations()["strict_kex"], false);
 }
 
+/// One login per credential, each on its own connection, as the runner's engine sends them.
+async fn logins(port: u16, credentials: &[Credential], rec: &Recorder) -> Vec<LoginAttempt> {
+    let mut attempts = Vec::new();
+    for credential in credentials {
+        attempts.push(login_once(&device(), port, credential, rec).await.unwrap().attempt);
+    }
+    attempts
+}
+
 #[tokio::test]
 async fn logins_follow_the_account_and_the_default_password_flaw() {
     let camera = start("hardened+ssh-password-default").await;
     let port = camera.ports()["ssh"];
     let (target, rec) = target_and_redacting_recorder(&camera);
     let (default_user, default_password) = SSH_DEFAULT_ACCOUNTS[0];
-    let opts = SshOptions {
-        credentials: vec![
-            target,
-            public("admin", "not-the-password"),
-            public(default_user, default_password),
-        ],
-        ..SshOptions::default()
-    };
-    let result = audit(&device(), port, &opts, &rec).await.unwrap();
-    let outcomes: Vec<LoginOutcome> = result.attempts.iter().map(|a| a.outcome).collect();
+    let credentials = [
+        target,
+        public("admin", "not-the-password"),
+        public(default_user, default_password),
+    ];
+    let attempts = logins(port, &credentials, &rec).await;
+    let outcomes: Vec<LoginOutcome> = attempts.iter().map(|a| a.outcome).collect();
     assert_eq!(
         outcomes,
         [LoginOutcome::Accepted, LoginOutcome::Rejected, LoginOutcome::Accepted]
     );
+    let accepted: Vec<&str> = attempts
+        .iter()
+        .filter(|a| a.outcome == LoginOutcome::Accepted)
+        .map(|a| a.credential.as_str())
+        .collect();
     assert_eq!(
-        result.accepted_credentials(),
+        accepted,
         [
             "admin:[REDACTED]".to_string(),
             format!("{default_user}:{default_password}")
@@ -148,14 +159,15 @@ async fn logins_follow_the_account_and_the_default_password_flaw() {
     );
 
     let hardened = start("hardened").await;
-    let opts = SshOptions {
-        credentials: vec![public(default_user, default_password)],
-        ..SshOptions::default()
-    };
-    let result = audit(&device(), hardened.ports()["ssh"], &opts, &Recorder::default())
-        .await
-        .unwrap();
-    assert_eq!(result.login(), Some(LoginOutcome::Rejected));
+    let once = login_once(
+        &device(),
+        hardened.ports()["ssh"],
+        &public(default_user, default_password),
+        &Recorder::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(once.attempt.outcome, LoginOutcome::Rejected);
 }
 
 /// With the `password` method off, refusals by method must not read as wrong passwords: the
@@ -167,19 +179,20 @@ async fn keyboard_interactive_only_logins_answer_the_password_prompt() {
     let (target, rec) = target_and_redacting_recorder(&camera);
     let (default_user, default_password) = SSH_DEFAULT_ACCOUNTS[0];
     let opts = SshOptions {
-        credentials: vec![
-            target.clone(),
-            public("admin", "not-the-password"),
-            public(default_user, default_password),
-        ],
-        ..SshOptions::default()
+        probe_user: Some(target.username.clone()),
     };
     let result = audit(&device(), port, &opts, &rec).await.unwrap();
     assert_eq!(
         result.auth_methods,
         Some(vec!["publickey".to_string(), "keyboard-interactive".to_string()])
     );
-    let outcomes: Vec<(LoginOutcome, PasswordMethod)> = result.attempts.iter().map(|a| (a.outcome, a.method)).collect();
+    let credentials = [
+        target.clone(),
+        public("admin", "not-the-password"),
+        public(default_user, default_password),
+    ];
+    let attempts = logins(port, &credentials, &rec).await;
+    let outcomes: Vec<(LoginOutcome, PasswordMethod)> = attempts.iter().map(|a| (a.outcome, a.method)).collect();
     assert_eq!(
         outcomes,
         [
@@ -187,15 +200,13 @@ async fn keyboard_interactive_only_logins_answer_the_password_prompt() {
             (LoginOutcome::Rejected, PasswordMethod::KeyboardInteractive),
             (LoginOutcome::Accepted, PasswordMethod::KeyboardInteractive)
         ],
-        "{:?}",
-        result.attempts
+        "{attempts:?}"
     );
     let obs = result.observations();
     assert_eq!(
         obs["password_methods_offered"],
         serde_json::json!(["keyboard-interactive"])
     );
-    assert_eq!(obs["login_attempts"][0]["method"], "keyboard-interactive");
 
     let once = login_once(&device(), port, &public("admin", "still-wrong"), &rec)
         .await
@@ -226,22 +237,16 @@ async fn wrong_passwords_lock_the_account_unless_no_lockout() {
         let camera = start(setup).await;
         let mut credentials: Vec<Credential> = (0..5).map(|i| public("admin", &format!("wrong-{i}"))).collect();
         credentials.push(public("admin", &camera.admin_password()));
-        let opts = SshOptions {
-            credentials,
-            ..SshOptions::default()
-        };
-        let result = audit(&device(), camera.ports()["ssh"], &opts, &Recorder::default())
-            .await
-            .unwrap();
-        let last = result.attempts.last().unwrap().outcome;
+        let attempts = logins(camera.ports()["ssh"], &credentials, &Recorder::default()).await;
+        let last = attempts.last().unwrap().outcome;
         let expected = if locks {
             LoginOutcome::Rejected
         } else {
             LoginOutcome::Accepted
         };
-        assert_eq!(last, expected, "{setup}: {:?}", result.attempts);
+        assert_eq!(last, expected, "{setup}: {attempts:?}");
         assert!(
-            result.attempts[..5].iter().all(|a| a.outcome == LoginOutcome::Rejected),
+            attempts[..5].iter().all(|a| a.outcome == LoginOutcome::Rejected),
             "{setup}"
         );
     }

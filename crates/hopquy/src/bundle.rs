@@ -3,6 +3,7 @@
 
 use std::sync::Mutex;
 
+use hopquy_evidence::paths::{self, ANSWERS_FILE, CASE_RESULT_FILE, EVENTS_FILE};
 use hopquy_evidence::{BundleWriter, Event};
 use hopquy_runner::{CaseOutcome, RunObserver};
 
@@ -52,7 +53,7 @@ impl RunObserver for BundleObserver {
             Err(_) => Err("bundle writer poisoned".into()),
         };
         if let Err(e) = result {
-            self.note_failure(format!("writing events.jsonl: {e}"));
+            self.note_failure(format!("writing {EVENTS_FILE}: {e}"));
         }
     }
 
@@ -65,7 +66,7 @@ impl RunObserver for BundleObserver {
         // The case's own result, so an interrupted run can be resumed without redoing it.
         match serde_json::to_vec_pretty(&outcome.result) {
             Ok(bytes) => {
-                if let Err(e) = w.write_case_file(id, "result.json", &bytes) {
+                if let Err(e) = w.write_case_file(id, CASE_RESULT_FILE, &bytes) {
                     self.note_failure(format!("writing the result of {id}: {e}"));
                 }
             }
@@ -79,7 +80,7 @@ impl RunObserver for BundleObserver {
         if !outcome.answers.is_empty() {
             match serde_json::to_vec_pretty(&outcome.answers) {
                 Ok(bytes) => {
-                    if let Err(e) = w.write_file(&format!("cases/{id}/answers.json"), &bytes) {
+                    if let Err(e) = w.write_case_file(id, ANSWERS_FILE, &bytes) {
                         self.note_failure(format!("writing answers of {id}: {e}"));
                     }
                 }
@@ -93,7 +94,7 @@ impl RunObserver for BundleObserver {
                 .unwrap_or_else(|| "attachment".into());
             match std::fs::read(path) {
                 Ok(bytes) => {
-                    if let Err(e) = w.write_file(&format!("cases/{id}/attachments/{step}-{name}"), &bytes) {
+                    if let Err(e) = w.write_case_file(id, &paths::attachment(step, &name), &bytes) {
                         self.note_failure(format!("writing attachment {name} of {id}: {e}"));
                     }
                 }

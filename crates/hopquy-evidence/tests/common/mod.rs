@@ -13,7 +13,7 @@ pub fn case(id: &str, clauses: &[&str], verdict: Verdict, summary: &str) -> Case
     CaseResult {
         id: id.into(),
         clauses: clauses.iter().map(|c| c.to_string()).collect(),
-        kind: "automated".into(),
+        kind: CaseKind::Automated,
         verdict,
         summary: summary.into(),
         evidence: vec![format!("cases/{id}/exchanges.jsonl")],
@@ -23,7 +23,7 @@ pub fn case(id: &str, clauses: &[&str], verdict: Verdict, summary: &str) -> Case
         steps: vec![StepResult {
             id: "s1".into(),
             action: "http.get".into(),
-            status: "ok".into(),
+            status: StepStatus::Ok,
             message: Some(format!("step message of {id}")),
             observations: serde_json::json!({"status": 200}),
         }],
@@ -100,9 +100,9 @@ pub fn results_from(cases: Vec<CaseResult>, titles: &BTreeMap<String, (String, S
 /// One case of every verdict, one of them shared by two clauses.
 pub fn sample_results() -> Results {
     let mut operator = case("telnet-closed", &["2.2.1"], Verdict::Inconclusive, "operator absent");
-    operator.kind = "operator".into();
+    operator.kind = CaseKind::Operator;
     let mut document = case("vuln-policy", &["2.2.2"], Verdict::Pass, "policy published");
-    document.kind = "document".into();
+    document.kind = CaseKind::Document;
     results_from(
         vec![
             case(
@@ -152,7 +152,12 @@ pub fn catalogue_results() -> Results {
         Verdict::Error,
         Verdict::NotApplicable,
     ];
-    let kinds = ["automated", "automated", "operator", "document"];
+    let kinds = [
+        CaseKind::Automated,
+        CaseKind::Automated,
+        CaseKind::Operator,
+        CaseKind::Document,
+    ];
     let mut cases = Vec::new();
     let last = clauses.len().saturating_sub(1);
     for (index, (id, title_vi, _)) in clauses.iter().enumerate() {
@@ -167,7 +172,7 @@ pub fn catalogue_results() -> Results {
             verdict,
             &format!("Kết quả kiểm tra điều khoản {id}: {verdict}"),
         );
-        c.kind = kinds[index % kinds.len()].into();
+        c.kind = kinds[index % kinds.len()];
         c.title = Some(format!("Kiểm tra: {title_vi}"));
         cases.push(c);
     }

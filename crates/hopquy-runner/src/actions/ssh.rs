@@ -1,6 +1,7 @@
-//! `ssh` action over the SSH audit probe: banner, offered algorithms, weak ones,
-//! authentication methods and, when `credentials` is given, password logins; and the SSH
-//! surface of `login`/`recover`, one password login per fresh connection.
+//! `ssh` action over the SSH audit probe: banner, offered algorithms, weak ones and
+//! authentication methods, no password sent; and the SSH surface of `login`/`recover`, one
+//! password login per fresh connection, so SSH dictionaries run on the one attempt engine
+//! (pacing, control logins, stopping at the first accepted pair) like every other surface.
 
 use std::time::Instant;
 
@@ -10,16 +11,18 @@ use hopquy_probe::{Credential, ProbeError, Recorder};
 use serde_json::{Map, Value, json};
 
 use super::dictionary::{Attempt, Outcome, fingerprint};
-use super::{ActionError, ActionOutput, RunContext, credential_set, opt};
-
-/// Dictionary checks need a few hundred pairs; more is a definition error, not a test.
-const MAX_CREDENTIALS: usize = 1000;
+use super::{ActionError, ActionOutput, RunContext, opt};
 
 pub async fn run(step: &Step, ctx: &RunContext<'_>, tctx: &Value, rec: &Recorder) -> Result<ActionOutput, ActionError> {
+    if step.credentials.is_some() {
+        // Validation refuses it too; a step built past it must not silently send nothing.
+        return Err(ActionError::Definition(
+            "the `ssh` action sends no password; try credentials with `action = \"login\"`, `surface = \"ssh\"`".into(),
+        ));
+    }
     let port_value = opt(&step.port, tctx)?;
     let (_, port) = ctx.resolve_port(port_value.as_ref(), "ssh")?;
-    let mut opts = options(step, tctx)?;
-    opts.credentials = credentials(step, ctx)?;
+    let opts = options(step, tctx)?;
     let observations = match ssh::audit(&ctx.device, port, &opts, rec).await {
         Ok(audit) => audit.observations(),
         // No SSH service is an observation (often the compliant one), not a failure to observe.
@@ -32,17 +35,12 @@ pub async fn run(step: &Step, ctx: &RunContext<'_>, tctx: &Value, rec: &Recorder
     })
 }
 
-/// `options`: `user` (for the `none` request that lists the methods), `fresh_connection`
-/// and `stop_on_accept` (booleans). Unknown keys are refused so a typo is not ignored.
+/// `options`: `user` (for the `none` request that lists the methods). Unknown keys are
+/// refused so a typo is not ignored.
 fn options(step: &Step, tctx: &Value) -> Result<SshOptions, ActionError> {
     let mut opts = SshOptions::default();
     for (key, raw) in step.options.iter().flatten() {
         let value = crate::template::resolve(raw, tctx)?;
-        let flag = || {
-            value
-                .as_bool()
-                .ok_or_else(|| ActionError::Definition(format!("`options.{key}` must be true or false, not {value}")))
-        };
         match key.as_str() {
             "user" => {
                 let user = value.as_str().filter(|u| !u.is_empty()).ok_or_else(|| {
@@ -50,11 +48,9 @@ fn options(step: &Step, tctx: &Value) -> Result<SshOptions, ActionError> {
                 })?;
                 opts.probe_user = Some(user.to_owned());
             }
-            "fresh_connection" => opts.fresh_connection = flag()?,
-            "stop_on_accept" => opts.stop_on_accept = flag()?,
             other => {
                 return Err(ActionError::Definition(format!(
-                    "unknown `options.{other}` for ssh; known: user, fresh_connection, stop_on_accept"
+                    "unknown `options.{other}` for ssh; known: user (password logins are the `login` action with `surface = \"ssh\"`)"
                 )));
             }
         }
@@ -62,27 +58,12 @@ fn options(step: &Step, tctx: &Value) -> Result<SshOptions, ActionError> {
     Ok(opts)
 }
 
-/// The credential set to try; none when `credentials` is absent or `none`.
-fn credentials(step: &Step, ctx: &RunContext<'_>) -> Result<Vec<Credential>, ActionError> {
-    let Some(name) = step.credentials.as_ref().map(|s| s.get_ref().as_str()) else {
-        return Ok(Vec::new());
-    };
-    let set: Vec<Credential> = credential_set(step, ctx, name)?.into_iter().flatten().collect();
-    if set.len() > MAX_CREDENTIALS {
-        return Err(ActionError::Definition(format!(
-            "{} credentials exceed the bound of {MAX_CREDENTIALS}",
-            set.len()
-        )));
-    }
-    Ok(set)
-}
-
 /// The SSH login surface: a port whose server lists a way to log in other than `none`.
 pub(super) struct LoginService {
     port: u16,
 }
 
-/// Banner and method listing for the target's user ([`ssh::audit`] without credentials):
+/// Banner and method listing for the target's user ([`ssh::audit`]):
 /// `None` when the port refuses the connection (`reachable = false`), no session can be set up (`error`),
 /// or the server lets the user in with `none` (`anonymous_allowed = ["none"]`). `route` is
 /// the method the passwords will go out with; with no password method offered it is still
@@ -99,7 +80,6 @@ pub(super) async fn login_service(
     map.insert("port".into(), json!(port));
     let opts = SshOptions {
         probe_user: Some(ctx.target.username.clone()),
-        ..SshOptions::default()
     };
     let unreachable = |map: &mut Map<String, Value>, error: String| {
         map.insert("reachable".into(), json!(false));
@@ -271,9 +251,7 @@ mod tests {
     #[tokio::test]
     async fn observations_name_the_offer_and_its_weak_algorithms() {
         let port = offer_only_server().await;
-        let out = execute("id = 's'\naction = 'ssh'\ncredentials = 'dictionary:defaults'", port)
-            .await
-            .unwrap();
+        let out = execute("id = 's'\naction = 'ssh'", port).await.unwrap();
         let obs = out.observations;
         assert_eq!(obs["reachable"], true);
         assert_eq!(obs["banner"], "SSH-2.0-dropbear_2014.63");
@@ -283,9 +261,9 @@ mod tests {
             obs["weak"],
             json!(["diffie-hellman-group1-sha1", "ssh-rsa", "aes128-cbc", "hmac-md5"])
         );
-        // russh speaks no hmac-md5, so no session: the login outcome is unknown, not rejected.
-        assert_eq!(obs["login"], "unknown");
+        // russh speaks no hmac-md5, so no session, and the audit says why.
         assert!(obs["session_error"].as_str().unwrap().contains("Mac"));
+        assert!(obs.get("login").is_none(), "the audit sends no password: {obs}");
     }
 
     #[tokio::test]
@@ -337,43 +315,29 @@ mod tests {
         assert!(obs["error"].as_str().unwrap().contains("Mac"), "{obs}");
     }
 
+    #[tokio::test]
+    async fn credentials_on_the_audit_are_a_definition_error() {
+        let out = execute("id = 's'\naction = 'ssh'\ncredentials = 'dictionary:defaults'", 1).await;
+        assert!(matches!(out, Err(ActionError::Definition(_))), "{out:?}");
+    }
+
     #[test]
-    fn options_and_credential_sets_are_checked() {
+    fn options_are_checked() {
         let opts = options(
-            &step("id = 's'\naction = 'ssh'\noptions = { user = 'root', fresh_connection = true }"),
+            &step("id = 's'\naction = 'ssh'\noptions = { user = 'root' }"),
             &json!({}),
         )
         .unwrap();
         assert_eq!(opts.probe_user.as_deref(), Some("root"));
-        assert!(opts.fresh_connection && !opts.stop_on_accept);
+        // The login loop's options went with it: a case still using them is told so.
         for bad in [
             "options = { colour = 'red' }",
-            "options = { stop_on_accept = 'yes' }",
+            "options = { stop_on_accept = true }",
+            "options = { fresh_connection = true }",
             "options = { user = '' }",
         ] {
             let result = options(&step(&format!("id = 's'\naction = 'ssh'\n{bad}")), &json!({}));
             assert!(matches!(result, Err(ActionError::Definition(_))), "{bad}");
         }
-    }
-
-    #[tokio::test]
-    async fn the_target_password_in_a_dictionary_stays_secret() {
-        let profile = ProfileFile::default();
-        let target = target(22);
-        let dictionaries = BTreeMap::from([(
-            "d".to_owned(),
-            vec![
-                ("root".to_owned(), "12345".to_owned()),
-                ("admin".to_owned(), "Target-Secret-9".to_owned()),
-            ],
-        )]);
-        let paths = BTreeMap::new();
-        let ctx = context(Limits::default(), &profile, &target, &dictionaries, &paths);
-        let set = credentials(&step("id = 's'\naction = 'ssh'\ncredentials = 'dictionary:d'"), &ctx).unwrap();
-        assert_eq!(set.iter().map(|c| c.secret).collect::<Vec<_>>(), [false, true]);
-        assert!(credentials(&step("id = 's'\naction = 'ssh'"), &ctx).unwrap().is_empty());
-        assert!(credentials(&step("id = 's'\naction = 'ssh'\ncredentials = 'target'"), &ctx).unwrap()[0].secret);
-        let missing = credentials(&step("id = 's'\naction = 'ssh'\ncredentials = 'dictionary:nope'"), &ctx);
-        assert!(matches!(missing, Err(ActionError::Definition(_))));
     }
 }

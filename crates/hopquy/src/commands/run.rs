@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use hopquy_case::{LoadedTarget, ResolvedProfile, Suite, render_diagnostics};
-use hopquy_evidence::{BundleWriter, CaseResult, FinishOptions, ReportContext, Results, Verdict};
+use hopquy_evidence::{BundleWriter, CaseResult, FinishOptions, ReportContext, Results, Verdict, paths};
 use hopquy_runner::{Operator, RunOptions, Runner};
 
 use crate::bundle::BundleObserver;
@@ -178,7 +178,7 @@ fn bundle_definitions(
     target: &LoadedTarget,
     recorded_profile: Option<&str>,
 ) -> Result<(Suite, ResolvedProfile), CliError> {
-    let defs = bundle.join("definitions");
+    let defs = bundle.join(paths::DEFINITIONS_DIR);
     if !defs.join("test-cases").is_dir() {
         return Err(CliError::Input(format!(
             "{} holds no definitions/test-cases",
@@ -206,12 +206,12 @@ fn bundle_definitions(
 /// Results of cases an interrupted run already finished (cases/<id>/result.json).
 fn finished_cases(bundle: &Path) -> Result<Vec<CaseResult>, CliError> {
     let mut out = Vec::new();
-    let dir = bundle.join("cases");
+    let dir = bundle.join(paths::CASES_DIR);
     let Ok(entries) = std::fs::read_dir(&dir) else {
         return Ok(out);
     };
     for e in entries.flatten() {
-        let path = e.path().join("result.json");
+        let path = e.path().join(paths::CASE_RESULT_FILE);
         let Ok(bytes) = std::fs::read(&path) else { continue };
         let result: CaseResult =
             serde_json::from_slice(&bytes).map_err(|err| CliError::Input(format!("{}: {err}", path.display())))?;
@@ -413,7 +413,7 @@ fn write_definitions(
             .map_err(err)?;
     }
     writer
-        .write_file("target.toml", target.redacted_toml().as_bytes())
+        .write_file(paths::TARGET_FILE, target.redacted_toml().as_bytes())
         .map_err(err)?;
     Ok(())
 }
@@ -675,7 +675,7 @@ mod tests {
         CaseResult {
             id: id.into(),
             clauses: vec!["2.1.5".into()],
-            kind: "automated".into(),
+            kind: hopquy_evidence::CaseKind::Automated,
             verdict,
             summary: "s".into(),
             evidence: Vec::new(),

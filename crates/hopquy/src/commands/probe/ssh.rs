@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use clap::Args;
-use hopquy_probe::ssh::{self, SshAudit, SshOptions};
+use hopquy_probe::ssh::{self, LoginAttempt, LoginOutcome, SshAudit, SshOptions};
 use hopquy_probe::{Device, Recorder, Redactor};
 use serde_json::json;
 
@@ -28,36 +28,57 @@ pub async fn run(a: SshArgs) -> Result<u8, CliError> {
     let (host, port) = split_target(&a.common.target)?;
     let port = port.unwrap_or(ssh::DEFAULT_PORT);
     let mut redactor = Redactor::new();
-    let credentials = login_credential(&a.user, &a.password_env, &mut redactor)?
-        .into_iter()
-        .collect::<Vec<_>>();
+    let credential = login_credential(&a.user, &a.password_env, &mut redactor)?;
     let device = Device::new(host.clone(), limits(a.common.timeout, 1));
     let rec = Recorder::new(Arc::new(redactor));
     let opts = SshOptions {
-        credentials,
-        ..SshOptions::default()
+        probe_user: credential.as_ref().map(|c| c.username.clone()),
     };
     let target = device.authority(port);
     let started = Instant::now();
-    match ssh::audit(&device, port, &opts, &rec).await {
-        Ok(audit) => {
-            let mut body = audit.observations();
-            if let serde_json::Value::Object(map) = &mut body {
-                map.insert(
-                    "exchanges".into(),
-                    serde_json::to_value(rec.drain()).unwrap_or_default(),
-                );
-            }
-            emit(a.common.json, "ssh", &target, started, body, |_| {
-                print_human(&target, &audit)
-            });
-            Ok(exit::PASS)
+    let audit = match ssh::audit(&device, port, &opts, &rec).await {
+        Ok(audit) => audit,
+        Err(e) => return failed(a.common.json, "ssh", &target, started, e, json!({})),
+    };
+    // The login goes to its own session, as the runner's attempts do; without a session it
+    // is `unknown`, with the reason, rather than a failed probe: the audit still stands.
+    let login = match (&credential, &audit.session_error) {
+        (None, _) => None,
+        (Some(c), Some(why)) => Some(unanswered(c, why.clone())),
+        (Some(c), None) => Some(match ssh::login_once(&device, port, c, &rec).await {
+            Ok(once) => once.attempt,
+            Err(e) => unanswered(c, e.to_string()),
+        }),
+    };
+    let mut body = audit.observations();
+    if let serde_json::Value::Object(map) = &mut body {
+        if let Some(attempt) = &login {
+            map.insert("login".into(), json!(attempt.outcome.as_str()));
+            map.insert("login_attempt".into(), json!(attempt));
         }
-        Err(e) => failed(a.common.json, "ssh", &target, started, e, json!({})),
+        map.insert(
+            "exchanges".into(),
+            serde_json::to_value(rec.drain()).unwrap_or_default(),
+        );
+    }
+    emit(a.common.json, "ssh", &target, started, body, |_| {
+        print_human(&target, &audit, login.as_ref())
+    });
+    Ok(exit::PASS)
+}
+
+fn unanswered(credential: &hopquy_probe::Credential, why: String) -> LoginAttempt {
+    LoginAttempt {
+        credential: ssh::credential_label(credential),
+        outcome: LoginOutcome::Unknown,
+        remaining_methods: Vec::new(),
+        partial_success: false,
+        method: Default::default(),
+        error: Some(why),
     }
 }
 
-fn print_human(target: &str, audit: &SshAudit) {
+fn print_human(target: &str, audit: &SshAudit, login: Option<&LoginAttempt>) {
     let k = &audit.hello.kexinit;
     outln!("{target}: {}", audit.hello.banner);
     let weak = |name: &str| {
@@ -98,7 +119,11 @@ fn print_human(target: &str, audit: &SshAudit) {
     for w in &audit.weak {
         outln!("  weak {} {}: {}", w.kind.as_str(), w.algorithm, w.reason);
     }
-    if let Some(login) = audit.login() {
-        outln!("  login: {}", login.as_str());
+    if let Some(attempt) = login {
+        outln!(
+            "  login: {} (via {})",
+            attempt.outcome.as_str(),
+            attempt.method.as_str()
+        );
     }
 }
