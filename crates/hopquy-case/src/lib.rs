@@ -10,6 +10,7 @@ pub mod error;
 pub mod load;
 pub mod model;
 pub mod schema;
+pub mod step;
 pub mod templates;
 pub mod validate;
 
@@ -23,5 +24,6 @@ pub use load::{
 };
 pub use model::*;
 pub use schema::json_schemas;
+pub use step::*;
 pub use templates::{TemplateRef, TemplateSource, TemplateSyntaxError, find_templates, scan_templates};
 pub use validate::{EXPECT_OPERATORS, missing_ops, required_ops, validate_against_catalogue};

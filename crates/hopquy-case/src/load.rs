@@ -16,8 +16,10 @@ use toml::de::DeTable;
 use crate::doc;
 use crate::error::{Diagnostic, SourceFile, did_you_mean_hint, one_of};
 use crate::model::{
-    AnswersFile, Case, CredentialDictionary, Op, PASSWORD_CLASSES, PathDictionary, ProfileFile, Regulation, TargetFile,
+    AnswersFile, Case, CaseFile, CredentialDictionary, Op, PASSWORD_CLASSES, PathDictionary, ProfileFile, Regulation,
+    TargetFile,
 };
+use crate::step::Step;
 use crate::validate::{self, is_kebab};
 
 /// Definition files are small; a multi-megabyte "case" is a mistake (wrong path, binary).
@@ -224,7 +226,7 @@ fn file_name(path: &Path) -> PathBuf {
 pub fn load_case(path: impl AsRef<Path>) -> Result<LoadedCase, Vec<Diagnostic>> {
     let path = path.as_ref();
     let text = read_user_file(path)?;
-    let (case, mut diagnostics) = parse_file(path, &text, |file, root, case: &Case| {
+    let (case, mut diagnostics) = parse_file(path, &text, |file, root, case: &CaseFile| {
         let mut diagnostics = validate::validate_case(file, root, case);
         let stem = file_stem(path);
         if case.id.get_ref() != &stem {
@@ -246,12 +248,28 @@ pub fn load_case(path: impl AsRef<Path>) -> Result<LoadedCase, Vec<Diagnostic>> 
     if !diagnostics.is_empty() {
         return Err(std::mem::take(&mut diagnostics));
     }
+    let case = typed_case(SourceFile::new(path, &text), case)?;
     Ok(LoadedCase {
         relative_path: file_name(path),
         path: path.to_path_buf(),
         text,
         case,
     })
+}
+
+/// The typed form of a checked case file. The checks report every problem the conversion can
+/// meet at its position; this is the one place the flat steps become actions.
+fn typed_case(file: SourceFile<'_>, case: CaseFile) -> Result<Case, Vec<Diagnostic>> {
+    let mut diagnostics = Vec::new();
+    for step in &case.steps {
+        if let Err(error) = Step::from_file(step) {
+            diagnostics.push(file.error_at(step.action.span(), format!("step \"{}\": {error}", step.id.get_ref())));
+        }
+    }
+    if !diagnostics.is_empty() {
+        return Err(diagnostics);
+    }
+    Case::try_from(case).map_err(|error| vec![file.error_at(0..0, error.to_string())])
 }
 
 /// Loads every `*.toml` under `dir` recursively, except in `regulations/` and `data/` at its
@@ -1668,7 +1686,7 @@ fn check_answer_ids(
     let asking: Vec<&str> = case
         .steps
         .iter()
-        .filter(|step| matches!(step.action.get_ref().as_str(), "operator" | "document"))
+        .filter(|step| step.action.get_ref().is_interactive())
         .map(|step| step.id.get_ref().as_str())
         .collect();
     if asking.contains(&entry.step.as_str()) {

@@ -10,6 +10,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
+use crate::step::{Credential, CredentialSet, LoginSurface, LoginTarget, Step, StepAction, StepError};
+
 // ---------------------------------------------------------------------------------------
 // Case
 // ---------------------------------------------------------------------------------------
@@ -77,9 +79,12 @@ pub enum CaseStatus {
     Deprecated,
 }
 
+// A case file as serde reads it and the JSON Schema describes it: steps are still flat.
+// [`Case`] is what it means once checked. (A doc comment here would enter the schema.)
 #[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Case {
+#[schemars(rename = "Case")]
+pub struct CaseFile {
     /// Stable identifier; equals the file stem.
     #[schemars(with = "String")]
     pub id: Spanned<String>,
@@ -113,7 +118,7 @@ pub struct Case {
     pub pass_summary: Option<String>,
     #[serde(default)]
     pub params: BTreeMap<String, Param>,
-    pub steps: Vec<Step>,
+    pub steps: Vec<StepFile>,
     /// Simulated-camera setups the case must pass and must fail (`"hardened"`,
     /// `"hardened+no-lockout"`, `"legacy-telnet"`).
     #[serde(default)]
@@ -123,12 +128,72 @@ pub struct Case {
     pub references: Vec<String>,
 }
 
+/// A checked case: [`CaseFile`] with typed steps. Only a file that passed every check becomes
+/// one (`load_case`); deserializing one directly converts the steps without those checks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(try_from = "CaseFile")]
+pub struct Case {
+    /// Stable identifier; equals the file stem.
+    pub id: Spanned<String>,
+    pub title: String,
+    pub title_vi: String,
+    pub kind: CaseKind,
+    pub method: Method,
+    pub effect: Effect,
+    pub status: CaseStatus,
+    pub measures: Option<Measures>,
+    pub since: String,
+    pub clauses: BTreeMap<String, Vec<Spanned<String>>>,
+    pub needs: Vec<Spanned<String>>,
+    pub summary: String,
+    pub summary_vi: Option<String>,
+    pub pass_summary: Option<String>,
+    pub params: BTreeMap<String, Param>,
+    pub steps: Vec<Step>,
+    pub sim: Option<SimFixtures>,
+    pub references: Vec<String>,
+}
+
+impl TryFrom<CaseFile> for Case {
+    type Error = StepError;
+
+    fn try_from(file: CaseFile) -> Result<Self, StepError> {
+        let steps = file
+            .steps
+            .iter()
+            .map(|step| {
+                Step::from_file(step).map_err(|error| StepError(format!("step \"{}\": {error}", step.id.get_ref())))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Case {
+            id: file.id,
+            title: file.title,
+            title_vi: file.title_vi,
+            kind: file.kind,
+            method: file.method,
+            effect: file.effect,
+            status: file.status,
+            measures: file.measures,
+            since: file.since,
+            clauses: file.clauses,
+            needs: file.needs,
+            summary: file.summary,
+            summary_vi: file.summary_vi,
+            pass_summary: file.pass_summary,
+            params: file.params,
+            steps,
+            sim: file.sim,
+            references: file.references,
+        })
+    }
+}
+
 /// Where a `measures = "lockout"` case measures one lock: step indices of the burst of wrong
 /// passwords, of the login with the target's credentials that must then be refused, and of the
 /// `recover` that waits the lock out, all on `surface`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LockoutMeasurement {
-    pub surface: String,
+    pub surface: LoginSurface,
     pub burst: usize,
     pub check: usize,
     pub recover: usize,
@@ -139,44 +204,47 @@ impl Case {
     /// `login` with `credentials = "wrong-password"`, the next `login` with the target's
     /// credentials on the same surface and the next `recover` on that surface after it.
     pub fn lockout_measurements(&self) -> Vec<LockoutMeasurement> {
-        let surface = |s: &Step| s.surface.as_ref().map_or("http", |s| s.get_ref().as_str()).to_owned();
-        fn credentials(s: &Step) -> Option<&str> {
-            s.credentials.as_ref().map(|c| c.get_ref().as_str())
-        }
-        fn action(s: &Step) -> &str {
-            s.action.get_ref().as_str()
-        }
-        let mut found = Vec::new();
-        for (burst, step) in self.steps.iter().enumerate() {
-            if action(step) != "login" || credentials(step) != Some("wrong-password") {
-                continue;
-            }
-            let on = surface(step);
-            let later = |from: usize, want: &dyn Fn(&Step) -> bool| {
-                self.steps
-                    .iter()
-                    .enumerate()
-                    .skip(from)
-                    .find(|(_, s)| surface(s) == on && want(s))
-                    .map(|(i, _)| i)
-            };
-            let Some(check) = later(burst + 1, &|s| {
-                action(s) == "login" && matches!(credentials(s), Some("target") | None)
-            }) else {
-                continue;
-            };
-            let Some(recover) = later(check + 1, &|s| action(s) == "recover") else {
-                continue;
-            };
-            found.push(LockoutMeasurement {
-                surface: on,
-                burst,
-                check,
-                recover,
-            });
-        }
-        found
+        lockout_measurements(&self.steps)
     }
+}
+
+/// [`Case::lockout_measurements`] of a list of steps.
+pub fn lockout_measurements(steps: &[Step]) -> Vec<LockoutMeasurement> {
+    let surface = |step: &Step| step.action.get_ref().login_target().map(LoginTarget::surface);
+    let login_with = |step: &Step| match step.action.get_ref() {
+        StepAction::Login(login) => Some(login.credentials.get_ref().clone()),
+        _ => None,
+    };
+    let mut found = Vec::new();
+    for (burst, step) in steps.iter().enumerate() {
+        if login_with(step) != Some(CredentialSet::One(Credential::WrongPassword)) {
+            continue;
+        }
+        let Some(on) = surface(step) else { continue };
+        let later = |from: usize, want: &dyn Fn(&Step) -> bool| {
+            steps
+                .iter()
+                .enumerate()
+                .skip(from)
+                .find(|(_, s)| surface(s) == Some(on) && want(s))
+                .map(|(i, _)| i)
+        };
+        let Some(check) = later(burst + 1, &|s| {
+            login_with(s) == Some(CredentialSet::One(Credential::Target))
+        }) else {
+            continue;
+        };
+        let Some(recover) = later(check + 1, &|s| matches!(s.action.get_ref(), StepAction::Recover(_))) else {
+            continue;
+        };
+        found.push(LockoutMeasurement {
+            surface: on,
+            burst,
+            check,
+            recover,
+        });
+    }
+    found
 }
 
 fn default_effect() -> Effect {
@@ -218,7 +286,8 @@ pub struct SimFixtures {
 /// offending key), so a misplaced parameter is an error, not ignored.
 #[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Step {
+#[schemars(rename = "Step")]
+pub struct StepFile {
     #[schemars(with = "String")]
     pub id: Spanned<String>,
     #[schemars(with = "String")]
@@ -312,6 +381,42 @@ pub struct Step {
     /// Assertions over this step's observations, checked in order.
     #[serde(default)]
     pub expect: Vec<Expectation>,
+}
+
+impl StepFile {
+    /// The keys beyond `id` and `action` this step was written with.
+    pub fn present_keys(&self) -> Vec<&'static str> {
+        let present: [(&'static str, bool); 23] = [
+            ("always", self.always),
+            ("on_error", self.on_error.is_some()),
+            ("op", self.op.is_some()),
+            ("method", self.method.is_some()),
+            ("path", self.path.is_some()),
+            ("body", self.body.is_some()),
+            ("headers", self.headers.is_some()),
+            ("port", self.port.is_some()),
+            ("surface", self.surface.is_some()),
+            ("auth", self.auth.is_some()),
+            ("credentials", self.credentials.is_some()),
+            ("repeat", self.repeat.is_some()),
+            ("fresh_connection", self.fresh_connection.is_some()),
+            ("stop_on_accept", self.stop_on_accept.is_some()),
+            ("interval_ms", self.interval_ms.is_some()),
+            ("seconds", self.seconds.is_some()),
+            ("ports", self.ports.is_some()),
+            ("paths", self.paths.is_some()),
+            ("options", self.options.is_some()),
+            ("prompt", self.prompt.is_some()),
+            ("prompt_vi", self.prompt_vi.is_some()),
+            ("answer", self.answer.is_some()),
+            ("destructive", self.destructive.is_some()),
+        ];
+        present
+            .into_iter()
+            .filter(|(_, given)| *given)
+            .map(|(key, _)| key)
+            .collect()
+    }
 }
 
 /// What happens to the case when an expectation does not hold.

@@ -78,7 +78,7 @@ pub fn plan(
 }
 
 fn is_destructive(c: &Case) -> bool {
-    c.effect == Effect::Destructive || c.steps.iter().any(|s| s.destructive == Some(true))
+    c.effect == Effect::Destructive || c.steps.iter().any(|s| s.action.get_ref().is_destructive())
 }
 
 fn effect_rank(c: &Case) -> u8 {
@@ -101,7 +101,7 @@ mod tests {
     fn case(id: &str, effect: &str, measures: bool) -> Case {
         let measures = if measures { "measures = \"lockout\"\n" } else { "" };
         toml::from_str(&format!(
-            "id = \"{id}\"\ntitle = \"t\"\ntitle_vi = \"t\"\nkind = \"automated\"\nmethod = \"functional\"\neffect = \"{effect}\"\n{measures}since = \"0.1.0\"\nsummary = \"s\"\n[clauses]\nqcvn135-2024 = [\"2.1.1\"]\n[[steps]]\nid = \"s\"\naction = \"wait\"\n"
+            "id = \"{id}\"\ntitle = \"t\"\ntitle_vi = \"t\"\nkind = \"automated\"\nmethod = \"functional\"\neffect = \"{effect}\"\n{measures}since = \"0.1.0\"\nsummary = \"s\"\n[clauses]\nqcvn135-2024 = [\"2.1.1\"]\n[[steps]]\nid = \"s\"\naction = \"wait\"\nseconds = 0\n"
         ))
         .unwrap()
     }

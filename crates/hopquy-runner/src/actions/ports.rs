@@ -3,11 +3,11 @@
 
 use std::collections::BTreeSet;
 
-use hopquy_case::Step;
+use hopquy_case::PortsStep;
 use hopquy_probe::{Device, Limits, Recorder};
 use serde_json::{Value, json};
 
-use super::{ActionError, ActionOutput, RunContext, opt};
+use super::{ActionError, ActionOutput, RunContext, opt, opt_u64};
 
 /// Ports IP cameras are known to open (web, RTSP, vendor SDKs, debug consoles); a quick sweep
 /// for labs that cannot afford 65535 connections on a fragile device.
@@ -16,7 +16,12 @@ pub const COMMON_CAMERA_PORTS: &[u16] = &[
     9000, 9527, 9530, 10554, 34567, 34599, 37777, 37778, 49152,
 ];
 
-pub async fn run(step: &Step, ctx: &RunContext<'_>, tctx: &Value, rec: &Recorder) -> Result<ActionOutput, ActionError> {
+pub async fn run(
+    step: &PortsStep,
+    ctx: &RunContext<'_>,
+    tctx: &Value,
+    rec: &Recorder,
+) -> Result<ActionOutput, ActionError> {
     let declared: Option<BTreeSet<u16>> =
         ctx.target
             .declared
@@ -47,11 +52,7 @@ pub async fn run(step: &Step, ctx: &RunContext<'_>, tctx: &Value, rec: &Recorder
             .ok_or_else(|| ActionError::Definition("`ports` list must hold port numbers 1–65535".into()))?,
         Some(other) => return Err(ActionError::Definition(format!("`ports` cannot be {other}"))),
     };
-    let concurrency = step
-        .options
-        .as_ref()
-        .and_then(|o| o.get("concurrency"))
-        .and_then(|v| v.as_integer())
+    let concurrency = opt_u64(&step.options.concurrency, tctx, "options.concurrency")?
         .map(|n| n.clamp(1, 1024) as usize)
         .unwrap_or(64);
     // The sweep gets its own connection cap: the device's cap (default 4) is sized for

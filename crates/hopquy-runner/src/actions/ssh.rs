@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use hopquy_case::Step;
+use hopquy_case::{CredentialSet, LoginTarget, SshOptions as OptionKeys, SshStep};
 use hopquy_probe::ssh::{self, LoginOutcome, PasswordMethod, SshOptions};
 use hopquy_probe::{Credential, ProbeError, Recorder};
 use serde_json::{Map, Value, json};
@@ -15,11 +15,16 @@ use super::{ActionError, ActionOutput, RunContext, credential_set, opt};
 /// Dictionary checks need a few hundred pairs; more is a definition error, not a test.
 const MAX_CREDENTIALS: usize = 1000;
 
-pub async fn run(step: &Step, ctx: &RunContext<'_>, tctx: &Value, rec: &Recorder) -> Result<ActionOutput, ActionError> {
+pub async fn run(
+    step: &SshStep,
+    ctx: &RunContext<'_>,
+    tctx: &Value,
+    rec: &Recorder,
+) -> Result<ActionOutput, ActionError> {
     let port_value = opt(&step.port, tctx)?;
     let (_, port) = ctx.resolve_port(port_value.as_ref(), "ssh")?;
-    let mut opts = options(step, tctx)?;
-    opts.credentials = credentials(step, ctx)?;
+    let mut opts = options(&step.options, tctx)?;
+    opts.credentials = credentials(step.credentials.as_ref().map(|c| c.get_ref()), ctx)?;
     let observations = match ssh::audit(&ctx.device, port, &opts, rec).await {
         Ok(audit) => audit.observations(),
         // No SSH service is an observation (often the compliant one), not a failure to observe.
@@ -33,17 +38,23 @@ pub async fn run(step: &Step, ctx: &RunContext<'_>, tctx: &Value, rec: &Recorder
 }
 
 /// `options`: `user` (for the `none` request that lists the methods), `fresh_connection`
-/// and `stop_on_accept` (booleans). Unknown keys are refused so a typo is not ignored.
-fn options(step: &Step, tctx: &Value) -> Result<SshOptions, ActionError> {
+/// and `stop_on_accept` (booleans). Unknown keys never get here: the options struct refuses them.
+fn options(keys: &OptionKeys, tctx: &Value) -> Result<SshOptions, ActionError> {
     let mut opts = SshOptions::default();
-    for (key, raw) in step.options.iter().flatten() {
+    let given = [
+        ("user", &keys.user),
+        ("fresh_connection", &keys.fresh_connection),
+        ("stop_on_accept", &keys.stop_on_accept),
+    ];
+    for (key, raw) in given {
+        let Some(raw) = raw else { continue };
         let value = crate::template::resolve(raw, tctx)?;
         let flag = || {
             value
                 .as_bool()
                 .ok_or_else(|| ActionError::Definition(format!("`options.{key}` must be true or false, not {value}")))
         };
-        match key.as_str() {
+        match key {
             "user" => {
                 let user = value.as_str().filter(|u| !u.is_empty()).ok_or_else(|| {
                     ActionError::Definition(format!("`options.user` must be a user name, not {value}"))
@@ -51,23 +62,18 @@ fn options(step: &Step, tctx: &Value) -> Result<SshOptions, ActionError> {
                 opts.probe_user = Some(user.to_owned());
             }
             "fresh_connection" => opts.fresh_connection = flag()?,
-            "stop_on_accept" => opts.stop_on_accept = flag()?,
-            other => {
-                return Err(ActionError::Definition(format!(
-                    "unknown `options.{other}` for ssh; known: user, fresh_connection, stop_on_accept"
-                )));
-            }
+            _ => opts.stop_on_accept = flag()?,
         }
     }
     Ok(opts)
 }
 
 /// The credential set to try; none when `credentials` is absent or `none`.
-fn credentials(step: &Step, ctx: &RunContext<'_>) -> Result<Vec<Credential>, ActionError> {
-    let Some(name) = step.credentials.as_ref().map(|s| s.get_ref().as_str()) else {
+fn credentials(set: Option<&CredentialSet>, ctx: &RunContext<'_>) -> Result<Vec<Credential>, ActionError> {
+    let Some(set) = set else {
         return Ok(Vec::new());
     };
-    let set: Vec<Credential> = credential_set(step, ctx, name)?.into_iter().flatten().collect();
+    let set: Vec<Credential> = credential_set(set, ctx)?.into_iter().flatten().collect();
     if set.len() > MAX_CREDENTIALS {
         return Err(ActionError::Definition(format!(
             "{} credentials exceed the bound of {MAX_CREDENTIALS}",
@@ -88,13 +94,13 @@ pub(super) struct LoginService {
 /// the method the passwords will go out with; with no password method offered it is still
 /// `password`, whose refusal is the evidence that no password login exists.
 pub(super) async fn login_service(
-    step: &Step,
+    target: &LoginTarget,
     ctx: &RunContext<'_>,
     tctx: &Value,
     rec: &Recorder,
     map: &mut Map<String, Value>,
 ) -> Result<Option<LoginService>, ActionError> {
-    let port_value = opt(&step.port, tctx)?;
+    let port_value = opt(&target.port, tctx)?;
     let (_, port) = ctx.resolve_port(port_value.as_ref(), "ssh")?;
     map.insert("port".into(), json!(port));
     let opts = SshOptions {
@@ -198,8 +204,19 @@ mod tests {
         crate::actions::test_support::target("Target-Secret-9", &[("ssh", port)])
     }
 
-    fn step(text: &str) -> Step {
-        toml::from_str(text).unwrap()
+    fn step(text: &str) -> hopquy_case::StepAction {
+        crate::actions::test_support::action(text)
+    }
+
+    fn ssh_step(text: &str) -> SshStep {
+        match step(text) {
+            hopquy_case::StepAction::Ssh(ssh) => ssh,
+            other => panic!("not an ssh step: {other:?}"),
+        }
+    }
+
+    fn credentials_of(text: &str, ctx: &RunContext<'_>) -> Result<Vec<Credential>, ActionError> {
+        credentials(ssh_step(text).credentials.as_ref().map(|c| c.get_ref()), ctx)
     }
 
     async fn execute(step_text: &str, port: u16) -> Result<ActionOutput, ActionError> {
@@ -218,12 +235,14 @@ mod tests {
             ..Limits::default()
         };
         let ctx = context(limits, &profile, &target, &credentials, &paths);
-        let step = step(step_text);
         let (tctx, rec) = (serde_json::json!({}), Recorder::default());
-        match step.action.get_ref().as_str() {
-            "login" => crate::actions::login::login(&step, &ctx, &tctx, &rec).await,
-            "recover" => crate::actions::login::recover(&step, &ctx, &tctx, &rec).await,
-            _ => run(&step, &ctx, &tctx, &rec).await,
+        match step(step_text) {
+            hopquy_case::StepAction::Login(login) => crate::actions::login::login(&login, &ctx, &tctx, &rec).await,
+            hopquy_case::StepAction::Recover(recover) => {
+                crate::actions::login::recover(&recover, &ctx, &tctx, &rec).await
+            }
+            hopquy_case::StepAction::Ssh(ssh) => run(&ssh, &ctx, &tctx, &rec).await,
+            other => panic!("not an ssh, login or recover step: {other:?}"),
         }
     }
 
@@ -340,20 +359,21 @@ mod tests {
     #[test]
     fn options_and_credential_sets_are_checked() {
         let opts = options(
-            &step("id = 's'\naction = 'ssh'\noptions = { user = 'root', fresh_connection = true }"),
+            &ssh_step("id = 's'\naction = 'ssh'\noptions = { user = 'root', fresh_connection = true }").options,
             &json!({}),
         )
         .unwrap();
         assert_eq!(opts.probe_user.as_deref(), Some("root"));
         assert!(opts.fresh_connection && !opts.stop_on_accept);
-        for bad in [
-            "options = { colour = 'red' }",
-            "options = { stop_on_accept = 'yes' }",
-            "options = { user = '' }",
-        ] {
-            let result = options(&step(&format!("id = 's'\naction = 'ssh'\n{bad}")), &json!({}));
+        for bad in ["options = { stop_on_accept = 'yes' }", "options = { user = '' }"] {
+            let result = options(
+                &ssh_step(&format!("id = 's'\naction = 'ssh'\n{bad}")).options,
+                &json!({}),
+            );
             assert!(matches!(result, Err(ActionError::Definition(_))), "{bad}");
         }
+        // An unknown option does not make a step at all.
+        assert!(toml::from_str::<hopquy_case::Step>("id = 's'\naction = 'ssh'\noptions = { colour = 'red' }").is_err());
     }
 
     #[tokio::test]
@@ -369,11 +389,11 @@ mod tests {
         )]);
         let paths = BTreeMap::new();
         let ctx = context(Limits::default(), &profile, &target, &dictionaries, &paths);
-        let set = credentials(&step("id = 's'\naction = 'ssh'\ncredentials = 'dictionary:d'"), &ctx).unwrap();
+        let set = credentials_of("id = 's'\naction = 'ssh'\ncredentials = 'dictionary:d'", &ctx).unwrap();
         assert_eq!(set.iter().map(|c| c.secret).collect::<Vec<_>>(), [false, true]);
-        assert!(credentials(&step("id = 's'\naction = 'ssh'"), &ctx).unwrap().is_empty());
-        assert!(credentials(&step("id = 's'\naction = 'ssh'\ncredentials = 'target'"), &ctx).unwrap()[0].secret);
-        let missing = credentials(&step("id = 's'\naction = 'ssh'\ncredentials = 'dictionary:nope'"), &ctx);
+        assert!(credentials_of("id = 's'\naction = 'ssh'", &ctx).unwrap().is_empty());
+        assert!(credentials_of("id = 's'\naction = 'ssh'\ncredentials = 'target'", &ctx).unwrap()[0].secret);
+        let missing = credentials_of("id = 's'\naction = 'ssh'\ncredentials = 'dictionary:nope'", &ctx);
         assert!(matches!(missing, Err(ActionError::Definition(_))));
     }
 }
