@@ -2,15 +2,14 @@
 //! the user wrote and we ignored would be a silently dropped instruction.
 //!
 //! Fields whose value may be a template (`"${params.attempts}"`, `"${steps.burst.status}"`)
-//! are `toml::Value`; the runner resolves them. Semantic validation (operators, actions,
-//! template references, op names) lives in `validate.rs`, with spans.
+//! are `toml::Value`; the runner resolves them. Semantic checks (operators, actions, template
+//! references, op names) live in `check/`, with spans; a case's steps stay flat here
+//! ([`StepFile`]) and become typed actions in `typed.rs` once checked.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
-
-use crate::step::{Credential, CredentialSet, LoginSurface, LoginTarget, Step, StepAction, StepError};
 
 // ---------------------------------------------------------------------------------------
 // Case
@@ -126,125 +125,6 @@ pub struct CaseFile {
     /// References (EN 303 645 provision, TS 103 701 test case, Decision 724 item).
     #[serde(default)]
     pub references: Vec<String>,
-}
-
-/// A checked case: [`CaseFile`] with typed steps. Only a file that passed every check becomes
-/// one (`load_case`); deserializing one directly converts the steps without those checks.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(try_from = "CaseFile")]
-pub struct Case {
-    /// Stable identifier; equals the file stem.
-    pub id: Spanned<String>,
-    pub title: String,
-    pub title_vi: String,
-    pub kind: CaseKind,
-    pub method: Method,
-    pub effect: Effect,
-    pub status: CaseStatus,
-    pub measures: Option<Measures>,
-    pub since: String,
-    pub clauses: BTreeMap<String, Vec<Spanned<String>>>,
-    pub needs: Vec<Spanned<String>>,
-    pub summary: String,
-    pub summary_vi: Option<String>,
-    pub pass_summary: Option<String>,
-    pub params: BTreeMap<String, Param>,
-    pub steps: Vec<Step>,
-    pub sim: Option<SimFixtures>,
-    pub references: Vec<String>,
-}
-
-impl TryFrom<CaseFile> for Case {
-    type Error = StepError;
-
-    fn try_from(file: CaseFile) -> Result<Self, StepError> {
-        let steps = file
-            .steps
-            .iter()
-            .map(|step| {
-                Step::from_file(step).map_err(|error| StepError(format!("step \"{}\": {error}", step.id.get_ref())))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Case {
-            id: file.id,
-            title: file.title,
-            title_vi: file.title_vi,
-            kind: file.kind,
-            method: file.method,
-            effect: file.effect,
-            status: file.status,
-            measures: file.measures,
-            since: file.since,
-            clauses: file.clauses,
-            needs: file.needs,
-            summary: file.summary,
-            summary_vi: file.summary_vi,
-            pass_summary: file.pass_summary,
-            params: file.params,
-            steps,
-            sim: file.sim,
-            references: file.references,
-        })
-    }
-}
-
-/// Where a `measures = "lockout"` case measures one lock: step indices of the burst of wrong
-/// passwords, of the login with the target's credentials that must then be refused, and of the
-/// `recover` that waits the lock out, all on `surface`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LockoutMeasurement {
-    pub surface: LoginSurface,
-    pub burst: usize,
-    pub check: usize,
-    pub recover: usize,
-}
-
-impl Case {
-    /// The lock measurements of the case, read from what its steps do (not their ids): each
-    /// `login` with `credentials = "wrong-password"`, the next `login` with the target's
-    /// credentials on the same surface and the next `recover` on that surface after it.
-    pub fn lockout_measurements(&self) -> Vec<LockoutMeasurement> {
-        lockout_measurements(&self.steps)
-    }
-}
-
-/// [`Case::lockout_measurements`] of a list of steps.
-pub fn lockout_measurements(steps: &[Step]) -> Vec<LockoutMeasurement> {
-    let surface = |step: &Step| step.action.get_ref().login_target().map(LoginTarget::surface);
-    let login_with = |step: &Step| match step.action.get_ref() {
-        StepAction::Login(login) => Some(login.credentials.get_ref().clone()),
-        _ => None,
-    };
-    let mut found = Vec::new();
-    for (burst, step) in steps.iter().enumerate() {
-        if login_with(step) != Some(CredentialSet::One(Credential::WrongPassword)) {
-            continue;
-        }
-        let Some(on) = surface(step) else { continue };
-        let later = |from: usize, want: &dyn Fn(&Step) -> bool| {
-            steps
-                .iter()
-                .enumerate()
-                .skip(from)
-                .find(|(_, s)| surface(s) == Some(on) && want(s))
-                .map(|(i, _)| i)
-        };
-        let Some(check) = later(burst + 1, &|s| {
-            login_with(s) == Some(CredentialSet::One(Credential::Target))
-        }) else {
-            continue;
-        };
-        let Some(recover) = later(check + 1, &|s| matches!(s.action.get_ref(), StepAction::Recover(_))) else {
-            continue;
-        };
-        found.push(LockoutMeasurement {
-            surface: on,
-            burst,
-            check,
-            recover,
-        });
-    }
-    found
 }
 
 fn default_effect() -> Effect {
@@ -708,6 +588,12 @@ pub const DECLARED_FIELDS: &[&str] = &[
     "password_policy.min_length",
     "password_policy.required_classes",
 ];
+
+/// Longest password a target may declare as its minimum (the `password-policy` action's bound).
+pub const MAX_DECLARED_PASSWORD_LENGTH: u32 = 64;
+
+/// What stands in for a secret in everything stored or shown.
+pub const REDACTED: &str = "[REDACTED]";
 
 /// Character classes a password rule may require (`[declared] password_policy.required_classes`).
 pub const PASSWORD_CLASSES: &[&str] = &["upper", "lower", "digit", "special"];

@@ -15,7 +15,9 @@ use std::fmt;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::model::{Expectation, StepFile};
+use crate::model::{
+    CaseFile, CaseKind, CaseStatus, Effect, Expectation, Measures, Method, Param, SimFixtures, StepFile,
+};
 
 /// Declares a struct whose `KEYS` are its field names, so the key list cannot drift from the
 /// fields.
@@ -194,7 +196,7 @@ impl CredentialSet {
     /// `none`, `target`, `wrong-password`, `unknown-user` or `dictionary:<stem>`.
     pub fn parse(text: &str) -> Option<Self> {
         match dictionary_stem(text) {
-            Some(stem) if crate::validate::is_kebab(stem) => Some(CredentialSet::Dictionary(stem.to_owned())),
+            Some(stem) if crate::names::is_kebab(stem) => Some(CredentialSet::Dictionary(stem.to_owned())),
             Some(_) => None,
             None => Credential::parse(text).map(CredentialSet::One),
         }
@@ -246,7 +248,7 @@ impl PathSource {
             return Some(PathSource::Profile);
         }
         if let Some(stem) = dictionary_stem(text) {
-            return crate::validate::is_kebab(stem).then(|| PathSource::Dictionary(stem.to_owned()));
+            return crate::names::is_kebab(stem).then(|| PathSource::Dictionary(stem.to_owned()));
         }
         text.starts_with('/').then(|| PathSource::Path(text.to_owned()))
     }
@@ -829,6 +831,129 @@ pub fn option_keys(name: &str) -> Option<&'static [&'static str]> {
         "onvif" => OnvifOptions::KEYS,
         _ => return None,
     })
+}
+
+// ---------------------------------------------------------------------------------------
+// Case
+// ---------------------------------------------------------------------------------------
+
+/// A checked case: [`CaseFile`] with typed steps. Only a file that passed every check becomes
+/// one (`load_case`); deserializing one directly converts the steps without those checks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(try_from = "CaseFile")]
+pub struct Case {
+    /// Stable identifier; equals the file stem.
+    pub id: Spanned<String>,
+    pub title: String,
+    pub title_vi: String,
+    pub kind: CaseKind,
+    pub method: Method,
+    pub effect: Effect,
+    pub status: CaseStatus,
+    pub measures: Option<Measures>,
+    pub since: String,
+    pub clauses: BTreeMap<String, Vec<Spanned<String>>>,
+    pub needs: Vec<Spanned<String>>,
+    pub summary: String,
+    pub summary_vi: Option<String>,
+    pub pass_summary: Option<String>,
+    pub params: BTreeMap<String, Param>,
+    pub steps: Vec<Step>,
+    pub sim: Option<SimFixtures>,
+    pub references: Vec<String>,
+}
+
+impl TryFrom<CaseFile> for Case {
+    type Error = StepError;
+
+    fn try_from(file: CaseFile) -> Result<Self, StepError> {
+        let steps = file
+            .steps
+            .iter()
+            .map(|step| {
+                Step::from_file(step).map_err(|error| StepError(format!("step \"{}\": {error}", step.id.get_ref())))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Case {
+            id: file.id,
+            title: file.title,
+            title_vi: file.title_vi,
+            kind: file.kind,
+            method: file.method,
+            effect: file.effect,
+            status: file.status,
+            measures: file.measures,
+            since: file.since,
+            clauses: file.clauses,
+            needs: file.needs,
+            summary: file.summary,
+            summary_vi: file.summary_vi,
+            pass_summary: file.pass_summary,
+            params: file.params,
+            steps,
+            sim: file.sim,
+            references: file.references,
+        })
+    }
+}
+
+/// Where a `measures = "lockout"` case measures one lock: step indices of the burst of wrong
+/// passwords, of the login with the target's credentials that must then be refused, and of the
+/// `recover` that waits the lock out, all on `surface`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockoutMeasurement {
+    pub surface: LoginSurface,
+    pub burst: usize,
+    pub check: usize,
+    pub recover: usize,
+}
+
+impl Case {
+    /// The lock measurements of the case, read from what its steps do (not their ids): each
+    /// `login` with `credentials = "wrong-password"`, the next `login` with the target's
+    /// credentials on the same surface and the next `recover` on that surface after it.
+    pub fn lockout_measurements(&self) -> Vec<LockoutMeasurement> {
+        lockout_measurements(&self.steps)
+    }
+}
+
+/// [`Case::lockout_measurements`] of a list of steps.
+pub fn lockout_measurements(steps: &[Step]) -> Vec<LockoutMeasurement> {
+    let surface = |step: &Step| step.action.get_ref().login_target().map(LoginTarget::surface);
+    let login_with = |step: &Step| match step.action.get_ref() {
+        StepAction::Login(login) => Some(login.credentials.get_ref().clone()),
+        _ => None,
+    };
+    let mut found = Vec::new();
+    for (burst, step) in steps.iter().enumerate() {
+        if login_with(step) != Some(CredentialSet::One(Credential::WrongPassword)) {
+            continue;
+        }
+        let Some(on) = surface(step) else { continue };
+        let later = |from: usize, want: &dyn Fn(&Step) -> bool| {
+            steps
+                .iter()
+                .enumerate()
+                .skip(from)
+                .find(|(_, s)| surface(s) == Some(on) && want(s))
+                .map(|(i, _)| i)
+        };
+        let Some(check) = later(burst + 1, &|s| {
+            login_with(s) == Some(CredentialSet::One(Credential::Target))
+        }) else {
+            continue;
+        };
+        let Some(recover) = later(check + 1, &|s| matches!(s.action.get_ref(), StepAction::Recover(_))) else {
+            continue;
+        };
+        found.push(LockoutMeasurement {
+            surface: on,
+            burst,
+            check,
+            recover,
+        });
+    }
+    found
 }
 
 #[cfg(test)]

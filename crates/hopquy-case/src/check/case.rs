@@ -11,16 +11,16 @@ use toml::de::{DeTable, DeValue};
 use crate::actions::{self, ActionSpec, ParamKind, ParamSpec};
 use crate::doc;
 use crate::error::{Diagnostic, SourceFile, did_you_mean_hint, one_of};
-use crate::load::{LoadedCase, LoadedRegulation, MAX_DECLARED_PASSWORD_LENGTH};
 use crate::model::{
-    Case, CaseFile, CaseKind, DECLARED_FIELDS, Effect, Expectation, Measures, Otherwise, PASSWORD_CLASSES, ProfileFile,
-    StepFile, lockout_measurements,
+    CaseFile, CaseKind, DECLARED_FIELDS, Effect, Expectation, MAX_DECLARED_PASSWORD_LENGTH, Measures, Otherwise,
+    PASSWORD_CLASSES, ProfileFile, StepFile,
 };
-use crate::step::{
-    AnswerKind, Credential, HttpAuth, LoginOptions, LoginSurface, OnError, OnvifAuth, OnvifLoginAuth,
-    PasswordPolicyOptions, Step, StepAction,
-};
+use crate::names::{is_identifier, is_kebab, is_sim_fixture};
 use crate::templates::{TARGET_FIELDS, TemplateSource, scan_templates};
+use crate::typed::{
+    AnswerKind, Case, Credential, HttpAuth, LoginOptions, LoginSurface, OnError, OnvifAuth, OnvifLoginAuth,
+    PasswordPolicyOptions, Step, StepAction, lockout_measurements,
+};
 
 /// The comparison keys of an expectation; exactly one per `[[steps.expect]]`.
 pub const EXPECT_OPERATORS: &[&str] = &[
@@ -53,42 +53,13 @@ pub const ANSWER_KINDS: &[&str] = AnswerKind::NAMES;
 pub const ON_ERROR_VERDICTS: &[&str] = OnError::NAMES;
 pub const PORT_SETS: &[&str] = &["all", "declared", "common-camera"];
 /// Prefix of a credential set or path list read from `test-cases/data/<stem>.toml`.
-pub use crate::step::DICTIONARY_PREFIX;
+pub use crate::typed::DICTIONARY_PREFIX;
 
 /// Keys of a `password-policy` step's `options` table.
 pub const PASSWORD_POLICY_OPTIONS: &[&str] = PasswordPolicyOptions::KEYS;
 
 /// Expectation keys whose strings the runner uses verbatim (no template substitution).
 const LITERAL_EXPECTATION_KEYS: &[&str] = &["that", "because", "matches", "not_matches"];
-
-/// `login-check`, `hardened`: lowercase letters and digits in dash-separated words.
-pub fn is_kebab(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .split('-')
-            .all(|word| !word.is_empty() && word.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()))
-}
-
-/// Step ids and param names: letters, digits, `-`, `_`, starting with a letter.
-fn is_identifier(name: &str) -> bool {
-    name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-}
-
-/// `personality(+flaw|-flaw)*` with lowercase-kebab names, e.g. `hardened+telnet-open`.
-pub fn is_sim_fixture(text: &str) -> bool {
-    let bytes = text.as_bytes();
-    let is_separator = |b: u8| b == b'+' || b == b'-';
-    !bytes.is_empty()
-        && !is_separator(bytes[0])
-        && !is_separator(bytes[bytes.len() - 1])
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || is_separator(*b))
-        && !bytes
-            .windows(2)
-            .any(|pair| is_separator(pair[0]) && is_separator(pair[1]))
-}
 
 /// Profile operations the case uses that `profile` does not define: its `needs` plus the
 /// `op` of its http and login steps (login defaults to `login-check`). A non-empty result
@@ -132,58 +103,6 @@ pub fn required_ops(case: &Case) -> Vec<String> {
     ops.into_iter().collect()
 }
 
-/// Checks every case's `clauses` against the regulation catalogues: the regulation must
-/// exist and each clause id must be in it.
-pub fn validate_against_catalogue(cases: &[LoadedCase], regulations: &[LoadedRegulation]) -> Vec<Diagnostic> {
-    let mut diagnostics = Vec::new();
-    let regulation_ids: Vec<&str> = regulations.iter().map(|loaded| loaded.regulation.id.as_str()).collect();
-    for loaded in cases {
-        let file = SourceFile::new(&loaded.path, &loaded.text);
-        let Ok(root) = DeTable::parse(&loaded.text) else {
-            continue;
-        };
-        let clause_table = root.get_ref().get("clauses").and_then(doc::as_table);
-        for (regulation_id, clause_ids) in &loaded.case.clauses {
-            let key_span = clause_table
-                .and_then(|table| doc::get(table, regulation_id))
-                .map_or(0..0, |(key, _)| key.span());
-            let Some(regulation) = regulations
-                .iter()
-                .find(|regulation| &regulation.regulation.id == regulation_id)
-            else {
-                diagnostics.push(
-                    file.error_at(key_span, format!("unknown regulation `{regulation_id}` in [clauses]"))
-                        .with_expected(one_of(regulation_ids.iter().copied()))
-                        .with_optional_hint(did_you_mean_hint(regulation_id, regulation_ids.iter().copied())),
-                );
-                continue;
-            };
-            let known: Vec<&str> = regulation
-                .regulation
-                .clauses
-                .iter()
-                .map(|clause| clause.id.as_str())
-                .collect();
-            for clause_id in clause_ids {
-                if !known.contains(&clause_id.get_ref().as_str()) {
-                    diagnostics.push(
-                        file.error_at(
-                            clause_id.span(),
-                            format!(
-                                "clause `{}` is not in the catalogue of `{regulation_id}`",
-                                clause_id.get_ref()
-                            ),
-                        )
-                        .with_expected(format!("a clause id from {}", regulation.path.display()))
-                        .with_optional_hint(did_you_mean_hint(clause_id.get_ref(), known.iter().copied())),
-                    );
-                }
-            }
-        }
-    }
-    diagnostics
-}
-
 /// A value read from the spanned tree, for checks on `toml::Value`-typed parameters.
 enum Scalar<'a> {
     Integer(i64),
@@ -206,6 +125,31 @@ fn scalar<'a>(value: &'a DeValue<'_>) -> Scalar<'a> {
 /// here it only matters that the value will be substituted, so its type is not yet known.
 fn is_whole_template(text: &str) -> bool {
     text.starts_with("${") && text.ends_with('}') && text.matches("${").count() == 1
+}
+
+/// Checks one case file whose stem is `stem`: its id must equal it, then [`validate_case`].
+pub(crate) fn check_case_file(
+    file: SourceFile<'_>,
+    root: &DeTable<'_>,
+    case: &CaseFile,
+    stem: &str,
+) -> Vec<Diagnostic> {
+    let mut diagnostics = validate_case(file, root, case);
+    if case.id.get_ref() != stem {
+        diagnostics.insert(
+            0,
+            file.error_at(
+                case.id.span(),
+                format!("case id `{}` differs from the file name", case.id.get_ref()),
+            )
+            .with_expected(format!("`{stem}` (the file stem)"))
+            .with_hint(format!(
+                "set `id = \"{stem}\"` or rename the file to `{}.toml`",
+                case.id.get_ref()
+            )),
+        );
+    }
+    diagnostics
 }
 
 /// Validates one case. `root` is the spanned tree of the same text `case` was parsed from.
@@ -1543,65 +1487,10 @@ fn describe(value: &DeValue<'_>) -> String {
     }
 }
 
-/// References to data dictionaries in a case's steps: (`credentials`|`paths`, stem, span).
-pub(crate) fn dictionary_references(text: &str) -> Vec<(&'static str, String, Range<usize>)> {
-    let Ok(root) = DeTable::parse(text) else {
-        return Vec::new();
-    };
-    let mut references = Vec::new();
-    for step in doc::steps(root.get_ref()) {
-        for key in ["credentials", "paths"] {
-            if let Some(value) = step.get(key)
-                && let Some(stem) = value
-                    .get_ref()
-                    .as_str()
-                    .and_then(|text| text.strip_prefix(DICTIONARY_PREFIX))
-            {
-                let kind = if key == "credentials" { "credentials" } else { "paths" };
-                references.push((kind, stem.to_string(), value.span()));
-            }
-        }
-    }
-    references
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sim_fixture_syntax() {
-        for good in [
-            "hardened",
-            "hardened+no-lockout",
-            "legacy-telnet",
-            "legacy-telnet-open+weak-tls",
-            "a1",
-        ] {
-            assert!(is_sim_fixture(good), "{good}");
-        }
-        for bad in [
-            "",
-            "Hardened",
-            "hardened+",
-            "+x",
-            "hardened++x",
-            "hard ened",
-            "hardened_x",
-            "a+-b",
-        ] {
-            assert!(!is_sim_fixture(bad), "{bad}");
-        }
-    }
-
-    #[test]
-    fn kebab_names() {
-        assert!(is_kebab("login-check"));
-        assert!(!is_kebab("login_check"));
-        assert!(!is_kebab("-x"));
-        assert!(!is_kebab("LoginCheck"));
-    }
 
     #[test]
     fn observation_head_strips_paths() {
@@ -1618,7 +1507,7 @@ mod tests {
                 .iter()
                 .map(|(name, _)| *name)
                 .collect();
-            assert_eq!(Some(shapes.as_slice()), crate::step::option_keys(action), "{action}");
+            assert_eq!(Some(shapes.as_slice()), crate::typed::option_keys(action), "{action}");
         }
     }
 
