@@ -176,6 +176,48 @@ vocabulary! {
     }
 }
 
+vocabulary! {
+    /// A named set of TCP ports for the `ports` action.
+    pub enum PortSetName {
+        /// 1–65535.
+        All = "all",
+        /// The target's `declared.open_tcp_ports`.
+        Declared = "declared",
+        /// Ports IP cameras are known to open.
+        CommonCamera = "common-camera",
+    }
+}
+
+/// The `ports` of a `ports` step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PortSet {
+    Named(PortSetName),
+    List(Vec<u16>),
+    /// A whole-value template (`"${params.ports}"`); the runner resolves it and reads the
+    /// result with [`PortSetName::parse`] or as a list.
+    Template(String),
+}
+
+impl PortSet {
+    /// The TOML value of a `ports` key.
+    pub fn from_value(value: &toml::Value) -> Option<Self> {
+        match value {
+            toml::Value::String(text) if text.starts_with("${") => Some(PortSet::Template(text.clone())),
+            toml::Value::String(text) => PortSetName::parse(text).map(PortSet::Named),
+            toml::Value::Array(items) if !items.is_empty() => items
+                .iter()
+                .map(|item| {
+                    item.as_integer()
+                        .and_then(|port| u16::try_from(port).ok())
+                        .filter(|port| *port > 0)
+                })
+                .collect::<Option<Vec<_>>>()
+                .map(PortSet::List),
+            _ => None,
+        }
+    }
+}
+
 /// Prefix of a credential set or path list read from `test-cases/data/<stem>.toml`.
 pub const DICTIONARY_PREFIX: &str = "dictionary:";
 
@@ -435,7 +477,7 @@ keyed_struct! {
 keyed_struct! {
     #[derive(Debug, Clone, PartialEq)]
     pub struct PortsStep {
-        pub ports: Option<toml::Value>,
+        pub ports: Option<PortSet>,
         pub options: PortsOptions,
     }
 }
@@ -733,7 +775,14 @@ impl Step {
                 seconds: required("seconds", file.seconds.clone())?,
             }),
             "ports" => StepAction::Ports(PortsStep {
-                ports: file.ports.clone(),
+                ports: file
+                    .ports
+                    .as_ref()
+                    .map(|value| {
+                        PortSet::from_value(value)
+                            .ok_or_else(|| StepError(format!("invalid value {value} for `ports`")))
+                    })
+                    .transpose()?,
                 options: options(&file.options, PortsOptions::from_table)?,
             }),
             "tls" => StepAction::Tls(TlsStep {
@@ -1010,6 +1059,22 @@ mod tests {
             Some("dictionary:x".to_owned())
         );
         assert_eq!(OnvifAuth::parse("basic"), None);
+        let ports = |text: &str| {
+            toml::from_str::<toml::Table>(&format!("p = {text}"))
+                .ok()
+                .and_then(|t| t.get("p").and_then(PortSet::from_value))
+        };
+        assert_eq!(
+            ports("\"common-camera\""),
+            Some(PortSet::Named(PortSetName::CommonCamera))
+        );
+        assert_eq!(ports("[22, 80]"), Some(PortSet::List(vec![22, 80])));
+        assert_eq!(
+            ports("\"${params.ports}\""),
+            Some(PortSet::Template("${params.ports}".into()))
+        );
+        assert_eq!(ports("[0]"), None);
+        assert_eq!(ports("\"some\""), None);
     }
 
     #[test]

@@ -19,7 +19,7 @@ use crate::names::{is_identifier, is_kebab, is_sim_fixture};
 use crate::templates::{TARGET_FIELDS, TemplateSource, scan_templates};
 use crate::typed::{
     AnswerKind, Case, Credential, HttpAuth, LoginOptions, LoginSurface, OnError, OnvifAuth, OnvifLoginAuth,
-    PasswordPolicyOptions, Step, StepAction, lockout_measurements,
+    PasswordPolicyOptions, PortSetName, Step, StepAction, lockout_measurements,
 };
 
 /// The comparison keys of an expectation; exactly one per `[[steps.expect]]`.
@@ -51,7 +51,7 @@ pub const LOGIN_OPTIONS: &[&str] = LoginOptions::KEYS;
 pub const CREDENTIAL_SETS: &[&str] = Credential::NAMES;
 pub const ANSWER_KINDS: &[&str] = AnswerKind::NAMES;
 pub const ON_ERROR_VERDICTS: &[&str] = OnError::NAMES;
-pub const PORT_SETS: &[&str] = &["all", "declared", "common-camera"];
+pub const PORT_SETS: &[&str] = PortSetName::NAMES;
 /// Prefix of a credential set or path list read from `test-cases/data/<stem>.toml`.
 pub use crate::typed::DICTIONARY_PREFIX;
 

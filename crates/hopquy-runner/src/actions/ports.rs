@@ -3,11 +3,11 @@
 
 use std::collections::BTreeSet;
 
-use hopquy_case::PortsStep;
+use hopquy_case::{PortSet, PortSetName, PortsStep};
 use hopquy_probe::{Device, Limits, Recorder};
 use serde_json::{Value, json};
 
-use super::{ActionError, ActionOutput, RunContext, opt, opt_u64};
+use super::{ActionError, ActionOutput, RunContext, opt_u64};
 
 /// Ports IP cameras are known to open (web, RTSP, vendor SDKs, debug consoles); a quick sweep
 /// for labs that cannot afford 65535 connections on a fragile device.
@@ -33,24 +33,33 @@ pub async fn run(
                     .filter_map(|p| u16::try_from(p).ok())
                     .collect()
             });
-    let ports: Vec<u16> = match opt(&step.ports, tctx)? {
-        None => (1..=65535).collect(),
-        Some(Value::String(s)) => match s.as_str() {
-            "all" => (1..=65535).collect(),
-            "common-camera" => COMMON_CAMERA_PORTS.to_vec(),
-            "declared" => declared
+    let named = |name: PortSetName| -> Result<Vec<u16>, ActionError> {
+        Ok(match name {
+            PortSetName::All => (1..=65535).collect(),
+            PortSetName::CommonCamera => COMMON_CAMERA_PORTS.to_vec(),
+            PortSetName::Declared => declared
                 .clone()
                 .ok_or_else(|| ActionError::NotApplicable("the target declares no open_tcp_ports to check".into()))?
                 .into_iter()
                 .collect(),
-            other => hopquy_probe::tcp::parse_port_list(other).map_err(|e| ActionError::Definition(e.to_string()))?,
+        })
+    };
+    let ports: Vec<u16> = match &step.ports {
+        None => named(PortSetName::All)?,
+        Some(PortSet::Named(name)) => named(*name)?,
+        Some(PortSet::List(ports)) => ports.clone(),
+        Some(PortSet::Template(template)) => match crate::template::resolve_str(template, tctx)? {
+            Value::String(s) => match PortSetName::parse(&s) {
+                Some(name) => named(name)?,
+                None => hopquy_probe::tcp::parse_port_list(&s).map_err(|e| ActionError::Definition(e.to_string()))?,
+            },
+            Value::Array(items) => items
+                .iter()
+                .map(|v| v.as_u64().and_then(|p| u16::try_from(p).ok()).filter(|p| *p > 0))
+                .collect::<Option<Vec<u16>>>()
+                .ok_or_else(|| ActionError::Definition("`ports` list must hold port numbers 1–65535".into()))?,
+            other => return Err(ActionError::Definition(format!("`ports` cannot be {other}"))),
         },
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|v| v.as_u64().and_then(|p| u16::try_from(p).ok()).filter(|p| *p > 0))
-            .collect::<Option<Vec<u16>>>()
-            .ok_or_else(|| ActionError::Definition("`ports` list must hold port numbers 1–65535".into()))?,
-        Some(other) => return Err(ActionError::Definition(format!("`ports` cannot be {other}"))),
     };
     let concurrency = opt_u64(&step.options.concurrency, tctx, "options.concurrency")?
         .map(|n| n.clamp(1, 1024) as usize)
