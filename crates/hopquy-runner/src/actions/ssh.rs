@@ -41,29 +41,24 @@ pub async fn run(
 /// and `stop_on_accept` (booleans). Unknown keys never get here: the options struct refuses them.
 fn options(keys: &OptionKeys, tctx: &Value) -> Result<SshOptions, ActionError> {
     let mut opts = SshOptions::default();
-    let given = [
-        ("user", &keys.user),
-        ("fresh_connection", &keys.fresh_connection),
-        ("stop_on_accept", &keys.stop_on_accept),
-    ];
-    for (key, raw) in given {
-        let Some(raw) = raw else { continue };
-        let value = crate::template::resolve(raw, tctx)?;
-        let flag = || {
-            value
-                .as_bool()
-                .ok_or_else(|| ActionError::Definition(format!("`options.{key}` must be true or false, not {value}")))
-        };
-        match key {
-            "user" => {
-                let user = value.as_str().filter(|u| !u.is_empty()).ok_or_else(|| {
-                    ActionError::Definition(format!("`options.user` must be a user name, not {value}"))
-                })?;
-                opts.probe_user = Some(user.to_owned());
-            }
-            "fresh_connection" => opts.fresh_connection = flag()?,
-            _ => opts.stop_on_accept = flag()?,
-        }
+    let resolve = |raw: &Option<toml::Value>| raw.as_ref().map(|raw| crate::template::resolve(raw, tctx)).transpose();
+    let flag = |key: &str, value: Value| {
+        value
+            .as_bool()
+            .ok_or_else(|| ActionError::Definition(format!("`options.{key}` must be true or false, not {value}")))
+    };
+    if let Some(value) = resolve(&keys.user)? {
+        let user = value
+            .as_str()
+            .filter(|u| !u.is_empty())
+            .ok_or_else(|| ActionError::Definition(format!("`options.user` must be a user name, not {value}")))?;
+        opts.probe_user = Some(user.to_owned());
+    }
+    if let Some(value) = resolve(&keys.fresh_connection)? {
+        opts.fresh_connection = flag("fresh_connection", value)?;
+    }
+    if let Some(value) = resolve(&keys.stop_on_accept)? {
+        opts.stop_on_accept = flag("stop_on_accept", value)?;
     }
     Ok(opts)
 }

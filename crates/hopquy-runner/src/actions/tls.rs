@@ -36,48 +36,47 @@ pub async fn run(
 /// (bool), `sni` (server name). Unknown keys never get here: the options struct refuses them.
 fn options(options: &TlsOptions, tctx: &Value) -> Result<TlsAuditOptions, ActionError> {
     let mut opts = TlsAuditOptions::default();
-    let given = [
-        ("versions", &options.versions),
-        ("concurrency", &options.concurrency),
-        ("certificate", &options.certificate),
-        ("sni", &options.sni),
-    ];
-    for (key, raw) in given {
-        let Some(raw) = raw else { continue };
-        let value = crate::template::resolve(raw, tctx)?;
-        let bad = |what: &str| ActionError::Definition(format!("options.{key} must be {what}, got {value}"));
-        match key {
-            "versions" => {
-                let list = value.as_array().ok_or_else(|| bad("a list of version names"))?;
-                let mut versions = Vec::with_capacity(list.len());
-                for item in list {
-                    let name = item.as_str().ok_or_else(|| bad("a list of version names"))?;
-                    let version: TlsVersion = name
-                        .parse()
-                        .map_err(|e: ProbeError| ActionError::Definition(format!("options.versions: {e}")))?;
-                    versions.push(version);
-                }
-                if versions.is_empty() {
-                    return Err(bad("a non-empty list"));
-                }
-                opts.versions = versions;
-            }
-            "concurrency" => {
-                let n = value
-                    .as_u64()
-                    .filter(|n| (1..=MAX_CONCURRENCY).contains(n))
-                    .ok_or_else(|| bad("an integer from 1 to 64"))?;
-                opts.concurrency = usize::try_from(n).unwrap_or(1);
-            }
-            "certificate" => opts.certificate = value.as_bool().ok_or_else(|| bad("true or false"))?,
-            _ => {
-                let name = value
-                    .as_str()
-                    .filter(|s| !s.is_empty())
-                    .ok_or_else(|| bad("a server name"))?;
-                opts.sni = Some(name.to_owned());
-            }
+    let resolve = |raw: &Option<toml::Value>| raw.as_ref().map(|raw| crate::template::resolve(raw, tctx)).transpose();
+    let bad = |key: &str, what: &str, value: &Value| {
+        ActionError::Definition(format!("options.{key} must be {what}, got {value}"))
+    };
+    if let Some(value) = resolve(&options.versions)? {
+        let list = value
+            .as_array()
+            .ok_or_else(|| bad("versions", "a list of version names", &value))?;
+        let mut versions = Vec::with_capacity(list.len());
+        for item in list {
+            let name = item
+                .as_str()
+                .ok_or_else(|| bad("versions", "a list of version names", &value))?;
+            let version: TlsVersion = name
+                .parse()
+                .map_err(|e: ProbeError| ActionError::Definition(format!("options.versions: {e}")))?;
+            versions.push(version);
         }
+        if versions.is_empty() {
+            return Err(bad("versions", "a non-empty list", &value));
+        }
+        opts.versions = versions;
+    }
+    if let Some(value) = resolve(&options.concurrency)? {
+        let n = value
+            .as_u64()
+            .filter(|n| (1..=MAX_CONCURRENCY).contains(n))
+            .ok_or_else(|| bad("concurrency", "an integer from 1 to 64", &value))?;
+        opts.concurrency = usize::try_from(n).unwrap_or(1);
+    }
+    if let Some(value) = resolve(&options.certificate)? {
+        opts.certificate = value
+            .as_bool()
+            .ok_or_else(|| bad("certificate", "true or false", &value))?;
+    }
+    if let Some(value) = resolve(&options.sni)? {
+        let name = value
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| bad("sni", "a server name", &value))?;
+        opts.sni = Some(name.to_owned());
     }
     Ok(opts)
 }
