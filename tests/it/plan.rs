@@ -268,7 +268,7 @@ async fn an_answers_template_lists_each_question_and_validate_names_those_left_e
         .flat_map(|c| {
             c.steps
                 .iter()
-                .filter(|s| matches!(s.action.get_ref().as_str(), "operator" | "document"))
+                .filter(|s| s.action.get_ref().is_interactive())
                 .map(|s| (c.id.get_ref().clone(), s.id.get_ref().clone()))
                 .collect::<Vec<_>>()
         })

@@ -1175,9 +1175,9 @@ mod tests {
 
     #[test]
     fn every_action_param_is_a_step_field() {
-        // The Step struct must be able to hold every parameter the table allows, or the
+        // The flat StepFile struct must be able to hold every parameter the table allows, or the
         // validator would accept keys that serde then rejects (or the reverse).
-        let schema = schemars::schema_for!(crate::model::Step);
+        let schema = schemars::schema_for!(crate::model::StepFile);
         let value = serde_json::to_value(&schema).unwrap_or_default();
         let properties = value
             .get("properties")

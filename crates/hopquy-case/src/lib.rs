@@ -4,24 +4,34 @@
 //! Entry points: [`Suite::load`] for test-cases/, [`load_profile`], [`load_target`]; single
 //! files with [`load_case`], [`load_regulation`], [`load_credential_dictionary`],
 //! [`load_path_dictionary`]. Every problem is a [`Diagnostic`] that renders like rustc.
+//!
+//! Modules, in dependency order: leaf types (`model`: the file formats as serde reads them;
+//! `typed`: a checked case's steps as [`StepAction`]s; `loaded`; `names`), `check/` (one module
+//! per file kind, pure functions over a parsed file and its spans), `load` (reading files,
+//! parsing, then the checks, then the typed conversion).
 pub mod actions;
+pub mod check;
 mod doc;
 pub mod error;
 pub mod load;
+pub mod loaded;
 pub mod model;
+pub mod names;
 pub mod schema;
 pub mod templates;
-pub mod validate;
+pub mod typed;
 
 pub use actions::{ACTIONS, ActionSpec, COMMON_KEYS, ObservationSpec, ParamKind, ParamSpec};
+pub use check::case::{EXPECT_OPERATORS, missing_ops, required_ops};
+pub use check::suite::validate_against_catalogue;
 pub use error::{CaseError, Diagnostic, Snippet, render_all, render_diagnostics};
 pub use load::{
-    LoadedCase, LoadedDictionary, LoadedRegulation, LoadedTarget, ProfileSource, REDACTED, ResolvedProfile, Suite,
-    check_target_file, load_answers, load_answers_for, load_case, load_cases, load_credential_dictionary,
-    load_path_dictionary, load_profile, load_regulation, load_regulations, load_target, load_target_with,
-    parse_answers, parse_answers_for,
+    LoadedTarget, Suite, check_target_file, load_answers, load_answers_for, load_case, load_cases,
+    load_credential_dictionary, load_path_dictionary, load_profile, load_regulation, load_regulations, load_target,
+    load_target_with, parse_answers, parse_answers_for,
 };
+pub use loaded::{LoadedCase, LoadedDictionary, LoadedRegulation, ProfileSource, ResolvedProfile};
 pub use model::*;
 pub use schema::json_schemas;
 pub use templates::{TemplateRef, TemplateSource, TemplateSyntaxError, find_templates, scan_templates};
-pub use validate::{EXPECT_OPERATORS, missing_ops, required_ops, validate_against_catalogue};
+pub use typed::*;

@@ -2,7 +2,6 @@
 //! the target (with its secret) and data dictionaries. Every loader returns all the
 //! diagnostics it can find rather than stopping at the first.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::fs;
 use std::io::Read;
@@ -13,12 +12,14 @@ use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 use toml::de::DeTable;
 
+use crate::check;
 use crate::doc;
 use crate::error::{Diagnostic, SourceFile, did_you_mean_hint, one_of};
+use crate::loaded::{LoadedCase, LoadedDictionary, LoadedRegulation, ProfileSource, ResolvedProfile};
 use crate::model::{
-    AnswersFile, Case, CredentialDictionary, Op, PASSWORD_CLASSES, PathDictionary, ProfileFile, Regulation, TargetFile,
+    AnswersFile, CaseFile, CredentialDictionary, PathDictionary, ProfileFile, REDACTED, Regulation, TargetFile,
 };
-use crate::validate::{self, is_kebab};
+use crate::typed::{Case, Step};
 
 /// Definition files are small; a multi-megabyte "case" is a mistake (wrong path, binary).
 pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
@@ -29,68 +30,6 @@ const MAX_INHERITANCE_DEPTH: usize = 16;
 
 /// Directories under test-cases/ that hold other kinds of files.
 pub const NON_CASE_DIRECTORIES: &[&str] = &["regulations", "data"];
-
-/// A validated case and the exact bytes it came from (copied into evidence bundles).
-#[derive(Debug, Clone)]
-pub struct LoadedCase {
-    pub path: PathBuf,
-    /// Path relative to the test-cases directory (`/`-separated); the file name when
-    /// loaded on its own.
-    pub relative_path: PathBuf,
-    pub text: String,
-    pub case: Case,
-}
-
-#[derive(Debug, Clone)]
-pub struct LoadedRegulation {
-    pub path: PathBuf,
-    pub relative_path: PathBuf,
-    pub text: String,
-    pub regulation: Regulation,
-}
-
-/// A data dictionary: `name` is the file stem cases refer to (`dictionary:<name>`).
-#[derive(Debug, Clone)]
-pub struct LoadedDictionary<T> {
-    pub name: String,
-    pub path: PathBuf,
-    pub relative_path: PathBuf,
-    pub text: String,
-    pub dictionary: T,
-}
-
-/// One file of a profile's inheritance chain, as written.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProfileSource {
-    /// File stem.
-    pub name: String,
-    pub path: PathBuf,
-    pub text: String,
-}
-
-/// A profile with its `inherits` chain merged.
-#[derive(Debug, Clone)]
-pub struct ResolvedProfile {
-    /// Stem of the requested profile file.
-    pub name: String,
-    /// The merged result: child ports override parent ports by name, child ops replace
-    /// parent ops of the same name wholesale, `rtsp` and `risky_ports` come from the
-    /// nearest file that sets them.
-    pub profile: ProfileFile,
-    /// The files read, requested profile first, root ancestor last (for the bundle's
-    /// definitions/).
-    pub chain: Vec<ProfileSource>,
-}
-
-impl ResolvedProfile {
-    pub fn op(&self, name: &str) -> Option<&Op> {
-        self.profile.ops.get(name)
-    }
-
-    pub fn port(&self, name: &str) -> Option<u16> {
-        self.profile.ports.get(name).copied()
-    }
-}
 
 /// The target file with its password resolved. The raw text is private because it may hold
 /// the literal password; use [`LoadedTarget::redacted_toml`] for anything that is stored or
@@ -116,8 +55,6 @@ impl fmt::Debug for LoadedTarget {
     }
 }
 
-pub const REDACTED: &str = "[REDACTED]";
-
 impl LoadedTarget {
     /// `diagnostic` (the profile this target names could not be loaded) re-anchored at the
     /// `profile = …` value of the target file: that is the line the lab fixes.
@@ -127,7 +64,7 @@ impl LoadedTarget {
         anchored.expected = diagnostic.expected;
         anchored.hint = diagnostic.hint;
         anchored.notes = diagnostic.notes;
-        redact_target_diagnostics(vec![anchored], Some(&self.password))
+        check::target::redact_target_diagnostics(vec![anchored], Some(&self.password))
             .pop()
             .unwrap_or_else(|| Diagnostic::whole_file(&self.path, "profile not found"))
     }
@@ -224,34 +161,35 @@ fn file_name(path: &Path) -> PathBuf {
 pub fn load_case(path: impl AsRef<Path>) -> Result<LoadedCase, Vec<Diagnostic>> {
     let path = path.as_ref();
     let text = read_user_file(path)?;
-    let (case, mut diagnostics) = parse_file(path, &text, |file, root, case: &Case| {
-        let mut diagnostics = validate::validate_case(file, root, case);
-        let stem = file_stem(path);
-        if case.id.get_ref() != &stem {
-            diagnostics.insert(
-                0,
-                file.error_at(
-                    case.id.span(),
-                    format!("case id `{}` differs from the file name", case.id.get_ref()),
-                )
-                .with_expected(format!("`{stem}` (the file stem)"))
-                .with_hint(format!(
-                    "set `id = \"{stem}\"` or rename the file to `{}.toml`",
-                    case.id.get_ref()
-                )),
-            );
-        }
-        diagnostics
+    let stem = file_stem(path);
+    let (case, mut diagnostics) = parse_file(path, &text, |file, root, case: &CaseFile| {
+        check::case::check_case_file(file, root, case, &stem)
     })?;
     if !diagnostics.is_empty() {
         return Err(std::mem::take(&mut diagnostics));
     }
+    let case = typed_case(SourceFile::new(path, &text), case)?;
     Ok(LoadedCase {
         relative_path: file_name(path),
         path: path.to_path_buf(),
         text,
         case,
     })
+}
+
+/// The typed form of a checked case file. The checks report every problem the conversion can
+/// meet at its position; this is the one place the flat steps become actions.
+fn typed_case(file: SourceFile<'_>, case: CaseFile) -> Result<Case, Vec<Diagnostic>> {
+    let mut diagnostics = Vec::new();
+    for step in &case.steps {
+        if let Err(error) = Step::from_file(step) {
+            diagnostics.push(file.error_at(step.action.span(), format!("step \"{}\": {error}", step.id.get_ref())));
+        }
+    }
+    if !diagnostics.is_empty() {
+        return Err(diagnostics);
+    }
+    Case::try_from(case).map_err(|error| vec![file.error_at(0..0, error.to_string())])
 }
 
 /// Loads every `*.toml` under `dir` recursively, except in `regulations/` and `data/` at its
@@ -272,27 +210,8 @@ pub fn load_cases(dir: impl AsRef<Path>) -> (Vec<LoadedCase>, Vec<Diagnostic>) {
             Err(mut errors) => diagnostics.append(&mut errors),
         }
     }
-    let mut first_by_id: BTreeMap<String, usize> = BTreeMap::new();
-    let mut duplicates = BTreeSet::new();
-    for (index, loaded) in cases.iter().enumerate() {
-        let id = loaded.case.id.get_ref().clone();
-        if let Some(&first) = first_by_id.get(&id) {
-            let first_case = &cases[first];
-            let first_file = SourceFile::new(&first_case.path, &first_case.text);
-            let file = SourceFile::new(&loaded.path, &loaded.text);
-            diagnostics.push(
-                file.error_at(loaded.case.id.span(), format!("duplicate case id `{id}`"))
-                    .with_note(format!(
-                        "also defined at {}",
-                        first_file.location_of(first_case.case.id.span().start)
-                    ))
-                    .with_hint("case ids (file stems) must be unique across test-cases/; rename one file"),
-            );
-            duplicates.insert(index);
-        } else {
-            first_by_id.insert(id, index);
-        }
-    }
+    let (mut duplicate_ids, duplicates) = check::suite::duplicate_case_ids(&cases);
+    diagnostics.append(&mut duplicate_ids);
     let cases = cases
         .into_iter()
         .enumerate()
@@ -374,22 +293,13 @@ fn toml_files_in(dir: &Path) -> Result<Vec<PathBuf>, Vec<Diagnostic>> {
 // Regulation catalogues
 // ---------------------------------------------------------------------------------------
 
-fn is_iso_date(text: &str) -> bool {
-    let bytes = text.as_bytes();
-    bytes.len() == 10
-        && bytes.iter().enumerate().all(|(index, byte)| match index {
-            4 | 7 => *byte == b'-',
-            _ => byte.is_ascii_digit(),
-        })
-}
-
 /// Loads one catalogue: its id equals the file stem, clause and group ids are unique, and
 /// each clause's group exists when groups are listed.
 pub fn load_regulation(path: impl AsRef<Path>) -> Result<LoadedRegulation, Vec<Diagnostic>> {
     let path = path.as_ref();
     let text = read_user_file(path)?;
     let (regulation, diagnostics) = parse_file(path, &text, |file, root, regulation: &Regulation| {
-        check_regulation(file, root, regulation, &file_stem(path))
+        check::regulation::check_regulation(file, root, regulation, &file_stem(path))
     })?;
     if !diagnostics.is_empty() {
         return Err(diagnostics);
@@ -400,83 +310,6 @@ pub fn load_regulation(path: impl AsRef<Path>) -> Result<LoadedRegulation, Vec<D
         text,
         regulation,
     })
-}
-
-fn check_regulation(file: SourceFile<'_>, root: &DeTable<'_>, regulation: &Regulation, stem: &str) -> Vec<Diagnostic> {
-    let mut diagnostics = Vec::new();
-    let value_span = |table: &DeTable<'_>, key: &str| doc::get(table, key).map_or(0..0, |(_, value)| value.span());
-    if regulation.id != stem {
-        diagnostics.push(
-            file.error_at(
-                value_span(root, "id"),
-                format!("regulation id `{}` differs from the file name", regulation.id),
-            )
-            .with_expected(format!("`{stem}` (the file stem)")),
-        );
-    }
-    if !is_iso_date(&regulation.effective) {
-        diagnostics.push(
-            file.error_at(
-                value_span(root, "effective"),
-                format!("`{}` is not a date", regulation.effective),
-            )
-            .with_expected("YYYY-MM-DD"),
-        );
-    }
-    let tables_of = |key: &str| -> Vec<&DeTable<'_>> {
-        root.get(key)
-            .and_then(doc::as_array)
-            .map(|items| items.iter().filter_map(doc::as_table).collect())
-            .unwrap_or_default()
-    };
-    let group_tables = tables_of("groups");
-    let clause_tables = tables_of("clauses");
-    if regulation.clauses.is_empty() {
-        diagnostics.push(file.error_at(
-            doc::get(root, "clauses").map_or(0..0, |(key, _)| key.span()),
-            "the catalogue lists no clauses",
-        ));
-    }
-    let mut group_first: BTreeMap<&str, usize> = BTreeMap::new();
-    for (index, group) in regulation.groups.iter().enumerate() {
-        let span = group_tables.get(index).map_or(0..0, |table| value_span(table, "id"));
-        if let Some(first) = group_first.get(group.id.as_str()) {
-            let first_span = group_tables.get(*first).map_or(0..0, |table| value_span(table, "id"));
-            diagnostics.push(
-                file.error_at(span, format!("duplicate group id `{}`", group.id))
-                    .with_note(format!("first defined at {}", file.location_of(first_span.start))),
-            );
-        } else {
-            group_first.insert(&group.id, index);
-        }
-    }
-    let group_ids: Vec<&str> = regulation.groups.iter().map(|group| group.id.as_str()).collect();
-    let mut clause_first: BTreeMap<&str, usize> = BTreeMap::new();
-    for (index, clause) in regulation.clauses.iter().enumerate() {
-        let table = clause_tables.get(index);
-        let id_span = table.map_or(0..0, |table| value_span(table, "id"));
-        if let Some(first) = clause_first.get(clause.id.as_str()) {
-            let first_span = clause_tables.get(*first).map_or(0..0, |table| value_span(table, "id"));
-            diagnostics.push(
-                file.error_at(id_span, format!("duplicate clause id `{}`", clause.id))
-                    .with_note(format!("first defined at {}", file.location_of(first_span.start))),
-            );
-        } else {
-            clause_first.insert(&clause.id, index);
-        }
-        if !group_ids.is_empty() && !group_ids.contains(&clause.group.as_str()) {
-            let span = table.map_or(0..0, |table| value_span(table, "group"));
-            diagnostics.push(
-                file.error_at(
-                    span,
-                    format!("clause `{}` names unknown group `{}`", clause.id, clause.group),
-                )
-                .with_expected(one_of(group_ids.iter().copied()))
-                .with_optional_hint(did_you_mean_hint(&clause.group, group_ids.iter().copied())),
-            );
-        }
-    }
-    diagnostics
 }
 
 /// Loads every `*.toml` directly in `dir` as a catalogue; regulation ids must be unique.
@@ -539,7 +372,7 @@ pub fn load_profile(name_or_path: &str, profiles_dir: impl AsRef<Path>) -> Resul
     while let Some(path) = next.take() {
         let canonical = fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
         let text = read_user_file(&path)?;
-        let (profile, diagnostics) = parse_file(&path, &text, check_profile_file)?;
+        let (profile, diagnostics) = parse_file(&path, &text, check::profile::check_profile_file)?;
         if !diagnostics.is_empty() {
             return Err(diagnostics);
         }
@@ -590,7 +423,7 @@ pub fn load_profile(name_or_path: &str, profiles_dir: impl AsRef<Path>) -> Resul
     }
 
     let merged = merge_profiles(&files);
-    let diagnostics = check_merged_profile(&merged, &chain, &files);
+    let diagnostics = check::profile::check_merged_profile(&merged, &chain, &files);
     if !diagnostics.is_empty() {
         return Err(diagnostics);
     }
@@ -635,306 +468,6 @@ fn merge_profiles(files: &[ProfileFile]) -> ProfileFile {
     merged
 }
 
-/// Checks that need only one profile file.
-fn check_profile_file(file: SourceFile<'_>, root: &DeTable<'_>, profile: &ProfileFile) -> Vec<Diagnostic> {
-    let mut diagnostics = Vec::new();
-    let ops_table = root.get("ops").and_then(doc::as_table);
-    let ports_table = root.get("ports").and_then(doc::as_table);
-    for (name, port) in &profile.ports {
-        let (key_span, value_span) = ports_table
-            .and_then(|table| doc::get(table, name))
-            .map_or((0..0, 0..0), |(key, value)| (key.span(), value.span()));
-        if !is_kebab(name) {
-            diagnostics.push(
-                file.error_at(key_span, format!("port name `{name}` is not lowercase-kebab"))
-                    .with_expected("a name such as `http`, `rtsp`, `dahua-sdk`"),
-            );
-        }
-        if *port == 0 {
-            diagnostics.push(
-                file.error_at(value_span, format!("port `{name}` is 0"))
-                    .with_expected("a port from 1 to 65535"),
-            );
-        }
-    }
-    for (name, op) in &profile.ops {
-        let op_table = ops_table.and_then(|table| doc::get(table, name));
-        let key_span = op_table.map_or(0..0, |(key, _)| key.span());
-        let op_table = op_table.and_then(|(_, value)| doc::as_table(value));
-        let span_of = |key: &str| {
-            op_table
-                .and_then(|table| doc::get(table, key))
-                .map_or(key_span.clone(), |(_, value)| value.span())
-        };
-        if !is_kebab(name) {
-            diagnostics.push(
-                file.error_at(
-                    key_span.clone(),
-                    format!("operation name `{name}` is not lowercase-kebab"),
-                )
-                .with_expected("a name such as `login-check`, `users`, `factory-reset`"),
-            );
-        }
-        if !op.path.starts_with('/') {
-            diagnostics.push(
-                file.error_at(span_of("path"), format!("path of op `{name}` does not start with `/`"))
-                    .with_hint(format!("write `/{}`", op.path)),
-            );
-        }
-        if let Some(method) = &op.method
-            && (method.is_empty() || !method.chars().all(|c| c.is_ascii_uppercase()))
-        {
-            diagnostics.push(
-                file.error_at(
-                    span_of("method"),
-                    format!("`{method}` is not an HTTP method (op `{name}`)"),
-                )
-                .with_expected("an upper-case method such as `GET`, `POST`, `PUT`"),
-            );
-        }
-        if let Some(auth) = &op.auth {
-            let allowed = ["none", "basic", "digest", "usernametoken", "any"];
-            if !allowed.contains(&auth.as_str()) {
-                diagnostics.push(
-                    file.error_at(span_of("auth"), format!("unknown auth `{auth}` (op `{name}`)"))
-                        .with_expected(one_of(allowed))
-                        .with_optional_hint(did_you_mean_hint(auth, allowed)),
-                );
-            }
-        }
-        for (label, classifier) in [
-            ("accepted", &op.accepted),
-            ("rejected", &op.rejected),
-            ("locked", &op.locked),
-        ] {
-            let Some(classifier) = classifier else {
-                continue;
-            };
-            if let Some(pattern) = &classifier.body_matches
-                && let Err(error) = regex::Regex::new(pattern)
-            {
-                let span = op_table
-                    .and_then(|table| table.get(label))
-                    .and_then(doc::as_table)
-                    .and_then(|table| doc::get(table, "body_matches"))
-                    .map_or(key_span.clone(), |(_, value)| value.span());
-                let reason = error.to_string();
-                let reason = reason.lines().last().unwrap_or("invalid").trim().to_string();
-                diagnostics.push(
-                    file.error_at(
-                        span,
-                        format!("`{label}.body_matches` of op `{name}` is not a valid regular expression: {reason}"),
-                    )
-                    .with_expected("a regular expression in Rust `regex` syntax"),
-                );
-            }
-            if classifier.status.is_empty() && classifier.body_contains.is_none() && classifier.body_matches.is_none() {
-                diagnostics.push(
-                    file.error_at(
-                        span_of(label),
-                        format!("`{label}` classifier of op `{name}` has no condition"),
-                    )
-                    .with_expected("`status`, `body_contains` or `body_matches`"),
-                );
-            }
-        }
-    }
-    for (name, op) in &profile.ops {
-        diagnostics.extend(check_user_op(file, ops_table, name, op));
-    }
-    if let Some(rtsp) = &profile.rtsp {
-        for path in &rtsp.paths {
-            if !path.starts_with('/') {
-                let span = root
-                    .get("rtsp")
-                    .and_then(doc::as_table)
-                    .and_then(|table| doc::get(table, "paths"))
-                    .map_or(0..0, |(_, value)| value.span());
-                diagnostics.push(
-                    file.error_at(span, format!("RTSP path `{path}` does not start with `/`"))
-                        .with_hint(format!("write `/{path}`")),
-                );
-            }
-        }
-    }
-    diagnostics
-}
-
-/// Longest password a target may declare as its minimum (the `password-policy` action's bound).
-pub const MAX_DECLARED_PASSWORD_LENGTH: u32 = 64;
-
-/// The `${…}` values the `password-policy` action fills in, per operation: a user-management
-/// op says where the temporary user's name, password and id go; no other op may use them.
-pub const USER_OP_TEMPLATES: &[(&str, &[&str])] = &[
-    ("create-user", &["user.name", "user.password"]),
-    ("delete-user", &["user.name", "user.id"]),
-];
-
-/// `create-user` / `delete-user`: templates limited to what the action provides, a `rejected`
-/// classifier that recognises a weak-password refusal, a `created_id` pattern that captures.
-fn check_user_op(file: SourceFile<'_>, ops_table: Option<&DeTable<'_>>, name: &str, op: &Op) -> Vec<Diagnostic> {
-    let mut diagnostics = Vec::new();
-    let op_entry = ops_table.and_then(|table| doc::get(table, name));
-    let key_span = op_entry.map_or(0..0, |(key, _)| key.span());
-    let op_table = op_entry.and_then(|(_, value)| doc::as_table(value));
-    let span_of = |key: &str| {
-        op_table
-            .and_then(|table| doc::get(table, key))
-            .map_or(key_span.clone(), |(_, value)| value.span())
-    };
-    let allowed = USER_OP_TEMPLATES
-        .iter()
-        .find(|(op_name, _)| *op_name == name)
-        .map(|(_, allowed)| *allowed);
-    let mut used = BTreeSet::new();
-    for (field, text) in [("path", Some(op.path.as_str())), ("body", op.body.as_deref())] {
-        let Some(text) = text else { continue };
-        for reference in user_op_references(text) {
-            match allowed {
-                Some(allowed) if allowed.contains(&reference.as_str()) => {
-                    used.insert(reference);
-                }
-                Some(allowed) => diagnostics.push(
-                    file.error_at(
-                        span_of(field),
-                        format!("op `{name}` uses `${{{reference}}}` in its {field}"),
-                    )
-                    .with_expected(format!(
-                        "only {} (filled in by the `password-policy` action)",
-                        allowed
-                            .iter()
-                            .map(|a| format!("`${{{a}}}`"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ))
-                    .with_optional_hint(did_you_mean_hint(&reference, allowed.iter().copied())),
-                ),
-                None if reference.starts_with("user.") => diagnostics.push(
-                    file.error_at(
-                        span_of(field),
-                        format!("op `{name}` uses `${{{reference}}}` in its {field}"),
-                    )
-                    .with_expected("`${user.…}` only in the `create-user` and `delete-user` operations"),
-                ),
-                None => {}
-            }
-        }
-    }
-    match name {
-        "create-user" => {
-            for needed in ["user.name", "user.password"] {
-                if !used.contains(needed) {
-                    diagnostics.push(
-                        file.error_at(key_span.clone(), format!("op `create-user` never uses `${{{needed}}}`"))
-                            .with_expected("the temporary user's name and password in the path or body")
-                            .with_hint(format!("put `${{{needed}}}` where the request carries it")),
-                    );
-                }
-            }
-            if op.rejected.is_none() {
-                diagnostics.push(
-                    file.error_at(key_span.clone(), "op `create-user` has no `rejected` classifier")
-                        .with_expected(
-                            "`rejected = { … }` matching the device's weak-password refusal (and nothing else)",
-                        )
-                        .with_hint(
-                            "a refusal no classifier recognises is `unknown`, which makes the case inconclusive",
-                        ),
-                );
-            }
-        }
-        "delete-user" if !used.contains("user.name") && !used.contains("user.id") => {
-            diagnostics.push(
-                file.error_at(key_span.clone(), "op `delete-user` names no user")
-                    .with_expected("`${user.name}` or `${user.id}` in the path or body"),
-            );
-        }
-        _ => {}
-    }
-    if let Some(pattern) = &op.created_id {
-        match regex::Regex::new(pattern) {
-            Ok(re) if re.captures_len() >= 2 => {}
-            Ok(_) => diagnostics.push(
-                file.error_at(
-                    span_of("created_id"),
-                    format!("`created_id` of op `{name}` has no capture group"),
-                )
-                .with_expected("a regular expression whose first group `( … )` is the id")
-                .with_hint("e.g. '<id>\\s*([0-9]+)\\s*</id>'"),
-            ),
-            Err(error) => {
-                let reason = error.to_string();
-                let reason = reason.lines().last().unwrap_or("invalid").trim().to_string();
-                diagnostics.push(
-                    file.error_at(
-                        span_of("created_id"),
-                        format!("`created_id` of op `{name}` is not a valid regular expression: {reason}"),
-                    )
-                    .with_expected("a regular expression in Rust `regex` syntax"),
-                );
-            }
-        }
-    }
-    diagnostics
-}
-
-/// The `${…}` references in an op's path or body, trimmed.
-pub fn user_op_references(text: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    let mut rest = text;
-    while let Some(start) = rest.find("${") {
-        let after = &rest[start + 2..];
-        let Some(end) = after.find('}') else {
-            found.push(after.trim().to_string());
-            break;
-        };
-        found.push(after[..end].trim().to_string());
-        rest = &after[end + 1..];
-    }
-    found
-}
-
-/// Checks that need the whole chain: every op's named port exists after merging.
-fn check_merged_profile(merged: &ProfileFile, chain: &[ProfileSource], files: &[ProfileFile]) -> Vec<Diagnostic> {
-    let mut diagnostics = Vec::new();
-    let port_names: Vec<&str> = merged.ports.keys().map(String::as_str).collect();
-    for (name, op) in &merged.ops {
-        let Some(port) = &op.port else { continue };
-        if merged.ports.contains_key(port) {
-            continue;
-        }
-        // Point at the file whose op won the merge.
-        let Some(index) = files.iter().position(|file| file.ops.get(name) == Some(op)) else {
-            continue;
-        };
-        let Some(source) = chain.get(index) else {
-            continue;
-        };
-        let file = SourceFile::new(&source.path, &source.text);
-        let span = DeTable::parse(&source.text)
-            .ok()
-            .and_then(|root| {
-                root.get_ref()
-                    .get("ops")
-                    .and_then(doc::as_table)
-                    .and_then(|ops| ops.get(name.as_str()))
-                    .and_then(doc::as_table)
-                    .and_then(|table| table.get("port"))
-                    .map(|value| value.span())
-            })
-            .unwrap_or(0..0);
-        diagnostics.push(
-            file.error_at(
-                span,
-                format!("op `{name}` uses port `{port}`, which the profile does not define"),
-            )
-            .with_expected(format!("a port from [ports]: {}", one_of(port_names.iter().copied())))
-            .with_optional_hint(did_you_mean_hint(port, port_names.iter().copied())),
-        );
-    }
-    diagnostics
-}
-
 // ---------------------------------------------------------------------------------------
 // Target
 // ---------------------------------------------------------------------------------------
@@ -956,14 +489,17 @@ pub fn load_target_with(
     let path = path.as_ref();
     let raw_text = read_user_file(path)?;
     let parsed = parse_file(path, &raw_text, |file, root, target| {
-        check_target(file, root, target, &lookup)
+        check::target::check_target(file, root, target, &lookup)
     });
     let (mut target, (diagnostics, password, password_value_span)) = match parsed {
         Ok(parsed) => parsed,
-        Err(diagnostics) => return Err(redact_target_diagnostics(diagnostics, None)),
+        Err(diagnostics) => return Err(check::target::redact_target_diagnostics(diagnostics, None)),
     };
     if !diagnostics.is_empty() {
-        return Err(redact_target_diagnostics(diagnostics, password.as_deref()));
+        return Err(check::target::redact_target_diagnostics(
+            diagnostics,
+            password.as_deref(),
+        ));
     }
     let Some(password) = password else {
         return Err(vec![Diagnostic::whole_file(
@@ -989,267 +525,6 @@ pub fn check_target_file(path: impl AsRef<Path>) -> Result<LoadedTarget, Vec<Dia
     load_target_with(path, |_| Some(String::new()))
 }
 
-/// Keys of a target file whose values are never secret, so diagnostics may quote them.
-const TARGET_PUBLIC_KEYS: &[&str] = &[
-    "vendor",
-    "model",
-    "firmware",
-    "serial",
-    "host",
-    "profile",
-    "ports",
-    "max_connections",
-    "min_connect_gap_ms",
-    "timeout_s",
-    "web",
-    "port_sweep",
-    "exclude_ports",
-    "username",
-    "password_env",
-    "open_tcp_ports",
-    "lockout",
-    "attempts",
-    "window_s",
-    "duration_s",
-    "password_policy",
-    "min_length",
-    "required_classes",
-];
-
-/// Diagnostics quote source lines and serde quotes values; in a target file either may be
-/// the password (a mistyped `pasword = "…"` key, a syntax error inside the string). Only
-/// values of known public keys (and unquoted values of harmless-looking keys) are shown; a
-/// known password is replaced wherever it still appears.
-fn redact_target_diagnostics(mut diagnostics: Vec<Diagnostic>, password: Option<&str>) -> Vec<Diagnostic> {
-    let scrub = |text: &mut String| {
-        if let Some(password) = password.filter(|password| !password.is_empty()) {
-            *text = text.replace(password, REDACTED);
-        }
-    };
-    for diagnostic in &mut diagnostics {
-        if let Some(snippet) = &mut diagnostic.snippet
-            && let Some(redacted) = redact_target_line(&snippet.line_text)
-        {
-            snippet.line_text = redacted;
-            let length = snippet.line_text.chars().count();
-            snippet.start_column = snippet.start_column.min(length).max(1);
-            snippet.width = snippet.width.min(length + 1 - snippet.start_column).max(1);
-        }
-        let subject_is_public = diagnostic
-            .message
-            .split('`')
-            .nth(1)
-            .is_some_and(|key| TARGET_PUBLIC_KEYS.contains(&key));
-        if !subject_is_public
-            && let Some(found) = diagnostic
-                .message
-                .find(": found ")
-                .or_else(|| diagnostic.message.find(", found "))
-        {
-            diagnostic.message.truncate(found);
-        }
-        scrub(&mut diagnostic.message);
-        if let Some(snippet) = &mut diagnostic.snippet {
-            scrub(&mut snippet.line_text);
-        }
-        for text in diagnostic
-            .expected
-            .iter_mut()
-            .chain(diagnostic.hint.iter_mut())
-            .chain(diagnostic.notes.iter_mut())
-        {
-            scrub(text);
-        }
-    }
-    diagnostics
-}
-
-/// The line to show instead of `line`, or None when it can be shown as is.
-fn redact_target_line(line: &str) -> Option<String> {
-    let trimmed = line.trim_start();
-    if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with('[') {
-        return None;
-    }
-    let Some((key, _)) = line.split_once('=') else {
-        // A continuation line of a multi-line string, or garbage: it could be anything.
-        return Some("[line hidden: it may contain the password]".to_string());
-    };
-    let secret_looking = |name: &str| {
-        let lowered = name.to_ascii_lowercase();
-        ["pas", "pw", "secret", "key", "token"]
-            .iter()
-            .any(|word| lowered.contains(word))
-    };
-    // Every key on the line, inline tables included (`credentials = { password = "…" }`).
-    let segments: Vec<&str> = line.split('=').collect();
-    let keys = segments[..segments.len() - 1].iter().map(|segment| {
-        segment
-            .trim_end()
-            .rsplit(|c: char| c.is_whitespace() || c == '{' || c == ',' || c == '.')
-            .next()
-            .unwrap_or_default()
-            .trim_matches(['"', '\''])
-    });
-    // Only what may be the password is hidden: a mistyped `hots = "…"` or `firmware` line is
-    // the lab's own text and the excerpt must show it (the known password is replaced
-    // wherever it appears anyway).
-    if !keys
-        .into_iter()
-        .any(|k| !TARGET_PUBLIC_KEYS.contains(&k) && secret_looking(k))
-    {
-        return None;
-    }
-    Some(format!("{key}= \"{REDACTED}\""))
-}
-
-type TargetCheck = (Vec<Diagnostic>, Option<String>, Option<Range<usize>>);
-
-fn check_target(
-    file: SourceFile<'_>,
-    root: &DeTable<'_>,
-    target: &TargetFile,
-    lookup: &dyn Fn(&str) -> Option<String>,
-) -> TargetCheck {
-    let mut diagnostics = Vec::new();
-    let section = |name: &str| root.get(name).and_then(doc::as_table);
-    let entry_spans = |table: Option<&DeTable<'_>>, key: &str| {
-        table
-            .and_then(|table| doc::get(table, key))
-            .map(|(key, value)| (key.span(), value.span()))
-    };
-    let section_key_span = |name: &str| doc::get(root, name).map_or(0..0, |(key, _)| key.span());
-
-    let credentials = section("credentials");
-    let password_spans = entry_spans(credentials, "password");
-    let env_spans = entry_spans(credentials, "password_env");
-    let mut password = None;
-    match (&target.credentials.password, &target.credentials.password_env) {
-        (Some(_), Some(_)) => {
-            let span = env_spans.as_ref().map_or(0..0, |(key, _)| key.clone());
-            diagnostics.push(
-                file.error_at(span, "both `password` and `password_env` are set in [credentials]")
-                    .with_expected("exactly one of them")
-                    .with_hint("keep `password_env` and remove the literal `password`"),
-            );
-        }
-        (None, None) => {
-            diagnostics.push(
-                file.error_at(section_key_span("credentials"), "[credentials] gives no password")
-                    .with_expected("`password_env = \"VARIABLE\"` (preferred) or `password = \"…\"`"),
-            );
-        }
-        (Some(literal), None) => password = Some(literal.clone()),
-        (None, Some(variable)) => {
-            let span = env_spans.as_ref().map_or(0..0, |(_, value)| value.clone());
-            match lookup(variable) {
-                Some(value) => password = Some(value),
-                None => diagnostics.push(
-                    file.error_at(span, format!("environment variable `{variable}` is not set"))
-                        .with_expected(format!("`{variable}` to hold the device password"))
-                        .with_hint(format!(
-                            "export {variable}=… before running, or read it from your secret store"
-                        )),
-                ),
-            }
-        }
-    }
-
-    let connection = section("connection");
-    let host = target.connection.host.trim();
-    let host_span = entry_spans(connection, "host").map_or(0..0, |(_, value)| value);
-    if host.is_empty() {
-        diagnostics.push(
-            file.error_at(host_span, "`host` is empty")
-                .with_expected("an IP address or host name"),
-        );
-    } else if host.contains("://") || host.contains('/') {
-        diagnostics.push(
-            file.error_at(host_span, format!("`host` must be a bare address, not `{host}`"))
-                .with_expected("an IP address or host name, e.g. `192.0.2.10`")
-                .with_hint("ports go in [connection.ports]; the scheme is chosen per probe"),
-        );
-    }
-    let ports = connection.and_then(|table| table.get("ports")).and_then(doc::as_table);
-    for (name, port) in &target.connection.ports {
-        let (key_span, value_span) = entry_spans(ports, name).unwrap_or((0..0, 0..0));
-        if !is_kebab(name) {
-            diagnostics.push(file.error_at(key_span, format!("port name `{name}` is not lowercase-kebab")));
-        }
-        if *port == 0 {
-            diagnostics.push(
-                file.error_at(value_span, format!("port `{name}` is 0"))
-                    .with_expected("a port from 1 to 65535"),
-            );
-        }
-    }
-    for (key, zero) in [
-        ("max_connections", target.connection.max_connections == Some(0)),
-        ("timeout_s", target.connection.timeout_s == Some(0)),
-    ] {
-        if zero {
-            let span = entry_spans(connection, key).map_or(0..0, |(_, value)| value);
-            diagnostics.push(
-                file.error_at(span, format!("`{key}` is 0"))
-                    .with_expected("a number ≥ 1"),
-            );
-        }
-    }
-    if let Some(open) = &target.declared.open_tcp_ports
-        && open.contains(&0)
-    {
-        let span = section("declared")
-            .and_then(|table| doc::get(table, "open_tcp_ports"))
-            .map_or(0..0, |(_, value)| value.span());
-        diagnostics.push(
-            file.error_at(span, "`open_tcp_ports` lists port 0")
-                .with_expected("ports from 1 to 65535"),
-        );
-    }
-    if let Some(policy) = &target.declared.password_policy {
-        let policy_table = section("declared")
-            .and_then(|table| table.get("password_policy"))
-            .and_then(doc::as_table);
-        let value_span = |key: &str| {
-            policy_table
-                .and_then(|table| doc::get(table, key))
-                .map_or(0..0, |(_, value)| value.span())
-        };
-        if let Some(length) = policy.min_length
-            && !(1..=MAX_DECLARED_PASSWORD_LENGTH).contains(&length)
-        {
-            diagnostics.push(
-                file.error_at(value_span("min_length"), format!("`min_length` is {length}"))
-                    .with_expected(format!("a length from 1 to {MAX_DECLARED_PASSWORD_LENGTH}")),
-            );
-        }
-        if let Some(classes) = &policy.required_classes {
-            let mut seen = BTreeSet::new();
-            for class in classes {
-                if !PASSWORD_CLASSES.contains(&class.as_str()) {
-                    diagnostics.push(
-                        file.error_at(
-                            value_span("required_classes"),
-                            format!("`{class}` is not a character class"),
-                        )
-                        .with_expected(one_of(PASSWORD_CLASSES.iter().copied()))
-                        .with_optional_hint(did_you_mean_hint(class, PASSWORD_CLASSES.iter().copied())),
-                    );
-                } else if !seen.insert(class.as_str()) {
-                    diagnostics.push(
-                        file.error_at(
-                            value_span("required_classes"),
-                            format!("`{class}` is listed twice in `required_classes`"),
-                        )
-                        .with_hint("list each class once"),
-                    );
-                }
-            }
-        }
-    }
-    let password_value_span = password_spans.map(|(_, value)| value);
-    (diagnostics, password, password_value_span)
-}
-
 // ---------------------------------------------------------------------------------------
 // Data dictionaries
 // ---------------------------------------------------------------------------------------
@@ -1272,115 +547,19 @@ fn load_dictionary<T: DeserializeOwned>(
     })
 }
 
-/// Entry tables of `[[key]]` with their spans.
-fn entry_tables<'a, 'i>(root: &'a DeTable<'i>, key: &str) -> Vec<&'a DeTable<'i>> {
-    root.get(key)
-        .and_then(doc::as_array)
-        .map(|items| items.iter().filter_map(doc::as_table).collect())
-        .unwrap_or_default()
-}
-
 /// Loads `[[credential]] username/password/source` entries (public default credentials).
 pub fn load_credential_dictionary(
     path: impl AsRef<Path>,
 ) -> Result<LoadedDictionary<CredentialDictionary>, Vec<Diagnostic>> {
     load_dictionary(path.as_ref(), |file, root, dictionary: &CredentialDictionary| {
-        let mut diagnostics = Vec::new();
-        let tables = entry_tables(root, "credential");
-        if dictionary.credential.is_empty() {
-            diagnostics.push(file.error_at(0..0, "the dictionary has no [[credential]] entries"));
-        }
-        let mut first: BTreeMap<(&str, &str), usize> = BTreeMap::new();
-        for (index, entry) in dictionary.credential.iter().enumerate() {
-            let table = tables.get(index);
-            let span_of = |key: &str| {
-                table
-                    .and_then(|table| doc::get(table, key))
-                    .map_or(0..0, |(_, value)| value.span())
-            };
-            if entry.source.trim().is_empty() {
-                diagnostics.push(
-                    file.error_at(span_of("source"), "empty `source`")
-                        .with_expected("where this credential is documented (tool, advisory, vendor manual)"),
-                );
-            }
-            match first.get(&(entry.username.as_str(), entry.password.as_str())) {
-                Some(first_index) => {
-                    let first_span = tables
-                        .get(*first_index)
-                        .and_then(|table| doc::get(table, "username"))
-                        .map_or(0..0, |(_, value)| value.span());
-                    diagnostics.push(
-                        file.error_at(
-                            span_of("username"),
-                            format!("duplicate credential `{}` / `{}`", entry.username, entry.password),
-                        )
-                        .with_note(format!("first listed at {}", file.location_of(first_span.start))),
-                    );
-                }
-                None => {
-                    first.insert((&entry.username, &entry.password), index);
-                }
-            }
-        }
-        diagnostics
+        check::dictionary::credential_dictionary(file, root, dictionary)
     })
 }
 
 /// Loads `[[path]] path/family/source` entries (RTSP stream paths).
 pub fn load_path_dictionary(path: impl AsRef<Path>) -> Result<LoadedDictionary<PathDictionary>, Vec<Diagnostic>> {
     load_dictionary(path.as_ref(), |file, root, dictionary: &PathDictionary| {
-        let mut diagnostics = Vec::new();
-        let tables = entry_tables(root, "path");
-        if dictionary.path.is_empty() {
-            diagnostics.push(file.error_at(0..0, "the dictionary has no [[path]] entries"));
-        }
-        let mut first: BTreeMap<&str, usize> = BTreeMap::new();
-        for (index, entry) in dictionary.path.iter().enumerate() {
-            let table = tables.get(index);
-            let span_of = |key: &str| {
-                table
-                    .and_then(|table| doc::get(table, key))
-                    .map_or(0..0, |(_, value)| value.span())
-            };
-            if !entry.path.starts_with('/') || entry.path.chars().any(|c| c.is_whitespace() || c.is_control()) {
-                diagnostics.push(
-                    file.error_at(span_of("path"), format!("`{}` is not a usable RTSP path", entry.path))
-                        .with_expected("a path starting with `/`, without spaces"),
-                );
-            }
-            if !is_kebab(&entry.family) {
-                diagnostics.push(
-                    file.error_at(
-                        span_of("family"),
-                        format!("family `{}` is not lowercase-kebab", entry.family),
-                    )
-                    .with_expected("e.g. `hikvision`, `dahua`, `generic`"),
-                );
-            }
-            if entry.source.trim().is_empty() {
-                diagnostics.push(
-                    file.error_at(span_of("source"), "empty `source`")
-                        .with_expected("where this path is documented"),
-                );
-            }
-            match first.get(entry.path.as_str()) {
-                Some(first_index) => {
-                    let first_span = tables
-                        .get(*first_index)
-                        .and_then(|table| doc::get(table, "path"))
-                        .map_or(0..0, |(_, value)| value.span());
-                    diagnostics.push(
-                        file.error_at(span_of("path"), format!("duplicate path `{}`", entry.path))
-                            .with_note(format!("first listed at {}", file.location_of(first_span.start))),
-                    );
-                }
-                None => {
-                    first.insert(&entry.path, index);
-                }
-            }
-        }
-        diagnostics
+        check::dictionary::path_dictionary(file, root, dictionary)
     })
 }
 
@@ -1436,7 +615,7 @@ impl Suite {
             }
         }
         if !suite.regulations.is_empty() {
-            diagnostics.append(&mut validate::validate_against_catalogue(
+            diagnostics.append(&mut check::suite::validate_against_catalogue(
                 &suite.cases,
                 &suite.regulations,
             ));
@@ -1486,7 +665,6 @@ impl Suite {
     }
 
     fn check_dictionary_references(&self) -> Vec<Diagnostic> {
-        let mut diagnostics = Vec::new();
         let credential_names: Vec<&str> = self
             .credential_dictionaries
             .iter()
@@ -1497,27 +675,7 @@ impl Suite {
             .iter()
             .map(|loaded| loaded.name.as_str())
             .collect();
-        for loaded in &self.cases {
-            let file = SourceFile::new(&loaded.path, &loaded.text);
-            for (kind, name, span) in validate::dictionary_references(&loaded.text) {
-                let (names, entry) = if kind == "credentials" {
-                    (&credential_names, "[[credential]]")
-                } else {
-                    (&path_names, "[[path]]")
-                };
-                if !names.contains(&name.as_str()) {
-                    diagnostics.push(
-                        file.error_at(
-                            span,
-                            format!("no {kind} dictionary `{name}` in {}", self.root.join("data").display()),
-                        )
-                        .with_expected(format!("a file of {entry} entries: {}", one_of(names.iter().copied())))
-                        .with_optional_hint(did_you_mean_hint(&name, names.iter().copied())),
-                    );
-                }
-            }
-        }
-        diagnostics
+        check::suite::dictionary_references(&self.root, &self.cases, &credential_names, &path_names)
     }
 
     pub fn case(&self, id: &str) -> Option<&LoadedCase> {
@@ -1606,93 +764,13 @@ pub fn parse_answers_for(
 ) -> Result<AnswersFile, Vec<Diagnostic>> {
     let path = path.as_ref();
     let (answers, diagnostics) = parse_file(path, text, |file, root, answers: &AnswersFile| {
-        let mut diagnostics = Vec::new();
-        let tables = entry_tables(root, "answer");
-        let span_of = |index: usize, key: &str| {
-            tables
-                .get(index)
-                .and_then(|table| doc::get(table, key))
-                .map_or(0..0, |(_, value)| value.span())
-        };
-        let mut first: BTreeMap<(&str, &str), usize> = BTreeMap::new();
-        for (index, entry) in answers.answer.iter().enumerate() {
-            if let Some(first_index) = first.get(&(entry.case.as_str(), entry.step.as_str())) {
-                diagnostics.push(
-                    file.error_at(
-                        span_of(index, "step"),
-                        format!("step `{}` of case `{}` is answered twice", entry.step, entry.case),
-                    )
-                    .with_note(format!(
-                        "first answered at {}",
-                        file.location_of(span_of(*first_index, "step").start)
-                    )),
-                );
-            } else {
-                first.insert((&entry.case, &entry.step), index);
-            }
-            if let Some(cases) = cases {
-                diagnostics.extend(check_answer_ids(&file, cases, entry, |key| span_of(index, key)));
-            }
-            if entry.answer.trim().is_empty() && entry.attachments.is_empty() {
-                diagnostics.push(
-                    file.error_at(
-                        span_of(index, "case"),
-                        format!("the answer to `{}`/`{}` is empty", entry.case, entry.step),
-                    )
-                    .with_expected("`answer = \"…\"` or `attachments = [\"…\"]`"),
-                );
-            }
-        }
-        diagnostics
+        check::answers::check_answers(file, root, answers, cases)
     })?;
     if diagnostics.is_empty() {
         Ok(answers)
     } else {
         Err(diagnostics)
     }
-}
-
-/// An answer's case and step ids against the cases a run can ask.
-fn check_answer_ids(
-    file: &SourceFile<'_>,
-    cases: &[&Case],
-    entry: &crate::model::AnswerEntry,
-    span_of: impl Fn(&str) -> Range<usize>,
-) -> Option<Diagnostic> {
-    let Some(case) = cases.iter().find(|case| case.id.get_ref() == &entry.case) else {
-        let ids: Vec<&str> = cases.iter().map(|case| case.id.get_ref().as_str()).collect();
-        return Some(
-            file.error_at(span_of("case"), format!("unknown case `{}`", entry.case))
-                .with_expected("the id of a case in the suite (`hopquy list`)")
-                .with_optional_hint(did_you_mean_hint(&entry.case, ids.iter().copied())),
-        );
-    };
-    let asking: Vec<&str> = case
-        .steps
-        .iter()
-        .filter(|step| matches!(step.action.get_ref().as_str(), "operator" | "document"))
-        .map(|step| step.id.get_ref().as_str())
-        .collect();
-    if asking.contains(&entry.step.as_str()) {
-        return None;
-    }
-    let what = if case.steps.iter().any(|step| step.id.get_ref() == &entry.step) {
-        format!(
-            "step `{}` of case `{}` asks no question (it is not an operator or document step)",
-            entry.step, entry.case
-        )
-    } else {
-        format!("case `{}` has no step `{}`", entry.case, entry.step)
-    };
-    Some(
-        file.error_at(span_of("step"), what)
-            .with_expected(if asking.is_empty() {
-                format!("case `{}` has no operator or document step to answer", entry.case)
-            } else {
-                one_of(asking.iter().copied())
-            })
-            .with_optional_hint(did_you_mean_hint(&entry.step, asking.iter().copied())),
-    )
 }
 
 /// Reads and parses an answers file.

@@ -2,8 +2,9 @@
 //! the user wrote and we ignored would be a silently dropped instruction.
 //!
 //! Fields whose value may be a template (`"${params.attempts}"`, `"${steps.burst.status}"`)
-//! are `toml::Value`; the runner resolves them. Semantic validation (operators, actions,
-//! template references, op names) lives in `validate.rs`, with spans.
+//! are `toml::Value`; the runner resolves them. Semantic checks (operators, actions, template
+//! references, op names) live in `check/`, with spans; a case's steps stay flat here
+//! ([`StepFile`]) and become typed actions in `typed.rs` once checked.
 
 use std::collections::BTreeMap;
 
@@ -77,9 +78,12 @@ pub enum CaseStatus {
     Deprecated,
 }
 
+// A case file as serde reads it and the JSON Schema describes it: steps are still flat.
+// [`Case`] is what it means once checked. (A doc comment here would enter the schema.)
 #[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Case {
+#[schemars(rename = "Case")]
+pub struct CaseFile {
     /// Stable identifier; equals the file stem.
     #[schemars(with = "String")]
     pub id: Spanned<String>,
@@ -113,7 +117,7 @@ pub struct Case {
     pub pass_summary: Option<String>,
     #[serde(default)]
     pub params: BTreeMap<String, Param>,
-    pub steps: Vec<Step>,
+    pub steps: Vec<StepFile>,
     /// Simulated-camera setups the case must pass and must fail (`"hardened"`,
     /// `"hardened+no-lockout"`, `"legacy-telnet"`).
     #[serde(default)]
@@ -121,62 +125,6 @@ pub struct Case {
     /// References (EN 303 645 provision, TS 103 701 test case, Decision 724 item).
     #[serde(default)]
     pub references: Vec<String>,
-}
-
-/// Where a `measures = "lockout"` case measures one lock: step indices of the burst of wrong
-/// passwords, of the login with the target's credentials that must then be refused, and of the
-/// `recover` that waits the lock out, all on `surface`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LockoutMeasurement {
-    pub surface: String,
-    pub burst: usize,
-    pub check: usize,
-    pub recover: usize,
-}
-
-impl Case {
-    /// The lock measurements of the case, read from what its steps do (not their ids): each
-    /// `login` with `credentials = "wrong-password"`, the next `login` with the target's
-    /// credentials on the same surface and the next `recover` on that surface after it.
-    pub fn lockout_measurements(&self) -> Vec<LockoutMeasurement> {
-        let surface = |s: &Step| s.surface.as_ref().map_or("http", |s| s.get_ref().as_str()).to_owned();
-        fn credentials(s: &Step) -> Option<&str> {
-            s.credentials.as_ref().map(|c| c.get_ref().as_str())
-        }
-        fn action(s: &Step) -> &str {
-            s.action.get_ref().as_str()
-        }
-        let mut found = Vec::new();
-        for (burst, step) in self.steps.iter().enumerate() {
-            if action(step) != "login" || credentials(step) != Some("wrong-password") {
-                continue;
-            }
-            let on = surface(step);
-            let later = |from: usize, want: &dyn Fn(&Step) -> bool| {
-                self.steps
-                    .iter()
-                    .enumerate()
-                    .skip(from)
-                    .find(|(_, s)| surface(s) == on && want(s))
-                    .map(|(i, _)| i)
-            };
-            let Some(check) = later(burst + 1, &|s| {
-                action(s) == "login" && matches!(credentials(s), Some("target") | None)
-            }) else {
-                continue;
-            };
-            let Some(recover) = later(check + 1, &|s| action(s) == "recover") else {
-                continue;
-            };
-            found.push(LockoutMeasurement {
-                surface: on,
-                burst,
-                check,
-                recover,
-            });
-        }
-        found
-    }
 }
 
 fn default_effect() -> Effect {
@@ -218,7 +166,8 @@ pub struct SimFixtures {
 /// offending key), so a misplaced parameter is an error, not ignored.
 #[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Step {
+#[schemars(rename = "Step")]
+pub struct StepFile {
     #[schemars(with = "String")]
     pub id: Spanned<String>,
     #[schemars(with = "String")]
@@ -312,6 +261,42 @@ pub struct Step {
     /// Assertions over this step's observations, checked in order.
     #[serde(default)]
     pub expect: Vec<Expectation>,
+}
+
+impl StepFile {
+    /// The keys beyond `id` and `action` this step was written with.
+    pub fn present_keys(&self) -> Vec<&'static str> {
+        let present: [(&'static str, bool); 23] = [
+            ("always", self.always),
+            ("on_error", self.on_error.is_some()),
+            ("op", self.op.is_some()),
+            ("method", self.method.is_some()),
+            ("path", self.path.is_some()),
+            ("body", self.body.is_some()),
+            ("headers", self.headers.is_some()),
+            ("port", self.port.is_some()),
+            ("surface", self.surface.is_some()),
+            ("auth", self.auth.is_some()),
+            ("credentials", self.credentials.is_some()),
+            ("repeat", self.repeat.is_some()),
+            ("fresh_connection", self.fresh_connection.is_some()),
+            ("stop_on_accept", self.stop_on_accept.is_some()),
+            ("interval_ms", self.interval_ms.is_some()),
+            ("seconds", self.seconds.is_some()),
+            ("ports", self.ports.is_some()),
+            ("paths", self.paths.is_some()),
+            ("options", self.options.is_some()),
+            ("prompt", self.prompt.is_some()),
+            ("prompt_vi", self.prompt_vi.is_some()),
+            ("answer", self.answer.is_some()),
+            ("destructive", self.destructive.is_some()),
+        ];
+        present
+            .into_iter()
+            .filter(|(_, given)| *given)
+            .map(|(key, _)| key)
+            .collect()
+    }
 }
 
 /// What happens to the case when an expectation does not hold.
@@ -625,6 +610,12 @@ pub const DECLARED_FIELDS: &[&str] = &[
     "password_policy.min_length",
     "password_policy.required_classes",
 ];
+
+/// Longest password a target may declare as its minimum (the `password-policy` action's bound).
+pub const MAX_DECLARED_PASSWORD_LENGTH: u32 = 64;
+
+/// What stands in for a secret in everything stored or shown.
+pub const REDACTED: &str = "[REDACTED]";
 
 /// Character classes a password rule may require (`[declared] password_policy.required_classes`).
 pub const PASSWORD_CLASSES: &[&str] = &["upper", "lower", "digit", "special"];

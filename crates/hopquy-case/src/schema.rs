@@ -2,12 +2,12 @@
 //! for docs/schemas/. Semantic rules (which keys an action accepts, template references)
 //! are not expressible here; `hopquy validate` checks those.
 
-use crate::model::{AnswersFile, Case, CredentialDictionary, PathDictionary, ProfileFile, Regulation, TargetFile};
+use crate::model::{AnswersFile, CaseFile, CredentialDictionary, PathDictionary, ProfileFile, Regulation, TargetFile};
 
 /// (name, schema) for each file kind; xtask writes them as `docs/schemas/<name>.schema.json`.
 pub fn json_schemas() -> Vec<(&'static str, serde_json::Value)> {
     let schemas = [
-        ("case", schemars::schema_for!(Case)),
+        ("case", schemars::schema_for!(CaseFile)),
         ("profile", schemars::schema_for!(ProfileFile)),
         ("target", schemars::schema_for!(TargetFile)),
         ("regulation", schemars::schema_for!(Regulation)),

@@ -690,3 +690,108 @@ fn a_case_that_measures_the_lockout_must_have_a_burst_a_check_and_a_recover() {
     let typo = variant("since = \"0.1.0\"", "since = \"0.1.0\"\nmeasures = \"lockouts\"");
     assert!(!case_errors(&fixture, "lockout-http", &typo).is_empty());
 }
+
+#[test]
+fn unknown_options_of_every_action_fail_validation_at_their_key() {
+    // These passed `hopquy validate` before options were typed: a typo was caught at run
+    // time (tls, ssh) or never (ports, onvif).
+    let steps = [
+        (
+            "tls",
+            "options = { version = [\"TLSv1.2\"] }",
+            "version",
+            Some("versions"),
+        ),
+        ("ssh", "options = { usr = \"admin\" }", "usr", Some("user")),
+        (
+            "ports",
+            "options = { concurency = 8 }",
+            "concurency",
+            Some("concurrency"),
+        ),
+        (
+            "onvif",
+            "op = \"sweep\"\noptions = { include_writes = true }",
+            "include_writes",
+            Some("include_write"),
+        ),
+        ("onvif", "op = \"sweep\"\noptions = { zzz = true }", "zzz", None),
+    ];
+    for (action, keys, key, suggestion) in steps {
+        let fixture = Fixture::new();
+        let text = variant(
+            "[[steps]]\nid = \"locked-check\"",
+            &format!("[[steps]]\nid = \"probe\"\naction = \"{action}\"\n{keys}\n\n[[steps]]\nid = \"locked-check\""),
+        );
+        let diagnostics = case_errors(&fixture, "lockout-http", &text);
+        let unknown = diagnostics
+            .iter()
+            .find(|d| {
+                d.message
+                    .contains(&format!("unknown option `{key}` of action `{action}`"))
+            })
+            .unwrap_or_else(|| panic!("{action}: no diagnostic for `{key}`: {diagnostics:#?}"));
+        assert_eq!(unknown.line, line_of(&text, key), "{action}");
+        assert_eq!(
+            unknown.column,
+            text.lines()
+                .nth(unknown.line - 1)
+                .and_then(|l| l.find(key))
+                .map_or(0, |c| c + 1),
+            "{action}"
+        );
+        let hint = suggestion.map(|s| format!("did you mean `{s}`?"));
+        assert_eq!(unknown.hint, hint, "{action}");
+    }
+}
+
+#[test]
+fn option_values_of_the_probes_are_checked_and_good_ones_load() {
+    let fixture = Fixture::new();
+    let text = variant(
+        "[[steps]]\nid = \"locked-check\"",
+        "[[steps]]\nid = \"probe\"\naction = \"tls\"\noptions = { concurrency = 0, certificate = \"no\" }\n\n[[steps]]\nid = \"locked-check\"",
+    );
+    let diagnostics = case_errors(&fixture, "lockout-http", &text);
+    for needle in [
+        "invalid value `0` for `options.concurrency`",
+        "invalid value \"no\" for `options.certificate`",
+    ] {
+        assert!(
+            diagnostics.iter().any(|d| d.message.contains(needle)),
+            "no {needle:?}: {diagnostics:#?}"
+        );
+    }
+    let mut good = variant(
+        "[[steps]]\nid = \"locked-check\"",
+        "[[steps]]\nid = \"probe\"\naction = \"tls\"\noptions = { versions = [\"TLSv1.2\"], concurrency = 4, sni = \"cam\" }\n\n[[steps]]\nid = \"locked-check\"",
+    );
+    good.push('\n');
+    let path = fixture.write("lockout-http.toml", &good);
+    let loaded = hopquy_case::load_case(&path).unwrap_or_else(|d| panic!("{}", hopquy_case::render_diagnostics(&d)));
+    let tls = loaded
+        .case
+        .steps
+        .iter()
+        .find_map(|step| match step.action.get_ref() {
+            hopquy_case::StepAction::Tls(tls) => Some(tls.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no tls step"));
+    assert_eq!(tls.options.concurrency, Some(toml::Value::Integer(4)));
+}
+
+#[test]
+fn a_dictionary_on_a_single_credential_action_is_rejected_at_its_value() {
+    let fixture = Fixture::new();
+    let text = variant(
+        "[[steps]]\nid = \"locked-check\"",
+        "[[steps]]\nid = \"probe\"\naction = \"rtsp\"\ncredentials = \"dictionary:default-credentials\"\n\n[[steps]]\nid = \"locked-check\"",
+    );
+    let diagnostics = case_errors(&fixture, "lockout-http", &text);
+    let found = diagnostics
+        .iter()
+        .find(|d| d.message.contains("`rtsp` sends one credential"))
+        .unwrap_or_else(|| panic!("{diagnostics:#?}"));
+    assert_eq!(found.line, line_of(&text, "dictionary:default-credentials"));
+}

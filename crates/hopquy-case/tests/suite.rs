@@ -118,18 +118,14 @@ fn the_example_answers_fit_the_suite() {
             .iter()
             .find(|step| step.id.get_ref() == &entry.step)
             .unwrap_or_else(|| panic!("case `{}` has no step `{}`", entry.case, entry.step));
-        let action = step.action.get_ref().as_str();
+        let action = step.name();
         assert!(
             action == "operator" || action == "document",
             "{}/{} is a `{action}` step, which takes no answer",
             entry.case,
             entry.step
         );
-        let kind = step
-            .answer
-            .as_ref()
-            .map(|kind| kind.get_ref().as_str())
-            .unwrap_or("attachment");
+        let kind = step.action.get_ref().answer_kind().map_or("", |kind| kind.as_str());
         match kind {
             "yes-no" => assert!(
                 ["yes", "no"].contains(&entry.answer.as_str()),

@@ -14,7 +14,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use hopquy_case::{Case, ProfileFile, Step};
+use hopquy_case::{
+    Case, Credential, CredentialSet, LoginStep, LoginSurface, PathSource, PortsStep, ProfileFile, StepAction,
+};
 use serde_json::Value;
 
 use crate::plan::{Plan, Skip};
@@ -143,65 +145,67 @@ fn estimate_case(case: &Case, sizes: &Sizes<'_>) -> CaseEstimate {
     let mut unpaced_failures: u64 = 0;
     let mut sweeps = Vec::new();
     for step in &case.steps {
-        let (took, why) = match step.action.get_ref().as_str() {
-            "operator" | "document" => {
+        let (took, why) = match step.action.get_ref() {
+            StepAction::Operator(_) | StepAction::Document(_) => {
                 operator_steps += 1;
                 (Duration::ZERO, None)
             }
-            "wait" => {
-                let s = Duration::from_secs(number(&step.seconds, &tctx).unwrap_or(0));
+            StepAction::Wait(wait) => {
+                let s = Duration::from_secs(value_u64(&wait.seconds, &tctx).unwrap_or(0));
                 (s, Some(format!("a wait of {}", human(s))))
             }
-            "recover" => {
+            StepAction::Recover(recover) => {
                 // A recover before any wrong password finds the account open at once; after a
                 // burst it waits out the lock, for as long as the device declares.
                 if unpaced_failures >= threshold {
                     unpaced_failures = 0;
-                    let s = Duration::from_secs(number(&step.seconds, &tctx).unwrap_or(300));
+                    let s = Duration::from_secs(number(&recover.seconds, &tctx).unwrap_or(300));
                     (s, Some(format!("waiting out a {} lock", human(s))))
                 } else {
                     unpaced_failures = 0;
                     (LOGIN_ATTEMPT + gap, None)
                 }
             }
-            "login" => {
-                let credentials = step
-                    .credentials
-                    .as_ref()
-                    .map(|c| c.get_ref().as_str())
-                    .unwrap_or("target");
-                let paced = step.options.as_ref().is_some_and(|o| o.contains_key("reset_below"));
-                if matches!(credentials, "wrong-password" | "unknown-user") && !paced {
-                    unpaced_failures += number(&step.repeat, &tctx).unwrap_or(1).max(1);
+            StepAction::Login(login) => {
+                let paced = login.options.reset_below.is_some();
+                if matches!(
+                    login.credentials.get_ref(),
+                    CredentialSet::One(Credential::WrongPassword | Credential::UnknownUser)
+                ) && !paced
+                {
+                    unpaced_failures += number(&login.repeat, &tctx).unwrap_or(1).max(1);
                 }
-                login_time(step, credentials, &tctx, sizes)
+                login_time(login, &tctx, sizes)
             }
-            "ports" => {
-                let sweep = sweep_time(step, &tctx, sizes);
+            StepAction::Ports(ports) => {
+                let sweep = sweep_time(step.id.get_ref(), ports, &tctx, sizes);
                 let why = format!("{} ports {}", sweep.ports, sweep.pace);
                 let took = sweep.duration;
                 sweeps.push(sweep);
                 (took, Some(why))
             }
-            "tls" => (
+            StepAction::Tls(_) => (
                 (EXCHANGE / 10 + gap) * TLS_HELLOS,
                 (gap >= Duration::from_millis(20)).then(|| format!("{TLS_HELLOS} TLS handshakes")),
             ),
-            "ssh" => (SSH_SESSION + gap, None),
-            "rtsp" => {
-                let paths = match &step.paths {
-                    Some(toml::Value::String(name)) => sizes.path_dictionaries.get(name).map_or(1, Vec::len),
-                    Some(toml::Value::Array(a)) => a.len(),
-                    _ => 1,
-                };
+            StepAction::Ssh(_) => (SSH_SESSION + gap, None),
+            StepAction::Rtsp(rtsp) => {
+                let paths: usize = rtsp.paths.as_ref().map_or(1, |p| {
+                    p.0.iter()
+                        .map(|source| match source {
+                            PathSource::Dictionary(name) => sizes.path_dictionaries.get(name).map_or(1, Vec::len),
+                            PathSource::Profile => sizes.profile.rtsp.as_ref().map_or(1, |r| r.paths.len().max(1)),
+                            PathSource::Path(_) => 1,
+                        })
+                        .sum()
+                });
                 let t = (EXCHANGE + gap) * u32::try_from(paths.max(1)).unwrap_or(u32::MAX);
                 (t, (paths > 10).then(|| format!("{paths} RTSP paths")))
             }
-            "password-policy" => {
+            StepAction::PasswordPolicy(_) => {
                 // Each rule is tried with a password the policy must refuse and one it must
                 // accept, each a create, a check and a delete.
-                let t = (EXCHANGE + gap) * 24;
-                (t, None)
+                ((EXCHANGE + gap) * 24, None)
             }
             _ => (EXCHANGE + gap, None),
         };
@@ -220,38 +224,35 @@ fn estimate_case(case: &Case, sizes: &Sizes<'_>) -> CaseEstimate {
     }
 }
 
-fn login_time(step: &Step, credentials: &str, tctx: &Value, sizes: &Sizes<'_>) -> (Duration, Option<String>) {
+fn login_time(login: &LoginStep, tctx: &Value, sizes: &Sizes<'_>) -> (Duration, Option<String>) {
     let gap = sizes.target.limits.min_connect_gap;
-    let ssh = step.surface.as_ref().is_some_and(|s| s.get_ref() == "ssh");
-    let per_attempt = if ssh { SSH_SESSION } else { LOGIN_ATTEMPT }
-        + gap
-        + Duration::from_millis(number(&step.interval_ms, tctx).unwrap_or(0));
-    let repeat = number(&step.repeat, tctx).unwrap_or(1).max(1);
+    let per_attempt = if login.target.surface() == LoginSurface::Ssh {
+        SSH_SESSION
+    } else {
+        LOGIN_ATTEMPT
+    } + gap
+        + Duration::from_millis(number(&login.interval_ms, tctx).unwrap_or(0));
+    let repeat = number(&login.repeat, tctx).unwrap_or(1).max(1);
     let user = &sizes.target.username;
-    let users: Vec<String> = match credentials.strip_prefix("dictionary:") {
-        Some(name) => sizes
+    let users: Vec<String> = match login.credentials.get_ref() {
+        CredentialSet::Dictionary(name) => sizes
             .credential_dictionaries
             .get(name)
             .map(|pairs| pairs.iter().map(|(u, _)| u.clone()).collect())
             .unwrap_or_default(),
-        None if credentials == "unknown-user" => vec![format!("unknown-{user}")],
-        None => vec![user.clone()],
+        CredentialSet::One(Credential::UnknownUser) => vec![format!("unknown-{user}")],
+        CredentialSet::One(_) => vec![user.clone()],
     };
     let attempts: Vec<String> = (0..repeat).flat_map(|_| users.iter().cloned()).collect();
-    let option = |name: &str| step.options.as_ref().and_then(|o| o.get(name));
-    let reset_below = option("reset_below")
-        .and_then(|v| crate::template::resolve(v, tctx).ok())
-        .and_then(|v| v.as_u64());
-    let window = option("window_s")
-        .and_then(|v| crate::template::resolve(v, tctx).ok())
+    let resolved = |v: &Option<toml::Value>| v.as_ref().and_then(|v| crate::template::resolve(v, tctx).ok());
+    let reset_below = resolved(&login.options.reset_below).and_then(|v| v.as_u64());
+    let window = resolved(&login.options.window_s)
         .and_then(|v| v.as_u64())
         .map(Duration::from_secs);
-    let control_login = option("control_login")
-        .and_then(|v| crate::template::resolve(v, tctx).ok())
+    let control_login = resolved(&login.options.control_login)
         .and_then(|v| v.as_bool())
         .unwrap_or(true);
-    let settle = option("settle")
-        .and_then(|v| crate::template::resolve(v, tctx).ok())
+    let settle = resolved(&login.options.settle)
         .and_then(|v| v.as_bool())
         .unwrap_or(false);
     let schedule = paced_schedule(&attempts, user, reset_below, window, control_login, per_attempt);
@@ -271,17 +272,11 @@ fn login_time(step: &Step, credentials: &str, tctx: &Value, sizes: &Sizes<'_>) -
     (took, Some(why))
 }
 
-fn sweep_time(step: &Step, tctx: &Value, sizes: &Sizes<'_>) -> SweepEstimate {
-    let value = step.ports.as_ref().and_then(|v| crate::template::resolve(v, tctx).ok());
-    let (ports, scope) = crate::actions::ports::sweep_list(value, sizes.target, sizes.profile)
+fn sweep_time(step_id: &str, step: &PortsStep, tctx: &Value, sizes: &Sizes<'_>) -> SweepEstimate {
+    let (ports, scope) = crate::actions::ports::sweep_list(step.ports.as_ref(), tctx, sizes.target, sizes.profile)
         .map(|(list, scope)| (list.len() as u64, scope))
         .unwrap_or((0, crate::actions::ports::SweepScope::List));
-    let width = step
-        .options
-        .as_ref()
-        .and_then(|o| o.get("concurrency"))
-        .and_then(toml::Value::as_integer)
-        .and_then(|n| u64::try_from(n).ok())
+    let width = number(&step.options.concurrency, tctx)
         .unwrap_or(SWEEP_WIDTH)
         .clamp(1, 1024);
     let gap = sizes.target.limits.min_connect_gap;
@@ -298,7 +293,7 @@ fn sweep_time(step: &Step, tctx: &Value, sizes: &Sizes<'_>) -> SweepEstimate {
         )
     };
     SweepEstimate {
-        step: step.id.get_ref().clone(),
+        step: step_id.to_owned(),
         ports,
         narrowed: scope == crate::actions::ports::SweepScope::Profile,
         pace,
@@ -317,7 +312,11 @@ fn lockout_threshold(tctx: &Value) -> u64 {
 }
 
 fn number(v: &Option<toml::Value>, tctx: &Value) -> Option<u64> {
-    crate::template::resolve(v.as_ref()?, tctx).ok()?.as_u64()
+    value_u64(v.as_ref()?, tctx)
+}
+
+fn value_u64(v: &toml::Value, tctx: &Value) -> Option<u64> {
+    crate::template::resolve(v, tctx).ok()?.as_u64()
 }
 
 /// What the attempt engine's pacing does to a list of attempts (user names in order).

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use hopquy_case::{Case, Measures};
+use hopquy_case::{Case, LoginSurface, Measures};
 use hopquy_evidence::{CaseResult, StepStatus};
 use serde_json::{Value, json};
 
@@ -50,12 +50,12 @@ impl SurfaceLock {
 /// Every surface measured so far in the run.
 #[derive(Debug, Default, Clone)]
 pub struct Measured {
-    by_surface: BTreeMap<String, SurfaceLock>,
+    by_surface: BTreeMap<LoginSurface, SurfaceLock>,
 }
 
 impl Measured {
-    pub fn get(&self, surface: &str) -> Option<&SurfaceLock> {
-        self.by_surface.get(surface)
+    pub fn get(&self, surface: LoginSurface) -> Option<&SurfaceLock> {
+        self.by_surface.get(&surface)
     }
 
     pub fn surfaces(&self) -> impl Iterator<Item = (&str, &SurfaceLock)> {
@@ -65,8 +65,8 @@ impl Measured {
     /// Adds one measurement. Two measurements of one surface (ONVIF with Digest and with
     /// UsernameToken) merge towards caution: any lock makes the surface locking, at the
     /// lowest threshold and the longest duration seen.
-    pub fn record(&mut self, surface: &str, lock: SurfaceLock) {
-        let merged = match (self.by_surface.remove(surface), lock) {
+    pub fn record(&mut self, surface: LoginSurface, lock: SurfaceLock) {
+        let merged = match (self.by_surface.remove(&surface), lock) {
             (None, new) => new,
             (
                 Some(SurfaceLock::Locks {
@@ -100,14 +100,14 @@ impl Measured {
                 case,
             },
         };
-        self.by_surface.insert(surface.to_owned(), merged);
+        self.by_surface.insert(surface, merged);
     }
 
     /// Records what a finished (or resumed) case measured, if it measures the lockout.
     pub fn record_case(&mut self, case: &Case, result: &CaseResult) {
         for (surface, lock) in measure(case, result) {
             tracing::info!(case = %result.id, %surface, lock = %lock.to_json(), "lockout measured");
-            self.record(&surface, lock);
+            self.record(surface, lock);
         }
     }
 }
@@ -175,7 +175,7 @@ impl FailureLog {
 }
 
 /// The locks a `measures = "lockout"` case showed, per surface, from its step results.
-pub fn measure(case: &Case, result: &CaseResult) -> Vec<(String, SurfaceLock)> {
+pub fn measure(case: &Case, result: &CaseResult) -> Vec<(LoginSurface, SurfaceLock)> {
     if case.measures != Some(Measures::Lockout) || result.steps.len() != case.steps.len() {
         return Vec::new();
     }
@@ -312,7 +312,7 @@ always = true
         assert_eq!(
             got,
             vec![(
-                "rtsp".to_owned(),
+                LoginSurface::Rtsp,
                 SurfaceLock::Locks {
                     after_failures: 5,
                     lasted_ms: Some(4100),
@@ -429,16 +429,16 @@ always = true
             lasted_ms: ms,
             case: "b".into(),
         };
-        m.record("onvif", none(5));
-        m.record("onvif", none(6));
-        assert_eq!(m.get("onvif"), Some(&none(6)));
-        m.record("onvif", locks(5, Some(4000)));
-        m.record("onvif", none(5));
-        assert_eq!(m.get("onvif"), Some(&locks(5, Some(4000))));
-        m.record("onvif", locks(3, Some(9000)));
-        assert_eq!(m.get("onvif"), Some(&locks(3, Some(9000))));
-        m.record("onvif", locks(4, None));
-        assert_eq!(m.get("onvif"), Some(&locks(3, None)));
-        assert_eq!(m.get("http"), None);
+        m.record(LoginSurface::Onvif, none(5));
+        m.record(LoginSurface::Onvif, none(6));
+        assert_eq!(m.get(LoginSurface::Onvif), Some(&none(6)));
+        m.record(LoginSurface::Onvif, locks(5, Some(4000)));
+        m.record(LoginSurface::Onvif, none(5));
+        assert_eq!(m.get(LoginSurface::Onvif), Some(&locks(5, Some(4000))));
+        m.record(LoginSurface::Onvif, locks(3, Some(9000)));
+        assert_eq!(m.get(LoginSurface::Onvif), Some(&locks(3, Some(9000))));
+        m.record(LoginSurface::Onvif, locks(4, None));
+        assert_eq!(m.get(LoginSurface::Onvif), Some(&locks(3, None)));
+        assert_eq!(m.get(LoginSurface::Http), None);
     }
 }

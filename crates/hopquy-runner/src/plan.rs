@@ -99,7 +99,7 @@ mod tests {
     fn case(id: &str, effect: &str, measures: bool) -> Case {
         let measures = if measures { "measures = \"lockout\"\n" } else { "" };
         toml::from_str(&format!(
-            "id = \"{id}\"\ntitle = \"t\"\ntitle_vi = \"t\"\nkind = \"automated\"\nmethod = \"functional\"\neffect = \"{effect}\"\n{measures}since = \"0.1.0\"\nsummary = \"s\"\n[clauses]\nqcvn135-2024 = [\"2.1.1\"]\n[[steps]]\nid = \"s\"\naction = \"wait\"\n"
+            "id = \"{id}\"\ntitle = \"t\"\ntitle_vi = \"t\"\nkind = \"automated\"\nmethod = \"functional\"\neffect = \"{effect}\"\n{measures}since = \"0.1.0\"\nsummary = \"s\"\n[clauses]\nqcvn135-2024 = [\"2.1.1\"]\n[[steps]]\nid = \"s\"\naction = \"wait\"\nseconds = 0\n"
         ))
         .unwrap()
     }

@@ -156,12 +156,18 @@ fn may_change_web_identity(case: &Case, step: &hopquy_case::Step, ctx: &RunConte
     if case.effect != hopquy_case::Effect::Destructive {
         return false;
     }
-    let destructive_op = step
-        .op
-        .as_ref()
-        .and_then(|op| ctx.profile.ops.get(op.get_ref()))
-        .is_some_and(|op| op.destructive == Some(true));
-    matches!(step.action.get_ref().as_str(), "operator") || destructive_op
+    let destructive_op = |op: &Option<toml::Spanned<String>>| {
+        op.as_ref()
+            .and_then(|op| ctx.profile.ops.get(op.get_ref()))
+            .is_some_and(|op| op.destructive == Some(true))
+    };
+    match step.action.get_ref() {
+        hopquy_case::StepAction::Operator(_) => true,
+        hopquy_case::StepAction::Http(http) => destructive_op(&http.op),
+        hopquy_case::StepAction::Login(login) => destructive_op(&login.target.op),
+        hopquy_case::StepAction::Recover(recover) => destructive_op(&recover.target.op),
+        _ => false,
+    }
 }
 
 fn now() -> String {
@@ -358,7 +364,7 @@ impl Runner {
             if decided.is_some() && !step.always {
                 steps.push(StepResult {
                     id: step_id,
-                    action: step.action.get_ref().clone(),
+                    action: step.name().to_owned(),
                     status: StepStatus::Skipped,
                     message: Some("skipped: the verdict was already decided".into()),
                     observations: Value::Null,
@@ -428,7 +434,7 @@ impl Runner {
                     (status, message, obs)
                 }
                 Err(err) => {
-                    let (verdict, cause) = failed_step(&err, step.on_error.as_ref().map(|s| s.get_ref().as_str()));
+                    let (verdict, cause) = failed_step(&err, step.on_error.as_ref().map(|s| *s.get_ref()));
                     let text = format!(
                         "{}: step `{}`: {}",
                         verdict,
@@ -453,7 +459,7 @@ impl Runner {
             }
             steps.push(StepResult {
                 id: step_id,
-                action: step.action.get_ref().clone(),
+                action: step.name().to_owned(),
                 status,
                 message,
                 observations,
@@ -643,11 +649,11 @@ fn unmet_expectation(exp: &hopquy_case::Expectation) -> (Verdict, Option<CauseCl
 }
 
 /// The verdict of a step whose action failed (`on_error` as the case wrote it) and its cause.
-fn failed_step(err: &ActionError, on_error: Option<&str>) -> (Verdict, Option<CauseClass>) {
+fn failed_step(err: &ActionError, on_error: Option<hopquy_case::OnError>) -> (Verdict, Option<CauseClass>) {
     let verdict = match (err, on_error) {
         (ActionError::NoAnswer(_) | ActionError::SurfaceNotFound(_), _) => Verdict::Inconclusive,
         (ActionError::NotApplicable(_), _) => Verdict::NotApplicable,
-        (_, Some("inconclusive")) => Verdict::Inconclusive,
+        (_, Some(hopquy_case::OnError::Inconclusive)) => Verdict::Inconclusive,
         _ => Verdict::Error,
     };
     let cause = match err {
@@ -862,7 +868,7 @@ mod tests {
             ),
             (
                 probe(ProbeError::Timeout("reading".into())),
-                Some("inconclusive"),
+                Some(hopquy_case::OnError::Inconclusive),
                 Verdict::Inconclusive,
                 Some(CauseClass::NoAnswer),
             ),
@@ -880,7 +886,7 @@ mod tests {
             ),
             (
                 probe(ProbeError::Closed("x".into())),
-                Some("inconclusive"),
+                Some(hopquy_case::OnError::Inconclusive),
                 Verdict::Inconclusive,
                 Some(CauseClass::NoAnswer),
             ),
@@ -894,7 +900,7 @@ mod tests {
             (ActionError::Definition("bad".into()), None, Verdict::Error, None),
             (
                 ActionError::NotApplicable("no port".into()),
-                Some("inconclusive"),
+                Some(hopquy_case::OnError::Inconclusive),
                 Verdict::NotApplicable,
                 None,
             ),
@@ -938,7 +944,7 @@ mod tests {
     #[tokio::test]
     async fn an_unanswered_question_is_answer_missing_with_its_hint() {
         let result = execute(
-            "[[steps]]\nid = \"ask\"\naction = \"operator\"\nanswer = \"yes-no\"\nprompt = \"ok?\"\n\
+            "[[steps]]\nid = \"ask\"\naction = \"operator\"\nanswer = \"yes-no\"\nprompt = \"ok?\"\nprompt_vi = \"ok?\"\n\
              [[steps.expect]]\nthat = \"answer\"\nequals = \"yes\"\nbecause = \"no\"",
             &[],
         )

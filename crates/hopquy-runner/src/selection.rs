@@ -77,7 +77,7 @@ pub fn effects_of(case: &Case) -> Vec<EffectFilter> {
 }
 
 pub fn is_destructive(case: &Case) -> bool {
-    case.effect == Effect::Destructive || case.steps.iter().any(|s| s.destructive == Some(true))
+    case.effect == Effect::Destructive || case.steps.iter().any(|s| s.action.get_ref().is_destructive())
 }
 
 /// A selection naming something that does not exist.

@@ -14,7 +14,7 @@ use std::time::Duration;
 // tokio's clock (the same as std's in a run): the pacing can then be checked in paused time.
 use tokio::time::Instant;
 
-use hopquy_case::{Classifier, Step};
+use hopquy_case::{Classifier, Credential as CredentialKind, CredentialSet, LoginStep};
 use hopquy_probe::Credential;
 use serde_json::{Value, json};
 
@@ -201,8 +201,9 @@ pub fn choose_pacing(
 }
 
 impl Plan {
-    pub fn from_step(step: &Step, ctx: &RunContext<'_>, tctx: &Value) -> Result<Plan, ActionError> {
-        let creds = credential_set(step, ctx, "target")?;
+    pub fn from_step(step: &LoginStep, ctx: &RunContext<'_>, tctx: &Value) -> Result<Plan, ActionError> {
+        let set = step.credentials.get_ref();
+        let creds = credential_set(set, ctx)?;
         let repeat = opt_u64(&step.repeat, tctx, "repeat")?.unwrap_or(1).max(1);
         let total = repeat.saturating_mul(creds.len() as u64);
         if total > MAX_ATTEMPTS {
@@ -210,21 +211,15 @@ impl Plan {
                 "{total} attempts exceed the bound of {MAX_ATTEMPTS}"
             )));
         }
-        let is_dictionary = step
-            .credentials
-            .as_ref()
-            .is_some_and(|c| c.get_ref().starts_with("dictionary:"));
-        let regenerate_wrong = step
-            .credentials
-            .as_ref()
-            .is_some_and(|c| c.get_ref() == "wrong-password");
+        let is_dictionary = set.is_dictionary();
+        let regenerate_wrong = *set == CredentialSet::One(CredentialKind::WrongPassword);
         // Wrong passwords are regenerated per round: a brute-force attacker tries
         // different passwords, and so do we.
         let mut pending = VecDeque::new();
         for round in 0..repeat {
             for cred in &creds {
                 if regenerate_wrong && round > 0 {
-                    pending.push_back(credential_set(step, ctx, "target")?.into_iter().next().flatten());
+                    pending.push_back(credential_set(set, ctx)?.into_iter().next().flatten());
                 } else {
                     pending.push_back(cred.clone());
                 }
@@ -235,7 +230,8 @@ impl Plan {
         // dictionary never trips the lockout; a device that locks anyway rejects that
         // control login, and the step stops with `aborted = true` rather than mistake lock
         // rejections for "credential refused".
-        let reset_below = match option(step, "reset_below") {
+        let options = &step.options;
+        let reset_below = match &options.reset_below {
             Some(v) => Some(
                 match crate::template::resolve(v, tctx)? {
                     Value::Number(n) => n.as_u64().filter(|n| *n >= 2),
@@ -249,7 +245,7 @@ impl Plan {
         // failures, and only the target's own counter can be reset with a control login.
         // So other user names get at most `reset_below - 1` failures per window; their
         // further attempts wait until the window has passed.
-        let window = match option(step, "window_s") {
+        let window = match &options.window_s {
             Some(v) => Some(
                 match crate::template::resolve(v, tctx)? {
                     Value::Number(n) => n.as_u64().map(Duration::from_secs),
@@ -259,7 +255,7 @@ impl Plan {
             ),
             None => None,
         };
-        let control_login = match option(step, "control_login") {
+        let control_login = match &options.control_login {
             None => true,
             Some(v) => crate::template::resolve(v, tctx)?
                 .as_bool()
@@ -270,22 +266,22 @@ impl Plan {
                 "`options.control_login = false` needs `options.window_s`: without control logins only pacing keeps the run below the threshold".into(),
             ));
         }
-        let settle = match option(step, "settle") {
+        let settle = match &options.settle {
             None => false,
             Some(v) => crate::template::resolve(v, tctx)?
                 .as_bool()
                 .ok_or_else(|| ActionError::Definition("`options.settle` must be true or false".into()))?,
         };
-        for key in step.options.iter().flatten().map(|(k, _)| k) {
-            if !["reset_below", "window_s", "control_login", "settle"].contains(&key.as_str()) {
-                return Err(ActionError::Definition(format!(
-                    "unknown `options.{key}` for login; known: reset_below, window_s, control_login, settle"
-                )));
-            }
-        }
-        let surface = step.surface.as_ref().map_or("http", |s| s.get_ref().as_str());
+        let surface = step.target.surface();
         let measured = ctx.measured.lock().ok().and_then(|m| m.get(surface).cloned());
-        let pacing = choose_pacing(surface, reset_below, window, control_login, settle, measured.as_ref());
+        let pacing = choose_pacing(
+            surface.as_str(),
+            reset_below,
+            window,
+            control_login,
+            settle,
+            measured.as_ref(),
+        );
         let settle = match pacing.window {
             Some(window) if pacing.settle => ctx.failures.settle(window, control_login),
             _ => Duration::ZERO,
@@ -308,10 +304,6 @@ impl Plan {
             control_login,
         })
     }
-}
-
-fn option<'s>(step: &'s Step, name: &str) -> Option<&'s toml::Value> {
-    step.options.as_ref().and_then(|o| o.get(name))
 }
 
 /// What the engine's callbacks return: boxed and `Send`, so the step's future stays `Send`
@@ -563,6 +555,13 @@ mod tests {
         }
     }
 
+    fn login_step(text: &str) -> LoginStep {
+        match crate::actions::test_support::action(text) {
+            hopquy_case::StepAction::Login(step) => step,
+            other => panic!("not a login step: {other:?}"),
+        }
+    }
+
     #[test]
     fn dictionaries_stop_at_the_first_accepted_pair_unless_exhaustive() {
         let profile: hopquy_case::ProfileFile = toml::from_str("name = \"p\"\ndescription = \"d\"").unwrap();
@@ -571,8 +570,7 @@ mod tests {
         let paths = BTreeMap::new();
         let mut ctx =
             crate::actions::test_support::context(hopquy_probe::Limits::default(), &profile, &target, &dicts, &paths);
-        let step =
-            |extra: &str| -> Step { toml::from_str(&format!("id = \"s\"\naction = \"login\"\n{extra}")).unwrap() };
+        let step = |extra: &str| login_step(&format!("id = \"s\"\naction = \"login\"\n{extra}"));
         let stops =
             |ctx: &RunContext<'_>, extra: &str| Plan::from_step(&step(extra), ctx, &json!({})).unwrap().stop_on_accept;
         assert!(stops(&ctx, "credentials = \"dictionary:d\""));
@@ -627,10 +625,9 @@ mod tests {
         let paths = BTreeMap::new();
         let ctx =
             crate::actions::test_support::context(hopquy_probe::Limits::default(), &profile, &target, &dicts, &paths);
-        let step: Step = toml::from_str(
+        let step = login_step(
             "id = \"s\"\naction = \"login\"\nsurface = \"rtsp\"\ncredentials = \"dictionary:d\"\noptions = { reset_below = 5, window_s = 30, settle = true }",
-        )
-        .unwrap();
+        );
         let plan = Plan::from_step(&step, &ctx, &json!({})).unwrap();
         assert_eq!(plan.pacing["source"], "declared");
         assert!(
@@ -639,7 +636,7 @@ mod tests {
             plan.settle
         );
         ctx.measured.lock().unwrap().record(
-            "http",
+            hopquy_case::LoginSurface::Http,
             SurfaceLock::NoLock {
                 after_failures: 5,
                 case: "lockout-http".into(),
@@ -648,7 +645,7 @@ mod tests {
         let plan = Plan::from_step(&step, &ctx, &json!({})).unwrap();
         assert_eq!(plan.pacing["source"], "declared", "HTTP's measurement is not RTSP's");
         ctx.measured.lock().unwrap().record(
-            "rtsp",
+            hopquy_case::LoginSurface::Rtsp,
             SurfaceLock::NoLock {
                 after_failures: 5,
                 case: "lockout-rtsp".into(),

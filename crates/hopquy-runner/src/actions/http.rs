@@ -1,13 +1,15 @@
 //! `http` action over the HTTP probe, and the HTTP login surface `login` uses.
 
-use hopquy_case::{Classifier, Op, Step};
+use std::collections::BTreeMap;
+
+use hopquy_case::{Classifier, Credential as CredentialKind, HttpAuth, HttpStep, Op};
 use hopquy_probe::Credential;
 use hopquy_probe::Recorder;
 use hopquy_probe::http::{AuthMode, HttpRequest, HttpResponse, Scheme};
 use serde_json::{Value, json};
 
 use super::dictionary::{MAX_ATTEMPTS, Outcome, classifier_matches};
-use super::{ActionError, ActionOutput, RunContext, credential_label, credential_set, opt, opt_u64};
+use super::{ActionError, ActionOutput, RunContext, credential_label, one_credential, opt_u64};
 
 pub(super) fn classify(op: Option<&Op>, resp: &HttpResponse) -> Outcome {
     let default_accepted = Classifier {
@@ -52,21 +54,47 @@ pub(super) struct Prepared<'o> {
     pub(super) auth: AuthMode,
 }
 
+/// The keys of a step that describe one request: an `http` step's, or those of a login on
+/// the HTTP surface.
+#[derive(Debug, Default)]
+pub(super) struct RequestKeys<'s> {
+    pub(super) op: Option<&'s str>,
+    pub(super) method: Option<&'s str>,
+    pub(super) path: Option<&'s str>,
+    pub(super) port: Option<&'s toml::Value>,
+    pub(super) auth: Option<HttpAuth>,
+    pub(super) headers: Option<&'s BTreeMap<String, String>>,
+    pub(super) body: Option<&'s str>,
+}
+
+impl<'s> RequestKeys<'s> {
+    fn of(step: &'s HttpStep) -> Self {
+        RequestKeys {
+            op: step.op.as_ref().map(|op| op.get_ref().as_str()),
+            method: step.method.as_deref(),
+            path: step.path.as_deref(),
+            port: step.port.as_ref(),
+            auth: step.auth.as_ref().map(|auth| *auth.get_ref()),
+            headers: step.headers.as_ref(),
+            body: step.body.as_deref(),
+        }
+    }
+}
+
 pub(super) async fn prepare<'o>(
-    step: &Step,
+    step: &RequestKeys<'_>,
     ctx: &'o RunContext<'_>,
     tctx: &Value,
     rec: &Recorder,
 ) -> Result<Prepared<'o>, ActionError> {
-    let (op, op_name) = match &step.op {
+    let (op, op_name) = match step.op {
         Some(name) => {
-            let name = name.get_ref();
             let op = ctx
                 .profile
                 .ops
                 .get(name)
                 .ok_or_else(|| ActionError::NotApplicable(format!("the profile binds no operation `{name}`")))?;
-            (Some(op), Some(name.clone()))
+            (Some(op), Some(name.to_owned()))
         }
         None => (None, None),
     };
@@ -75,17 +103,21 @@ pub(super) async fn prepare<'o>(
             "operation is destructive and --allow-destructive was not given".into(),
         ));
     }
-    let port_value = opt(&step.port, tctx)?.or_else(|| op.and_then(|o| o.port.clone()).map(Value::String));
+    let port_value = step
+        .port
+        .map(|port| crate::template::resolve(port, tctx))
+        .transpose()?
+        .or_else(|| op.and_then(|o| o.port.clone()).map(Value::String));
     let (scheme, port) = ctx.web_endpoint(port_value.as_ref(), rec).await?;
     let method = step
         .method
-        .clone()
+        .map(str::to_owned)
         .or_else(|| op.and_then(|o| o.method.clone()))
         .unwrap_or_else(|| "GET".into())
         .to_ascii_uppercase();
     let path_raw = step
         .path
-        .clone()
+        .map(str::to_owned)
         .or_else(|| op.map(|o| o.path.clone()))
         .ok_or_else(|| ActionError::Definition("step has neither `op` nor `path`".into()))?;
     let path = match crate::template::resolve_str(&path_raw, tctx)? {
@@ -99,14 +131,14 @@ pub(super) async fn prepare<'o>(
     if let Some(ct) = op.and_then(|o| o.content_type.clone()) {
         headers.push(("Content-Type".to_owned(), ct));
     }
-    for (k, v) in step.headers.iter().flatten() {
+    for (k, v) in step.headers.into_iter().flatten() {
         let v = match crate::template::resolve_str(v, tctx)? {
             Value::String(s) => s,
             other => other.to_string(),
         };
         headers.push((k.clone(), v));
     }
-    let body_raw = step.body.clone().or_else(|| op.and_then(|o| o.body.clone()));
+    let body_raw = step.body.map(str::to_owned).or_else(|| op.and_then(|o| o.body.clone()));
     let body = match body_raw {
         Some(b) => Some(match crate::template::resolve_str(&b, tctx)? {
             Value::String(s) => s.into_bytes(),
@@ -114,19 +146,18 @@ pub(super) async fn prepare<'o>(
         }),
         None => None,
     };
-    let auth_name = step
-        .auth
-        .as_ref()
-        .map(|s| s.get_ref().clone())
-        .filter(|s| s != "profile")
-        .or_else(|| op.and_then(|o| o.auth.clone()))
-        .unwrap_or_else(|| "any".into());
-    let auth = match auth_name.as_str() {
-        "none" => AuthMode::None,
-        "basic" => AuthMode::Basic,
-        "digest" => AuthMode::Digest,
-        "any" => AuthMode::Any,
-        other => return Err(ActionError::Definition(format!("unknown auth scheme `{other}`"))),
+    let auth = match step.auth {
+        Some(HttpAuth::None) => AuthMode::None,
+        Some(HttpAuth::Basic) => AuthMode::Basic,
+        Some(HttpAuth::Digest) => AuthMode::Digest,
+        // The profile's own word for the op's scheme (`any`: whatever the device challenges with).
+        Some(HttpAuth::Profile) | None => match op.and_then(|o| o.auth.as_deref()).unwrap_or("any") {
+            "none" => AuthMode::None,
+            "basic" => AuthMode::Basic,
+            "digest" => AuthMode::Digest,
+            "any" => AuthMode::Any,
+            other => return Err(ActionError::Definition(format!("unknown auth scheme `{other}`"))),
+        },
     };
     Ok(Prepared {
         op,
@@ -184,26 +215,22 @@ pub(super) async fn send_one(
 
 /// A single request (or `repeat` identical ones): full response observations.
 pub async fn http(
-    step: &Step,
+    step: &HttpStep,
     ctx: &RunContext<'_>,
     tctx: &Value,
     rec: &Recorder,
 ) -> Result<ActionOutput, ActionError> {
-    let p = prepare(step, ctx, tctx, rec).await?;
-    let default_creds = if matches!(p.auth, AuthMode::None) {
-        "none"
+    let p = prepare(&RequestKeys::of(step), ctx, tctx, rec).await?;
+    let default_credential = if matches!(p.auth, AuthMode::None) {
+        CredentialKind::None
     } else {
-        "target"
+        CredentialKind::Target
     };
-    let creds = credential_set(step, ctx, default_creds)?;
+    let credential = step.credentials.as_ref().map_or(default_credential, |c| *c.get_ref());
+    let creds = [one_credential(credential, ctx)];
     let repeat = opt_u64(&step.repeat, tctx, "repeat")?
         .unwrap_or(1)
         .clamp(1, MAX_ATTEMPTS);
-    if creds.len() != 1 {
-        return Err(ActionError::Definition(
-            "`http` takes one credential; use `login` for dictionaries".into(),
-        ));
-    }
     let fresh = step.fresh_connection.unwrap_or(false);
     let interval = opt_u64(&step.interval_ms, tctx, "interval_ms")?.unwrap_or(0);
     let mut last = None;

@@ -4,32 +4,32 @@
 
 use std::sync::Arc;
 
-use hopquy_case::{Case, Step};
+use hopquy_case::{AnswerKind, Case, Step};
 use serde_json::json;
 
 use super::{ActionError, ActionOutput, RunContext};
 use crate::run::{OperatorAnswer, OperatorRequest};
 
 pub async fn ask(step: &Step, case: &Case, ctx: &RunContext<'_>) -> Result<ActionOutput, ActionError> {
-    if step.destructive == Some(true) && !ctx.allow_destructive {
+    let Some((prompt_en, prompt_vi, kind)) = step.action.get_ref().question() else {
+        return Err(ActionError::Definition(format!(
+            "`{}` is not an operator or document step",
+            step.action.get_ref().name()
+        )));
+    };
+    if step.action.get_ref().is_destructive() && !ctx.allow_destructive {
         return Err(ActionError::NoAnswer(
             "the step is destructive and --allow-destructive was not given".into(),
         ));
     }
-    let answer_kind = step.answer.as_ref().map(|a| a.get_ref().clone()).unwrap_or_else(|| {
-        if step.action.get_ref() == "document" {
-            "attachment".into()
-        } else {
-            "confirm".into()
-        }
-    });
+    let answer_kind = kind.as_str();
     let request = OperatorRequest {
         case_id: case.id.get_ref().clone(),
         case_title: case.title.clone(),
         step_id: step.id.get_ref().clone(),
-        prompt_en: step.prompt.clone().unwrap_or_default(),
-        prompt_vi: step.prompt_vi.clone().unwrap_or_default(),
-        answer_kind: answer_kind.clone(),
+        prompt_en: prompt_en.to_owned(),
+        prompt_vi: prompt_vi.to_owned(),
+        answer_kind: answer_kind.to_owned(),
     };
     let operator = Arc::clone(&ctx.operator);
     // Operators may block on a terminal; keep the runtime's workers free.
@@ -42,7 +42,7 @@ pub async fn ask(step: &Step, case: &Case, ctx: &RunContext<'_>) -> Result<Actio
             step.id.get_ref()
         )));
     };
-    if answer_kind == "attachment" && answer.attachments.is_empty() {
+    if kind == AnswerKind::Attachment && answer.attachments.is_empty() {
         return Err(ActionError::NoAnswer(format!(
             "step `{}` needs an attached file; none was given",
             step.id.get_ref()
@@ -56,16 +56,16 @@ pub async fn ask(step: &Step, case: &Case, ctx: &RunContext<'_>) -> Result<Actio
             )));
         }
     }
-    let normalized = match answer_kind.as_str() {
-        "yes-no" => match answer.answer.trim().to_ascii_lowercase().as_str() {
+    let normalized = match kind {
+        AnswerKind::YesNo => match answer.answer.trim().to_ascii_lowercase().as_str() {
             "y" | "yes" | "có" | "co" => "yes".to_owned(),
             "n" | "no" | "không" | "khong" => "no".to_owned(),
             other => {
                 return Err(ActionError::NoAnswer(format!("answer {other:?} is not yes or no")));
             }
         },
-        "confirm" => "done".to_owned(),
-        _ => answer.answer.clone(),
+        AnswerKind::Confirm => "done".to_owned(),
+        AnswerKind::Text | AnswerKind::Attachment => answer.answer.clone(),
     };
     let names: Vec<String> = answer
         .attachments

@@ -9,13 +9,13 @@
 //! tries nothing and says so in `route`/`reachable`, so a case can call that inconclusive
 //! or not applicable instead of reading zero acceptances as a pass.
 
-use hopquy_case::Step;
+use hopquy_case::{LoginStep, LoginSurface, LoginTarget, RecoverStep};
 use hopquy_probe::http::AuthMode;
 use hopquy_probe::{Credential, Recorder};
 use serde_json::{Map, Value, json};
 
 use super::dictionary::{self, Attempt, Outcome, Plan, fingerprint};
-use super::http::{Prepared, classify, prepare, send_one, web_surface_observation};
+use super::http::{Prepared, RequestKeys, classify, prepare, send_one, web_surface_observation};
 use super::{ActionError, ActionOutput, RunContext, onvif, opt_u64, rtsp, ssh, telnet};
 use crate::run::target_credential;
 
@@ -65,32 +65,21 @@ impl Surface<'_> {
     }
 }
 
-/// The step's surface name, checked.
-fn surface_name(step: &Step) -> Result<&str, ActionError> {
-    let name = step.surface.as_ref().map_or("http", |s| s.get_ref().as_str());
-    match name {
-        "http" | "rtsp" | "onvif" | "telnet" | "ssh" => Ok(name),
-        other => Err(ActionError::Definition(format!(
-            "unknown login surface `{other}`; use http, rtsp, onvif, telnet or ssh"
-        ))),
-    }
-}
-
 /// Find what to log in to. `None` when nothing can be tried; the map says why
 /// (`reachable`, `route`, `anonymous_allowed`) either way.
 async fn discover<'o>(
-    step: &Step,
+    target: &LoginTarget,
     ctx: &'o RunContext<'_>,
     tctx: &Value,
     fresh: bool,
     rec: &Recorder,
 ) -> Result<(Option<Surface<'o>>, Map<String, Value>), ActionError> {
-    let name = surface_name(step)?;
+    let on = target.surface();
     let mut map = Map::new();
-    map.insert("surface".into(), json!(name));
-    let surface = match name {
-        "http" => {
-            let mut p = prepare_http(step, ctx, tctx, rec).await?;
+    map.insert("surface".into(), json!(on.as_str()));
+    let surface = match on {
+        LoginSurface::Http => {
+            let mut p = prepare_http(target, ctx, tctx, rec).await?;
             if matches!(p.auth, AuthMode::None) {
                 p.auth = AuthMode::Any;
             }
@@ -102,16 +91,16 @@ async fn discover<'o>(
             );
             Some(Surface::Http(p))
         }
-        "rtsp" => rtsp::login_route(step, ctx, tctx, rec, &mut map)
+        LoginSurface::Rtsp => rtsp::login_route(target, ctx, tctx, rec, &mut map)
             .await?
             .map(Surface::Rtsp),
-        "onvif" => onvif::login_call(step, ctx, tctx, fresh, rec, &mut map)
+        LoginSurface::Onvif => onvif::login_call(target, ctx, tctx, fresh, rec, &mut map)
             .await?
             .map(Surface::Onvif),
-        "telnet" => telnet::login_port(step, ctx, tctx, rec, &mut map)
+        LoginSurface::Telnet => telnet::login_port(target, ctx, tctx, rec, &mut map)
             .await?
             .map(Surface::Telnet),
-        _ => ssh::login_service(step, ctx, tctx, rec, &mut map)
+        LoginSurface::Ssh => ssh::login_service(target, ctx, tctx, rec, &mut map)
             .await?
             .map(Surface::Ssh),
     };
@@ -120,7 +109,7 @@ async fn discover<'o>(
 
 /// Login attempts over a credential set (× repeat): counts and outcomes.
 pub async fn login(
-    step: &Step,
+    step: &LoginStep,
     ctx: &RunContext<'_>,
     tctx: &Value,
     rec: &Recorder,
@@ -128,7 +117,7 @@ pub async fn login(
     // Everything about the step is checked before the surface is probed.
     let plan = Plan::from_step(step, ctx, tctx)?;
     let fresh = plan.fresh_connection;
-    let (surface, found) = discover(step, ctx, tctx, fresh, rec).await?;
+    let (surface, found) = discover(&step.target, ctx, tctx, fresh, rec).await?;
     let mut observations = match &surface {
         Some(surface) => {
             let target = Some(target_credential(ctx.target));
@@ -156,18 +145,20 @@ pub async fn login(
     })
 }
 
+/// The HTTP surface: the step's profile operation, `login-check` when it names none.
 async fn prepare_http<'o>(
-    step: &Step,
+    target: &LoginTarget,
     ctx: &'o RunContext<'_>,
     tctx: &Value,
     rec: &Recorder,
 ) -> Result<Prepared<'o>, ActionError> {
-    if step.op.is_some() || step.path.is_some() {
-        return prepare(step, ctx, tctx, rec).await;
-    }
-    let mut s = step.clone();
-    s.op = Some(toml::Spanned::new(0..0, "login-check".to_owned()));
-    prepare(&s, ctx, tctx, rec).await
+    let keys = RequestKeys {
+        op: Some(target.op.as_ref().map_or("login-check", |op| op.get_ref().as_str())),
+        port: target.port.as_ref(),
+        auth: target.http_auth(),
+        ..RequestKeys::default()
+    };
+    prepare(&keys, ctx, tctx, rec).await
 }
 
 /// Poll the login with the target's credentials until it is accepted again (a lockout
@@ -175,7 +166,7 @@ async fn prepare_http<'o>(
 /// the state it found it, without waiting the full declared duration when it is shorter.
 /// The lock is waited out on the surface that was locked: a camera may keep one per service.
 pub async fn recover(
-    step: &Step,
+    step: &RecoverStep,
     ctx: &RunContext<'_>,
     tctx: &Value,
     rec: &Recorder,
@@ -189,7 +180,7 @@ pub async fn recover(
     let interval = opt_u64(&step.interval_ms, tctx, "interval_ms")?
         .unwrap_or(1000)
         .max(200);
-    let (surface, found) = discover(step, ctx, tctx, true, rec).await?;
+    let (surface, found) = discover(&step.target, ctx, tctx, true, rec).await?;
     let deadline = std::time::Duration::from_secs(seconds + 30);
     let target = Some(target_credential(ctx.target));
     let started = std::time::Instant::now();

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use hopquy_case::{Case, ProfileFile, Step};
+use hopquy_case::{Case, Credential, CredentialSet, ProfileFile, Step, StepAction};
 use hopquy_probe::{Device, ProbeError, Recorder, Redactor};
 use serde_json::Value;
 
@@ -227,30 +227,13 @@ impl<'a> RunContext<'a> {
 /// pairs from test-cases/data). One resolver for every protocol, so a set means the same on
 /// HTTP, RTSP, SSH and ONVIF.
 pub fn credential_set(
-    step: &Step,
+    set: &CredentialSet,
     ctx: &RunContext<'_>,
-    default: &str,
 ) -> Result<Vec<Option<hopquy_probe::Credential>>, ActionError> {
-    use hopquy_probe::Credential;
-    let name = step
-        .credentials
-        .as_ref()
-        .map(|s| s.get_ref().as_str())
-        .unwrap_or(default);
-    let public = |u: &str, p: &str| {
-        Some(Credential {
-            username: u.to_owned(),
-            password: p.to_owned(),
-            secret: false,
-        })
-    };
-    Ok(match name {
-        "none" => vec![None],
-        "target" => vec![Some(crate::run::target_credential(ctx.target))],
-        "wrong-password" => vec![public(&ctx.target.username, &random_token("hq-wrong-"))],
-        "unknown-user" => vec![public(&random_token("hq-nouser-"), &random_token("hq-wrong-"))],
-        dict if dict.starts_with("dictionary:") => {
-            let stem = &dict["dictionary:".len()..];
+    use hopquy_probe::Credential as Sent;
+    Ok(match set {
+        CredentialSet::One(credential) => vec![one_credential(*credential, ctx)],
+        CredentialSet::Dictionary(stem) => {
             let entries = ctx.credential_dictionaries.get(stem).ok_or_else(|| {
                 ActionError::Definition(format!("no credential dictionary `{stem}` in test-cases/data"))
             })?;
@@ -259,7 +242,7 @@ pub fn credential_set(
                 .map(|(u, p)| {
                     // The lab's real password may happen to be in a public dictionary; it stays secret.
                     let secret = u == &ctx.target.username && p == &ctx.target.password;
-                    Some(Credential {
+                    Some(Sent {
                         username: u.clone(),
                         password: p.clone(),
                         secret,
@@ -267,24 +250,24 @@ pub fn credential_set(
                 })
                 .collect()
         }
-        other => return Err(ActionError::Definition(format!("unknown credential set `{other}`"))),
     })
 }
 
-/// A step's single credential (actions that take one, not a dictionary).
-pub fn single_credential(
-    step: &Step,
-    ctx: &RunContext<'_>,
-    default: &str,
-    action: &str,
-) -> Result<Option<hopquy_probe::Credential>, ActionError> {
-    let mut set = credential_set(step, ctx, default)?;
-    if set.len() != 1 {
-        return Err(ActionError::Definition(format!(
-            "`{action}` takes one credential (`none`, `target`, `wrong-password`, `unknown-user`), not a dictionary"
-        )));
+/// One credential (actions that take one, not a dictionary); `None` is an anonymous attempt.
+pub fn one_credential(credential: Credential, ctx: &RunContext<'_>) -> Option<hopquy_probe::Credential> {
+    let public = |u: &str, p: &str| {
+        Some(hopquy_probe::Credential {
+            username: u.to_owned(),
+            password: p.to_owned(),
+            secret: false,
+        })
+    };
+    match credential {
+        Credential::None => None,
+        Credential::Target => Some(crate::run::target_credential(ctx.target)),
+        Credential::WrongPassword => public(&ctx.target.username, &random_token("hq-wrong-")),
+        Credential::UnknownUser => public(&random_token("hq-nouser-"), &random_token("hq-wrong-")),
     }
-    Ok(set.pop().flatten())
 }
 
 /// How a credential appears in evidence: the target's password never does.
@@ -308,18 +291,26 @@ pub fn opt(v: &Option<toml::Value>, ctx: &Value) -> Result<Option<Value>, Templa
 }
 
 pub fn opt_u64(v: &Option<toml::Value>, ctx: &Value, what: &str) -> Result<Option<u64>, ActionError> {
-    match opt(v, ctx)? {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => n
+    match v {
+        Some(v) => value_u64(v, ctx, what),
+        None => Ok(None),
+    }
+}
+
+/// Resolve a templated value that must be a non-negative integer (`null` is none).
+pub fn value_u64(v: &toml::Value, ctx: &Value, what: &str) -> Result<Option<u64>, ActionError> {
+    match template::resolve(v, ctx)? {
+        Value::Null => Ok(None),
+        Value::Number(n) => n
             .as_u64()
             .map(Some)
             .ok_or_else(|| ActionError::Definition(format!("`{what}` must be a non-negative integer, got {n}"))),
-        Some(Value::String(s)) => s
+        Value::String(s) => s
             .trim()
             .parse::<u64>()
             .map(Some)
             .map_err(|_| ActionError::Definition(format!("`{what}` must be a non-negative integer, got {s:?}"))),
-        Some(other) => Err(ActionError::Definition(format!(
+        other => Err(ActionError::Definition(format!(
             "`{what}` must be a non-negative integer, got {other}"
         ))),
     }
@@ -332,29 +323,17 @@ pub async fn execute(
     tctx: &Value,
     rec: &Recorder,
 ) -> Result<ActionOutput, ActionError> {
-    match step.action.get_ref().as_str() {
-        "http" => http::http(step, ctx, tctx, rec).await,
-        "login" => login::login(step, ctx, tctx, rec).await,
-        "recover" => login::recover(step, ctx, tctx, rec).await,
-        "onvif" => onvif::run(step, ctx, tctx, rec).await,
-        "ssh" => {
-            let out = ssh::run(step, ctx, tctx, rec).await;
-            // An SSH dictionary's refusals may count in the same counter as the other
-            // surfaces' logins; the next dictionary's settle waits for them.
-            if step
-                .credentials
-                .as_ref()
-                .is_some_and(|c| c.get_ref().starts_with("dictionary:"))
-            {
-                ctx.failures.note(false);
-            }
-            out
-        }
-        "rtsp" => rtsp::run(step, ctx, tctx, rec).await,
-        "telnet" => telnet::run(step, ctx, tctx, rec).await,
-        "tls" => tls::run(step, ctx, tctx, rec).await,
-        "wait" => {
-            let secs = opt_u64(&step.seconds, tctx, "seconds")?.unwrap_or(0);
+    match step.action.get_ref() {
+        StepAction::Http(http) => http::http(http, ctx, tctx, rec).await,
+        StepAction::Login(login) => login::login(login, ctx, tctx, rec).await,
+        StepAction::Recover(recover) => login::recover(recover, ctx, tctx, rec).await,
+        StepAction::Onvif(onvif) => onvif::run(onvif, ctx, tctx, rec).await,
+        StepAction::Ssh(ssh) => ssh::run(ssh, ctx, tctx, rec).await,
+        StepAction::Rtsp(rtsp) => rtsp::run(rtsp, ctx, tctx, rec).await,
+        StepAction::Telnet(telnet) => telnet::run(telnet, ctx, tctx, rec).await,
+        StepAction::Tls(tls) => tls::run(tls, ctx, tctx, rec).await,
+        StepAction::Wait(wait) => {
+            let secs = value_u64(&wait.seconds, tctx, "seconds")?.unwrap_or(0);
             // Waits exist to let a lockout expire; an absurd value is a definition error,
             // not a reason to hang a lab's run for hours.
             if secs > 3600 {
@@ -368,10 +347,9 @@ pub async fn execute(
                 ..Default::default()
             })
         }
-        "ports" => ports::run(step, ctx, tctx, rec).await,
-        "password-policy" => password_policy::run(step, ctx, tctx, rec).await,
-        "web-surface" => web_surface::run(ctx, rec).await,
-        "operator" | "document" => interactive::ask(step, case, ctx).await,
-        other => Err(ActionError::Unsupported(other.to_owned())),
+        StepAction::Ports(ports) => ports::run(ports, ctx, tctx, rec).await,
+        StepAction::PasswordPolicy(policy) => password_policy::run(policy, ctx, tctx, rec).await,
+        StepAction::WebSurface(_) => web_surface::run(ctx, rec).await,
+        StepAction::Operator(_) | StepAction::Document(_) => interactive::ask(step, case, ctx).await,
     }
 }

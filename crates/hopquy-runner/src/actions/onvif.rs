@@ -3,7 +3,7 @@
 
 use std::sync::Mutex;
 
-use hopquy_case::Step;
+use hopquy_case::{Credential as CredentialKind, LoginTarget, OnvifAuth as AuthKind, OnvifLoginAuth, OnvifStep};
 use hopquy_probe::Credential;
 use hopquy_probe::Recorder;
 use hopquy_probe::http::Scheme;
@@ -11,7 +11,7 @@ use hopquy_probe::onvif::{AccessClass, CallOutcome, OnvifAuth, OnvifProbe, Sweep
 use serde_json::{Map, Value, json};
 
 use super::dictionary::{Attempt, Outcome, fingerprint};
-use super::{ActionError, ActionOutput, RunContext, credential_label, opt, single_credential};
+use super::{ActionError, ActionOutput, RunContext, credential_label, one_credential, opt};
 
 /// The `op` value that runs the anonymous sweep instead of one operation.
 pub const SWEEP: &str = "sweep";
@@ -22,20 +22,15 @@ struct Plan {
     scheme: Scheme,
     port: u16,
     credential: Option<Credential>,
-    /// `none`, `digest` or `usernametoken`.
-    auth: String,
+    auth: AuthKind,
     sweep: SweepOptions,
     token_checks: bool,
     arguments: Option<String>,
     service_path: Option<String>,
 }
 
-fn option<'s>(step: &'s Step, name: &str) -> Option<&'s toml::Value> {
-    step.options.as_ref().and_then(|o| o.get(name))
-}
-
-fn bool_option(step: &Step, name: &str) -> Result<bool, ActionError> {
-    match option(step, name) {
+fn bool_option(value: &Option<toml::Value>, name: &str) -> Result<bool, ActionError> {
+    match value {
         None => Ok(false),
         Some(toml::Value::Boolean(b)) => Ok(*b),
         Some(other) => Err(ActionError::Definition(format!(
@@ -44,8 +39,8 @@ fn bool_option(step: &Step, name: &str) -> Result<bool, ActionError> {
     }
 }
 
-fn string_option(step: &Step, name: &str) -> Result<Option<String>, ActionError> {
-    match option(step, name) {
+fn string_option(value: &Option<toml::Value>, name: &str) -> Result<Option<String>, ActionError> {
+    match value {
         None => Ok(None),
         Some(toml::Value::String(s)) => Ok(Some(s.clone())),
         Some(other) => Err(ActionError::Definition(format!(
@@ -56,12 +51,8 @@ fn string_option(step: &Step, name: &str) -> Result<Option<String>, ActionError>
 
 /// Everything about the step but where it goes (`scheme`, `port`: set by the caller once the
 /// definition is known to be sound, so nothing is sent for a broken step).
-fn plan(step: &Step, ctx: &RunContext<'_>) -> Result<Plan, ActionError> {
-    let operation_name = step
-        .op
-        .as_ref()
-        .map(|o| o.get_ref().clone())
-        .ok_or_else(|| ActionError::Definition("`onvif` needs `op`: an operation name or `sweep`".into()))?;
+fn plan(step: &OnvifStep, ctx: &RunContext<'_>) -> Result<Plan, ActionError> {
+    let operation_name = step.op.get_ref().clone();
     if operation_name != SWEEP && !hopquy_probe::onvif::is_operation_name(&operation_name) {
         return Err(ActionError::Definition(format!(
             "`{operation_name}` is not an ONVIF operation name"
@@ -69,33 +60,30 @@ fn plan(step: &Step, ctx: &RunContext<'_>) -> Result<Plan, ActionError> {
     }
     let (scheme, port) = (Scheme::Http, 0);
 
-    let auth_given = step.auth.as_ref().map(|a| a.get_ref().clone());
-    let default_credentials = match auth_given.as_deref() {
-        Some("digest" | "usernametoken") => "target",
-        _ => "none",
+    let auth_given = step.auth.as_ref().map(|a| *a.get_ref());
+    let default_credentials = match auth_given {
+        Some(AuthKind::Digest | AuthKind::UsernameToken) => CredentialKind::Target,
+        _ => CredentialKind::None,
     };
-    let credential = single_credential(step, ctx, default_credentials, "onvif")?;
-    let auth = match (auth_given.as_deref(), &credential) {
-        (None, None) | (Some("none"), _) => "none",
-        (None, Some(_)) | (Some("digest"), Some(_)) => "digest",
-        (Some("usernametoken"), Some(_)) => "usernametoken",
-        (Some(mode @ ("digest" | "usernametoken")), None) => {
+    let credential = one_credential(
+        step.credentials.as_ref().map_or(default_credentials, |c| *c.get_ref()),
+        ctx,
+    );
+    let auth = match (auth_given, &credential) {
+        (None, None) | (Some(AuthKind::None), _) => AuthKind::None,
+        (None, Some(_)) | (Some(AuthKind::Digest), Some(_)) => AuthKind::Digest,
+        (Some(AuthKind::UsernameToken), Some(_)) => AuthKind::UsernameToken,
+        (Some(mode @ (AuthKind::Digest | AuthKind::UsernameToken)), None) => {
             return Err(ActionError::Definition(format!(
                 "auth `{mode}` needs credentials other than `none`"
             )));
         }
-        (Some(other), _) => {
-            return Err(ActionError::Definition(format!(
-                "unknown ONVIF auth `{other}`; use `none`, `digest` or `usernametoken`"
-            )));
-        }
-    }
-    .to_owned();
-    let credential = if auth == "none" { None } else { credential };
+    };
+    let credential = if auth == AuthKind::None { None } else { credential };
 
     let sweep = SweepOptions {
-        include_write: bool_option(step, "include_write")?,
-        include_unrecoverable: bool_option(step, "include_unrecoverable")?,
+        include_write: bool_option(&step.options.include_write, "include_write")?,
+        include_unrecoverable: bool_option(&step.options.include_unrecoverable, "include_unrecoverable")?,
         concurrency: 0,
     };
     let unrecoverable = operation(&operation_name).is_some_and(|o| o.access_class == AccessClass::Unrecoverable);
@@ -104,13 +92,13 @@ fn plan(step: &Step, ctx: &RunContext<'_>) -> Result<Plan, ActionError> {
             "UNRECOVERABLE ONVIF operations (reboot, factory reset, firmware) need --allow-destructive".into(),
         ));
     }
-    let token_checks = bool_option(step, "token_checks")?;
+    let token_checks = bool_option(&step.options.token_checks, "token_checks")?;
     if token_checks && credential.is_none() {
         return Err(ActionError::Definition(
             "`options.token_checks` needs credentials".into(),
         ));
     }
-    let service_path = string_option(step, "path")?;
+    let service_path = string_option(&step.options.path, "path")?;
     if service_path.as_ref().is_some_and(|p| !p.starts_with('/')) {
         return Err(ActionError::Definition("`options.path` must start with `/`".into()));
     }
@@ -122,20 +110,25 @@ fn plan(step: &Step, ctx: &RunContext<'_>) -> Result<Plan, ActionError> {
         auth,
         sweep,
         token_checks,
-        arguments: string_option(step, "arguments")?,
+        arguments: string_option(&step.options.arguments, "arguments")?,
         service_path,
     })
 }
 
 fn onvif_auth(plan: &Plan) -> OnvifAuth {
-    match (&plan.credential, plan.auth.as_str()) {
-        (Some(c), "usernametoken") => OnvifAuth::UsernameToken(c.clone()),
+    match (&plan.credential, plan.auth) {
+        (Some(c), AuthKind::UsernameToken) => OnvifAuth::UsernameToken(c.clone()),
         (Some(c), _) => OnvifAuth::Digest(c.clone()),
         (None, _) => OnvifAuth::None,
     }
 }
 
-pub async fn run(step: &Step, ctx: &RunContext<'_>, tctx: &Value, rec: &Recorder) -> Result<ActionOutput, ActionError> {
+pub async fn run(
+    step: &OnvifStep,
+    ctx: &RunContext<'_>,
+    tctx: &Value,
+    rec: &Recorder,
+) -> Result<ActionOutput, ActionError> {
     let mut plan = plan(step, ctx)?;
     (plan.scheme, plan.port) = ctx.web_endpoint(opt(&step.port, tctx)?.as_ref(), rec).await?;
     let mut probe = OnvifProbe::new(ctx.device.clone(), plan.scheme, plan.port)?;
@@ -169,7 +162,7 @@ pub async fn run(step: &Step, ctx: &RunContext<'_>, tctx: &Value, rec: &Recorder
     if let Value::Object(map) = &mut observations {
         map.insert("credential".into(), Value::String(credential_label(&plan.credential)));
         map.entry("auth_mode")
-            .or_insert_with(|| Value::String(plan.auth.clone()));
+            .or_insert_with(|| Value::String(plan.auth.as_str().to_owned()));
         if plan.token_checks
             && let Some(c) = &plan.credential
         {
@@ -199,23 +192,15 @@ pub(super) struct LoginCall {
 /// [`LOGIN_OPERATIONS`] that refuses an anonymous call. `None` when the service is not
 /// reachable or every candidate answered anonymously (or faulted); `map` says which.
 pub(super) async fn login_call(
-    step: &Step,
+    target: &LoginTarget,
     ctx: &RunContext<'_>,
     tctx: &Value,
     fresh: bool,
     rec: &Recorder,
     map: &mut Map<String, Value>,
 ) -> Result<Option<LoginCall>, ActionError> {
-    let token = match step.auth.as_ref().map(|a| a.get_ref().as_str()) {
-        None | Some("digest") => false,
-        Some("usernametoken") => true,
-        Some(other) => {
-            return Err(ActionError::Definition(format!(
-                "unknown ONVIF login auth `{other}`; use `digest` or `usernametoken`"
-            )));
-        }
-    };
-    let candidates: Vec<String> = match &step.op {
+    let token = target.onvif_auth() == Some(OnvifLoginAuth::UsernameToken);
+    let candidates: Vec<String> = match &target.op {
         Some(op) => {
             let op = op.get_ref();
             if !hopquy_probe::onvif::is_operation_name(op) {
@@ -227,7 +212,7 @@ pub(super) async fn login_call(
         }
         None => LOGIN_OPERATIONS.iter().map(|s| (*s).to_owned()).collect(),
     };
-    let (scheme, port) = ctx.web_endpoint(opt(&step.port, tctx)?.as_ref(), rec).await?;
+    let (scheme, port) = ctx.web_endpoint(opt(&target.port, tctx)?.as_ref(), rec).await?;
     let probe = OnvifProbe::new(ctx.device.clone(), scheme, port)?.with_fresh_connections(fresh);
     map.insert("port".into(), json!(port));
     map.insert(
@@ -367,8 +352,11 @@ mod tests {
         crate::actions::test_support::target("Target-Secret-1", &[("http", port)])
     }
 
-    fn step(toml_text: &str) -> Step {
-        toml::from_str(&format!("id = \"s\"\naction = \"onvif\"\n{toml_text}")).unwrap()
+    fn step(toml_text: &str) -> OnvifStep {
+        match crate::actions::test_support::action(&format!("id = \"s\"\naction = \"onvif\"\n{toml_text}")) {
+            hopquy_case::StepAction::Onvif(step) => step,
+            other => panic!("not an onvif step: {other:?}"),
+        }
     }
 
     async fn run_step(port: u16, toml_text: &str, allow_destructive: bool) -> Result<ActionOutput, ActionError> {
@@ -445,13 +433,20 @@ mod tests {
         for bad in [
             "op = \"Get Users\"",
             "op = \"GetUsers\"\nauth = \"usernametoken\"\ncredentials = \"none\"",
-            "op = \"GetUsers\"\nauth = \"basic\"",
-            "op = \"GetUsers\"\ncredentials = \"dictionary:defaults\"",
             "op = \"GetUsers\"\noptions = { token_checks = true }",
             "op = \"GetUsers\"\noptions = { include_write = \"yes\" }",
         ] {
             let err = run_step(port, bad, false).await.unwrap_err();
             assert!(matches!(err, ActionError::Definition(_)), "{bad}: {err:?}");
+        }
+        // These no longer make a step: the typed step refuses them when the case loads.
+        for bad in [
+            "op = \"GetUsers\"\nauth = \"basic\"",
+            "op = \"GetUsers\"\ncredentials = \"dictionary:defaults\"",
+            "op = \"GetUsers\"\noptions = { token_check = true }",
+        ] {
+            let parsed = toml::from_str::<hopquy_case::Step>(&format!("id = \"s\"\naction = \"onvif\"\n{bad}"));
+            assert!(parsed.is_err(), "{bad}");
         }
         assert!(seen.lock().unwrap().is_empty());
     }
@@ -463,10 +458,11 @@ mod tests {
         let target = target(port);
         let (creds, paths) = (BTreeMap::new(), BTreeMap::new());
         let ctx = context(Limits::default(), &profile, &target, &creds, &paths);
-        let step: Step = toml::from_str(
+        let hopquy_case::StepAction::Login(step) = crate::actions::test_support::action(
             "id = 'l'\naction = 'login'\nsurface = 'onvif'\nauth = 'usernametoken'\ncredentials = 'wrong-password'",
-        )
-        .unwrap();
+        ) else {
+            panic!("not a login step");
+        };
         let obs = crate::actions::login::login(&step, &ctx, &Value::Null, &Recorder::default())
             .await
             .unwrap()

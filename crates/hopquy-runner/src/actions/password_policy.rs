@@ -10,7 +10,7 @@
 
 use std::collections::BTreeSet;
 
-use hopquy_case::{Classifier, Op, Step};
+use hopquy_case::{Classifier, Op, PasswordPolicyOptions, PasswordPolicyStep};
 use hopquy_probe::http::{AuthMode, HttpRequest, HttpResponse, Scheme};
 use hopquy_probe::{Credential, Recorder, Redactor};
 use serde_json::{Value, json};
@@ -57,14 +57,14 @@ fn is_special(c: char) -> bool {
 }
 
 impl Policy {
-    fn from_options(step: &Step, tctx: &Value) -> Result<(Policy, bool), ActionError> {
-        let option = |name: &str| -> Result<Option<Value>, ActionError> {
-            match step.options.as_ref().and_then(|options| options.get(name)) {
+    fn from_options(options: &PasswordPolicyOptions, tctx: &Value) -> Result<(Policy, bool), ActionError> {
+        let option = |value: &Option<toml::Value>| -> Result<Option<Value>, ActionError> {
+            match value {
                 Some(value) => Ok(Some(template::resolve(value, tctx)?)).map(|v| v.filter(|v| !v.is_null())),
                 None => Ok(None),
             }
         };
-        let min_length = match option("min_length")? {
+        let min_length = match option(&options.min_length)? {
             None => DEFAULT_MIN_LENGTH,
             Some(Value::Number(n)) => n.as_u64().filter(|n| (1..=MAX_MIN_LENGTH).contains(n)).ok_or_else(|| {
                 ActionError::Definition(format!("`options.min_length` must be 1–{MAX_MIN_LENGTH}, got {n}"))
@@ -75,7 +75,7 @@ impl Policy {
                 )));
             }
         };
-        let classes: Vec<String> = match option("required_classes")? {
+        let classes: Vec<String> = match option(&options.required_classes)? {
             None => CLASSES.iter().map(|c| (*c).to_owned()).collect(),
             Some(Value::Array(items)) => items
                 .iter()
@@ -92,7 +92,7 @@ impl Policy {
                 )));
             }
         };
-        let login_check = match option("login_check")? {
+        let login_check = match option(&options.login_check)? {
             None => true,
             Some(Value::Bool(b)) => b,
             Some(other) => {
@@ -529,8 +529,13 @@ fn user_op_uses(op: &Op, key: &str) -> bool {
     needle(&op.path) || op.body.as_deref().is_some_and(needle)
 }
 
-pub async fn run(step: &Step, ctx: &RunContext<'_>, tctx: &Value, rec: &Recorder) -> Result<ActionOutput, ActionError> {
-    let (policy, login_check) = Policy::from_options(step, tctx)?;
+pub async fn run(
+    step: &PasswordPolicyStep,
+    ctx: &RunContext<'_>,
+    tctx: &Value,
+    rec: &Recorder,
+) -> Result<ActionOutput, ActionError> {
+    let (policy, login_check) = Policy::from_options(&step.options, tctx)?;
     let create = Bound::new(ctx, "create-user", rec).await?;
     let delete = Bound::new(ctx, "delete-user", rec).await?;
     let login = match ctx.profile.ops.get("login-check") {
@@ -719,7 +724,14 @@ mod tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     use super::*;
-    use crate::actions::test_support::{NoOperator, context};
+    use crate::actions::test_support::{NoOperator, action, context};
+
+    fn policy_step(text: &str) -> PasswordPolicyStep {
+        match action(text) {
+            hopquy_case::StepAction::PasswordPolicy(step) => step,
+            other => panic!("not a password-policy step: {other:?}"),
+        }
+    }
 
     fn policy(min_length: usize, classes: &[&str]) -> Policy {
         Policy {
@@ -975,7 +987,7 @@ auth = "none"
             redactor.clone(),
             false,
         );
-        let step: Step = toml::from_str(&format!("id = \"s\"\naction = \"password-policy\"\n{options}")).unwrap();
+        let step = policy_step(&format!("id = \"s\"\naction = \"password-policy\"\n{options}"));
         let rec = Recorder::new(redactor);
         let out = run(&step, &ctx, &Value::Null, &rec).await.unwrap();
         let recorded = serde_json::to_string(&rec.drain()).unwrap();
@@ -1012,7 +1024,7 @@ auth = "none"
             .unwrap();
         assert!(
             Policy::from_options(
-                &toml::from_str("id=\"s\"\naction=\"password-policy\"").unwrap(),
+                &policy_step("id=\"s\"\naction=\"password-policy\"").options,
                 &Value::Null
             )
             .unwrap()
@@ -1096,7 +1108,7 @@ auth = "none"
         let target = crate::actions::test_support::target("x", &[("http", port)]);
         let (creds, paths) = (BTreeMap::new(), BTreeMap::new());
         let ctx = context(Limits::default(), &profile, &target, &creds, &paths);
-        let step: Step = toml::from_str("id = \"s\"\naction = \"password-policy\"").unwrap();
+        let step = policy_step("id = \"s\"\naction = \"password-policy\"");
         let obs = run(&step, &ctx, &Value::Null, &Recorder::default())
             .await
             .unwrap()
@@ -1119,7 +1131,7 @@ auth = "none"
         let target = crate::actions::test_support::target("x", &[("http", port)]);
         let (creds, paths) = (BTreeMap::new(), BTreeMap::new());
         let ctx = context(Limits::default(), &profile, &target, &creds, &paths);
-        let step: Step = toml::from_str("id = \"s\"\naction = \"password-policy\"").unwrap();
+        let step = policy_step("id = \"s\"\naction = \"password-policy\"");
         let rec = Recorder::default();
         let err = run(&step, &ctx, &Value::Null, &rec).await.unwrap_err();
         assert!(matches!(err, ActionError::SurfaceNotFound(_)), "{err:?}");
@@ -1137,10 +1149,10 @@ auth = "none"
             "options = { required_classes = \"upper\" }",
             "options = { login_check = 1 }",
         ] {
-            let step: Step = toml::from_str(&format!("id = \"s\"\naction = \"password-policy\"\n{options}")).unwrap();
+            let step = policy_step(&format!("id = \"s\"\naction = \"password-policy\"\n{options}"));
             assert!(
                 matches!(
-                    Policy::from_options(&step, &Value::Null),
+                    Policy::from_options(&step.options, &Value::Null),
                     Err(ActionError::Definition(_))
                 ),
                 "{options}"

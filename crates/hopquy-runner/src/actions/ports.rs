@@ -3,11 +3,11 @@
 
 use std::collections::BTreeSet;
 
-use hopquy_case::{PortSweep, ProfileFile, Step};
+use hopquy_case::{PortSet, PortSetName, PortSweep, PortsStep, ProfileFile};
 use hopquy_probe::{Device, Limits, Recorder};
 use serde_json::{Value, json};
 
-use super::{ActionError, ActionOutput, RunContext, opt};
+use super::{ActionError, ActionOutput, RunContext, opt_u64};
 use crate::run::Target;
 
 /// Ports IP cameras are known to open (web, RTSP, vendor SDKs, debug consoles); a quick sweep
@@ -38,56 +38,67 @@ impl SweepScope {
     }
 }
 
-/// The ports a step's `ports` value (resolved) sweeps on this target. The plan's estimate
-/// uses the same list, so what it announces is what runs.
+/// The ports a step's `ports` sweeps on this target, the target's `port_sweep` and
+/// `exclude_ports` applied. The plan's estimate uses the same list, so what it announces is
+/// what runs.
 pub fn sweep_list(
-    value: Option<Value>,
+    ports: Option<&PortSet>,
+    tctx: &Value,
     target: &Target,
     profile: &ProfileFile,
 ) -> Result<(Vec<u16>, SweepScope), ActionError> {
     let declared = declared_ports(target);
-    let every = || match target.port_sweep {
-        PortSweep::Full => ((1..=65535).collect(), SweepScope::Full),
-        PortSweep::Profile => {
-            let narrowed: BTreeSet<u16> = declared
-                .iter()
-                .flatten()
-                .copied()
-                .chain(target.ports.values().copied())
-                .chain(profile.ports.values().copied())
-                .chain(profile.risky_ports.iter().flatten().copied())
-                .chain(COMMON_CAMERA_PORTS.iter().copied())
-                .filter(|p| *p > 0)
-                .collect();
-            (narrowed.into_iter().collect(), SweepScope::Profile)
-        }
-    };
-    let (mut list, scope): (Vec<u16>, SweepScope) = match value {
-        None => every(),
-        Some(Value::String(s)) => match s.as_str() {
-            "all" => every(),
-            "common-camera" => (COMMON_CAMERA_PORTS.to_vec(), SweepScope::List),
-            "declared" => (
+    let named = |name: PortSetName| -> Result<(Vec<u16>, SweepScope), ActionError> {
+        Ok(match name {
+            PortSetName::All => match target.port_sweep {
+                PortSweep::Full => ((1..=65535).collect(), SweepScope::Full),
+                PortSweep::Profile => {
+                    let narrowed: BTreeSet<u16> = declared
+                        .iter()
+                        .flatten()
+                        .copied()
+                        .chain(target.ports.values().copied())
+                        .chain(profile.ports.values().copied())
+                        .chain(profile.risky_ports.iter().flatten().copied())
+                        .chain(COMMON_CAMERA_PORTS.iter().copied())
+                        .filter(|p| *p > 0)
+                        .collect();
+                    (narrowed.into_iter().collect(), SweepScope::Profile)
+                }
+            },
+            PortSetName::CommonCamera => (COMMON_CAMERA_PORTS.to_vec(), SweepScope::List),
+            PortSetName::Declared => (
                 declared
+                    .clone()
                     .ok_or_else(|| ActionError::NotApplicable("the target declares no open_tcp_ports to check".into()))?
                     .into_iter()
                     .collect(),
                 SweepScope::List,
             ),
-            other => (
-                hopquy_probe::tcp::parse_port_list(other).map_err(|e| ActionError::Definition(e.to_string()))?,
+        })
+    };
+    let (mut list, scope) = match ports {
+        None => named(PortSetName::All)?,
+        Some(PortSet::Named(name)) => named(*name)?,
+        Some(PortSet::List(ports)) => (ports.clone(), SweepScope::List),
+        Some(PortSet::Template(template)) => match crate::template::resolve_str(template, tctx)? {
+            Value::String(s) => match PortSetName::parse(&s) {
+                Some(name) => named(name)?,
+                None => (
+                    hopquy_probe::tcp::parse_port_list(&s).map_err(|e| ActionError::Definition(e.to_string()))?,
+                    SweepScope::List,
+                ),
+            },
+            Value::Array(items) => (
+                items
+                    .iter()
+                    .map(|v| v.as_u64().and_then(|p| u16::try_from(p).ok()).filter(|p| *p > 0))
+                    .collect::<Option<Vec<u16>>>()
+                    .ok_or_else(|| ActionError::Definition("`ports` list must hold port numbers 1–65535".into()))?,
                 SweepScope::List,
             ),
+            other => return Err(ActionError::Definition(format!("`ports` cannot be {other}"))),
         },
-        Some(Value::Array(items)) => (
-            items
-                .iter()
-                .map(|v| v.as_u64().and_then(|p| u16::try_from(p).ok()).filter(|p| *p > 0))
-                .collect::<Option<Vec<u16>>>()
-                .ok_or_else(|| ActionError::Definition("`ports` list must hold port numbers 1–65535".into()))?,
-            SweepScope::List,
-        ),
-        Some(other) => return Err(ActionError::Definition(format!("`ports` cannot be {other}"))),
     };
     list.retain(|p| !target.exclude_ports.contains(p));
     Ok((list, scope))
@@ -106,14 +117,15 @@ fn declared_ports(target: &Target) -> Option<BTreeSet<u16>> {
         })
 }
 
-pub async fn run(step: &Step, ctx: &RunContext<'_>, tctx: &Value, rec: &Recorder) -> Result<ActionOutput, ActionError> {
+pub async fn run(
+    step: &PortsStep,
+    ctx: &RunContext<'_>,
+    tctx: &Value,
+    rec: &Recorder,
+) -> Result<ActionOutput, ActionError> {
     let declared = declared_ports(ctx.target);
-    let (ports, scope) = sweep_list(opt(&step.ports, tctx)?, ctx.target, ctx.profile)?;
-    let concurrency = step
-        .options
-        .as_ref()
-        .and_then(|o| o.get("concurrency"))
-        .and_then(|v| v.as_integer())
+    let (ports, scope) = sweep_list(step.ports.as_ref(), tctx, ctx.target, ctx.profile)?;
+    let concurrency = opt_u64(&step.options.concurrency, tctx, "options.concurrency")?
         .map(|n| n.clamp(1, 1024) as usize)
         .unwrap_or(64);
     // The sweep gets its own connection cap: the device's cap (default 4) is sized for

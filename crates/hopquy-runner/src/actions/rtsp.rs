@@ -4,24 +4,34 @@
 
 use std::sync::Mutex;
 
-use hopquy_case::{Classifier, Step};
+use hopquy_case::{Classifier, Credential as CredentialKind, LoginTarget, PathSource, RtspPaths, RtspStep};
 use hopquy_probe::rtsp::{self, RtspProbeRequest};
 use hopquy_probe::{Credential, ProbeError, Recorder};
 use serde_json::{Map, Value, json};
 
 use super::dictionary::{Attempt, Outcome, classifier_matches, fingerprint};
-use super::{ActionError, ActionOutput, RunContext, credential_label, opt, single_credential};
+use super::{ActionError, ActionOutput, RunContext, credential_label, one_credential, opt};
 
 /// The path dictionary used, after the profile's paths, when a step names none.
 pub const DEFAULT_DICTIONARY: &str = "rtsp-paths";
 /// A step asking for more paths than this is a definition error, not a test.
 const MAX_PATHS: usize = 1000;
 
-pub async fn run(step: &Step, ctx: &RunContext<'_>, tctx: &Value, rec: &Recorder) -> Result<ActionOutput, ActionError> {
+pub async fn run(
+    step: &RtspStep,
+    ctx: &RunContext<'_>,
+    tctx: &Value,
+    rec: &Recorder,
+) -> Result<ActionOutput, ActionError> {
     let port_value = opt(&step.port, tctx)?;
     let (_, port) = ctx.resolve_port(port_value.as_ref(), "rtsp")?;
-    let paths = paths(opt(&step.paths, tctx)?.as_ref(), ctx)?;
-    let credential = single_credential(step, ctx, "target", "rtsp")?;
+    let paths = paths(step.paths.as_ref(), tctx, ctx)?;
+    let credential = one_credential(
+        step.credentials
+            .as_ref()
+            .map_or(CredentialKind::Target, |c| *c.get_ref()),
+        ctx,
+    );
     let credential_label = credential_label(&credential);
     let request = RtspProbeRequest {
         port,
@@ -59,16 +69,16 @@ pub(super) struct LoginRoute {
 /// path answered 401. `None` when the port is closed or no path demands authentication;
 /// `map` gets `reachable`, `route` and `anonymous_allowed` either way.
 pub(super) async fn login_route(
-    step: &Step,
+    target: &LoginTarget,
     ctx: &RunContext<'_>,
     tctx: &Value,
     rec: &Recorder,
     map: &mut Map<String, Value>,
 ) -> Result<Option<LoginRoute>, ActionError> {
-    let (_, port) = ctx.resolve_port(opt(&step.port, tctx)?.as_ref(), "rtsp")?;
+    let (_, port) = ctx.resolve_port(opt(&target.port, tctx)?.as_ref(), "rtsp")?;
     let request = RtspProbeRequest {
         port,
-        paths: paths(opt(&step.paths, tctx)?.as_ref(), ctx)?,
+        paths: paths(target.paths.as_ref(), tctx, ctx)?,
         credential: None,
     };
     map.insert("port".into(), json!(port));
@@ -161,7 +171,7 @@ impl LoginRoute {
 /// The candidate paths: a list (of paths, `profile` or `dictionary:<stem>` items), one of
 /// those words alone, or by default the profile's paths followed by the `rtsp-paths`
 /// dictionary (when the run loaded it). Repeats are dropped, first occurrence kept.
-fn paths(value: Option<&Value>, ctx: &RunContext<'_>) -> Result<Vec<String>, ActionError> {
+fn paths(value: Option<&RtspPaths>, tctx: &Value, ctx: &RunContext<'_>) -> Result<Vec<String>, ActionError> {
     let mut out: Vec<String> = Vec::new();
     let mut add = |items: &[String]| {
         for p in items {
@@ -171,45 +181,34 @@ fn paths(value: Option<&Value>, ctx: &RunContext<'_>) -> Result<Vec<String>, Act
         }
     };
     let profile_paths = || ctx.profile.rtsp.as_ref().map(|r| r.paths.clone()).unwrap_or_default();
-    let dictionary = |stem: &str| {
-        ctx.path_dictionaries
-            .get(stem)
-            .cloned()
-            .ok_or_else(|| ActionError::Definition(format!("no path dictionary `{stem}` in test-cases/data")))
-    };
-    let item = |text: &str| -> Result<Vec<String>, ActionError> {
-        if text == "profile" {
-            Ok(profile_paths())
-        } else if let Some(stem) = text.strip_prefix("dictionary:") {
-            dictionary(stem)
-        } else if text.starts_with('/') {
-            Ok(vec![text.to_owned()])
-        } else {
-            Err(ActionError::Definition(format!(
-                "RTSP path `{text}` must start with `/` (or be `profile` or `dictionary:<stem>`)"
-            )))
-        }
-    };
     match value {
-        None | Some(Value::Null) => {
+        None => {
             add(&profile_paths());
             if let Some(entries) = ctx.path_dictionaries.get(DEFAULT_DICTIONARY) {
                 add(entries);
             }
         }
-        Some(Value::String(text)) => add(&item(text)?),
-        Some(Value::Array(list)) => {
-            for entry in list {
-                let text = entry
-                    .as_str()
-                    .ok_or_else(|| ActionError::Definition(format!("`paths` entries must be strings, not {entry}")))?;
-                add(&item(text)?);
+        Some(RtspPaths(sources)) => {
+            for source in sources {
+                match source {
+                    PathSource::Profile => add(&profile_paths()),
+                    PathSource::Dictionary(stem) => add(ctx.path_dictionaries.get(stem).ok_or_else(|| {
+                        ActionError::Definition(format!("no path dictionary `{stem}` in test-cases/data"))
+                    })?),
+                    PathSource::Path(path) => {
+                        let path = match crate::template::resolve_str(path, tctx)? {
+                            Value::String(path) => path,
+                            other => other.to_string(),
+                        };
+                        if !path.starts_with('/') {
+                            return Err(ActionError::Definition(format!(
+                                "RTSP path `{path}` must start with `/`"
+                            )));
+                        }
+                        add(&[path]);
+                    }
+                }
             }
-        }
-        Some(other) => {
-            return Err(ActionError::Definition(format!(
-                "`paths` must be a list, `profile` or `dictionary:<stem>`, not {other}"
-            )));
         }
     }
     if out.len() > MAX_PATHS {
@@ -250,8 +249,8 @@ mod tests {
         }
     }
 
-    fn step(text: &str) -> Step {
-        toml::from_str(text).unwrap()
+    fn step(text: &str) -> hopquy_case::StepAction {
+        crate::actions::test_support::action(text)
     }
 
     async fn execute(step_text: &str, port: u16, rec: &Recorder) -> Result<ActionOutput, ActionError> {
@@ -264,7 +263,10 @@ mod tests {
             ..Limits::default()
         };
         let ctx = context(limits, &profile, &target, &credentials, &paths);
-        run(&step(step_text), &ctx, &json!({}), rec).await
+        let hopquy_case::StepAction::Rtsp(rtsp) = step(step_text) else {
+            panic!("not an rtsp step: {step_text}");
+        };
+        run(&rtsp, &ctx, &json!({}), rec).await
     }
 
     /// `/live` is served only with Basic credentials admin:PASSWORD; everything else is 404.
@@ -396,8 +398,12 @@ mod tests {
             ..Limits::default()
         };
         let ctx = context(limits, &profile, &target, &credentials, &paths);
-        let step = step(&format!("id = 'l'\naction = 'login'\nsurface = 'rtsp'\n{step_text}"));
-        crate::actions::login::login(&step, &ctx, &json!({}), rec).await
+        let hopquy_case::StepAction::Login(login) =
+            step(&format!("id = 'l'\naction = 'login'\nsurface = 'rtsp'\n{step_text}"))
+        else {
+            panic!("not a login step: {step_text}");
+        };
+        crate::actions::login::login(&login, &ctx, &json!({}), rec).await
     }
 
     #[tokio::test]
@@ -468,30 +474,44 @@ mod tests {
         let credentials = BTreeMap::new();
         let dictionaries = BTreeMap::from([("cams".to_owned(), vec!["/a".to_owned(), "/live".to_owned()])]);
         let ctx = context(Limits::default(), &profile, &target, &credentials, &dictionaries);
+        let from = |value: Value| {
+            let value: toml::Value = serde_json::from_value(value).unwrap();
+            RtspPaths::from_value(&value)
+        };
         assert_eq!(
-            paths(None, &ctx).unwrap(),
+            paths(None, &json!({}), &ctx).unwrap(),
             ["/live", "/sub"],
             "no rtsp-paths dictionary loaded: profile only"
         );
-        assert_eq!(paths(Some(&json!("dictionary:cams")), &ctx).unwrap(), ["/a", "/live"]);
         assert_eq!(
-            paths(Some(&json!(["/x", "profile", "dictionary:cams"])), &ctx).unwrap(),
+            paths(from(json!("dictionary:cams")).as_ref(), &json!({}), &ctx).unwrap(),
+            ["/a", "/live"]
+        );
+        assert_eq!(
+            paths(
+                from(json!(["/x", "profile", "dictionary:cams"])).as_ref(),
+                &json!({}),
+                &ctx
+            )
+            .unwrap(),
             ["/x", "/live", "/sub", "/a"]
         );
-        for bad in [json!("dictionary:nope"), json!("relative"), json!([1]), json!(5)] {
-            assert!(
-                matches!(paths(Some(&bad), &ctx), Err(ActionError::Definition(_))),
-                "{bad}"
-            );
-        }
-        let dictionary_step = step("id = 'r'\naction = 'rtsp'\ncredentials = 'dictionary:x'");
+        assert_eq!(
+            paths(from(json!(["/ch/${n}"])).as_ref(), &json!({"n": 2}), &ctx).unwrap(),
+            ["/ch/2"]
+        );
         assert!(matches!(
-            single_credential(&dictionary_step, &ctx, "target", "rtsp"),
+            paths(from(json!("dictionary:nope")).as_ref(), &json!({}), &ctx),
             Err(ActionError::Definition(_))
         ));
-        let target_cred = single_credential(&step("id = 'r'\naction = 'rtsp'"), &ctx, "target", "rtsp")
-            .unwrap()
-            .unwrap();
+        // Values that are no path list never make a step.
+        for bad in [json!("relative"), json!([1]), json!(5)] {
+            assert_eq!(from(bad.clone()), None, "{bad}");
+        }
+        let dictionary_step =
+            toml::from_str::<hopquy_case::Step>("id = 'r'\naction = 'rtsp'\ncredentials = 'dictionary:x'");
+        assert!(dictionary_step.is_err(), "an rtsp step takes one credential");
+        let target_cred = one_credential(CredentialKind::Target, &ctx).unwrap();
         assert!(target_cred.secret && target_cred.username == "admin");
     }
 }

@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use hopquy_case::Step;
+use hopquy_case::{LoginTarget, SshOptions as OptionKeys, SshStep};
 use hopquy_probe::ssh::{self, LoginOutcome, PasswordMethod, SshOptions};
 use hopquy_probe::{Credential, ProbeError, Recorder};
 use serde_json::{Map, Value, json};
@@ -13,16 +13,15 @@ use serde_json::{Map, Value, json};
 use super::dictionary::{Attempt, Outcome, fingerprint};
 use super::{ActionError, ActionOutput, RunContext, opt};
 
-pub async fn run(step: &Step, ctx: &RunContext<'_>, tctx: &Value, rec: &Recorder) -> Result<ActionOutput, ActionError> {
-    if step.credentials.is_some() {
-        // Validation refuses it too; a step built past it must not silently send nothing.
-        return Err(ActionError::Definition(
-            "the `ssh` action sends no password; try credentials with `action = \"login\"`, `surface = \"ssh\"`".into(),
-        ));
-    }
+pub async fn run(
+    step: &SshStep,
+    ctx: &RunContext<'_>,
+    tctx: &Value,
+    rec: &Recorder,
+) -> Result<ActionOutput, ActionError> {
     let port_value = opt(&step.port, tctx)?;
     let (_, port) = ctx.resolve_port(port_value.as_ref(), "ssh")?;
-    let opts = options(step, tctx)?;
+    let opts = options(&step.options, tctx)?;
     let observations = match ssh::audit(&ctx.device, port, &opts, rec).await {
         Ok(audit) => audit.observations(),
         // No SSH service is an observation (often the compliant one), not a failure to observe.
@@ -35,25 +34,18 @@ pub async fn run(step: &Step, ctx: &RunContext<'_>, tctx: &Value, rec: &Recorder
     })
 }
 
-/// `options`: `user` (for the `none` request that lists the methods). Unknown keys are
-/// refused so a typo is not ignored.
-fn options(step: &Step, tctx: &Value) -> Result<SshOptions, ActionError> {
+/// `options`: `user` (for the `none` request that lists the methods). Unknown keys never
+/// get here: the options struct refuses them (password logins are the `login` action with
+/// `surface = "ssh"`).
+fn options(keys: &OptionKeys, tctx: &Value) -> Result<SshOptions, ActionError> {
     let mut opts = SshOptions::default();
-    for (key, raw) in step.options.iter().flatten() {
+    if let Some(raw) = &keys.user {
         let value = crate::template::resolve(raw, tctx)?;
-        match key.as_str() {
-            "user" => {
-                let user = value.as_str().filter(|u| !u.is_empty()).ok_or_else(|| {
-                    ActionError::Definition(format!("`options.user` must be a user name, not {value}"))
-                })?;
-                opts.probe_user = Some(user.to_owned());
-            }
-            other => {
-                return Err(ActionError::Definition(format!(
-                    "unknown `options.{other}` for ssh; known: user (password logins are the `login` action with `surface = \"ssh\"`)"
-                )));
-            }
-        }
+        let user = value
+            .as_str()
+            .filter(|u| !u.is_empty())
+            .ok_or_else(|| ActionError::Definition(format!("`options.user` must be a user name, not {value}")))?;
+        opts.probe_user = Some(user.to_owned());
     }
     Ok(opts)
 }
@@ -69,13 +61,13 @@ pub(super) struct LoginService {
 /// the method the passwords will go out with; with no password method offered it is still
 /// `password`, whose refusal is the evidence that no password login exists.
 pub(super) async fn login_service(
-    step: &Step,
+    target: &LoginTarget,
     ctx: &RunContext<'_>,
     tctx: &Value,
     rec: &Recorder,
     map: &mut Map<String, Value>,
 ) -> Result<Option<LoginService>, ActionError> {
-    let port_value = opt(&step.port, tctx)?;
+    let port_value = opt(&target.port, tctx)?;
     let (_, port) = ctx.resolve_port(port_value.as_ref(), "ssh")?;
     map.insert("port".into(), json!(port));
     let opts = SshOptions {
@@ -178,8 +170,15 @@ mod tests {
         crate::actions::test_support::target("Target-Secret-9", &[("ssh", port)])
     }
 
-    fn step(text: &str) -> Step {
-        toml::from_str(text).unwrap()
+    fn step(text: &str) -> hopquy_case::StepAction {
+        crate::actions::test_support::action(text)
+    }
+
+    fn ssh_step(text: &str) -> SshStep {
+        match step(text) {
+            hopquy_case::StepAction::Ssh(ssh) => ssh,
+            other => panic!("not an ssh step: {other:?}"),
+        }
     }
 
     async fn execute(step_text: &str, port: u16) -> Result<ActionOutput, ActionError> {
@@ -198,12 +197,14 @@ mod tests {
             ..Limits::default()
         };
         let ctx = context(limits, &profile, &target, &credentials, &paths);
-        let step = step(step_text);
         let (tctx, rec) = (serde_json::json!({}), Recorder::default());
-        match step.action.get_ref().as_str() {
-            "login" => crate::actions::login::login(&step, &ctx, &tctx, &rec).await,
-            "recover" => crate::actions::login::recover(&step, &ctx, &tctx, &rec).await,
-            _ => run(&step, &ctx, &tctx, &rec).await,
+        match step(step_text) {
+            hopquy_case::StepAction::Login(login) => crate::actions::login::login(&login, &ctx, &tctx, &rec).await,
+            hopquy_case::StepAction::Recover(recover) => {
+                crate::actions::login::recover(&recover, &ctx, &tctx, &rec).await
+            }
+            hopquy_case::StepAction::Ssh(ssh) => run(&ssh, &ctx, &tctx, &rec).await,
+            other => panic!("not an ssh, login or recover step: {other:?}"),
         }
     }
 
@@ -315,29 +316,30 @@ mod tests {
         assert!(obs["error"].as_str().unwrap().contains("Mac"), "{obs}");
     }
 
-    #[tokio::test]
-    async fn credentials_on_the_audit_are_a_definition_error() {
-        let out = execute("id = 's'\naction = 'ssh'\ncredentials = 'dictionary:defaults'", 1).await;
-        assert!(matches!(out, Err(ActionError::Definition(_))), "{out:?}");
+    #[test]
+    fn credentials_on_the_audit_do_not_make_a_step() {
+        // Password logins are the `login` action with `surface = "ssh"`; the audit sends none.
+        let text = "id = 's'\naction = 'ssh'\ncredentials = 'dictionary:defaults'";
+        assert!(toml::from_str::<hopquy_case::Step>(text).is_err());
     }
 
     #[test]
     fn options_are_checked() {
         let opts = options(
-            &step("id = 's'\naction = 'ssh'\noptions = { user = 'root' }"),
+            &ssh_step("id = 's'\naction = 'ssh'\noptions = { user = 'root' }").options,
             &json!({}),
         )
         .unwrap();
         assert_eq!(opts.probe_user.as_deref(), Some("root"));
-        // The login loop's options went with it: a case still using them is told so.
-        for bad in [
-            "options = { colour = 'red' }",
-            "options = { stop_on_accept = true }",
-            "options = { fresh_connection = true }",
-            "options = { user = '' }",
-        ] {
-            let result = options(&step(&format!("id = 's'\naction = 'ssh'\n{bad}")), &json!({}));
-            assert!(matches!(result, Err(ActionError::Definition(_))), "{bad}");
+        let empty_user = options(
+            &ssh_step("id = 's'\naction = 'ssh'\noptions = { user = '' }").options,
+            &json!({}),
+        );
+        assert!(matches!(empty_user, Err(ActionError::Definition(_))), "{empty_user:?}");
+        // An unknown option (the old login loop's too) does not make a step at all.
+        for unknown in ["colour = 'red'", "stop_on_accept = true", "fresh_connection = true"] {
+            let text = format!("id = 's'\naction = 'ssh'\noptions = {{ {unknown} }}");
+            assert!(toml::from_str::<hopquy_case::Step>(&text).is_err(), "{unknown}");
         }
     }
 }

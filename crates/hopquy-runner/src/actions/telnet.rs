@@ -2,7 +2,7 @@
 //! before any login (no credentials are ever sent); and the Telnet surface of
 //! `login`/`recover`, which does log in.
 
-use hopquy_case::Step;
+use hopquy_case::{LoginTarget, TelnetStep};
 use hopquy_probe::telnet::{self, DEFAULT_PORT, LoginAnswer};
 use hopquy_probe::{Credential, ProbeError, Recorder};
 use serde_json::{Value, json};
@@ -10,10 +10,15 @@ use serde_json::{Value, json};
 use super::dictionary::{Attempt, Outcome, fingerprint};
 use super::{ActionError, ActionOutput, RunContext, opt};
 
-pub async fn run(step: &Step, ctx: &RunContext<'_>, tctx: &Value, rec: &Recorder) -> Result<ActionOutput, ActionError> {
+pub async fn run(
+    step: &TelnetStep,
+    ctx: &RunContext<'_>,
+    tctx: &Value,
+    rec: &Recorder,
+) -> Result<ActionOutput, ActionError> {
     // Most profiles bind no telnet port: the service a camera must not run is looked for
     // where it usually is.
-    let port = telnet_port(step, ctx, tctx)?;
+    let port = telnet_port(&step.port, ctx, tctx)?;
     let mut observations = match telnet::probe(&ctx.device, port, rec).await {
         Ok(report) => report.observations(),
         Err(ProbeError::Invalid(why)) => return Err(ActionError::Definition(why)),
@@ -40,8 +45,8 @@ pub(super) struct LoginPort {
     port: u16,
 }
 
-fn telnet_port(step: &Step, ctx: &RunContext<'_>, tctx: &Value) -> Result<u16, ActionError> {
-    Ok(match opt(&step.port, tctx)? {
+fn telnet_port(port: &Option<toml::Value>, ctx: &RunContext<'_>, tctx: &Value) -> Result<u16, ActionError> {
+    Ok(match opt(port, tctx)? {
         Some(value) => ctx.resolve_port(Some(&value), "telnet")?.1,
         None => ctx.port("telnet").unwrap_or(DEFAULT_PORT),
     })
@@ -50,13 +55,13 @@ fn telnet_port(step: &Step, ctx: &RunContext<'_>, tctx: &Value) -> Result<u16, A
 /// Look at the port without typing anything ([`telnet::probe`]): `None` when it refuses,
 /// or shows no login prompt (a shell without any login is listed in `anonymous_allowed`).
 pub(super) async fn login_port(
-    step: &Step,
+    target: &LoginTarget,
     ctx: &RunContext<'_>,
     tctx: &Value,
     rec: &Recorder,
     map: &mut serde_json::Map<String, Value>,
 ) -> Result<Option<LoginPort>, ActionError> {
-    let port = telnet_port(step, ctx, tctx)?;
+    let port = telnet_port(&target.port, ctx, tctx)?;
     map.insert("port".into(), json!(port));
     let report = match telnet::probe(&ctx.device, port, rec).await {
         Ok(report) => report,
@@ -140,8 +145,11 @@ mod tests {
             ..Limits::default()
         };
         let ctx = context(limits, &profile, &target, &credentials, &paths);
-        let step: Step = toml::from_str(step_text).unwrap();
-        run(&step, &ctx, &json!({}), &Recorder::default()).await
+        let step: hopquy_case::Step = toml::from_str(step_text).unwrap();
+        let hopquy_case::StepAction::Telnet(telnet) = step.action.get_ref() else {
+            panic!("not a telnet step: {step_text}");
+        };
+        run(telnet, &ctx, &json!({}), &Recorder::default()).await
     }
 
     #[tokio::test]

@@ -54,3 +54,9 @@ pub fn context<'a>(
         false,
     )
 }
+
+/// The typed action of a step written in TOML.
+pub(crate) fn action(text: &str) -> hopquy_case::StepAction {
+    let step: hopquy_case::Step = toml::from_str(text).unwrap_or_else(|error| panic!("{error}\n{text}"));
+    step.action.into_inner()
+}

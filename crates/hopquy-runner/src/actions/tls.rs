@@ -1,7 +1,7 @@
 //! `tls` action over the TLS audit probe: accepted protocol versions and cipher suites,
 //! weak suites, and the certificate.
 
-use hopquy_case::Step;
+use hopquy_case::{TlsOptions, TlsStep};
 use hopquy_probe::tls::{self, TlsAuditOptions, TlsVersion};
 use hopquy_probe::{ProbeError, Recorder};
 use serde_json::{Value, json};
@@ -11,10 +11,15 @@ use super::{ActionError, ActionOutput, RunContext, opt};
 /// Hellos in flight at once; the target's connection cap bounds it further.
 const MAX_CONCURRENCY: u64 = 64;
 
-pub async fn run(step: &Step, ctx: &RunContext<'_>, tctx: &Value, rec: &Recorder) -> Result<ActionOutput, ActionError> {
+pub async fn run(
+    step: &TlsStep,
+    ctx: &RunContext<'_>,
+    tctx: &Value,
+    rec: &Recorder,
+) -> Result<ActionOutput, ActionError> {
     let port_value = opt(&step.port, tctx)?;
     let (_, port) = ctx.resolve_port(port_value.as_ref(), "https")?;
-    let options = options(step, tctx)?;
+    let options = options(&step.options, tctx)?;
     let observations = match tls::audit(&ctx.device, port, &options, rec).await {
         Ok(audit) => audit.observations(),
         // A camera without HTTPS is a finding for the case, not a failure to observe.
@@ -28,49 +33,50 @@ pub async fn run(step: &Step, ctx: &RunContext<'_>, tctx: &Value, rec: &Recorder
 }
 
 /// `options`: `versions` (list of `SSLv3`…`TLSv1.3`), `concurrency` (1–64), `certificate`
-/// (bool), `sni` (server name). Unknown keys are refused so a typo is not ignored.
-fn options(step: &Step, tctx: &Value) -> Result<TlsAuditOptions, ActionError> {
+/// (bool), `sni` (server name). Unknown keys never get here: the options struct refuses them.
+fn options(options: &TlsOptions, tctx: &Value) -> Result<TlsAuditOptions, ActionError> {
     let mut opts = TlsAuditOptions::default();
-    for (key, raw) in step.options.iter().flatten() {
-        let value = crate::template::resolve(raw, tctx)?;
-        let bad = |what: &str| ActionError::Definition(format!("options.{key} must be {what}, got {value}"));
-        match key.as_str() {
-            "versions" => {
-                let list = value.as_array().ok_or_else(|| bad("a list of version names"))?;
-                let mut versions = Vec::with_capacity(list.len());
-                for item in list {
-                    let name = item.as_str().ok_or_else(|| bad("a list of version names"))?;
-                    let version: TlsVersion = name
-                        .parse()
-                        .map_err(|e: ProbeError| ActionError::Definition(format!("options.versions: {e}")))?;
-                    versions.push(version);
-                }
-                if versions.is_empty() {
-                    return Err(bad("a non-empty list"));
-                }
-                opts.versions = versions;
-            }
-            "concurrency" => {
-                let n = value
-                    .as_u64()
-                    .filter(|n| (1..=MAX_CONCURRENCY).contains(n))
-                    .ok_or_else(|| bad("an integer from 1 to 64"))?;
-                opts.concurrency = usize::try_from(n).unwrap_or(1);
-            }
-            "certificate" => opts.certificate = value.as_bool().ok_or_else(|| bad("true or false"))?,
-            "sni" => {
-                let name = value
-                    .as_str()
-                    .filter(|s| !s.is_empty())
-                    .ok_or_else(|| bad("a server name"))?;
-                opts.sni = Some(name.to_owned());
-            }
-            other => {
-                return Err(ActionError::Definition(format!(
-                    "unknown tls option `{other}` (known: versions, concurrency, certificate, sni)"
-                )));
-            }
+    let resolve = |raw: &Option<toml::Value>| raw.as_ref().map(|raw| crate::template::resolve(raw, tctx)).transpose();
+    let bad = |key: &str, what: &str, value: &Value| {
+        ActionError::Definition(format!("options.{key} must be {what}, got {value}"))
+    };
+    if let Some(value) = resolve(&options.versions)? {
+        let list = value
+            .as_array()
+            .ok_or_else(|| bad("versions", "a list of version names", &value))?;
+        let mut versions = Vec::with_capacity(list.len());
+        for item in list {
+            let name = item
+                .as_str()
+                .ok_or_else(|| bad("versions", "a list of version names", &value))?;
+            let version: TlsVersion = name
+                .parse()
+                .map_err(|e: ProbeError| ActionError::Definition(format!("options.versions: {e}")))?;
+            versions.push(version);
         }
+        if versions.is_empty() {
+            return Err(bad("versions", "a non-empty list", &value));
+        }
+        opts.versions = versions;
+    }
+    if let Some(value) = resolve(&options.concurrency)? {
+        let n = value
+            .as_u64()
+            .filter(|n| (1..=MAX_CONCURRENCY).contains(n))
+            .ok_or_else(|| bad("concurrency", "an integer from 1 to 64", &value))?;
+        opts.concurrency = usize::try_from(n).unwrap_or(1);
+    }
+    if let Some(value) = resolve(&options.certificate)? {
+        opts.certificate = value
+            .as_bool()
+            .ok_or_else(|| bad("certificate", "true or false", &value))?;
+    }
+    if let Some(value) = resolve(&options.sni)? {
+        let name = value
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| bad("sni", "a server name", &value))?;
+        opts.sni = Some(name.to_owned());
     }
     Ok(opts)
 }
@@ -87,8 +93,12 @@ mod tests {
     use super::*;
     use crate::actions::test_support::context;
 
-    fn step(text: &str) -> Step {
-        toml::from_str(text).unwrap()
+    fn step(text: &str) -> TlsStep {
+        let step: hopquy_case::Step = toml::from_str(text).unwrap();
+        match step.action.into_inner() {
+            hopquy_case::StepAction::Tls(tls) => tls,
+            other => panic!("not a tls step: {other:?}"),
+        }
     }
 
     async fn execute(step_text: &str, https: u16, rec: &Recorder) -> Result<ActionOutput, ActionError> {
@@ -106,7 +116,7 @@ mod tests {
     #[test]
     fn options_are_checked() {
         let ok = options(
-            &step("id = \"t\"\naction = \"tls\"\noptions = { versions = [\"TLSv1.0\", \"tls1_2\"], concurrency = 2, certificate = false, sni = \"cam.example\" }"),
+            &step("id = \"t\"\naction = \"tls\"\noptions = { versions = [\"TLSv1.0\", \"tls1_2\"], concurrency = 2, certificate = false, sni = \"cam.example\" }").options,
             &json!({}),
         )
         .unwrap();
@@ -120,14 +130,17 @@ mod tests {
             "options = { versions = [] }",
             "options = { concurrency = 0 }",
             "options = { certificate = \"yes\" }",
-            "options = { ciphers = [\"RC4\"] }",
         ] {
             let s = step(&format!("id = \"t\"\naction = \"tls\"\n{bad}"));
             assert!(
-                matches!(options(&s, &json!({})), Err(ActionError::Definition(_))),
+                matches!(options(&s.options, &json!({})), Err(ActionError::Definition(_))),
                 "{bad}"
             );
         }
+        // An unknown option does not make a step at all.
+        let unknown =
+            toml::from_str::<hopquy_case::Step>("id = \"t\"\naction = \"tls\"\noptions = { ciphers = [\"RC4\"] }");
+        assert!(unknown.is_err());
     }
 
     #[tokio::test]

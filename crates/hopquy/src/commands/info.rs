@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use hopquy_case::{Case, CaseKind, Suite, render_diagnostics};
+use hopquy_case::{Case, CaseKind, LoginStep, LoginSurface, RecoverStep, StepAction, Suite, render_diagnostics};
 
 use crate::exit::{self, CliError};
 use crate::suite;
@@ -211,7 +211,7 @@ fn print_case(c: &Case, path: &Path) {
     outln!();
     outln!("steps:");
     for s in &c.steps {
-        outln!("  {} ({})", s.id.get_ref(), s.action.get_ref());
+        outln!("  {} ({})", s.id.get_ref(), s.name());
         if let Some(surface) = web_surface_note(s) {
             outln!("    runs on: {surface}");
         }
@@ -227,16 +227,16 @@ fn print_case(c: &Case, path: &Path) {
 
 /// What an operator or document step asks, for the step's own entry in `explain`.
 fn question(s: &hopquy_case::Step) -> Option<String> {
-    if !matches!(s.action.get_ref().as_str(), "operator" | "document") {
-        return None;
-    }
+    let (answer, prompt) = match s.action.get_ref() {
+        StepAction::Operator(operator) => (Some(*operator.answer.get_ref()), &operator.prompt),
+        StepAction::Document(document) => (document.answer.as_ref().map(|a| *a.get_ref()), &document.prompt),
+        _ => return None,
+    };
     Some(format!(
         "    operator supplies ({}): {}",
-        s.answer.as_ref().map(|a| a.get_ref().as_str()).unwrap_or("confirm"),
+        answer.map_or("confirm", |a| a.as_str()),
         // A long prompt's later lines stay indented under the step.
-        s.prompt
-            .as_deref()
-            .unwrap_or("")
+        prompt
             .trim()
             .lines()
             .map(str::trim)
@@ -248,21 +248,25 @@ fn question(s: &hopquy_case::Step) -> Option<String> {
 /// Where a web step's requests go, for `explain`: the surface is found at run time, so the
 /// lab reads here how it will be chosen (the bundle says which one was).
 fn web_surface_note(step: &hopquy_case::Step) -> Option<String> {
-    let surface = step.surface.as_ref().map(|s| s.get_ref().as_str());
-    let web = match step.action.get_ref().as_str() {
-        "web-surface" => {
+    let (web, port) = match step.action.get_ref() {
+        StepAction::WebSurface(_) => {
             return Some(
                 "the HTTP and the HTTPS port, each asked without credentials; no redirect is followed".to_owned(),
             );
         }
-        "http" | "onvif" | "password-policy" => true,
-        "login" | "recover" => matches!(surface, None | Some("http" | "onvif")),
-        _ => false,
+        StepAction::Http(http) => (true, &http.port),
+        StepAction::Onvif(onvif) => (true, &onvif.port),
+        StepAction::PasswordPolicy(_) => (true, &None),
+        StepAction::Login(LoginStep { target, .. }) | StepAction::Recover(RecoverStep { target, .. }) => (
+            matches!(target.surface(), LoginSurface::Http | LoginSurface::Onvif),
+            &target.port,
+        ),
+        _ => (false, &None),
     };
     if !web {
         return None;
     }
-    Some(match &step.port {
+    Some(match port {
         Some(port) => format!("the {port} port the step names"),
         None => "the web API surface found for the run: the profile's HTTP port when it serves the request, \
                  else its HTTPS port (when HTTP redirects to HTTPS, refuses or is closed); `[connection] web` \

@@ -243,9 +243,7 @@ fn skip_view(skip: &Skip, input: &RunInput) -> SkipView {
 
 /// The steps of a case that ask a person.
 fn questions(case: &Case) -> impl Iterator<Item = &hopquy_case::Step> {
-    case.steps
-        .iter()
-        .filter(|s| matches!(s.action.get_ref().as_str(), "operator" | "document"))
+    case.steps.iter().filter(|s| s.action.get_ref().is_interactive())
 }
 
 pub fn show(view: &PlanView, json: bool) {
@@ -390,18 +388,13 @@ pub fn template_text(cases: &[&Case], regulation: &str, target: &str) -> String 
             .map(|c| c.iter().map(|s| s.get_ref().as_str()).collect::<Vec<_>>().join(", "))
             .unwrap_or_default();
         for step in questions(case) {
-            let kind =
-                step.answer
-                    .as_ref()
-                    .map(|a| a.get_ref().as_str())
-                    .unwrap_or(if step.action.get_ref() == "document" {
-                        "attachment"
-                    } else {
-                        "confirm"
-                    });
+            let Some((prompt_en, prompt_vi, kind)) = step.action.get_ref().question() else {
+                continue;
+            };
+            let kind = kind.as_str();
             out.push_str(&format!("\n# ── {} — {} ({clauses})\n", case.id.get_ref(), case.title));
-            comment(&mut out, "en", step.prompt.as_deref().unwrap_or(""));
-            comment(&mut out, "vi", step.prompt_vi.as_deref().unwrap_or(""));
+            comment(&mut out, "en", prompt_en);
+            comment(&mut out, "vi", prompt_vi);
             out.push_str(&format!("# answer: {}\n", answer_hint(kind)));
             out.push_str("[[answer]]\n");
             out.push_str(&format!("case = {}\n", toml_string(case.id.get_ref())));

@@ -677,7 +677,7 @@ mod tests {
         let mut manual = std::collections::BTreeSet::new();
         for case in &suite.cases {
             for step in &case.case.steps {
-                if matches!(step.action.get_ref().as_str(), "operator" | "document") {
+                if step.action.get_ref().is_interactive() {
                     manual.insert((case.case.id.get_ref().clone(), step.id.get_ref().clone()));
                 }
             }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use clap::Args;
+use hopquy_case::PathSource;
 use hopquy_probe::rtsp::{self, RtspProbeRequest, RtspReport};
 use hopquy_probe::{Device, Recorder, Redactor};
 use serde_json::json;
@@ -75,17 +76,20 @@ fn candidate_paths(items: &[String]) -> Result<Vec<String>, CliError> {
     let mut out = Vec::new();
     for item in items {
         let item = item.trim();
-        if item.starts_with('/') {
-            out.push(item.to_owned());
-        } else if let Some(stem) = item.strip_prefix("dictionary:") {
-            let root = crate::suite::locate(std::env::var_os("HOPQUY_SUITE").map(PathBuf::from))?;
-            out.extend(dictionary(&root.join("test-cases/data").join(format!("{stem}.toml")))?);
-        } else if let Some(file) = item.strip_prefix('@') {
-            out.extend(dictionary(Path::new(file))?);
-        } else {
-            return Err(CliError::Usage(format!(
-                "--paths item `{item}` is neither `/path`, `dictionary:STEM` nor `@FILE`"
-            )));
+        // `/path` and `dictionary:STEM` mean what they mean in a case's `paths`; `@FILE` is
+        // the command line's own.
+        match (PathSource::parse(item), item.strip_prefix('@')) {
+            (Some(PathSource::Path(path)), _) => out.push(path),
+            (Some(PathSource::Dictionary(stem)), _) => {
+                let root = crate::suite::locate(std::env::var_os("HOPQUY_SUITE").map(PathBuf::from))?;
+                out.extend(dictionary(&root.join("test-cases/data").join(format!("{stem}.toml")))?);
+            }
+            (_, Some(file)) => out.extend(dictionary(Path::new(file))?),
+            (Some(PathSource::Profile) | None, None) => {
+                return Err(CliError::Usage(format!(
+                    "--paths item `{item}` is neither `/path`, `dictionary:STEM` nor `@FILE`"
+                )));
+            }
         }
     }
     Ok(out)

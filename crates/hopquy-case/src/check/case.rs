@@ -11,11 +11,16 @@ use toml::de::{DeTable, DeValue};
 use crate::actions::{self, ActionSpec, ParamKind, ParamSpec};
 use crate::doc;
 use crate::error::{Diagnostic, SourceFile, did_you_mean_hint, one_of};
-use crate::load::{LoadedCase, LoadedRegulation, MAX_DECLARED_PASSWORD_LENGTH};
 use crate::model::{
-    Case, CaseKind, DECLARED_FIELDS, Effect, Expectation, Measures, Otherwise, PASSWORD_CLASSES, ProfileFile, Step,
+    CaseFile, CaseKind, DECLARED_FIELDS, Effect, Expectation, MAX_DECLARED_PASSWORD_LENGTH, Measures, Otherwise,
+    PASSWORD_CLASSES, ProfileFile, StepFile,
 };
+use crate::names::{is_identifier, is_kebab, is_sim_fixture};
 use crate::templates::{TARGET_FIELDS, TemplateSource, scan_templates};
+use crate::typed::{
+    AnswerKind, Case, Credential, HttpAuth, LoginOptions, LoginSurface, OnError, OnvifAuth, OnvifLoginAuth,
+    PasswordPolicyOptions, PortSetName, Step, StepAction, lockout_measurements,
+};
 
 /// The comparison keys of an expectation; exactly one per `[[steps.expect]]`.
 pub const EXPECT_OPERATORS: &[&str] = &[
@@ -35,55 +40,26 @@ pub const EXPECT_OPERATORS: &[&str] = &[
     "exists",
 ];
 
-pub const AUTH_VALUES: &[&str] = &["none", "basic", "digest", "profile"];
-pub const ONVIF_AUTH_VALUES: &[&str] = &["none", "digest", "usernametoken"];
+pub const AUTH_VALUES: &[&str] = HttpAuth::NAMES;
+pub const ONVIF_AUTH_VALUES: &[&str] = OnvifAuth::NAMES;
 /// Where `login` and `recover` authenticate.
-pub const SURFACES: &[&str] = &["http", "rtsp", "onvif", "telnet", "ssh"];
+pub const SURFACES: &[&str] = LoginSurface::NAMES;
 /// `auth` of an `onvif` login: the two ways an ONVIF device takes credentials.
-pub const ONVIF_LOGIN_AUTH_VALUES: &[&str] = &["digest", "usernametoken"];
+pub const ONVIF_LOGIN_AUTH_VALUES: &[&str] = OnvifLoginAuth::NAMES;
 /// Options of the `login` action (its lockout-aware pacing).
-pub const LOGIN_OPTIONS: &[&str] = &["reset_below", "window_s", "control_login", "settle"];
-pub const CREDENTIAL_SETS: &[&str] = &["none", "target", "wrong-password", "unknown-user"];
-pub const ANSWER_KINDS: &[&str] = &["confirm", "yes-no", "text", "attachment"];
-pub const ON_ERROR_VERDICTS: &[&str] = &["error", "inconclusive"];
-pub const PORT_SETS: &[&str] = &["all", "declared", "common-camera"];
+pub const LOGIN_OPTIONS: &[&str] = LoginOptions::KEYS;
+pub const CREDENTIAL_SETS: &[&str] = Credential::NAMES;
+pub const ANSWER_KINDS: &[&str] = AnswerKind::NAMES;
+pub const ON_ERROR_VERDICTS: &[&str] = OnError::NAMES;
+pub const PORT_SETS: &[&str] = PortSetName::NAMES;
 /// Prefix of a credential set or path list read from `test-cases/data/<stem>.toml`.
-pub const DICTIONARY_PREFIX: &str = "dictionary:";
+pub use crate::typed::DICTIONARY_PREFIX;
 
 /// Keys of a `password-policy` step's `options` table.
-pub const PASSWORD_POLICY_OPTIONS: &[&str] = &["min_length", "required_classes", "login_check"];
+pub const PASSWORD_POLICY_OPTIONS: &[&str] = PasswordPolicyOptions::KEYS;
 
 /// Expectation keys whose strings the runner uses verbatim (no template substitution).
 const LITERAL_EXPECTATION_KEYS: &[&str] = &["that", "because", "matches", "not_matches"];
-
-/// `login-check`, `hardened`: lowercase letters and digits in dash-separated words.
-pub fn is_kebab(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .split('-')
-            .all(|word| !word.is_empty() && word.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()))
-}
-
-/// Step ids and param names: letters, digits, `-`, `_`, starting with a letter.
-fn is_identifier(name: &str) -> bool {
-    name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-}
-
-/// `personality(+flaw|-flaw)*` with lowercase-kebab names, e.g. `hardened+telnet-open`.
-pub fn is_sim_fixture(text: &str) -> bool {
-    let bytes = text.as_bytes();
-    let is_separator = |b: u8| b == b'+' || b == b'-';
-    !bytes.is_empty()
-        && !is_separator(bytes[0])
-        && !is_separator(bytes[bytes.len() - 1])
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || is_separator(*b))
-        && !bytes
-            .windows(2)
-            .any(|pair| is_separator(pair[0]) && is_separator(pair[1]))
-}
 
 /// Profile operations the case uses that `profile` does not define: its `needs` plus the
 /// `op` of its http and login steps (login defaults to `login-check`). A non-empty result
@@ -102,18 +78,22 @@ pub fn missing_ops(case: &Case, profile: &ProfileFile) -> Vec<String> {
 pub fn required_ops(case: &Case) -> Vec<String> {
     let mut ops: BTreeSet<String> = case.needs.iter().map(|need| need.get_ref().clone()).collect();
     for step in &case.steps {
-        match step.action.get_ref().as_str() {
-            "http" => {
-                if let Some(op) = &step.op {
+        match step.action.get_ref() {
+            StepAction::Http(http) => {
+                if let Some(op) = &http.op {
                     ops.insert(op.get_ref().clone());
                 }
             }
             // Only the HTTP surface logs in through a profile operation.
-            "login" if step.surface.as_ref().is_none_or(|s| s.get_ref() == "http") => {
-                let op = step.op.as_ref().map_or("login-check", |op| op.get_ref().as_str());
+            StepAction::Login(login) if login.target.surface() == LoginSurface::Http => {
+                let op = login
+                    .target
+                    .op
+                    .as_ref()
+                    .map_or("login-check", |op| op.get_ref().as_str());
                 ops.insert(op.to_string());
             }
-            "password-policy" => {
+            StepAction::PasswordPolicy(_) => {
                 ops.insert("create-user".to_string());
                 ops.insert("delete-user".to_string());
             }
@@ -121,58 +101,6 @@ pub fn required_ops(case: &Case) -> Vec<String> {
         }
     }
     ops.into_iter().collect()
-}
-
-/// Checks every case's `clauses` against the regulation catalogues: the regulation must
-/// exist and each clause id must be in it.
-pub fn validate_against_catalogue(cases: &[LoadedCase], regulations: &[LoadedRegulation]) -> Vec<Diagnostic> {
-    let mut diagnostics = Vec::new();
-    let regulation_ids: Vec<&str> = regulations.iter().map(|loaded| loaded.regulation.id.as_str()).collect();
-    for loaded in cases {
-        let file = SourceFile::new(&loaded.path, &loaded.text);
-        let Ok(root) = DeTable::parse(&loaded.text) else {
-            continue;
-        };
-        let clause_table = root.get_ref().get("clauses").and_then(doc::as_table);
-        for (regulation_id, clause_ids) in &loaded.case.clauses {
-            let key_span = clause_table
-                .and_then(|table| doc::get(table, regulation_id))
-                .map_or(0..0, |(key, _)| key.span());
-            let Some(regulation) = regulations
-                .iter()
-                .find(|regulation| &regulation.regulation.id == regulation_id)
-            else {
-                diagnostics.push(
-                    file.error_at(key_span, format!("unknown regulation `{regulation_id}` in [clauses]"))
-                        .with_expected(one_of(regulation_ids.iter().copied()))
-                        .with_optional_hint(did_you_mean_hint(regulation_id, regulation_ids.iter().copied())),
-                );
-                continue;
-            };
-            let known: Vec<&str> = regulation
-                .regulation
-                .clauses
-                .iter()
-                .map(|clause| clause.id.as_str())
-                .collect();
-            for clause_id in clause_ids {
-                if !known.contains(&clause_id.get_ref().as_str()) {
-                    diagnostics.push(
-                        file.error_at(
-                            clause_id.span(),
-                            format!(
-                                "clause `{}` is not in the catalogue of `{regulation_id}`",
-                                clause_id.get_ref()
-                            ),
-                        )
-                        .with_expected(format!("a clause id from {}", regulation.path.display()))
-                        .with_optional_hint(did_you_mean_hint(clause_id.get_ref(), known.iter().copied())),
-                    );
-                }
-            }
-        }
-    }
-    diagnostics
 }
 
 /// A value read from the spanned tree, for checks on `toml::Value`-typed parameters.
@@ -199,8 +127,33 @@ fn is_whole_template(text: &str) -> bool {
     text.starts_with("${") && text.ends_with('}') && text.matches("${").count() == 1
 }
 
+/// Checks one case file whose stem is `stem`: its id must equal it, then [`validate_case`].
+pub(crate) fn check_case_file(
+    file: SourceFile<'_>,
+    root: &DeTable<'_>,
+    case: &CaseFile,
+    stem: &str,
+) -> Vec<Diagnostic> {
+    let mut diagnostics = validate_case(file, root, case);
+    if case.id.get_ref() != stem {
+        diagnostics.insert(
+            0,
+            file.error_at(
+                case.id.span(),
+                format!("case id `{}` differs from the file name", case.id.get_ref()),
+            )
+            .with_expected(format!("`{stem}` (the file stem)"))
+            .with_hint(format!(
+                "set `id = \"{stem}\"` or rename the file to `{}.toml`",
+                case.id.get_ref()
+            )),
+        );
+    }
+    diagnostics
+}
+
 /// Validates one case. `root` is the spanned tree of the same text `case` was parsed from.
-pub(crate) fn validate_case(file: SourceFile<'_>, root: &DeTable<'_>, case: &Case) -> Vec<Diagnostic> {
+pub(crate) fn validate_case(file: SourceFile<'_>, root: &DeTable<'_>, case: &CaseFile) -> Vec<Diagnostic> {
     let mut validator = CaseValidator {
         file,
         root,
@@ -217,7 +170,7 @@ pub(crate) fn validate_case(file: SourceFile<'_>, root: &DeTable<'_>, case: &Cas
 struct CaseValidator<'a, 'i> {
     file: SourceFile<'a>,
     root: &'a DeTable<'i>,
-    case: &'a Case,
+    case: &'a CaseFile,
     diagnostics: Vec<Diagnostic>,
 }
 
@@ -281,7 +234,13 @@ impl<'a, 'i> CaseValidator<'a, 'i> {
                         .with_hint("set `effect = \"locks-account\"`: its bursts of wrong passwords lock the device"),
                 );
             }
-            if case.lockout_measurements().is_empty() {
+            // Steps with other problems (reported below) measure nothing.
+            let typed: Vec<Step> = case
+                .steps
+                .iter()
+                .filter_map(|step| Step::from_file(step).ok())
+                .collect();
+            if lockout_measurements(&typed).is_empty() {
                 self.push(
                     self.file
                         .error_at(span, "`measures = \"lockout\"` but no step measures a lock")
@@ -752,38 +711,44 @@ impl<'a, 'i> CaseValidator<'a, 'i> {
     fn check_step_rules(
         &mut self,
         spec: &ActionSpec,
-        step: &Step,
+        step: &StepFile,
         table: Option<&DeTable<'i>>,
         label: &str,
         header_span: Range<usize>,
     ) {
         let key_span = |key: &str| table.and_then(|table| doc::get(table, key)).map(|(key, _)| key.span());
-        if spec.name == "http" {
-            if step.op.is_none() && step.path.is_none() {
-                self.push(
-                    self.file
-                        .error_at(header_span.clone(), format!("{label} has neither `op` nor `path`"))
-                        .with_expected("`op = \"<profile operation>\"` or `path = \"/…\"` (with optional `method`)"),
-                );
-            }
-            if let Some(credentials) = &step.credentials
-                && credentials.get_ref().starts_with(DICTIONARY_PREFIX)
-            {
-                self.push(
-                    self.file
-                        .error_at(
-                            credentials.span(),
-                            format!("`http` sends one credential; a dictionary needs `action = \"login\"` ({label})"),
-                        )
-                        .with_expected(one_of(CREDENTIAL_SETS.iter().copied())),
-                );
-            }
+        if spec.name == "http" && step.op.is_none() && step.path.is_none() {
+            self.push(
+                self.file
+                    .error_at(header_span.clone(), format!("{label} has neither `op` nor `path`"))
+                    .with_expected("`op = \"<profile operation>\"` or `path = \"/…\"` (with optional `method`)"),
+            );
+        }
+        // These actions send one credential (their typed `credentials` is a `Credential`).
+        if matches!(spec.name, "http" | "rtsp" | "onvif")
+            && let Some(credentials) = &step.credentials
+            && credentials.get_ref().starts_with(DICTIONARY_PREFIX)
+        {
+            self.push(
+                self.file
+                    .error_at(
+                        credentials.span(),
+                        format!(
+                            "`{}` sends one credential; a dictionary needs `action = \"login\"` ({label})",
+                            spec.name
+                        ),
+                    )
+                    .with_expected(one_of(CREDENTIAL_SETS.iter().copied())),
+            );
         }
         if spec.name == "login" || spec.name == "recover" {
             self.check_login_surface(spec, step, table, label);
         }
         if spec.name == "password-policy" {
             self.check_password_policy_options(table, label);
+        }
+        if let Some(shapes) = option_shapes(spec.name) {
+            self.check_action_options(spec.name, shapes, table, label);
         }
         if step.destructive == Some(true) && self.case.effect != Effect::Destructive {
             let span = key_span("destructive").unwrap_or(header_span);
@@ -798,7 +763,7 @@ impl<'a, 'i> CaseValidator<'a, 'i> {
     }
 
     /// `op`, `auth`, `paths` and `options` of `login`/`recover` against the step's surface.
-    fn check_login_surface(&mut self, spec: &ActionSpec, step: &Step, table: Option<&DeTable<'i>>, label: &str) {
+    fn check_login_surface(&mut self, spec: &ActionSpec, step: &StepFile, table: Option<&DeTable<'i>>, label: &str) {
         let Some(table) = table else { return };
         let surface = step.surface.as_ref().map_or("http", |s| s.get_ref().as_str());
         if !SURFACES.contains(&surface) {
@@ -964,6 +929,81 @@ impl<'a, 'i> CaseValidator<'a, 'i> {
         }
     }
 
+    /// `options` of `tls`, `ssh`, `ports` and `onvif`: the keys of the action's options
+    /// struct only, each with a value of the shape the runner reads.
+    fn check_action_options(
+        &mut self,
+        action: &str,
+        shapes: &[(&'static str, OptionShape)],
+        table: Option<&DeTable<'i>>,
+        label: &str,
+    ) {
+        let Some(options) = table.and_then(|table| table.get("options")).and_then(doc::as_table) else {
+            return;
+        };
+        let known = || shapes.iter().map(|(name, _)| *name);
+        for (key, value) in options.iter() {
+            let name = key.get_ref().as_ref();
+            let Some((_, shape)) = shapes.iter().find(|(known, _)| *known == name) else {
+                let diagnostic = self
+                    .file
+                    .error_at(
+                        key.span(),
+                        format!("unknown option `{name}` of action `{action}` ({label})"),
+                    )
+                    .with_expected(one_of(known()))
+                    .with_optional_hint(did_you_mean_hint(name, known()));
+                self.push(diagnostic);
+                continue;
+            };
+            let template = |value: &DeValue<'_>| matches!(value, DeValue::String(text) if is_whole_template(text));
+            let (valid, expected) = match shape {
+                OptionShape::Bool => (
+                    matches!(value.get_ref(), DeValue::Boolean(_)),
+                    "`true` or `false`".to_owned(),
+                ),
+                OptionShape::BoolOrTemplate => (
+                    matches!(value.get_ref(), DeValue::Boolean(_)) || template(value.get_ref()),
+                    "`true` or `false`, or a whole template".to_owned(),
+                ),
+                OptionShape::Count { min, max } => (
+                    matches!(scalar(value.get_ref()), Scalar::Integer(n) if (*min..=*max).contains(&n))
+                        || template(value.get_ref()),
+                    format!("an integer from {min} to {max}, or a whole template"),
+                ),
+                OptionShape::Text => (
+                    matches!(value.get_ref(), DeValue::String(text) if !text.is_empty()),
+                    "a non-empty string".to_owned(),
+                ),
+                OptionShape::AnyText => (matches!(value.get_ref(), DeValue::String(_)), "a string".to_owned()),
+                OptionShape::Path => (
+                    matches!(value.get_ref(), DeValue::String(text) if text.starts_with('/')),
+                    "a path starting with `/`".to_owned(),
+                ),
+                OptionShape::Names => (
+                    match value.get_ref() {
+                        DeValue::Array(items) => {
+                            !items.is_empty() && items.iter().all(|item| matches!(item.get_ref(), DeValue::String(_)))
+                        }
+                        other => template(other),
+                    },
+                    "a non-empty list of names, or a whole template".to_owned(),
+                ),
+            };
+            if !valid {
+                let found = describe(value.get_ref());
+                let diagnostic = self
+                    .file
+                    .error_at(
+                        value.span(),
+                        format!("invalid value {found} for `options.{name}` in {label}"),
+                    )
+                    .with_expected(expected);
+                self.push(diagnostic);
+            }
+        }
+    }
+
     /// `password-policy` options: known keys only, each with a value of the right shape.
     fn check_password_policy_options(&mut self, table: Option<&DeTable<'i>>, label: &str) {
         let Some(options) = table.and_then(|table| table.get("options")).and_then(doc::as_table) else {
@@ -1059,7 +1099,7 @@ impl<'a, 'i> CaseValidator<'a, 'i> {
         }
     }
 
-    fn check_expectations(&mut self, spec: &ActionSpec, step: &Step, table: Option<&DeTable<'i>>, label: &str) {
+    fn check_expectations(&mut self, spec: &ActionSpec, step: &StepFile, table: Option<&DeTable<'i>>, label: &str) {
         let expect_tables: Vec<&DeTable<'i>> = table
             .and_then(|table| table.get("expect"))
             .and_then(doc::as_array)
@@ -1387,6 +1427,47 @@ impl<'a, 'i> CaseValidator<'a, 'i> {
 }
 
 /// `GetUsers`: PascalCase letters and digits.
+/// What the runner reads an option as (`login` and `password-policy` options have checks of
+/// their own).
+#[derive(Debug, Clone, Copy)]
+enum OptionShape {
+    Bool,
+    BoolOrTemplate,
+    Count { min: i64, max: i64 },
+    Text,
+    AnyText,
+    Path,
+    Names,
+}
+
+/// The shape of each option of `action`, in the order of its options struct (a test holds
+/// the names equal to the struct's keys).
+fn option_shapes(action: &str) -> Option<&'static [(&'static str, OptionShape)]> {
+    use OptionShape::*;
+    Some(match action {
+        "tls" => &[
+            ("versions", Names),
+            ("concurrency", Count { min: 1, max: 64 }),
+            ("certificate", BoolOrTemplate),
+            ("sni", Text),
+        ],
+        "ssh" => &[
+            ("user", Text),
+            ("fresh_connection", BoolOrTemplate),
+            ("stop_on_accept", BoolOrTemplate),
+        ],
+        "ports" => &[("concurrency", Count { min: 1, max: 1024 })],
+        "onvif" => &[
+            ("include_write", Bool),
+            ("include_unrecoverable", Bool),
+            ("token_checks", Bool),
+            ("arguments", AnyText),
+            ("path", Path),
+        ],
+        _ => return None,
+    })
+}
+
 fn is_onvif_operation(name: &str) -> bool {
     name.chars().next().is_some_and(|c| c.is_ascii_uppercase()) && name.chars().all(|c| c.is_ascii_alphanumeric())
 }
@@ -1406,71 +1487,28 @@ fn describe(value: &DeValue<'_>) -> String {
     }
 }
 
-/// References to data dictionaries in a case's steps: (`credentials`|`paths`, stem, span).
-pub(crate) fn dictionary_references(text: &str) -> Vec<(&'static str, String, Range<usize>)> {
-    let Ok(root) = DeTable::parse(text) else {
-        return Vec::new();
-    };
-    let mut references = Vec::new();
-    for step in doc::steps(root.get_ref()) {
-        for key in ["credentials", "paths"] {
-            if let Some(value) = step.get(key)
-                && let Some(stem) = value
-                    .get_ref()
-                    .as_str()
-                    .and_then(|text| text.strip_prefix(DICTIONARY_PREFIX))
-            {
-                let kind = if key == "credentials" { "credentials" } else { "paths" };
-                references.push((kind, stem.to_string(), value.span()));
-            }
-        }
-    }
-    references
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
     #[test]
-    fn sim_fixture_syntax() {
-        for good in [
-            "hardened",
-            "hardened+no-lockout",
-            "legacy-telnet",
-            "legacy-telnet-open+weak-tls",
-            "a1",
-        ] {
-            assert!(is_sim_fixture(good), "{good}");
-        }
-        for bad in [
-            "",
-            "Hardened",
-            "hardened+",
-            "+x",
-            "hardened++x",
-            "hard ened",
-            "hardened_x",
-            "a+-b",
-        ] {
-            assert!(!is_sim_fixture(bad), "{bad}");
-        }
-    }
-
-    #[test]
-    fn kebab_names() {
-        assert!(is_kebab("login-check"));
-        assert!(!is_kebab("login_check"));
-        assert!(!is_kebab("-x"));
-        assert!(!is_kebab("LoginCheck"));
-    }
-
-    #[test]
     fn observation_head_strips_paths() {
         assert_eq!(observation_head("headers.server"), "headers");
         assert_eq!(observation_head("attempts[0].status"), "attempts");
         assert_eq!(observation_head("status"), "status");
+    }
+
+    #[test]
+    fn option_shapes_name_the_options_structs_keys() {
+        for action in ["tls", "ssh", "ports", "onvif"] {
+            let shapes: Vec<&str> = option_shapes(action)
+                .unwrap_or_default()
+                .iter()
+                .map(|(name, _)| *name)
+                .collect();
+            assert_eq!(Some(shapes.as_slice()), crate::typed::option_keys(action), "{action}");
+        }
     }
 
     #[test]
