@@ -451,7 +451,7 @@ mod tests {
             "id = \"power-cut\"\ntitle = \"Power cut\"\ntitle_vi = \"t\"\nkind = \"operator\"\nmethod = \"functional\"\n\
              effect = \"read-only\"\nsince = \"0.1.0\"\nsummary = \"s\"\n[clauses]\nqcvn135-2024 = [\"2.8.1\"]\n\
              [[steps]]\nid = \"cut\"\naction = \"operator\"\nprompt = \"Cut the power for \\\"ten\\\" seconds.\"\nprompt_vi = \"Ngắt điện.\"\nanswer = \"yes-no\"\n\
-             [[steps]]\nid = \"manual\"\naction = \"document\"\nprompt = \"Attach the manual.\"\n",
+             [[steps]]\nid = \"manual\"\naction = \"document\"\nprompt = \"Attach the manual.\"\nprompt_vi = \"Đính kèm hướng dẫn.\"\n",
         )
         .unwrap();
         let text = template_text(&[&case], "qcvn135-2024", "cam.toml");
