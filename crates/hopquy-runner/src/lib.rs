@@ -13,6 +13,7 @@
 //!   the failed exchange recorded; the run goes on with the next case.
 
 pub mod actions;
+pub mod classify;
 pub mod estimate;
 pub mod expect;
 pub mod measured;

@@ -346,129 +346,194 @@ impl Runner {
         observer: &dyn RunObserver,
     ) -> Option<CaseOutcome> {
         let case = &planned.case;
-        let case_id = case.id.get_ref().clone();
-        let started = now();
-        let mut template_ctx = template_context(case, target);
-        let mut decided: Option<(Verdict, String, Option<CauseClass>)> = None;
-        let mut steps = Vec::new();
-        let mut exchanges = Vec::new();
-        let mut answers = BTreeMap::new();
-        let mut attachments = Vec::new();
-        let mut expectations_checked = 0usize;
-
+        let mut run = CaseRun::new(case, target);
         for step in &case.steps {
-            let step_id = step.id.get_ref().clone();
             if self.cancel.load(Ordering::SeqCst) {
                 return None;
             }
-            if decided.is_some() && !step.always {
-                steps.push(StepResult {
-                    id: step_id,
-                    action: step.name().to_owned(),
-                    status: StepStatus::Skipped,
-                    message: Some("skipped: the verdict was already decided".into()),
-                    observations: Value::Null,
-                });
+            if run.decided.is_some() && !step.always {
+                run.skip(step);
                 continue;
             }
             let recorder = Recorder::new(ctx.redactor.clone());
             // An interrupt stops the step at once (a step may be waiting out a lockout
             // window); the unfinished case is dropped and redone by `--resume`.
             let result = tokio::select! {
-                r = actions::execute(step, case, ctx, &template_ctx, &recorder) => r,
+                r = actions::execute(step, case, ctx, &run.template_ctx, &recorder) => r,
                 _ = cancelled(&self.cancel) => return None,
             };
             if may_change_web_identity(case, step, ctx) {
                 ctx.forget_web_surface().await;
             }
-            for ex in recorder.drain() {
-                let mut v = serde_json::to_value(&ex).unwrap_or(Value::Null);
-                if let Value::Object(map) = &mut v {
-                    map.insert("step".into(), Value::String(step_id.clone()));
-                }
-                exchanges.push(v);
-            }
-            let (status, message, observations) = match result {
-                Ok(out) => {
-                    if let Some(answer) = out.answer {
-                        answers.insert(step_id.clone(), answer);
-                    }
-                    for path in out.attachments {
-                        attachments.push((step_id.clone(), path));
-                    }
-                    let obs = redact_value(out.observations, &ctx.redactor);
-                    let mut status = StepStatus::Ok;
-                    let mut message = None;
-                    for exp in &step.expect {
-                        match expect::check(exp, &obs, &template_ctx) {
-                            Ok(checked) => {
-                                expectations_checked += 1;
-                                if !checked.held {
-                                    let (verdict, cause) = unmet_expectation(exp);
-                                    let text = format!(
-                                        "{} (step `{}`: expected {}, observed {})",
-                                        exp.because,
-                                        step_id,
-                                        checked.description,
-                                        short(&checked.observed)
-                                    );
-                                    status = StepStatus::FailedExpectation;
-                                    message = Some(text.clone());
-                                    if decided.is_none() {
-                                        decided = Some((verdict, text, cause));
-                                    }
-                                    break;
-                                }
-                            }
-                            Err(e) => {
-                                status = StepStatus::Error;
-                                message = Some(e.to_string());
-                                // A bug in the case, not something the lab can fix: no cause.
-                                if decided.is_none() {
-                                    decided = Some((Verdict::Error, format!("case definition error: {e}"), None));
-                                }
-                                break;
-                            }
-                        }
-                    }
-                    (status, message, obs)
-                }
-                Err(err) => {
-                    let (verdict, cause) = failed_step(&err, step.on_error.as_ref().map(|s| *s.get_ref()));
-                    let text = format!(
-                        "{}: step `{}`: {}",
-                        verdict,
-                        step_id,
-                        ctx.redactor.redact_str(&err.to_string())
-                    );
-                    if decided.is_none() {
-                        decided = Some((verdict, text.clone(), cause));
-                    }
-                    (StepStatus::Error, Some(text), Value::Null)
-                }
-            };
+            run.keep_exchanges(step, &recorder);
+            let judged = run.judge(step, result, ctx);
             observer.event(&Event::StepFinished {
                 ts: now(),
-                case: case_id.clone(),
-                step: step_id.clone(),
-                status,
-                message: message.clone(),
+                case: case.id.get_ref().clone(),
+                step: step.id.get_ref().clone(),
+                status: judged.status,
+                message: judged.message.clone(),
             });
-            if let Value::Object(map) = &mut template_ctx["steps"] {
-                map.insert(step_id.clone(), observations.clone());
-            }
-            steps.push(StepResult {
-                id: step_id,
-                action: step.name().to_owned(),
-                status,
-                message,
-                observations,
-            });
+            run.record(step, judged);
         }
+        Some(run.finish(planned))
+    }
+}
 
-        let (verdict, summary, cause) = match decided {
+/// What one case has produced so far, step by step: the evidence, the first decisive
+/// verdict, and the observations later steps' templates read.
+struct CaseRun {
+    started: String,
+    template_ctx: Value,
+    /// The first unmet expectation or failed step decides; later ones are only recorded.
+    decided: Option<(Verdict, String, Option<CauseClass>)>,
+    steps: Vec<StepResult>,
+    exchanges: Vec<Value>,
+    answers: BTreeMap<String, Value>,
+    attachments: Vec<(String, std::path::PathBuf)>,
+    expectations_checked: usize,
+}
+
+/// A step's outcome as the case records it.
+struct Judged {
+    status: StepStatus,
+    message: Option<String>,
+    observations: Value,
+}
+
+impl CaseRun {
+    fn new(case: &Case, target: &Target) -> CaseRun {
+        CaseRun {
+            started: now(),
+            template_ctx: template_context(case, target),
+            decided: None,
+            steps: Vec::new(),
+            exchanges: Vec::new(),
+            answers: BTreeMap::new(),
+            attachments: Vec::new(),
+            expectations_checked: 0,
+        }
+    }
+
+    fn decide(&mut self, verdict: Verdict, text: String, cause: Option<CauseClass>) {
+        if self.decided.is_none() {
+            self.decided = Some((verdict, text, cause));
+        }
+    }
+
+    fn skip(&mut self, step: &hopquy_case::Step) {
+        self.steps.push(StepResult {
+            id: step.id.get_ref().clone(),
+            action: step.name().to_owned(),
+            status: StepStatus::Skipped,
+            message: Some("skipped: the verdict was already decided".into()),
+            observations: Value::Null,
+        });
+    }
+
+    /// The step's exchanges (already redacted by the recorder), each tagged with the step.
+    fn keep_exchanges(&mut self, step: &hopquy_case::Step, recorder: &Recorder) {
+        for ex in recorder.drain() {
+            let mut v = serde_json::to_value(&ex).unwrap_or(Value::Null);
+            if let Value::Object(map) = &mut v {
+                map.insert("step".into(), Value::String(step.id.get_ref().clone()));
+            }
+            self.exchanges.push(v);
+        }
+    }
+
+    /// The step's status: its expectations checked in order over its (redacted)
+    /// observations, or its failure read through `on_error`.
+    fn judge(
+        &mut self,
+        step: &hopquy_case::Step,
+        result: Result<actions::ActionOutput, ActionError>,
+        ctx: &RunContext<'_>,
+    ) -> Judged {
+        let step_id = step.id.get_ref();
+        let out = match result {
+            Ok(out) => out,
+            Err(err) => {
+                let (verdict, cause) = failed_step(&err, step.on_error.as_ref().map(|s| *s.get_ref()));
+                let text = format!(
+                    "{verdict}: step `{step_id}`: {}",
+                    ctx.redactor.redact_str(&err.to_string())
+                );
+                self.decide(verdict, text.clone(), cause);
+                return Judged {
+                    status: StepStatus::Error,
+                    message: Some(text),
+                    observations: Value::Null,
+                };
+            }
+        };
+        if let Some(answer) = out.answer {
+            self.answers.insert(step_id.clone(), answer);
+        }
+        for path in out.attachments {
+            self.attachments.push((step_id.clone(), path));
+        }
+        let observations = redact_value(out.observations, &ctx.redactor);
+        for exp in &step.expect {
+            match expect::check(exp, &observations, &self.template_ctx) {
+                Ok(checked) if checked.held => self.expectations_checked += 1,
+                Ok(checked) => {
+                    self.expectations_checked += 1;
+                    let (verdict, cause) = unmet_expectation(exp);
+                    let text = format!(
+                        "{} (step `{step_id}`: expected {}, observed {})",
+                        exp.because,
+                        checked.description,
+                        short(&checked.observed)
+                    );
+                    self.decide(verdict, text.clone(), cause);
+                    return Judged {
+                        status: StepStatus::FailedExpectation,
+                        message: Some(text),
+                        observations,
+                    };
+                }
+                Err(e) => {
+                    // A bug in the case, not something the lab can fix: no cause.
+                    self.decide(Verdict::Error, format!("case definition error: {e}"), None);
+                    return Judged {
+                        status: StepStatus::Error,
+                        message: Some(e.to_string()),
+                        observations,
+                    };
+                }
+            }
+        }
+        Judged {
+            status: StepStatus::Ok,
+            message: None,
+            observations,
+        }
+    }
+
+    /// Keeps the step's result, and its observations for the next steps' templates.
+    fn record(&mut self, step: &hopquy_case::Step, judged: Judged) {
+        let step_id = step.id.get_ref().clone();
+        if let Value::Object(map) = &mut self.template_ctx["steps"] {
+            map.insert(step_id.clone(), judged.observations.clone());
+        }
+        self.steps.push(StepResult {
+            id: step_id,
+            action: step.name().to_owned(),
+            status: judged.status,
+            message: judged.message,
+            observations: judged.observations,
+        });
+    }
+
+    /// The verdict: the first decisive step's, else a pass when some expectation held — a
+    /// case whose every step ran without one evaluated cannot carry a verdict.
+    fn finish(self, planned: &PlannedCase) -> CaseOutcome {
+        let case = &planned.case;
+        let case_id = case.id.get_ref().clone();
+        let (verdict, summary, cause) = match self.decided {
             Some(d) => d,
-            None if expectations_checked == 0 => (
+            None if self.expectations_checked == 0 => (
                 Verdict::Error,
                 "error: no expectation was evaluated, so the evidence cannot carry a verdict".to_owned(),
                 None,
@@ -477,7 +542,7 @@ impl Runner {
                 Verdict::Pass,
                 case.pass_summary
                     .clone()
-                    .unwrap_or_else(|| format!("all {expectations_checked} expectations held")),
+                    .unwrap_or_else(|| format!("all {} expectations held", self.expectations_checked)),
                 None,
             ),
         };
@@ -486,13 +551,13 @@ impl Runner {
             .filter(|_| matches!(verdict, Verdict::Inconclusive | Verdict::Error))
             .map(Cause::of);
         let mut evidence = Vec::new();
-        if !exchanges.is_empty() {
+        if !self.exchanges.is_empty() {
             evidence.push(paths::case_exchanges(&case_id));
         }
-        if !answers.is_empty() {
+        if !self.answers.is_empty() {
             evidence.push(paths::case_answers(&case_id));
         }
-        Some(CaseOutcome {
+        CaseOutcome {
             result: CaseResult {
                 id: case_id,
                 clauses: planned.clauses.clone(),
@@ -501,15 +566,15 @@ impl Runner {
                 summary,
                 evidence,
                 title: Some(case.title.clone()),
-                started: Some(started),
+                started: Some(self.started),
                 finished: Some(now()),
-                steps,
+                steps: self.steps,
                 cause,
             },
-            exchanges,
-            answers,
-            attachments,
-        })
+            exchanges: self.exchanges,
+            answers: self.answers,
+            attachments: self.attachments,
+        }
     }
 }
 

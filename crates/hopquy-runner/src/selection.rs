@@ -236,7 +236,7 @@ mod tests {
 
     fn case(id: &str, kind: &str, effect: &str, clause: &str) -> Case {
         toml::from_str(&format!(
-            "id = \"{id}\"\ntitle = \"t\"\ntitle_vi = \"t\"\nkind = \"{kind}\"\nmethod = \"functional\"\neffect = \"{effect}\"\nsince = \"0.1.0\"\nsummary = \"s\"\n[clauses]\nqcvn135-2024 = [\"{clause}\"]\n[[steps]]\nid = \"s\"\naction = \"wait\"\n"
+            "id = \"{id}\"\ntitle = \"t\"\ntitle_vi = \"t\"\nkind = \"{kind}\"\nmethod = \"functional\"\neffect = \"{effect}\"\nsince = \"0.1.0\"\nsummary = \"s\"\n[clauses]\nqcvn135-2024 = [\"{clause}\"]\n[[steps]]\nid = \"s\"\naction = \"wait\"\nseconds = 0\n"
         ))
         .unwrap()
     }

@@ -1451,11 +1451,7 @@ fn option_shapes(action: &str) -> Option<&'static [(&'static str, OptionShape)]>
             ("certificate", BoolOrTemplate),
             ("sni", Text),
         ],
-        "ssh" => &[
-            ("user", Text),
-            ("fresh_connection", BoolOrTemplate),
-            ("stop_on_accept", BoolOrTemplate),
-        ],
+        "ssh" => &[("user", Text)],
         "ports" => &[("concurrency", Count { min: 1, max: 1024 })],
         "onvif" => &[
             ("include_write", Bool),

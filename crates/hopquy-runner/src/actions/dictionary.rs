@@ -14,7 +14,7 @@ use std::time::Duration;
 // tokio's clock (the same as std's in a run): the pacing can then be checked in paused time.
 use tokio::time::Instant;
 
-use hopquy_case::{Classifier, Credential as CredentialKind, CredentialSet, LoginStep};
+use hopquy_case::{Credential as CredentialKind, CredentialSet, LoginStep};
 use hopquy_probe::Credential;
 use serde_json::{Value, json};
 
@@ -25,27 +25,7 @@ use crate::measured::{FailureLog, SurfaceLock};
 /// checks a few hundred; anything more is a definition error, not a test.
 pub const MAX_ATTEMPTS: u64 = 1000;
 
-/// How an answer reads as a login outcome.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    Accepted,
-    Rejected,
-    Locked,
-    Unknown,
-}
-
-impl Outcome {
-    pub const ALL: [Outcome; 4] = [Outcome::Accepted, Outcome::Rejected, Outcome::Locked, Outcome::Unknown];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Accepted => "accepted",
-            Outcome::Rejected => "rejected",
-            Outcome::Locked => "locked",
-            Outcome::Unknown => "unknown",
-        }
-    }
-}
+pub use crate::classify::Outcome;
 
 /// One attempt as a surface read it.
 #[derive(Debug, Clone)]
@@ -77,26 +57,6 @@ pub fn fingerprint(status: &Value, body: &[u8]) -> String {
     let body = String::from_utf8_lossy(body);
     let masked: String = body.chars().map(|c| if c.is_ascii_digit() { '0' } else { c }).collect();
     format!("{status} {masked}")
-}
-
-/// Whether an answer matches a profile classifier; every condition given must hold.
-pub fn classifier_matches(c: &Classifier, status: u16, body: &[u8]) -> bool {
-    if !c.status.is_empty() && !c.status.contains(&status) {
-        return false;
-    }
-    let body = String::from_utf8_lossy(body);
-    if let Some(needle) = &c.body_contains
-        && !body.contains(needle.as_str())
-    {
-        return false;
-    }
-    if let Some(re) = &c.body_matches {
-        match regex::Regex::new(re) {
-            Ok(re) if re.is_match(&body) => {}
-            _ => return false,
-        }
-    }
-    true
 }
 
 /// What a step asks the engine to do, resolved and bounded before anything is sent.
@@ -847,15 +807,7 @@ mod tests {
     }
 
     #[test]
-    fn classifiers_and_fingerprints() {
-        let locked = Classifier {
-            status: vec![401],
-            body_matches: Some("lock".into()),
-            ..Default::default()
-        };
-        assert!(classifier_matches(&locked, 401, b"<lockStatus>lock</lockStatus>"));
-        assert!(!classifier_matches(&locked, 401, b"nope"));
-        assert!(!classifier_matches(&locked, 403, b"lock"));
+    fn fingerprints_mask_digits() {
         assert_eq!(fingerprint(&json!(401), b"nonce=123"), "401 nonce=000");
     }
 }

@@ -2,48 +2,22 @@
 
 use std::collections::BTreeMap;
 
-use hopquy_case::{Classifier, Credential as CredentialKind, HttpAuth, HttpStep, Op};
+use hopquy_case::{Credential as CredentialKind, HttpAuth, HttpStep};
 use hopquy_probe::Credential;
 use hopquy_probe::Recorder;
 use hopquy_probe::http::{AuthMode, HttpRequest, HttpResponse, Scheme};
 use serde_json::{Value, json};
 
-use super::dictionary::{MAX_ATTEMPTS, Outcome, classifier_matches};
+use super::dictionary::{MAX_ATTEMPTS, Outcome};
 use super::{ActionError, ActionOutput, RunContext, credential_label, one_credential, opt_u64};
 
-pub(super) fn classify(op: Option<&Op>, resp: &HttpResponse) -> Outcome {
-    let default_accepted = Classifier {
-        status: (200..300).collect(),
-        ..Default::default()
-    };
-    let default_rejected = Classifier {
-        status: vec![401, 403],
-        ..Default::default()
-    };
-    let (accepted, rejected, locked) = match op {
-        Some(op) => (
-            op.accepted.clone().unwrap_or(default_accepted),
-            op.rejected.clone().unwrap_or(default_rejected),
-            op.locked.clone(),
-        ),
-        None => (default_accepted, default_rejected, None),
-    };
-    let matches = |c: &Classifier| classifier_matches(c, resp.status, &resp.body);
-    // A lock signal is checked first: a locked device often answers with the same status
-    // as a plain rejection, and only the body tells them apart.
-    if locked.as_ref().is_some_and(matches) {
-        Outcome::Locked
-    } else if matches(&accepted) {
-        Outcome::Accepted
-    } else if matches(&rejected) {
-        Outcome::Rejected
-    } else {
-        Outcome::Unknown
-    }
+/// How an answer to the prepared request reads, by its op's classifiers (compiled when the
+/// run started; a raw request has the defaults).
+pub(super) fn classify(p: &Prepared, resp: &HttpResponse, ctx: &RunContext<'_>) -> Outcome {
+    ctx.classifiers.op(p.op_name.as_deref()).login(resp.status, &resp.body)
 }
 
-pub(super) struct Prepared<'o> {
-    pub(super) op: Option<&'o Op>,
+pub(super) struct Prepared {
     pub(super) op_name: Option<String>,
     pub(super) scheme: Scheme,
     pub(super) port: u16,
@@ -81,12 +55,12 @@ impl<'s> RequestKeys<'s> {
     }
 }
 
-pub(super) async fn prepare<'o>(
+pub(super) async fn prepare(
     step: &RequestKeys<'_>,
-    ctx: &'o RunContext<'_>,
+    ctx: &RunContext<'_>,
     tctx: &Value,
     rec: &Recorder,
-) -> Result<Prepared<'o>, ActionError> {
+) -> Result<Prepared, ActionError> {
     let (op, op_name) = match step.op {
         Some(name) => {
             let op = ctx
@@ -160,7 +134,6 @@ pub(super) async fn prepare<'o>(
         },
     };
     Ok(Prepared {
-        op,
         op_name,
         scheme,
         port,
@@ -173,7 +146,7 @@ pub(super) async fn prepare<'o>(
 }
 
 /// Which surface the step used and why: the discovered one, or the port the step named.
-pub(super) fn web_surface_observation(ctx: &RunContext<'_>, p: &Prepared<'_>) -> Value {
+pub(super) fn web_surface_observation(ctx: &RunContext<'_>, p: &Prepared) -> Value {
     match ctx.discovered_web_surface() {
         Some(s) if s.scheme == p.scheme && s.port == p.port => s.observation(),
         _ => json!({
@@ -185,7 +158,7 @@ pub(super) fn web_surface_observation(ctx: &RunContext<'_>, p: &Prepared<'_>) ->
 }
 
 pub(super) async fn send_one(
-    p: &Prepared<'_>,
+    p: &Prepared,
     cred: &Option<Credential>,
     fresh: bool,
     ctx: &RunContext<'_>,
@@ -240,7 +213,7 @@ pub async fn http(
             tokio::time::sleep(std::time::Duration::from_millis(interval)).await;
         }
         let resp = send_one(&p, &creds[0], fresh, ctx, rec).await?;
-        let outcome = classify(p.op, &resp);
+        let outcome = classify(&p, &resp, ctx);
         attempts.push(json!({"status": resp.status, "outcome": outcome.as_str()}));
         last = Some((resp, outcome));
     }

@@ -20,15 +20,15 @@ use super::{ActionError, ActionOutput, RunContext, onvif, opt_u64, rtsp, ssh, te
 use crate::run::target_credential;
 
 /// Where `login` and `recover` authenticate.
-enum Surface<'o> {
-    Http(Prepared<'o>),
+enum Surface {
+    Http(Prepared),
     Rtsp(rtsp::LoginRoute),
     Onvif(onvif::LoginCall),
     Telnet(telnet::LoginPort),
     Ssh(ssh::LoginService),
 }
 
-impl Surface<'_> {
+impl Surface {
     async fn attempt(
         &self,
         cred: &Option<Credential>,
@@ -41,7 +41,7 @@ impl Surface<'_> {
                 let resp = send_one(p, cred, fresh, ctx, rec).await?;
                 let status = json!(resp.status);
                 Ok(Attempt {
-                    outcome: classify(p.op, &resp),
+                    outcome: classify(p, &resp, ctx),
                     fingerprint: fingerprint(&status, &resp.body),
                     status,
                     elapsed_ms: resp.elapsed_ms,
@@ -67,13 +67,13 @@ impl Surface<'_> {
 
 /// Find what to log in to. `None` when nothing can be tried; the map says why
 /// (`reachable`, `route`, `anonymous_allowed`) either way.
-async fn discover<'o>(
+async fn discover(
     target: &LoginTarget,
-    ctx: &'o RunContext<'_>,
+    ctx: &RunContext<'_>,
     tctx: &Value,
     fresh: bool,
     rec: &Recorder,
-) -> Result<(Option<Surface<'o>>, Map<String, Value>), ActionError> {
+) -> Result<(Option<Surface>, Map<String, Value>), ActionError> {
     let on = target.surface();
     let mut map = Map::new();
     map.insert("surface".into(), json!(on.as_str()));
@@ -146,12 +146,12 @@ pub async fn login(
 }
 
 /// The HTTP surface: the step's profile operation, `login-check` when it names none.
-async fn prepare_http<'o>(
+async fn prepare_http(
     target: &LoginTarget,
-    ctx: &'o RunContext<'_>,
+    ctx: &RunContext<'_>,
     tctx: &Value,
     rec: &Recorder,
-) -> Result<Prepared<'o>, ActionError> {
+) -> Result<Prepared, ActionError> {
     let keys = RequestKeys {
         op: Some(target.op.as_ref().map_or("login-check", |op| op.get_ref().as_str())),
         port: target.port.as_ref(),

@@ -72,6 +72,8 @@ pub struct RunContext<'a> {
     pub measured: std::sync::Mutex<crate::measured::Measured>,
     /// When logins last failed, for the wait before a dictionary.
     pub failures: crate::measured::FailureLog,
+    /// The profile's classifiers, compiled once for the run.
+    pub classifiers: crate::classify::Classifiers,
     http: tokio::sync::OnceCell<Result<hopquy_probe::http::HttpProbe, ProbeError>>,
     /// The web API surface, discovered before the first web step that needs it.
     web: tokio::sync::Mutex<Option<Result<web_surface::WebSurface, String>>>,
@@ -103,6 +105,7 @@ impl<'a> RunContext<'a> {
             exhaustive: false,
             measured: Default::default(),
             failures: Default::default(),
+            classifiers: crate::classify::Classifiers::of_profile(profile),
             http: tokio::sync::OnceCell::new(),
             web: tokio::sync::Mutex::new(None),
             forgotten_web: std::sync::Mutex::new(None),

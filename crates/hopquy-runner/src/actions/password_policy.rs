@@ -10,12 +10,13 @@
 
 use std::collections::BTreeSet;
 
-use hopquy_case::{Classifier, Op, PasswordPolicyOptions, PasswordPolicyStep};
+use hopquy_case::{Op, PasswordPolicyOptions, PasswordPolicyStep};
 use hopquy_probe::http::{AuthMode, HttpRequest, HttpResponse, Scheme};
 use hopquy_probe::{Credential, Recorder, Redactor};
 use serde_json::{Value, json};
 
 use super::{ActionError, ActionOutput, RunContext};
+use crate::classify::Outcome;
 use crate::run::target_credential;
 use crate::template;
 
@@ -275,53 +276,11 @@ fn render(op_name: &str, text: &str, values: &[(&str, &str)], escape: Escape) ->
     Ok(out)
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outcome {
-    Accepted,
-    Rejected,
-    Unknown,
-}
-
-impl Outcome {
-    fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Accepted => "accepted",
-            Outcome::Rejected => "rejected",
-            Outcome::Unknown => "unknown",
-        }
-    }
-}
-
-fn classifier_matches(classifier: &Classifier, resp: &HttpResponse) -> bool {
-    if !classifier.status.is_empty() && !classifier.status.contains(&resp.status) {
-        return false;
-    }
-    let body = String::from_utf8_lossy(&resp.body);
-    if let Some(needle) = &classifier.body_contains
-        && !body.contains(needle.as_str())
-    {
-        return false;
-    }
-    if let Some(pattern) = &classifier.body_matches {
-        return regex::Regex::new(pattern).is_ok_and(|re| re.is_match(&body));
-    }
-    true
-}
-
-/// `rejected` only when the op's own `rejected` classifier matches: a 401 or 403 is the
-/// harness's problem, not a weak-password refusal, and must not count as one.
-fn classify(op: &Op, resp: &HttpResponse) -> Outcome {
-    let accepted = op.accepted.clone().unwrap_or_else(|| Classifier {
-        status: (200..300).collect(),
-        ..Default::default()
-    });
-    if classifier_matches(&accepted, resp) {
-        Outcome::Accepted
-    } else if op.rejected.as_ref().is_some_and(|c| classifier_matches(c, resp)) {
-        Outcome::Rejected
-    } else {
-        Outcome::Unknown
-    }
+/// An operation's answer, by its classifiers (compiled when the run started): accepted,
+/// refused in the op's own declared words, else unknown — a 401 or 403 is the harness's
+/// problem, not a weak-password refusal, and must not count as one.
+fn classify(bound: &Bound<'_>, resp: &HttpResponse, ctx: &RunContext<'_>) -> Outcome {
+    ctx.classifiers.op(Some(bound.name)).operation(resp.status, &resp.body)
 }
 
 /// One profile operation, ready to send.
@@ -332,6 +291,8 @@ struct Bound<'o> {
     port: u16,
     method: String,
     auth: AuthMode,
+    /// `created_id`, compiled once (a pattern that does not compile captures nothing).
+    created_id: Option<regex::Regex>,
 }
 
 impl<'o> Bound<'o> {
@@ -367,6 +328,7 @@ impl<'o> Bound<'o> {
             port,
             method,
             auth,
+            created_id: op.created_id.as_deref().and_then(|p| regex::Regex::new(p).ok()),
         })
     }
 
@@ -462,11 +424,10 @@ impl Session<'_, '_> {
         match self.create.send(&values, target, label, self.ctx, rec).await {
             Ok(resp) => {
                 attempt.status = Some(resp.status);
-                attempt.outcome = classify(self.create.op, &resp);
-                attempt.id = self.create.op.created_id.as_deref().and_then(|pattern| {
+                attempt.outcome = classify(&self.create, &resp, self.ctx);
+                attempt.id = self.create.created_id.as_ref().and_then(|pattern| {
                     let body = String::from_utf8_lossy(&resp.body);
-                    regex::Regex::new(pattern)
-                        .ok()?
+                    pattern
                         .captures(&body)?
                         .get(1)
                         .map(|m| m.as_str().trim().to_owned())
@@ -499,7 +460,7 @@ impl Session<'_, '_> {
         let target = target_credential(self.ctx.target);
         match self.delete.send(&values, target, label, self.ctx, rec).await {
             Ok(resp) => {
-                let deleted = classify(self.delete.op, &resp) == Outcome::Accepted;
+                let deleted = classify(&self.delete, &resp, self.ctx) == Outcome::Accepted;
                 attempt.deleted = Some(deleted);
                 if deleted {
                     self.may_exist.0.remove(&attempt.user);
@@ -584,7 +545,7 @@ pub async fn run(
         match attempt.outcome {
             Outcome::Accepted => weak_accepted.push(json!(entry)),
             Outcome::Rejected => weak_rejected.push(json!(entry)),
-            Outcome::Unknown => weak_unknown.push(json!(entry)),
+            Outcome::Unknown | Outcome::Locked => weak_unknown.push(json!(entry)),
         }
         candidates.push(json!({
             "user": attempt.user,
@@ -622,8 +583,8 @@ pub async fn run(
             };
             let label = format!("as control user {user}");
             control_login = match login.send(&[], credential, label, ctx, &control_rec).await {
-                Ok(resp) if login_accepted(login.op, &resp) => json!(true),
-                Ok(resp) if login_refused(login.op, &resp) => json!(false),
+                Ok(resp) if ctx.classifiers.op(Some(login.name)).logged_in(resp.status, &resp.body) => json!(true),
+                Ok(resp) if ctx.classifiers.op(Some(login.name)).refused(resp.status, &resp.body) => json!(false),
                 Ok(_) => Value::Null,
                 Err(error) => {
                     session.errors.push(format!("{user} (login): {error}"));
@@ -696,22 +657,6 @@ pub async fn run(
         }),
         ..Default::default()
     })
-}
-
-fn login_accepted(op: &Op, resp: &HttpResponse) -> bool {
-    let accepted = op.accepted.clone().unwrap_or_else(|| Classifier {
-        status: (200..300).collect(),
-        ..Default::default()
-    });
-    !op.locked.as_ref().is_some_and(|c| classifier_matches(c, resp)) && classifier_matches(&accepted, resp)
-}
-
-fn login_refused(op: &Op, resp: &HttpResponse) -> bool {
-    let rejected = op.rejected.clone().unwrap_or_else(|| Classifier {
-        status: vec![401, 403],
-        ..Default::default()
-    });
-    op.locked.as_ref().is_some_and(|c| classifier_matches(c, resp)) || classifier_matches(&rejected, resp)
 }
 
 #[cfg(test)]

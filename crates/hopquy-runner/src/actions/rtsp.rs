@@ -4,12 +4,12 @@
 
 use std::sync::Mutex;
 
-use hopquy_case::{Classifier, Credential as CredentialKind, LoginTarget, PathSource, RtspPaths, RtspStep};
+use hopquy_case::{Credential as CredentialKind, LoginTarget, PathSource, RtspPaths, RtspStep};
 use hopquy_probe::rtsp::{self, RtspProbeRequest};
 use hopquy_probe::{Credential, ProbeError, Recorder};
 use serde_json::{Map, Value, json};
 
-use super::dictionary::{Attempt, Outcome, classifier_matches, fingerprint};
+use super::dictionary::{Attempt, Outcome, fingerprint};
 use super::{ActionError, ActionOutput, RunContext, credential_label, one_credential, opt};
 
 /// The path dictionary used, after the profile's paths, when a step names none.
@@ -60,7 +60,6 @@ pub async fn run(
 pub(super) struct LoginRoute {
     port: u16,
     path: String,
-    locked: Option<Classifier>,
     auth_used: Mutex<Vec<String>>,
 }
 
@@ -114,7 +113,6 @@ pub(super) async fn login_route(
     Ok(route.map(|path| LoginRoute {
         port,
         path,
-        locked: ctx.profile.rtsp.as_ref().and_then(|r| r.locked.clone()),
         auth_used: Mutex::new(Vec::new()),
     }))
 }
@@ -139,11 +137,7 @@ impl LoginRoute {
         {
             used.push(scheme.clone());
         }
-        let outcome = if self
-            .locked
-            .as_ref()
-            .is_some_and(|c| classifier_matches(c, response.status, &response.body))
-        {
+        let outcome = if ctx.classifiers.rtsp_locked(response.status, &response.body) {
             Outcome::Locked
         } else if answer.auth_used.is_none() {
             Outcome::Unknown
