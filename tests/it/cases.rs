@@ -91,11 +91,71 @@ async fn hardened_fails_nothing_and_legacy_fails_its_flawed_clauses() {
     assert!(failing.is_empty(), "hardened camera fails clauses {failing:?}");
     assert_eq!(results.clauses.len(), 36, "every QCVN 135 clause is reported");
 
+    let drift: Vec<String> = observation_drift(&suite, &results)
+        .into_iter()
+        .chain(observation_drift(&suite, &legacy_results))
+        .collect();
+    assert!(
+        drift.is_empty(),
+        "observations drifted from the action reference:\n{}",
+        drift.join("\n")
+    );
+
     let results = legacy_results;
     for clause in ["2.1.1", "2.1.3", "2.1.5", "2.5.2", "2.5.3", "2.6.2"] {
         let v = results.clauses.iter().find(|c| c.id == clause).map(|c| c.verdict);
         assert_eq!(v, Some(Verdict::Fail), "legacy camera, clause {clause}");
     }
+}
+
+/// Where an action's observations and its documentation (the `ActionSpec` the case
+/// reference is generated from, and which validation checks expectations against) disagree:
+/// a key the action emits that the reference does not name, or a key an expectation reads
+/// that the action did not emit at all (a renamed field would read as null and turn into a
+/// fail or an inconclusive).
+fn observation_drift(suite: &hopquy_case::Suite, results: &hopquy_evidence::Results) -> Vec<String> {
+    let head = |path: &str| path.split(['.', '[']).next().unwrap_or(path).to_owned();
+    let mut drift = Vec::new();
+    for result in &results.cases {
+        let Some(loaded) = suite.case(&result.id) else { continue };
+        for (step, ran) in loaded.case.steps.iter().zip(&result.steps) {
+            let Some(spec) = hopquy_case::ACTIONS.iter().find(|a| a.name == ran.action) else {
+                drift.push(format!(
+                    "{}/{}: action `{}` has no reference",
+                    result.id, ran.id, ran.action
+                ));
+                continue;
+            };
+            let Some(observed) = ran.observations.as_object() else {
+                continue;
+            };
+            let documented: Vec<String> = spec.observations.iter().map(|o| head(o.name)).collect();
+            for key in observed.keys() {
+                if !documented.contains(key) {
+                    drift.push(format!(
+                        "{}/{}: `{}` emits `{key}`, which its reference does not name",
+                        result.id, ran.id, ran.action
+                    ));
+                }
+            }
+            // Every expectation of a step that held was evaluated; a failed one stopped the rest.
+            let evaluated = if ran.status == hopquy_evidence::StepStatus::Ok {
+                step.expect.len()
+            } else {
+                0
+            };
+            for exp in step.expect.iter().take(evaluated) {
+                let key = head(exp.that.get_ref());
+                if !observed.contains_key(&key) {
+                    drift.push(format!(
+                        "{}/{}: an expectation reads `{key}`, which `{}` did not emit",
+                        result.id, ran.id, ran.action
+                    ));
+                }
+            }
+        }
+    }
+    drift
 }
 
 /// The password-policy case through the ISAPI binding (which the fixtures use) and the ONVIF

@@ -524,6 +524,22 @@ pub const ACTIONS: &[ActionSpec] = &[
                 "route",
                 "`rtsp`: the stream path polled; `onvif`: the operation called; `ssh`: the password method; null when none demands authentication.",
             ),
+            observation(
+                "web_surface",
+                "`http`: the web surface polled, `{scheme, port, reason, certificate_sha256}` (see `web-surface`).",
+            ),
+            observation(
+                "anonymous_allowed",
+                "`rtsp`, `onvif`, `ssh`: what answered without credentials while finding the route (as for `login`).",
+            ),
+            observation("port", "`rtsp`, `onvif`, `telnet`, `ssh`: the TCP port polled."),
+            observation("banner", "`ssh`: the server's identification line."),
+            observation("auth_methods", "`ssh`: methods the server lists for the target's user."),
+            observation(
+                "password_methods_offered",
+                "`ssh`: the listed methods that take a password.",
+            ),
+            observation("auth_mode", "`onvif`: `digest` or `usernametoken`, as the step asked."),
         ],
         rules: &[
             "Use with `always = true` after a step that may lock the account, so later cases find the device usable.",
@@ -605,6 +621,11 @@ pub const ACTIONS: &[ActionSpec] = &[
                 "open_on_retry_count",
                 "Ports found open only by the retry pass (slow to accept).",
             ),
+            observation(
+                "failed_count",
+                "Ports whose connect failed locally (not refused, not timed out).",
+            ),
+            observation("elapsed_ms", "Milliseconds the sweep and its banner grabs took."),
         ],
         rules: &[],
     },
@@ -648,6 +669,7 @@ pub const ACTIONS: &[ActionSpec] = &[
                 "negotiated",
                 "What a modern TLS 1.2/1.3 client (rustls) negotiated: `{version, cipher_suite}`, or null.",
             ),
+            observation("connections", "TCP connections the audit opened."),
         ],
         rules: &[
             "`options` may set `versions` (list of `SSLv3`, `TLSv1.0`, `TLSv1.1`, `TLSv1.2`, `TLSv1.3`; default all), `concurrency` (1–64, default 8), `certificate` (default true) and `sni`.",
@@ -957,6 +979,19 @@ pub const ACTIONS: &[ActionSpec] = &[
             observation(
                 "token_checks",
                 "With `options.token_checks`: outcomes of a valid, a replayed, a stale and a nonce-less UsernameToken, and `findings` (weak tokens accepted).",
+            ),
+            observation(
+                "anonymous_faults",
+                "Sweep: protected operations that reached their handler anonymously and faulted on something other than authorisation.",
+            ),
+            observation("errors", "Sweep: how many calls failed in transport."),
+            observation(
+                "aborted",
+                "Sweep: why it stopped early after repeated transport failures; null when it ran to the end.",
+            ),
+            observation(
+                "auth_mode",
+                "Call: `digest` or `usernametoken`, how the credentials went out.",
             ),
         ],
         rules: &[
