@@ -1,0 +1,304 @@
+//! Hostile images: each gives a recorded finding, container status or limit — never a write
+//! outside the work directory, an unbounded allocation, a hang or a panic.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use backhand::compression::Compressor;
+use common::*;
+use hopquy_firmware::{
+    ContainerStatus, FindingKind, FirmwareReport, IntegrityVerdict, LimitKind, ScanOptions, scan, scan_bytes,
+};
+
+fn limits(report: &FirmwareReport, kind: LimitKind) -> Vec<&hopquy_firmware::LimitHit> {
+    report.limits_hit.iter().filter(|l| l.limit == kind).collect()
+}
+
+fn findings(report: &FirmwareReport, kind: FindingKind) -> Vec<&hopquy_firmware::Finding> {
+    report.findings.iter().filter(|f| f.kind == kind).collect()
+}
+
+fn small_limits() -> ScanOptions {
+    ScanOptions {
+        max_total_bytes: 8 << 20,
+        max_file_bytes: 4 << 20,
+        max_ratio: 100,
+        ratio_floor_bytes: 1 << 20,
+        ..ScanOptions::default()
+    }
+}
+
+#[test]
+fn a_gzip_bomb_is_stopped_at_the_ratio_bound() {
+    let bomb = gzip(&vec![0u8; 16 << 20]);
+    assert!(bomb.len() < 64 * 1024, "{}", bomb.len());
+    let report = scan_bytes("bomb.gz", &bomb, &small_limits());
+    let hit = limits(&report, LimitKind::Ratio);
+    assert_eq!(hit.len(), 1, "{:#?}", report.limits_hit);
+    assert!(hit[0].detail.contains("decompression bomb"));
+    let gz = report.containers.iter().find(|c| c.format == "gzip").unwrap();
+    assert_eq!(gz.status, ContainerStatus::Limited);
+}
+
+#[test]
+fn a_zip_bomb_entry_is_stopped_before_it_is_read_whole() {
+    let zeros = vec![0u8; 8 << 20];
+    let bomb = zip(&[("firmware/part.bin", zeros.as_slice())]);
+    let report = scan_bytes("bomb.zip", &bomb, &small_limits());
+    assert_eq!(limits(&report, LimitKind::Ratio).len(), 1, "{:#?}", report.limits_hit);
+}
+
+#[test]
+fn per_file_and_total_budgets_are_limits_not_crashes() {
+    // Incompressible data, so the ratio bound does not fire first.
+    let big = noise(5 << 20, 7);
+    let report = scan_bytes("big.gz", &gzip(&big), &small_limits());
+    assert_eq!(
+        limits(&report, LimitKind::FileBytes).len(),
+        1,
+        "{:#?}",
+        report.limits_hit
+    );
+
+    // Three streams of 3 MiB each, each within the 4 MiB file bound: the third crosses the
+    // 8 MiB total.
+    let mut image = Vec::new();
+    for seed in 0..3 {
+        image.extend(gzip(&noise(3 << 20, 11 + seed)));
+    }
+    let report = scan_bytes("many.gz", &image, &small_limits());
+    assert_eq!(
+        limits(&report, LimitKind::TotalBytes).len(),
+        1,
+        "{:#?}",
+        report.limits_hit
+    );
+    assert!(
+        limits(&report, LimitKind::FileBytes).is_empty(),
+        "{:#?}",
+        report.limits_hit
+    );
+    let gzips: Vec<_> = report.containers.iter().filter(|c| c.format == "gzip").collect();
+    assert_eq!(gzips.len(), 3, "{gzips:#?}");
+    assert_eq!(gzips[2].status, ContainerStatus::Limited);
+}
+
+#[test]
+fn names_and_links_that_escape_are_findings_and_nothing_is_written() {
+    let tar = tar_raw(&[
+        ("../../etc/cron.d/evil", b'0', b"* * * * * root sh", ""),
+        ("/abs/path", b'0', b"x", ""),
+        ("etc/link", b'2', b"", "../../../../etc/shadow"),
+        ("bin/sh", b'2', b"", "/bin/busybox"),
+        ("etc/hard", b'1', b"", "../../outside"),
+    ]);
+    let cpio_image = cpio(&[
+        Node::Dir("etc"),
+        Node::Symlink("etc/escape", "../../../root/.ssh/authorized_keys"),
+        Node::Symlink("bin/ok", "busybox"),
+        Node::CharDev("dev/console"),
+        Node::File("../outside.txt", b"x"),
+    ]);
+    let zip_image = zip(&[("../../zip-evil.txt", b"x"), ("..\\..\\win-evil.txt", b"x")]);
+
+    let dir = tempfile::tempdir().unwrap();
+    for (name, image, expected) in [("t.tar", tar, 4), ("c.cpio", cpio_image, 2), ("z.zip", zip_image, 2)] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, &image).unwrap();
+        let report = scan(&path, &ScanOptions::default()).unwrap();
+        let unsafe_entries = findings(&report, FindingKind::UnsafeEntry);
+        assert_eq!(unsafe_entries.len(), expected, "{name}: {unsafe_entries:#?}");
+        assert!(unsafe_entries.iter().all(|f| f.title.contains("not followed")));
+    }
+    let mut left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["c.cpio", "t.tar", "z.zip"], "the scan wrote something");
+    for escaped in ["etc/cron.d/evil", "zip-evil.txt", "outside.txt"] {
+        assert!(!dir.path().join("..").join(escaped).exists());
+    }
+}
+
+#[test]
+fn device_nodes_are_recorded_once_per_archive() {
+    let image = cpio(&[
+        Node::Dir("dev"),
+        Node::CharDev("dev/console"),
+        Node::CharDev("dev/null"),
+        Node::CharDev("dev/ttyS0"),
+    ]);
+    let report = scan_bytes("dev.cpio", &image, &ScanOptions::default());
+    let special = findings(&report, FindingKind::SpecialEntry);
+    assert_eq!(special.len(), 1, "{special:#?}");
+    assert!(special[0].title.starts_with("3 device node"));
+    assert!(special[0].excerpt.contains("/dev/console (character device)"));
+
+    let fs = squashfs(&[Node::Dir("dev"), Node::CharDev("dev/mem")], Compressor::Gzip);
+    let report = scan_bytes("dev.sqfs", &fs, &ScanOptions::default());
+    assert_eq!(
+        findings(&report, FindingKind::SpecialEntry).len(),
+        1,
+        "{:#?}",
+        report.findings
+    );
+}
+
+#[test]
+fn deep_nesting_stops_at_the_depth_bound() {
+    let mut image = b"innermost: BusyBox v1.20.0 (".to_vec();
+    for _ in 0..40 {
+        image = gzip(&image);
+    }
+    let options = ScanOptions {
+        max_depth: 8,
+        ..ScanOptions::default()
+    };
+    let report = scan_bytes("nested.gz", &image, &options);
+    let hit = limits(&report, LimitKind::Depth);
+    assert_eq!(hit.len(), 1, "{:#?}", report.limits_hit);
+    assert_eq!(report.containers.iter().filter(|c| c.format == "gzip").count(), 9);
+    assert!(
+        report.inventory.is_empty(),
+        "the innermost layer must not have been reached"
+    );
+}
+
+#[test]
+fn truncated_and_corrupt_containers_are_recorded() {
+    let files = bad_rootfs_nodes(&bad_shadow());
+
+    // squashfs cut short: the superblock promises more than is there.
+    let fs = squashfs(&with_dirs(&files), Compressor::Xz);
+    let report = scan_bytes("cut.sqfs", &fs[..fs.len() / 2], &ScanOptions::default());
+    let sq = report.containers.iter().find(|c| c.format == "squashfs").unwrap();
+    assert_eq!(sq.status, ContainerStatus::Truncated, "{sq:#?}");
+
+    // gzip cut short: what was decompressed is still analysed.
+    let archive = cpio(&with_dirs(&files));
+    let gz = gzip(&archive);
+    let report = scan_bytes("cut.gz", &gz[..gz.len() - 20], &ScanOptions::default());
+    let g = report.containers.iter().find(|c| c.format == "gzip").unwrap();
+    assert_eq!(g.status, ContainerStatus::Truncated, "{g:#?}");
+
+    // A cpio whose third header is garbage.
+    let mut broken = archive.clone();
+    let second = memchr::memmem::find_iter(&broken, b"070701").nth(2).unwrap();
+    broken[second..second + 6].copy_from_slice(b"XXXXXX");
+    let report = scan_bytes("bad.cpio", &broken, &ScanOptions::default());
+    let c = report.containers.iter().find(|c| c.format == "cpio").unwrap();
+    assert_eq!(c.status, ContainerStatus::Corrupt, "{c:#?}");
+
+    // A uImage whose header CRC is wrong, at the start of the image.
+    let mut image = uimage(&gzip(&archive), 3, 1, "rootfs");
+    image[40] ^= 0xff;
+    let report = scan_bytes("bad.uimage", &image, &ScanOptions::default());
+    let u = report.containers.iter().find(|c| c.format == "uimage").unwrap();
+    assert_eq!(u.status, ContainerStatus::Corrupt, "{u:#?}");
+    // The gzip stream after the broken header is still found by carving.
+    assert_eq!(report.filesystems_unpacked, 1);
+
+    // A uImage whose payload was altered after the CRC was computed.
+    let mut image = uimage(&gzip(&archive), 3, 1, "rootfs");
+    let last = image.len() - 1;
+    image[last] ^= 0x01;
+    let report = scan_bytes("tampered.uimage", &image, &ScanOptions::default());
+    let u = report.containers.iter().find(|c| c.format == "uimage").unwrap();
+    assert!(u.note.as_deref().unwrap().contains("data CRC32 MISMATCH"), "{u:#?}");
+}
+
+#[test]
+fn an_encrypted_container_is_inconclusive_with_its_entropy() {
+    let mut image = b"VNDRENC1".to_vec();
+    image.extend(noise(512 * 1024, 42));
+    let report = scan_bytes("enc.bin", &image, &ScanOptions::default());
+    let reason = report.inconclusive.as_deref().unwrap();
+    assert!(reason.contains("opaque"), "{reason}");
+    let opaque = report
+        .containers
+        .iter()
+        .find(|c| c.status == ContainerStatus::Opaque)
+        .unwrap();
+    assert!(opaque.entropy.unwrap() > 7.9, "{opaque:#?}");
+    assert_eq!(report.update_integrity.verdict, IntegrityVerdict::Unknown);
+    assert_eq!(report.filesystems_unpacked, 0);
+}
+
+#[test]
+fn the_entry_bound_stops_a_walk() {
+    let names: Vec<String> = (0..100).map(|i| format!("f{i}")).collect();
+    let nodes: Vec<Node<'_>> = names.iter().map(|n| Node::File(n.as_str(), b"x")).collect();
+    let options = ScanOptions {
+        max_entries: 10,
+        ..ScanOptions::default()
+    };
+    let report = scan_bytes("many.cpio", &cpio(&nodes), &options);
+    assert_eq!(limits(&report, LimitKind::Entries).len(), 1);
+    let c = report.containers.iter().find(|c| c.format == "cpio").unwrap();
+    assert_eq!((c.status, c.entries), (ContainerStatus::Limited, Some(10)));
+}
+
+#[test]
+fn a_costly_hash_is_a_limit_not_a_stall() {
+    let shadow = "admin:$6$rounds=999999999$salt$abcdefghijklmnopqrstuvwxyz:19000::::::\n";
+    let image = cpio(&with_dirs(&[("etc/shadow".to_string(), shadow.as_bytes().to_vec())]));
+    let started = Instant::now();
+    let report = scan_bytes("slow.cpio", &image, &dictionary_options());
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(
+        limits(&report, LimitKind::HashCost).len(),
+        1,
+        "{:#?}",
+        report.limits_hit
+    );
+    assert_eq!(findings(&report, FindingKind::FixedAccount).len(), 1);
+}
+
+#[test]
+fn mutilated_images_never_panic() {
+    // Truncations at every 97th length and byte flips at deterministic places, over a
+    // uImage + gzip + cpio image and a squashfs one: each must scan to a report.
+    let files = bad_rootfs_nodes(&bad_shadow());
+    let archive = cpio(&with_dirs(&files));
+    let images = [
+        uimage(&gzip(&archive), 3, 1, "rootfs"),
+        squashfs(&with_dirs(&files), Compressor::Gzip),
+    ];
+    let options = small_limits();
+    let mut scanned = 0;
+    for image in &images {
+        for cut in (0..image.len()).step_by(97) {
+            let report = scan_bytes("cut", &image[..cut], &options);
+            assert_eq!(report.image.size, cut as u64);
+            scanned += 1;
+        }
+        let flips = noise(120, 99);
+        for pair in flips.chunks(2) {
+            let mut copy = image.clone();
+            let at = (usize::from(pair[0]) << 8 | usize::from(pair[1])) % copy.len();
+            copy[at] ^= 0x5a;
+            let report = scan_bytes("flip", &copy, &options);
+            assert_eq!(report.image.size, copy.len() as u64);
+            scanned += 1;
+        }
+    }
+    assert!(scanned > 100);
+}
+
+#[test]
+fn a_directory_is_refused_as_an_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = scan(dir.path(), &ScanOptions::default()).unwrap_err();
+    assert!(err.to_string().contains("not a regular file"), "{err}");
+    let options = ScanOptions {
+        max_image_bytes: 10,
+        ..ScanOptions::default()
+    };
+    let path = dir.path().join("big.img");
+    std::fs::write(&path, [0u8; 11]).unwrap();
+    let err = scan(&path, &options).unwrap_err();
+    assert!(err.to_string().contains("image limit"), "{err}");
+}
