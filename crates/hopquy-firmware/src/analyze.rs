@@ -418,7 +418,9 @@ pub(crate) fn end_of_life(inventory: &[Component]) -> Vec<Finding> {
                 title: format!("{what}: {} {} gets no security fixes", c.name, c.version),
                 excerpt: format!("{} {}", c.name, c.version),
                 fingerprint: None,
-                clauses: vec!["2.2.1".into(), "2.3.1".into()],
+                // The 2.2 group (vulnerability management) as a whole: QCVN 135 states it as
+                // one disclosure clause, and an unmaintained component bears on the group.
+                clauses: vec!["2.2".into()],
             });
         }
     }

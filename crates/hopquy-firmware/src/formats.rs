@@ -79,12 +79,25 @@ pub(crate) fn candidates(data: &[u8], max: usize) -> Vec<(usize, Fmt)> {
     found
 }
 
-/// The format a file starts with, if any.
+/// The format a file starts with, if any (without searching the rest of it).
 pub(crate) fn detect_at_start(data: &[u8]) -> Option<Fmt> {
-    candidates(data, 64)
-        .into_iter()
-        .find(|&(offset, _)| offset == 0)
-        .map(|(_, f)| f)
+    let starts = |magic: &[u8]| data.starts_with(magic);
+    Some(match () {
+        _ if starts(UIMAGE_MAGIC) => Fmt::UImage,
+        _ if starts(FDT_MAGIC) => Fmt::Fit,
+        _ if starts(GZIP_MAGIC) => Fmt::Gzip,
+        _ if starts(XZ_MAGIC) => Fmt::Xz,
+        _ if starts(ZSTD_MAGIC) => Fmt::Zstd,
+        _ if starts(SQUASHFS_MAGIC) || starts(SQUASHFS_BE_MAGIC) => Fmt::Squashfs,
+        _ if starts(CPIO_NEWC) || starts(CPIO_CRC) => Fmt::Cpio,
+        _ if starts(ZIP_MAGIC) => Fmt::Zip,
+        _ if data.get(257..262) == Some(USTAR) => Fmt::Tar,
+        _ if starts(CRAMFS_LE) || starts(CRAMFS_BE) => Fmt::Cramfs,
+        _ if starts(UBI_MAGIC) => Fmt::Ubi,
+        _ if JFFS2_MAGICS.iter().any(|m| starts(m)) => Fmt::Jffs2,
+        _ if lzma_header_plausible(data) => Fmt::Lzma,
+        _ => return None,
+    })
 }
 
 fn lzma_header_plausible(data: &[u8]) -> bool {
@@ -284,6 +297,10 @@ pub(crate) fn fit(scan: &mut Scan<'_>, path: &str, data: &[u8], offset: usize, d
 // Compressed streams
 // -------------------------------------------------------------------------------------
 
+/// Shortest output a carved stream that then fails must have produced to be recorded: less
+/// is what random bytes after a chance magic number decode to.
+const MIN_CARVED_OUTPUT: usize = 64;
+
 pub(crate) fn stream(
     scan: &mut Scan<'_>,
     fmt: Fmt,
@@ -293,6 +310,14 @@ pub(crate) fn stream(
     depth: u32,
 ) -> Option<usize> {
     let input = &data[offset..];
+    // gzip: reserved flag bits clear and a known OS byte, or it is chance.
+    if fmt == Fmt::Gzip && offset != 0 {
+        let flags = *input.get(3)?;
+        let os = *input.get(9)?;
+        if flags & 0xe0 != 0 || !(os <= 13 || os == 255) {
+            return None;
+        }
+    }
     if scan.too_deep(fmt, path, offset, input.len(), depth) {
         return Some(input.len());
     }
@@ -340,7 +365,10 @@ pub(crate) fn stream(
         ),
     };
     // A carved magic number that decodes to nothing is chance, not a broken stream.
-    if drained.bytes.is_empty() && status != ContainerStatus::Unpacked && offset != 0 {
+    if drained.bytes.len() < MIN_CARVED_OUTPUT
+        && !matches!(status, ContainerStatus::Unpacked | ContainerStatus::Limited)
+        && offset != 0
+    {
         return None;
     }
     let note = Some(match note {
@@ -765,88 +793,97 @@ pub(crate) fn squashfs(scan: &mut Scan<'_>, path: &str, data: &[u8], offset: usi
         );
         return Some(size);
     }
-    let reader = match backhand::FilesystemReader::from_reader(Cursor::new(fs_bytes)) {
-        Ok(r) => r,
-        Err(e) => {
-            scan.container(
-                Fmt::Squashfs,
-                path,
-                offset,
-                size,
-                ContainerStatus::Corrupt,
-                None,
-                Some(format!("compression {comp_name}; {}", clean(&e.to_string(), 200))),
-                None,
-            );
-            return Some(size);
-        }
-    };
-    let root = child(path, Fmt::Squashfs, offset);
-    let mut entries = 0u64;
-    let mut status = ContainerStatus::Unpacked;
-    let mut errors: Vec<String> = Vec::new();
-    for node in reader.files() {
-        if !scan.admit_entry(&root) {
-            status = ContainerStatus::Limited;
-            break;
-        }
-        entries += 1;
-        let name = node.fullpath.to_string_lossy().into_owned();
-        let mut content = Vec::new();
-        let kind = match &node.inner {
-            backhand::InnerNode::File(file) => {
-                let len = file.file_len() as u64;
-                let cap = scan.read_cap();
-                if len > cap {
-                    scan.limit(
-                        LimitKind::FileBytes,
-                        &format!("{root}{}", crate::walk::normalise(&name).0),
-                        0,
-                        format!("{len}-byte file not analysed"),
-                    );
-                    EntryKind::Dir
-                } else {
-                    let read = reader
-                        .file(file)
-                        .reader()
-                        .take(cap.saturating_add(1))
-                        .read_to_end(&mut content);
-                    if let Err(e) = read {
-                        status = ContainerStatus::Corrupt;
-                        if errors.len() < 5 {
-                            errors.push(format!("{}: {}", clean(&name, 80), clean(&e.to_string(), 120)));
-                        }
-                    }
-                    content.truncate(usize::try_from(cap).unwrap_or(usize::MAX));
-                    scan.spend(content.len());
-                    EntryKind::File(&content)
-                }
+    // Everything backhand decompresses (tables and file blocks) shares what is left of the
+    // scan's budget; the walk below reads the files, so it runs inside the same bound.
+    let budget = scan.opts.max_total_bytes.saturating_sub(scan.produced());
+    let _ = crate::squashfs_codec::with_budget(budget, || {
+        let reader = match backhand::FilesystemReader::from_reader_with_offset_and_kind(
+            Cursor::new(fs_bytes),
+            0,
+            backhand::kind::Kind::new_v4(&crate::squashfs_codec::BOUNDED),
+        ) {
+            Ok(r) => r,
+            Err(e) => {
+                scan.container(
+                    Fmt::Squashfs,
+                    path,
+                    offset,
+                    size,
+                    ContainerStatus::Corrupt,
+                    None,
+                    Some(format!("compression {comp_name}; {}", clean(&e.to_string(), 200))),
+                    None,
+                );
+                return;
             }
-            backhand::InnerNode::Dir(_) => EntryKind::Dir,
-            backhand::InnerNode::Symlink(link) => EntryKind::Symlink(link.link.to_string_lossy().into_owned()),
-            backhand::InnerNode::CharacterDevice(_) => EntryKind::Special("character device"),
-            backhand::InnerNode::BlockDevice(_) => EntryKind::Special("block device"),
-            backhand::InnerNode::NamedPipe => EntryKind::Special("FIFO"),
-            backhand::InnerNode::Socket => EntryKind::Special("socket"),
         };
-        scan.entry(Fmt::Squashfs, &root, name.as_bytes(), kind, depth + 1);
-    }
-    scan.filesystem_walked();
-    let mut note = format!("compression {comp_name}, block size {block_size}");
-    if !errors.is_empty() {
-        note.push_str("; unreadable: ");
-        note.push_str(&errors.join("; "));
-    }
-    scan.container(
-        Fmt::Squashfs,
-        path,
-        offset,
-        size,
-        status,
-        Some(entries),
-        Some(note),
-        None,
-    );
+        let root = child(path, Fmt::Squashfs, offset);
+        let mut entries = 0u64;
+        let mut status = ContainerStatus::Unpacked;
+        let mut errors: Vec<String> = Vec::new();
+        for node in reader.files() {
+            if !scan.admit_entry(&root) {
+                status = ContainerStatus::Limited;
+                break;
+            }
+            entries += 1;
+            let name = node.fullpath.to_string_lossy().into_owned();
+            let mut content = Vec::new();
+            let kind = match &node.inner {
+                backhand::InnerNode::File(file) => {
+                    let len = file.file_len() as u64;
+                    let cap = scan.read_cap();
+                    if len > cap {
+                        scan.limit(
+                            LimitKind::FileBytes,
+                            &format!("{root}{}", crate::walk::normalise(&name).0),
+                            0,
+                            format!("{len}-byte file not analysed"),
+                        );
+                        EntryKind::Dir
+                    } else {
+                        let read = reader
+                            .file(file)
+                            .reader()
+                            .take(cap.saturating_add(1))
+                            .read_to_end(&mut content);
+                        if let Err(e) = read {
+                            status = ContainerStatus::Corrupt;
+                            if errors.len() < 5 {
+                                errors.push(format!("{}: {}", clean(&name, 80), clean(&e.to_string(), 120)));
+                            }
+                        }
+                        content.truncate(usize::try_from(cap).unwrap_or(usize::MAX));
+                        scan.spend(content.len());
+                        EntryKind::File(&content)
+                    }
+                }
+                backhand::InnerNode::Dir(_) => EntryKind::Dir,
+                backhand::InnerNode::Symlink(link) => EntryKind::Symlink(link.link.to_string_lossy().into_owned()),
+                backhand::InnerNode::CharacterDevice(_) => EntryKind::Special("character device"),
+                backhand::InnerNode::BlockDevice(_) => EntryKind::Special("block device"),
+                backhand::InnerNode::NamedPipe => EntryKind::Special("FIFO"),
+                backhand::InnerNode::Socket => EntryKind::Special("socket"),
+            };
+            scan.entry(Fmt::Squashfs, &root, name.as_bytes(), kind, depth + 1);
+        }
+        scan.filesystem_walked();
+        let mut note = format!("compression {comp_name}, block size {block_size}");
+        if !errors.is_empty() {
+            note.push_str("; unreadable: ");
+            note.push_str(&errors.join("; "));
+        }
+        scan.container(
+            Fmt::Squashfs,
+            path,
+            offset,
+            size,
+            status,
+            Some(entries),
+            Some(note),
+            None,
+        );
+    });
     Some(size)
 }
 
@@ -858,6 +895,9 @@ pub(crate) fn unsupported(scan: &mut Scan<'_>, fmt: Fmt, path: &str, data: &[u8]
     let rest = &data[offset..];
     let (size, note) = match fmt {
         Fmt::Cramfs => {
+            if rest.get(16..32) != Some(&b"Compressed ROMFS"[..]) {
+                return None;
+            }
             let size = le32(rest, 4).map(|s| s as usize).filter(|&s| s >= 76)?;
             (
                 size.min(rest.len()),
@@ -866,11 +906,22 @@ pub(crate) fn unsupported(scan: &mut Scan<'_>, fmt: Fmt, path: &str, data: &[u8]
         }
         // Erase-block file systems run to the end of their partition; with no partition
         // table that is the end of the blob.
-        Fmt::Jffs2 => (rest.len(), "jffs2 is recognised, not unpacked (see docs/firmware.md)"),
-        Fmt::Ubi => (
-            rest.len(),
-            "UBI/UBIFS is recognised, not unpacked (see docs/firmware.md)",
-        ),
+        Fmt::Jffs2 => {
+            if !jffs2_header_crc_ok(rest) {
+                return None;
+            }
+            (rest.len(), "jffs2 is recognised, not unpacked (see docs/firmware.md)")
+        }
+        Fmt::Ubi => {
+            // Erase-counter header: version 1, then three zero padding bytes.
+            if rest.get(4..8) != Some(&[1, 0, 0, 0][..]) {
+                return None;
+            }
+            (
+                rest.len(),
+                "UBI/UBIFS is recognised, not unpacked (see docs/firmware.md)",
+            )
+        }
         _ => return None,
     };
     scan.container(
@@ -884,4 +935,52 @@ pub(crate) fn unsupported(scan: &mut Scan<'_>, fmt: Fmt, path: &str, data: &[u8]
         Some(&rest[..size]),
     );
     Some(size)
+}
+
+/// Linux `crc32(0, …)` as JFFS2 uses it: no pre- or post-inversion, so not zlib's value.
+fn crc32_linux(bytes: &[u8]) -> u32 {
+    let mut crc = 0u32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xedb8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    crc
+}
+
+/// A JFFS2 node header carries the CRC of its first 8 bytes in the file system's byte order.
+fn jffs2_header_crc_ok(node: &[u8]) -> bool {
+    let Some(head) = node.get(..12) else { return false };
+    let stored = [head[8], head[9], head[10], head[11]];
+    let crc = crc32_linux(&head[..8]);
+    if head[0] == 0x85 {
+        u32::from_le_bytes(stored) == crc
+    } else {
+        u32::from_be_bytes(stored) == crc
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_jffs2_magic_needs_its_header_crc() {
+        let mut node = vec![0x85, 0x19, 0x03, 0x20, 0x0c, 0, 0, 0];
+        assert!(!jffs2_header_crc_ok(&[node.clone(), vec![1, 2, 3, 4]].concat()));
+        node.extend(crc32_linux(&node).to_le_bytes());
+        assert!(jffs2_header_crc_ok(&node));
+    }
+
+    #[test]
+    fn files_are_recognised_by_their_first_bytes_only() {
+        assert_eq!(detect_at_start(b"hsqs...."), Some(Fmt::Squashfs));
+        assert_eq!(detect_at_start(b"070701"), Some(Fmt::Cpio));
+        assert_eq!(detect_at_start(b"text then hsqs"), None);
+    }
 }

@@ -29,6 +29,7 @@ mod formats;
 mod keys;
 pub mod model;
 pub mod sbom;
+mod squashfs_codec;
 mod walk;
 
 use std::fs::File;

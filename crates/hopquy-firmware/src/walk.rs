@@ -118,6 +118,7 @@ impl Scan<'_> {
     }
 
     pub(crate) fn limit(&mut self, limit: LimitKind, path: &str, offset: u64, detail: String) {
+        tracing::info!(?limit, path = ?path, offset, "firmware scan limit reached");
         self.limits_hit.push(LimitHit {
             limit,
             path: path.to_string(),
@@ -150,6 +151,7 @@ impl Scan<'_> {
         note: Option<String>,
         entropy_of: Option<&[u8]>,
     ) {
+        tracing::debug!(format = fmt.name(), path = ?path, offset, ?status, "container");
         self.containers.push(Container {
             format: fmt.name().to_string(),
             path: path.to_string(),
@@ -168,6 +170,10 @@ impl Scan<'_> {
         self.opts
             .max_file_bytes
             .min(self.opts.max_total_bytes.saturating_sub(self.produced))
+    }
+
+    pub(crate) fn produced(&self) -> u64 {
+        self.produced
     }
 
     /// Accounts for `n` produced bytes.

@@ -302,3 +302,106 @@ fn a_directory_is_refused_as_an_image() {
     let err = scan(&path, &options).unwrap_err();
     assert!(err.to_string().contains("image limit"), "{err}");
 }
+
+#[test]
+fn file_systems_without_a_reader_are_recognised_and_measured() {
+    fn crc32_linux(bytes: &[u8]) -> u32 {
+        let mut crc = 0u32;
+        for &b in bytes {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 != 0 {
+                    (crc >> 1) ^ 0xedb8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        crc
+    }
+    let mut jffs2 = vec![0x85, 0x19, 0x03, 0x20, 0x0c, 0, 0, 0];
+    jffs2.extend(crc32_linux(&jffs2).to_le_bytes());
+    jffs2.extend(noise(4096, 3));
+    let mut ubi = b"UBI#\x01\0\0\0".to_vec();
+    ubi.extend(noise(4096, 4));
+    let mut cramfs = vec![0x45, 0x3d, 0xcd, 0x28];
+    cramfs.extend(8192u32.to_le_bytes());
+    cramfs.extend([0u8; 8]);
+    cramfs.extend(b"Compressed ROMFS");
+    cramfs.extend(noise(8192 - 32, 5));
+    for (format, bytes) in [("jffs2", jffs2), ("ubi", ubi), ("cramfs", cramfs)] {
+        let mut image = vec![0u8; 512];
+        image.extend(&bytes);
+        let report = scan_bytes(format, &image, &ScanOptions::default());
+        let c = report
+            .containers
+            .iter()
+            .find(|c| c.format == format)
+            .unwrap_or_else(|| panic!("{format}: {:#?}", report.containers));
+        assert_eq!((c.status, c.offset), (ContainerStatus::Unsupported, 512), "{c:#?}");
+        assert!(c.entropy.unwrap() > 7.0, "{c:#?}");
+        assert!(report.inconclusive.is_some(), "{format}: nothing was unpacked");
+    }
+    // The same magic numbers without their header checks are chance, not containers.
+    let mut chance = vec![0u8; 512];
+    chance.extend(b"UBI#\x07\x07\x07\x07");
+    chance.extend([0x85, 0x19, 0x03, 0x20, 0x0c, 0, 0, 0, 1, 2, 3, 4]);
+    chance.extend([0x45, 0x3d, 0xcd, 0x28, 0, 0x20, 0, 0]);
+    let report = scan_bytes("chance", &chance, &ScanOptions::default());
+    assert!(report.containers.is_empty(), "{:#?}", report.containers);
+}
+
+/// Writes squashfs data blocks that decompress to 40 times their block: what a crafted
+/// bomb block inside an otherwise valid file system does.
+struct Inflating;
+
+impl backhand::compression::CompressionAction for Inflating {
+    type Error = backhand::BackhandError;
+    type Compressor = Compressor;
+    type FilesystemCompressor = backhand::FilesystemCompressor;
+    type SuperBlock = backhand::SuperBlock;
+
+    fn decompress(&self, bytes: &[u8], out: &mut Vec<u8>, c: Compressor) -> Result<(), Self::Error> {
+        backhand::compression::DefaultCompressor.decompress(bytes, out, c)
+    }
+
+    fn compress(&self, bytes: &[u8], fc: Self::FilesystemCompressor, block_size: u32) -> Result<Vec<u8>, Self::Error> {
+        if bytes.len() == block_size as usize {
+            use std::io::Write;
+            let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+            for _ in 0..40 {
+                e.write_all(bytes).unwrap();
+            }
+            return Ok(e.finish().unwrap());
+        }
+        backhand::compression::DefaultCompressor.compress(bytes, fc, block_size)
+    }
+}
+
+static INFLATING: Inflating = Inflating;
+
+#[test]
+fn a_squashfs_block_that_expands_past_the_block_size_is_refused() {
+    let zeros = vec![0u8; 512 * 1024];
+    let mut fs = backhand::FilesystemWriter::default();
+    fs.set_kind(backhand::kind::Kind::new_v4(&INFLATING));
+    fs.set_compressor(backhand::FilesystemCompressor::new(Compressor::Gzip, None).unwrap());
+    fs.push_file(
+        std::io::Cursor::new(zeros),
+        "zeros.bin",
+        backhand::NodeHeader::default(),
+    )
+    .unwrap();
+    let mut out = std::io::Cursor::new(Vec::new());
+    fs.write(&mut out).unwrap();
+    let image = out.into_inner();
+    assert!(image.len() < 64 * 1024, "{}", image.len());
+
+    let report = scan_bytes("bomb.sqfs", &image, &ScanOptions::default());
+    let sq = report.containers.iter().find(|c| c.format == "squashfs").unwrap();
+    assert_eq!(sq.status, ContainerStatus::Corrupt, "{sq:#?}");
+    assert!(
+        sq.note.as_deref().unwrap().contains("beyond the largest block size"),
+        "{sq:#?}"
+    );
+}
