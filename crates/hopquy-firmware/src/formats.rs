@@ -797,25 +797,55 @@ pub(crate) fn squashfs(scan: &mut Scan<'_>, path: &str, data: &[u8], offset: usi
     // scan's budget; the walk below reads the files, so it runs inside the same bound.
     let budget = scan.opts.max_total_bytes.saturating_sub(scan.produced());
     let _ = crate::squashfs_codec::with_budget(budget, || {
-        let reader = match backhand::FilesystemReader::from_reader_with_offset_and_kind(
+        let corrupt = |scan: &mut Scan<'_>, why: String| {
+            scan.container(
+                Fmt::Squashfs,
+                path,
+                offset,
+                size,
+                ContainerStatus::Corrupt,
+                None,
+                Some(format!("compression {comp_name}; {}", clean(&why, 200))),
+                None,
+            );
+        };
+        let squashfs = match backhand::Squashfs::from_reader_with_offset_and_kind(
             Cursor::new(fs_bytes),
             0,
             backhand::kind::Kind::new_v4(&crate::squashfs_codec::BOUNDED),
         ) {
-            Ok(r) => r,
-            Err(e) => {
+            Ok(s) => s,
+            Err(e) => return corrupt(scan, e.to_string()),
+        };
+        let remaining_entries = scan.opts.max_entries.saturating_sub(scan.entries_walked());
+        match crate::squashfs_tree::check(&squashfs, remaining_entries) {
+            Ok(_) => {}
+            Err(crate::squashfs_tree::Refusal::Malformed(why)) => return corrupt(scan, why),
+            Err(crate::squashfs_tree::Refusal::Entries(left)) => {
                 scan.container(
                     Fmt::Squashfs,
                     path,
                     offset,
                     size,
-                    ContainerStatus::Corrupt,
+                    ContainerStatus::Limited,
                     None,
-                    Some(format!("compression {comp_name}; {}", clean(&e.to_string(), 200))),
+                    Some(format!(
+                        "compression {comp_name}; more entries than the {left} the scan may still walk"
+                    )),
                     None,
+                );
+                scan.limit(
+                    LimitKind::Entries,
+                    path,
+                    offset as u64,
+                    format!("squashfs holds more than the {left} entries left of the entry limit; not walked"),
                 );
                 return;
             }
+        }
+        let reader = match squashfs.into_filesystem_reader() {
+            Ok(r) => r,
+            Err(e) => return corrupt(scan, e.to_string()),
         };
         let root = child(path, Fmt::Squashfs, offset);
         let mut entries = 0u64;

@@ -30,6 +30,7 @@ mod keys;
 pub mod model;
 pub mod sbom;
 mod squashfs_codec;
+mod squashfs_tree;
 mod walk;
 
 use std::fs::File;

@@ -172,6 +172,10 @@ impl Scan<'_> {
             .min(self.opts.max_total_bytes.saturating_sub(self.produced))
     }
 
+    pub(crate) fn entries_walked(&self) -> u64 {
+        self.entries
+    }
+
     pub(crate) fn produced(&self) -> u64 {
         self.produced
     }

@@ -405,3 +405,57 @@ fn a_squashfs_block_that_expands_past_the_block_size_is_refused() {
         "{sq:#?}"
     );
 }
+
+/// Makes every block "compress" to something larger, so the writer stores metadata
+/// uncompressed and the test can edit directory listings in place.
+struct Stored;
+
+impl backhand::compression::CompressionAction for Stored {
+    type Error = backhand::BackhandError;
+    type Compressor = Compressor;
+    type FilesystemCompressor = backhand::FilesystemCompressor;
+    type SuperBlock = backhand::SuperBlock;
+
+    fn decompress(&self, bytes: &[u8], out: &mut Vec<u8>, c: Compressor) -> Result<(), Self::Error> {
+        backhand::compression::DefaultCompressor.decompress(bytes, out, c)
+    }
+
+    fn compress(&self, bytes: &[u8], _: Self::FilesystemCompressor, _: u32) -> Result<Vec<u8>, Self::Error> {
+        Ok([bytes, &[0u8]].concat())
+    }
+}
+
+static STORED: Stored = Stored;
+
+/// A directory entry in an uncompressed listing: (offset of the entry, header base inode).
+fn listing_entry(image: &[u8], name: u8) -> (usize, u32) {
+    // The entry is the first of its listing: type 1 (directory), name_size 0, the name.
+    let at = memchr::memmem::find(image, &[0x01, 0x00, 0x00, 0x00, name]).unwrap() - 4;
+    let base = u32::from_le_bytes(image[at - 4..at].try_into().unwrap());
+    (at, base)
+}
+
+#[test]
+fn a_squashfs_directory_loop_is_refused_before_it_is_walked() {
+    let mut fs = backhand::FilesystemWriter::default();
+    fs.set_kind(backhand::kind::Kind::new_v4(&STORED));
+    let h = backhand::NodeHeader::default();
+    fs.push_dir("a", h).unwrap();
+    fs.push_dir("a/b", h).unwrap();
+    fs.push_dir("a/b/c", h).unwrap();
+    let mut out = std::io::Cursor::new(Vec::new());
+    fs.write(&mut out).unwrap();
+    let mut image = out.into_inner();
+
+    // Point /a/b/c at /a: a loop backhand would recurse around until the stack overflows.
+    let (a_at, a_base) = listing_entry(&image, b'a');
+    let a_key = i64::from(a_base) + i64::from(i16::from_le_bytes([image[a_at + 2], image[a_at + 3]]));
+    let (c_at, c_base) = listing_entry(&image, b'c');
+    let offset = i16::try_from(a_key - i64::from(c_base)).unwrap();
+    image[c_at + 2..c_at + 4].copy_from_slice(&offset.to_le_bytes());
+
+    let report = scan_bytes("loop.sqfs", &image, &ScanOptions::default());
+    let sq = report.containers.iter().find(|c| c.format == "squashfs").unwrap();
+    assert_eq!(sq.status, ContainerStatus::Corrupt, "{sq:#?}");
+    assert!(sq.note.as_deref().unwrap().contains("listed twice"), "{sq:#?}");
+}
