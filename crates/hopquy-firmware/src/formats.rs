@@ -690,6 +690,14 @@ pub(crate) fn zip(scan: &mut Scan<'_>, path: &str, data: &[u8], offset: usize, d
 // squashfs, through backhand
 // -------------------------------------------------------------------------------------
 
+/// Runs backhand on image bytes, turning a panic into an error. Backhand indexes some tables
+/// with values from the image (a file's fragment index, a fragment's offset) without a
+/// bounds check; a crafted image must give a `corrupt` file system, not end the scan.
+fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .map_err(|_| "malformed file system: the squashfs reader stopped on an out-of-range value".to_string())
+}
+
 pub(crate) fn squashfs(scan: &mut Scan<'_>, path: &str, data: &[u8], offset: usize, depth: u32) -> Option<usize> {
     let fs_bytes = &data[offset..];
     let sb = fs_bytes.get(..96)?;
@@ -809,13 +817,16 @@ pub(crate) fn squashfs(scan: &mut Scan<'_>, path: &str, data: &[u8], offset: usi
                 None,
             );
         };
-        let squashfs = match backhand::Squashfs::from_reader_with_offset_and_kind(
-            Cursor::new(fs_bytes),
-            0,
-            backhand::kind::Kind::new_v4(&crate::squashfs_codec::BOUNDED),
-        ) {
-            Ok(s) => s,
-            Err(e) => return corrupt(scan, e.to_string()),
+        let squashfs = match guarded(|| {
+            backhand::Squashfs::from_reader_with_offset_and_kind(
+                Cursor::new(fs_bytes),
+                0,
+                backhand::kind::Kind::new_v4(&crate::squashfs_codec::BOUNDED),
+            )
+        }) {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => return corrupt(scan, e.to_string()),
+            Err(why) => return corrupt(scan, why),
         };
         let remaining_entries = scan.opts.max_entries.saturating_sub(scan.entries_walked());
         match crate::squashfs_tree::check(&squashfs, remaining_entries) {
@@ -843,9 +854,10 @@ pub(crate) fn squashfs(scan: &mut Scan<'_>, path: &str, data: &[u8], offset: usi
                 return;
             }
         }
-        let reader = match squashfs.into_filesystem_reader() {
-            Ok(r) => r,
-            Err(e) => return corrupt(scan, e.to_string()),
+        let reader = match guarded(|| squashfs.into_filesystem_reader()) {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => return corrupt(scan, e.to_string()),
+            Err(why) => return corrupt(scan, why),
         };
         let root = child(path, Fmt::Squashfs, offset);
         let mut entries = 0u64;
@@ -872,11 +884,22 @@ pub(crate) fn squashfs(scan: &mut Scan<'_>, path: &str, data: &[u8], offset: usi
                         );
                         EntryKind::Dir
                     } else {
-                        let read = reader
-                            .file(file)
-                            .reader()
-                            .take(cap.saturating_add(1))
-                            .read_to_end(&mut content);
+                        // Backhand indexes the fragment table with this unchecked.
+                        let fragment = file.frag_index();
+                        let fragments = reader.fragments.as_ref().map_or(0, Vec::len);
+                        let read = if fragment != 0xffff_ffff && fragment >= fragments {
+                            Err(format!("fragment {fragment} of a {fragments}-entry table"))
+                        } else {
+                            guarded(|| {
+                                reader
+                                    .file(file)
+                                    .reader()
+                                    .take(cap.saturating_add(1))
+                                    .read_to_end(&mut content)
+                                    .map_err(|e| e.to_string())
+                            })
+                            .and_then(|r| r)
+                        };
                         if let Err(e) = read {
                             status = ContainerStatus::Corrupt;
                             if errors.len() < 5 {

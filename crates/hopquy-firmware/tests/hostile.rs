@@ -459,3 +459,29 @@ fn a_squashfs_directory_loop_is_refused_before_it_is_walked() {
     assert_eq!(sq.status, ContainerStatus::Corrupt, "{sq:#?}");
     assert!(sq.note.as_deref().unwrap().contains("listed twice"), "{sq:#?}");
 }
+
+#[test]
+fn a_squashfs_file_with_an_out_of_range_fragment_is_corrupt_not_a_crash() {
+    let mut fs = backhand::FilesystemWriter::default();
+    fs.set_kind(backhand::kind::Kind::new_v4(&STORED));
+    let content = vec![b'x'; 1234];
+    fs.push_file(
+        std::io::Cursor::new(content),
+        "tail.bin",
+        backhand::NodeHeader::default(),
+    )
+    .unwrap();
+    let mut out = std::io::Cursor::new(Vec::new());
+    fs.write(&mut out).unwrap();
+    let mut image = out.into_inner();
+
+    // Basic file inode: … frag_index (0), block_offset (0), file_size (1234).
+    let pattern = [0, 0, 0, 0, 0, 0, 0, 0, 0xd2, 0x04, 0, 0];
+    let at = memchr::memmem::find(&image, &pattern).unwrap();
+    image[at..at + 4].copy_from_slice(&0x1000u32.to_le_bytes());
+
+    let report = scan_bytes("frag.sqfs", &image, &ScanOptions::default());
+    let sq = report.containers.iter().find(|c| c.format == "squashfs").unwrap();
+    assert_eq!(sq.status, ContainerStatus::Corrupt, "{sq:#?}");
+    assert!(sq.note.as_deref().unwrap().contains("tail.bin"), "{sq:#?}");
+}
