@@ -111,7 +111,7 @@ fn check_dictionaries(scan: &mut Scan<'_>, path: &str, offset: u64, user: &str, 
         if !tried.insert(credential.password.as_str()) {
             continue;
         }
-        if pwhash::unix::verify(&credential.password, hash) {
+        if verify(&credential.password, hash) {
             let dictionary = credential.dictionary.clone();
             let index = scan.opts.credentials[..i]
                 .iter()
@@ -121,6 +121,17 @@ fn check_dictionaries(scan: &mut Scan<'_>, path: &str, offset: u64, user: &str, 
         }
     }
     None
+}
+
+/// pwhash 1.0 decodes salts with `char - 0x20`, which underflows on control characters
+/// (a panic with overflow checks); only crypt(3)'s own alphabet is handed to it, and a panic
+/// it still has is a failed match, not a failed scan.
+fn verify(password: &str, hash: &str) -> bool {
+    let crypt_alphabet = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '/' | '$' | '=');
+    if hash.len() > 256 || !hash.chars().all(crypt_alphabet) {
+        return false;
+    }
+    std::panic::catch_unwind(|| pwhash::unix::verify(password, hash)).unwrap_or(false)
 }
 
 fn too_costly(hash: &str) -> Option<String> {
@@ -194,6 +205,19 @@ mod tests {
             redacted_line(&["root", "abJnggxhB/yWI", "0"]),
             "root:<redacted 13 chars>:0"
         );
+    }
+
+    #[test]
+    fn hostile_hash_strings_are_no_match_and_no_panic() {
+        assert!(verify("12345", "$1$hqtest$Q9PtxQkMFXFDIl/gzSpB80"));
+        for hostile in [
+            "$1$\u{1}\u{2}$abc",
+            "\u{7}bcdefghijklm",
+            "$6$rounds=\u{0}$x$y",
+            "$5$\u{1f}",
+        ] {
+            assert!(!verify("12345", hostile), "{hostile:?}");
+        }
     }
 
     #[test]

@@ -720,7 +720,8 @@ pub(crate) fn squashfs(scan: &mut Scan<'_>, path: &str, data: &[u8], offset: usi
     let block_log = le16(sb, 22)?;
     let major = le16(sb, 28)?;
     let bytes_used = le64(sb, 40)?;
-    if !(block_size.is_power_of_two() && (4096..=1 << 20).contains(&block_size)) || 1u32 << block_log != block_size {
+    let log_matches = 1u32.checked_shl(u32::from(block_log)) == Some(block_size);
+    if !(block_size.is_power_of_two() && (4096..=1 << 20).contains(&block_size) && log_matches) {
         return None;
     }
     if major != 4 {

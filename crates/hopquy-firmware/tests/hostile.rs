@@ -485,3 +485,28 @@ fn a_squashfs_file_with_an_out_of_range_fragment_is_corrupt_not_a_crash() {
     assert_eq!(sq.status, ContainerStatus::Corrupt, "{sq:#?}");
     assert!(sq.note.as_deref().unwrap().contains("tail.bin"), "{sq:#?}");
 }
+
+#[test]
+fn values_that_overflowed_under_fuzzing_are_handled() {
+    // A squashfs block_log of 40 (a shift past 32 bits).
+    let mut fs = squashfs(&with_dirs(&bad_rootfs_nodes(&bad_shadow())), Compressor::Gzip);
+    fs[22..24].copy_from_slice(&40u16.to_le_bytes());
+    let report = scan_bytes("log.sqfs", &fs, &ScanOptions::default());
+    assert!(
+        report.containers.iter().all(|c| c.format != "squashfs"),
+        "{:#?}",
+        report.containers
+    );
+
+    // Control characters in a hash, which pwhash 1.0 underflows on.
+    let shadow = "admin:$1$\u{1}\u{2}\u{3}$Q9PtxQkMFXFDIl/gzSpB80:19000::::::\nroot:\u{7}bcdefghijklm:1::::::\n";
+    let image = cpio(&with_dirs(&[("etc/shadow".to_string(), shadow.as_bytes().to_vec())]));
+    let report = scan_bytes("ctl.cpio", &image, &dictionary_options());
+    assert_eq!(
+        findings(&report, FindingKind::FixedAccount).len(),
+        2,
+        "{:#?}",
+        report.findings
+    );
+    assert!(findings(&report, FindingKind::DefaultCredential).is_empty());
+}
