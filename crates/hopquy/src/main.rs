@@ -70,6 +70,10 @@ enum Command {
     /// Single protocol checks with optional --json output.
     #[command(subcommand)]
     Probe(commands::probe::ProbeCommand),
+    /// Firmware images: `hopquy firmware scan IMAGE` unpacks one in memory and reports keys,
+    /// fixed accounts, debug services, components (SBOM) and update integrity.
+    #[command(subcommand)]
+    Firmware(commands::firmware::FirmwareCommand),
 }
 
 #[derive(Args, Debug)]
@@ -356,6 +360,7 @@ async fn dispatch(cli: Cli) -> Result<u8, CliError> {
         Command::Rerun(args) => commands::run::rerun(args).await,
         Command::Keygen(args) => commands::evidence::keygen(args),
         Command::Probe(cmd) => commands::probe::probe(cmd).await,
+        Command::Firmware(cmd) => commands::firmware::firmware(suite_root, cmd),
         Command::Plan(args) => commands::plan::plan(suite_root, args),
         Command::Answers(AnswersCommand::Template(args)) => commands::plan::answers_template(suite_root, args),
     }

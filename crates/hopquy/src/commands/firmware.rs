@@ -1,0 +1,233 @@
+//! `hopquy firmware scan IMAGE [--json] [--out DIR]`: the firmware image a manufacturer
+//! submits becomes a report (containers, findings, components, update integrity) and a
+//! CycloneDX SBOM. Exit 0 when the scan completed, whatever it found; 2 when the image is not
+//! a readable regular file (or too large); 3 when `--out` cannot be written.
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Subcommand};
+use hopquy_evidence::sanitize_text;
+use hopquy_firmware::{FirmwareReport, KnownCredential, ScanOptions, Severity};
+
+use crate::exit::{self, CliError};
+
+#[derive(Subcommand, Debug)]
+pub enum FirmwareCommand {
+    /// Unpack a firmware image in memory (bounded) and report keys, fixed accounts, debug
+    /// services, components (CycloneDX SBOM) and update integrity.
+    Scan(ScanArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ScanArgs {
+    /// The firmware image file.
+    pub image: PathBuf,
+    /// Print the report as one JSON document on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Write report.json and sbom.cdx.json into this directory (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+pub fn firmware(suite_root: Option<PathBuf>, cmd: FirmwareCommand) -> Result<u8, CliError> {
+    match cmd {
+        FirmwareCommand::Scan(args) => scan(suite_root, args),
+    }
+}
+
+fn scan(suite_root: Option<PathBuf>, args: ScanArgs) -> Result<u8, CliError> {
+    if let Some(out) = &args.out
+        && out.exists()
+        && !out.is_dir()
+    {
+        return Err(CliError::Usage(format!(
+            "--out {}: exists and is not a directory",
+            out.display()
+        )));
+    }
+    let options = ScanOptions {
+        credentials: dictionaries(suite_root)?,
+        ..ScanOptions::default()
+    };
+    let report = hopquy_firmware::scan(&args.image, &options).map_err(|e| CliError::Input(e.to_string()))?;
+    let report_json = serde_json::to_string_pretty(&report).unwrap_or_default();
+    if let Some(out) = &args.out {
+        let sbom = serde_json::to_string_pretty(&hopquy_firmware::sbom::cyclonedx(&report)).unwrap_or_default();
+        fs::create_dir_all(out).map_err(CliError::io(format!("cannot create {}", out.display())))?;
+        write_atomic(&out.join("report.json"), report_json.as_bytes())?;
+        write_atomic(&out.join("sbom.cdx.json"), sbom.as_bytes())?;
+    }
+    if args.json {
+        outln!("{report_json}");
+    } else {
+        print_human(&report, args.out.as_deref());
+    }
+    Ok(exit::PASS)
+}
+
+/// The suite's credential dictionaries (`test-cases/data/*.toml`). Without a suite the scan
+/// still runs; the lab is told that hashes were not checked against any dictionary.
+fn dictionaries(suite_root: Option<PathBuf>) -> Result<Vec<KnownCredential>, CliError> {
+    let explicit = suite_root.is_some();
+    let root = match crate::suite::locate(suite_root) {
+        Ok(root) => root,
+        Err(e) if !explicit => {
+            errln!("warning: {e}; password hashes are not checked against the default-credential dictionaries");
+            return Ok(Vec::new());
+        }
+        Err(e) => return Err(e),
+    };
+    let suite = crate::suite::load_suite(&root)?;
+    Ok(suite
+        .credential_dictionaries
+        .iter()
+        .flat_map(|d| {
+            d.dictionary.credential.iter().map(|c| KnownCredential {
+                dictionary: d.name.clone(),
+                username: c.username.clone(),
+                password: c.password.clone(),
+            })
+        })
+        .collect())
+}
+
+/// Temporary file in the same directory, fsync, rename: a reader sees the old file or the
+/// whole new one, never half a report.
+fn write_atomic(target: &Path, bytes: &[u8]) -> Result<(), CliError> {
+    let dir = target.parent().unwrap_or(Path::new("."));
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let context = || format!("cannot write {}", target.display());
+    let result = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
+        .and_then(|()| fs::rename(&tmp, target));
+    if let Err(e) = result {
+        let _ = fs::remove_file(&tmp);
+        return Err(CliError::Io {
+            context: context(),
+            source: e,
+        });
+    }
+    Ok(())
+}
+
+fn label(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Critical => "CRITICAL",
+        Severity::High => "HIGH",
+        Severity::Medium => "medium",
+        Severity::Low => "low",
+        Severity::Info => "info",
+    }
+}
+
+/// The fixed string an enum serialises to (`unpacked`, `crc_only`…), as in report.json.
+fn as_str(value: impl serde::Serialize) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+fn shown_path(path: &str) -> String {
+    if path.is_empty() {
+        "(image)".into()
+    } else {
+        sanitize_text(path)
+    }
+}
+
+fn print_human(report: &FirmwareReport, out: Option<&Path>) {
+    let image = &report.image;
+    outln!(
+        "{}: {} bytes, sha256 {}, entropy {:.3} bits/byte",
+        sanitize_text(&image.name),
+        image.size,
+        image.sha256,
+        image.entropy
+    );
+    outln!("containers ({}):", report.containers.len());
+    for c in &report.containers {
+        let mut line = format!(
+            "  {} at {}@{:#x}, {} bytes, {}",
+            c.format,
+            shown_path(&c.path),
+            c.offset,
+            c.size,
+            as_str(c.status)
+        );
+        if let Some(n) = c.entries {
+            line.push_str(&format!(", {n} entries"));
+        }
+        if let Some(h) = c.entropy {
+            line.push_str(&format!(", entropy {h:.3}"));
+        }
+        if let Some(note) = &c.note {
+            line.push_str(&format!(" — {}", sanitize_text(note)));
+        }
+        outln!("{line}");
+    }
+    let mut by_severity = report.findings.clone();
+    by_severity.sort_by(|a, b| b.severity.cmp(&a.severity).then_with(|| a.path.cmp(&b.path)));
+    outln!("findings ({}):", by_severity.len());
+    for f in &by_severity {
+        outln!(
+            "  {:<8} {}@{:#x}: {}",
+            label(f.severity),
+            shown_path(&f.path),
+            f.offset,
+            sanitize_text(&f.title)
+        );
+        if !f.excerpt.is_empty() {
+            outln!("           | {}", sanitize_text(&f.excerpt));
+        }
+        if let Some(fp) = &f.fingerprint {
+            outln!("           fingerprint {fp}");
+        }
+    }
+    let inventory: Vec<String> = report
+        .inventory
+        .iter()
+        .map(|c| format!("{} {}", c.name, c.version))
+        .collect();
+    outln!(
+        "components: {}",
+        if inventory.is_empty() {
+            "none recognised".into()
+        } else {
+            sanitize_text(&inventory.join(", "))
+        }
+    );
+    outln!(
+        "update integrity: {} — {}",
+        as_str(report.update_integrity.verdict),
+        sanitize_text(&report.update_integrity.evidence.join("; "))
+    );
+    for l in &report.limits_hit {
+        outln!(
+            "limit reached at {}@{:#x}: {}",
+            shown_path(&l.path),
+            l.offset,
+            sanitize_text(&l.detail)
+        );
+    }
+    if let Some(why) = &report.inconclusive {
+        outln!("INCONCLUSIVE: {}", sanitize_text(why));
+    }
+    if let Some(dir) = out {
+        outln!(
+            "wrote {} and {}",
+            dir.join("report.json").display(),
+            dir.join("sbom.cdx.json").display()
+        );
+    }
+}
