@@ -9,4 +9,5 @@ mod cli;
 mod demo;
 mod evidence;
 mod hostile;
+mod known_vulns;
 mod plan;
