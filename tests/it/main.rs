@@ -10,4 +10,5 @@ mod demo;
 mod evidence;
 mod firmware;
 mod hostile;
+mod known_vulns;
 mod plan;

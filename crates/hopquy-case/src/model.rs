@@ -125,6 +125,31 @@ pub struct CaseFile {
     /// References (EN 303 645 provision, TS 103 701 test case, Decision 724 item).
     #[serde(default)]
     pub references: Vec<String>,
+    /// Known vulnerabilities the case detects (`[[cves]]`): a known-vulnerability case names
+    /// each CVE it decides, so `hopquy list --cve`, the report and SARIF can show it.
+    #[serde(default)]
+    pub cves: Vec<CveEntry>,
+}
+
+/// One known vulnerability a case detects. Checked in `check/case.rs`: the id's form, the
+/// score's range, a `https://` URL, no CVE listed twice.
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CveEntry {
+    /// `CVE-YYYY-NNNN…`, as NVD spells it.
+    #[schemars(with = "String")]
+    pub id: Spanned<String>,
+    /// CVSS v3.x base score (0.0–10.0), as NVD gives it.
+    #[schemars(with = "f64")]
+    pub cvss: Spanned<f64>,
+    /// Whether CISA's Known Exploited Vulnerabilities catalogue lists it.
+    pub kev: bool,
+    /// Affected products and firmware ranges, where public (free text, with its source).
+    #[serde(default)]
+    pub affected: Option<String>,
+    /// Advisory or NVD page; SARIF rules point their `helpUri` at it.
+    #[schemars(with = "String")]
+    pub url: Spanned<String>,
 }
 
 fn default_effect() -> Effect {
@@ -397,6 +422,21 @@ pub struct Expectation {
     /// The observation is present (true) or absent/null (false).
     #[serde(default)]
     pub exists: Option<bool>,
+    /// The version read from the observation is lower than this one (numbers compared in
+    /// order: `V5.4.0 build 160530` < `5.5.800 build 210628`). For checks decided by the
+    /// firmware the device reports when no harmless request proves the flaw.
+    #[serde(default)]
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub version_below: Option<toml::Value>,
+    /// The version read from the observation is this one or higher.
+    #[serde(default)]
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub version_at_least: Option<toml::Value>,
+    /// With `version_below`/`version_at_least`: a regular expression whose capture groups
+    /// (joined by spaces; the whole match without groups) pick the version out of the
+    /// observation, e.g. `'build\s*(\d{6})'`. Without it the whole observation is read.
+    #[serde(default)]
+    pub version_from: Option<String>,
     /// Default `fail`.
     #[serde(default)]
     pub otherwise: Option<Otherwise>,

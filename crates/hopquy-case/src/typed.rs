@@ -16,7 +16,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::model::{
-    CaseFile, CaseKind, CaseStatus, Effect, Expectation, Measures, Method, Param, SimFixtures, StepFile,
+    CaseFile, CaseKind, CaseStatus, CveEntry, Effect, Expectation, Measures, Method, Param, SimFixtures, StepFile,
 };
 
 /// Declares a struct whose `KEYS` are its field names, so the key list cannot drift from the
@@ -923,6 +923,7 @@ pub struct Case {
     pub steps: Vec<Step>,
     pub sim: Option<SimFixtures>,
     pub references: Vec<String>,
+    pub cves: Vec<CveEntry>,
 }
 
 impl TryFrom<CaseFile> for Case {
@@ -955,6 +956,7 @@ impl TryFrom<CaseFile> for Case {
             steps,
             sim: file.sim,
             references: file.references,
+            cves: file.cves,
         })
     }
 }

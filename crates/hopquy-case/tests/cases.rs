@@ -795,3 +795,98 @@ fn a_dictionary_on_a_single_credential_action_is_rejected_at_its_value() {
         .unwrap_or_else(|| panic!("{diagnostics:#?}"));
     assert_eq!(found.line, line_of(&text, "dictionary:default-credentials"));
 }
+
+const CVE_OK: &str = "[[cves]]\nid = \"CVE-2017-7921\"\ncvss = 10.0\nkev = true\naffected = \"Hikvision V5.2.0–V5.4.0\"\nurl = \"https://nvd.nist.gov/vuln/detail/CVE-2017-7921\"\n\n[sim]";
+
+#[test]
+fn a_case_carries_its_cves() {
+    let fixture = Fixture::new();
+    let text = variant("[sim]", CVE_OK);
+    let path = fixture.write("lockout-http.toml", &text);
+    let loaded = hopquy_case::load_case(&path).unwrap_or_else(|d| panic!("{}", hopquy_case::render_diagnostics(&d)));
+    let cve = &loaded.case.cves[0];
+    assert_eq!(
+        (cve.id.get_ref().as_str(), *cve.cvss.get_ref(), cve.kev),
+        ("CVE-2017-7921", 10.0, true)
+    );
+}
+
+#[test]
+fn bad_cve_entries_are_reported_where_they_are() {
+    let fixture = Fixture::new();
+    let broken = CVE_OK
+        .replace("CVE-2017-7921\"\ncvss", "CVE-17-7921\"\ncvss")
+        .replace("cvss = 10.0", "cvss = 11.5")
+        .replace("url = \"https://", "url = \"http://")
+        .replace("[sim]", "[[cves]]\nid = \"CVE-2021-36260\"\ncvss = 9.8\nkev = true\nurl = \"https://x\"\n\n[[cves]]\nid = \"CVE-2021-36260\"\ncvss = 9.8\nkev = true\nurl = \"https://x\"\n\n[sim]");
+    let text = variant("[sim]", &broken);
+    let diagnostics = case_errors(&fixture, "lockout-http", &text);
+    let messages: Vec<&str> = diagnostics.iter().map(|d| d.message.as_str()).collect();
+    assert!(
+        messages.contains(&"`CVE-17-7921` is not a CVE id (cves entry 1)"),
+        "{messages:?}"
+    );
+    assert!(
+        messages.contains(&"CVSS score 11.5 is out of range (CVE-17-7921)"),
+        "{messages:?}"
+    );
+    assert!(
+        messages.contains(&"`url` of CVE-17-7921 is not an https:// address"),
+        "{messages:?}"
+    );
+    assert!(
+        messages.contains(&"`CVE-2021-36260` is listed twice in `cves`"),
+        "{messages:?}"
+    );
+    let bad_id = diagnostics.iter().find(|d| d.message.contains("not a CVE id")).unwrap();
+    assert_eq!(bad_id.line, line_of(&text, "CVE-17-7921"));
+    // An unknown key in an entry is an error too, not dropped.
+    let text = variant("[sim]", &CVE_OK.replace("kev = true", "kev = true\nepss = 0.9"));
+    let diagnostics = case_errors(&fixture, "lockout-http", &text);
+    assert!(diagnostics[0].message.contains("epss"), "{}", diagnostics[0]);
+}
+
+/// The burst step's one expectation, to swap its operator.
+const BURST_EXPECT: &str = "fresh_connection = true\n[[steps.expect]]\nthat = \"accepted\"\nequals = 0";
+const BURST_HEAD: &str = "fresh_connection = true\n[[steps.expect]]\nthat = \"accepted\"\n";
+
+#[test]
+fn version_operators_need_a_version_and_version_from_needs_them() {
+    let fixture = Fixture::new();
+    let text = variant(BURST_EXPECT, &format!("{BURST_HEAD}version_below = \"none\""));
+    let diagnostics = case_errors(&fixture, "lockout-http", &text);
+    assert!(
+        diagnostics
+            .iter()
+            .any(|d| d.message.starts_with("`version_below` needs a version")),
+        "{diagnostics:?}"
+    );
+    let text = variant(
+        BURST_EXPECT,
+        &format!("{BURST_HEAD}equals = 0\nversion_from = 'build (\\d+)'"),
+    );
+    let diagnostics = case_errors(&fixture, "lockout-http", &text);
+    assert!(
+        diagnostics
+            .iter()
+            .any(|d| d.message.starts_with("`version_from` without a version comparison")),
+        "{diagnostics:?}"
+    );
+    let text = variant(
+        BURST_EXPECT,
+        &format!("{BURST_HEAD}version_at_least = \"5.5\"\nversion_from = 'build (\\d+'"),
+    );
+    let diagnostics = case_errors(&fixture, "lockout-http", &text);
+    assert!(
+        diagnostics.iter().any(|d| d
+            .message
+            .starts_with("`version_from` is not a valid regular expression")),
+        "{diagnostics:?}"
+    );
+    let text = variant(
+        BURST_EXPECT,
+        &format!("{BURST_HEAD}version_at_least = \"5.5\"\nversion_from = 'build (\\d+)'"),
+    );
+    let path = fixture.write("lockout-http.toml", &text);
+    assert!(hopquy_case::load_case(&path).is_ok());
+}

@@ -18,6 +18,22 @@ fn the_documented_worked_example_loads() {
     assert_eq!(loaded.case.steps.len(), 4);
 }
 
+/// The known-vulnerability worked example is the shipped case, word for word, and loads.
+#[test]
+fn the_known_vulnerability_example_is_the_shipped_case() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let doc = std::fs::read_to_string(root.join("docs/case-format.md")).unwrap();
+    let marker = doc.find("<!-- known-vulnerability-example").unwrap();
+    let block_start = doc[marker..].find("```toml\n").unwrap() + marker + "```toml\n".len();
+    let block_end = doc[block_start..].find("\n```").unwrap() + block_start + 1;
+    let shipped =
+        root.join("test-cases/2.2-vulnerability-management/known-vulns/cve-2017-7921-hikvision-snapshot.toml");
+    assert_eq!(&doc[block_start..block_end], std::fs::read_to_string(&shipped).unwrap());
+    let loaded = hopquy_case::load_case(&shipped)
+        .unwrap_or_else(|diagnostics| panic!("{}", hopquy_case::render_diagnostics(&diagnostics)));
+    assert_eq!(loaded.case.cves[0].id.get_ref(), "CVE-2017-7921");
+}
+
 /// The documented operators are exactly the validator's.
 #[test]
 fn the_documented_operators_are_the_validators() {

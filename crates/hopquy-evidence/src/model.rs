@@ -342,6 +342,23 @@ pub struct CaseResult {
     /// Additive (v1): why an inconclusive or error verdict could not be decided.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cause: Option<Cause>,
+    /// Additive (v1): the known vulnerabilities the case detects; a `fail` means the device
+    /// still has them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cves: Vec<CveRef>,
+}
+
+/// A known vulnerability a case detects, as results.json, the report and SARIF name it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct CveRef {
+    /// `CVE-YYYY-NNNN…`.
+    pub id: String,
+    /// CVSS v3.x base score.
+    pub cvss: f64,
+    /// Listed in CISA's Known Exploited Vulnerabilities catalogue.
+    pub kev: bool,
+    /// Advisory or NVD page.
+    pub url: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]

@@ -173,6 +173,8 @@ struct CaseView {
     title: Option<String>,
     kind: String,
     clauses: String,
+    /// Known vulnerabilities the case detects (empty for other cases).
+    cves: Vec<CveView>,
     verdict: VerdictView,
     started: String,
     finished: String,
@@ -182,6 +184,15 @@ struct CaseView {
     /// Whether some step has observations, which the appendix prints (not the case body).
     has_observations: bool,
     evidence: Vec<EvidenceLink>,
+}
+
+#[derive(Debug, Serialize)]
+struct CveView {
+    id: String,
+    cvss: String,
+    kev: bool,
+    /// Only an https:// address is linked; anything else is shown as text.
+    href: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -373,6 +384,18 @@ fn build_view(results: &Results, ctx: &ReportContext) -> ReportView {
             title: case.title.as_deref().map(clean),
             kind: kind_label(case.kind),
             clauses: clean(&case.clauses.join(", ")),
+            cves: case
+                .cves
+                .iter()
+                .map(|cve| CveView {
+                    id: clean(&cve.id),
+                    cvss: format!("{:.1}", cve.cvss),
+                    kev: cve.kev,
+                    href: Some(cve.url.trim())
+                        .filter(|url| url.starts_with("https://") && !url.chars().any(char::is_whitespace))
+                        .map(clean),
+                })
+                .collect(),
             verdict: verdict_view(case.verdict),
             started: format_time(case.started.as_deref()),
             finished: format_time(case.finished.as_deref()),
@@ -570,6 +593,32 @@ mod tests {
         assert_eq!(href_for("javascript:alert(1)"), None);
         assert_eq!(href_for("/etc/passwd"), None);
         assert_eq!(href_for("../x"), None);
+    }
+
+    #[test]
+    fn cve_cases_show_their_ids_linked_and_kev_marked() {
+        let results: Results = serde_json::from_value(serde_json::json!({
+            "schema_version": 1, "regulation": "qcvn135-2024",
+            "tool": {"name": "hopquy", "version": "0"},
+            "device": {"vendor": "v", "model": "m", "firmware": "f"},
+            "started": "2026-03-01T10:00:00+07:00", "finished": "2026-03-01T10:00:01+07:00",
+            "clauses": [],
+            "cases": [{"id": "cve-a", "clauses": ["2.2.1"], "kind": "automated", "verdict": "fail",
+                       "summary": "s", "evidence": [],
+                       "cves": [{"id": "CVE-2021-36260", "cvss": 9.8, "kev": true,
+                                 "url": "https://nvd.nist.gov/vuln/detail/CVE-2021-36260"},
+                                {"id": "CVE-2017-7577", "cvss": 7.5, "kev": false,
+                                 "url": "javascript:alert(1)"}]}]
+        }))
+        .unwrap();
+        let html = render_report(&results, &ReportContext::default()).unwrap();
+        // Autoescape writes `/` as `&#x2f;` inside the attribute; a browser reads it back.
+        let link =
+            r#"<a href="https:&#x2f;&#x2f;nvd.nist.gov&#x2f;vuln&#x2f;detail&#x2f;CVE-2021-36260">CVE-2021-36260</a>"#;
+        assert!(html.contains(link), "{html}");
+        assert!(html.contains("CVSS 9.8 · CISA KEV"));
+        assert!(html.contains("CVE-2017-7577</span> CVSS 7.5"), "shown, not linked");
+        assert!(!html.contains("javascript:alert"));
     }
 
     #[test]

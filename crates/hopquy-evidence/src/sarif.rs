@@ -52,6 +52,9 @@ struct Driver {
 struct Rule {
     id: String,
     short_description: Text,
+    /// A known-vulnerability case points at its (first) CVE's advisory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    help_uri: Option<String>,
     properties: RuleProperties,
 }
 
@@ -59,8 +62,14 @@ struct Rule {
 struct RuleProperties {
     clauses: Vec<String>,
     kind: String,
-    /// Dashboards filter on tags; the clause ids are what a lab searches for.
+    /// Dashboards filter on tags; the clause ids are what a lab searches for, and the CVE
+    /// ids (with `security`, and `kev` for actively exploited ones) what a PSIRT searches for.
     tags: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    cves: Vec<String>,
+    /// GitHub code scanning ranks security rules by this (the highest CVSS score, as text).
+    #[serde(rename = "security-severity", skip_serializing_if = "Option::is_none")]
+    security_severity: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -133,6 +142,8 @@ struct DeviceProperties {
 struct ResultProperties {
     verdict: &'static str,
     clauses: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    cves: Vec<String>,
     /// Bundle-relative paths of the files the verdict rests on.
     evidence: Vec<String>,
 }
@@ -162,6 +173,10 @@ fn result_message(case: &CaseResult) -> String {
         Verdict::Inconclusive => format!("Inconclusive, evidence could not be obtained: {summary}"),
         _ => summary,
     }
+}
+
+fn cve_ids(case: &CaseResult) -> Vec<String> {
+    case.cves.iter().map(|cve| sanitize_text(&cve.id)).collect()
 }
 
 fn device_location(results: &Results) -> LogicalLocation {
@@ -199,9 +214,30 @@ fn log(results: &Results) -> SarifLog {
         }
         rule_index_of.insert(case.id.as_str(), rules.len());
         let clauses: Vec<String> = case.clauses.iter().map(|c| sanitize_text(c)).collect();
+        let cves = cve_ids(case);
         let mut tags = clauses.clone();
+        tags.extend(cves.iter().cloned());
+        if !cves.is_empty() {
+            tags.push("security".to_owned());
+        }
+        if case.cves.iter().any(|cve| cve.kev) {
+            tags.push("kev".to_owned());
+        }
         tags.sort();
         tags.dedup();
+        let help_uri = case
+            .cves
+            .iter()
+            .map(|cve| cve.url.trim())
+            .find(|url| url.starts_with("https://") && !url.chars().any(char::is_whitespace))
+            .map(sanitize_text);
+        let security_severity = case
+            .cves
+            .iter()
+            .map(|cve| cve.cvss)
+            .filter(|score| score.is_finite() && (0.0..=10.0).contains(score))
+            .reduce(f64::max)
+            .map(|score| format!("{score:.1}"));
         let title = case
             .title
             .as_deref()
@@ -213,10 +249,13 @@ fn log(results: &Results) -> SarifLog {
             short_description: Text {
                 text: sanitize_text(title),
             },
+            help_uri,
             properties: RuleProperties {
                 clauses,
                 kind: case.kind.as_str().to_owned(),
                 tags,
+                cves,
+                security_severity,
             },
         });
     }
@@ -240,6 +279,7 @@ fn log(results: &Results) -> SarifLog {
                 properties: ResultProperties {
                     verdict: case.verdict.as_str(),
                     clauses: case.clauses.iter().map(|c| sanitize_text(c)).collect(),
+                    cves: cve_ids(case),
                     evidence: case.evidence.iter().map(|e| sanitize_text(e)).collect(),
                 },
             })
@@ -307,6 +347,37 @@ mod tests {
         assert_eq!(sarif_level(Verdict::Inconclusive), Some("note"));
         assert_eq!(sarif_level(Verdict::Pass), None);
         assert_eq!(sarif_level(Verdict::NotApplicable), None);
+    }
+
+    #[test]
+    fn cve_cases_get_a_help_uri_and_cve_tags() {
+        let results: Results = serde_json::from_value(serde_json::json!({
+            "schema_version": 1, "regulation": "qcvn135-2024",
+            "tool": {"name": "hopquy", "version": "0"},
+            "device": {"vendor": "v", "model": "m", "firmware": "f"},
+            "started": "2026-03-01T10:00:00+07:00", "finished": "2026-03-01T10:00:01+07:00",
+            "clauses": [],
+            "cases": [
+                {"id": "cve-a", "clauses": ["2.2.1"], "kind": "automated", "verdict": "fail",
+                 "summary": "s", "evidence": [],
+                 "cves": [{"id": "CVE-2017-7921", "cvss": 10.0, "kev": true,
+                           "url": "https://nvd.nist.gov/vuln/detail/CVE-2017-7921"}]},
+                {"id": "plain", "clauses": ["2.1.5"], "kind": "automated", "verdict": "fail",
+                 "summary": "s", "evidence": []}
+            ]
+        }))
+        .unwrap();
+        let log = sarif_log(&results).unwrap();
+        let rules = &log["runs"][0]["tool"]["driver"]["rules"];
+        assert_eq!(rules[0]["helpUri"], "https://nvd.nist.gov/vuln/detail/CVE-2017-7921");
+        let tags = rules[0]["properties"]["tags"].as_array().unwrap();
+        for tag in ["CVE-2017-7921", "security", "kev", "2.2.1"] {
+            assert!(tags.iter().any(|t| t == tag), "{tag} in {tags:?}");
+        }
+        assert_eq!(rules[0]["properties"]["security-severity"], "10.0");
+        assert_eq!(log["runs"][0]["results"][0]["properties"]["cves"][0], "CVE-2017-7921");
+        assert!(rules[1].get("helpUri").is_none());
+        assert!(rules[1]["properties"].get("cves").is_none());
     }
 
     #[test]

@@ -156,8 +156,24 @@ fn sarif_reports_every_non_passing_case_and_no_passing_one() {
         assert_eq!(rule["shortDescription"]["text"], case.title.as_deref().unwrap());
         assert_eq!(rule["properties"]["kind"], case.kind.as_str());
         assert_eq!(rule["properties"]["clauses"], serde_json::json!(case.clauses));
-        assert!(rule.get("helpUri").is_none());
+        // Only a known-vulnerability case points at an advisory.
+        match case.cves.first() {
+            Some(cve) => {
+                assert_eq!(rule["helpUri"], cve.url.as_str());
+                assert!(
+                    rule["properties"]["tags"]
+                        .as_array()
+                        .unwrap()
+                        .contains(&cve.id.as_str().into())
+                );
+            }
+            None => assert!(rule.get("helpUri").is_none()),
+        }
     }
+    assert!(
+        results.cases.iter().any(|case| !case.cves.is_empty()),
+        "the sample has a CVE case"
+    );
 
     let by_rule: BTreeMap<&str, &Value> = run["results"]
         .as_array()
@@ -167,6 +183,7 @@ fn sarif_reports_every_non_passing_case_and_no_passing_one() {
         .collect();
     let expected_levels: BTreeMap<&str, &str> = [
         ("default-password", "error"),
+        ("cve-2017-7921-x", "error"),
         ("ssh-algorithms", "warning"),
         ("telnet-closed", "note"),
     ]

@@ -570,6 +570,7 @@ impl CaseRun {
                 finished: Some(now()),
                 steps: self.steps,
                 cause,
+                cves: cve_refs(case),
             },
             exchanges: self.exchanges,
             answers: self.answers,
@@ -629,11 +630,25 @@ fn skipped_case(planned: &PlannedCase, verdict: Verdict, summary: String) -> Cas
             finished: Some(ts),
             steps: Vec::new(),
             cause: None,
+            cves: cve_refs(&planned.case),
         },
         exchanges: Vec::new(),
         answers: BTreeMap::new(),
         attachments: Vec::new(),
     }
+}
+
+/// The case's `[[cves]]` as results.json names them.
+fn cve_refs(case: &Case) -> Vec<hopquy_evidence::CveRef> {
+    case.cves
+        .iter()
+        .map(|cve| hopquy_evidence::CveRef {
+            id: cve.id.get_ref().clone(),
+            cvss: *cve.cvss.get_ref(),
+            kev: cve.kev,
+            url: cve.url.get_ref().clone(),
+        })
+        .collect()
 }
 
 /// Parameter values: the target's declaration (IXIT) wins over the case default.
@@ -1083,6 +1098,7 @@ mod tests {
             finished: None,
             steps: Vec::new(),
             cause: None,
+            cves: Vec::new(),
         }
     }
 

@@ -36,6 +36,13 @@ pub enum Flaw {
     SshKbdInteractive,
     HttpApi,
     UnsignedFirmware,
+    HikCve2017_7921,
+    HikCve2021_36260,
+    DahuaCve2021_33044,
+    DahuaCve2021_33045,
+    XmUcHttpd,
+    CatchAll200,
+    LoginRedirect,
 }
 
 impl Flaw {
@@ -63,6 +70,13 @@ impl Flaw {
         Flaw::SshKbdInteractive,
         Flaw::HttpApi,
         Flaw::UnsignedFirmware,
+        Flaw::HikCve2017_7921,
+        Flaw::HikCve2021_36260,
+        Flaw::DahuaCve2021_33044,
+        Flaw::DahuaCve2021_33045,
+        Flaw::XmUcHttpd,
+        Flaw::CatchAll200,
+        Flaw::LoginRedirect,
     ];
 
     pub fn name(self) -> &'static str {
@@ -90,6 +104,13 @@ impl Flaw {
             Flaw::SshKbdInteractive => "ssh-kbd-interactive",
             Flaw::HttpApi => "http-api",
             Flaw::UnsignedFirmware => "unsigned-firmware",
+            Flaw::HikCve2017_7921 => "hik-cve-2017-7921",
+            Flaw::HikCve2021_36260 => "hik-cve-2021-36260",
+            Flaw::DahuaCve2021_33044 => "dahua-cve-2021-33044",
+            Flaw::DahuaCve2021_33045 => "dahua-cve-2021-33045",
+            Flaw::XmUcHttpd => "xm-uc-httpd",
+            Flaw::CatchAll200 => "catch-all-200",
+            Flaw::LoginRedirect => "login-redirect",
         }
     }
 
@@ -99,7 +120,7 @@ impl Flaw {
                 "admin also accepts the factory password 12345 and a hidden service/service account exists (web, ONVIF, RTSP, and Telnet when open)"
             }
             Flaw::InfoDisclosure => {
-                "deviceInfo and the user list answer without authentication (CVE-2017-7921 style, incl. ?auth= bypass)"
+                "deviceInfo and the user list answer without authentication (no credentials at all)"
             }
             Flaw::NoLockout => "unlimited wrong passwords, no account lock",
             Flaw::SessionLockout => {
@@ -134,6 +155,27 @@ impl Flaw {
             }
             Flaw::UnsignedFirmware => {
                 "firmware updates are checked only against the SHA-256 digest carried in the image, not the vendor's signature: anyone who changes an image and recomputes the digest gets it installed"
+            }
+            Flaw::HikCve2017_7921 => {
+                "CVE-2017-7921: a GET carrying the fixed `auth=YWRtaW46MTEK` query parameter (base64 \"admin:11\") is served as admin: user list, deviceInfo, configuration file, snapshot"
+            }
+            Flaw::HikCve2021_36260 => {
+                "CVE-2021-36260: the firmware is a build from before Hikvision's fix (V5.5.800 build 210610), which the device reports in deviceInfo; nothing is executed"
+            }
+            Flaw::DahuaCve2021_33044 => {
+                "CVE-2021-33044: POST /RPC2_Login with clientType NetKeyboard is logged in without a password (without it, /RPC2_Login answers as patched Dahua firmware: a challenge, result false)"
+            }
+            Flaw::DahuaCve2021_33045 => {
+                "CVE-2021-33045: POST /RPC2_Login with loginType Loopback and clientType Local is logged in without a password"
+            }
+            Flaw::XmUcHttpd => {
+                "the web server announces itself as XiongMai `uc-httpd 1.0.0` (CVE-2017-7577, CVE-2018-10088): only the banner, the bugs themselves are not simulated"
+            }
+            Flaw::CatchAll200 => {
+                "hostile dialect: every method and path, over HTTP and HTTPS, is answered 200 with the same login page (nothing else is served)"
+            }
+            Flaw::LoginRedirect => {
+                "hostile dialect: every path, over HTTP and HTTPS, is answered 302 to the login page, which is the only page served"
             }
             Flaw::SshKbdInteractive => {
                 "SSH takes passwords only through keyboard-interactive (a `Password: ` prompt; the password method is off, as with OpenSSH `PasswordAuthentication no` + PAM): not a weakness, a shape the harness must still log in through"
@@ -206,10 +248,21 @@ impl Personality {
             // Legacy has no lockout at all, so the per-connection variant would be moot;
             // keyboard-interactive SSH is a shape, not a weakness, and would only hide the
             // plain password login legacy firmware offers.
+            // The hostile dialects replace the whole web API, and the uc-httpd banner is another
+            // vendor's server: neither belongs to an old Hikvision-like firmware.
             Personality::Legacy => Flaw::ALL
                 .iter()
                 .copied()
-                .filter(|flaw| !matches!(flaw, Flaw::SessionLockout | Flaw::SshKbdInteractive))
+                .filter(|flaw| {
+                    !matches!(
+                        flaw,
+                        Flaw::SessionLockout
+                            | Flaw::SshKbdInteractive
+                            | Flaw::CatchAll200
+                            | Flaw::LoginRedirect
+                            | Flaw::XmUcHttpd
+                    )
+                })
                 .collect(),
             Personality::DahuaLike => BTreeSet::from([Flaw::SessionLockout]),
         }
@@ -455,7 +508,11 @@ pub struct SimConfig {
 
 impl SimConfig {
     pub fn new(setup: SimSetup) -> Self {
-        let identity = DeviceIdentity::random(setup.personality());
+        let mut identity = DeviceIdentity::random(setup.personality());
+        if setup.has(Flaw::HikCve2021_36260) && !firmware_predates_36260_fix(&identity.firmware) {
+            identity.firmware = VULNERABLE_36260_FIRMWARE.0.to_string();
+            identity.firmware_released = VULNERABLE_36260_FIRMWARE.1.to_string();
+        }
         SimConfig {
             setup,
             bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
@@ -466,6 +523,20 @@ impl SimConfig {
             identity,
         }
     }
+}
+
+/// A build from before Hikvision's CVE-2021-36260 fix (HSRC-202109-01: fixed builds are dated
+/// 210625/210628 and later), for `hik-cve-2021-36260`.
+pub const VULNERABLE_36260_FIRMWARE: (&str, &str) = ("V5.5.800 build 210610", "2021-06-10");
+
+/// Whether a firmware string's `build YYMMDD` is older than the fix (legacy's 2016 build is).
+fn firmware_predates_36260_fix(firmware: &str) -> bool {
+    firmware
+        .split("build")
+        .nth(1)
+        .and_then(|rest| rest.trim().get(..6))
+        .and_then(|date| date.parse::<u32>().ok())
+        .is_some_and(|date| date < 210_628)
 }
 
 impl fmt::Debug for SimConfig {
@@ -621,6 +692,20 @@ mod tests {
         let debug = format!("{config:?}");
         assert!(!debug.contains(&config.admin_password));
         assert!(debug.contains("redacted"));
+    }
+
+    #[test]
+    fn the_36260_flaw_reports_a_build_from_before_the_fix() {
+        let hardened = SimConfig::new(SimSetup::parse("hardened").unwrap());
+        assert!(!firmware_predates_36260_fix(&hardened.identity.firmware));
+        let flawed = SimConfig::new(SimSetup::parse("hardened+hik-cve-2021-36260").unwrap());
+        assert_eq!(flawed.identity.firmware, VULNERABLE_36260_FIRMWARE.0);
+        assert!(firmware_predates_36260_fix(&flawed.identity.firmware));
+        // Legacy's own firmware is older still and stays as it is.
+        let legacy = SimConfig::new(SimSetup::parse("legacy").unwrap());
+        assert!(legacy.setup.has(Flaw::HikCve2021_36260));
+        assert!(legacy.identity.firmware.contains("160530"));
+        assert!(!legacy.setup.has(Flaw::CatchAll200) && !legacy.setup.has(Flaw::LoginRedirect));
     }
 
     #[test]

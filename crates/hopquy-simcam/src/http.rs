@@ -34,6 +34,11 @@ use crate::xml::{self, Element, escape};
 // A child of this module so the ONVIF service shares accounts, Digest and lockout.
 #[path = "onvif.rs"]
 mod onvif;
+// A child too: the known-vulnerability endpoints answer through the same accounts.
+#[path = "vulns.rs"]
+mod vulns;
+
+pub use vulns::{SNAPSHOT_JPEG, hostile_router};
 
 /// Request bodies (XML) are small; anything bigger is refused with 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -240,7 +245,7 @@ impl SimState {
 
     fn authenticate(&self, ctx: &RequestCtx) -> Result<String, Denied> {
         // CVE-2017-7921: a fixed `auth` query parameter (base64 "admin:11") read as admin.
-        if self.has(Flaw::InfoDisclosure)
+        if self.has(Flaw::HikCve2017_7921)
             && ctx.method == Method::GET
             && ctx.query.split('&').any(|pair| pair == "auth=YWRtaW46MTEK")
         {
@@ -676,7 +681,8 @@ pub fn redirect_router(https: SocketAddr) -> Router {
 /// The HTTP API for one camera. Tests drive it with `tower::ServiceExt::oneshot`, adding a
 /// `ConnectInfo<SocketAddr>` extension where the client's address matters.
 pub fn router(state: SimState) -> Router {
-    Router::new()
+    let uc_httpd = state.has(Flaw::XmUcHttpd);
+    let routes = Router::new()
         .route("/", get(login_page))
         .route("/SDK/activateStatus", get(activate_status))
         .route("/ISAPI/System/deviceInfo", get(device_info_get).put(device_info_put))
@@ -690,9 +696,21 @@ pub fn router(state: SimState) -> Router {
             "/ISAPI/System/updateFirmware",
             put(update_firmware).post(update_firmware),
         )
-        .fallback(not_found)
+        .fallback(not_found);
+    let routes = vulns::routes(routes)
         .layer(middleware::from_fn_with_state(state.clone(), gate))
-        .with_state(state)
+        .with_state(state);
+    if uc_httpd {
+        routes.layer(middleware::from_fn(vulns::uc_httpd_banner))
+    } else {
+        routes
+    }
+}
+
+/// The router the web ports serve: the camera's API, or under a hostile dialect
+/// (`catch-all-200`, `login-redirect`) the one page that dialect answers everything with.
+pub fn web_router(state: SimState) -> Router {
+    hostile_router(&state.inner.setup).unwrap_or_else(|| router(state))
 }
 
 /// Runs before routing: the reboot outage and over-long path segments.

@@ -176,7 +176,7 @@ impl SimCamera {
             return Err(SimError::NonLoopback(config.bind));
         }
         let state = SimState::new(&config);
-        let router = http::router(state.clone());
+        let router = http::web_router(state.clone());
         let mut camera = SimCamera {
             config,
             state,
@@ -203,8 +203,10 @@ impl SimCamera {
             .iter()
             .find(|(kind, _, _)| *kind == ServiceKind::Https)
             .map(|(_, _, address)| address.port());
+        let hostile = http::hostile_router(&camera.config.setup).is_some();
         let http_router = match https_port {
-            Some(port) if !camera.config.setup.has(Flaw::HttpApi) => {
+            // A hostile dialect answers its one page on every web port, redirecting nothing.
+            Some(port) if !camera.config.setup.has(Flaw::HttpApi) && !hostile => {
                 http::redirect_router(SocketAddr::new(camera.config.bind, port))
             }
             _ => router.clone(),
@@ -449,7 +451,7 @@ impl SimCamera {
             self.tls_identity = None;
             self.certificate_der = None;
         }
-        let router = http::router(self.state.clone());
+        let router = http::web_router(self.state.clone());
         for (kind, port) in ports {
             let address = SocketAddr::new(self.config.bind, port);
             // tokio sets SO_REUSEADDR, so the port is free again once the old listener closed.

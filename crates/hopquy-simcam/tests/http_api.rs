@@ -447,13 +447,21 @@ async fn factory_and_service_accounts_only_with_default_password() {
 }
 
 #[tokio::test]
-async fn cve_2017_7921_query_bypass_only_with_info_disclosure() {
+async fn cve_2017_7921_query_bypass_only_with_its_flaw() {
     let uri = "/ISAPI/Security/users?auth=YWRtaW46MTEK";
     assert_eq!(
         anonymous(&camera("hardened"), Method::GET, uri, "").await.status,
         StatusCode::UNAUTHORIZED
     );
-    let leaky = camera("hardened+info-disclosure");
+    // Unauthenticated info disclosure is another flaw: it does not honour the parameter.
+    let open = camera("hardened+info-disclosure");
+    assert_eq!(
+        anonymous(&open, Method::GET, "/ISAPI/Security/userCheck?auth=YWRtaW46MTEK", "")
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    let leaky = camera("hardened+hik-cve-2017-7921");
     assert_eq!(
         anonymous(&leaky, Method::GET, "/ISAPI/Security/userCheck?auth=YWRtaW46MTEK", "")
             .await

@@ -257,6 +257,9 @@ pub struct ListArgs {
     pub regulation: String,
     #[arg(long)]
     pub json: bool,
+    /// Only the known-vulnerability cases, one line per CVE (id, CVSS, KEV, case, affected).
+    #[arg(long)]
+    pub cve: bool,
 }
 
 #[derive(Args, Debug)]

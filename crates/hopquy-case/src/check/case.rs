@@ -38,6 +38,8 @@ pub const EXPECT_OPERATORS: &[&str] = &[
     "not_matches",
     "empty",
     "exists",
+    "version_below",
+    "version_at_least",
 ];
 
 pub const AUTH_VALUES: &[&str] = HttpAuth::NAMES;
@@ -59,7 +61,7 @@ pub use crate::typed::DICTIONARY_PREFIX;
 pub const PASSWORD_POLICY_OPTIONS: &[&str] = PasswordPolicyOptions::KEYS;
 
 /// Expectation keys whose strings the runner uses verbatim (no template substitution).
-const LITERAL_EXPECTATION_KEYS: &[&str] = &["that", "because", "matches", "not_matches"];
+const LITERAL_EXPECTATION_KEYS: &[&str] = &["that", "because", "matches", "not_matches", "version_from"];
 
 /// Profile operations the case uses that `profile` does not define: its `needs` plus the
 /// `op` of its http and login steps (login defaults to `login-check`). A non-empty result
@@ -178,6 +180,7 @@ impl<'a, 'i> CaseValidator<'a, 'i> {
     fn run(&mut self) {
         self.check_top_level();
         self.check_params();
+        self.check_cves();
         self.check_sim();
         self.check_steps();
     }
@@ -1124,9 +1127,11 @@ impl<'a, 'i> CaseValidator<'a, 'i> {
                         ),
                 );
             }
+            self.check_version(expectation, expect_table, &context);
             for (key, pattern) in [
                 ("matches", &expectation.matches),
                 ("not_matches", &expectation.not_matches),
+                ("version_from", &expectation.version_from),
             ] {
                 let Some(pattern) = pattern else { continue };
                 let span = expect_table
@@ -1180,6 +1185,120 @@ impl<'a, 'i> CaseValidator<'a, 'i> {
                             .with_expected("a number, or a template such as \"${params.attempts}\""),
                     );
                 }
+            }
+        }
+    }
+
+    /// `version_from` only picks a version for the version operators, and a version operand
+    /// must hold a number to compare (or be a template the runner fills in).
+    fn check_version(&mut self, expectation: &Expectation, table: Option<&DeTable<'i>>, context: &str) {
+        let has_operator = expectation.version_below.is_some() || expectation.version_at_least.is_some();
+        if expectation.version_from.is_some() && !has_operator {
+            let span = table
+                .and_then(|table| doc::get(table, "version_from"))
+                .map_or_else(|| expectation.that.span(), |(key, _)| key.span());
+            self.push(
+                self.file
+                    .error_at(
+                        span,
+                        format!("`version_from` without a version comparison in {context}"),
+                    )
+                    .with_expected("`version_below` or `version_at_least` in the same expectation")
+                    .with_hint("remove `version_from`, or compare with `version_below = \"…\"`"),
+            );
+        }
+        for key in ["version_below", "version_at_least"] {
+            let Some((_, value)) = table.and_then(|table| doc::get(table, key)) else {
+                continue;
+            };
+            let valid = match scalar(value.get_ref()) {
+                Scalar::Integer(_) | Scalar::Float(_) => true,
+                Scalar::String(text) => is_whole_template(text) || text.chars().any(|c| c.is_ascii_digit()),
+                Scalar::Other(_) => false,
+            };
+            if !valid {
+                self.push(
+                    self.file
+                        .error_at(
+                            value.span(),
+                            format!(
+                                "`{key}` needs a version in {context}, found {}",
+                                describe(value.get_ref())
+                            ),
+                        )
+                        .with_expected("a version string with numbers, e.g. \"5.5.800\" or \"210628\"")
+                        .with_hint(
+                            "versions are compared number by number: `V5.4.0 build 160530` reads as 5, 4, 0, 160530",
+                        ),
+                );
+            }
+        }
+    }
+
+    /// `[[cves]]`: each names a real CVE id once, a CVSS base score and an advisory URL.
+    fn check_cves(&mut self) {
+        let tables: Vec<&DeTable<'i>> = self
+            .root
+            .get("cves")
+            .and_then(doc::as_array)
+            .map(|items| items.iter().filter_map(doc::as_table).collect())
+            .unwrap_or_default();
+        let mut seen: BTreeSet<String> = BTreeSet::new();
+        for (index, cve) in self.case.cves.iter().enumerate() {
+            let id = cve.id.get_ref();
+            let well_formed = id
+                .strip_prefix("CVE-")
+                .and_then(|rest| rest.split_once('-'))
+                .is_some_and(|(year, number)| {
+                    year.len() == 4
+                        && year.chars().all(|c| c.is_ascii_digit())
+                        && number.len() >= 4
+                        && number.chars().all(|c| c.is_ascii_digit())
+                });
+            if !well_formed {
+                self.push(
+                    self.file
+                        .error_at(
+                            cve.id.span(),
+                            format!("`{id}` is not a CVE id (cves entry {})", index + 1),
+                        )
+                        .with_expected("`CVE-YYYY-NNNN` (four-digit year, at least four digits), e.g. `CVE-2017-7921`"),
+                );
+            }
+            if !seen.insert(id.to_ascii_uppercase()) {
+                self.push(
+                    self.file
+                        .error_at(cve.id.span(), format!("`{id}` is listed twice in `cves`"))
+                        .with_hint("list each CVE once; put every affected range in its `affected`"),
+                );
+            }
+            let score = *cve.cvss.get_ref();
+            if !(0.0..=10.0).contains(&score) || !score.is_finite() {
+                self.push(
+                    self.file
+                        .error_at(cve.cvss.span(), format!("CVSS score {score} is out of range ({id})"))
+                        .with_expected("a CVSS v3.x base score from 0.0 to 10.0, as NVD gives it"),
+                );
+            }
+            if !cve.url.get_ref().starts_with("https://") {
+                self.push(
+                    self.file
+                        .error_at(cve.url.span(), format!("`url` of {id} is not an https:// address"))
+                        .with_expected(
+                            "the advisory or NVD page, e.g. `https://nvd.nist.gov/vuln/detail/CVE-2017-7921`",
+                        ),
+                );
+            }
+            if cve.affected.as_deref().is_some_and(|text| text.trim().is_empty()) {
+                let span = tables
+                    .get(index)
+                    .and_then(|table| doc::get(table, "affected"))
+                    .map_or_else(|| cve.id.span(), |(key, _)| key.span());
+                self.push(
+                    self.file
+                        .error_at(span, format!("`affected` of {id} is empty"))
+                        .with_hint("name the affected products and firmware ranges, or leave the key out"),
+                );
             }
         }
     }

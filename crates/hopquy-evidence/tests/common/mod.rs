@@ -28,6 +28,7 @@ pub fn case(id: &str, clauses: &[&str], verdict: Verdict, summary: &str) -> Case
             observations: serde_json::json!({"status": 200}),
         }],
         cause: None,
+        cves: Vec::new(),
     }
 }
 
@@ -103,6 +104,14 @@ pub fn sample_results() -> Results {
     operator.kind = CaseKind::Operator;
     let mut document = case("vuln-policy", &["2.2.2"], Verdict::Pass, "policy published");
     document.kind = CaseKind::Document;
+    // A known-vulnerability case, so the schema-validated SARIF carries helpUri and CVE tags.
+    let mut known = case("cve-2017-7921-x", &["2.3.4"], Verdict::Fail, "user list behind auth=");
+    known.cves = vec![CveRef {
+        id: "CVE-2017-7921".into(),
+        cvss: 10.0,
+        kev: true,
+        url: "https://nvd.nist.gov/vuln/detail/CVE-2017-7921".into(),
+    }];
     results_from(
         vec![
             case(
@@ -111,6 +120,7 @@ pub fn sample_results() -> Results {
                 Verdict::Fail,
                 "default password admin accepted",
             ),
+            known,
             case("lockout", &["2.1.5", "2.3.1"], Verdict::Pass, "locked after 5 attempts"),
             operator,
             document,

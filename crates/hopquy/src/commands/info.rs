@@ -19,6 +19,9 @@ pub fn list(suite_root: Option<PathBuf>, args: ListArgs) -> Result<u8, CliError>
         .filter(|c| c.clauses.contains_key(&args.regulation))
         .collect();
     cases.sort_by_key(|c| clause_key(c, &args.regulation));
+    if args.cve {
+        return list_cves(&cases, &args);
+    }
     if args.json {
         let items: Vec<serde_json::Value> = cases
             .iter()
@@ -30,6 +33,7 @@ pub fn list(suite_root: Option<PathBuf>, args: ListArgs) -> Result<u8, CliError>
                     "effect": effect_name(c),
                     "clauses": clauses_of(c, &args.regulation),
                     "needs": c.needs.iter().map(|n| n.get_ref()).collect::<Vec<_>>(),
+                    "cves": c.cves.iter().map(|cve| cve.id.get_ref()).collect::<Vec<_>>(),
                 })
             })
             .collect();
@@ -49,6 +53,62 @@ pub fn list(suite_root: Option<PathBuf>, args: ListArgs) -> Result<u8, CliError>
             ]
         })
         .collect();
+    for line in aligned(&rows) {
+        outln!("{line}");
+    }
+    Ok(exit::PASS)
+}
+
+/// `hopquy list --cve`: one row per (CVE, case), by CVE id, so a lab sees which known
+/// vulnerabilities a run checks and how (`effect` says which ones never run by default).
+fn list_cves(cases: &[&Case], args: &ListArgs) -> Result<u8, CliError> {
+    let mut entries: Vec<(&Case, &hopquy_case::CveEntry)> = cases
+        .iter()
+        .flat_map(|case| case.cves.iter().map(move |cve| (*case, cve)))
+        .collect();
+    entries.sort_by(|(a, x), (b, y)| {
+        x.id.get_ref()
+            .cmp(y.id.get_ref())
+            .then(a.id.get_ref().cmp(b.id.get_ref()))
+    });
+    if args.json {
+        let items: Vec<serde_json::Value> = entries
+            .iter()
+            .map(|(case, cve)| {
+                serde_json::json!({
+                    "cve": cve.id.get_ref(),
+                    "cvss": cve.cvss.get_ref(),
+                    "kev": cve.kev,
+                    "affected": cve.affected,
+                    "url": cve.url.get_ref(),
+                    "case": case.id.get_ref(),
+                    "effect": effect_name(case),
+                    "clauses": clauses_of(case, &args.regulation),
+                })
+            })
+            .collect();
+        outln!("{}", serde_json::to_string_pretty(&items).unwrap_or_default());
+        return Ok(exit::PASS);
+    }
+    outln!("{} — {} known vulnerabilities checked", args.regulation, entries.len());
+    let mut rows: Vec<[String; 6]> = vec![[
+        "CVE".to_owned(),
+        "CVSS".to_owned(),
+        "KEV".to_owned(),
+        "case".to_owned(),
+        "effect".to_owned(),
+        "affected".to_owned(),
+    ]];
+    rows.extend(entries.iter().map(|(case, cve)| {
+        [
+            cve.id.get_ref().clone(),
+            format!("{:.1}", cve.cvss.get_ref()),
+            if cve.kev { "yes" } else { "no" }.to_owned(),
+            case.id.get_ref().clone(),
+            effect_name(case),
+            cve.affected.as_deref().map(str::trim).unwrap_or("—").replace('\n', " "),
+        ]
+    }));
     for line in aligned(&rows) {
         outln!("{line}");
     }

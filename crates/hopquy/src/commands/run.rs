@@ -684,6 +684,7 @@ mod tests {
             finished: None,
             steps: Vec::new(),
             cause: cause.map(Cause::of),
+            cves: Vec::new(),
         }
     }
 

@@ -1,0 +1,280 @@
+//! Known camera vulnerabilities, each behind its flaw, and the two hostile web dialects a
+//! vulnerability check must not mistake for a flaw. Patched behaviour is always served: a
+//! hardened camera answers these endpoints the way fixed firmware does (a 401, a challenge
+//! with `result: false`), so the cases meet a real refusal, not only a 404.
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::header::{CONTENT_TYPE, LOCATION, SERVER};
+use axum::http::{HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
+
+use super::{MAX_BODY_BYTES, RequestCtx, SimState, body_error_response, read_body, users_get};
+use crate::config::{Flaw, SimSetup};
+
+/// A minimal JPEG (SOI, JFIF APP0, EOI): what a snapshot endpoint returns.
+pub const SNAPSHOT_JPEG: &[u8] = &[
+    0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0x00, 0x01, 0x01, 0x00, 0x00, 0x01, 0x00, 0x01, 0x00,
+    0x00, 0xFF, 0xD9,
+];
+/// The only page the hostile dialects serve.
+const LOGIN_PAGE_PATH: &str = "/doc/page/login.asp";
+/// `Server` of XiongMai's uc-httpd 1.0.0, as the devices send it.
+const UC_HTTPD_BANNER: &str = "uc-httpd 1.0.0";
+/// Dahua's "login challenge" error: the first step of a normal two-step login.
+const DAHUA_LOGIN_CHALLENGE: u64 = 268_632_079;
+
+/// Adds the endpoints the known vulnerabilities live on to the camera's API.
+pub(super) fn routes(router: Router<SimState>) -> Router<SimState> {
+    router
+        // The PSIA-era path CVE-2017-7921's public proof asks; current firmware maps it too.
+        .route("/Security/users", get(users_get))
+        .route("/System/configurationFile", get(configuration_file))
+        .route("/onvif-http/snapshot", get(snapshot))
+        .route("/RPC2_Login", post(rpc2_login))
+}
+
+/// The encrypted configuration backup: opaque bytes, `application/binary`, admin only (or
+/// anyone with the CVE-2017-7921 query parameter).
+async fn configuration_file(State(state): State<SimState>, ctx: RequestCtx) -> Response {
+    if let Some(refusal) = state.refusal(&ctx, None) {
+        return refusal;
+    }
+    // Stands for AES-encrypted flash content: derived from the serial, no secret inside.
+    let mut bytes = Vec::with_capacity(256);
+    let mut block = Sha256::digest(state.inner.identity.serial.as_bytes());
+    while bytes.len() < 256 {
+        bytes.extend_from_slice(&block);
+        block = Sha256::digest(block);
+    }
+    (
+        [
+            (CONTENT_TYPE, HeaderValue::from_static("application/binary")),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                HeaderValue::from_static("attachment; filename=\"configurationFile\""),
+            ),
+        ],
+        bytes,
+    )
+        .into_response()
+}
+
+async fn snapshot(State(state): State<SimState>, ctx: RequestCtx) -> Response {
+    if let Some(refusal) = state.refusal(&ctx, None) {
+        return refusal;
+    }
+    ([(CONTENT_TYPE, HeaderValue::from_static("image/jpeg"))], SNAPSHOT_JPEG).into_response()
+}
+
+/// Dahua's JSON-RPC login. Patched firmware answers every first call with the challenge
+/// (`result: false`, realm and random to hash the password with); CVE-2021-33044 lets a
+/// `NetKeyboard` client in, CVE-2021-33045 a `Loopback` login of a `Local` client, both
+/// without any password. No failure is counted: the simulator's lockout is ISAPI's.
+async fn rpc2_login(State(state): State<SimState>, ctx: RequestCtx, body: Body) -> Response {
+    let bytes = match read_body(body, MAX_BODY_BYTES).await {
+        Ok(bytes) => bytes,
+        Err(error) => return body_error_response(error, &ctx.path),
+    };
+    let request: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    let id = request.get("id").cloned().unwrap_or(json!(1));
+    if request.get("method").and_then(Value::as_str) != Some("global.login") {
+        return json_response(json!({
+            "id": id, "result": false, "session": 0,
+            "error": {"code": 268_894_209u64, "message": "Request invalid param!"},
+        }));
+    }
+    let params = request.get("params").cloned().unwrap_or(Value::Null);
+    let text = |key: &str| {
+        params
+            .get(key)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_ascii_lowercase()
+    };
+    let (client, login) = (text("clientType"), text("loginType"));
+    let bypassed = (state.has(Flaw::DahuaCve2021_33044) && client == "netkeyboard")
+        || (state.has(Flaw::DahuaCve2021_33045) && login == "loopback" && client == "local");
+    let session = hex::encode(&Sha256::digest(rand::random::<[u8; 16]>())[..16]);
+    if bypassed {
+        return json_response(json!({
+            "id": id, "result": true, "session": session,
+            "params": {"keepAliveInterval": 60},
+        }));
+    }
+    let random: u32 = rand::random();
+    json_response(json!({
+        "id": id, "result": false, "session": session,
+        "error": {"code": DAHUA_LOGIN_CHALLENGE, "message": "Component error: login challenge!"},
+        "params": {
+            "encryption": "Default",
+            "random": random.to_string(),
+            "realm": format!("Login to {}", state.inner.identity.serial),
+        },
+    }))
+}
+
+fn json_response(value: Value) -> Response {
+    (
+        [(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        )],
+        value.to_string(),
+    )
+        .into_response()
+}
+
+/// `Server: uc-httpd 1.0.0` on every answer (`xm-uc-httpd`).
+pub(super) async fn uc_httpd_banner(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    response
+        .headers_mut()
+        .insert(SERVER, HeaderValue::from_static(UC_HTTPD_BANNER));
+    response
+}
+
+fn login_page() -> Response {
+    (
+        [(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"))],
+        "<!DOCTYPE html>\n<html><head><title>Login</title></head><body>\n\
+         <form method=\"post\" action=\"/doc/page/login.asp\"><input name=\"username\">\
+         <input name=\"password\" type=\"password\"><button>Login</button></form>\n</body></html>\n",
+    )
+        .into_response()
+}
+
+/// The router of a hostile dialect, or `None` when the setup has none. Such a device reads
+/// no credential and serves nothing but its page, whatever is asked.
+pub fn hostile_router(setup: &SimSetup) -> Option<Router> {
+    if setup.has(Flaw::CatchAll200) {
+        return Some(Router::new().fallback(|| async { login_page() }));
+    }
+    if setup.has(Flaw::LoginRedirect) {
+        return Some(Router::new().fallback(|request: Request| async move {
+            if request.method() == Method::GET && request.uri().path() == LOGIN_PAGE_PATH {
+                return login_page();
+            }
+            (
+                StatusCode::FOUND,
+                [(LOCATION, HeaderValue::from_static(LOGIN_PAGE_PATH))],
+                "",
+            )
+                .into_response()
+        }));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::SimConfig;
+    use std::net::SocketAddr;
+    use tower::ServiceExt as _;
+
+    async fn send(setup: &str, method: Method, uri: &str, body: &str) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+        let state = SimState::new(&SimConfig::new(SimSetup::parse(setup).unwrap()));
+        let mut request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        request
+            .extensions_mut()
+            .insert(axum::extract::ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000))));
+        let response = super::super::web_router(state).oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        (status, headers, bytes.to_vec())
+    }
+
+    const BYPASS: &str = "auth=YWRtaW46MTEK";
+
+    #[tokio::test]
+    async fn cve_2017_7921_opens_users_config_and_snapshot_only_with_its_flaw() {
+        for path in ["/Security/users", "/System/configurationFile", "/onvif-http/snapshot"] {
+            let uri = format!("{path}?{BYPASS}");
+            let (status, _, _) = send("hardened", Method::GET, &uri, "").await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "hardened {path}");
+            // Plain info-disclosure does not honour the bypass parameter.
+            let (status, _, _) = send(
+                "hardened+info-disclosure",
+                Method::GET,
+                &format!("/System/configurationFile?{BYPASS}"),
+                "",
+            )
+            .await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED);
+            let (status, _, _) = send("hardened+hik-cve-2017-7921", Method::GET, path, "").await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "without the parameter {path}");
+            let (status, headers, body) = send("hardened+hik-cve-2017-7921", Method::GET, &uri, "").await;
+            assert_eq!(status, StatusCode::OK, "{path}");
+            let kind = headers[CONTENT_TYPE].to_str().unwrap().to_owned();
+            match path {
+                "/Security/users" => assert!(String::from_utf8_lossy(&body).contains("<UserList")),
+                "/System/configurationFile" => assert_eq!(kind, "application/binary"),
+                _ => assert_eq!((kind.as_str(), &body[..2]), ("image/jpeg", &[0xFF, 0xD8][..])),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn rpc2_login_is_bypassed_only_by_the_flawed_client_types() {
+        let netkeyboard = r#"{"id":1,"method":"global.login","params":{"userName":"admin","password":"Not Used","clientType":"NetKeyboard","loginType":"Direct","authorityType":"Default","passwordType":"Default"}}"#;
+        let loopback = r#"{"id":1,"method":"global.login","params":{"userName":"admin","password":"Not Used","clientType":"Local","loginType":"Loopback","authorityType":"Default","passwordType":"Default"}}"#;
+        let result = |body: &[u8]| serde_json::from_slice::<Value>(body).unwrap()["result"].clone();
+        for (setup, nk, lb) in [
+            ("hardened", false, false),
+            ("hardened+dahua-cve-2021-33044", true, false),
+            ("hardened+dahua-cve-2021-33045", false, true),
+        ] {
+            let (status, _, body) = send(setup, Method::POST, "/RPC2_Login", netkeyboard).await;
+            assert_eq!(
+                (status, result(&body)),
+                (StatusCode::OK, json!(nk)),
+                "{setup} netkeyboard"
+            );
+            let (_, _, body) = send(setup, Method::POST, "/RPC2_Login", loopback).await;
+            assert_eq!(result(&body), json!(lb), "{setup} loopback");
+        }
+        let (_, _, body) = send("hardened+dahua-cve-2021-33044", Method::POST, "/RPC2_Login", "not json").await;
+        assert_eq!(result(&body), json!(false));
+    }
+
+    #[tokio::test]
+    async fn uc_httpd_banner_only_with_its_flaw() {
+        let (_, headers, _) = send("hardened", Method::GET, "/", "").await;
+        assert!(headers.get(SERVER).is_none());
+        let (_, headers, _) = send("hardened+xm-uc-httpd", Method::GET, "/ISAPI/System/deviceInfo", "").await;
+        assert_eq!(headers[SERVER], UC_HTTPD_BANNER);
+    }
+
+    #[tokio::test]
+    async fn hostile_dialects_answer_every_path_alike() {
+        let mut pages = Vec::new();
+        for path in ["/", "/Security/users?auth=YWRtaW46MTEK", "/RPC2_Login", "/no/such/path"] {
+            let (status, _, body) = send("hardened+catch-all-200", Method::GET, path, "").await;
+            assert_eq!(status, StatusCode::OK, "{path}");
+            pages.push(body);
+            let (status, headers, _) = send("hardened+login-redirect", Method::GET, path, "").await;
+            assert_eq!(
+                (status, &headers[LOCATION]),
+                (StatusCode::FOUND, &HeaderValue::from_static(LOGIN_PAGE_PATH))
+            );
+        }
+        assert!(
+            pages.windows(2).all(|pair| pair[0] == pair[1]),
+            "one page for every path"
+        );
+        let (status, _, body) = send("hardened+login-redirect", Method::GET, LOGIN_PAGE_PATH, "").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(String::from_utf8_lossy(&body).contains("password"));
+    }
+}

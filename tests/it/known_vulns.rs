@@ -1,0 +1,84 @@
+//! Known-vulnerability cases against devices that answer everything alike: a camera whose web
+//! ports serve the same 200 page for every path, and one that redirects every path to its login
+//! page. Neither shows any flaw, so no case may call it vulnerable (pass or inconclusive only),
+//! even on a legacy camera whose real API would have every one of the flaws. The verdicts carry
+//! the CVE ids into results.json.
+
+use hopquy_evidence::Verdict;
+use hopquy_tests::{case, run_cases, start_sim, suite};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn known_vulns_never_read_a_uniform_or_redirecting_device_as_vulnerable() {
+    let suite = suite();
+    let ids: Vec<String> = suite
+        .cases
+        .iter()
+        .filter(|loaded| !loaded.case.cves.is_empty())
+        .map(|loaded| loaded.case.id.get_ref().clone())
+        .collect();
+    assert!(ids.len() >= 7, "known-vulnerability cases: {ids:?}");
+    let only: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let mut wrong = Vec::new();
+    let mut inconclusive = 0;
+    for setup in [
+        "hardened+catch-all-200",
+        "hardened+login-redirect",
+        "legacy+catch-all-200",
+        "legacy+login-redirect",
+    ] {
+        let sim = start_sim(setup).await;
+        let (results, _) = run_cases(&suite, &sim, "qcvn135-2024", &only).await;
+        sim.shutdown().await;
+        for id in &ids {
+            let got = case(&results, id);
+            match got.verdict {
+                Verdict::Pass => {}
+                Verdict::Inconclusive => inconclusive += 1,
+                other => wrong.push(format!("{id} against `{setup}`: {other} — {}", got.summary)),
+            }
+            assert!(!got.cves.is_empty(), "{id}: results.json names its CVEs");
+        }
+    }
+    assert!(wrong.is_empty(), "false alarms or errors:\n{}", wrong.join("\n"));
+    // The bypass checks cannot attribute an answer such a device gives to every path: they say
+    // so rather than pass silently.
+    assert!(inconclusive > 0, "no case noticed the uniform answers");
+}
+
+/// `hopquy list --cve`: one row per CVE and case, with its CVSS and KEV status.
+#[test]
+fn list_cve_names_every_known_vulnerability_case() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hopquy"))
+        .args(["list", "--cve", "--json"])
+        .env("HOPQUY_SUITE", hopquy_tests::repo_root())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let row = |cve: &str| rows.iter().filter(|r| r["cve"] == cve).cloned().collect::<Vec<_>>();
+    for cve in [
+        "CVE-2017-7921",
+        "CVE-2021-36260",
+        "CVE-2021-33044",
+        "CVE-2021-33045",
+        "CVE-2017-7577",
+        "CVE-2018-10088",
+    ] {
+        assert!(!row(cve).is_empty(), "{cve} listed");
+    }
+    assert_eq!(row("CVE-2017-7921").len(), 3, "user list, configuration file, snapshot");
+    assert_eq!(row("CVE-2021-36260")[0]["kev"], true);
+    assert_eq!(row("CVE-2017-7577")[0]["kev"], false);
+    assert_eq!(row("CVE-2021-33044")[0]["effect"], "locks-account");
+    let text = std::process::Command::new(env!("CARGO_BIN_EXE_hopquy"))
+        .args(["list", "--cve"])
+        .env("HOPQUY_SUITE", hopquy_tests::repo_root())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l.contains("CVE-2021-36260") && l.contains("9.8") && l.contains("yes")),
+        "{text}"
+    );
+}
