@@ -8,5 +8,6 @@ mod cases;
 mod cli;
 mod demo;
 mod evidence;
+mod fleet;
 mod hostile;
 mod plan;

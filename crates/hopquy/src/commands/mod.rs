@@ -1,5 +1,6 @@
 pub mod demo;
 pub mod evidence;
+pub mod fleet;
 pub mod info;
 pub mod plan;
 pub mod probe;
