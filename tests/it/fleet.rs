@@ -273,3 +273,77 @@ fn a_malformed_inventory_names_file_and_line_and_audits_nothing() {
     );
     assert!(!out.exists());
 }
+
+#[test]
+fn ctrl_c_stops_the_fleet_and_resume_finishes_it_with_each_device_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let inventory = dir.path().join("fleet.csv");
+    let _sim = start_sim_fleet(4, &inventory);
+    let out = dir.path().join("out");
+    let args = |resume: bool| {
+        let mut a = vec![
+            "fleet".to_owned(),
+            "run".into(),
+            "--inventory".into(),
+            inventory.display().to_string(),
+            "--out".into(),
+            out.display().to_string(),
+            "--concurrency".into(),
+            "1".into(),
+        ];
+        if resume {
+            a.push("--resume".into());
+        }
+        a
+    };
+    let child = Command::new(env!("CARGO_BIN_EXE_hopquy"))
+        .args(args(false))
+        .env("HOPQUY_SUITE", repo_root())
+        .env("HOPQUY_SIM_PASSWORD", PASSWORD)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once the store exists the run is under way; then Ctrl-C (SIGINT to this child only).
+    let begun = Instant::now();
+    while !out.join("fleet.sqlite").exists() {
+        assert!(begun.elapsed() < Duration::from_secs(60), "the fleet run did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let o = child.wait_with_output().unwrap();
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(4), "{t}");
+    assert!(t.contains("interrupted: finish with"), "{t}");
+    let stopped = json(&out.join("fleet-report.json"));
+    let recorded = stopped["devices"].as_array().unwrap().len();
+    assert!(recorded < 4, "the run finished before Ctrl-C reached it: {t}");
+
+    let args = args(true);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = hopquy(&args, dir.path());
+    let t = text(&o);
+    assert!(
+        t.contains(&format!("{recorded} already recorded, {} to audit now", 4 - recorded)),
+        "{t}"
+    );
+    let report = json(&out.join("fleet-report.json"));
+    let ids: Vec<&str> = report["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["sim-01", "sim-02", "sim-03", "sim-04"], "{t}");
+    for d in stopped["devices"].as_array().unwrap() {
+        let id = d["id"].as_str().unwrap();
+        assert_eq!(device(&report, id)["finished"], d["finished"], "{id} was audited twice");
+    }
+    assert_eq!(report["not_audited"], 0);
+}

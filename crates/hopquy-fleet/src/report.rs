@@ -217,6 +217,7 @@ impl FleetReport {
             bars,
             chart_height: 16 + self.clauses.len() * BAR_PITCH,
             diff,
+            diff_headline: diff.map(FleetDiff::headline),
             generated: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         };
         env.get_template("fleet")
@@ -250,6 +251,7 @@ struct View<'a> {
     bars: Vec<Bar>,
     chart_height: usize,
     diff: Option<&'a FleetDiff>,
+    diff_headline: Option<String>,
     generated: String,
 }
 
@@ -415,5 +417,8 @@ mod tests {
         assert_eq!(d.headline(), "1 camera fixed, 1 regressed");
         let same = diff_reports(&before, &before);
         assert_eq!(same, FleetDiff::default());
+        let html = after.to_html(Some(&d)).unwrap();
+        assert!(html.contains("1 camera fixed, 1 regressed"), "headline in the report");
+        assert!(html.contains("<code>b</code> (2.6.1)"), "the regression and its clause");
     }
 }
