@@ -59,6 +59,11 @@ pub struct DeviceSummary {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClauseCount {
     pub clause: String,
+    /// From the regulation catalogue, when the report was built with it.
+    #[serde(default)]
+    pub title_en: Option<String>,
+    #[serde(default)]
+    pub title_vi: Option<String>,
     pub failing: usize,
     pub errors: usize,
     pub inconclusive: usize,
@@ -129,6 +134,8 @@ pub fn build_report(run: &RunMeta, records: &[DeviceRecord]) -> FleetReport {
         .iter()
         .map(|cl| ClauseCount {
             clause: cl.clone(),
+            title_en: None,
+            title_vi: None,
             failing: count(cl, Verdict::Fail),
             errors: count(cl, Verdict::Error),
             inconclusive: count(cl, Verdict::Inconclusive),
@@ -156,6 +163,17 @@ pub enum ReportError {
 }
 
 impl FleetReport {
+    /// Names each clause from the regulation catalogue: `id → (title_vi, title_en)`.
+    pub fn with_clause_titles(mut self, titles: &BTreeMap<String, (String, String)>) -> Self {
+        for c in &mut self.clauses {
+            if let Some((vi, en)) = titles.get(&c.clause) {
+                c.title_vi = Some(vi.clone());
+                c.title_en = Some(en.clone());
+            }
+        }
+        self
+    }
+
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_else(|_| "{}".into())
     }
@@ -377,7 +395,18 @@ mod tests {
 
     #[test]
     fn counts_per_device_and_per_clause() {
-        let r = fleet(Verdict::Fail, Verdict::Fail);
+        let titles = [("2.6.1".to_owned(), ("Cổng".to_owned(), "Ports".to_owned()))].into();
+        let r = fleet(Verdict::Fail, Verdict::Fail).with_clause_titles(&titles);
+        assert_eq!(
+            r.clauses
+                .iter()
+                .find(|c| c.clause == "2.6.1")
+                .unwrap()
+                .title_en
+                .as_deref(),
+            Some("Ports")
+        );
+        assert!(r.to_html(None).unwrap().contains("Ports"));
         assert_eq!(r.totals.audited, 2);
         assert_eq!(r.totals.failing, 2);
         assert_eq!(r.totals.unreachable, 1);

@@ -416,7 +416,7 @@ async fn dispatch(cli: Cli) -> Result<u8, CliError> {
         Command::Validate(args) => commands::info::validate(suite_root, args),
         Command::Sim(args) => commands::sim::sim(suite_root, args).await,
         Command::Fleet(FleetCommand::Run(args)) => commands::fleet::run(suite_root, args).await,
-        Command::Fleet(FleetCommand::Report(args)) => commands::fleet::report(args),
+        Command::Fleet(FleetCommand::Report(args)) => commands::fleet::report(suite_root, args),
         Command::Verify(args) => commands::evidence::verify(args),
         Command::Diff(args) => commands::evidence::diff(args),
         Command::Rerun(args) => commands::run::rerun(args).await,

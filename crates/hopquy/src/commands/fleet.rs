@@ -208,7 +208,8 @@ pub async fn run(suite_root: Option<PathBuf>, args: FleetRunArgs) -> Result<u8, 
         .map_err(|_| CliError::Storage("the store lock was poisoned".into()))?;
 
     let records = store.devices().map_err(store_err)?;
-    let report = hopquy_fleet::build_report(&meta, &records);
+    let report =
+        hopquy_fleet::build_report(&meta, &records).with_clause_titles(&clause_titles(&suite, &args.regulation));
     report
         .write_all(out, None)
         .map_err(|e| CliError::Storage(e.to_string()))?;
@@ -646,22 +647,44 @@ fn print_report(report: &FleetReport, dir: &Path) {
     );
 }
 
-fn load_report(dir: &Path) -> Result<FleetReport, CliError> {
+/// `id → (title_vi, title_en)` of the regulation's clauses, for the report.
+fn clause_titles(suite: &Suite, regulation: &str) -> std::collections::BTreeMap<String, (String, String)> {
+    suite
+        .regulation(regulation)
+        .map(|r| {
+            r.regulation
+                .clauses
+                .iter()
+                .map(|c| (c.id.clone(), (c.title_vi.clone(), c.title_en.clone())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn load_report(dir: &Path, suite: Option<&Suite>) -> Result<FleetReport, CliError> {
     let store = SqliteStore::open_existing(dir).map_err(|e| CliError::Input(e.to_string()))?;
     let meta = store
         .run()
         .map_err(store_err)?
         .ok_or_else(|| CliError::Input(format!("{}: no fleet run", dir.display())))?;
     let records = store.devices().map_err(store_err)?;
-    Ok(hopquy_fleet::build_report(&meta, &records))
+    let titles = suite.map(|s| clause_titles(s, &meta.regulation)).unwrap_or_default();
+    Ok(hopquy_fleet::build_report(&meta, &records).with_clause_titles(&titles))
 }
 
 /// `hopquy fleet report DIR [--diff OTHER]`: the report written again from the store, and
 /// what changed since OTHER (the earlier run).
-pub fn report(args: FleetReportArgs) -> Result<u8, CliError> {
-    let report = load_report(&args.dir)?;
+pub fn report(suite_root: Option<PathBuf>, args: FleetReportArgs) -> Result<u8, CliError> {
+    // Clause titles only: a report is written from the store even where no suite is found.
+    let suite = suite::locate(suite_root)
+        .ok()
+        .and_then(|root| suite::load_suite(&root).ok());
+    let report = load_report(&args.dir, suite.as_ref())?;
     let diff = match &args.diff {
-        Some(other) => Some(hopquy_fleet::diff_reports(&load_report(other)?, &report)),
+        Some(other) => Some(hopquy_fleet::diff_reports(
+            &load_report(other, suite.as_ref())?,
+            &report,
+        )),
         None => None,
     };
     report
