@@ -347,3 +347,69 @@ fn ctrl_c_stops_the_fleet_and_resume_finishes_it_with_each_device_once() {
     }
     assert_eq!(report["not_audited"], 0);
 }
+
+/// A camera that accepts connections and never answers: its audit is stopped at the device
+/// timeout and recorded as an error, and the fleet run ends all the same.
+#[test]
+fn a_camera_that_never_answers_is_stopped_at_the_device_timeout_and_recorded() {
+    use std::net::TcpListener;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let listener = TcpListener::bind("127.63.250.20:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    listener.set_nonblocking(true).unwrap();
+    let done = Arc::new(AtomicBool::new(false));
+    let tarpit = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            // Bounded: ends when the test says so, or after two minutes whatever happens.
+            let begun = Instant::now();
+            while !done.load(Ordering::SeqCst) && begun.elapsed() < Duration::from_secs(120) {
+                if let Ok((s, _)) = listener.accept() {
+                    held.push(s);
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        })
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let inventory = dir.path().join("fleet.toml");
+    std::fs::write(
+        &inventory,
+        format!(
+            "[[device]]\nid = \"tarpit\"\nhost = \"127.63.250.20\"\nprofile = \"simcam\"\nusername = \"admin\"\npassword_env = \"HOPQUY_SIM_PASSWORD\"\ntimeout_s = 2\nports = {{ http = {port}, https = {port}, rtsp = {port}, ssh = {port} }}\nport_sweep = \"profile\"\n"
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let begun = Instant::now();
+    let o = hopquy(
+        &[
+            "fleet",
+            "run",
+            "--inventory",
+            inventory.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--device-timeout-s",
+            "4",
+        ],
+        dir.path(),
+    );
+    let elapsed = begun.elapsed();
+    done.store(true, Ordering::SeqCst);
+    let _ = tarpit.join();
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(4), "{t}");
+    assert!(elapsed < Duration::from_secs(60), "took {elapsed:?}: {t}");
+    let report = json(&out.join("fleet-report.json"));
+    let d = device(&report, "tarpit");
+    assert_eq!(d["status"], "error", "{d}");
+    assert!(
+        d["detail"].as_str().unwrap().contains("did not finish within 4 s"),
+        "{d}"
+    );
+    assert_eq!(report["totals"]["errors"], 1);
+}

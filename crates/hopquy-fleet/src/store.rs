@@ -510,6 +510,34 @@ pub(crate) mod tests {
         assert_eq!(store.devices().unwrap(), vec![a]);
     }
 
+    /// A full disk, as SQLite sees one (`max_page_count` reached: SQLITE_FULL): the device is
+    /// refused whole, what was recorded stays, and once there is room it records.
+    #[test]
+    fn a_full_disk_refuses_the_device_whole_and_loses_nothing_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = SqliteStore::open(dir.path()).unwrap();
+        store.start_run(&meta()).unwrap();
+        let a = record("a", DeviceStatus::Audited, &[("tls-https", Verdict::Pass, "2.5.1")]);
+        store.record(&a).unwrap();
+        let pages: i64 = store.conn.query_row("PRAGMA page_count", [], |r| r.get(0)).unwrap();
+        store.conn.pragma_update(None, "max_page_count", pages).unwrap();
+        let mut big = record("b", DeviceStatus::Audited, &[]);
+        big.cases = (0..200)
+            .map(|i| CaseRow {
+                case: format!("case-{i}"),
+                verdict: Verdict::Fail,
+                clauses: vec!["2.6.1".into()],
+                summary: "x".repeat(2000),
+            })
+            .collect();
+        let err = store.record(&big).unwrap_err();
+        assert!(err.to_string().contains("full"), "{err}");
+        assert_eq!(store.finished_devices().unwrap(), ["a".to_owned()].into());
+        store.conn.pragma_update(None, "max_page_count", 1_000_000).unwrap();
+        store.record(&big).unwrap();
+        assert_eq!(store.devices().unwrap().len(), 2);
+    }
+
     #[test]
     fn a_failed_device_write_leaves_nothing_half_recorded() {
         let dir = tempfile::tempdir().unwrap();
