@@ -9,6 +9,7 @@ mod cli;
 mod demo;
 mod evidence;
 mod firmware;
+mod fleet;
 mod hostile;
 mod known_vulns;
 mod plan;

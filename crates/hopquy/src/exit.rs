@@ -22,6 +22,13 @@ pub enum CliError {
     /// The device could not be reached, or the run could not start.
     #[error("{0}")]
     CannotStart(String),
+    /// No port of the device answered.
+    #[error("{0}")]
+    Unreachable(String),
+    /// The evidence could not be written (a full disk, a read-only directory): no device is
+    /// at fault, so a fleet run stops rather than recording it against the device.
+    #[error("{0}")]
+    Storage(String),
     /// Verification or diff found problems (reported as a failure, exit 1).
     #[error("{0}")]
     Failed(String),
@@ -33,7 +40,9 @@ impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
             CliError::Usage(_) | CliError::Input(_) => INPUT,
-            CliError::CannotStart(_) | CliError::Io { .. } => UNREACHABLE,
+            CliError::CannotStart(_) | CliError::Unreachable(_) | CliError::Storage(_) | CliError::Io { .. } => {
+                UNREACHABLE
+            }
             CliError::Failed(_) => FAIL,
         }
     }

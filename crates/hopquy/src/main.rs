@@ -67,6 +67,10 @@ enum Command {
     /// Answers files: `hopquy answers template` lists every question a run will ask.
     #[command(subcommand)]
     Answers(AnswersCommand),
+    /// Inspect a fleet of cameras in service with the read-only inspection suite:
+    /// `fleet run --inventory FILE --out DIR`, `fleet report DIR [--diff OTHER]`.
+    #[command(subcommand)]
+    Fleet(FleetCommand),
     /// Single protocol checks with optional --json output.
     #[command(subcommand)]
     Probe(commands::probe::ProbeCommand),
@@ -74,6 +78,59 @@ enum Command {
     /// fixed accounts, debug services, components (SBOM) and update integrity.
     #[command(subcommand)]
     Firmware(commands::firmware::FirmwareCommand),
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum FleetCommand {
+    /// Audit every camera of an inventory with the inspection suite (read-only cases only,
+    /// whatever else is asked): a bundle per camera, results in DIR/fleet.sqlite, a fleet
+    /// report. Format and guarantees: docs/fleet.md.
+    Run(FleetRunArgs),
+    /// Write the fleet report again from a fleet directory's store, optionally compared
+    /// with an earlier fleet run.
+    Report(FleetReportArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct FleetRunArgs {
+    /// The inventory: CSV (`.csv`) or TOML (docs/fleet.md).
+    #[arg(long)]
+    pub inventory: PathBuf,
+    /// The fleet directory (new or empty; with --resume, the run to continue).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Devices audited at once. Each device keeps its own connection cap
+    /// (`max_connections`, default 4).
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: usize,
+    /// Continue the fleet run in --out: recorded devices are kept, the others audited.
+    #[arg(long)]
+    pub resume: bool,
+    /// The case set; `inspection` (read-only automated cases) is the only one a fleet run
+    /// has. (`--suite` is the global option naming the definitions directory.)
+    #[arg(long, default_value = "inspection",
+          value_parser = clap::builder::PossibleValuesParser::new(["inspection"]))]
+    pub case_set: String,
+    #[arg(long, default_value = "qcvn135-2024")]
+    pub regulation: String,
+    /// Audit at most this many devices now (a staged audit); `--resume` continues.
+    #[arg(long, value_name = "N")]
+    pub max_devices: Option<usize>,
+    /// A device whose audit takes longer is stopped and recorded as an error.
+    #[arg(long, default_value_t = 1800, value_name = "SECONDS")]
+    pub device_timeout_s: u64,
+}
+
+#[derive(Args, Debug)]
+pub struct FleetReportArgs {
+    /// A fleet directory (holding fleet.sqlite).
+    pub dir: PathBuf,
+    /// An earlier fleet directory: the report says which cameras were fixed or regressed.
+    #[arg(long, value_name = "OTHER_DIR")]
+    pub diff: Option<PathBuf>,
+    /// Print the report (and the diff) as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -297,6 +354,13 @@ pub struct SimArgs {
     /// List personalities and flaws, then exit.
     #[arg(long)]
     pub list: bool,
+    /// Start N simulated cameras of mixed personalities, each on its own loopback address.
+    #[arg(long, value_name = "N", conflicts_with_all = ["port_base", "bind", "write_target", "dossier"])]
+    pub fleet: Option<usize>,
+    /// With --fleet: write the cameras' inventory (CSV) here, and their expected verdicts
+    /// beside it (FILE with the extension `.expected.json`).
+    #[arg(long, value_name = "FILE", requires = "fleet")]
+    pub write_inventory: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -357,7 +421,9 @@ async fn dispatch(cli: Cli) -> Result<u8, CliError> {
         Command::List(args) => commands::info::list(suite_root, args),
         Command::Explain(args) => commands::info::explain(suite_root, args),
         Command::Validate(args) => commands::info::validate(suite_root, args),
-        Command::Sim(args) => commands::sim::sim(args).await,
+        Command::Sim(args) => commands::sim::sim(suite_root, args).await,
+        Command::Fleet(FleetCommand::Run(args)) => commands::fleet::run(suite_root, args).await,
+        Command::Fleet(FleetCommand::Report(args)) => commands::fleet::report(suite_root, args),
         Command::Verify(args) => commands::evidence::verify(args),
         Command::Diff(args) => commands::evidence::diff(args),
         Command::Rerun(args) => commands::run::rerun(args).await,

@@ -20,6 +20,8 @@ const HEARTBEAT: Duration = Duration::from_secs(60);
 
 pub struct Progress {
     json: bool,
+    /// Shows nothing: a fleet run's devices report through the fleet's own progress line.
+    silent: bool,
     bar: Option<ProgressBar>,
     state: Arc<Mutex<State>>,
     ticker: Option<std::thread::JoinHandle<()>>,
@@ -101,6 +103,7 @@ impl Progress {
         });
         Progress {
             json,
+            silent: false,
             bar,
             state,
             ticker,
@@ -108,7 +111,22 @@ impl Progress {
         }
     }
 
+    /// Shows nothing (no bar, no ticker, no lines).
+    pub fn silent() -> Self {
+        Progress {
+            json: false,
+            silent: true,
+            bar: None,
+            state: Arc::new(Mutex::new(State::default())),
+            ticker: None,
+            stop: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        }
+    }
+
     pub fn event(&self, ev: &Event) {
+        if self.silent {
+            return;
+        }
         let Ok(mut state) = self.state.lock() else { return };
         if self.json {
             if let Ok(line) = serde_json::to_string(ev) {

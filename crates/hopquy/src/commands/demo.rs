@@ -114,6 +114,8 @@ pub async fn demo(suite_root: Option<PathBuf>, args: DemoArgs) -> Result<u8, Cli
         report,
         signing_key: signing_key.as_ref(),
         mode: run::Mode::Fresh,
+        quiet: false,
+        cancel: None,
     };
     let finished = run::execute(spec, operator).await;
     if let Some(camera) = camera.lock().await.take() {

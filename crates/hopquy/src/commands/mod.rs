@@ -1,6 +1,7 @@
 pub mod demo;
 pub mod evidence;
 pub mod firmware;
+pub mod fleet;
 pub mod info;
 pub mod plan;
 pub mod probe;

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use hopquy_case::{LoadedTarget, ResolvedProfile, Suite, render_diagnostics};
 use hopquy_evidence::{BundleWriter, CaseResult, FinishOptions, ReportContext, Results, Verdict, paths};
@@ -94,6 +94,8 @@ pub async fn run(suite_root: Option<PathBuf>, args: RunArgs) -> Result<u8, CliEr
         report,
         signing_key: signing_key.as_ref(),
         mode,
+        quiet: false,
+        cancel: None,
     };
     let finished = execute(spec, operator).await?;
     if finished.interrupted {
@@ -153,6 +155,8 @@ pub async fn rerun(args: RerunArgs) -> Result<u8, CliError> {
         },
         signing_key: signing_key.as_ref(),
         mode: Mode::Fresh,
+        quiet: false,
+        cancel: None,
     };
     let finished = execute(spec, operator).await?;
     print_summary(&finished.results, &finished.dir, args.json);
@@ -260,6 +264,11 @@ pub struct RunSpec<'a> {
     pub report: ReportContext,
     pub signing_key: Option<&'a hopquy_evidence::SigningKey>,
     pub mode: Mode,
+    /// Print nothing (no progress, no warnings): a fleet run shows its own progress.
+    pub quiet: bool,
+    /// Stops the run when set. `None`: this run stops on Ctrl-C itself; a fleet run passes
+    /// its own flag, set on Ctrl-C or when the device's time is up.
+    pub cancel: Option<Arc<AtomicBool>>,
 }
 
 pub enum Mode {
@@ -307,15 +316,26 @@ pub async fn execute(spec: RunSpec<'_>, operator: Arc<dyn Operator>) -> Result<F
             BundleWriter::resume(spec.out).map_err(|e| CliError::Input(e.to_string()))?
         }
     };
-    let observer = BundleObserver::new(writer, Progress::new(spec.json, operator.prompts_on_terminal()));
+    let progress = if spec.quiet {
+        Progress::silent()
+    } else {
+        Progress::new(spec.json, operator.prompts_on_terminal())
+    };
+    let observer = BundleObserver::new(writer, progress);
 
-    let runner = Runner::default();
-    let cancel = runner.cancel.clone();
-    let ctrl_c = tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            cancel.store(true, Ordering::SeqCst);
+    let (runner, ctrl_c) = match spec.cancel.clone() {
+        Some(cancel) => (Runner { cancel }, None),
+        None => {
+            let runner = Runner::default();
+            let cancel = runner.cancel.clone();
+            let ctrl_c = tokio::spawn(async move {
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    cancel.store(true, Ordering::SeqCst);
+                }
+            });
+            (runner, Some(ctrl_c))
         }
-    });
+    };
     let opts = RunOptions {
         regulation: spec.regulation.to_owned(),
         allow_destructive: spec.allow_destructive,
@@ -327,12 +347,14 @@ pub async fn execute(spec: RunSpec<'_>, operator: Arc<dyn Operator>) -> Result<F
         tool_version: env!("CARGO_PKG_VERSION").to_owned(),
     };
     let outcome = runner.run(input, opts, &observer, operator).await;
-    ctrl_c.abort();
+    if let Some(ctrl_c) = ctrl_c {
+        ctrl_c.abort();
+    }
 
     let (writer, failure) = observer.take();
-    let writer = writer.map_err(CliError::CannotStart)?;
+    let writer = writer.map_err(CliError::Storage)?;
     if let Some(f) = failure {
-        return Err(CliError::CannotStart(format!(
+        return Err(CliError::Storage(format!(
             "the evidence bundle could not be written: {f}"
         )));
     }
@@ -347,17 +369,21 @@ pub async fn execute(spec: RunSpec<'_>, operator: Arc<dyn Operator>) -> Result<F
             format!("the answer to `{case}`/`{step}` was not used: case `{case}` was not planned in this run")
         })
         .collect();
-    for warning in &unused {
-        errln!("warning: {warning}");
+    if !spec.quiet {
+        for warning in &unused {
+            errln!("warning: {warning}");
+        }
     }
     outcome.results.warnings.extend(unused);
     if outcome.interrupted {
         // Left incomplete on purpose: verify says so, and nothing already recorded is lost.
-        errln!(
-            "interrupted: bundle {} left incomplete; finish it with `hopquy run --target … --resume {}`",
-            dir.display(),
-            dir.display()
-        );
+        if !spec.quiet {
+            errln!(
+                "interrupted: bundle {} left incomplete; finish it with `hopquy run --target … --resume {}`",
+                dir.display(),
+                dir.display()
+            );
+        }
         return Ok(Finished {
             results: outcome.results,
             dir,
@@ -387,7 +413,7 @@ pub async fn execute(spec: RunSpec<'_>, operator: Arc<dyn Operator>) -> Result<F
                 report,
             },
         )
-        .map_err(|e| CliError::CannotStart(format!("finishing the bundle: {e}")))?;
+        .map_err(|e| CliError::Storage(format!("finishing the bundle: {e}")))?;
     Ok(Finished {
         results: outcome.results,
         dir,
@@ -401,7 +427,7 @@ fn write_definitions(
     profile: &ResolvedProfile,
     target: &LoadedTarget,
 ) -> Result<(), CliError> {
-    let err = |e: hopquy_evidence::EvidenceError| CliError::CannotStart(format!("writing definitions: {e}"));
+    let err = |e: hopquy_evidence::EvidenceError| CliError::Storage(format!("writing definitions: {e}"));
     for (rel, text) in suite.files() {
         writer
             .write_definition(&format!("test-cases/{rel}"), text.as_bytes())
@@ -432,7 +458,7 @@ async fn check_reachable(input: &hopquy_runner::RunInput) -> Result<(), CliError
             Err(e) => last = e.to_string(),
         }
     }
-    Err(CliError::CannotStart(format!(
+    Err(CliError::Unreachable(format!(
         "device {} is unreachable on every port of its profile ({}): {last}",
         input.target.host,
         ports.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", ")
