@@ -2,31 +2,10 @@
 //! input-file errors name the line; unreachable devices exit 3; secrets never reach a bundle.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
+use crate::bin::{hopquy, hopquy_bin, text};
 use hopquy_tests::{PASSWORD_VAR, repo_root, start_sim};
-
-/// Cargo builds the binary for this test target (it is registered in the hopquy package).
-fn hopquy_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_hopquy")
-}
-
-fn hopquy(args: &[&str], cwd: &Path) -> Output {
-    Command::new(hopquy_bin())
-        .args(args)
-        .current_dir(cwd)
-        .env("HOPQUY_SUITE", repo_root())
-        .output()
-        .expect("run hopquy")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 #[test]
 fn demo_writes_a_bundle_that_verifies_and_detects_one_byte_changes() {

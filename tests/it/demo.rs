@@ -5,27 +5,11 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
+use crate::bin::{hopquy, hopquy_bin, text};
 use hopquy_tests::repo_root;
 use serde_json::Value;
-
-fn hopquy(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hopquy"))
-        .args(args)
-        .current_dir(cwd)
-        .env("HOPQUY_SUITE", repo_root())
-        .output()
-        .expect("run hopquy")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 struct Demo {
     _dir: tempfile::TempDir,
@@ -246,7 +230,7 @@ fn sim_writes_the_dossier_it_is_asked_for() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("dossier");
     // `hopquy sim` runs until Ctrl-C; the dossier is written right after the camera starts.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hopquy"))
+    let mut child = Command::new(hopquy_bin())
         .args(["sim", "--personality", "legacy", "--dossier", out.to_str().unwrap()])
         .env("HOPQUY_SUITE", repo_root())
         .stdout(std::process::Stdio::null())

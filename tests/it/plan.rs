@@ -4,28 +4,11 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
+use crate::bin::{hopquy, hopquy_bin, text};
 use hopquy_evidence::{CauseClass, Verdict};
 use hopquy_tests::{PASSWORD_VAR, case, repo_root, run_cases, start_sim, suite};
-
-fn hopquy(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hopquy"))
-        .args(args)
-        .current_dir(cwd)
-        .env("HOPQUY_SUITE", repo_root())
-        .env_remove(PASSWORD_VAR)
-        .output()
-        .expect("run hopquy")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 /// A target at an address where nothing listens, its password variable unset: a plan must
 /// need neither.
@@ -190,7 +173,7 @@ async fn a_selection_is_recorded_in_the_bundle_and_its_report() {
     let sim = start_sim("hardened").await;
     let target = sim.dir.path().join("target.toml");
     let out = sim.dir.path().join("bundle");
-    let o = Command::new(env!("CARGO_BIN_EXE_hopquy"))
+    let o = Command::new(hopquy_bin())
         .args([
             "run",
             "--target",
@@ -314,7 +297,7 @@ async fn an_answers_template_lists_each_question_and_validate_names_those_left_e
 fn sim_says_how_to_log_in_and_its_target_declares_only_its_own_ports() {
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("sim.toml");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hopquy"))
+    let mut child = Command::new(hopquy_bin())
         .args([
             "sim",
             "--personality",
