@@ -60,7 +60,14 @@ pub fn resolve_str(s: &str, ctx: &Value) -> Result<Value, TemplateError> {
     if !s.contains("${") {
         return Ok(Value::String(s.to_owned()));
     }
-    let mut out = String::new();
+    render_with(s, ctx, str::to_owned).map(Value::String)
+}
+
+/// Interpolates every `${…}` in `s` as text, each value passed through `escape` (the one
+/// template engine: case values use no escaping, a profile operation's path and body the
+/// escaping of where the value lands — form, XML, JSON).
+pub fn render_with(s: &str, ctx: &Value, escape: impl Fn(&str) -> String) -> Result<String, TemplateError> {
+    let mut out = String::with_capacity(s.len());
     let mut rest = s;
     while let Some(start) = rest.find("${") {
         out.push_str(&rest[..start]);
@@ -73,13 +80,13 @@ pub fn resolve_str(s: &str, ctx: &Value) -> Result<Value, TemplateError> {
         };
         let v = lookup_ref(&after[..end], ctx)?;
         match v {
-            Value::String(s) => out.push_str(s),
-            other => out.push_str(&other.to_string()),
+            Value::String(s) => out.push_str(&escape(s)),
+            other => out.push_str(&escape(&other.to_string())),
         }
         rest = &after[end + 1..];
     }
     out.push_str(rest);
-    Ok(Value::String(out))
+    Ok(out)
 }
 
 fn whole_template(s: &str) -> Option<&str> {

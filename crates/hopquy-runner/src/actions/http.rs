@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use hopquy_case::{Credential as CredentialKind, HttpAuth, HttpStep};
+use hopquy_case::{Credential as CredentialKind, HttpAuth, HttpStep, Op};
 use hopquy_probe::Credential;
 use hopquy_probe::Recorder;
 use hopquy_probe::http::{AuthMode, HttpRequest, HttpResponse, Scheme};
@@ -10,6 +10,35 @@ use serde_json::{Value, json};
 
 use super::dictionary::{MAX_ATTEMPTS, Outcome};
 use super::{ActionError, ActionOutput, RunContext, credential_label, one_credential, opt_u64};
+
+/// The profile operation `name`, when the run may call it: bound by the profile, and not
+/// destructive unless `--allow-destructive` was given. Every HTTP-based action resolves its
+/// operations here.
+pub(super) fn bound_op<'p>(ctx: &RunContext<'p>, name: &str) -> Result<&'p Op, ActionError> {
+    let op = ctx
+        .profile
+        .ops
+        .get(name)
+        .ok_or_else(|| ActionError::NotApplicable(format!("the profile binds no operation `{name}`")))?;
+    if op.destructive == Some(true) && !ctx.allow_destructive {
+        return Err(ActionError::NotApplicable(format!(
+            "operation `{name}` is destructive and --allow-destructive was not given"
+        )));
+    }
+    Ok(op)
+}
+
+/// The profile's own word for an operation's scheme (`any`, the default: whatever the device
+/// challenges with).
+pub(super) fn op_auth(op: Option<&Op>) -> Result<AuthMode, ActionError> {
+    Ok(match op.and_then(|o| o.auth.as_deref()).unwrap_or("any") {
+        "none" => AuthMode::None,
+        "basic" => AuthMode::Basic,
+        "digest" => AuthMode::Digest,
+        "any" => AuthMode::Any,
+        other => return Err(ActionError::Definition(format!("unknown auth scheme `{other}`"))),
+    })
+}
 
 /// How an answer to the prepared request reads, by its op's classifiers (compiled when the
 /// run started; a raw request has the defaults).
@@ -62,21 +91,9 @@ pub(super) async fn prepare(
     rec: &Recorder,
 ) -> Result<Prepared, ActionError> {
     let (op, op_name) = match step.op {
-        Some(name) => {
-            let op = ctx
-                .profile
-                .ops
-                .get(name)
-                .ok_or_else(|| ActionError::NotApplicable(format!("the profile binds no operation `{name}`")))?;
-            (Some(op), Some(name.to_owned()))
-        }
+        Some(name) => (Some(bound_op(ctx, name)?), Some(name.to_owned())),
         None => (None, None),
     };
-    if op.is_some_and(|o| o.destructive == Some(true)) && !ctx.allow_destructive {
-        return Err(ActionError::NotApplicable(
-            "operation is destructive and --allow-destructive was not given".into(),
-        ));
-    }
     let port_value = step
         .port
         .map(|port| crate::template::resolve(port, tctx))
@@ -125,13 +142,7 @@ pub(super) async fn prepare(
         Some(HttpAuth::Basic) => AuthMode::Basic,
         Some(HttpAuth::Digest) => AuthMode::Digest,
         // The profile's own word for the op's scheme (`any`: whatever the device challenges with).
-        Some(HttpAuth::Profile) | None => match op.and_then(|o| o.auth.as_deref()).unwrap_or("any") {
-            "none" => AuthMode::None,
-            "basic" => AuthMode::Basic,
-            "digest" => AuthMode::Digest,
-            "any" => AuthMode::Any,
-            other => return Err(ActionError::Definition(format!("unknown auth scheme `{other}`"))),
-        },
+        Some(HttpAuth::Profile) | None => op_auth(op)?,
     };
     Ok(Prepared {
         op_name,

@@ -253,27 +253,31 @@ impl Escape {
     }
 }
 
-/// Fills `${user.name}`, `${user.password}`, `${user.id}` into an op's path or body.
+/// Fills `${user.name}`, `${user.password}`, `${user.id}` into an op's path or body, through
+/// the run's one template engine, each value escaped for where it lands.
 fn render(op_name: &str, text: &str, values: &[(&str, &str)], escape: Escape) -> Result<String, ActionError> {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(start) = rest.find("${") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let end = after
-            .find('}')
-            .ok_or_else(|| ActionError::Definition(format!("op `{op_name}` has a `${{` without a closing `}}`")))?;
-        let key = after[..end].trim();
-        let value = values.iter().find(|(k, _)| *k == key).map(|(_, v)| *v).ok_or_else(|| {
-            ActionError::Definition(format!(
-                "op `{op_name}` uses `${{{key}}}`, which the password-policy action does not provide here"
-            ))
-        })?;
-        out.push_str(&escape.apply(value));
-        rest = &after[end + 1..];
+    let mut ctx = serde_json::Map::new();
+    for (key, value) in values {
+        let Some((group, field)) = key.split_once('.') else {
+            continue;
+        };
+        let entry = ctx
+            .entry(group.to_owned())
+            .or_insert_with(|| Value::Object(serde_json::Map::new()));
+        if let Value::Object(map) = entry {
+            map.insert(field.to_owned(), Value::String((*value).to_owned()));
+        }
     }
-    out.push_str(rest);
-    Ok(out)
+    template::render_with(text, &Value::Object(ctx), |v| escape.apply(v)).map_err(|e| {
+        if e.reason.starts_with("missing closing") {
+            ActionError::Definition(format!("op `{op_name}` has a `${{` without a closing `}}`"))
+        } else {
+            ActionError::Definition(format!(
+                "op `{op_name}` uses `${{{}}}`, which the password-policy action does not provide here",
+                e.reference.trim()
+            ))
+        }
+    })
 }
 
 /// An operation's answer, by its classifiers (compiled when the run started): accepted,
@@ -297,29 +301,15 @@ struct Bound<'o> {
 
 impl<'o> Bound<'o> {
     async fn new(ctx: &'o RunContext<'_>, name: &'static str, rec: &Recorder) -> Result<Bound<'o>, ActionError> {
-        let op = ctx
-            .profile
-            .ops
-            .get(name)
-            .ok_or_else(|| ActionError::NotApplicable(format!("the profile binds no operation `{name}`")))?;
-        if op.destructive == Some(true) && !ctx.allow_destructive {
-            return Err(ActionError::NotApplicable(format!(
-                "operation `{name}` is destructive and --allow-destructive was not given"
-            )));
-        }
+        let op = super::http::bound_op(ctx, name)?;
         let port_value = op.port.clone().map(Value::String);
         let (scheme, port) = ctx.web_endpoint(port_value.as_ref(), rec).await?;
-        let auth = match op.auth.as_deref().unwrap_or("any") {
-            "none" => AuthMode::None,
-            "basic" => AuthMode::Basic,
-            "digest" => AuthMode::Digest,
-            "any" => AuthMode::Any,
-            other => {
-                return Err(ActionError::Definition(format!(
-                    "op `{name}` uses auth `{other}`, which an HTTP operation cannot send"
-                )));
-            }
-        };
+        let auth = super::http::op_auth(Some(op)).map_err(|_| {
+            ActionError::Definition(format!(
+                "op `{name}` uses auth `{}`, which an HTTP operation cannot send",
+                op.auth.as_deref().unwrap_or_default()
+            ))
+        })?;
         let method = op.method.clone().unwrap_or_else(|| "GET".into()).to_ascii_uppercase();
         Ok(Bound {
             name,
