@@ -395,11 +395,21 @@ fn finding(run_key: &str, clause: &ClauseResult, observed: &std::collections::BT
         let cases: Vec<String> = clause.cases.iter().map(|c| markdown(c)).collect();
         description.push_str(&format!(" Cases: {}.", cases.join(", ")));
     }
+    // What kept the clause undecided, and what the lab can do about it.
+    for cause in &clause.causes {
+        description.push_str(&format!(
+            " Undecided because {}: {}.",
+            cause.as_str(),
+            markdown(cause.hint())
+        ));
+    }
+    let mut props = vec![prop("clause", &clause.id), prop("verdict", clause.verdict.as_str())];
+    props.extend(clause.causes.iter().map(|cause| prop("cause", cause.as_str())));
     Finding {
         uuid: oscal_uuid(run_key, "finding", &clause.id),
         title: one_line(&title, "Clause"),
         description,
-        props: vec![prop("clause", &clause.id), prop("verdict", clause.verdict.as_str())],
+        props,
         target: FindingTarget {
             target_type: "objective-id",
             target_id: oscal_control_id(&clause.id),
@@ -569,6 +579,36 @@ pub fn oscal_json(results: &Results) -> Result<String, EvidenceError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_undecided_finding_names_its_causes() {
+        let results: Results = serde_json::from_value(serde_json::json!({
+            "schema_version": 1, "regulation": "qcvn135-2024",
+            "tool": {"name": "hopquy", "version": "0"},
+            "device": {"vendor": "v", "model": "m", "firmware": "f"},
+            "started": "2026-03-01T10:00:00+07:00", "finished": "2026-03-01T10:00:01+07:00",
+            "clauses": [{"id": "2.1.5", "verdict": "inconclusive", "cases": ["lockout-http"],
+                         "causes": ["target-credentials"]}],
+            "cases": [{"id": "lockout-http", "clauses": ["2.1.5"], "kind": "automated",
+                       "verdict": "inconclusive", "summary": "s", "evidence": [],
+                       "cause": {"class": "target-credentials", "hint": "check"}}]
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+        let doc = oscal_assessment_results(&results).unwrap_or_else(|e| panic!("{e}"));
+        let finding = &doc["assessment-results"]["results"][0]["findings"][0];
+        let description = finding["description"].as_str().unwrap_or_default();
+        assert!(
+            description.contains("Undecided because target-credentials: "),
+            "{description}"
+        );
+        let props = finding["props"].as_array().cloned().unwrap_or_default();
+        assert!(
+            props
+                .iter()
+                .any(|p| p["name"] == "cause" && p["value"] == "target-credentials"),
+            "{props:?}"
+        );
+    }
 
     #[test]
     fn uuid_v5_matches_the_rfc_example_and_python() {

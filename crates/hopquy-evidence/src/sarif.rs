@@ -144,6 +144,10 @@ struct ResultProperties {
     clauses: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     cves: Vec<String>,
+    /// Why an inconclusive or error verdict is undecided (`target-credentials`…), so a
+    /// dashboard can tell "fix the target file" from "the device is odd".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cause: Option<&'static str>,
     /// Bundle-relative paths of the files the verdict rests on.
     evidence: Vec<String>,
 }
@@ -167,11 +171,20 @@ fn result_message(case: &CaseResult) -> String {
     } else {
         summary
     };
-    // Without the prefix a dashboard would show a harness failure as if the device had one.
-    match case.verdict {
-        Verdict::Error => format!("Test could not be completed (harness or transport error): {summary}"),
-        Verdict::Inconclusive => format!("Inconclusive, evidence could not be obtained: {summary}"),
-        _ => summary,
+    // Without the prefix a dashboard would show a harness failure as if the device had one;
+    // the cause and its hint say what the lab can do about it.
+    let undecided = match case.verdict {
+        Verdict::Error => "Test could not be completed (harness or transport error)",
+        Verdict::Inconclusive => "Inconclusive, evidence could not be obtained",
+        _ => return summary,
+    };
+    match &case.cause {
+        Some(c) => format!(
+            "{undecided}: {summary} [{}: {}]",
+            c.class.as_str(),
+            sanitize_text(&c.hint)
+        ),
+        None => format!("{undecided}: {summary}"),
     }
 }
 
@@ -280,6 +293,7 @@ fn log(results: &Results) -> SarifLog {
                     verdict: case.verdict.as_str(),
                     clauses: case.clauses.iter().map(|c| sanitize_text(c)).collect(),
                     cves: cve_ids(case),
+                    cause: case.cause.as_ref().map(|c| c.class.as_str()),
                     evidence: case.evidence.iter().map(|e| sanitize_text(e)).collect(),
                 },
             })
@@ -378,6 +392,37 @@ mod tests {
         assert_eq!(log["runs"][0]["results"][0]["properties"]["cves"][0], "CVE-2017-7921");
         assert!(rules[1].get("helpUri").is_none());
         assert!(rules[1]["properties"].get("cves").is_none());
+    }
+
+    #[test]
+    fn an_undecided_result_names_its_cause_and_what_to_do() {
+        let results: Results = serde_json::from_value(serde_json::json!({
+            "schema_version": 1, "regulation": "qcvn135-2024",
+            "tool": {"name": "hopquy", "version": "0"},
+            "device": {"vendor": "v", "model": "m", "firmware": "f"},
+            "started": "2026-03-01T10:00:00+07:00", "finished": "2026-03-01T10:00:01+07:00",
+            "clauses": [],
+            "cases": [
+                {"id": "lockout-http", "clauses": ["2.1.5"], "kind": "automated", "verdict": "inconclusive",
+                 "summary": "the target's credentials were not accepted", "evidence": [],
+                 "cause": {"class": "target-credentials", "hint": "check [credentials]"}},
+                {"id": "telnet-closed", "clauses": ["2.6.3"], "kind": "automated", "verdict": "fail",
+                 "summary": "telnet answers", "evidence": []}
+            ]
+        }))
+        .unwrap();
+        let log = sarif_log(&results).unwrap();
+        let result = &log["runs"][0]["results"][0];
+        assert_eq!(result["properties"]["cause"], "target-credentials");
+        let text = result["message"]["text"].as_str().unwrap();
+        assert!(
+            text.starts_with("Inconclusive, evidence could not be obtained: "),
+            "{text}"
+        );
+        assert!(text.ends_with("[target-credentials: check [credentials]]"), "{text}");
+        let fail = &log["runs"][0]["results"][1];
+        assert!(fail["properties"].get("cause").is_none());
+        assert_eq!(fail["message"]["text"], "telnet answers");
     }
 
     #[test]
