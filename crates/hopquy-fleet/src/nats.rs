@@ -426,3 +426,51 @@ impl Work {
         let _ = self.msg.ack_with(AckKind::Nak(None)).await;
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::inventory::parse_inventory;
+
+    #[test]
+    fn run_ids_are_subject_tokens_and_the_ack_wait_outlasts_the_device_timeout() {
+        for ok in ["q1-2026", "kill_test", "A"] {
+            assert!(valid_run_id(ok), "{ok}");
+        }
+        for bad in ["", "a.b", "a*", "a>", "a b", "ü", &"x".repeat(65)] {
+            assert!(!valid_run_id(bad), "{bad}");
+        }
+        for s in [1, 20, 1800] {
+            let t = Duration::from_secs(s);
+            assert!(ack_wait(t) >= t + Duration::from_secs(5), "{s}");
+        }
+        assert_eq!(ack_wait(Duration::from_secs(1800)), Duration::from_secs(1980));
+    }
+
+    /// A work item is the inventory entry as checked, and only that: no password travels, an
+    /// unknown key is refused, an oversized message is not parsed.
+    #[test]
+    fn a_work_item_round_trips_without_a_secret_and_refuses_what_it_does_not_know() {
+        let inv = parse_inventory(
+            Path::new("inv.csv"),
+            "id,host,profile,username,password_env,site\ncam-1,10.0.0.1,simcam,admin,CAM_PW,HQ\n",
+            &["simcam".to_owned()],
+        )
+        .unwrap();
+        let entry = &inv.devices[0];
+        let body = serde_json::to_vec(entry).unwrap();
+        let text = String::from_utf8(body.clone()).unwrap();
+        assert!(text.contains("\"env\":\"CAM_PW\""), "{text}");
+        let back: DeviceEntry = decode(&body, MAX_WORK_BYTES).unwrap();
+        assert_eq!(&back, entry);
+        let mut extra: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        extra["password"] = "x".into();
+        let err = decode::<DeviceEntry>(&serde_json::to_vec(&extra).unwrap(), MAX_WORK_BYTES).unwrap_err();
+        assert!(err.contains("unknown field `password`"), "{err}");
+        let err = decode::<DeviceEntry>(&vec![b' '; MAX_WORK_BYTES + 1], MAX_WORK_BYTES).unwrap_err();
+        assert!(err.contains("more than"), "{err}");
+    }
+}

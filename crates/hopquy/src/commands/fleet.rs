@@ -1,6 +1,8 @@
 //! `hopquy fleet run` and `hopquy fleet report`: the inspection suite over an inventory of
 //! cameras in service, on this machine, with a bundle per device (the one run pipeline,
 //! `run::execute`), results in the fleet store as each device finishes, and a fleet report.
+//! `hopquy fleet submit|worker` and `report --nats` share one run across machines through
+//! NATS JetStream (`hopquy_fleet::nats`); a worker audits with the same `audit`.
 //!
 //! Layout of a fleet directory: `fleet.sqlite` (the store), `targets/<id>.toml` (each
 //! device's generated target file, no secret), `devices/<id>/` (its evidence bundle),
