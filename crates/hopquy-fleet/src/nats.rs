@@ -76,6 +76,23 @@ pub fn ack_wait(device_timeout: Duration) -> Duration {
     device_timeout + (device_timeout / 10).max(Duration::from_secs(5))
 }
 
+/// The server URL as it may be shown: a `user:password@` or token in it is replaced by `***`,
+/// since messages and logs never carry a secret.
+pub fn shown_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    // Several servers may be listed, comma-separated, each with its own credentials.
+    let hosts: Vec<String> = rest
+        .split(',')
+        .map(|h| match h.rsplit_once('@') {
+            Some((_, host)) => format!("***@{host}"),
+            None => h.to_owned(),
+        })
+        .collect();
+    format!("{scheme}://{}", hosts.join(","))
+}
+
 /// A valid run id is a subject token and a stream-name part.
 pub fn valid_run_id(run: &str) -> bool {
     !run.is_empty() && run.len() <= 64 && run.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
@@ -132,20 +149,21 @@ impl FleetQueue {
             .connect(url)
             .await
             .map_err(|e| NatsError::Connect {
-                url: url.to_owned(),
-                detail: e.to_string(),
+                url: shown_url(url),
+                detail: e.to_string().replace(url, &shown_url(url)),
             })?;
         let mut js = jetstream::new(client.clone());
         js.set_timeout(REQUEST_TIMEOUT);
         Ok(FleetQueue {
             run: run.to_owned(),
-            url: url.to_owned(),
+            url: shown_url(url),
             client,
             js,
             lost,
         })
     }
 
+    /// The server's URL without its credentials.
     pub fn url(&self) -> &str {
         &self.url
     }
@@ -448,6 +466,17 @@ mod tests {
             assert!(ack_wait(t) >= t + Duration::from_secs(5), "{s}");
         }
         assert_eq!(ack_wait(Duration::from_secs(1800)), Duration::from_secs(1980));
+    }
+
+    #[test]
+    fn a_shown_url_carries_no_credentials() {
+        assert_eq!(shown_url("nats://127.0.0.1:4222"), "nats://127.0.0.1:4222");
+        assert_eq!(shown_url("nats://u:s3cret@10.0.0.1:4222"), "nats://***@10.0.0.1:4222");
+        assert_eq!(
+            shown_url("tls://tok3n@a:4222,b:4222,x:p@w@c:1"),
+            "tls://***@a:4222,b:4222,***@c:1"
+        );
+        assert_eq!(shown_url("127.0.0.1:4222"), "127.0.0.1:4222");
     }
 
     /// A work item is the inventory entry as checked, and only that: no password travels, an

@@ -765,9 +765,10 @@ async fn collect(url: &str, run: &str, out: &Path) -> Result<(), CliError> {
         added += 1;
     }
     errln!(
-        "fleet run {run}: {} of {} devices have a result on {url} ({added} new here)",
+        "fleet run {run}: {} of {} devices have a result on {} ({added} new here)",
         results.len(),
-        queued.run.device_count
+        queued.run.device_count,
+        queue.url()
     );
     Ok(())
 }
@@ -826,18 +827,17 @@ pub async fn submit(suite_root: Option<PathBuf>, args: FleetSubmitArgs) -> Resul
     let queue = FleetQueue::connect(&args.nats, &args.run).await.map_err(nats_err)?;
     let n = queue.submit(&queued, &inventory.devices).await.map_err(nats_err)?;
     queue.flush().await;
+    let url = queue.url();
     errln!(
         "fleet run {}: {n} devices queued on {} ({} read-only cases each; a device is redelivered after {} s of silence from its worker)",
         args.run,
-        args.nats,
+        url,
         ids.len(),
         hopquy_fleet::nats::ack_wait(Duration::from_secs(args.device_timeout_s)).as_secs()
     );
     errln!(
-        "next: `hopquy fleet worker --nats {} --run {} --out DIR` on each machine, then `hopquy fleet report --nats {} --run {} --out DIR`",
-        args.nats,
+        "next: `hopquy fleet worker --nats {url} --run {} --out DIR` on each machine, then `hopquy fleet report --nats {url} --run {} --out DIR`",
         args.run,
-        args.nats,
         args.run
     );
     Ok(exit::PASS)
@@ -888,7 +888,7 @@ pub async fn worker(suite_root: Option<PathBuf>, args: FleetWorkerArgs) -> Resul
     errln!(
         "fleet worker for run {} on {}: {} devices in the run, {} at a time here",
         meta.run_id,
-        args.nats,
+        queue.url(),
         meta.device_count,
         args.concurrency
     );
@@ -950,9 +950,9 @@ pub async fn worker(suite_root: Option<PathBuf>, args: FleetWorkerArgs) -> Resul
     if queue.lost() {
         return Err(CliError::CannotStart(format!(
             "lost the connection to the NATS server at {}; this worker stopped. Devices it had not acknowledged stay queued and are redelivered; the {n} it recorded are in {} and are published again when `hopquy fleet worker --nats {} --run {} --out {}` starts once the server is back",
-            args.nats,
+            queue.url(),
             args.out.display(),
-            args.nats,
+            queue.url(),
             args.run,
             args.out.display()
         )));
