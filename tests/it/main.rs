@@ -11,6 +11,7 @@ mod demo;
 mod evidence;
 mod firmware;
 mod fleet;
+mod fleet_nats;
 mod hostile;
 mod known_vulns;
 mod plan;

@@ -51,15 +51,18 @@ pub const COLUMNS: &[&str] = &[
 const REQUIRED: &[&str] = &["host", "profile", "username"];
 
 /// Where a device's password is read from when the fleet runs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum CredentialRef {
     Env(String),
     /// Absolute, or resolved against the inventory's directory.
     File(PathBuf),
 }
 
-/// One camera of the inventory, checked.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One camera of the inventory, checked. Serialised as a fleet work item (it holds no
+/// password, only where to read one).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DeviceEntry {
     pub id: String,
     pub host: String,
@@ -561,7 +564,7 @@ fn check_row(
     }
 }
 
-fn valid_id(id: &str) -> bool {
+pub(crate) fn valid_id(id: &str) -> bool {
     id.chars().count() <= MAX_ID_CHARS
         && id.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
         && id

@@ -5,7 +5,8 @@
 //! file:line diagnostics, each row turned into a target file), `inspection` (the fixed case
 //! selection and the guard every planned case passes), `store` (the results store: the
 //! [`store::FleetStore`] trait and its one implementation, SQLite), `report` (the fleet report
-//! model, its CSV/JSON/HTML writers and the diff of two fleet runs).
+//! model, its CSV/JSON/HTML writers and the diff of two fleet runs), `nats` (a fleet run shared
+//! by many machines through NATS JetStream: work queue, results, redelivery).
 //!
 //! Invariants:
 //! - A case that could lock an account, change a setting, create a user, try a credential
@@ -18,10 +19,12 @@
 //! - A device is recorded in one store transaction when it finishes (its device row and all
 //!   its case rows, or nothing), so a crash, Ctrl-C or full disk loses no finished device and
 //!   `--resume` redoes no recorded one.
-//! - No network and no verdicts here: verdicts come from the runner, through bundles.
+//! - No verdicts here: they come from the runner, through bundles. The one network peer is
+//!   the NATS server of `nats`; cameras are contacted only by the runner.
 
 pub mod inspection;
 pub mod inventory;
+pub mod nats;
 pub mod report;
 pub mod store;
 

@@ -68,7 +68,8 @@ enum Command {
     #[command(subcommand)]
     Answers(AnswersCommand),
     /// Inspect a fleet of cameras in service with the read-only inspection suite:
-    /// `fleet run --inventory FILE --out DIR`, `fleet report DIR [--diff OTHER]`.
+    /// `fleet run --inventory FILE --out DIR`, `fleet report DIR [--diff OTHER]`; across
+    /// machines through NATS JetStream: `fleet submit`, `fleet worker`, `fleet report --nats`.
     #[command(subcommand)]
     Fleet(FleetCommand),
     /// Single protocol checks with optional --json output.
@@ -87,8 +88,50 @@ pub enum FleetCommand {
     /// report. Format and guarantees: docs/fleet.md.
     Run(FleetRunArgs),
     /// Write the fleet report again from a fleet directory's store, optionally compared
-    /// with an earlier fleet run.
+    /// with an earlier fleet run; with --nats, collect a shared run's results first.
     Report(FleetReportArgs),
+    /// Queue an inventory on a NATS JetStream server as fleet run ID, one message per
+    /// device (no password), for `hopquy fleet worker` on any number of machines.
+    Submit(FleetSubmitArgs),
+    /// Audit devices of a queued fleet run until its queue is empty: each device recorded
+    /// in DIR (store and bundle), then its result published, then acknowledged.
+    Worker(FleetWorkerArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct FleetSubmitArgs {
+    /// The NATS server, e.g. `nats://127.0.0.1:4222` (JetStream enabled).
+    #[arg(long, value_name = "URL")]
+    pub nats: String,
+    /// The inventory: CSV (`.csv`) or TOML (docs/fleet.md).
+    #[arg(long)]
+    pub inventory: PathBuf,
+    /// The fleet run's id: 1-64 letters, digits, `-` or `_`; new on this server.
+    #[arg(long, value_name = "ID")]
+    pub run: String,
+    #[arg(long, default_value = "qcvn135-2024")]
+    pub regulation: String,
+    /// A device whose audit takes longer is stopped and recorded as an error, by every
+    /// worker; a device is redelivered only when its worker is silent for longer than this.
+    #[arg(long, default_value_t = 1800, value_name = "SECONDS")]
+    pub device_timeout_s: u64,
+}
+
+#[derive(Args, Debug)]
+pub struct FleetWorkerArgs {
+    /// The NATS server the run was submitted to.
+    #[arg(long, value_name = "URL")]
+    pub nats: String,
+    /// The fleet run's id, as submitted.
+    #[arg(long, value_name = "ID")]
+    pub run: String,
+    /// This worker's fleet directory (its store and the bundles of the devices it audits);
+    /// the same directory continues after a stop.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Devices audited at once by this worker.
+    #[arg(long, default_value_t = 1)]
+    pub concurrency: usize,
 }
 
 #[derive(Args, Debug)]
@@ -124,7 +167,18 @@ pub struct FleetRunArgs {
 #[derive(Args, Debug)]
 pub struct FleetReportArgs {
     /// A fleet directory (holding fleet.sqlite).
-    pub dir: PathBuf,
+    #[arg(required_unless_present = "nats", conflicts_with = "nats")]
+    pub dir: Option<PathBuf>,
+    /// Collect the results of a fleet run shared through this NATS server (with --run and
+    /// --out) into --out's store, then report.
+    #[arg(long, value_name = "URL", requires_all = ["run", "out"])]
+    pub nats: Option<String>,
+    /// With --nats: the fleet run's id.
+    #[arg(long, value_name = "ID", requires = "nats")]
+    pub run: Option<String>,
+    /// With --nats: the directory the results are collected into (new, or the same run's).
+    #[arg(long, requires = "nats")]
+    pub out: Option<PathBuf>,
     /// An earlier fleet directory: the report says which cameras were fixed or regressed.
     #[arg(long, value_name = "OTHER_DIR")]
     pub diff: Option<PathBuf>,
@@ -423,7 +477,9 @@ async fn dispatch(cli: Cli) -> Result<u8, CliError> {
         Command::Validate(args) => commands::info::validate(suite_root, args),
         Command::Sim(args) => commands::sim::sim(suite_root, args).await,
         Command::Fleet(FleetCommand::Run(args)) => commands::fleet::run(suite_root, args).await,
-        Command::Fleet(FleetCommand::Report(args)) => commands::fleet::report(suite_root, args),
+        Command::Fleet(FleetCommand::Report(args)) => commands::fleet::report(suite_root, args).await,
+        Command::Fleet(FleetCommand::Submit(args)) => commands::fleet::submit(suite_root, args).await,
+        Command::Fleet(FleetCommand::Worker(args)) => commands::fleet::worker(suite_root, args).await,
         Command::Verify(args) => commands::evidence::verify(args),
         Command::Diff(args) => commands::evidence::diff(args),
         Command::Rerun(args) => commands::run::rerun(args).await,

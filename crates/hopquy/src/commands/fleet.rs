@@ -1,6 +1,8 @@
 //! `hopquy fleet run` and `hopquy fleet report`: the inspection suite over an inventory of
 //! cameras in service, on this machine, with a bundle per device (the one run pipeline,
 //! `run::execute`), results in the fleet store as each device finishes, and a fleet report.
+//! `hopquy fleet submit|worker` and `report --nats` share one run across machines through
+//! NATS JetStream (`hopquy_fleet::nats`); a worker audits with the same `audit`.
 //!
 //! Layout of a fleet directory: `fleet.sqlite` (the store), `targets/<id>.toml` (each
 //! device's generated target file, no secret), `devices/<id>/` (its evidence bundle),
@@ -16,6 +18,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use hopquy_case::{LoadedTarget, ResolvedProfile, Suite};
 use hopquy_evidence::{ReportContext, paths};
+use hopquy_fleet::nats::{FleetQueue, NatsError, QueuedRun, Work, WorkQueue};
 use hopquy_fleet::store::{CaseRow, STORE_FILE};
 use hopquy_fleet::{
     DeviceEntry, DeviceRecord, DeviceStatus, FleetReport, FleetStore, INSPECTION_SUITE, Inventory, RunMeta, SqliteStore,
@@ -27,7 +30,7 @@ use crate::commands::run::{self, Mode, RunSpec};
 use crate::exit::{self, CliError};
 use crate::operator::{Answers, BenchOperator};
 use crate::suite;
-use crate::{FleetReportArgs, FleetRunArgs};
+use crate::{FleetReportArgs, FleetRunArgs, FleetSubmitArgs, FleetWorkerArgs};
 
 const TARGETS_DIR: &str = "targets";
 const DEVICES_DIR: &str = "devices";
@@ -283,32 +286,9 @@ fn prepare(inventory: &Inventory, root: &Path) -> Result<Vec<Prepared>, CliError
     let mut out = Vec::new();
     for entry in &inventory.devices {
         let at = entry.location(&inventory.path);
-        let password = match entry.resolve_password(&env) {
-            Ok(p) => p,
-            Err(e) => {
-                problems.push(format!("{at}: device `{}`: {e}", entry.id));
-                continue;
-            }
-        };
-        let password_var = match &entry.credentials {
-            hopquy_fleet::CredentialRef::Env(var) => var.clone(),
-            hopquy_fleet::CredentialRef::File(_) => FILE_PASSWORD_VAR.to_owned(),
-        };
-        let target_text = entry.target_toml(&password_var);
-        match load_target(scratch.path(), &entry.id, &target_text, &password_var, &password)
-            .and_then(|t| suite::resolve_profile(root, &t).map(|_| ()))
-        {
-            Ok(()) => out.push(Prepared {
-                entry: entry.clone(),
-                password,
-                target_text,
-                password_var,
-            }),
-            Err(diags) => {
-                for d in diags {
-                    problems.push(format!("{at}: device `{}`: {}", entry.id, d.message));
-                }
-            }
+        match prepare_one(entry, root, scratch.path(), &env) {
+            Ok(p) => out.push(p),
+            Err(found) => problems.extend(found.into_iter().map(|m| format!("{at}: device `{}`: {m}", entry.id))),
         }
     }
     if !problems.is_empty() {
@@ -318,6 +298,30 @@ fn prepare(inventory: &Inventory, root: &Path) -> Result<Vec<Prepared>, CliError
         )));
     }
     Ok(out)
+}
+
+/// One device's password (through `env`), generated target file and profile, checked.
+fn prepare_one(
+    entry: &DeviceEntry,
+    root: &Path,
+    scratch: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Prepared, Vec<String>> {
+    let password = entry.resolve_password(env).map_err(|e| vec![e])?;
+    let password_var = match &entry.credentials {
+        hopquy_fleet::CredentialRef::Env(var) => var.clone(),
+        hopquy_fleet::CredentialRef::File(_) => FILE_PASSWORD_VAR.to_owned(),
+    };
+    let target_text = entry.target_toml(&password_var);
+    load_target(scratch, &entry.id, &target_text, &password_var, &password)
+        .and_then(|t| suite::resolve_profile(root, &t).map(|_| ()))
+        .map_err(|diags| diags.into_iter().map(|d| d.message).collect::<Vec<_>>())?;
+    Ok(Prepared {
+        entry: entry.clone(),
+        password,
+        target_text,
+        password_var,
+    })
 }
 
 fn load_target(
@@ -673,13 +677,26 @@ fn load_report(dir: &Path, suite: Option<&Suite>) -> Result<FleetReport, CliErro
 }
 
 /// `hopquy fleet report DIR [--diff OTHER]`: the report written again from the store, and
-/// what changed since OTHER (the earlier run).
-pub fn report(suite_root: Option<PathBuf>, args: FleetReportArgs) -> Result<u8, CliError> {
+/// what changed since OTHER (the earlier run). With `--nats URL --run ID --out DIR`, the
+/// run's results are collected from the server into DIR's store first.
+pub async fn report(suite_root: Option<PathBuf>, args: FleetReportArgs) -> Result<u8, CliError> {
     // Clause titles only: a report is written from the store even where no suite is found.
     let suite = suite::locate(suite_root)
         .ok()
         .and_then(|root| suite::load_suite(&root).ok());
-    let report = load_report(&args.dir, suite.as_ref())?;
+    let dir = match (&args.nats, &args.run, &args.out, &args.dir) {
+        (Some(url), Some(run), Some(out), _) => {
+            collect(url, run, out).await?;
+            out.clone()
+        }
+        (None, _, _, Some(dir)) => dir.clone(),
+        _ => {
+            return Err(CliError::Usage(
+                "give a fleet directory, or --nats URL --run ID --out DIR".into(),
+            ));
+        }
+    };
+    let report = load_report(&dir, suite.as_ref())?;
     let diff = match &args.diff {
         Some(other) => Some(hopquy_fleet::diff_reports(
             &load_report(other, suite.as_ref())?,
@@ -688,13 +705,13 @@ pub fn report(suite_root: Option<PathBuf>, args: FleetReportArgs) -> Result<u8, 
         None => None,
     };
     report
-        .write_all(&args.dir, diff.as_ref())
+        .write_all(&dir, diff.as_ref())
         .map_err(|e| CliError::Storage(e.to_string()))?;
     if args.json {
         let value = serde_json::json!({ "report": report, "diff": diff });
         outln!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
     } else {
-        print_report(&report, &args.dir);
+        print_report(&report, &dir);
     }
     if let (Some(d), Some(other)) = (&diff, &args.diff) {
         errln!("compared with {}: {}", other.display(), d.headline());
@@ -706,4 +723,370 @@ pub fn report(suite_root: Option<PathBuf>, args: FleetReportArgs) -> Result<u8, 
         }
     }
     Ok(exit_code(&report))
+}
+
+fn nats_err(e: NatsError) -> CliError {
+    match e {
+        NatsError::RunId(_) => CliError::Usage(e.to_string()),
+        NatsError::Exists(_) | NatsError::NoRun(_) | NatsError::Invalid { .. } => CliError::Input(e.to_string()),
+        NatsError::Connect { .. } | NatsError::JetStream { .. } => CliError::CannotStart(e.to_string()),
+    }
+}
+
+/// Opens (creating) the store in `out` for `run`; a store of another run is refused.
+fn open_run_store(out: &Path, run: &RunMeta) -> Result<SqliteStore, CliError> {
+    std::fs::create_dir_all(out).map_err(CliError::io(format!("creating {}", out.display())))?;
+    let mut store = SqliteStore::open(out).map_err(store_err)?;
+    match store.run().map_err(store_err)? {
+        None => store.start_run(run).map_err(store_err)?,
+        Some(m) if m.run_id == run.run_id => {}
+        Some(m) => {
+            return Err(CliError::Usage(format!(
+                "{} holds fleet run `{}`, not `{}`; choose another --out",
+                out.display(),
+                m.run_id,
+                run.run_id
+            )));
+        }
+    }
+    Ok(store)
+}
+
+/// Every device's result of a shared run into `out`'s store, each device once.
+async fn collect(url: &str, run: &str, out: &Path) -> Result<(), CliError> {
+    let queue = FleetQueue::connect(url, run).await.map_err(nats_err)?;
+    let queued = queue.run().await.map_err(nats_err)?;
+    let results = queue.results().await.map_err(nats_err)?;
+    let mut store = open_run_store(out, &queued.run)?;
+    let recorded = store.finished_devices().map_err(store_err)?;
+    let mut added = 0;
+    for record in results.iter().filter(|r| !recorded.contains(&r.device)) {
+        store.record(record).map_err(store_err)?;
+        added += 1;
+    }
+    errln!(
+        "fleet run {run}: {} of {} devices have a result on {} ({added} new here)",
+        results.len(),
+        queued.run.device_count,
+        queue.url()
+    );
+    Ok(())
+}
+
+/// `hopquy fleet submit`: the inventory checked here (profiles, target files; passwords are
+/// the workers' business), then queued, one message per device.
+pub async fn submit(suite_root: Option<PathBuf>, args: FleetSubmitArgs) -> Result<u8, CliError> {
+    if !hopquy_fleet::nats::valid_run_id(&args.run) {
+        return Err(nats_err(NatsError::RunId(args.run.clone())));
+    }
+    if args.device_timeout_s == 0 {
+        return Err(CliError::Usage("--device-timeout-s must be at least 1".into()));
+    }
+    let root = suite::locate(suite_root)?;
+    let suite = suite::load_suite(&root)?;
+    let inventory = hopquy_fleet::load_inventory(&args.inventory, &profile_names(&root))
+        .map_err(|e| CliError::Input(e.to_string()))?;
+    let reg = suite
+        .regulation(&args.regulation)
+        .ok_or_else(|| CliError::Usage(format!("unknown regulation `{}`", args.regulation)))?;
+    let cases: Vec<hopquy_case::Case> = suite.cases.iter().map(|c| c.case.clone()).collect();
+    let ids = hopquy_fleet::inspection_cases(&cases, &reg.regulation).map_err(|e| CliError::Usage(e.to_string()))?;
+    // The target files are checked with a stand-in password: no device is contacted here, and
+    // the real one is read by the worker that audits the device.
+    let scratch = tempfile::tempdir().map_err(CliError::io("creating a temporary directory"))?;
+    let stand_in = |_: &str| Some("stand-in".to_owned());
+    let mut problems = Vec::new();
+    for entry in &inventory.devices {
+        let mut checked = entry.clone();
+        checked.credentials = hopquy_fleet::CredentialRef::Env(FILE_PASSWORD_VAR.into());
+        if let Err(found) = prepare_one(&checked, &root, scratch.path(), &stand_in) {
+            let at = entry.location(&inventory.path);
+            problems.extend(found.into_iter().map(|m| format!("{at}: device `{}`: {m}", entry.id)));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(CliError::Input(format!(
+            "the inventory cannot be audited; nothing was queued:\n  {}",
+            problems.join("\n  ")
+        )));
+    }
+    let queued = QueuedRun {
+        run: RunMeta {
+            run_id: args.run.clone(),
+            started: now(),
+            inventory: args.inventory.display().to_string(),
+            inventory_digest: inventory.digest.clone(),
+            suite: INSPECTION_SUITE.into(),
+            regulation: args.regulation.clone(),
+            cases: ids.iter().cloned().collect(),
+            tool_version: env!("CARGO_PKG_VERSION").into(),
+            device_count: inventory.devices.len(),
+        },
+        device_timeout_s: args.device_timeout_s,
+    };
+    let queue = FleetQueue::connect(&args.nats, &args.run).await.map_err(nats_err)?;
+    let n = queue.submit(&queued, &inventory.devices).await.map_err(nats_err)?;
+    queue.flush().await;
+    let url = queue.url();
+    errln!(
+        "fleet run {}: {n} devices queued on {} ({} read-only cases each; a device is redelivered after {} s of silence from its worker)",
+        args.run,
+        url,
+        ids.len(),
+        hopquy_fleet::nats::ack_wait(Duration::from_secs(args.device_timeout_s)).as_secs()
+    );
+    errln!(
+        "next: `hopquy fleet worker --nats {url} --run {} --out DIR` on each machine, then `hopquy fleet report --nats {url} --run {} --out DIR`",
+        args.run,
+        args.run
+    );
+    Ok(exit::PASS)
+}
+
+/// What the worker's loops share.
+struct Shared<'a> {
+    queue: &'a FleetQueue,
+    work: &'a WorkQueue,
+    store: &'a Mutex<SqliteStore>,
+    root: &'a Path,
+    scratch: &'a Path,
+    progress: &'a FleetProgress,
+    failure: &'a Mutex<Option<String>>,
+    heartbeat: Duration,
+    audited: &'a std::sync::atomic::AtomicUsize,
+}
+
+/// `hopquy fleet worker`: pulls devices until the run's queue is empty, each audited with the
+/// same pipeline as `fleet run`, recorded here, published, then acknowledged.
+pub async fn worker(suite_root: Option<PathBuf>, args: FleetWorkerArgs) -> Result<u8, CliError> {
+    if args.concurrency == 0 {
+        return Err(CliError::Usage("--concurrency must be at least 1".into()));
+    }
+    let root = suite::locate(suite_root)?;
+    let suite = suite::load_suite(&root)?;
+    let queue = FleetQueue::connect(&args.nats, &args.run).await.map_err(nats_err)?;
+    let queued = queue.run().await.map_err(nats_err)?;
+    let meta = &queued.run;
+    let reg = suite
+        .regulation(&meta.regulation)
+        .ok_or_else(|| CliError::Input(format!("this machine's suite has no regulation `{}`", meta.regulation)))?;
+    let cases: Vec<hopquy_case::Case> = suite.cases.iter().map(|c| c.case.clone()).collect();
+    let ids = hopquy_fleet::inspection_cases(&cases, &reg.regulation).map_err(|e| CliError::Usage(e.to_string()))?;
+    if ids.iter().cloned().collect::<Vec<_>>() != meta.cases {
+        return Err(CliError::Input(format!(
+            "this machine's inspection suite differs from the one fleet run {} was submitted with (its devices would not compare); install the same hopquy and suite",
+            meta.run_id
+        )));
+    }
+    let store = open_run_store(&args.out, meta)?;
+    for dir in [TARGETS_DIR, DEVICES_DIR] {
+        std::fs::create_dir_all(args.out.join(dir)).map_err(|e| CliError::Storage(format!("creating {dir}/: {e}")))?;
+    }
+    let work = queue.work().await.map_err(nats_err)?;
+    let device_timeout = Duration::from_secs(queued.device_timeout_s);
+    let heartbeat = (hopquy_fleet::nats::ack_wait(device_timeout) / 4).min(Duration::from_secs(30));
+    errln!(
+        "fleet worker for run {} on {}: {} devices in the run, {} at a time here",
+        meta.run_id,
+        queue.url(),
+        meta.device_count,
+        args.concurrency
+    );
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let ctrl_c = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                stop.store(true, Ordering::SeqCst);
+            }
+        })
+    };
+    let scratch = tempfile::tempdir().map_err(CliError::io("creating a temporary directory"))?;
+    let progress = FleetProgress::new(meta.device_count, 0, meta.device_count);
+    let failure: Mutex<Option<String>> = Mutex::new(None);
+    let store = Mutex::new(store);
+    let audited = std::sync::atomic::AtomicUsize::new(0);
+    let inventory = PathBuf::from(&meta.inventory);
+    let ctx = DeviceContext {
+        suite: &suite,
+        root: &root,
+        out: &args.out,
+        regulation: &meta.regulation,
+        ids: &ids,
+        run_id: &meta.run_id,
+        inventory: &inventory,
+        stop: &stop,
+        device_timeout,
+    };
+    let shared = Shared {
+        queue: &queue,
+        work: &work,
+        store: &store,
+        root: &root,
+        scratch: scratch.path(),
+        progress: &progress,
+        failure: &failure,
+        heartbeat,
+        audited: &audited,
+    };
+    let lost_watch = async {
+        while !stop.load(Ordering::SeqCst) {
+            if queue.lost() {
+                stop.store(true, Ordering::SeqCst);
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    let loops = futures::future::join_all((0..args.concurrency).map(|_| work_loop(&ctx, &shared)));
+    tokio::select! {
+        _ = loops => {}
+        () = async { lost_watch.await; std::future::pending::<()>().await } => {}
+    }
+    ctrl_c.abort();
+    progress.done();
+    let n = audited.load(Ordering::SeqCst);
+    if queue.lost() {
+        return Err(CliError::CannotStart(format!(
+            "lost the connection to the NATS server at {}; this worker stopped. Devices it had not acknowledged stay queued and are redelivered; the {n} it recorded are in {} and are published again when `hopquy fleet worker --nats {} --run {} --out {}` starts once the server is back",
+            queue.url(),
+            args.out.display(),
+            queue.url(),
+            args.run,
+            args.out.display()
+        )));
+    }
+    if let Some(f) = failure.into_inner().ok().flatten() {
+        return Err(CliError::Storage(format!(
+            "the fleet worker stopped: {f}. Devices not acknowledged stay queued for the other workers"
+        )));
+    }
+    if stop.load(Ordering::SeqCst) {
+        errln!("interrupted: {n} devices audited here; the rest stay queued");
+        return Ok(exit::INCONCLUSIVE);
+    }
+    errln!(
+        "fleet run {}: the queue is empty; {n} devices were audited by this worker",
+        meta.run_id
+    );
+    Ok(exit::PASS)
+}
+
+/// One of the worker's `--concurrency` loops: one device at a time until the queue is empty.
+async fn work_loop(ctx: &DeviceContext<'_>, shared: &Shared<'_>) {
+    while !ctx.stop.load(Ordering::SeqCst) {
+        let work = match shared.work.next(Duration::from_secs(2)).await {
+            Ok(Some(w)) => w,
+            Ok(None) => {
+                // Nothing came: done only when no device is left unacknowledged anywhere (one
+                // held by a worker that died is redelivered once its ack wait ends).
+                match shared.work.remaining().await {
+                    Ok(0) => return,
+                    Ok(_) => continue,
+                    Err(e) if !shared.queue.lost() => {
+                        ctx.stop.store(true, Ordering::SeqCst);
+                        note(shared.failure, e.to_string());
+                        return;
+                    }
+                    Err(_) => return,
+                }
+            }
+            Err(e @ NatsError::Invalid { .. }) => {
+                tracing::error!("{e}");
+                continue;
+            }
+            Err(e) => {
+                if !shared.queue.lost() {
+                    ctx.stop.store(true, Ordering::SeqCst);
+                    note(shared.failure, e.to_string());
+                }
+                return;
+            }
+        };
+        if let Err(e) = one_device(ctx, shared, &work).await {
+            ctx.stop.store(true, Ordering::SeqCst);
+            if !shared.queue.lost() {
+                note(shared.failure, e);
+            }
+            return;
+        }
+    }
+}
+
+/// Audits, records, publishes and acknowledges one device. `Err`: the worker must stop.
+async fn one_device(ctx: &DeviceContext<'_>, shared: &Shared<'_>, work: &Work) -> Result<(), String> {
+    let id = &work.device.id;
+    let recorded = {
+        let store = shared
+            .store
+            .lock()
+            .map_err(|_| "the store lock was poisoned".to_owned())?;
+        if store.finished_devices().map_err(|e| e.to_string())?.contains(id) {
+            store
+                .devices()
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .find(|d| &d.device == id)
+        } else {
+            None
+        }
+    };
+    let record = match recorded {
+        // Recorded here before this worker stopped, but not acknowledged: published again.
+        Some(record) => {
+            errln!("{id}: already recorded here; publishing its result again");
+            record
+        }
+        None => {
+            errln!("auditing {id} (delivery {})", work.delivered);
+            let env = |var: &str| std::env::var(var).ok();
+            let prepared = match prepare_one(&work.device, shared.root, shared.scratch, &env) {
+                Ok(p) => p,
+                Err(problems) => {
+                    // Another worker may have what this one lacks (a password variable).
+                    work.nak().await;
+                    return Err(format!(
+                        "device `{id}` cannot be audited on this machine: {}",
+                        problems.join("; ")
+                    ));
+                }
+            };
+            set_aside_unrecorded(ctx.out, id).map_err(|e| e.to_string())?;
+            let heartbeat = work.heartbeat(shared.heartbeat);
+            let outcome = audit(ctx, &prepared).await;
+            heartbeat.abort();
+            let record = match outcome {
+                Ok(Some(record)) => record,
+                Ok(None) => {
+                    work.nak().await;
+                    return Ok(());
+                }
+                Err(e) => {
+                    work.nak().await;
+                    return Err(format!("device `{id}`: {e}"));
+                }
+            };
+            let written = match shared.store.lock() {
+                Ok(mut s) => s.record(&record).map_err(|e| e.to_string()),
+                Err(_) => Err("the store lock was poisoned".into()),
+            };
+            if let Err(e) = written {
+                work.nak().await;
+                return Err(format!("recording device `{id}`: {e}"));
+            }
+            shared.audited.fetch_add(1, Ordering::SeqCst);
+            shared.progress.finished(&record);
+            record
+        }
+    };
+    // Stored here first, then published, then acknowledged: a stop between any two steps
+    // loses nothing (not acknowledged: redelivered; recorded: published again on restart).
+    shared
+        .queue
+        .publish_result(&record)
+        .await
+        .map_err(|e| format!("publishing the result of `{id}`: {e}"))?;
+    work.ack().await.map_err(|e| format!("acknowledging `{id}`: {e}"))?;
+    Ok(())
 }

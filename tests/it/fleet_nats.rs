@@ -1,0 +1,437 @@
+//! A fleet run shared through NATS JetStream, through the built binary: Debian's nats-server
+//! on loopback (random port, JetStream in a scratch directory), `hopquy sim --fleet`
+//! cameras, `fleet submit`, a worker killed (SIGKILL) while it audits a device, a second
+//! worker that gets that device redelivered, and `fleet report --nats` holding every device
+//! exactly once with the verdicts the simulator expects. Then a server stopped mid-run: the
+//! worker exits with a clear message, and once the server is back nothing is lost.
+//!
+//! Needs Debian `nats-server` (2.9+). Missing, the tests skip, unless
+//! `HOPQUY_REQUIRE_PEERS=1`, which makes it a failure.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use hopquy_tests::repo_root;
+
+const PASSWORD: &str = "Fleet-Nats-7!pw";
+const NATS_SERVER: &str = "/usr/sbin/nats-server";
+
+/// False (after saying so) when the peer is missing; panics instead under CI's
+/// `HOPQUY_REQUIRE_PEERS=1`.
+fn nats_available() -> bool {
+    if Path::new(NATS_SERVER).is_file() {
+        return true;
+    }
+    assert!(
+        std::env::var("HOPQUY_REQUIRE_PEERS").as_deref() != Ok("1"),
+        "{NATS_SERVER} not installed, and HOPQUY_REQUIRE_PEERS=1"
+    );
+    println!("skipped: {NATS_SERVER} not installed");
+    false
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A process this test started; killed (by its own handle) on drop.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// nats-server on 127.0.0.1:`port` with JetStream stored in `dir`; returns once it accepts.
+fn start_nats(port: u16, dir: &Path) -> Proc {
+    let child = Command::new(NATS_SERVER)
+        .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+        .arg(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start nats-server");
+    let server = Proc(child);
+    let begun = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(begun.elapsed() < Duration::from_secs(20), "nats-server did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // JetStream is ready a moment after the port opens.
+    std::thread::sleep(Duration::from_millis(500));
+    server
+}
+
+fn start_sim_fleet(n: usize, inventory: &Path) -> Proc {
+    let child = Command::new(env!("CARGO_BIN_EXE_hopquy"))
+        .args(["sim", "--fleet", &n.to_string(), "--write-inventory"])
+        .arg(inventory)
+        .env("HOPQUY_SUITE", repo_root())
+        .env("HOPQUY_SIM_PASSWORD", PASSWORD)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start hopquy sim --fleet");
+    let fleet = Proc(child);
+    let expected = inventory.with_extension("expected.json");
+    let begun = Instant::now();
+    while !expected.exists() {
+        assert!(
+            begun.elapsed() < Duration::from_secs(60),
+            "sim --fleet wrote no inventory"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    fleet
+}
+
+fn hopquy(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hopquy"))
+        .args(args)
+        .current_dir(cwd)
+        .env("HOPQUY_SUITE", repo_root())
+        .env("HOPQUY_SIM_PASSWORD", PASSWORD)
+        .output()
+        .expect("run hopquy")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// A worker whose stderr lines arrive on a channel as it writes them.
+struct Worker {
+    proc: Proc,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+fn start_worker(url: &str, run: &str, out: &Path, cwd: &Path) -> Worker {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hopquy"))
+        .args(["fleet", "worker", "--nats", url, "--run", run, "--out"])
+        .arg(out)
+        .current_dir(cwd)
+        .env("HOPQUY_SUITE", repo_root())
+        .env("HOPQUY_SIM_PASSWORD", PASSWORD)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start hopquy fleet worker");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    Worker {
+        proc: Proc(child),
+        lines,
+        seen: Vec::new(),
+    }
+}
+
+impl Worker {
+    /// Waits for a line containing `what`; returns it.
+    fn wait_for(&mut self, what: &str, limit: Duration) -> String {
+        let begun = Instant::now();
+        loop {
+            let left = limit.saturating_sub(begun.elapsed());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(what) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!("no `{what}` from the worker; it said:\n{}", self.seen.join("\n")),
+            }
+        }
+    }
+
+    /// Waits for the worker to exit; returns its code and everything it said.
+    fn finish(mut self, limit: Duration) -> (Option<i32>, String) {
+        let begun = Instant::now();
+        loop {
+            if let Some(status) = self.proc.0.try_wait().unwrap() {
+                // The reader thread ends at EOF: drain what is left.
+                while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(2)) {
+                    self.seen.push(line);
+                }
+                return (status.code(), self.seen.join("\n"));
+            }
+            assert!(
+                begun.elapsed() < limit,
+                "the worker did not finish; it said:\n{}",
+                self.seen.join("\n")
+            );
+            while let Ok(line) = self.lines.try_recv() {
+                self.seen.push(line);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// Every device of the report once, audited, with the simulator's expected verdicts.
+fn check_report(report: &serde_json::Value, expected: &serde_json::Value, n: usize) {
+    let devices = report["devices"].as_array().unwrap();
+    let mut ids: Vec<&str> = devices.iter().map(|d| d["id"].as_str().unwrap()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), n, "{report}");
+    assert_eq!(devices.len(), n, "a device appears twice: {report}");
+    assert_eq!(report["not_audited"], 0);
+    let mut checked = 0;
+    let mut wrong = Vec::new();
+    for (id, want) in expected["devices"].as_object().unwrap() {
+        let got = devices.iter().find(|d| d["id"] == *id).unwrap();
+        assert_eq!(got["status"], "audited", "{id}: {got}");
+        for (case, verdict) in want["cases"].as_object().unwrap() {
+            checked += 1;
+            if got["cases"][case] != *verdict {
+                wrong.push(format!("{id} {case}: expected {verdict}, got {}", got["cases"][case]));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    assert!(checked >= 10, "only {checked} verdicts checked");
+}
+
+#[test]
+fn a_worker_killed_mid_device_loses_nothing_and_the_report_holds_each_device_once() {
+    if !nats_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let _nats = start_nats(port, &dir.path().join("js"));
+    let url = format!("nats://127.0.0.1:{port}");
+    let inventory = dir.path().join("fleet.csv");
+    let _sim = start_sim_fleet(4, &inventory);
+    let expected = json(&inventory.with_extension("expected.json"));
+
+    let o = hopquy(
+        &[
+            "fleet",
+            "submit",
+            "--nats",
+            &url,
+            "--inventory",
+            inventory.to_str().unwrap(),
+            "--run",
+            "kill-test",
+            "--device-timeout-s",
+            "20",
+        ],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("4 devices queued"), "{}", text(&o));
+    // The same run twice is refused, so nothing is queued twice.
+    let again = hopquy(
+        &[
+            "fleet",
+            "submit",
+            "--nats",
+            &url,
+            "--inventory",
+            inventory.to_str().unwrap(),
+            "--run",
+            "kill-test",
+        ],
+        dir.path(),
+    );
+    assert_eq!(again.status.code(), Some(2), "{}", text(&again));
+    assert!(text(&again).contains("already submitted"), "{}", text(&again));
+
+    // Worker A finishes its first device, then is killed in the middle of its second.
+    let w1 = dir.path().join("w1");
+    let mut a = start_worker(&url, "kill-test", &w1, dir.path());
+    a.wait_for("auditing", Duration::from_secs(60));
+    let second = a.wait_for("auditing", Duration::from_secs(120));
+    let killed = second
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_else(|| panic!("no device in `{second}`"))
+        .to_owned();
+    a.proc.0.kill().unwrap();
+    let _ = a.proc.0.wait();
+
+    // Worker B takes the rest, and the killed device once its ack wait is over.
+    let w2 = dir.path().join("w2");
+    let b = start_worker(&url, "kill-test", &w2, dir.path());
+    let (code, said) = b.finish(Duration::from_secs(180));
+    assert_eq!(code, Some(0), "{said}");
+    assert!(
+        said.contains(&format!("auditing {killed} (delivery 2)")),
+        "{killed} was not redelivered:\n{said}"
+    );
+    assert!(said.contains("the queue is empty"), "{said}");
+
+    let out = dir.path().join("collected");
+    let o = hopquy(
+        &[
+            "fleet",
+            "report",
+            "--nats",
+            &url,
+            "--run",
+            "kill-test",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    let t = text(&o);
+    // sim-02 (legacy) fails clauses.
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(t.contains("4 of 4 devices have a result"), "{t}");
+    let report = json(&out.join("fleet-report.json"));
+    check_report(&report, &expected, 4);
+    assert_eq!(report["run"]["run_id"], "kill-test");
+    // Each device's result came from the worker that finished it: the killed one's from B.
+    let recorded_by = |w: &Path, id: &str| w.join("devices").join(id).join("results.json").is_file();
+    assert!(recorded_by(&w2, &killed), "{killed} has no bundle from worker B");
+    let a_store = finished_bundles(&w1);
+    assert!(
+        !a_store.contains(&killed),
+        "worker A recorded {killed} although it was killed"
+    );
+
+    // Collecting again adds nothing and still reports each device once.
+    let o = hopquy(
+        &[
+            "fleet",
+            "report",
+            "--nats",
+            &url,
+            "--run",
+            "kill-test",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert!(text(&o).contains("(0 new here)"), "{}", text(&o));
+    check_report(&json(&out.join("fleet-report.json")), &expected, 4);
+
+    // No password anywhere: not in a queued message, a result, a store or a bundle.
+    for f in walk(dir.path()) {
+        let bytes = std::fs::read(&f).unwrap_or_default();
+        assert!(
+            !bytes.windows(PASSWORD.len()).any(|w| w == PASSWORD.as_bytes()),
+            "the password is in {}",
+            f.display()
+        );
+    }
+}
+
+/// The device ids in a worker directory's bundles that have a finished `results.json`.
+fn finished_bundles(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir.join("devices"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path().join("results.json").is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+#[test]
+fn a_lost_nats_server_stops_the_worker_cleanly_and_the_run_resumes_with_nothing_lost() {
+    if !nats_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let js = dir.path().join("js");
+    let nats = start_nats(port, &js);
+    let url = format!("nats://127.0.0.1:{port}");
+    let inventory = dir.path().join("fleet.csv");
+    let _sim = start_sim_fleet(3, &inventory);
+    let expected = json(&inventory.with_extension("expected.json"));
+    let o = hopquy(
+        &[
+            "fleet",
+            "submit",
+            "--nats",
+            &url,
+            "--inventory",
+            inventory.to_str().unwrap(),
+            "--run",
+            "lost-test",
+            "--device-timeout-s",
+            "20",
+        ],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+
+    let w = dir.path().join("w");
+    let mut worker = start_worker(&url, "lost-test", &w, dir.path());
+    worker.wait_for("auditing", Duration::from_secs(60));
+    drop(nats);
+    let (code, said) = worker.finish(Duration::from_secs(60));
+    assert_eq!(code, Some(3), "{said}");
+    assert!(said.contains("lost the connection to the NATS server"), "{said}");
+    assert!(!said.contains("panicked"), "{said}");
+
+    // The server back on its own storage: the same worker directory finishes the run.
+    let _nats = start_nats(port, &js);
+    let worker = start_worker(&url, "lost-test", &w, dir.path());
+    let (code, said) = worker.finish(Duration::from_secs(180));
+    assert_eq!(code, Some(0), "{said}");
+    let out = dir.path().join("collected");
+    let o = hopquy(
+        &[
+            "fleet",
+            "report",
+            "--nats",
+            &url,
+            "--run",
+            "lost-test",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert!(text(&o).contains("3 of 3 devices have a result"), "{}", text(&o));
+    check_report(&json(&out.join("fleet-report.json")), &expected, 3);
+}
