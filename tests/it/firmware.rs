@@ -387,6 +387,33 @@ async fn firmware_run_stores_the_scan_in_the_bundle_and_the_cases_judge_it() {
     }
     assert!(r.get("firmware").is_none());
     assert!(!out.join("firmware").exists());
+
+    // An encrypted-looking image: nothing unpacked, so no finding proves anything.
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let opaque: Vec<u8> = (0..256 * 1024)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect();
+    let image = hardened.dir.path().join("encrypted.bin");
+    std::fs::write(&image, opaque).unwrap();
+    let out = hardened.dir.path().join("opaque");
+    run_with(&hardened, &out, &["--firmware", image.to_str().unwrap()]);
+    let r = results(&out);
+    assert!(r["firmware"]["sha256"].is_string());
+    for case in r["cases"].as_array().unwrap() {
+        assert_eq!(case["verdict"], "inconclusive", "{case}");
+        assert!(
+            case["summary"]
+                .as_str()
+                .unwrap()
+                .contains("could be unpacked (encrypted or opaque)"),
+            "{case}"
+        );
+    }
     hardened.shutdown().await;
 }
 

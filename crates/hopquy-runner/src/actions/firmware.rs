@@ -132,6 +132,18 @@ mod tests {
     }
 
     #[test]
+    fn an_image_nothing_was_unpacked_from_is_not_searched() {
+        let mut opaque = report();
+        opaque.findings.clear();
+        opaque.filesystems_unpacked = 0;
+        opaque.inconclusive = Some("nothing unpacked; entropy 7.999 bits/byte".into());
+        let o = observations(Some(&opaque));
+        assert_eq!(o["searched"], false);
+        assert_eq!(o["private_keys"]["count"], 0);
+        assert!(o["inconclusive"].as_str().is_some_and(|s| s.contains("entropy")));
+    }
+
+    #[test]
     fn without_an_image_nothing_is_claimed() {
         let o = observations(None);
         assert_eq!(o["image_given"], false);
