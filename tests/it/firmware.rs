@@ -279,6 +279,9 @@ async fn firmware_run_stores_the_scan_in_the_bundle_and_the_cases_judge_it() {
     let mut failed_sorted = failed.clone();
     failed_sorted.sort();
     assert_eq!(verdicts(&r), failed_sorted, "{log}");
+    for case in r["cases"].as_array().unwrap() {
+        assert_eq!(case["evidence"], serde_json::json!(["firmware/report.json"]), "{case}");
+    }
     use sha2::Digest;
     let sha256: String = sha2::Sha256::digest(&bytes)
         .iter()
@@ -349,6 +352,22 @@ async fn firmware_run_stores_the_scan_in_the_bundle_and_the_cases_judge_it() {
         std::fs::read(again.join("firmware/report.json")).unwrap(),
         std::fs::read(out.join("firmware/report.json")).unwrap()
     );
+
+    // diff compares the report like a case's exchanges: another image is an evidence change.
+    let hardened_image = dir.join("other-fw.bin");
+    std::fs::write(
+        &hardened_image,
+        hopquy_simcam::firmware::rootfs_image(&"hardened".parse().unwrap()),
+    )
+    .unwrap();
+    let other = dir.join("other");
+    run_with(&legacy, &other, &["--firmware", hardened_image.to_str().unwrap()]);
+    let o = Command::new(env!("CARGO_BIN_EXE_hopquy"))
+        .args(["diff", out.to_str().unwrap(), other.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+    assert!(shown.contains("firmware/report.json"), "{shown}");
 
     // Evidence like any other: a changed report no longer verifies.
     let report_path = out.join("firmware/report.json");

@@ -566,6 +566,15 @@ impl CaseRun {
         if !self.answers.is_empty() {
             evidence.push(paths::case_answers(&case_id));
         }
+        // A firmware step judged the run's scan: the report is this case's evidence too, so
+        // `diff` compares its hash between two bundles as it does a case's exchanges.
+        if self
+            .steps
+            .iter()
+            .any(|s| s.action == "firmware" && s.observations["image_given"] == Value::Bool(true))
+        {
+            evidence.push(paths::FIRMWARE_REPORT_FILE.to_owned());
+        }
         CaseOutcome {
             result: CaseResult {
                 id: case_id,
