@@ -110,9 +110,35 @@ impl RunObserver for Collect {
     }
 }
 
-/// Run the given cases (all of the regulation's when empty) against a started simulator.
+/// The scan of the simulated camera's firmware image with the suite's dictionaries, as
+/// `hopquy demo` hands it to the run: the firmware cases judge the same setup's flaws.
+pub fn sim_firmware(suite: &Suite, camera: &SimCamera) -> hopquy_firmware::FirmwareReport {
+    let credentials = suite
+        .credential_dictionaries
+        .iter()
+        .flat_map(|d| {
+            d.dictionary
+                .credential
+                .iter()
+                .map(|c| hopquy_firmware::KnownCredential {
+                    dictionary: d.name.clone(),
+                    username: c.username.clone(),
+                    password: c.password.clone(),
+                })
+        })
+        .collect();
+    let options = hopquy_firmware::ScanOptions {
+        credentials,
+        ..Default::default()
+    };
+    hopquy_firmware::scan_bytes("simcam-firmware.bin", &camera.firmware_image(), &options)
+}
+
+/// Run the given cases (all of the regulation's when empty) against a started simulator
+/// (with its firmware image; a test's own server has none).
 pub async fn run_cases(suite: &Suite, sim: &Sim, regulation: &str, only: &[&str]) -> (Results, Arc<Collect>) {
-    let input = RunInput::from_definitions(suite, regulation, &sim.profile, &sim.target).expect("run input");
+    let mut input = RunInput::from_definitions(suite, regulation, &sim.profile, &sim.target).expect("run input");
+    input.firmware = sim.camera_opt.as_ref().map(|c| Arc::new(sim_firmware(suite, c)));
     let opts = RunOptions {
         regulation: regulation.to_owned(),
         only: (!only.is_empty()).then(|| only.iter().map(|s| s.to_string()).collect()),

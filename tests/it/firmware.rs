@@ -193,3 +193,254 @@ fn firmware_scan_refuses_what_is_not_an_image_file() {
     );
     assert_eq!(o.status.code(), Some(2), "--out naming a file is a usage error");
 }
+
+// ---------------------------------------------------------------------------------------
+// `hopquy run --firmware`: the scan as evidence in a bundle, judged by the firmware cases
+// ---------------------------------------------------------------------------------------
+
+const FIRMWARE_CASES: &str = "firmware-no-private-keys,firmware-no-default-accounts,firmware-no-debug-services";
+
+fn run_with(sim: &hopquy_tests::Sim, out: &Path, extra: &[&str]) -> Output {
+    let target = sim.dir.path().join("target.toml");
+    Command::new(env!("CARGO_BIN_EXE_hopquy"))
+        .args([
+            "run",
+            "--target",
+            target.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--non-interactive",
+            "--cases",
+            FIRMWARE_CASES,
+        ])
+        .args(extra)
+        .env("HOPQUY_SUITE", repo_root())
+        .env(hopquy_tests::PASSWORD_VAR, sim.camera().admin_password())
+        .output()
+        .expect("run hopquy")
+}
+
+fn results(out: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap()
+}
+
+fn verdicts(results: &serde_json::Value) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = results["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["id"].as_str().unwrap().to_owned(),
+                c["verdict"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn bundle_text(dir: &Path) -> String {
+    let mut all = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                all.extend(std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    String::from_utf8_lossy(&all).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn firmware_run_stores_the_scan_in_the_bundle_and_the_cases_judge_it() {
+    let legacy = hopquy_tests::start_sim("legacy").await;
+    let dir = legacy.dir.path().to_path_buf();
+    let image = dir.join("legacy-fw.bin");
+    let bytes = legacy.camera().firmware_image();
+    std::fs::write(&image, &bytes).unwrap();
+
+    let out = dir.join("bundle");
+    let o = run_with(&legacy, &out, &["--firmware", image.to_str().unwrap()]);
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let r = results(&out);
+    let failed: Vec<(String, String)> = FIRMWARE_CASES
+        .split(',')
+        .map(|c| (c.to_owned(), "fail".to_owned()))
+        .collect();
+    let mut failed_sorted = failed.clone();
+    failed_sorted.sort();
+    assert_eq!(verdicts(&r), failed_sorted, "{log}");
+    for case in r["cases"].as_array().unwrap() {
+        assert_eq!(case["evidence"], serde_json::json!(["firmware/report.json"]), "{case}");
+    }
+    use sha2::Digest;
+    let sha256: String = sha2::Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(r["firmware"]["sha256"], sha256);
+    assert_eq!(r["firmware"]["size"], bytes.len());
+    assert_eq!(r["firmware"]["name"], "legacy-fw.bin");
+
+    // The bundle's report is the one `firmware scan` writes for the same image.
+    let scanned = hopquy(&["firmware", "scan", image.to_str().unwrap(), "--json"], &dir);
+    let stored: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("firmware/report.json")).unwrap()).unwrap();
+    assert_eq!(
+        stored,
+        serde_json::from_slice::<serde_json::Value>(&scanned.stdout).unwrap()
+    );
+    let sbom: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("firmware/sbom.cdx.json")).unwrap()).unwrap();
+    assert_eq!(sbom["bomFormat"], "CycloneDX");
+    let manifest = std::fs::read_to_string(out.join("manifest.json")).unwrap();
+    assert!(manifest.contains("firmware/report.json") && manifest.contains("firmware/sbom.cdx.json"));
+
+    // What a failing case says: the user and dictionary, never the hash or the key.
+    let everything = bundle_text(&out) + &log;
+    assert!(everything.contains("default-credentials"));
+    let key_line = hopquy_simcam_key_line(&bytes);
+    for secret in [key_line.as_str(), "Q9PtxQkMFXFDIl"] {
+        assert!(
+            !everything.contains(secret),
+            "{secret} leaked into the bundle or the terminal"
+        );
+    }
+
+    let verify = |o: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_hopquy"))
+            .args(["verify", o.to_str().unwrap()])
+            .output()
+            .unwrap()
+    };
+    assert_eq!(verify(&out).status.code(), Some(0));
+
+    // A re-run of the same image: the same report, byte for byte, and the same verdicts.
+    let again = dir.join("again");
+    let target = dir.join("target.toml");
+    let o = Command::new(env!("CARGO_BIN_EXE_hopquy"))
+        .args([
+            "rerun",
+            out.to_str().unwrap(),
+            "--target",
+            target.to_str().unwrap(),
+            "--out",
+            again.to_str().unwrap(),
+            "--non-interactive",
+            "--firmware",
+            image.to_str().unwrap(),
+        ])
+        .env(hopquy_tests::PASSWORD_VAR, legacy.camera().admin_password())
+        .output()
+        .unwrap();
+    assert_eq!(
+        verdicts(&results(&again)),
+        failed_sorted,
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(
+        std::fs::read(again.join("firmware/report.json")).unwrap(),
+        std::fs::read(out.join("firmware/report.json")).unwrap()
+    );
+
+    // diff compares the report like a case's exchanges: another image is an evidence change.
+    let hardened_image = dir.join("other-fw.bin");
+    std::fs::write(
+        &hardened_image,
+        hopquy_simcam::firmware::rootfs_image(&"hardened".parse().unwrap()),
+    )
+    .unwrap();
+    let other = dir.join("other");
+    run_with(&legacy, &other, &["--firmware", hardened_image.to_str().unwrap()]);
+    let o = Command::new(env!("CARGO_BIN_EXE_hopquy"))
+        .args(["diff", out.to_str().unwrap(), other.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+    assert!(shown.contains("firmware/report.json"), "{shown}");
+
+    // Evidence like any other: a changed report no longer verifies.
+    let report_path = out.join("firmware/report.json");
+    let tampered = std::fs::read_to_string(&report_path)
+        .unwrap()
+        .replace("\"critical\"", "\"info\"");
+    std::fs::write(&report_path, tampered).unwrap();
+    assert_eq!(verify(&out).status.code(), Some(1));
+
+    // --resume keeps the bundle's image; a second one is refused.
+    let o = run_with(
+        &legacy,
+        &dir.join("x"),
+        &["--resume", out.to_str().unwrap(), "--firmware", image.to_str().unwrap()],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+    legacy.shutdown().await;
+
+    // The hardened camera's image passes; without an image nothing passes.
+    let hardened = hopquy_tests::start_sim("hardened").await;
+    let image = hardened.dir.path().join("hardened-fw.bin");
+    std::fs::write(&image, hardened.camera().firmware_image()).unwrap();
+    let out = hardened.dir.path().join("pass");
+    run_with(&hardened, &out, &["--firmware", image.to_str().unwrap()]);
+    let passed: Vec<(String, String)> = failed_sorted
+        .iter()
+        .map(|(c, _)| (c.clone(), "pass".to_owned()))
+        .collect();
+    assert_eq!(verdicts(&results(&out)), passed);
+    let out = hardened.dir.path().join("none");
+    run_with(&hardened, &out, &[]);
+    let r = results(&out);
+    for case in r["cases"].as_array().unwrap() {
+        assert_eq!(case["verdict"], "inconclusive", "{case}");
+        assert_eq!(case["cause"]["class"], "declaration-incomplete", "{case}");
+    }
+    assert!(r.get("firmware").is_none());
+    assert!(!out.join("firmware").exists());
+
+    // An encrypted-looking image: nothing unpacked, so no finding proves anything.
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let opaque: Vec<u8> = (0..256 * 1024)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect();
+    let image = hardened.dir.path().join("encrypted.bin");
+    std::fs::write(&image, opaque).unwrap();
+    let out = hardened.dir.path().join("opaque");
+    run_with(&hardened, &out, &["--firmware", image.to_str().unwrap()]);
+    let r = results(&out);
+    assert!(r["firmware"]["sha256"].is_string());
+    for case in r["cases"].as_array().unwrap() {
+        assert_eq!(case["verdict"], "inconclusive", "{case}");
+        assert!(
+            case["summary"]
+                .as_str()
+                .unwrap()
+                .contains("could be unpacked (encrypted or opaque)"),
+            "{case}"
+        );
+    }
+    hardened.shutdown().await;
+}
+
+/// A base64 line from the middle of the PEM key the legacy image carries.
+fn hopquy_simcam_key_line(image: &[u8]) -> String {
+    let text = String::from_utf8_lossy(image);
+    let start = text
+        .find("-----BEGIN PRIVATE KEY-----")
+        .expect("the legacy image holds the shared key");
+    text[start..].lines().nth(2).unwrap().to_owned()
+}

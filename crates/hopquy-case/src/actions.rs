@@ -1088,6 +1088,69 @@ pub const ACTIONS: &[ActionSpec] = &[
         ],
     },
     ActionSpec {
+        name: "firmware",
+        description: "Read the report of the firmware image scanned once for the run (`hopquy run --firmware IMAGE`, as `hopquy firmware scan`; see docs/firmware.md) and summarise its findings. Nothing is sent to the device.",
+        params: &[],
+        observations: &[
+            observation(
+                "image_given",
+                "True when the run was given a firmware image; false otherwise, and then every other observation is null.",
+            ),
+            observation(
+                "image",
+                "The image scanned: `{name, sha256, size, entropy}` (name without directories).",
+            ),
+            observation(
+                "searched",
+                "True when at least one file system or archive in the image was unpacked and walked, so an absent finding means something.",
+            ),
+            observation(
+                "inconclusive",
+                "Why the image could not be searched (nothing unpacked: encrypted or opaque, with its entropy), else null.",
+            ),
+            observation(
+                "limits_hit",
+                "Number of scan bounds reached: what lies behind them was not analysed.",
+            ),
+            observation(
+                "private_keys",
+                "`{count, fingerprints, paths}`: private keys in the image; fingerprints are SHA-256 of the public key (or of the key's DER), never key material.",
+            ),
+            observation(
+                "default_credentials",
+                "`{count, accounts}`: accounts whose password hash verifies a pair of a credential dictionary, each `{user, dictionary, path}`; the password is never shown.",
+            ),
+            observation(
+                "fixed_accounts",
+                "`{count, accounts}`: every other account with a password hash (the same on every unit), each `{user, path}`.",
+            ),
+            observation(
+                "empty_passwords",
+                "`{count, accounts}`: accounts with an empty password field, each `{user, path}`.",
+            ),
+            observation(
+                "hardcoded_secrets",
+                "`{count, paths}`: passwords, tokens and keys written in boot scripts and configuration files.",
+            ),
+            observation(
+                "debug_services",
+                "`{count, services}`: Telnet, a serial-console getty or shell, or an SSH server started at boot, each `{path, title, clauses}`.",
+            ),
+            observation(
+                "eol_components",
+                "`{count, components}`: components past their maintainer's end of life, as `NAME VERSION` (from the finding's title).",
+            ),
+            observation(
+                "update_integrity",
+                "`signed`, `crc_only`, `none_found` or `unknown` (opaque image): what protects the image as an update; presence only, not validity.",
+            ),
+        ],
+        rules: &[
+            "The image is scanned once before the run, with the suite's credential dictionaries; its report and SBOM are in the bundle under `firmware/` and every `firmware` step of the run reads the same report.",
+            "Cases should first expect `image_given = true` and `searched = true` (otherwise `inconclusive`): a run without an image, or with one that could not be unpacked, proves nothing either way.",
+        ],
+    },
+    ActionSpec {
         name: "operator",
         description: "Ask the person at the bench to act or observe (factory reset, power cycle, read a label) and record the answer.",
         params: &[

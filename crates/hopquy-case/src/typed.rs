@@ -536,6 +536,13 @@ keyed_struct! {
 }
 
 keyed_struct! {
+    /// Reads the firmware image scanned for the run (`hopquy run --firmware`); no parameter,
+    /// since one run has one image.
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct FirmwareStep {}
+}
+
+keyed_struct! {
     #[derive(Debug, Clone, PartialEq)]
     pub struct OperatorStep {
         pub prompt: String,
@@ -569,6 +576,7 @@ pub enum StepAction {
     Onvif(OnvifStep),
     PasswordPolicy(PasswordPolicyStep),
     WebSurface(WebSurfaceStep),
+    Firmware(FirmwareStep),
     Operator(OperatorStep),
     Document(DocumentStep),
 }
@@ -589,6 +597,7 @@ impl StepAction {
             StepAction::Onvif(_) => "onvif",
             StepAction::PasswordPolicy(_) => "password-policy",
             StepAction::WebSurface(_) => "web-surface",
+            StepAction::Firmware(_) => "firmware",
             StepAction::Operator(_) => "operator",
             StepAction::Document(_) => "document",
         }
@@ -826,6 +835,7 @@ impl Step {
                 options: options(&file.options, PasswordPolicyOptions::from_table)?,
             }),
             "web-surface" => StepAction::WebSurface(WebSurfaceStep {}),
+            "firmware" => StepAction::Firmware(FirmwareStep {}),
             "operator" => StepAction::Operator(OperatorStep {
                 prompt: required("prompt", file.prompt.clone())?,
                 prompt_vi: required("prompt_vi", file.prompt_vi.clone())?,
@@ -876,6 +886,7 @@ pub fn typed_keys(name: &str) -> Option<Vec<&'static str>> {
         "onvif" => OnvifStep::KEYS.to_vec(),
         "password-policy" => PasswordPolicyStep::KEYS.to_vec(),
         "web-surface" => WebSurfaceStep::KEYS.to_vec(),
+        "firmware" => FirmwareStep::KEYS.to_vec(),
         "operator" => OperatorStep::KEYS.to_vec(),
         "document" => DocumentStep::KEYS.to_vec(),
         _ => return None,

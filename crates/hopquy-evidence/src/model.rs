@@ -395,6 +395,10 @@ pub struct Results {
     /// are in the first web case's evidence). Absent when no web step ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub web_surface: Option<WebSurfaceInfo>,
+    /// Additive: the firmware image the run was given (`--firmware`); its report and SBOM
+    /// are `firmware/report.json` and `firmware/sbom.cdx.json`. Absent without an image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub firmware: Option<FirmwareImageInfo>,
     /// Additive (v1): what a reader should know about the run's inputs, one sentence each
     /// (e.g. an answer in `--answers` that no planned case used).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -476,6 +480,15 @@ pub struct UntestedClause {
     pub title_en: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title_vi: Option<String>,
+}
+
+/// The firmware image a run was given.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct FirmwareImageInfo {
+    /// File name only.
+    pub name: String,
+    pub sha256: String,
+    pub size: u64,
 }
 
 /// The web API surface a run used.

@@ -25,6 +25,12 @@ pub const CASE_RESULT_FILE: &str = "result.json";
 pub const ANSWERS_FILE: &str = "answers.json";
 /// Per case: files handed in with answers.
 pub const ATTACHMENTS_DIR: &str = "attachments";
+/// The firmware image's scan (`hopquy run --firmware`): the report and its CycloneDX SBOM,
+/// as `hopquy firmware scan --out` writes them. The image itself is not copied (its SHA-256
+/// and size are in the report and in results.json).
+pub const FIRMWARE_DIR: &str = "firmware";
+pub const FIRMWARE_REPORT_FILE: &str = "firmware/report.json";
+pub const FIRMWARE_SBOM_FILE: &str = "firmware/sbom.cdx.json";
 /// Present from `BundleWriter::create` until the very last step of `finish`.
 pub const INCOMPLETE_MARKER: &str = ".hopquy-incomplete";
 

@@ -150,6 +150,33 @@ pub struct Finding {
     pub clauses: Vec<String>,
 }
 
+impl Finding {
+    /// The account an account finding (`default_credential`, `fixed_account`,
+    /// `empty_password`, `extra_root_account`) is about: the first field of its redacted
+    /// passwd/shadow line, which `accounts.rs` always writes first.
+    pub fn account(&self) -> Option<&str> {
+        matches!(
+            self.kind,
+            FindingKind::DefaultCredential
+                | FindingKind::FixedAccount
+                | FindingKind::EmptyPassword
+                | FindingKind::ExtraRootAccount
+        )
+        .then(|| self.excerpt.split(':').next())
+        .flatten()
+        .filter(|user| !user.is_empty())
+    }
+
+    /// The credential dictionary a `default_credential` finding's hash matched (the title
+    /// ends `… of dictionary NAME`).
+    pub fn dictionary(&self) -> Option<&str> {
+        if self.kind != FindingKind::DefaultCredential {
+            return None;
+        }
+        self.title.rsplit_once(" of dictionary ").map(|(_, name)| name.trim())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Component {
     pub name: String,

@@ -65,6 +65,9 @@ fn the_bad_image_gives_every_finding() {
     assert_eq!(defaults.len(), 1, "{:#?}", report.findings);
     assert!(defaults[0].path.ends_with("/etc/shadow"));
     assert!(defaults[0].title.contains("\"admin\"") && defaults[0].title.contains("default-credentials"));
+    // What the runner's `firmware` action reads: user and dictionary, no password.
+    assert_eq!(defaults[0].account(), Some("admin"));
+    assert_eq!(defaults[0].dictionary(), Some("default-credentials"));
     assert!(
         defaults[0].excerpt.starts_with("admin:$1$hqtest$<redacted>"),
         "{}",
@@ -209,6 +212,8 @@ fn without_dictionaries_the_hash_is_a_fixed_account_not_a_default() {
     let fixed = kinds(&report, FindingKind::FixedAccount);
     assert_eq!(fixed.len(), 1, "{fixed:#?}");
     assert!(fixed[0].title.contains("MD5-crypt"));
+    assert_eq!(fixed[0].account(), Some("admin"));
+    assert_eq!(fixed[0].dictionary(), None);
 }
 
 #[test]

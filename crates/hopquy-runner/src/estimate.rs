@@ -150,6 +150,8 @@ fn estimate_case(case: &Case, sizes: &Sizes<'_>) -> CaseEstimate {
                 operator_steps += 1;
                 (Duration::ZERO, None)
             }
+            // Reads the report scanned before the run; nothing is sent.
+            StepAction::Firmware(_) => (Duration::ZERO, None),
             StepAction::Wait(wait) => {
                 let s = Duration::from_secs(value_u64(&wait.seconds, &tctx).unwrap_or(0));
                 (s, Some(format!("a wait of {}", human(s))))

@@ -77,6 +77,9 @@ pub struct RunInput {
     pub path_dictionaries: BTreeMap<String, Vec<String>>,
     /// Results of cases finished in an earlier, interrupted run of this bundle.
     pub previous: Vec<CaseResult>,
+    /// The firmware image scanned for this run (`--firmware`), read by `firmware` steps;
+    /// `None` when the run was given no image.
+    pub firmware: Option<Arc<hopquy_firmware::FirmwareReport>>,
 }
 
 /// A question for the person at the bench.
@@ -232,6 +235,7 @@ impl Runner {
             opts.allow_destructive,
         );
         ctx.exhaustive = opts.exhaustive;
+        ctx.firmware = input.firmware.clone();
 
         let previous: BTreeMap<&str, &CaseResult> = input.previous.iter().map(|c| (c.id.as_str(), c)).collect();
         let total = plan.cases.len();
@@ -328,6 +332,11 @@ impl Runner {
                     port: s.port,
                     reason: s.reason.clone(),
                     certificate_sha256: s.certificate_sha256.clone(),
+                }),
+                firmware: input.firmware.as_ref().map(|f| hopquy_evidence::FirmwareImageInfo {
+                    name: f.image.name.clone(),
+                    sha256: f.image.sha256.clone(),
+                    size: f.image.size,
                 }),
                 warnings: Vec::new(),
                 selection_criteria: opts.selection.clone().filter(|_| selection.is_some()),
@@ -556,6 +565,15 @@ impl CaseRun {
         }
         if !self.answers.is_empty() {
             evidence.push(paths::case_answers(&case_id));
+        }
+        // A firmware step judged the run's scan: the report is this case's evidence too, so
+        // `diff` compares its hash between two bundles as it does a case's exchanges.
+        if self
+            .steps
+            .iter()
+            .any(|s| s.action == "firmware" && s.observations["image_given"] == Value::Bool(true))
+        {
+            evidence.push(paths::FIRMWARE_REPORT_FILE.to_owned());
         }
         CaseOutcome {
             result: CaseResult {
@@ -885,6 +903,7 @@ impl RunInput {
                 })
                 .collect(),
             previous: Vec::new(),
+            firmware: None,
         })
     }
 }

@@ -24,6 +24,7 @@
 mod auth;
 pub mod config;
 pub mod dossier;
+pub mod firmware;
 pub mod http;
 mod legacy_tls;
 mod net;
@@ -330,6 +331,12 @@ impl SimCamera {
 
     pub fn setup(&self) -> &SimSetup {
         &self.config.setup
+    }
+
+    /// The firmware image this camera runs, as its manufacturer would submit it
+    /// (`firmware::rootfs_image`: its contents follow the setup's flaws).
+    pub fn firmware_image(&self) -> Vec<u8> {
+        firmware::rootfs_image(&self.config.setup)
     }
 
     pub fn identity(&self) -> &DeviceIdentity {

@@ -32,7 +32,7 @@ use crate::net::accept_loop;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const CERTIFICATE_YEARS: i32 = 10;
 const SHARED_CERTIFICATE_PEM: &str = include_str!("shared_certificate.pem");
-const SHARED_KEY_PEM: &str = include_str!("shared_key.pem");
+pub(crate) const SHARED_KEY_PEM: &str = include_str!("shared_key.pem");
 
 #[derive(Clone)]
 pub(crate) struct TlsIdentity {

@@ -201,6 +201,11 @@ pub struct RunArgs {
     /// Operator answers and attachments for operator/document cases.
     #[arg(long)]
     pub answers: Option<PathBuf>,
+    /// The firmware image submitted with the dossier: scanned once before the run (as
+    /// `hopquy firmware scan`), its report and SBOM stored under firmware/ in the bundle and
+    /// judged by the `firmware` cases. Not with --resume (the bundle's report is kept).
+    #[arg(long, value_name = "IMAGE")]
+    pub firmware: Option<PathBuf>,
     /// Never prompt: cases without an answer become inconclusive.
     #[arg(long)]
     pub non_interactive: bool,
@@ -328,6 +333,10 @@ pub struct RerunArgs {
     pub out: Option<PathBuf>,
     #[arg(long)]
     pub answers: Option<PathBuf>,
+    /// As for `run`: the firmware image to scan and judge (the original bundle's image, to
+    /// compare like with like).
+    #[arg(long, value_name = "IMAGE")]
+    pub firmware: Option<PathBuf>,
     #[arg(long)]
     pub non_interactive: bool,
     #[arg(long)]

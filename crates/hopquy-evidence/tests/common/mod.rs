@@ -91,6 +91,7 @@ pub fn results_from(cases: Vec<CaseResult>, titles: &BTreeMap<String, (String, S
             reason: "http port 80 redirects to https://192.0.2.10/ISAPI/Security/userCheck; https port 443 demanded credentials (401)".into(),
             certificate_sha256: Some("ab".repeat(32)),
         }),
+        firmware: None,
         warnings: Vec::new(),
         selection: None,
         clauses_not_tested: Vec::new(),

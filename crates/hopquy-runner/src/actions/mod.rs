@@ -13,6 +13,7 @@ use crate::run::{Operator, Target};
 use crate::template::{self, TemplateError};
 
 pub(crate) mod dictionary;
+mod firmware;
 mod http;
 mod interactive;
 mod login;
@@ -74,6 +75,8 @@ pub struct RunContext<'a> {
     pub failures: crate::measured::FailureLog,
     /// The profile's classifiers, compiled once for the run.
     pub classifiers: crate::classify::Classifiers,
+    /// The firmware image's report, scanned once before the run (`--firmware`).
+    pub firmware: Option<Arc<hopquy_firmware::FirmwareReport>>,
     http: tokio::sync::OnceCell<Result<hopquy_probe::http::HttpProbe, ProbeError>>,
     /// The web API surface, discovered before the first web step that needs it.
     web: tokio::sync::Mutex<Option<Result<web_surface::WebSurface, String>>>,
@@ -106,6 +109,7 @@ impl<'a> RunContext<'a> {
             measured: Default::default(),
             failures: Default::default(),
             classifiers: crate::classify::Classifiers::of_profile(profile),
+            firmware: None,
             http: tokio::sync::OnceCell::new(),
             web: tokio::sync::Mutex::new(None),
             forgotten_web: std::sync::Mutex::new(None),
@@ -353,6 +357,7 @@ pub async fn execute(
         StepAction::Ports(ports) => ports::run(ports, ctx, tctx, rec).await,
         StepAction::PasswordPolicy(policy) => password_policy::run(policy, ctx, tctx, rec).await,
         StepAction::WebSurface(_) => web_surface::run(ctx, rec).await,
+        StepAction::Firmware(_) => Ok(firmware::run(ctx.firmware.as_deref())),
         StepAction::Operator(_) | StepAction::Document(_) => interactive::ask(step, case, ctx).await,
     }
 }

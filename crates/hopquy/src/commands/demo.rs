@@ -64,6 +64,12 @@ pub async fn demo(suite_root: Option<PathBuf>, args: DemoArgs) -> Result<u8, Cli
     // simulated camera's own dossier and the simulated bench performs the operator's actions on
     // it, destructive ones included: the camera is ours, on loopback. Without it, operator and
     // document cases have nobody to answer and become inconclusive.
+    // The firmware image belongs to the dossier: the simulated manufacturer submits the image
+    // its camera runs, so the firmware cases judge the same flaws the network cases see.
+    let firmware = (!args.no_dossier).then(|| {
+        let name = format!("simcam-{}-firmware.bin", setup.personality());
+        crate::commands::firmware::scan_bytes_for_run(&suite, &name, &camera.firmware_image())
+    });
     let camera: SharedCamera = Arc::new(tokio::sync::Mutex::new(Some(camera)));
     let (operator, allow_destructive): (Arc<dyn Operator>, bool) = if args.no_dossier {
         (Arc::new(BenchOperator::new(Answers::default(), true)), false)
@@ -117,7 +123,7 @@ pub async fn demo(suite_root: Option<PathBuf>, args: DemoArgs) -> Result<u8, Cli
         quiet: false,
         cancel: None,
     };
-    let finished = run::execute(spec, operator).await;
+    let finished = run::execute_with_firmware(spec, operator, firmware.map(run::Firmware::Scanned)).await;
     if let Some(camera) = camera.lock().await.take() {
         camera.shutdown().await;
     }

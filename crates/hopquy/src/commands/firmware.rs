@@ -6,8 +6,10 @@
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use clap::{Args, Subcommand};
+use hopquy_case::Suite;
 use hopquy_evidence::sanitize_text;
 use hopquy_firmware::{FirmwareReport, KnownCredential, ScanOptions, Severity};
 
@@ -81,7 +83,11 @@ fn dictionaries(suite_root: Option<PathBuf>) -> Result<Vec<KnownCredential>, Cli
         Err(e) => return Err(e),
     };
     let suite = crate::suite::load_suite(&root)?;
-    Ok(suite
+    Ok(known_credentials(&suite))
+}
+
+fn known_credentials(suite: &Suite) -> Vec<KnownCredential> {
+    suite
         .credential_dictionaries
         .iter()
         .flat_map(|d| {
@@ -91,7 +97,65 @@ fn dictionaries(suite_root: Option<PathBuf>) -> Result<Vec<KnownCredential>, Cli
                 password: c.password.clone(),
             })
         })
-        .collect())
+        .collect()
+}
+
+/// A firmware image scanned for a run (`hopquy run --firmware`): the report the `firmware`
+/// steps read and the two files the bundle stores, serialised once so the bundle holds
+/// exactly what `hopquy firmware scan --out` would write for the same image.
+pub struct ScannedFirmware {
+    pub report: Arc<FirmwareReport>,
+    pub report_json: String,
+    pub sbom_json: String,
+}
+
+impl ScannedFirmware {
+    fn of(report: FirmwareReport) -> ScannedFirmware {
+        let report_json = serde_json::to_string_pretty(&report).unwrap_or_default();
+        let sbom_json = serde_json::to_string_pretty(&hopquy_firmware::sbom::cyclonedx(&report)).unwrap_or_default();
+        ScannedFirmware {
+            report: Arc::new(report),
+            report_json,
+            sbom_json,
+        }
+    }
+}
+
+/// Scans `image` with the run's suite's dictionaries, as `firmware scan` does.
+pub fn scan_for_run(suite: &Suite, image: &Path) -> Result<ScannedFirmware, CliError> {
+    let options = ScanOptions {
+        credentials: known_credentials(suite),
+        ..ScanOptions::default()
+    };
+    let report = hopquy_firmware::scan(image, &options).map_err(|e| CliError::Input(format!("--firmware: {e}")))?;
+    Ok(ScannedFirmware::of(report))
+}
+
+/// Scans an image already in memory (the simulated camera's, for `hopquy demo`).
+pub fn scan_bytes_for_run(suite: &Suite, name: &str, image: &[u8]) -> ScannedFirmware {
+    let options = ScanOptions {
+        credentials: known_credentials(suite),
+        ..ScanOptions::default()
+    };
+    ScannedFirmware::of(hopquy_firmware::scan_bytes(name, image, &options))
+}
+
+/// The report an earlier run of this bundle stored (`--resume` judges the same image).
+pub fn recorded_report(bundle: &Path) -> Result<Option<Arc<FirmwareReport>>, CliError> {
+    let path = bundle.join(hopquy_evidence::paths::FIRMWARE_REPORT_FILE);
+    let bytes = match fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(CliError::Io {
+                context: format!("cannot read {}", path.display()),
+                source: e,
+            });
+        }
+    };
+    let report: FirmwareReport =
+        serde_json::from_slice(&bytes).map_err(|e| CliError::Input(format!("{}: {e}", path.display())))?;
+    Ok(Some(Arc::new(report)))
 }
 
 /// Temporary file in the same directory, fsync, rename: a reader sees the old file or the

@@ -10,6 +10,7 @@ use hopquy_evidence::{BundleWriter, CaseResult, FinishOptions, ReportContext, Re
 use hopquy_runner::{Operator, RunOptions, Runner};
 
 use crate::bundle::BundleObserver;
+use crate::commands::firmware::{self, ScannedFirmware};
 use crate::commands::plan;
 use crate::exit::{self, CliError};
 use crate::operator::{Answers, BenchOperator};
@@ -56,6 +57,18 @@ pub async fn run(suite_root: Option<PathBuf>, args: RunArgs) -> Result<u8, CliEr
         None => Answers::default(),
     };
     let answered = answers.answered();
+    let firmware = match (&args.resume, &args.firmware) {
+        (Some(_), Some(_)) => {
+            return Err(CliError::Usage(
+                "--firmware cannot be combined with --resume: the resumed run judges the image its bundle recorded"
+                    .into(),
+            ));
+        }
+        (Some(bundle), None) => firmware::recorded_report(bundle)?.map(Firmware::Recorded),
+        // A dry run sends nothing and judges nothing; the image is not read either.
+        (None, Some(image)) if !args.dry_run => Some(Firmware::Scanned(firmware::scan_for_run(&suite, image)?)),
+        (None, _) => None,
+    };
     // A resumed partial run keeps the cases it planned and the selection they came from.
     let (only, selection) = match &args.resume {
         Some(bundle) => match recorded_plan(bundle) {
@@ -97,7 +110,7 @@ pub async fn run(suite_root: Option<PathBuf>, args: RunArgs) -> Result<u8, CliEr
         quiet: false,
         cancel: None,
     };
-    let finished = execute(spec, operator).await?;
+    let finished = execute_with_firmware(spec, operator, firmware).await?;
     if finished.interrupted {
         return Ok(exit::INCONCLUSIVE);
     }
@@ -125,6 +138,24 @@ pub async fn rerun(args: RerunArgs) -> Result<u8, CliError> {
     };
     let answered = answers.answered();
     let signing_key = load_key(args.sign.as_deref())?;
+    let firmware = args
+        .firmware
+        .as_deref()
+        .map(|image| firmware::scan_for_run(&suite, image))
+        .transpose()?;
+    match (&original.firmware, &firmware) {
+        (Some(before), None) => errln!(
+            "warning: the original run judged firmware image {} (sha256 {}); without --firmware its firmware cases are inconclusive",
+            hopquy_evidence::sanitize_text(&before.name),
+            before.sha256
+        ),
+        (Some(before), Some(now)) if before.sha256 != now.report.image.sha256 => errln!(
+            "warning: --firmware is not the original run's image (sha256 {} there, {} here)",
+            before.sha256,
+            now.report.image.sha256
+        ),
+        _ => {}
+    }
     let operator: Arc<dyn Operator> = Arc::new(BenchOperator::new(answers, args.non_interactive));
     let out = args.out.clone().unwrap_or_else(|| default_out(&target));
     let spec = RunSpec {
@@ -158,7 +189,7 @@ pub async fn rerun(args: RerunArgs) -> Result<u8, CliError> {
         quiet: false,
         cancel: None,
     };
-    let finished = execute(spec, operator).await?;
+    let finished = execute_with_firmware(spec, operator, firmware.map(Firmware::Scanned)).await?;
     print_summary(&finished.results, &finished.dir, args.json);
     if !args.json {
         let d = hopquy_evidence::diff(&original, &finished.results);
@@ -285,8 +316,25 @@ pub struct Finished {
     pub interrupted: bool,
 }
 
-/// Validate, check reachability, run, and write the bundle.
+/// The firmware image a run judges.
+pub enum Firmware {
+    /// Scanned for this run: its files go into the new bundle.
+    Scanned(ScannedFirmware),
+    /// Already in the bundle being resumed.
+    Recorded(Arc<hopquy_firmware::FirmwareReport>),
+}
+
+/// Validate, check reachability, run, and write the bundle (no firmware image).
 pub async fn execute(spec: RunSpec<'_>, operator: Arc<dyn Operator>) -> Result<Finished, CliError> {
+    execute_with_firmware(spec, operator, None).await
+}
+
+/// [`execute`], with the firmware image the `firmware` steps judge.
+pub async fn execute_with_firmware(
+    spec: RunSpec<'_>,
+    operator: Arc<dyn Operator>,
+    firmware: Option<Firmware>,
+) -> Result<Finished, CliError> {
     let diags = hopquy_case::validate_against_catalogue(&spec.suite.cases, &spec.suite.regulations);
     if !diags.is_empty() {
         return Err(CliError::Input(render_diagnostics(&diags)));
@@ -302,12 +350,19 @@ pub async fn execute(spec: RunSpec<'_>, operator: Arc<dyn Operator>) -> Result<F
     }
     let mut input = suite::run_input(spec.suite, spec.regulation, spec.profile, spec.target)?;
     check_reachable(&input).await?;
+    input.firmware = firmware.as_ref().map(|f| match f {
+        Firmware::Scanned(scanned) => scanned.report.clone(),
+        Firmware::Recorded(report) => report.clone(),
+    });
 
     let mut done = BTreeSet::new();
     let writer = match spec.mode {
         Mode::Fresh => {
             let mut writer = BundleWriter::create(spec.out).map_err(|e| CliError::Input(e.to_string()))?;
             write_definitions(&mut writer, spec.suite, spec.profile, spec.target)?;
+            if let Some(Firmware::Scanned(scanned)) = &firmware {
+                write_firmware(&mut writer, scanned)?;
+            }
             writer
         }
         Mode::Resume { previous } => {
@@ -442,6 +497,18 @@ fn write_definitions(
         .write_file(paths::TARGET_FILE, target.redacted_toml().as_bytes())
         .map_err(err)?;
     Ok(())
+}
+
+/// The scan's report and SBOM, through the writer so the manifest hashes them and `verify`
+/// checks them like any evidence.
+fn write_firmware(writer: &mut BundleWriter, scanned: &ScannedFirmware) -> Result<(), CliError> {
+    let err = |e: hopquy_evidence::EvidenceError| CliError::Storage(format!("writing the firmware report: {e}"));
+    writer
+        .write_file(paths::FIRMWARE_REPORT_FILE, scanned.report_json.as_bytes())
+        .map_err(err)?;
+    writer
+        .write_file(paths::FIRMWARE_SBOM_FILE, scanned.sbom_json.as_bytes())
+        .map_err(err)
 }
 
 /// The run cannot start if no port the profile or target names answers at all.
@@ -753,6 +820,7 @@ mod tests {
             run_id: None,
             complete: true,
             web_surface: None,
+            firmware: None,
             warnings: Vec::new(),
             selection: None,
             clauses_not_tested: Vec::new(),
@@ -804,6 +872,7 @@ mod tests {
             run_id: None,
             complete: true,
             web_surface: None,
+            firmware: None,
             warnings: Vec::new(),
             selection: Some(vec!["lockout-http".into()]),
             clauses_not_tested: vec![hopquy_evidence::UntestedClause {
