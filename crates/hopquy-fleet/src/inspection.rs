@@ -82,6 +82,11 @@ pub fn guard(case: &Case) -> Result<(), Refusal> {
             }
             StepAction::Recover(_) => return refuse(format!("step `{id}` recovers from a lockout")),
             StepAction::PasswordPolicy(_) => return refuse(format!("step `{id}` creates users")),
+            StepAction::Firmware(_) => {
+                return refuse(format!(
+                    "step `{id}` judges the dossier's firmware image, which a fleet audit does not have"
+                ));
+            }
             StepAction::Operator(_) | StepAction::Document(_) => {
                 return refuse(format!("step `{id}` needs a person"));
             }
