@@ -4,20 +4,12 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+use crate::bin::hopquy;
 use hopquy_tests::repo_root;
 
 const TEST_KEY_PEM: &str = include_str!("../../crates/hopquy-firmware/tests/data/test-rsa-pkcs1.pem");
 /// `openssl passwd -1 -salt hqtest 12345`: admin:12345 is in test-cases/data/default-credentials.toml.
 const ADMIN_12345_MD5: &str = "$1$hqtest$Q9PtxQkMFXFDIl/gzSpB80";
-
-fn hopquy(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hopquy"))
-        .args(args)
-        .current_dir(cwd)
-        .env("HOPQUY_SUITE", repo_root())
-        .output()
-        .expect("run hopquy")
-}
 
 fn crc32(bytes: &[u8]) -> u32 {
     let mut crc = !0u32;
@@ -202,7 +194,7 @@ const FIRMWARE_CASES: &str = "firmware-no-private-keys,firmware-no-default-accou
 
 fn run_with(sim: &hopquy_tests::Sim, out: &Path, extra: &[&str]) -> Output {
     let target = sim.dir.path().join("target.toml");
-    Command::new(env!("CARGO_BIN_EXE_hopquy"))
+    Command::new(crate::bin::hopquy_bin())
         .args([
             "run",
             "--target",
@@ -317,7 +309,7 @@ async fn firmware_run_stores_the_scan_in_the_bundle_and_the_cases_judge_it() {
     }
 
     let verify = |o: &Path| {
-        Command::new(env!("CARGO_BIN_EXE_hopquy"))
+        Command::new(crate::bin::hopquy_bin())
             .args(["verify", o.to_str().unwrap()])
             .output()
             .unwrap()
@@ -327,7 +319,7 @@ async fn firmware_run_stores_the_scan_in_the_bundle_and_the_cases_judge_it() {
     // A re-run of the same image: the same report, byte for byte, and the same verdicts.
     let again = dir.join("again");
     let target = dir.join("target.toml");
-    let o = Command::new(env!("CARGO_BIN_EXE_hopquy"))
+    let o = Command::new(crate::bin::hopquy_bin())
         .args([
             "rerun",
             out.to_str().unwrap(),
@@ -362,7 +354,7 @@ async fn firmware_run_stores_the_scan_in_the_bundle_and_the_cases_judge_it() {
     .unwrap();
     let other = dir.join("other");
     run_with(&legacy, &other, &["--firmware", hardened_image.to_str().unwrap()]);
-    let o = Command::new(env!("CARGO_BIN_EXE_hopquy"))
+    let o = Command::new(crate::bin::hopquy_bin())
         .args(["diff", out.to_str().unwrap(), other.to_str().unwrap()])
         .output()
         .unwrap();

@@ -7,12 +7,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::bin::{hopquy_bin, text};
 use hopquy_tests::repo_root;
 
-const PASSWORD: &str = "Fleet-Test-9!pw";
+pub(crate) const PASSWORD: &str = "Fleet-Test-9!pw";
 
-fn hopquy(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hopquy"))
+/// `hopquy ARGS` with the simulated fleet's password variable set (the inventory names it).
+pub(crate) fn hopquy(args: &[&str], cwd: &Path) -> Output {
+    Command::new(hopquy_bin())
         .args(args)
         .current_dir(cwd)
         .env("HOPQUY_SUITE", repo_root())
@@ -21,16 +23,8 @@ fn hopquy(args: &[&str], cwd: &Path) -> Output {
         .expect("run hopquy")
 }
 
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
 /// The `hopquy sim --fleet` process this test started; killed (by its own handle) on drop.
-struct SimFleet(Child);
+pub(crate) struct SimFleet(Child);
 
 impl Drop for SimFleet {
     fn drop(&mut self) {
@@ -39,8 +33,8 @@ impl Drop for SimFleet {
     }
 }
 
-fn start_sim_fleet(n: usize, inventory: &Path) -> SimFleet {
-    let child = Command::new(env!("CARGO_BIN_EXE_hopquy"))
+pub(crate) fn start_sim_fleet(n: usize, inventory: &Path) -> SimFleet {
+    let child = Command::new(hopquy_bin())
         .args(["sim", "--fleet", &n.to_string(), "--write-inventory"])
         .arg(inventory)
         .env("HOPQUY_SUITE", repo_root())
@@ -296,7 +290,7 @@ fn ctrl_c_stops_the_fleet_and_resume_finishes_it_with_each_device_once() {
         }
         a
     };
-    let child = Command::new(env!("CARGO_BIN_EXE_hopquy"))
+    let child = Command::new(hopquy_bin())
         .args(args(false))
         .env("HOPQUY_SUITE", repo_root())
         .env("HOPQUY_SIM_PASSWORD", PASSWORD)

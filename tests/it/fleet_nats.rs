@@ -10,13 +10,14 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use crate::bin::{hopquy_bin, text};
+use crate::fleet::{PASSWORD, hopquy, start_sim_fleet};
 use hopquy_tests::repo_root;
 
-const PASSWORD: &str = "Fleet-Nats-7!pw";
 const NATS_SERVER: &str = "/usr/sbin/nats-server";
 
 /// False (after saying so) when the peer is missing; panics instead under CI's
@@ -72,49 +73,6 @@ fn start_nats(port: u16, dir: &Path) -> Proc {
     server
 }
 
-fn start_sim_fleet(n: usize, inventory: &Path) -> Proc {
-    let child = Command::new(env!("CARGO_BIN_EXE_hopquy"))
-        .args(["sim", "--fleet", &n.to_string(), "--write-inventory"])
-        .arg(inventory)
-        .env("HOPQUY_SUITE", repo_root())
-        .env("HOPQUY_SIM_PASSWORD", PASSWORD)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start hopquy sim --fleet");
-    let fleet = Proc(child);
-    let expected = inventory.with_extension("expected.json");
-    let begun = Instant::now();
-    while !expected.exists() {
-        assert!(
-            begun.elapsed() < Duration::from_secs(60),
-            "sim --fleet wrote no inventory"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    std::thread::sleep(Duration::from_millis(200));
-    fleet
-}
-
-fn hopquy(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hopquy"))
-        .args(args)
-        .current_dir(cwd)
-        .env("HOPQUY_SUITE", repo_root())
-        .env("HOPQUY_SIM_PASSWORD", PASSWORD)
-        .output()
-        .expect("run hopquy")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
 /// A worker whose stderr lines arrive on a channel as it writes them.
 struct Worker {
     proc: Proc,
@@ -123,7 +81,7 @@ struct Worker {
 }
 
 fn start_worker(url: &str, run: &str, out: &Path, cwd: &Path) -> Worker {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hopquy"))
+    let mut child = Command::new(hopquy_bin())
         .args(["fleet", "worker", "--nats", url, "--run", run, "--out"])
         .arg(out)
         .current_dir(cwd)
