@@ -739,6 +739,32 @@ mod tests {
 
     use super::*;
 
+    /// A finished full run with these cases and one clause; tests change what they vary.
+    fn results_of(cases: Vec<CaseResult>, clause: ClauseResult) -> Results {
+        Results {
+            schema_version: hopquy_evidence::RESULTS_SCHEMA_VERSION,
+            regulation: "qcvn135-2024".into(),
+            tool: ToolInfo {
+                name: "hopquy".into(),
+                version: "0".into(),
+            },
+            device: DeviceInfo::default(),
+            started: String::new(),
+            finished: String::new(),
+            clauses: vec![clause],
+            cases,
+            profile: None,
+            run_id: None,
+            complete: true,
+            web_surface: None,
+            firmware: None,
+            warnings: Vec::new(),
+            selection: None,
+            clauses_not_tested: Vec::new(),
+            selection_criteria: None,
+        }
+    }
+
     #[test]
     fn the_example_lab_file_loads_and_run_set_keys_are_refused() {
         let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/examples/lab.toml");
@@ -797,35 +823,15 @@ mod tests {
             case("tls-https", Verdict::Error, Some(CauseClass::NoAnswer)),
             case("default-credentials-http", Verdict::Pass, None),
         ];
-        let results = Results {
-            schema_version: hopquy_evidence::RESULTS_SCHEMA_VERSION,
-            regulation: "qcvn135-2024".into(),
-            tool: ToolInfo {
-                name: "hopquy".into(),
-                version: "0".into(),
-            },
-            device: DeviceInfo::default(),
-            started: String::new(),
-            finished: String::new(),
-            clauses: vec![ClauseResult {
-                id: "2.1.5".into(),
-                verdict: Verdict::Error,
-                cases: cases.iter().map(|c| c.id.clone()).collect(),
-                title_en: Some("Brute-force protection of every network authentication mechanism".into()),
-                title_vi: None,
-                causes: hopquy_evidence::distinct_causes(&cases),
-            }],
-            cases,
-            profile: None,
-            run_id: None,
-            complete: true,
-            web_surface: None,
-            firmware: None,
-            warnings: Vec::new(),
-            selection: None,
-            clauses_not_tested: Vec::new(),
-            selection_criteria: None,
+        let clause = ClauseResult {
+            id: "2.1.5".into(),
+            verdict: Verdict::Error,
+            cases: cases.iter().map(|c| c.id.clone()).collect(),
+            title_en: Some("Brute-force protection of every network authentication mechanism".into()),
+            title_vi: None,
+            causes: hopquy_evidence::distinct_causes(&cases),
         };
+        let results = results_of(cases, clause);
         assert_eq!(exit::for_results(&results), exit::INCONCLUSIVE);
         let lines = summary_lines(&results);
         let text = lines.join("\n");
@@ -849,39 +855,23 @@ mod tests {
     #[test]
     fn a_partial_run_says_so_and_its_untested_clauses_count_as_nothing() {
         let cases = vec![case("lockout-http", Verdict::Pass, None)];
-        let mut results = Results {
-            schema_version: hopquy_evidence::RESULTS_SCHEMA_VERSION,
-            regulation: "qcvn135-2024".into(),
-            tool: ToolInfo {
-                name: "hopquy".into(),
-                version: "0".into(),
-            },
-            device: DeviceInfo::default(),
-            started: String::new(),
-            finished: String::new(),
-            clauses: vec![ClauseResult {
+        let mut results = results_of(
+            cases,
+            ClauseResult {
                 id: "2.1.5".into(),
                 verdict: Verdict::Pass,
                 cases: vec!["lockout-http".into()],
                 title_en: None,
                 title_vi: None,
                 causes: Vec::new(),
-            }],
-            cases,
-            profile: None,
-            run_id: None,
-            complete: true,
-            web_surface: None,
-            firmware: None,
-            warnings: Vec::new(),
-            selection: Some(vec!["lockout-http".into()]),
-            clauses_not_tested: vec![hopquy_evidence::UntestedClause {
-                id: "2.1.1".into(),
-                title_en: None,
-                title_vi: None,
-            }],
-            selection_criteria: None,
-        };
+            },
+        );
+        results.selection = Some(vec!["lockout-http".into()]);
+        results.clauses_not_tested = vec![hopquy_evidence::UntestedClause {
+            id: "2.1.1".into(),
+            title_en: None,
+            title_vi: None,
+        }];
         let text = summary_lines(&results).join("\n");
         assert!(
             text.contains("PARTIAL RUN: 1 of 2 clauses tested (2.1.5)")
