@@ -160,3 +160,46 @@ pub fn case<'r>(results: &'r Results, id: &str) -> &'r CaseResult {
         .find(|c| c.id == id)
         .unwrap_or_else(|| panic!("case {id} not in results"))
 }
+
+/// Where a run's step observations break their action's JSON Schema (the one generated into
+/// docs/schemas/observations/ from the action's observation struct): a key no field names, a
+/// value of another type, a null where the field is never null.
+pub fn observation_schema_violations(results: &Results) -> Vec<String> {
+    let mut validators = std::collections::BTreeMap::new();
+    let mut violations = Vec::new();
+    for case in &results.cases {
+        for step in &case.steps {
+            let Some(spec) = hopquy_case::ACTIONS.iter().find(|a| a.name == step.action) else {
+                violations.push(format!("{}/{}: unknown action `{}`", case.id, step.id, step.action));
+                continue;
+            };
+            // The runner reads every action's observations into its struct; a mismatch there
+            // is an error step (a harness bug), which would otherwise hide behind its verdict.
+            if let Some(message) = step
+                .message
+                .as_deref()
+                .filter(|m| m.contains("observations do not match"))
+            {
+                violations.push(format!("{}/{}: {message}", case.id, step.id));
+            }
+            // A step that failed before observing anything records no observations.
+            if step.observations.is_null() {
+                continue;
+            }
+            let validator = validators.entry(spec.name).or_insert_with(|| {
+                jsonschema::validator_for(&(spec.observation_schema)().to_value())
+                    .unwrap_or_else(|e| panic!("the `{}` observation schema does not compile: {e}", spec.name))
+            });
+            for error in validator.iter_errors(&step.observations) {
+                violations.push(format!(
+                    "{}/{} (`{}`): {error} at `{}`",
+                    case.id,
+                    step.id,
+                    step.action,
+                    error.instance_path()
+                ));
+            }
+        }
+    }
+    violations
+}

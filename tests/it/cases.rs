@@ -3,7 +3,7 @@
 
 use hopquy_case::CaseKind;
 use hopquy_evidence::Verdict;
-use hopquy_tests::{case, run_cases, start_sim, suite};
+use hopquy_tests::{case, observation_schema_violations, run_cases, start_sim, suite};
 
 /// `HOPQUY_FIXTURES=lockout-http,default-credentials-http` checks only those cases' fixtures
 /// (the whole set takes minutes of lockout waits).
@@ -47,7 +47,8 @@ async fn every_automated_case_passes_and_fails_its_fixtures() {
                 let (results, _) = run_cases(&suite, &sim, "qcvn135-2024", &[id.as_str()]).await;
                 let got = case(&results, &id);
                 sim.shutdown().await;
-                (id, setup, want, got.verdict, got.summary.clone())
+                let violations = observation_schema_violations(&results);
+                (id, setup, want, got.verdict, got.summary.clone(), violations)
             }));
         }
     }
@@ -55,8 +56,13 @@ async fn every_automated_case_passes_and_fails_its_fixtures() {
     let mut wrong = Vec::new();
     let mut checked = 0;
     for job in jobs {
-        let (id, setup, want, got, summary) = job.await.expect("fixture task");
+        let (id, setup, want, got, summary, violations) = job.await.expect("fixture task");
         checked += 1;
+        wrong.extend(
+            violations
+                .into_iter()
+                .map(|v| format!("{id} against `{setup}`: observation schema: {v}")),
+        );
         if got != want {
             wrong.push(format!(
                 "{id} against `{setup}`: expected {want}, got {got} — {summary}"
@@ -94,6 +100,8 @@ async fn hardened_fails_nothing_and_legacy_fails_its_flawed_clauses() {
     let drift: Vec<String> = observation_drift(&suite, &results)
         .into_iter()
         .chain(observation_drift(&suite, &legacy_results))
+        .chain(observation_schema_violations(&results))
+        .chain(observation_schema_violations(&legacy_results))
         .collect();
     assert!(
         drift.is_empty(),

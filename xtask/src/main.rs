@@ -96,6 +96,12 @@ fn generated(root: &Path) -> Result<Vec<(String, String)>, String> {
     for (name, schema) in hopquy_case::json_schemas() {
         files.push((format!("docs/schemas/{name}.schema.json"), pretty(&schema)));
     }
+    for action in hopquy_case::ACTIONS {
+        files.push((
+            format!("docs/schemas/observations/{}.schema.json", action.name),
+            pretty(&(action.observation_schema)().to_value()),
+        ));
+    }
     files.push((
         "docs/schemas/results.schema.json".to_owned(),
         pretty(&schemars::schema_for!(hopquy_evidence::Results).to_value()),
@@ -189,9 +195,14 @@ fn case_reference() -> String {
             }
         }
         if !a.observations.is_empty() {
+            let _ = writeln!(
+                s,
+                "\nObservations (JSON Schema: [schemas/observations/{0}.schema.json](schemas/observations/{0}.schema.json)):",
+                a.name
+            );
             s.push_str("\n| observation | meaning |\n|---|---|\n");
             for o in a.observations {
-                let _ = writeln!(s, "| `{}` | {} |", o.name, o.description);
+                let _ = writeln!(s, "| `{}` | {} |", o.name, o.description());
             }
         }
     }

@@ -4,6 +4,9 @@
 //! `cargo xtask codegen` renders it into docs/case-reference.md, so every description here is
 //! user documentation: keep it one precise line.
 
+pub use crate::observations::ObservationSpec;
+use crate::observations::*;
+
 /// How a parameter's value is checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ParamKind {
@@ -64,20 +67,17 @@ pub struct ParamSpec {
     pub description: &'static str,
 }
 
-/// One observation an action produces; `that = "NAME"` or `"NAME.sub.path"` reads it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ObservationSpec {
-    pub name: &'static str,
-    pub description: &'static str,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub struct ActionSpec {
     pub name: &'static str,
     pub description: &'static str,
     /// Parameters beyond the keys every step accepts ([`COMMON_KEYS`]).
     pub params: &'static [ParamSpec],
+    /// The fields of the action's observation struct, in declaration order.
     pub observations: &'static [ObservationSpec],
+    /// That struct's JSON Schema (docs/schemas/observations/, and the test that holds every
+    /// step's observations to it).
+    pub observation_schema: fn() -> schemars::Schema,
     /// Rules that involve several keys, in words (for the reference docs).
     pub rules: &'static [&'static str],
 }
@@ -120,10 +120,6 @@ const fn required(name: &'static str, kind: ParamKind, description: &'static str
         kind,
         description,
     }
-}
-
-const fn observation(name: &'static str, description: &'static str) -> ObservationSpec {
-    ObservationSpec { name, description }
 }
 
 /// Keys every step accepts, whatever its action.
@@ -256,73 +252,8 @@ pub const ACTIONS: &[ActionSpec] = &[
             FRESH_CONNECTION,
             INTERVAL_MS,
         ],
-        observations: &[
-            observation("status", "HTTP status code of the (last) response, integer."),
-            observation("version", "HTTP version of the response (`HTTP/1.1`)."),
-            observation(
-                "headers",
-                "Response headers: lower-cased name → value (repeated headers joined with `, `).",
-            ),
-            observation(
-                "body",
-                "Response body as text, cut at the observation limit (see `body_truncated`).",
-            ),
-            observation("body_len", "Length of the response body in bytes, as received."),
-            observation(
-                "body_truncated",
-                "True when `body` shows only the start of the response body.",
-            ),
-            observation("body_sha256", "Hex SHA-256 of the response body as received."),
-            observation(
-                "outcome",
-                "`accepted`, `rejected`, `locked` or `unknown`, from the op's classifiers (`unknown` when none matches or there is no op).",
-            ),
-            observation(
-                "challenges",
-                "Authentication challenges offered: list of `{scheme, algorithm, realm}` from `WWW-Authenticate`.",
-            ),
-            observation(
-                "challenge_schemes",
-                "The offered challenges as short labels (`basic`, `digest-md5`, `digest-sha256`…).",
-            ),
-            observation(
-                "web_surface",
-                "Where the request went and why: `{scheme, port, reason, certificate_sha256}` — the discovered web surface (see `web-surface`), or the port the step names.",
-            ),
-            observation(
-                "auth_used",
-                "Scheme the harness actually sent (`basic`, `digest`), or null when no credential was sent.",
-            ),
-            observation(
-                "credential",
-                "The credential sent: `anonymous`, `user:password` for public ones, `user:[REDACTED]` for the target's.",
-            ),
-            observation(
-                "elapsed_ms",
-                "Milliseconds from sending the request to the end of the response.",
-            ),
-            observation(
-                "peer_cert_sha256",
-                "Over HTTPS, hex SHA-256 of the server's leaf certificate (DER); null over HTTP.",
-            ),
-            observation(
-                "attempts",
-                "With `repeat` > 1: per-attempt objects `{status, outcome}`, in order.",
-            ),
-            observation(
-                "accepted",
-                "With `repeat` > 1: number of attempts classified `accepted`.",
-            ),
-            observation(
-                "rejected",
-                "With `repeat` > 1: number of attempts classified `rejected`.",
-            ),
-            observation("locked", "With `repeat` > 1: number of attempts classified `locked`."),
-            observation(
-                "unknown",
-                "With `repeat` > 1: number of attempts no classifier matched.",
-            ),
-        ],
+        observations: HttpObservations::SPECS,
+        observation_schema: <HttpObservations as Observations>::schema,
         rules: &[
             "Give `op` (a profile operation) or `path` (a raw request); with `op`, a step's `method`, `path` and `body` override the operation's.",
             "`http` sends one credential; use `login` for dictionaries.",
@@ -364,109 +295,8 @@ pub const ACTIONS: &[ActionSpec] = &[
                 "`reset_below`, `window_s`, `control_login` and `settle` (below): lockout-aware pacing of a dictionary.",
             ),
         ],
-        observations: &[
-            observation("attempts", "Number of login attempts made."),
-            observation("accepted", "Number of attempts classified `accepted`."),
-            observation("rejected", "Number of attempts classified `rejected`."),
-            observation("locked", "Number of attempts classified `locked`."),
-            observation("unknown", "Number of attempts no classifier matched."),
-            observation(
-                "accepted_credentials",
-                "Accepted credentials as `user:password` for public dictionary entries, `user:[REDACTED]` for the target's own.",
-            ),
-            observation(
-                "outcomes",
-                "Per-attempt outcome, in order: list of `accepted`/`rejected`/`locked`/`unknown`.",
-            ),
-            observation(
-                "statuses",
-                "Per-attempt status, in order: the HTTP or RTSP status code; for Telnet the answer's kind (`shell`, `incorrect`, `login`, `unknown`); for SSH `success`, `partial-success`, `failure` or `no-answer`.",
-            ),
-            observation(
-                "distinct_bodies",
-                "Number of distinct responses (status + body, digits masked so nonces and clocks do not count): more than one among failures means the error reveals something.",
-            ),
-            observation(
-                "body_fingerprints",
-                "Per-attempt hex SHA-256 of (status, body with digits masked), in order.",
-            ),
-            observation(
-                "first_locked_attempt",
-                "1-based number of the first attempt classified `locked`, or null.",
-            ),
-            observation(
-                "resets",
-                "With `options.reset_below`: control logins made with the target's credentials to reset the failure counter.",
-            ),
-            observation(
-                "aborted",
-                "True when a `reset_below` control login was refused (the device locked) and the step stopped early.",
-            ),
-            observation(
-                "stopped_at_accept",
-                "True when the step stopped at an accepted credential with attempts left (`stop_on_accept`); `not_tried` says how many.",
-            ),
-            observation(
-                "not_tried",
-                "Attempts of the plan that were not made (stopped at an accepted credential or aborted).",
-            ),
-            observation(
-                "paced_ms",
-                "With `options.window_s`: milliseconds spent waiting so other user names stay below the threshold per window (the `settle` wait included).",
-            ),
-            observation(
-                "pacing",
-                "With pacing options: the pacing used and why, `{source, surface, reason, reset_below, window_s, control_login, settle, settle_ms}` plus `measured` (the lock a `measures = \"lockout\"` case found on this surface, `{locks, after_failures, lasted_ms, case}`) when `source` is `measured`; `declared` when nothing was measured on the surface in this run. Null without pacing options.",
-            ),
-            observation("duration_ms", "Milliseconds the whole step took."),
-            observation(
-                "detail",
-                "Per-attempt objects `{n, credential, status, outcome, elapsed_ms, t_ms}`.",
-            ),
-            observation(
-                "surface",
-                "The surface logged in on: `http`, `rtsp`, `onvif`, `telnet` or `ssh`.",
-            ),
-            observation(
-                "web_surface",
-                "`http`: the web surface the attempts went to, `{scheme, port, reason, certificate_sha256}` (see `web-surface`).",
-            ),
-            observation(
-                "reachable",
-                "`rtsp`, `onvif`, `telnet`, `ssh`: false when the service could not be reached (then nothing was tried); always true over `http`.",
-            ),
-            observation(
-                "route",
-                "`rtsp`: the stream path the attempts DESCRIBE (the first candidate refused without credentials); `onvif`: the operation called; `ssh`: the method the passwords go out with (`password` when offered, else `keyboard-interactive`, else `password`). Null when none demands authentication, or (`ssh`) no session could be set up (then nothing was tried).",
-            ),
-            observation(
-                "anonymous_allowed",
-                "`rtsp`: paths served without credentials; `onvif`: candidate operations answered without credentials; `ssh`: `[\"none\"]` when the server let the target's user in without any credential. A route that needs no password cannot test one.",
-            ),
-            observation(
-                "auth_used",
-                "`rtsp`, `onvif`: schemes the credentials went out with (`digest-md5`, `digest-sha256`, `basic`, `usernametoken`), in order first used.",
-            ),
-            observation("port", "`rtsp`, `onvif`, `telnet`, `ssh`: the TCP port logged in on."),
-            observation("banner", "`ssh`: the server's identification line."),
-            observation(
-                "auth_methods",
-                "`ssh`: methods the server lists for the target's user (null when no session could be set up).",
-            ),
-            observation(
-                "password_methods_offered",
-                "`ssh`: the listed methods that take a password (`password`, `keyboard-interactive`); `[]` when none is.",
-            ),
-            observation("auth_mode", "`onvif`: `digest` or `usernametoken`, as the step asked."),
-            observation(
-                "prompt",
-                "`telnet`: what the service printed before any login (escaped as for the `telnet` action).",
-            ),
-            observation(
-                "error",
-                "`rtsp`, `onvif`, `telnet`, `ssh`: why the service could not be reached (with `reachable = false`), or (`ssh`) why no session could be set up.",
-            ),
-        ],
+        observations: LoginObservations::SPECS,
+        observation_schema: <LoginObservations as Observations>::schema,
         rules: &[
             "`surface = \"http\"` (default): the op must define `accepted`/`rejected` classifiers in the profile, or every attempt is `unknown`.",
             "`surface = \"rtsp\"`: DESCRIBE, one fresh connection per attempt (an anonymous request for the challenge, then Digest; Basic only when Digest is not offered). 2xx (or 404 after authentication: the path was looked up only after the credentials passed) is `accepted`, 401 `rejected`, the profile's `[rtsp] locked` classifier `locked`, anything else `unknown`.",
@@ -501,46 +331,8 @@ pub const ACTIONS: &[ActionSpec] = &[
                 "Pause between polls, milliseconds (at least 200). Default 1000.",
             ),
         ],
-        observations: &[
-            observation(
-                "recovered",
-                "True when the target's credentials were accepted again before the deadline.",
-            ),
-            observation("polls", "Number of login attempts made."),
-            observation("waited_ms", "Milliseconds spent polling."),
-            observation(
-                "last_status",
-                "Status of the last poll (HTTP or RTSP code, Telnet answer kind, SSH `success`/`failure`/`no-answer`), or the transport error text.",
-            ),
-            observation(
-                "surface",
-                "The surface polled: `http`, `rtsp`, `onvif`, `telnet` or `ssh`.",
-            ),
-            observation(
-                "reachable",
-                "`rtsp`, `onvif`, `telnet`, `ssh`: false when the service could not be reached (then nothing was polled).",
-            ),
-            observation(
-                "route",
-                "`rtsp`: the stream path polled; `onvif`: the operation called; `ssh`: the password method; null when none demands authentication.",
-            ),
-            observation(
-                "web_surface",
-                "`http`: the web surface polled, `{scheme, port, reason, certificate_sha256}` (see `web-surface`).",
-            ),
-            observation(
-                "anonymous_allowed",
-                "`rtsp`, `onvif`, `ssh`: what answered without credentials while finding the route (as for `login`).",
-            ),
-            observation("port", "`rtsp`, `onvif`, `telnet`, `ssh`: the TCP port polled."),
-            observation("banner", "`ssh`: the server's identification line."),
-            observation("auth_methods", "`ssh`: methods the server lists for the target's user."),
-            observation(
-                "password_methods_offered",
-                "`ssh`: the listed methods that take a password.",
-            ),
-            observation("auth_mode", "`onvif`: `digest` or `usernametoken`, as the step asked."),
-        ],
+        observations: RecoverObservations::SPECS,
+        observation_schema: <RecoverObservations as Observations>::schema,
         rules: &[
             "Use with `always = true` after a step that may lock the account, so later cases find the device usable.",
             "`surface`, `op`, `auth`, `paths` and `port` mean what they mean for `login`: a lock is waited out on the surface that was locked.",
@@ -554,7 +346,8 @@ pub const ACTIONS: &[ActionSpec] = &[
             ParamKind::Duration,
             "How long to wait, seconds (integer ≥ 0 or a template such as `${params.duration_s}`).",
         )],
-        observations: &[observation("waited_s", "Seconds waited.")],
+        observations: WaitObservations::SPECS,
+        observation_schema: <WaitObservations as Observations>::schema,
         rules: &[],
     },
     ActionSpec {
@@ -568,65 +361,8 @@ pub const ACTIONS: &[ActionSpec] = &[
             ),
             OPTIONS,
         ],
-        observations: &[
-            observation(
-                "open",
-                "Open ports, sorted: list of `{port, service, banner, probe}` (service, banner and probe may be null; `probe` names what we sent a silent port, `rtsp-options`, `http-head` or `tls-client-hello`, when its answer is the banner).",
-            ),
-            observation("open_ports", "Open port numbers, sorted."),
-            observation(
-                "undeclared",
-                "Open ports not in the target's `declared.open_tcp_ports`.",
-            ),
-            observation("declared_closed", "Ports in `declared.open_tcp_ports` found closed."),
-            observation(
-                "declared_given",
-                "Whether the target declares `open_tcp_ports` at all (else `undeclared` is null).",
-            ),
-            observation(
-                "risky_open",
-                "Open ports from the profile's `risky_ports` (debug consoles, vendor back doors).",
-            ),
-            observation("ports_tried", "How many ports the sweep tried."),
-            observation(
-                "excluded_ports",
-                "Ports the target file's `exclude_ports` says are not the device's; not swept.",
-            ),
-            observation(
-                "sweep_scope",
-                "`full` (every port), `profile` (every port was asked for but the target file's `port_sweep = \"profile\"` narrowed it to the declared, profile and common camera ports) or `list` (the step named its ports).",
-            ),
-            observation("closed_count", "Ports that refused the connection."),
-            observation(
-                "filtered_count",
-                "Ports that did not answer within the connect timeout.",
-            ),
-            observation(
-                "rtt_us",
-                "Smoothed connect round trip of the sweep in microseconds (null when no port answered).",
-            ),
-            observation(
-                "connect_timeout_ms",
-                "Connect timeout of the sweep's first pass, adapted to the round trip (at least 100 ms, at most the full timeout).",
-            ),
-            observation(
-                "retried_count",
-                "Ports the first pass timed out and the retry pass tried again.",
-            ),
-            observation(
-                "retry_timeout_ms",
-                "Connect timeout of the retry pass: the full one, or the adaptive one when the device dropped SYNs to more than two full waves of ports (null when nothing was retried).",
-            ),
-            observation(
-                "open_on_retry_count",
-                "Ports found open only by the retry pass (slow to accept).",
-            ),
-            observation(
-                "failed_count",
-                "Ports whose connect failed locally (not refused, not timed out).",
-            ),
-            observation("elapsed_ms", "Milliseconds the sweep and its banner grabs took."),
-        ],
+        observations: PortsObservations::SPECS,
+        observation_schema: <PortsObservations as Observations>::schema,
         rules: &[],
     },
     ActionSpec {
@@ -636,41 +372,8 @@ pub const ACTIONS: &[ActionSpec] = &[
             param("port", ParamKind::Port, "Named port or number. Default `https`."),
             OPTIONS,
         ],
-        observations: &[
-            observation(
-                "versions",
-                "One entry per version tried: `{version, accepted, cipher_suites, weak_cipher_suites}` (IANA suite names), plus `refused_with` or `error` when not accepted.",
-            ),
-            observation(
-                "certificate",
-                "Leaf certificate: `sha256`, `self_signed`, `key_type`, `key_bits`, `signature_algorithm`, `not_before`, `not_after`, `subject_alt_names`; null when none was obtained.",
-            ),
-            observation(
-                "accepted_versions",
-                "Names of the versions the server accepted (`TLSv1.2`, `TLSv1.3`…).",
-            ),
-            observation(
-                "weak_suites",
-                "Accepted cipher suites considered weak (NULL, EXPORT, RC4, DES/3DES/IDEA, anonymous, MD5 MAC; CBC with SHA-1 MAC in TLS 1.1 or older).",
-            ),
-            observation(
-                "reachable",
-                "False when the port refused the connection (then the only observation); true otherwise.",
-            ),
-            observation(
-                "undetermined_versions",
-                "Versions whose hellos got no TLS answer (timeout, garbage): neither accepted nor refused.",
-            ),
-            observation(
-                "certificate_error",
-                "Why `certificate` is null (no handshake succeeded, anonymous suite only…), else null.",
-            ),
-            observation(
-                "negotiated",
-                "What a modern TLS 1.2/1.3 client (rustls) negotiated: `{version, cipher_suite}`, or null.",
-            ),
-            observation("connections", "TCP connections the audit opened."),
-        ],
+        observations: TlsObservations::SPECS,
+        observation_schema: <TlsObservations as Observations>::schema,
         rules: &[
             "`options` may set `versions` (list of `SSLv3`, `TLSv1.0`, `TLSv1.1`, `TLSv1.2`, `TLSv1.3`; default all), `concurrency` (1–64, default 8), `certificate` (default true) and `sni`.",
         ],
@@ -682,74 +385,8 @@ pub const ACTIONS: &[ActionSpec] = &[
             param("port", ParamKind::Port, "Named port or number. Default `ssh`."),
             OPTIONS,
         ],
-        observations: &[
-            observation("banner", "The server's identification line (`SSH-2.0-…`)."),
-            observation("kex", "Key-exchange algorithms, in the server's order."),
-            observation("host_key", "Host-key algorithms, in the server's order."),
-            observation("ciphers", "Ciphers (server-to-client), in the server's order."),
-            observation("macs", "MACs (server-to-client), in the server's order."),
-            observation("compression", "Compression methods (server-to-client)."),
-            observation(
-                "auth_methods",
-                "Authentication methods the server offers (`publickey`, `password`…).",
-            ),
-            observation(
-                "password_methods_offered",
-                "The offered methods that take a password: `password`, `keyboard-interactive`, or `[]` when none is (then SSH logins still try `password`, and its refusal shows no password login exists); null without a session.",
-            ),
-            observation(
-                "weak",
-                "Offered algorithms considered weak (e.g. `diffie-hellman-group1-sha1`, `ssh-dss`, CBC ciphers, `hmac-md5`).",
-            ),
-            observation(
-                "reachable",
-                "False when the port refused the connection (then no other observation is present), else true.",
-            ),
-            observation(
-                "ciphers_c2s",
-                "Ciphers client-to-server, in the server's order; present only when they differ from `ciphers`.",
-            ),
-            observation(
-                "macs_c2s",
-                "MACs client-to-server, in the server's order; present only when they differ from `macs`.",
-            ),
-            observation(
-                "compression_c2s",
-                "Compression client-to-server; present only when it differs from `compression`.",
-            ),
-            observation(
-                "weak_detail",
-                "The weak algorithms with why: list of `{algorithm, kind, reason}` (`kind`: `kex`, `host_key`, `cipher`, `mac`).",
-            ),
-            observation(
-                "strict_kex",
-                "True when the offer includes OpenSSH strict key exchange (`kex-strict-s-v00@openssh.com`, the Terrapin fix).",
-            ),
-            observation(
-                "terrapin_vulnerable",
-                "True when ChaCha20-Poly1305, or a CBC cipher with an `-etm` MAC, is offered without strict key exchange (CVE-2023-48795).",
-            ),
-            observation(
-                "host_key_fingerprint",
-                "SHA-256 fingerprint of the host key the audit session received (`SHA256:…`); null without a session.",
-            ),
-            observation(
-                "negotiated",
-                "What the audit session agreed on: `{kex, host_key, cipher, mac}`; null without a session.",
-            ),
-            observation(
-                "none_accepted",
-                "True when the server let the `none` method in: a login without any credential.",
-            ),
-            observation(
-                "pre_banner",
-                "Lines the server sent before its identification line; present only when there were some.",
-            ),
-            observation(
-                "session_error",
-                "Why the audit session (methods) could not be set up, e.g. no algorithm in common; absent when it worked.",
-            ),
-        ],
+        observations: SshObservations::SPECS,
+        observation_schema: <SshObservations as Observations>::schema,
         rules: &["`options` may set `user` (user name for the `none` request that lists the methods; default `root`)."],
     },
     ActionSpec {
@@ -768,72 +405,8 @@ pub const ACTIONS: &[ActionSpec] = &[
                 "One credential (`none`, `target`, `wrong-password`, `unknown-user`): paths refused anonymously are asked again with it, and Basic is tried with it when offered. Default `target`.",
             ),
         ],
-        observations: &[
-            observation(
-                "reachable",
-                "False when the port refused the connection (then only `error` is set).",
-            ),
-            observation(
-                "auth",
-                "Schemes demanded: list of `none` (something was served anonymously), `basic`, `digest-md5`, `digest-sha256`…, in the order first seen.",
-            ),
-            observation(
-                "routes",
-                "Paths that exist: `{path, status, authenticated_status}` for each answered 2xx, or 401/403 even with the credential.",
-            ),
-            observation(
-                "open_routes",
-                "Paths served without authentication (2xx to an anonymous DESCRIBE).",
-            ),
-            observation(
-                "basic_offered",
-                "True when a 401 challenged with Basic (a client would send the password readable).",
-            ),
-            observation(
-                "basic_accepted",
-                "True when the credential sent with Basic passed authentication, false when refused; null when not tried (Basic not offered, no credential).",
-            ),
-            observation(
-                "accepts_any_path",
-                "True when a random, non-existent path was answered 2xx (so `routes` proves nothing).",
-            ),
-            observation(
-                "random_path",
-                "The random path asked first: `{path, status, authenticated_status}` (401 then 404 marks a camera that checks credentials before paths).",
-            ),
-            observation("server", "The `Server` header, escaped; null when none was sent."),
-            observation(
-                "public",
-                "Methods listed in the OPTIONS response's `Public` header, in order.",
-            ),
-            observation(
-                "options_status",
-                "Status of the anonymous OPTIONS request, or null when it failed.",
-            ),
-            observation(
-                "challenges",
-                "The distinct challenges seen: `{label, scheme, realm, algorithm, qop, stale, params}`.",
-            ),
-            observation("paths_tried", "Number of distinct candidate paths asked."),
-            observation(
-                "errors",
-                "Requests that failed (timeout, closed, garbage): `{path, error}`, `*` for OPTIONS.",
-            ),
-            observation(
-                "nonconforming_responses",
-                "Responses only the lenient reader could parse (bare LF, no reason phrase, non-UTF-8 headers).",
-            ),
-            observation(
-                "credential",
-                "The credential used: `anonymous`, `user:password` for public ones, `user:[REDACTED]` for the target's.",
-            ),
-            observation("port", "The TCP port probed."),
-            observation("elapsed_ms", "Milliseconds the whole probe took."),
-            observation(
-                "error",
-                "Why the port could not be reached (only with `reachable = false`).",
-            ),
-        ],
+        observations: RtspObservations::SPECS,
+        observation_schema: <RtspObservations as Observations>::schema,
         rules: &[
             "Many cameras answer 401 before 404 for any path; with a credential each 401 is asked again, and a 404 then means absent.",
         ],
@@ -846,40 +419,8 @@ pub const ACTIONS: &[ActionSpec] = &[
             ParamKind::Port,
             "Named port or number. Default: the `telnet` port when the target or profile binds one, else 23.",
         )],
-        observations: &[
-            observation(
-                "open",
-                "True when the port accepted a connection (false when refused, filtered or unreachable).",
-            ),
-            observation(
-                "prompt",
-                "Text the service printed (negotiation removed), line ends as newlines, other non-printable bytes and `\\` as `\\xNN`, trimmed, at most 1024 characters; null when none.",
-            ),
-            observation(
-                "prompt_kind",
-                "What the last line asks for: `login`, `password`, `shell` (a command prompt with no login), `other`; null without a prompt.",
-            ),
-            observation(
-                "negotiation",
-                "Option commands the server sent, in order without repeats (`DO TERMINAL-TYPE`, `WILL ECHO`…).",
-            ),
-            observation(
-                "telnet_protocol",
-                "True when the server sent Telnet IAC commands (a real telnetd, not a raw console).",
-            ),
-            observation(
-                "closed_by_server",
-                "True when the server closed the connection by itself.",
-            ),
-            observation(
-                "truncated",
-                "True when reading stopped at the 16 KiB bound (an endless banner).",
-            ),
-            observation("bytes_received", "Raw bytes received, negotiation included."),
-            observation("port", "The TCP port probed."),
-            observation("elapsed_ms", "Milliseconds the probe took."),
-            observation("error", "Why the port could not be reached (only with `open = false`)."),
-        ],
+        observations: TelnetObservations::SPECS,
+        observation_schema: <TelnetObservations as Observations>::schema,
         rules: &[],
     },
     ActionSpec {
@@ -908,92 +449,8 @@ pub const ACTIONS: &[ActionSpec] = &[
             ),
             OPTIONS,
         ],
-        observations: &[
-            observation("status", "HTTP status code of the response."),
-            observation(
-                "fault",
-                "SOAP fault subcode (`ter:NotAuthorized`…), or null when the call succeeded.",
-            ),
-            observation(
-                "anonymous_allowed",
-                "True when the operation returned data without credentials; with `op = \"sweep\"`, the list of operations that did.",
-            ),
-            observation(
-                "access_class",
-                "The operation's ONVIF access class (`PRE_AUTH`, `READ_SYSTEM`, `READ_SYSTEM_SECRET`, `WRITE_SYSTEM`, `UNRECOVERABLE`…).",
-            ),
-            observation(
-                "outcome",
-                "`answered`, `refused` (401/403 or `NotAuthorized`), `fault`, `not_soap` or `http_error`.",
-            ),
-            observation(
-                "answered",
-                "True when the device returned a non-fault SOAP answer (HTTP 200).",
-            ),
-            observation("fault_code", "SOAP fault code (`env:Sender`, `env:Receiver`), or null."),
-            observation("fault_reason", "SOAP fault reason text (bounded), or null."),
-            observation(
-                "auth",
-                "What the device demanded: challenge labels (`digest-sha256`, `digest-md5`, `basic`), `usernametoken` for a `NotAuthorized` fault, `none` when it answered anonymously.",
-            ),
-            observation(
-                "auth_used",
-                "Scheme whose credentials were sent (`digest-md5`, `digest-sha256`, `usernametoken`), or null.",
-            ),
-            observation(
-                "credential",
-                "The credential sent: `anonymous`, `user:password` for public ones, `user:[REDACTED]` for the target's.",
-            ),
-            observation(
-                "device_information",
-                "GetDeviceInformation fields (`Manufacturer`, `Model`, `FirmwareVersion`, `SerialNumber`, `HardwareId`) when it answered, else null.",
-            ),
-            observation(
-                "violations",
-                "Sweep: non-PRE_AUTH operations answered anonymously (each breaks the ONVIF default access policy).",
-            ),
-            observation(
-                "operations",
-                "Sweep: per-operation objects `{operation, access_class, status, outcome, fault, anonymous_allowed, error}`.",
-            ),
-            observation(
-                "pre_auth_refused",
-                "Sweep: PRE_AUTH operations refused anonymously (clients cannot read the clock before authenticating).",
-            ),
-            observation(
-                "anonymous_refusal",
-                "Sweep: how protected operations refused anonymous calls: `http-401`, `soap-not-authorized`, `mixed`, or null.",
-            ),
-            observation(
-                "refusals_conformant",
-                "Sweep: every refusal was 401 with a Digest challenge or 400 with `ter:NotAuthorized`, as ONVIF Core requires.",
-            ),
-            observation(
-                "device_time",
-                "Sweep: the device clock from GetSystemDateAndTime, `{utc, skew_s}`, or null.",
-            ),
-            observation(
-                "authenticated",
-                "Sweep with credentials: the GetDeviceInformation call made with them (same fields as a single call).",
-            ),
-            observation(
-                "token_checks",
-                "With `options.token_checks`: outcomes of a valid, a replayed, a stale and a nonce-less UsernameToken, and `findings` (weak tokens accepted).",
-            ),
-            observation(
-                "anonymous_faults",
-                "Sweep: protected operations that reached their handler anonymously and faulted on something other than authorisation.",
-            ),
-            observation("errors", "Sweep: how many calls failed in transport."),
-            observation(
-                "aborted",
-                "Sweep: why it stopped early after repeated transport failures; null when it ran to the end.",
-            ),
-            observation(
-                "auth_mode",
-                "Call: `digest` or `usernametoken`, how the credentials went out.",
-            ),
-        ],
+        observations: OnvifObservations::SPECS,
+        observation_schema: <OnvifObservations as Observations>::schema,
         rules: &[
             "UNRECOVERABLE operations (and `options.include_unrecoverable`) need `--allow-destructive`; a sweep sends reads only unless `options.include_write` is true.",
             "`options.arguments` replaces the request content inside the operation element; `options.path` replaces `/onvif/device_service`.",
@@ -1007,50 +464,8 @@ pub const ACTIONS: &[ActionSpec] = &[
             ParamKind::Options,
             "The rule to test: `min_length` (1–64, default 8), `required_classes` (list of `upper`, `lower`, `digit`, `special`; default all four), `login_check` (log in as the control user through `login-check`; default true). Templates allowed.",
         )],
-        observations: &[
-            observation("policy", "The rule tested: `{min_length, required_classes}`."),
-            observation(
-                "candidates",
-                "One object per weak candidate, in order: `{user, password, rules, outcome, status, deleted, error}`; `outcome` is `accepted`, `rejected` or `unknown`, `rules` the parts of the rule the password breaks (`too-short`, `no-upper`, `no-lower`, `no-digit`, `no-special`, plus `is-user-name`, `common-password`).",
-            ),
-            observation(
-                "weak_accepted",
-                "Weak candidates the device accepted, as `password (rules)`: each is a user created with a password the rule forbids.",
-            ),
-            observation(
-                "weak_rejected",
-                "Weak candidates refused by the op's `rejected` classifier (the weak-password refusal).",
-            ),
-            observation(
-                "weak_unknown",
-                "Weak candidates whose answer no classifier recognised, or that got no answer.",
-            ),
-            observation(
-                "control_accepted",
-                "True when the compliant random control password was accepted (the device can create users this way at all).",
-            ),
-            observation(
-                "control_status",
-                "HTTP status of the control creation, or null when it got no answer.",
-            ),
-            observation(
-                "control_login",
-                "True when the control user could log in through `login-check`, false when refused; null when not checked or unclear.",
-            ),
-            observation(
-                "leftover_users",
-                "Users that were created but whose deletion was not confirmed: remove them on the device.",
-            ),
-            observation(
-                "unconfirmed_users",
-                "Users whose creation answer was unclear and whose deletion was not confirmed: they may exist; check the device's user list.",
-            ),
-            observation(
-                "completed",
-                "False when the step stopped early because the device stopped answering.",
-            ),
-            observation("errors", "Transport failures, as `user: error`."),
-        ],
+        observations: PasswordPolicyObservations::SPECS,
+        observation_schema: <PasswordPolicyObservations as Observations>::schema,
         rules: &[
             "Needs the profile operations `create-user` (with `${user.name}` and `${user.password}`, and a `rejected` classifier for the weak-password refusal) and `delete-user` (with `${user.name}`, or `${user.id}` read by `create-user`'s `created_id`). Values are URL-encoded in paths and escaped for XML, JSON or form bodies.",
             "Every user the device may have created is deleted at once, and retried once at the end; the control password is random and redacted from the evidence, the weak candidates are public test values and recorded.",
@@ -1061,27 +476,8 @@ pub const ACTIONS: &[ActionSpec] = &[
         name: "web-surface",
         description: "Ask the HTTP and the HTTPS port for the profile's login check (else `identity`, else `/`) without credentials, following no redirect, and report what each did and which one serves the web API (as the runner's own discovery does before the first web step).",
         params: &[],
-        observations: &[
-            observation(
-                "preference",
-                "The target file's `[connection] web`: `auto`, `http` or `https`.",
-            ),
-            observation(
-                "http",
-                "The HTTP port's answer: `{scheme, port, state, status, location, redirect_same_host, challenge_schemes, certificate_sha256, error}`; `state` is `closed` (refused, or no port bound), `challenges` (401), `answers` (any other answer of its own, a redirect to a page on the same port included), `redirects-to-https`, `redirects-elsewhere`, `tls-failed`, `no-answer` or `error`.",
-            ),
-            observation("https", "The HTTPS port's answer, in the same form."),
-            observation(
-                "followed",
-                "Further ports asked because a redirect named them (same host only, at most 3).",
-            ),
-            observation("found", "True when a port that serves the web API was found."),
-            observation(
-                "chosen",
-                "The surface chosen: `{scheme, port, reason, certificate_sha256}`, or null.",
-            ),
-            observation("reason", "Why that surface, or why none was found, in one sentence."),
-        ],
+        observations: WebSurfaceObservations::SPECS,
+        observation_schema: <WebSurfaceObservations as Observations>::schema,
         rules: &[
             "A redirect to another host is never followed; the profile's HTTPS port on the target's host is asked instead.",
             "Every other web step (`http`, `login`/`recover` on the `http` surface, `onvif`, `password-policy`) without a `port` of its own runs on the surface the runner discovers the same way once per run, and reports it as `web_surface`.",
@@ -1091,60 +487,8 @@ pub const ACTIONS: &[ActionSpec] = &[
         name: "firmware",
         description: "Read the report of the firmware image scanned once for the run (`hopquy run --firmware IMAGE`, as `hopquy firmware scan`; see docs/firmware.md) and summarise its findings. Nothing is sent to the device.",
         params: &[],
-        observations: &[
-            observation(
-                "image_given",
-                "True when the run was given a firmware image; false otherwise, and then every other observation is null.",
-            ),
-            observation(
-                "image",
-                "The image scanned: `{name, sha256, size, entropy}` (name without directories).",
-            ),
-            observation(
-                "searched",
-                "True when at least one file system or archive in the image was unpacked and walked, so an absent finding means something.",
-            ),
-            observation(
-                "inconclusive",
-                "Why the image could not be searched (nothing unpacked: encrypted or opaque, with its entropy), else null.",
-            ),
-            observation(
-                "limits_hit",
-                "Number of scan bounds reached: what lies behind them was not analysed.",
-            ),
-            observation(
-                "private_keys",
-                "`{count, fingerprints, paths}`: private keys in the image; fingerprints are SHA-256 of the public key (or of the key's DER), never key material.",
-            ),
-            observation(
-                "default_credentials",
-                "`{count, accounts}`: accounts whose password hash verifies a pair of a credential dictionary, each `{user, dictionary, path}`; the password is never shown.",
-            ),
-            observation(
-                "fixed_accounts",
-                "`{count, accounts}`: every other account with a password hash (the same on every unit), each `{user, path}`.",
-            ),
-            observation(
-                "empty_passwords",
-                "`{count, accounts}`: accounts with an empty password field, each `{user, path}`.",
-            ),
-            observation(
-                "hardcoded_secrets",
-                "`{count, paths}`: passwords, tokens and keys written in boot scripts and configuration files.",
-            ),
-            observation(
-                "debug_services",
-                "`{count, services}`: Telnet, a serial-console getty or shell, or an SSH server started at boot, each `{path, title, clauses}`.",
-            ),
-            observation(
-                "eol_components",
-                "`{count, components}`: components past their maintainer's end of life, as `NAME VERSION` (from the finding's title).",
-            ),
-            observation(
-                "update_integrity",
-                "`signed`, `crc_only`, `none_found` or `unknown` (opaque image): what protects the image as an update; presence only, not validity.",
-            ),
-        ],
+        observations: FirmwareObservations::SPECS,
+        observation_schema: <FirmwareObservations as Observations>::schema,
         rules: &[
             "The image is scanned once before the run, with the suite's credential dictionaries; its report and SBOM are in the bundle under `firmware/` and every `firmware` step of the run reads the same report.",
             "Cases should first expect `image_given = true` and `searched = true` (otherwise `inconclusive`): a run without an image, or with one that could not be unpacked, proves nothing either way.",
@@ -1167,17 +511,8 @@ pub const ACTIONS: &[ActionSpec] = &[
                 "The instruction changes the device irreversibly (needs `--allow-destructive`; the case's `effect` must be `destructive`).",
             ),
         ],
-        observations: &[
-            observation(
-                "answered",
-                "True when an answer was given (false when run non-interactively without an answers file).",
-            ),
-            observation(
-                "answer",
-                "The answer: `yes`/`no` for yes-no, `done` for confirm, the text for text, the file name for attachment.",
-            ),
-            observation("attachments", "Files attached (names inside the bundle)."),
-        ],
+        observations: AnswerObservations::SPECS,
+        observation_schema: <AnswerObservations as Observations>::schema,
         rules: &[],
     },
     ActionSpec {
@@ -1196,14 +531,8 @@ pub const ACTIONS: &[ActionSpec] = &[
                 "Kind of answer expected. Default `attachment`.",
             ),
         ],
-        observations: &[
-            observation("answered", "True when an answer was given."),
-            observation(
-                "answer",
-                "The answer (the file name for attachment, the text, or yes/no).",
-            ),
-            observation("attachments", "Files attached (names inside the bundle)."),
-        ],
+        observations: AnswerObservations::SPECS,
+        observation_schema: <AnswerObservations as Observations>::schema,
         rules: &[],
     },
 ];

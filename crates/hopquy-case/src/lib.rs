@@ -17,6 +17,8 @@ pub mod load;
 pub mod loaded;
 pub mod model;
 pub mod names;
+pub mod observations;
+mod pattern;
 pub mod schema;
 pub mod templates;
 pub mod typed;
@@ -32,6 +34,7 @@ pub use load::{
 };
 pub use loaded::{LoadedCase, LoadedDictionary, LoadedRegulation, ProfileSource, ResolvedProfile};
 pub use model::*;
+pub use pattern::Pattern;
 pub use schema::json_schemas;
 pub use templates::{TemplateRef, TemplateSource, TemplateSyntaxError, find_templates, scan_templates};
 pub use typed::*;

@@ -413,9 +413,9 @@ pub struct Expectation {
     pub not_contains: Option<toml::Value>,
     /// Regular expression.
     #[serde(default)]
-    pub matches: Option<String>,
+    pub matches: Option<crate::Pattern>,
     #[serde(default)]
-    pub not_matches: Option<String>,
+    pub not_matches: Option<crate::Pattern>,
     /// Array/string/object is empty (true) or non-empty (false).
     #[serde(default)]
     pub empty: Option<bool>,
@@ -436,7 +436,7 @@ pub struct Expectation {
     /// (joined by spaces; the whole match without groups) pick the version out of the
     /// observation, e.g. `'build\s*(\d{6})'`. Without it the whole observation is read.
     #[serde(default)]
-    pub version_from: Option<String>,
+    pub version_from: Option<crate::Pattern>,
     /// Default `fail`.
     #[serde(default)]
     pub otherwise: Option<Otherwise>,

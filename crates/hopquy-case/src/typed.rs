@@ -127,6 +127,25 @@ vocabulary! {
 }
 
 vocabulary! {
+    /// `auth` of a profile operation.
+    pub enum OpAuth {
+        None = "none",
+        Basic = "basic",
+        Digest = "digest",
+        /// Whatever the device challenges with.
+        Any = "any",
+    }
+}
+
+impl crate::model::Op {
+    /// The operation's scheme: `any` when it names none. `None` only for a value validation
+    /// refuses (a profile that loaded has none).
+    pub fn auth_mode(&self) -> Option<OpAuth> {
+        self.auth.as_deref().map_or(Some(OpAuth::Any), OpAuth::parse)
+    }
+}
+
+vocabulary! {
     /// `auth` of an `onvif` step.
     pub enum OnvifAuth {
         None = "none",

@@ -1,6 +1,6 @@
 //! Evaluation of a step's expectations against its observations. Pure: no I/O.
 
-use hopquy_case::Expectation;
+use hopquy_case::{Expectation, Pattern};
 use serde_json::Value;
 
 use crate::template::{self, TemplateError};
@@ -72,11 +72,11 @@ pub fn check(exp: &Expectation, observations: &Value, ctx: &Value) -> Result<Che
         )
     } else if let Some(v) = &exp.version_below {
         let want = r(v)?;
-        let held = compare_versions(&observed, &want, exp.version_from.as_deref()).is_some_and(|o| o.is_lt());
+        let held = compare_versions(&observed, &want, exp.version_from.as_ref()).is_some_and(|o| o.is_lt());
         (held, format!("{path}{} is a version below {want}", from_note(exp)))
     } else if let Some(v) = &exp.version_at_least {
         let want = r(v)?;
-        let held = compare_versions(&observed, &want, exp.version_from.as_deref()).is_some_and(|o| o.is_ge());
+        let held = compare_versions(&observed, &want, exp.version_from.as_ref()).is_some_and(|o| o.is_ge());
         (held, format!("{path}{} is a version at least {want}", from_note(exp)))
     } else {
         // Validation guarantees one operator; an expectation without one cannot hold.
@@ -116,8 +116,8 @@ fn contains(hay: &Value, needle: &Value) -> bool {
     }
 }
 
-fn regex_match(v: &Value, re: &str) -> bool {
-    let Ok(re) = regex::Regex::new(re) else { return false };
+fn regex_match(v: &Value, pattern: &Pattern) -> bool {
+    let Some(re) = pattern.regex() else { return false };
     match v {
         Value::String(s) => re.is_match(s),
         Value::Null => false,
@@ -149,11 +149,11 @@ pub fn version_numbers(text: &str) -> Option<Vec<u64>> {
 /// The version `pattern` picks out of `text`: its capture groups joined by spaces, or the
 /// whole match when it has none. `None` when it does not match (the device reported no
 /// version the case knows how to read).
-fn pick_version(text: &str, pattern: Option<&str>) -> Option<String> {
+fn pick_version(text: &str, pattern: Option<&Pattern>) -> Option<String> {
     let Some(pattern) = pattern else {
         return Some(text.to_string());
     };
-    let re = regex::Regex::new(pattern).ok()?;
+    let re = pattern.regex()?;
     let caps = re.captures(text)?;
     if caps.len() == 1 {
         return caps.get(0).map(|m| m.as_str().to_string());
@@ -165,7 +165,7 @@ fn pick_version(text: &str, pattern: Option<&str>) -> Option<String> {
 /// Observed version against the wanted one; missing components count as 0 (`5.5` = `5.5.0`).
 /// `None` when either side holds no version: the expectation then does not hold, so a case
 /// puts a `matches` before it to say *inconclusive* for a firmware string it cannot read.
-fn compare_versions(observed: &Value, want: &Value, pattern: Option<&str>) -> Option<std::cmp::Ordering> {
+fn compare_versions(observed: &Value, want: &Value, pattern: Option<&Pattern>) -> Option<std::cmp::Ordering> {
     let text = match observed {
         Value::String(s) => s.clone(),
         Value::Number(n) => n.to_string(),

@@ -68,12 +68,12 @@ pub(crate) fn check_profile_file(file: SourceFile<'_>, root: &DeTable<'_>, profi
             );
         }
         if let Some(auth) = &op.auth {
-            let allowed = ["none", "basic", "digest", "usernametoken", "any"];
-            if !allowed.contains(&auth.as_str()) {
+            let allowed = crate::typed::OpAuth::NAMES;
+            if crate::typed::OpAuth::parse(auth).is_none() {
                 diagnostics.push(
                     file.error_at(span_of("auth"), format!("unknown auth `{auth}` (op `{name}`)"))
-                        .with_expected(one_of(allowed))
-                        .with_optional_hint(did_you_mean_hint(auth, allowed)),
+                        .with_expected(one_of(allowed.iter().copied()))
+                        .with_optional_hint(did_you_mean_hint(auth, allowed.iter().copied())),
                 );
             }
         }

@@ -6,16 +6,16 @@
 //! observation null: the case's own expectation decides (inconclusive, by the suite's cases),
 //! because a missing image is missing evidence, not a device that is not applicable.
 
+use hopquy_case::observations::FirmwareObservations;
 use hopquy_firmware::{Finding, FindingKind, FirmwareReport};
 use serde_json::{Value, json};
 
 use super::ActionOutput;
 
-pub fn run(report: Option<&FirmwareReport>) -> ActionOutput {
-    ActionOutput {
-        observations: observations(report),
-        ..Default::default()
-    }
+pub fn run(report: Option<&FirmwareReport>) -> Result<ActionOutput, super::ActionError> {
+    Ok(ActionOutput::observed(super::observed_as::<FirmwareObservations>(
+        observations(report),
+    )?))
 }
 
 fn observations(report: Option<&FirmwareReport>) -> Value {

@@ -2,14 +2,15 @@
 
 use std::collections::BTreeMap;
 
-use hopquy_case::{Credential as CredentialKind, HttpAuth, HttpStep, Op};
+use hopquy_case::observations::{HttpAttempt, HttpObservations, WebSurfaceUsed};
+use hopquy_case::{Credential as CredentialKind, HttpAuth, HttpStep, Op, OpAuth};
 use hopquy_probe::Credential;
 use hopquy_probe::Recorder;
 use hopquy_probe::http::{AuthMode, HttpRequest, HttpResponse, Scheme};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::dictionary::{MAX_ATTEMPTS, Outcome};
-use super::{ActionError, ActionOutput, RunContext, credential_label, one_credential, opt_u64};
+use super::{ActionError, ActionOutput, RunContext, credential_label, observed_as, one_credential, opt_u64};
 
 /// The profile operation `name`, when the run may call it: bound by the profile, and not
 /// destructive unless `--allow-destructive` was given. Every HTTP-based action resolves its
@@ -31,12 +32,18 @@ pub(super) fn bound_op<'p>(ctx: &RunContext<'p>, name: &str) -> Result<&'p Op, A
 /// The profile's own word for an operation's scheme (`any`, the default: whatever the device
 /// challenges with).
 pub(super) fn op_auth(op: Option<&Op>) -> Result<AuthMode, ActionError> {
-    Ok(match op.and_then(|o| o.auth.as_deref()).unwrap_or("any") {
-        "none" => AuthMode::None,
-        "basic" => AuthMode::Basic,
-        "digest" => AuthMode::Digest,
-        "any" => AuthMode::Any,
-        other => return Err(ActionError::Definition(format!("unknown auth scheme `{other}`"))),
+    let Some(op) = op else { return Ok(AuthMode::Any) };
+    Ok(match op.auth_mode() {
+        Some(OpAuth::None) => AuthMode::None,
+        Some(OpAuth::Basic) => AuthMode::Basic,
+        Some(OpAuth::Digest) => AuthMode::Digest,
+        Some(OpAuth::Any) => AuthMode::Any,
+        None => {
+            return Err(ActionError::Definition(format!(
+                "unknown auth scheme `{}`",
+                op.auth.as_deref().unwrap_or_default()
+            )));
+        }
     })
 }
 
@@ -157,14 +164,15 @@ pub(super) async fn prepare(
 }
 
 /// Which surface the step used and why: the discovered one, or the port the step named.
-pub(super) fn web_surface_observation(ctx: &RunContext<'_>, p: &Prepared) -> Value {
+pub(super) fn web_surface_observation(ctx: &RunContext<'_>, p: &Prepared) -> WebSurfaceUsed {
     match ctx.discovered_web_surface() {
         Some(s) if s.scheme == p.scheme && s.port == p.port => s.observation(),
-        _ => json!({
-            "scheme": p.scheme.as_str(),
-            "port": p.port,
-            "reason": "the step names this port itself",
-        }),
+        _ => WebSurfaceUsed {
+            scheme: p.scheme.as_str().to_owned(),
+            port: p.port,
+            reason: "the step names this port itself".into(),
+            certificate_sha256: None,
+        },
     }
 }
 
@@ -225,29 +233,27 @@ pub async fn http(
         }
         let resp = send_one(&p, &creds[0], fresh, ctx, rec).await?;
         let outcome = classify(&p, &resp, ctx);
-        attempts.push(json!({"status": resp.status, "outcome": outcome.as_str()}));
+        attempts.push(HttpAttempt {
+            status: resp.status,
+            outcome: outcome.as_str().to_owned(),
+        });
         last = Some((resp, outcome));
     }
     let Some((resp, outcome)) = last else {
         return Err(ActionError::Definition("no request was sent".into()));
     };
-    let mut obs = resp.observations();
-    if let Value::Object(map) = &mut obs {
-        map.insert("outcome".into(), Value::String(outcome.as_str().into()));
-        map.insert("credential".into(), Value::String(credential_label(&creds[0])));
-        let schemes: Vec<Value> = resp.challenges.iter().map(|c| Value::String(c.label())).collect();
-        map.insert("challenge_schemes".into(), Value::Array(schemes));
-        map.insert("web_surface".into(), web_surface_observation(ctx, &p));
-        if repeat > 1 {
-            for o in Outcome::ALL {
-                let n = attempts.iter().filter(|a| a["outcome"] == o.as_str()).count();
-                map.insert(o.as_str().into(), json!(n));
-            }
-            map.insert("attempts".into(), Value::Array(attempts));
-        }
+    let mut obs = observed_as::<HttpObservations>(resp.observations())?;
+    obs.outcome = Some(outcome.as_str().to_owned());
+    obs.credential = Some(credential_label(&creds[0]));
+    obs.challenge_schemes = Some(resp.challenges.iter().map(|c| c.label()).collect());
+    obs.web_surface = Some(web_surface_observation(ctx, &p));
+    if repeat > 1 {
+        let count = |o: Outcome| attempts.iter().filter(|a| a.outcome == o.as_str()).count() as u64;
+        obs.accepted = Some(count(Outcome::Accepted));
+        obs.rejected = Some(count(Outcome::Rejected));
+        obs.locked = Some(count(Outcome::Locked));
+        obs.unknown = Some(count(Outcome::Unknown));
+        obs.attempts = Some(attempts);
     }
-    Ok(ActionOutput {
-        observations: obs,
-        ..Default::default()
-    })
+    Ok(ActionOutput::observed(obs))
 }

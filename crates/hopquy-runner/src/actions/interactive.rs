@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use hopquy_case::observations::{AnswerObservations, Observations};
 use hopquy_case::{AnswerKind, Case, Step};
 use serde_json::json;
 
@@ -84,7 +85,13 @@ pub async fn ask(step: &Step, case: &Case, ctx: &RunContext<'_>) -> Result<Actio
         "answered_at": chrono::Utc::now().to_rfc3339(),
     });
     Ok(ActionOutput {
-        observations: json!({"answered": true, "answer": normalized, "attachments": names, "note": answer.note}),
+        observations: AnswerObservations {
+            answered: Some(true),
+            answer: Some(normalized),
+            attachments: Some(names),
+            note: Some(answer.note.clone()),
+        }
+        .into_value(),
         answer: Some(record),
         attachments: answer.attachments,
     })

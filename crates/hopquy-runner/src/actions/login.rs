@@ -16,8 +16,9 @@ use serde_json::{Map, Value, json};
 
 use super::dictionary::{self, Attempt, Outcome, Plan, fingerprint};
 use super::http::{Prepared, RequestKeys, classify, prepare, send_one, web_surface_observation};
-use super::{ActionError, ActionOutput, RunContext, onvif, opt_u64, rtsp, ssh, telnet};
+use super::{ActionError, ActionOutput, RunContext, observed_as, onvif, opt_u64, rtsp, ssh, telnet};
 use crate::run::target_credential;
+use hopquy_case::observations::{LoginObservations, RecoverObservations};
 
 /// Where `login` and `recover` authenticate.
 enum Surface {
@@ -83,7 +84,7 @@ async fn discover(
             if matches!(p.auth, AuthMode::None) {
                 p.auth = AuthMode::Any;
             }
-            map.insert("web_surface".into(), web_surface_observation(ctx, &p));
+            map.insert("web_surface".into(), json!(web_surface_observation(ctx, &p)));
             map.insert("reachable".into(), json!(true));
             map.insert(
                 "route".into(),
@@ -139,10 +140,7 @@ pub async fn login(
             surface.finish(map);
         }
     }
-    Ok(ActionOutput {
-        observations,
-        ..Default::default()
-    })
+    Ok(ActionOutput::observed(observed_as::<LoginObservations>(observations)?))
 }
 
 /// The HTTP surface: the step's profile operation, `login-check` when it names none.
@@ -213,8 +211,7 @@ pub async fn recover(
     if let Value::Object(map) = &mut observations {
         map.extend(found);
     }
-    Ok(ActionOutput {
+    Ok(ActionOutput::observed(observed_as::<RecoverObservations>(
         observations,
-        ..Default::default()
-    })
+    )?))
 }

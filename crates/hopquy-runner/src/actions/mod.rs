@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use hopquy_case::observations::{Observations, WaitObservations};
 use hopquy_case::{Case, Credential, CredentialSet, ProfileFile, Step, StepAction};
 use hopquy_probe::{Device, ProbeError, Recorder, Redactor};
 use serde_json::Value;
@@ -31,9 +32,45 @@ pub mod web_surface;
 /// What a step produced.
 #[derive(Debug, Default)]
 pub struct ActionOutput {
+    /// The action's observation struct (`hopquy_case::observations`) as the evidence stores it.
     pub observations: Value,
     pub answer: Option<Value>,
     pub attachments: Vec<PathBuf>,
+}
+
+impl ActionOutput {
+    pub fn observed(observations: impl Observations) -> Self {
+        ActionOutput {
+            observations: observations.into_value(),
+            ..Default::default()
+        }
+    }
+}
+
+/// Observations assembled as JSON (by a probe, whose `--json` output shares the names, or
+/// across the surface modules of `login`) read into the action's struct: every key must be a
+/// documented field, of its declared type. The keys are fixed by the code, not by the device,
+/// so a mismatch is a harness bug, reported as such (and caught by the observation tests).
+pub(crate) fn observed_as<T: Observations + serde::de::DeserializeOwned>(value: Value) -> Result<T, ActionError> {
+    serde_json::from_value::<T>(value.clone()).map_err(|e| {
+        // serde names the type, not the key: find the key that does not fit on its own.
+        let key = value.as_object().and_then(|map| {
+            map.iter()
+                .find(|(k, v)| {
+                    let one = Value::Object([((*k).clone(), (*v).clone())].into_iter().collect());
+                    serde_json::from_value::<T>(one).is_err()
+                })
+                .map(|(k, _)| k.clone())
+        });
+        ActionError::Definition(format!(
+            "the observations do not match `{}`{}: {e}",
+            std::any::type_name::<T>()
+                .rsplit("::")
+                .next()
+                .unwrap_or("its observation struct"),
+            key.map(|k| format!(" at `{k}`")).unwrap_or_default()
+        ))
+    })
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -349,15 +386,14 @@ pub async fn execute(
                 )));
             }
             tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
-            Ok(ActionOutput {
-                observations: serde_json::json!({ "waited_s": secs }),
-                ..Default::default()
-            })
+            Ok(ActionOutput::observed(WaitObservations {
+                waited_s: Some(secs as f64),
+            }))
         }
         StepAction::Ports(ports) => ports::run(ports, ctx, tctx, rec).await,
         StepAction::PasswordPolicy(policy) => password_policy::run(policy, ctx, tctx, rec).await,
         StepAction::WebSurface(_) => web_surface::run(ctx, rec).await,
-        StepAction::Firmware(_) => Ok(firmware::run(ctx.firmware.as_deref())),
+        StepAction::Firmware(_) => firmware::run(ctx.firmware.as_deref()),
         StepAction::Operator(_) | StepAction::Document(_) => interactive::ask(step, case, ctx).await,
     }
 }

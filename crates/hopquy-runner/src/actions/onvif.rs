@@ -3,6 +3,7 @@
 
 use std::sync::Mutex;
 
+use hopquy_case::observations::OnvifObservations;
 use hopquy_case::{Credential as CredentialKind, LoginTarget, OnvifAuth as AuthKind, OnvifLoginAuth, OnvifStep};
 use hopquy_probe::Credential;
 use hopquy_probe::Recorder;
@@ -11,7 +12,7 @@ use hopquy_probe::onvif::{AccessClass, CallOutcome, OnvifAuth, OnvifProbe, Sweep
 use serde_json::{Map, Value, json};
 
 use super::dictionary::{Attempt, Outcome, fingerprint};
-use super::{ActionError, ActionOutput, RunContext, credential_label, one_credential, opt};
+use super::{ActionError, ActionOutput, RunContext, credential_label, observed_as, one_credential, opt};
 
 /// The `op` value that runs the anonymous sweep instead of one operation.
 pub const SWEEP: &str = "sweep";
@@ -169,10 +170,7 @@ pub async fn run(
             map.insert("token_checks".into(), probe.token_checks(c, rec).await.observations());
         }
     }
-    Ok(ActionOutput {
-        observations,
-        ..Default::default()
-    })
+    Ok(ActionOutput::observed(observed_as::<OnvifObservations>(observations)?))
 }
 
 /// Operations a login tries, in order, when the step names none: the user list needs

@@ -10,6 +10,7 @@
 
 use std::collections::BTreeSet;
 
+use hopquy_case::observations::PasswordPolicyObservations;
 use hopquy_case::{Op, PasswordPolicyOptions, PasswordPolicyStep};
 use hopquy_probe::http::{AuthMode, HttpRequest, HttpResponse, Scheme};
 use hopquy_probe::{Credential, Recorder, Redactor};
@@ -553,7 +554,7 @@ pub async fn run(
     // (a failed deletion leaves a working account behind), so its exchanges go through a
     // recorder whose redactor also knows it.
     let mut control_accepted = false;
-    let mut control_login = Value::Null;
+    let mut control_login = None;
     let mut control_status = Value::Null;
     if consecutive_failures < MAX_CONSECUTIVE_FAILURES {
         let user = temporary_user();
@@ -573,12 +574,12 @@ pub async fn run(
             };
             let label = format!("as control user {user}");
             control_login = match login.send(&[], credential, label, ctx, &control_rec).await {
-                Ok(resp) if ctx.classifiers.op(Some(login.name)).logged_in(resp.status, &resp.body) => json!(true),
-                Ok(resp) if ctx.classifiers.op(Some(login.name)).refused(resp.status, &resp.body) => json!(false),
-                Ok(_) => Value::Null,
+                Ok(resp) if ctx.classifiers.op(Some(login.name)).logged_in(resp.status, &resp.body) => Some(true),
+                Ok(resp) if ctx.classifiers.op(Some(login.name)).refused(resp.status, &resp.body) => Some(false),
+                Ok(_) => None,
                 Err(error) => {
                     session.errors.push(format!("{user} (login): {error}"));
-                    Value::Null
+                    None
                 }
             };
         }
@@ -616,37 +617,33 @@ pub async fn run(
             continue;
         }
         if attempt.outcome == Outcome::Accepted {
-            leftover_users.push(json!(attempt.user));
+            leftover_users.push(attempt.user.clone());
         } else {
-            unconfirmed_users.push(json!(attempt.user));
+            unconfirmed_users.push(attempt.user.clone());
         }
     }
     if !leftover_users.is_empty() {
-        let names: Vec<&str> = leftover_users.iter().filter_map(serde_json::Value::as_str).collect();
         tracing::warn!(
-            users = %names.join(", "),
+            users = %leftover_users.join(", "),
             "temporary users could not be deleted; remove them on the device"
         );
     }
     // Reported in the observations; the guard's warning is for a step that never gets here.
     session.may_exist.0.clear();
-    Ok(ActionOutput {
-        observations: json!({
-            "policy": policy.describe(),
-            "candidates": candidates,
-            "weak_accepted": weak_accepted,
-            "weak_rejected": weak_rejected,
-            "weak_unknown": weak_unknown,
-            "control_accepted": control_accepted,
-            "control_status": control_status,
-            "control_login": control_login,
-            "leftover_users": leftover_users,
-            "unconfirmed_users": unconfirmed_users,
-            "completed": completed,
-            "errors": session.errors,
-        }),
-        ..Default::default()
-    })
+    Ok(ActionOutput::observed(PasswordPolicyObservations {
+        policy: Some(policy.describe()),
+        candidates: Some(candidates),
+        weak_accepted: Some(weak_accepted),
+        weak_rejected: Some(weak_rejected),
+        weak_unknown: Some(weak_unknown),
+        control_accepted: Some(control_accepted),
+        control_status: Some(control_status),
+        control_login: Some(control_login),
+        leftover_users: Some(leftover_users),
+        unconfirmed_users: Some(unconfirmed_users),
+        completed: Some(completed),
+        errors: Some(session.errors),
+    }))
 }
 
 #[cfg(test)]

@@ -3,11 +3,12 @@
 
 use std::collections::BTreeSet;
 
+use hopquy_case::observations::PortsObservations;
 use hopquy_case::{PortSet, PortSetName, PortSweep, PortsStep, ProfileFile};
 use hopquy_probe::{Device, Limits, Recorder};
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use super::{ActionError, ActionOutput, RunContext, opt_u64};
+use super::{ActionError, ActionOutput, RunContext, observed_as, opt_u64};
 use crate::run::Target;
 
 /// Ports IP cameras are known to open (web, RTSP, vendor SDKs, debug consoles); a quick sweep
@@ -141,16 +142,16 @@ pub async fn run(
     let open_ports: BTreeSet<u16> = scan.open.iter().map(|p| p.port).collect();
     let (undeclared, declared_closed) = match &declared {
         Some(d) => (
-            Value::from(open_ports.difference(d).copied().collect::<Vec<_>>()),
+            Some(open_ports.difference(d).copied().collect()),
             // Only ports that were actually tried can be reported closed.
-            Value::from(
+            Some(
                 d.iter()
                     .filter(|p| ports.contains(p) && !open_ports.contains(p))
                     .copied()
-                    .collect::<Vec<_>>(),
+                    .collect(),
             ),
         ),
-        None => (Value::Null, Value::Null),
+        None => (None, None),
     };
     let risky: Vec<u16> = ctx
         .profile
@@ -158,19 +159,14 @@ pub async fn run(
         .as_ref()
         .map(|r| r.iter().filter(|p| open_ports.contains(p)).copied().collect())
         .unwrap_or_default();
-    let mut obs = scan.observations();
-    if let Value::Object(map) = &mut obs {
-        map.insert("open_ports".into(), json!(open_ports));
-        map.insert("undeclared".into(), undeclared);
-        map.insert("declared_closed".into(), declared_closed);
-        map.insert("declared_given".into(), json!(declared.is_some()));
-        map.insert("risky_open".into(), json!(risky));
-        map.insert("ports_tried".into(), json!(ports.len()));
-        map.insert("sweep_scope".into(), json!(scope.as_str()));
-        map.insert("excluded_ports".into(), json!(ctx.target.exclude_ports));
-    }
-    Ok(ActionOutput {
-        observations: obs,
-        ..Default::default()
-    })
+    let mut obs = observed_as::<PortsObservations>(scan.observations())?;
+    obs.open_ports = Some(open_ports.into_iter().collect());
+    obs.undeclared = Some(undeclared);
+    obs.declared_closed = Some(declared_closed);
+    obs.declared_given = Some(declared.is_some());
+    obs.risky_open = Some(risky);
+    obs.ports_tried = Some(ports.len() as u64);
+    obs.sweep_scope = Some(scope.as_str().to_owned());
+    obs.excluded_ports = Some(ctx.target.exclude_ports.iter().copied().collect());
+    Ok(ActionOutput::observed(obs))
 }

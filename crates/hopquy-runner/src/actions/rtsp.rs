@@ -4,13 +4,14 @@
 
 use std::sync::Mutex;
 
+use hopquy_case::observations::RtspObservations;
 use hopquy_case::{Credential as CredentialKind, LoginTarget, PathSource, RtspPaths, RtspStep};
 use hopquy_probe::rtsp::{self, RtspProbeRequest};
 use hopquy_probe::{Credential, ProbeError, Recorder};
 use serde_json::{Map, Value, json};
 
 use super::dictionary::{Attempt, Outcome, fingerprint};
-use super::{ActionError, ActionOutput, RunContext, credential_label, one_credential, opt};
+use super::{ActionError, ActionOutput, RunContext, credential_label, observed_as, one_credential, opt};
 
 /// The path dictionary used, after the profile's paths, when a step names none.
 pub const DEFAULT_DICTIONARY: &str = "rtsp-paths";
@@ -50,10 +51,7 @@ pub async fn run(
         map.insert("credential".into(), Value::String(credential_label));
         map.insert("port".into(), json!(port));
     }
-    Ok(ActionOutput {
-        observations,
-        ..Default::default()
-    })
+    Ok(ActionOutput::observed(observed_as::<RtspObservations>(observations)?))
 }
 
 /// The RTSP login surface: a stream path that refused an anonymous DESCRIBE.

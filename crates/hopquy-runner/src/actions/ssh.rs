@@ -5,13 +5,14 @@
 
 use std::time::Instant;
 
+use hopquy_case::observations::SshObservations;
 use hopquy_case::{LoginTarget, SshOptions as OptionKeys, SshStep};
 use hopquy_probe::ssh::{self, LoginOutcome, PasswordMethod, SshOptions};
 use hopquy_probe::{Credential, ProbeError, Recorder};
 use serde_json::{Map, Value, json};
 
 use super::dictionary::{Attempt, Outcome, fingerprint};
-use super::{ActionError, ActionOutput, RunContext, opt};
+use super::{ActionError, ActionOutput, RunContext, observed_as, opt};
 
 pub async fn run(
     step: &SshStep,
@@ -23,15 +24,15 @@ pub async fn run(
     let (_, port) = ctx.resolve_port(port_value.as_ref(), "ssh")?;
     let opts = options(&step.options, tctx)?;
     let observations = match ssh::audit(&ctx.device, port, &opts, rec).await {
-        Ok(audit) => audit.observations(),
+        Ok(audit) => observed_as::<SshObservations>(audit.observations())?,
         // No SSH service is an observation (often the compliant one), not a failure to observe.
-        Err(ProbeError::Refused(_)) => json!({ "reachable": false }),
+        Err(ProbeError::Refused(_)) => SshObservations {
+            reachable: Some(false),
+            ..Default::default()
+        },
         Err(e) => return Err(e.into()),
     };
-    Ok(ActionOutput {
-        observations,
-        ..Default::default()
-    })
+    Ok(ActionOutput::observed(observations))
 }
 
 /// `options`: `user` (for the `none` request that lists the methods). Unknown keys never

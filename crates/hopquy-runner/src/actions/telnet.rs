@@ -2,13 +2,14 @@
 //! before any login (no credentials are ever sent); and the Telnet surface of
 //! `login`/`recover`, which does log in.
 
+use hopquy_case::observations::TelnetObservations;
 use hopquy_case::{LoginTarget, TelnetStep};
 use hopquy_probe::telnet::{self, DEFAULT_PORT, LoginAnswer};
 use hopquy_probe::{Credential, ProbeError, Recorder};
 use serde_json::{Value, json};
 
 use super::dictionary::{Attempt, Outcome, fingerprint};
-use super::{ActionError, ActionOutput, RunContext, opt};
+use super::{ActionError, ActionOutput, RunContext, observed_as, opt};
 
 pub async fn run(
     step: &TelnetStep,
@@ -20,24 +21,20 @@ pub async fn run(
     // where it usually is.
     let port = telnet_port(&step.port, ctx, tctx)?;
     let mut observations = match telnet::probe(&ctx.device, port, rec).await {
-        Ok(report) => report.observations(),
+        Ok(report) => observed_as::<TelnetObservations>(report.observations())?,
         Err(ProbeError::Invalid(why)) => return Err(ActionError::Definition(why)),
         // Refused, filtered or unreachable: no Telnet service answers, which is the finding.
-        Err(e) => json!({
-            "open": false,
-            "prompt": null,
-            "prompt_kind": null,
-            "negotiation": [],
-            "error": e.to_string(),
-        }),
+        Err(e) => TelnetObservations {
+            open: Some(false),
+            prompt: Some(None),
+            prompt_kind: Some(None),
+            negotiation: Some(Vec::new()),
+            error: Some(e.to_string()),
+            ..Default::default()
+        },
     };
-    if let Value::Object(map) = &mut observations {
-        map.insert("port".into(), json!(port));
-    }
-    Ok(ActionOutput {
-        observations,
-        ..Default::default()
-    })
+    observations.port = Some(port);
+    Ok(ActionOutput::observed(observations))
 }
 
 /// The Telnet login surface: a port that shows a login (or password) prompt.

@@ -1,12 +1,13 @@
 //! `tls` action over the TLS audit probe: accepted protocol versions and cipher suites,
 //! weak suites, and the certificate.
 
+use hopquy_case::observations::TlsObservations;
 use hopquy_case::{TlsOptions, TlsStep};
 use hopquy_probe::tls::{self, TlsAuditOptions, TlsVersion};
 use hopquy_probe::{ProbeError, Recorder};
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use super::{ActionError, ActionOutput, RunContext, opt};
+use super::{ActionError, ActionOutput, RunContext, observed_as, opt};
 
 /// Hellos in flight at once; the target's connection cap bounds it further.
 const MAX_CONCURRENCY: u64 = 64;
@@ -21,15 +22,15 @@ pub async fn run(
     let (_, port) = ctx.resolve_port(port_value.as_ref(), "https")?;
     let options = options(&step.options, tctx)?;
     let observations = match tls::audit(&ctx.device, port, &options, rec).await {
-        Ok(audit) => audit.observations(),
+        Ok(audit) => observed_as::<TlsObservations>(audit.observations())?,
         // A camera without HTTPS is a finding for the case, not a failure to observe.
-        Err(ProbeError::Refused(_)) => json!({ "reachable": false }),
+        Err(ProbeError::Refused(_)) => TlsObservations {
+            reachable: Some(false),
+            ..Default::default()
+        },
         Err(e) => return Err(e.into()),
     };
-    Ok(ActionOutput {
-        observations,
-        ..Default::default()
-    })
+    Ok(ActionOutput::observed(observations))
 }
 
 /// `options`: `versions` (list of `SSLv3`…`TLSv1.3`), `concurrency` (1–64), `certificate`
@@ -88,6 +89,7 @@ mod tests {
 
     use hopquy_case::ProfileFile;
     use hopquy_probe::Limits;
+    use serde_json::json;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     use super::*;

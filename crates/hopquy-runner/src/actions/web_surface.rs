@@ -18,10 +18,11 @@
 //! the cleartext port (is a password ever asked for in clear?) rests on its own exchanges.
 
 use hopquy_case::WebPreference;
+use hopquy_case::observations::{WebSurfaceObservations, WebSurfaceUsed};
 use hopquy_probe::http::{HttpRequest, HttpResponse, Scheme};
 use hopquy_probe::{ProbeError, Recorder};
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::{ActionError, ActionOutput, RunContext};
 
@@ -37,13 +38,13 @@ pub struct WebSurface {
 }
 
 impl WebSurface {
-    pub fn observation(&self) -> Value {
-        json!({
-            "scheme": self.scheme.as_str(),
-            "port": self.port,
-            "reason": self.reason,
-            "certificate_sha256": self.certificate_sha256,
-        })
+    pub fn observation(&self) -> WebSurfaceUsed {
+        WebSurfaceUsed {
+            scheme: self.scheme.as_str().to_owned(),
+            port: self.port,
+            reason: self.reason.clone(),
+            certificate_sha256: self.certificate_sha256.clone(),
+        }
     }
 }
 
@@ -291,19 +292,19 @@ pub struct Survey {
 }
 
 impl Survey {
-    pub fn observations(&self, preference: WebPreference) -> Value {
-        json!({
-            "preference": preference.as_str(),
-            "http": self.http.observation(),
-            "https": self.https.observation(),
-            "followed": self.followed.iter().map(PortLook::observation).collect::<Vec<_>>(),
-            "found": self.chosen.is_ok(),
-            "chosen": self.chosen.as_ref().ok().map(WebSurface::observation),
-            "reason": match &self.chosen {
+    pub fn observations(&self, preference: WebPreference) -> WebSurfaceObservations {
+        WebSurfaceObservations {
+            preference: Some(preference.as_str().to_owned()),
+            http: Some(self.http.observation()),
+            https: Some(self.https.observation()),
+            followed: Some(self.followed.iter().map(PortLook::observation).collect()),
+            found: Some(self.chosen.is_ok()),
+            chosen: Some(self.chosen.as_ref().ok().map(WebSurface::observation)),
+            reason: Some(match &self.chosen {
                 Ok(s) => s.reason.clone(),
                 Err(why) => why.clone(),
-            },
-        })
+            }),
+        }
     }
 }
 
@@ -455,10 +456,7 @@ async fn choose_auto(
 /// The `web-surface` action: both ports surveyed as a step of the case, with the choice.
 pub async fn run(ctx: &RunContext<'_>, rec: &Recorder) -> Result<ActionOutput, ActionError> {
     let survey = survey(ctx, rec, true).await?;
-    Ok(ActionOutput {
-        observations: survey.observations(ctx.target.web),
-        ..Default::default()
-    })
+    Ok(ActionOutput::observed(survey.observations(ctx.target.web)))
 }
 
 #[cfg(test)]
