@@ -55,6 +55,9 @@ pub enum Effect {
     LocksAccount,
     /// Changes configuration and restores it.
     Configures,
+    /// Its only proof could disturb the device (a request a vulnerable firmware executes, or
+    /// one that may crash it): only with `--allow-destructive`, after every non-destructive case.
+    Intrusive,
     /// Reboot, factory reset, firmware upload: only with `--allow-destructive`. Runs last.
     Destructive,
 }

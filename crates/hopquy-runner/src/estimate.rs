@@ -95,7 +95,10 @@ pub fn estimate(
     for (planned, skip) in &plan.cases {
         let case = &planned.case;
         let estimate = match skip {
-            Some(Skip::MissingOps(_)) | Some(Skip::DestructiveNotAllowed) | Some(Skip::AlreadyDone) => CaseEstimate {
+            Some(Skip::MissingOps(_))
+            | Some(Skip::DestructiveNotAllowed)
+            | Some(Skip::IntrusiveNotAllowed)
+            | Some(Skip::AlreadyDone) => CaseEstimate {
                 case: case.id.get_ref().clone(),
                 duration: Duration::ZERO,
                 basis: Vec::new(),

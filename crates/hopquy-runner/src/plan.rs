@@ -19,6 +19,8 @@ pub enum Skip {
     /// Destructive without `--allow-destructive`: inconclusive (the evidence was not
     /// gathered), never a pass.
     DestructiveNotAllowed,
+    /// An `effect = "intrusive"` case without `--allow-destructive`.
+    IntrusiveNotAllowed,
     /// Already finished in the bundle being resumed.
     AlreadyDone,
 }
@@ -58,6 +60,8 @@ pub fn plan(
                 Some(Skip::MissingOps(missing))
             } else if is_destructive(c) && !allow_destructive {
                 Some(Skip::DestructiveNotAllowed)
+            } else if needs_allow_destructive(c) && !allow_destructive {
+                Some(Skip::IntrusiveNotAllowed)
             } else {
                 None
             };
@@ -77,17 +81,18 @@ pub fn plan(
     Plan { cases: selected }
 }
 
-use crate::selection::is_destructive;
+use crate::selection::{is_destructive, needs_allow_destructive};
 
 fn effect_rank(c: &Case) -> u8 {
     if is_destructive(c) {
-        return 3;
+        return 4;
     }
     match c.effect {
         Effect::ReadOnly => 0,
         Effect::LocksAccount => 1,
         Effect::Configures => 2,
-        Effect::Destructive => 3,
+        Effect::Intrusive => 3,
+        Effect::Destructive => 4,
     }
 }
 
@@ -132,5 +137,29 @@ mod tests {
                 "configures"
             ]
         );
+    }
+
+    #[test]
+    fn intrusive_cases_wait_for_the_flag_and_run_after_everything_but_destructive_ones() {
+        let cases = [
+            case("intrusive", "intrusive", false),
+            case("destructive", "destructive", false),
+            case("configures", "configures", false),
+            case("read-only", "read-only", false),
+        ];
+        let profile: ProfileFile = toml::from_str("name = \"p\"\ndescription = \"d\"").unwrap();
+        let skips = |allow: bool| -> Vec<(String, Option<Skip>)> {
+            plan(&cases, "qcvn135-2024", &profile, None, allow, &BTreeSet::new())
+                .cases
+                .into_iter()
+                .map(|(p, skip)| (p.case.id.get_ref().clone(), skip))
+                .collect()
+        };
+        let without = skips(false);
+        let order: Vec<&str> = without.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(order, ["read-only", "configures", "intrusive", "destructive"]);
+        assert_eq!(without[2].1, Some(Skip::IntrusiveNotAllowed));
+        assert_eq!(without[3].1, Some(Skip::DestructiveNotAllowed));
+        assert!(skips(true).iter().all(|(_, skip)| skip.is_none()));
     }
 }

@@ -279,6 +279,11 @@ impl Runner {
                     Verdict::Inconclusive,
                     "inconclusive: destructive case not run (pass --allow-destructive to run it)".to_owned(),
                 ),
+                Some(Skip::IntrusiveNotAllowed) => skipped_case(
+                    planned,
+                    Verdict::Inconclusive,
+                    "inconclusive: intrusive case not run: its only proof could disturb the device (pass --allow-destructive on a bench unit to run it)".to_owned(),
+                ),
                 _ => match self.execute_case(planned, &ctx, &input.target, observer).await {
                     Some(outcome) => outcome,
                     None => {

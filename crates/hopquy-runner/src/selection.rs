@@ -31,15 +31,17 @@ pub enum EffectFilter {
     ReadOnly,
     LocksAccount,
     Configures,
+    Intrusive,
     Destructive,
     NeedsOperator,
 }
 
 impl EffectFilter {
-    pub const ALL: [EffectFilter; 5] = [
+    pub const ALL: [EffectFilter; 6] = [
         EffectFilter::ReadOnly,
         EffectFilter::LocksAccount,
         EffectFilter::Configures,
+        EffectFilter::Intrusive,
         EffectFilter::Destructive,
         EffectFilter::NeedsOperator,
     ];
@@ -49,6 +51,7 @@ impl EffectFilter {
             EffectFilter::ReadOnly => "read-only",
             EffectFilter::LocksAccount => "locks-account",
             EffectFilter::Configures => "configures",
+            EffectFilter::Intrusive => "intrusive",
             EffectFilter::Destructive => "destructive",
             EffectFilter::NeedsOperator => "needs-operator",
         }
@@ -67,6 +70,7 @@ impl EffectFilter {
             EffectFilter::ReadOnly => !is_destructive(case) && case.effect == Effect::ReadOnly,
             EffectFilter::LocksAccount => !is_destructive(case) && case.effect == Effect::LocksAccount,
             EffectFilter::Configures => !is_destructive(case) && case.effect == Effect::Configures,
+            EffectFilter::Intrusive => !is_destructive(case) && case.effect == Effect::Intrusive,
         }
     }
 }
@@ -74,6 +78,11 @@ impl EffectFilter {
 /// The effects a case has, for the plan's display: its effect class, plus `needs-operator`.
 pub fn effects_of(case: &Case) -> Vec<EffectFilter> {
     EffectFilter::ALL.into_iter().filter(|e| e.holds_for(case)).collect()
+}
+
+/// Whether the case runs only with `--allow-destructive`: destructive, or intrusive.
+pub fn needs_allow_destructive(case: &Case) -> bool {
+    is_destructive(case) || case.effect == Effect::Intrusive
 }
 
 pub fn is_destructive(case: &Case) -> bool {

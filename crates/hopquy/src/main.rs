@@ -269,10 +269,11 @@ pub struct SelectionArgs {
     pub skip: Vec<String>,
 }
 
-const EFFECTS: [&str; 5] = [
+const EFFECTS: [&str; 6] = [
     "read-only",
     "locks-account",
     "configures",
+    "intrusive",
     "destructive",
     "needs-operator",
 ];

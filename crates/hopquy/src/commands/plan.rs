@@ -81,7 +81,7 @@ pub struct PlannedView {
     pub id: String,
     pub title: String,
     pub kind: String,
-    /// `read-only`, `locks-account`, `configures`, `destructive`, `needs-operator`.
+    /// `read-only`, `locks-account`, `configures`, `intrusive`, `destructive`, `needs-operator`.
     pub effects: Vec<String>,
     /// Profile operations the case calls.
     pub needs: Vec<String>,
@@ -233,6 +233,10 @@ fn skip_view(skip: &Skip, input: &RunInput) -> SkipView {
         Skip::DestructiveNotAllowed => SkipView {
             verdict: "inconclusive".into(),
             reason: "destructive: not run without --allow-destructive".into(),
+        },
+        Skip::IntrusiveNotAllowed => SkipView {
+            verdict: "inconclusive".into(),
+            reason: "intrusive (its only proof could disturb the device): not run without --allow-destructive".into(),
         },
         Skip::AlreadyDone => SkipView {
             verdict: "kept".into(),
