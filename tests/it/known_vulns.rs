@@ -7,6 +7,39 @@
 use hopquy_evidence::Verdict;
 use hopquy_tests::{case, run_cases, start_sim, suite};
 
+/// A disclosure bug whose proof carries the device's passwords (CVE-2018-9995 lists every
+/// account with its password): the case fails, and what it keeps shows the list's shape with
+/// `[REDACTED]` where the passwords were, including an account that is not the target's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disclosed_password_list_is_judged_but_never_kept() {
+    let suite = suite();
+    let id = "cve-2018-9995-tbk-dvr-cookie-bypass";
+    let sim = start_sim("hardened+tbk-cve-2018-9995").await;
+    let (results, _) = run_cases(&suite, &sim, "qcvn135-2024", &[id]).await;
+    sim.shutdown().await;
+    let got = case(&results, id);
+    assert_eq!(got.verdict, Verdict::Fail, "{}", got.summary);
+    let bypass = got.steps.iter().find(|s| s.id == "bypass").expect("bypass step");
+    let body = bypass.observations["body"].as_str().unwrap_or_default();
+    assert_eq!(body.matches("[REDACTED]").count(), 2, "{body}");
+    let secret = hopquy_simcam::TBK_VIEWER_PASSWORD;
+    for step in &got.steps {
+        for text in step
+            .observations
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter_map(|(_, v)| v.as_str())
+        {
+            assert!(
+                !text.contains(secret),
+                "a disclosed password reached step {}: {text}",
+                step.id
+            );
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn known_vulns_never_read_a_uniform_or_redirecting_device_as_vulnerable() {
     let suite = suite();

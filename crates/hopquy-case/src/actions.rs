@@ -48,6 +48,8 @@ pub enum ParamKind {
     RtspPaths,
     /// A table passed to the probe as-is.
     Options,
+    /// A regular expression with at least one capture group (what the groups match is a secret).
+    SecretPattern,
     /// `confirm`, `yes-no`, `text` or `attachment`.
     Answer,
     /// The list of `[[steps.expect]]` tables.
@@ -251,6 +253,11 @@ pub const ACTIONS: &[ActionSpec] = &[
             REPEAT,
             FRESH_CONNECTION,
             INTERVAL_MS,
+            param(
+                "redact",
+                ParamKind::SecretPattern,
+                "A regular expression whose capture groups match secrets the answer carries (a disclosure bug's proof: the device's passwords); each is replaced by `[REDACTED]` before the answer is recorded, observed or judged. Write groups that stop at the end of the answer (`((?:[^\"\\\\]|\\\\.)*)`), so a cut answer leaks nothing either.",
+            ),
         ],
         observations: HttpObservations::SPECS,
         observation_schema: <HttpObservations as Observations>::schema,

@@ -223,6 +223,10 @@ pub struct StepFile {
     pub body: Option<String>,
     #[serde(default)]
     pub headers: Option<BTreeMap<String, String>>,
+    /// http: a regular expression whose capture groups match secrets the answer carries
+    /// (a disclosure bug's proof); they are replaced by `[REDACTED]` before anything is kept.
+    #[serde(default)]
+    pub redact: Option<crate::Pattern>,
     /// Named port from the profile/target (`http`, `https`, `rtsp`, `ssh`…), or a number.
     #[serde(default)]
     #[schemars(with = "Option<serde_json::Value>")]
@@ -294,7 +298,7 @@ pub struct StepFile {
 impl StepFile {
     /// The keys beyond `id` and `action` this step was written with.
     pub fn present_keys(&self) -> Vec<&'static str> {
-        let present: [(&'static str, bool); 23] = [
+        let present: [(&'static str, bool); 24] = [
             ("always", self.always),
             ("on_error", self.on_error.is_some()),
             ("op", self.op.is_some()),
@@ -302,6 +306,7 @@ impl StepFile {
             ("path", self.path.is_some()),
             ("body", self.body.is_some()),
             ("headers", self.headers.is_some()),
+            ("redact", self.redact.is_some()),
             ("port", self.port.is_some()),
             ("surface", self.surface.is_some()),
             ("auth", self.auth.is_some()),

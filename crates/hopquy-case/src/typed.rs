@@ -419,6 +419,7 @@ keyed_struct! {
         pub repeat: Option<toml::Value>,
         pub fresh_connection: Option<bool>,
         pub interval_ms: Option<toml::Value>,
+        pub redact: Option<crate::Pattern>,
     }
 }
 
@@ -798,6 +799,7 @@ impl Step {
                 repeat: file.repeat.clone(),
                 fresh_connection: file.fresh_connection,
                 interval_ms: file.interval_ms.clone(),
+                redact: file.redact.clone(),
             }),
             "login" => StepAction::Login(LoginStep {
                 target: login_target()?,

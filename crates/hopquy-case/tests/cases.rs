@@ -890,3 +890,37 @@ fn version_operators_need_a_version_and_version_from_needs_them() {
     let path = fixture.write("lockout-http.toml", &text);
     assert!(hopquy_case::load_case(&path).is_ok());
 }
+
+#[test]
+fn redact_needs_a_capture_group_and_a_valid_pattern() {
+    let fixture = Fixture::new();
+    let case = |redact: &str| {
+        format!(
+            "id = \"disclosure\"\ntitle = \"t\"\ntitle_vi = \"t\"\nkind = \"automated\"\nmethod = \"functional\"\nsince = \"0.1.0\"\nsummary = \"s\"\n\n[clauses]\nqcvn135-2024 = [\"2.3.4\"]\n\n[[steps]]\nid = \"list\"\naction = \"http\"\npath = \"/users\"\nredact = '{redact}'\n[[steps.expect]]\nthat = \"status\"\nequals = 401\nbecause = \"b\"\n\n[sim]\npass = [\"hardened\"]\nfail = [\"legacy\"]\n"
+        )
+    };
+    // A pattern with a group is valid: the shipped CVE-2018-9995 case carries one.
+    for (redact, why) in [(r#""pwd":"[^"]*""#, "no capture group"), ("(unclosed", "unclosed")] {
+        let text = case(redact);
+        let diagnostics = case_errors(&fixture, "disclosure", &text);
+        assert_eq!(
+            diagnostics.len(),
+            1,
+            "{}",
+            hopquy_case::render_diagnostics(&diagnostics)
+        );
+        let diagnostic = &diagnostics[0];
+        assert!(
+            diagnostic.message.contains("redact") && diagnostic.message.contains(why),
+            "{}",
+            diagnostic.message
+        );
+        assert_eq!(diagnostic.line, line_of(&text, "redact ="));
+        assert!(
+            diagnostic
+                .expected
+                .as_deref()
+                .is_some_and(|e| e.contains("capture group"))
+        );
+    }
+}

@@ -69,6 +69,10 @@ pub struct HttpRequest {
     pub fresh_connection: bool,
     /// Human label for the recorded exchanges; defaults to `METHOD path`.
     pub label: String,
+    /// Secrets the answer is expected to carry (a disclosure bug's proof: the device's own
+    /// passwords): what each capture group matches is replaced by `[REDACTED]` in the answer,
+    /// before it is recorded or returned.
+    pub answer_secrets: Option<regex::bytes::Regex>,
 }
 
 impl HttpRequest {
@@ -84,6 +88,7 @@ impl HttpRequest {
             credential: None,
             fresh_connection: false,
             label: String::new(),
+            answer_secrets: None,
         }
     }
 
@@ -174,6 +179,25 @@ impl HttpResponse {
             "peer_cert_sha256": self.peer_cert_sha256,
         })
     }
+}
+
+/// `bytes` with what every capture group of `secrets` matched replaced by `[REDACTED]`.
+pub fn redact_groups(secrets: &regex::bytes::Regex, bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut at = 0;
+    for caps in secrets.captures_iter(bytes) {
+        for group in caps.iter().skip(1).flatten() {
+            // Groups are ordered by their start; a nested group inside a redacted one is gone.
+            if group.start() < at {
+                continue;
+            }
+            out.extend_from_slice(&bytes[at..group.start()]);
+            out.extend_from_slice(crate::exchange::REDACTED.as_bytes());
+            at = group.end();
+        }
+    }
+    out.extend_from_slice(&bytes[at..]);
+    out
 }
 
 /// Sends HTTP requests to one device.
@@ -594,6 +618,9 @@ impl HttpProbe {
         }
         // Dropping an unfinished body closes the connection instead of draining it.
         drop(response);
+        if let Some(secrets) = &req.answer_secrets {
+            body = redact_groups(secrets, &body);
+        }
 
         let mut received = head.clone();
         received.extend_from_slice(&body);
@@ -770,6 +797,22 @@ fn map_error(e: &reqwest::Error, peer: &str) -> ProbeError {
 mod tests {
     use super::*;
     use crate::Limits;
+
+    #[test]
+    fn redact_groups_replaces_only_what_the_groups_capture() {
+        // The group takes JSON escapes too, so an escaped quote does not end the secret early.
+        let secrets = regex::bytes::Regex::new(r#""pwd"\s*:\s*"((?:[^"\\]|\\.)*)"#).unwrap();
+        let body = br#"{"list":[{"uid":"admin","pwd":"s3cret"},{"uid":"op","pwd":"x\"y"}]}"#;
+        let out = String::from_utf8(redact_groups(&secrets, body)).unwrap();
+        assert_eq!(
+            out,
+            r#"{"list":[{"uid":"admin","pwd":"[REDACTED]"},{"uid":"op","pwd":"[REDACTED]"}]}"#
+        );
+        // A truncated answer still loses the secret it was cut in.
+        let cut = redact_groups(&secrets, br#"{"uid":"admin","pwd":"s3c"#);
+        assert_eq!(cut, br#"{"uid":"admin","pwd":"[REDACTED]"#.to_vec());
+        assert_eq!(redact_groups(&secrets, b"no secrets"), b"no secrets".to_vec());
+    }
 
     #[test]
     fn rejects_paths_that_are_not_paths() {

@@ -41,6 +41,7 @@ pub enum Flaw {
     DahuaCve2021_33044,
     DahuaCve2021_33045,
     XmUcHttpd,
+    TbkCve2018_9995,
     CatchAll200,
     LoginRedirect,
 }
@@ -75,6 +76,7 @@ impl Flaw {
         Flaw::DahuaCve2021_33044,
         Flaw::DahuaCve2021_33045,
         Flaw::XmUcHttpd,
+        Flaw::TbkCve2018_9995,
         Flaw::CatchAll200,
         Flaw::LoginRedirect,
     ];
@@ -109,6 +111,7 @@ impl Flaw {
             Flaw::DahuaCve2021_33044 => "dahua-cve-2021-33044",
             Flaw::DahuaCve2021_33045 => "dahua-cve-2021-33045",
             Flaw::XmUcHttpd => "xm-uc-httpd",
+            Flaw::TbkCve2018_9995 => "tbk-cve-2018-9995",
             Flaw::CatchAll200 => "catch-all-200",
             Flaw::LoginRedirect => "login-redirect",
         }
@@ -167,6 +170,9 @@ impl Flaw {
             }
             Flaw::DahuaCve2021_33045 => {
                 "CVE-2021-33045: POST /RPC2_Login with loginType Loopback and clientType Local is logged in without a password"
+            }
+            Flaw::TbkCve2018_9995 => {
+                "CVE-2018-9995 (TBK DVR4104/4216 and OEM rebrands): `GET /device.rsp?opt=user&cmd=list` with `Cookie: uid=admin` returns the user list with every password in clear (without the cookie it is refused)"
             }
             Flaw::XmUcHttpd => {
                 "the web server announces itself as XiongMai `uc-httpd 1.0.0` (CVE-2017-7577, CVE-2018-10088): only the banner, the bugs themselves are not simulated"
@@ -261,6 +267,7 @@ impl Personality {
                             | Flaw::CatchAll200
                             | Flaw::LoginRedirect
                             | Flaw::XmUcHttpd
+                            | Flaw::TbkCve2018_9995
                     )
                 })
                 .collect(),

@@ -26,6 +26,8 @@ pub const SNAPSHOT_JPEG: &[u8] = &[
 const LOGIN_PAGE_PATH: &str = "/doc/page/login.asp";
 /// `Server` of XiongMai's uc-httpd 1.0.0, as the devices send it.
 const UC_HTTPD_BANNER: &str = "uc-httpd 1.0.0";
+/// The password of the second account CVE-2018-9995 discloses.
+pub const TBK_VIEWER_PASSWORD: &str = "V1ewer\"9995";
 /// Dahua's "login challenge" error: the first step of a normal two-step login.
 const DAHUA_LOGIN_CHALLENGE: u64 = 268_632_079;
 
@@ -37,6 +39,45 @@ pub(super) fn routes(router: Router<SimState>) -> Router<SimState> {
         .route("/System/configurationFile", get(configuration_file))
         .route("/onvif-http/snapshot", get(snapshot))
         .route("/RPC2_Login", post(rpc2_login))
+        .route("/device.rsp", get(tbk_device_rsp))
+}
+
+/// TBK's DVR API. Patched (and every non-TBK) firmware refuses a caller without a session;
+/// CVE-2018-9995 takes the cookie `uid=admin` for one and lists the users with their
+/// passwords in clear.
+async fn tbk_device_rsp(State(state): State<SimState>, ctx: RequestCtx) -> Response {
+    let cookie_is_admin = ctx
+        .headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .any(|pair| pair.trim() == "uid=admin");
+    let lists_users =
+        ctx.query.split('&').any(|pair| pair == "opt=user") && ctx.query.split('&').any(|pair| pair == "cmd=list");
+    if !(state.has(Flaw::TbkCve2018_9995) && cookie_is_admin && lists_users) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+            "{\"result\":-1}",
+        )
+            .into_response();
+    }
+    let all = 4_294_967_295u64;
+    let body = json!({
+        "result": 0,
+        "list": [
+            { "uid": state.inner.admin_user, "pwd": state.admin_password(), "role": 2, "enmac": 0, "mac": "00:00:00:00:00:00", "playback": all, "view": all, "rview": all, "ptz": all, "backup": all, "opt": all },
+            // A second account whose password is nobody's target password: only the case's
+            // `redact` keeps it out of the evidence.
+            { "uid": "viewer", "pwd": TBK_VIEWER_PASSWORD, "role": 0, "enmac": 0, "mac": "00:00:00:00:00:00", "playback": 1, "view": 1, "rview": 0, "ptz": 0, "backup": 0, "opt": 0 },
+        ],
+    });
+    (
+        [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 /// The encrypted configuration backup: opaque bytes, `application/binary`, admin only (or

@@ -555,6 +555,32 @@ impl<'a, 'i> CaseValidator<'a, 'i> {
                     self.push(diagnostic);
                 }
             }
+            ParamKind::SecretPattern => {
+                if let Scalar::String(text) = scalar(value.get_ref()) {
+                    let problem = match regex::bytes::Regex::new(text) {
+                        Err(error) => Some(
+                            error
+                                .to_string()
+                                .lines()
+                                .last()
+                                .unwrap_or("invalid regular expression")
+                                .trim()
+                                .to_owned(),
+                        ),
+                        Ok(re) if re.captures_len() < 2 => {
+                            Some("it has no capture group, so nothing would be redacted".to_owned())
+                        }
+                        Ok(_) => None,
+                    };
+                    if let Some(problem) = problem {
+                        let diagnostic = self
+                            .invalid_value(span, &format!("`{text}` ({problem})"), param, label)
+                            .with_expected("a regular expression with a capture group around each secret")
+                            .with_hint(r#"e.g. '"pwd"\s*:\s*"((?:[^"\\]|\\.)*)' (a literal TOML string)"#);
+                        self.push(diagnostic);
+                    }
+                }
+            }
             ParamKind::Headers => {
                 if let DeValue::Table(headers) = value.get_ref() {
                     for (name, header_value) in headers.iter() {

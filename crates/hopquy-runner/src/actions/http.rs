@@ -62,6 +62,8 @@ pub(super) struct Prepared {
     pub(super) headers: Vec<(String, String)>,
     pub(super) body: Option<Vec<u8>>,
     pub(super) auth: AuthMode,
+    /// The step's `redact`: secrets the answer carries, blanked by the probe.
+    pub(super) answer_secrets: Option<regex::bytes::Regex>,
 }
 
 /// The keys of a step that describe one request: an `http` step's, or those of a login on
@@ -160,6 +162,7 @@ pub(super) async fn prepare(
         headers,
         body,
         auth,
+        answer_secrets: None,
     })
 }
 
@@ -201,6 +204,7 @@ pub(super) async fn send_one(
         credential: cred.clone(),
         fresh_connection: fresh,
         label,
+        answer_secrets: p.answer_secrets.clone(),
     };
     Ok(ctx.http().await?.send(&req, rec).await?)
 }
@@ -212,7 +216,13 @@ pub async fn http(
     tctx: &Value,
     rec: &Recorder,
 ) -> Result<ActionOutput, ActionError> {
-    let p = prepare(&RequestKeys::of(step), ctx, tctx, rec).await?;
+    let mut p = prepare(&RequestKeys::of(step), ctx, tctx, rec).await?;
+    if let Some(pattern) = &step.redact {
+        // Validation took it; a pattern that still does not compile must not let secrets through.
+        let secrets = regex::bytes::Regex::new(pattern.as_str())
+            .map_err(|e| ActionError::Definition(format!("`redact` is not a valid regular expression: {e}")))?;
+        p.answer_secrets = Some(secrets);
+    }
     let default_credential = if matches!(p.auth, AuthMode::None) {
         CredentialKind::None
     } else {

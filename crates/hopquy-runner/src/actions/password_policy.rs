@@ -352,6 +352,7 @@ impl<'o> Bound<'o> {
             credential: Some(credential),
             fresh_connection: false,
             label,
+            answer_secrets: None,
         };
         Ok(ctx.http().await?.send(&request, rec).await?)
     }
