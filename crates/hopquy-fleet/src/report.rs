@@ -38,6 +38,9 @@ pub struct Totals {
     pub passing: usize,
     pub unreachable: usize,
     pub errors: usize,
+    /// `profile = "auto"` devices no profile was found for (additive).
+    #[serde(default)]
+    pub unidentified: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,6 +112,7 @@ pub fn build_report(run: &RunMeta, records: &[DeviceRecord]) -> FleetReport {
             }
             DeviceStatus::Unreachable => totals.unreachable += 1,
             DeviceStatus::Error => totals.errors += 1,
+            DeviceStatus::Unidentified => totals.unidentified += 1,
         }
         devices.push(DeviceSummary {
             id: r.device.clone(),

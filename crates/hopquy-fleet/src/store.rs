@@ -97,6 +97,9 @@ pub enum DeviceStatus {
     Unreachable,
     /// The audit could not start or finish (timeout, bad target, …); `detail` says why.
     Error,
+    /// `profile = "auto"` found no profile for it (no marker or several, and no ONVIF
+    /// answer): nothing was guessed and no case ran; `detail` says what it answered.
+    Unidentified,
 }
 
 impl DeviceStatus {
@@ -105,13 +108,19 @@ impl DeviceStatus {
             DeviceStatus::Audited => "audited",
             DeviceStatus::Unreachable => "unreachable",
             DeviceStatus::Error => "error",
+            DeviceStatus::Unidentified => "unidentified",
         }
     }
 
     fn parse(s: &str) -> Option<Self> {
-        [DeviceStatus::Audited, DeviceStatus::Unreachable, DeviceStatus::Error]
-            .into_iter()
-            .find(|d| d.as_str() == s)
+        [
+            DeviceStatus::Audited,
+            DeviceStatus::Unreachable,
+            DeviceStatus::Error,
+            DeviceStatus::Unidentified,
+        ]
+        .into_iter()
+        .find(|d| d.as_str() == s)
     }
 }
 

@@ -52,7 +52,7 @@ pub async fn run(suite_root: Option<PathBuf>, args: FleetRunArgs) -> Result<u8, 
     }
     let root = suite::locate(suite_root)?;
     let suite = suite::load_suite(&root)?;
-    let profiles = profile_names(&root);
+    let profiles = suite::profile_names(&root);
     let inventory =
         hopquy_fleet::load_inventory(&args.inventory, &profiles).map_err(|e| CliError::Input(e.to_string()))?;
     let reg = suite
@@ -254,27 +254,11 @@ fn exit_code(report: &FleetReport) -> u8 {
     let t = &report.totals;
     if t.failing > 0 {
         exit::FAIL
-    } else if t.unreachable + t.errors > 0 || report.not_audited > 0 || t.passing < t.audited {
+    } else if t.unreachable + t.errors + t.unidentified > 0 || report.not_audited > 0 || t.passing < t.audited {
         exit::INCONCLUSIVE
     } else {
         exit::PASS
     }
-}
-
-fn profile_names(root: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(root.join("profiles"))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let p = e.path();
-            (p.extension().is_some_and(|x| x == "toml"))
-                .then(|| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
-                .flatten()
-        })
-        .collect();
-    names.sort();
-    names
 }
 
 /// Resolves every device's password and checks its generated target file and profile, so
@@ -313,9 +297,17 @@ fn prepare_one(
         hopquy_fleet::CredentialRef::File(_) => FILE_PASSWORD_VAR.to_owned(),
     };
     let target_text = entry.target_toml(&password_var);
-    load_target(scratch, &entry.id, &target_text, &password_var, &password)
-        .and_then(|t| suite::resolve_profile(root, &t).map(|_| ()))
+    let target = load_target(scratch, &entry.id, &target_text, &password_var, &password)
         .map_err(|diags| diags.into_iter().map(|d| d.message).collect::<Vec<_>>())?;
+    if suite::wants_identification(&target) {
+        // Identified when audited; the table it is identified with is checked now.
+        let table = root.join(hopquy_case::identify::FINGERPRINTS_FILE);
+        hopquy_case::identify::load_fingerprints(&table, &suite::profile_names(root))
+            .map_err(|diags| diags.into_iter().map(|d| d.render()).collect::<Vec<_>>())?;
+    } else {
+        suite::resolve_profile(root, &target)
+            .map_err(|diags| diags.into_iter().map(|d| d.message).collect::<Vec<_>>())?;
+    }
     Ok(Prepared {
         entry: entry.clone(),
         password,
@@ -392,14 +384,30 @@ async fn audit(ctx: &DeviceContext<'_>, p: &Prepared) -> Result<Option<DeviceRec
             return Ok(Some(record(DeviceStatus::Error, Some(detail), None, Vec::new())));
         }
     };
-    let profile: ResolvedProfile = match suite::resolve_profile(ctx.root, &target) {
-        Ok(p) => p,
-        Err(d) => {
-            let detail = d
-                .first()
-                .map_or_else(|| "bad profile".to_owned(), |d| d.message.clone());
-            return Ok(Some(record(DeviceStatus::Error, Some(detail), None, Vec::new())));
+    let identified = if suite::wants_identification(&target) {
+        match suite::identify_profile(ctx.root, &target).await {
+            Ok(found) => Some(found),
+            Err(e) => return Ok(Some(record(DeviceStatus::Error, Some(e.to_string()), None, Vec::new()))),
         }
+    } else {
+        None
+    };
+    let chosen = identified.as_ref().map(|i| i.profile.clone());
+    let profile: ResolvedProfile = match chosen {
+        Some(Some(p)) => p,
+        Some(None) => {
+            let reason = identified.as_ref().map(|i| i.found.reason.clone());
+            return Ok(Some(record(DeviceStatus::Unidentified, reason, None, Vec::new())));
+        }
+        None => match suite::resolve_profile(ctx.root, &target) {
+            Ok(p) => p,
+            Err(d) => {
+                let detail = d
+                    .first()
+                    .map_or_else(|| "bad profile".to_owned(), |d| d.message.clone());
+                return Ok(Some(record(DeviceStatus::Error, Some(detail), None, Vec::new())));
+            }
+        },
     };
     let bundle_rel = format!("{DEVICES_DIR}/{id}");
     let bundle = ctx.out.join(&bundle_rel);
@@ -451,6 +459,7 @@ async fn audit(ctx: &DeviceContext<'_>, p: &Prepared) -> Result<Option<DeviceRec
         mode: Mode::Fresh,
         quiet: true,
         cancel: Some(cancel),
+        identified: identified.as_ref(),
     };
     let outcome = run::execute(spec, operator).await;
     watcher.abort();
@@ -482,7 +491,19 @@ async fn audit(ctx: &DeviceContext<'_>, p: &Prepared) -> Result<Option<DeviceRec
                     summary: c.summary.clone(),
                 })
                 .collect();
-            Ok(Some(record(DeviceStatus::Audited, None, Some(bundle_rel), cases)))
+            let mut audited = record(DeviceStatus::Audited, None, Some(bundle_rel), cases);
+            if let Some(found) = identified.as_ref().map(|i| &i.found) {
+                // The store and report say which profile ran and why; the bundle has the rest.
+                audited.profile = found.profile.clone().unwrap_or_default();
+                audited.detail = Some(format!(
+                    "profile auto → {} ({}, {} confidence): {}",
+                    audited.profile,
+                    found.outcome.as_str(),
+                    found.confidence.as_str(),
+                    found.reason
+                ));
+            }
+            Ok(Some(audited))
         }
         Err(CliError::Unreachable(m)) => Ok(Some(record(DeviceStatus::Unreachable, Some(m), None, Vec::new()))),
         Err(CliError::Storage(m)) => Err(m),
@@ -556,13 +577,14 @@ impl FleetProgress {
             DeviceStatus::Audited if !failing.is_empty() => c.failing += 1,
             DeviceStatus::Audited => {}
             DeviceStatus::Unreachable => c.unreachable += 1,
-            DeviceStatus::Error => c.errors += 1,
+            DeviceStatus::Error | DeviceStatus::Unidentified => c.errors += 1,
         }
         let what = match r.status {
             DeviceStatus::Audited if failing.is_empty() => "no clause fails".to_owned(),
             DeviceStatus::Audited => format!("fails {}", failing.join(", ")),
             DeviceStatus::Unreachable => "unreachable".to_owned(),
             DeviceStatus::Error => format!("error: {}", r.detail.as_deref().unwrap_or("")),
+            DeviceStatus::Unidentified => format!("unidentified: {}", r.detail.as_deref().unwrap_or("")),
         };
         let line = format!(
             "[{}/{}] {} ({}): {what}",
@@ -617,13 +639,14 @@ fn print_report(report: &FleetReport, dir: &Path) {
     let t = &report.totals;
     errln!();
     errln!(
-        "fleet: {} devices — {} audited ({} failing a clause, {} passing), {} unreachable, {} error, {} not audited yet",
+        "fleet: {} devices — {} audited ({} failing a clause, {} passing), {} unreachable, {} error, {} unidentified, {} not audited yet",
         t.devices,
         t.audited,
         t.failing,
         t.passing,
         t.unreachable,
         t.errors,
+        t.unidentified,
         report.not_audited
     );
     for c in report.clauses.iter().filter(|c| c.failing > 0) {
@@ -784,7 +807,7 @@ pub async fn submit(suite_root: Option<PathBuf>, args: FleetSubmitArgs) -> Resul
     }
     let root = suite::locate(suite_root)?;
     let suite = suite::load_suite(&root)?;
-    let inventory = hopquy_fleet::load_inventory(&args.inventory, &profile_names(&root))
+    let inventory = hopquy_fleet::load_inventory(&args.inventory, &suite::profile_names(&root))
         .map_err(|e| CliError::Input(e.to_string()))?;
     let reg = suite
         .regulation(&args.regulation)
