@@ -468,6 +468,9 @@ fn merge_profiles(files: &[ProfileFile]) -> ProfileFile {
         if file.risky_ports.is_some() {
             merged.risky_ports = file.risky_ports.clone();
         }
+        if file.factory_default.is_some() {
+            merged.factory_default = file.factory_default.clone();
+        }
     }
     merged
 }
