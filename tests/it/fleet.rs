@@ -407,3 +407,49 @@ fn a_camera_that_never_answers_is_stopped_at_the_device_timeout_and_recorded() {
     );
     assert_eq!(report["totals"]["errors"], 1);
 }
+
+/// `profile = auto`: every simulated camera is identified as `simcam` from its own answers
+/// (RTSP Server, ONVIF manufacturer), gets the verdicts its setup must give, and its bundle
+/// records how (with no password). Hostile and silent answers are the unit tests' (runner identify.rs).
+#[test]
+fn auto_profiles_are_identified_from_the_cameras_answers_and_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let inventory = dir.path().join("fleet.csv");
+    let _sim = start_sim_fleet(3, &inventory);
+    let csv = std::fs::read_to_string(&inventory)
+        .unwrap()
+        .replace(",simcam,", ",auto,");
+    std::fs::write(&inventory, csv).unwrap();
+    let expected = json(&inventory.with_extension("expected.json"));
+    let out = dir.path().join("out");
+    let o = hopquy(
+        &[
+            "fleet",
+            "run",
+            "--inventory",
+            inventory.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    let report = json(&out.join("fleet-report.json"));
+    for (id, want) in expected["devices"].as_object().unwrap() {
+        let got = device(&report, id);
+        assert_eq!(got["status"], "audited", "{id}: {got}\n{}", text(&o));
+        assert_eq!(got["profile"], "simcam", "{id}: {got}");
+        for (case, verdict) in want["cases"].as_object().unwrap() {
+            assert_eq!(got["cases"][case], *verdict, "{id} {case}");
+        }
+        let bundle = out.join("devices").join(id);
+        let found = &json(&bundle.join("results.json"))["profile_identified"];
+        assert_eq!(found["outcome"], "identified", "{id}: {found}");
+        assert_eq!(found["profile"], "simcam", "{id}: {found}");
+        let exchanges = std::fs::read_to_string(bundle.join("identify/exchanges.jsonl")).unwrap();
+        assert!(exchanges.contains("OPTIONS"), "{exchanges}");
+        assert!(
+            !exchanges.contains(PASSWORD),
+            "the password reached the identification's evidence"
+        );
+    }
+}

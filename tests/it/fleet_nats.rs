@@ -81,12 +81,17 @@ struct Worker {
 }
 
 fn start_worker(url: &str, run: &str, out: &Path, cwd: &Path) -> Worker {
+    start_worker_with(url, run, out, cwd, &[])
+}
+
+fn start_worker_with(url: &str, run: &str, out: &Path, cwd: &Path, env: &[(&str, &str)]) -> Worker {
     let mut child = Command::new(hopquy_bin())
         .args(["fleet", "worker", "--nats", url, "--run", run, "--out"])
         .arg(out)
         .current_dir(cwd)
         .env("HOPQUY_SUITE", repo_root())
         .env("HOPQUY_SIM_PASSWORD", PASSWORD)
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -222,7 +227,8 @@ fn a_worker_killed_mid_device_loses_nothing_and_the_report_holds_each_device_onc
     );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).contains("4 devices queued"), "{}", text(&o));
-    // The same run twice is refused, so nothing is queued twice.
+    // Submitted again (a half-done submit resumed): the server drops every device as a
+    // duplicate of its (run, device) message id, so each is queued once.
     let again = hopquy(
         &[
             "fleet",
@@ -233,11 +239,47 @@ fn a_worker_killed_mid_device_loses_nothing_and_the_report_holds_each_device_onc
             inventory.to_str().unwrap(),
             "--run",
             "kill-test",
+            "--device-timeout-s",
+            "20",
         ],
         dir.path(),
     );
-    assert_eq!(again.status.code(), Some(2), "{}", text(&again));
-    assert!(text(&again).contains("already submitted"), "{}", text(&again));
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    assert!(
+        text(&again).contains("0 devices queued") && text(&again).contains("resumed: 4 already queued"),
+        "{}",
+        text(&again)
+    );
+    // The same run with another inventory is refused: its devices would not compare.
+    let other = dir.path().join("other.csv");
+    std::fs::write(
+        &other,
+        std::fs::read_to_string(&inventory)
+            .unwrap()
+            .lines()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join("\n")
+            + "\n",
+    )
+    .unwrap();
+    let refused = hopquy(
+        &[
+            "fleet",
+            "submit",
+            "--nats",
+            &url,
+            "--inventory",
+            other.to_str().unwrap(),
+            "--run",
+            "kill-test",
+            "--device-timeout-s",
+            "20",
+        ],
+        dir.path(),
+    );
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
+    assert!(text(&refused).contains("already submitted"), "{}", text(&refused));
 
     // Worker A finishes its first device, then is killed in the middle of its second.
     let w1 = dir.path().join("w1");
@@ -255,12 +297,22 @@ fn a_worker_killed_mid_device_loses_nothing_and_the_report_holds_each_device_onc
     // Worker B takes the rest, and the killed device once its ack wait is over.
     let w2 = dir.path().join("w2");
     let b = start_worker(&url, "kill-test", &w2, dir.path());
+    let a_said = a.seen.join("\n");
     let (code, said) = b.finish(Duration::from_secs(180));
     assert_eq!(code, Some(0), "{said}");
     assert!(
         said.contains(&format!("auditing {killed} (delivery 2)")),
         "{killed} was not redelivered:\n{said}"
     );
+    // Each device audited once (the killed one once by each worker): the second submit
+    // queued nothing.
+    for id in expected["devices"].as_object().unwrap().keys() {
+        let times = format!("{a_said}\n{said}")
+            .lines()
+            .filter(|l| l.starts_with(&format!("auditing {id} ")))
+            .count();
+        assert_eq!(times, if *id == killed { 2 } else { 1 }, "{id}:\n{a_said}\n{said}");
+    }
     assert!(said.contains("the queue is empty"), "{said}");
 
     let out = dir.path().join("collected");
@@ -284,6 +336,19 @@ fn a_worker_killed_mid_device_loses_nothing_and_the_report_holds_each_device_onc
     let report = json(&out.join("fleet-report.json"));
     check_report(&report, &expected, 4);
     assert_eq!(report["run"]["run_id"], "kill-test");
+    // The report says where each bundle is: the worker's host name and the path there.
+    for d in report["devices"].as_array().unwrap() {
+        let path = PathBuf::from(
+            d["bundle_path"]
+                .as_str()
+                .unwrap_or_else(|| panic!("no bundle_path: {d}")),
+        );
+        assert!(!d["bundle_host"].as_str().unwrap_or("").is_empty(), "{d}");
+        assert!(path.is_absolute() && path.join("results.json").is_file(), "{d}");
+        assert!(path.starts_with(&w1) || path.starts_with(&w2), "{d}");
+    }
+    let csv = std::fs::read_to_string(out.join("fleet-report.csv")).unwrap();
+    assert!(csv.lines().next().unwrap().ends_with(",bundle"), "{csv}");
     // Each device's result came from the worker that finished it: the killed one's from B.
     let recorded_by = |w: &Path, id: &str| w.join("devices").join(id).join("results.json").is_file();
     assert!(recorded_by(&w2, &killed), "{killed} has no bundle from worker B");
@@ -319,6 +384,96 @@ fn a_worker_killed_mid_device_loses_nothing_and_the_report_holds_each_device_onc
             f.display()
         );
     }
+}
+
+/// A device whose audit kills every worker that takes it (the test-only
+/// `HOPQUY_TEST_CRASH_ON_DEVICE` hook) is handed out `--max-deliver` times, then recorded as
+/// given up, so the workers finish and the report says so instead of it cycling for ever.
+#[test]
+fn a_device_that_kills_every_worker_is_given_up_after_max_deliver() {
+    if !nats_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let _nats = start_nats(port, &dir.path().join("js"));
+    let url = format!("nats://127.0.0.1:{port}");
+    // Never contacted: every worker dies before the audit starts.
+    let inventory = dir.path().join("fleet.csv");
+    std::fs::write(
+        &inventory,
+        "id,host,profile,username,password_env\ncrash-1,127.63.250.30,simcam,admin,HOPQUY_SIM_PASSWORD\n",
+    )
+    .unwrap();
+    let o = hopquy(
+        &[
+            "fleet",
+            "submit",
+            "--nats",
+            &url,
+            "--inventory",
+            inventory.to_str().unwrap(),
+            "--run",
+            "crash-test",
+            // A short ack wait (1 s + 5 s): the redeliveries come quickly.
+            "--device-timeout-s",
+            "1",
+            "--max-deliver",
+            "2",
+        ],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("given up after 2 lost deliveries"), "{}", text(&o));
+    let crash = [("HOPQUY_TEST_CRASH_ON_DEVICE", "crash-1")];
+    for delivery in 1..=2 {
+        let w = start_worker_with(
+            &url,
+            "crash-test",
+            &dir.path().join(format!("w{delivery}")),
+            dir.path(),
+            &crash,
+        );
+        let (code, said) = w.finish(Duration::from_secs(60));
+        assert_eq!(code, Some(101), "{said}");
+        assert!(
+            said.contains(&format!("auditing crash-1 (delivery {delivery})")),
+            "{said}"
+        );
+    }
+    // The third delivery is not audited (the hook would kill this worker too): recorded.
+    let w = start_worker_with(&url, "crash-test", &dir.path().join("w3"), dir.path(), &crash);
+    let (code, said) = w.finish(Duration::from_secs(60));
+    assert_eq!(code, Some(0), "{said}");
+    assert!(said.contains("crash-1: gave up after 2 deliveries"), "{said}");
+    assert!(!said.contains("auditing crash-1"), "{said}");
+    assert!(said.contains("the queue is empty"), "{said}");
+
+    let out = dir.path().join("collected");
+    let o = hopquy(
+        &[
+            "fleet",
+            "report",
+            "--nats",
+            &url,
+            "--run",
+            "crash-test",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    // Not audited: neither a pass nor a fail.
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    let report = json(&out.join("fleet-report.json"));
+    let d = &report["devices"][0];
+    assert_eq!(d["id"], "crash-1", "{report}");
+    assert_eq!(d["status"], "gave_up", "{report}");
+    assert!(
+        d["detail"].as_str().unwrap().starts_with("gave up after 2 deliveries"),
+        "{report}"
+    );
+    assert_eq!(report["totals"]["gave_up"], 1, "{report}");
 }
 
 /// The device ids in a worker directory's bundles that have a finished `results.json`.

@@ -278,7 +278,7 @@ pub const ACTIONS: &[ActionSpec] = &[
             required(
                 "credentials",
                 ParamKind::Credentials,
-                "Credential set: `target`, `wrong-password`, `unknown-user`, `none` or `dictionary:<file stem in test-cases/data>`.",
+                "Credential set: `target`, `wrong-password`, `unknown-user`, `none`, `factory-default` (the profile's documented `factory_default` pairs; `login` only) or `dictionary:<file stem in test-cases/data>`.",
             ),
             param(
                 "repeat",
@@ -311,6 +311,7 @@ pub const ACTIONS: &[ActionSpec] = &[
             "`surface = \"telnet\"`: answers `login:` and `Password:` on a fresh connection and reads what follows: a shell prompt is `accepted`, `incorrect`/`denied`/`failed` or another login prompt `rejected`, anything else `unknown`.",
             "`surface = \"ssh\"`: one password login per fresh connection, with the `password` method when the server lists it for the user, else `keyboard-interactive` (the password typed into its password prompt). USERAUTH_SUCCESS (or a partial success: the password was right) is `accepted`, USERAUTH_FAILURE `rejected`, no answer or a prompt that is not a password question `unknown`. SSH has no lock signal: a locked account reads `rejected`, never `locked`.",
             "With `credentials = \"wrong-password\"` and `repeat`, each attempt uses a different random password.",
+            "`credentials = \"factory-default\"`: each of the profile's `factory_default` pairs (at most 2) once, never more attempts than the lockout threshold minus 2 (`params.attempts`, else the declared `lockout.attempts`, else Decision 724's 5), stopping at the first accepted; `pacing` says the threshold and the limit. A profile without pairs makes the step not applicable.",
             "`options.reset_below = N` (N ≥ 2) logs in with the target's credentials after N-1 consecutive failures, so a long dictionary does not trip the lockout; a refused control login stops the step with `aborted = true`.",
             "`options.window_s = S` (with `reset_below`): user names other than the target's get at most N-1 failures per S seconds; the step waits where needed.",
             "`options.control_login = false` (with `window_s`): no control logins — for a surface whose accounts are not the target's, such as a Telnet daemon — and every user name, the target's too, is paced per window.",

@@ -13,6 +13,7 @@ pub mod actions;
 pub mod check;
 mod doc;
 pub mod error;
+pub mod identify;
 pub mod load;
 pub mod loaded;
 pub mod model;

@@ -98,6 +98,10 @@ impl LoadedTarget {
 }
 
 /// Reads a user file with a size bound.
+pub(crate) fn read_user_file_text(path: &Path) -> Result<String, Vec<Diagnostic>> {
+    read_user_file(path)
+}
+
 fn read_user_file(path: &Path) -> Result<String, Vec<Diagnostic>> {
     let cannot_read = |error: std::io::Error| vec![Diagnostic::whole_file(path, format!("cannot read file: {error}"))];
     let file = fs::File::open(path).map_err(cannot_read)?;
@@ -463,6 +467,9 @@ fn merge_profiles(files: &[ProfileFile]) -> ProfileFile {
         }
         if file.risky_ports.is_some() {
             merged.risky_ports = file.risky_ports.clone();
+        }
+        if file.factory_default.is_some() {
+            merged.factory_default = file.factory_default.clone();
         }
     }
     merged

@@ -478,6 +478,26 @@ pub struct ProfileFile {
     /// Ports that must be closed on this family unless declared (debug/vendor services).
     #[serde(default)]
     pub risky_ports: Option<Vec<u16>>,
+    /// The vendor's publicly documented factory default account(s), at most two, tried once
+    /// each by `credentials = "factory-default"`. Absent: inherited; `[]`: the family has no
+    /// documented default (the case is not applicable).
+    #[serde(default)]
+    pub factory_default: Option<Vec<FactoryDefault>>,
+}
+
+/// Most factory default pairs a profile may list: the inspection suite tries each once on a
+/// camera in service, always below its lockout threshold.
+pub const MAX_FACTORY_DEFAULTS: usize = 2;
+
+/// One documented factory default account.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FactoryDefault {
+    pub user: String,
+    pub password: String,
+    /// Where the vendor documents it (a manual, an advisory), and for which firmware.
+    #[serde(default)]
+    pub source: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]

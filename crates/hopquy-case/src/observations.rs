@@ -202,8 +202,9 @@ observations! {
         /// With pacing options: the pacing used and why, `{source, surface, reason, reset_below,
         /// window_s, control_login, settle, settle_ms}` plus `measured` (the lock a `measures =
         /// "lockout"` case found on this surface, `{locks, after_failures, lasted_ms, case}`) when
-        /// `source` is `measured`; `declared` when nothing was measured on the surface in this run.
-        /// Null without pacing options.
+        /// `source` is `measured`; `declared` when nothing was measured on the surface in this run;
+        /// `{source = "factory-default", surface, reason, threshold, max_attempts, interval_ms}`
+        /// for the factory defaults. Null without pacing options.
         pub pacing: Option<Pacing>,
         /// Milliseconds the whole step took.
         pub duration_ms: u64,
@@ -752,7 +753,7 @@ pub struct AttemptDetail {
     pub t_ms: u64,
 }
 
-/// The pacing a credential dictionary used, and why.
+/// The pacing a credential dictionary (or the factory-default pairs) used, and why.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Pacing {
@@ -762,8 +763,19 @@ pub struct Pacing {
     pub reason: String,
     pub reset_below: Option<u64>,
     pub window_s: Option<f64>,
-    pub control_login: bool,
-    pub settle: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control_login: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settle: Option<bool>,
+    /// `factory-default`: the lockout threshold the attempts stay below.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<u64>,
+    /// `factory-default`: the most attempts the step may make (threshold minus 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_attempts: Option<u64>,
+    /// `factory-default`: milliseconds between attempts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval_ms: Option<u64>,
     /// The lock measured on this surface: `{locks, after_failures, lasted_ms, case}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub measured: Option<Value>,

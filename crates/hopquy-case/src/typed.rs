@@ -251,11 +251,21 @@ pub enum CredentialSet {
     One(Credential),
     /// `dictionary:<stem>`: test-cases/data/<stem>.toml.
     Dictionary(String),
+    /// `factory-default`: the profile's documented factory default pairs (its
+    /// `factory_default`, at most two), each tried once.
+    FactoryDefault,
 }
 
+/// The credential set of a profile's documented factory default pairs (`login` only).
+pub const FACTORY_DEFAULT: &str = "factory-default";
+
 impl CredentialSet {
-    /// `none`, `target`, `wrong-password`, `unknown-user` or `dictionary:<stem>`.
+    /// `none`, `target`, `wrong-password`, `unknown-user`, `factory-default` or
+    /// `dictionary:<stem>`.
     pub fn parse(text: &str) -> Option<Self> {
+        if text == FACTORY_DEFAULT {
+            return Some(CredentialSet::FactoryDefault);
+        }
         match dictionary_stem(text) {
             Some(stem) if crate::names::is_kebab(stem) => Some(CredentialSet::Dictionary(stem.to_owned())),
             Some(_) => None,
@@ -273,6 +283,7 @@ impl fmt::Display for CredentialSet {
         match self {
             CredentialSet::One(credential) => f.write_str(credential.as_str()),
             CredentialSet::Dictionary(stem) => write!(f, "{DICTIONARY_PREFIX}{stem}"),
+            CredentialSet::FactoryDefault => f.write_str(FACTORY_DEFAULT),
         }
     }
 }
@@ -1100,6 +1111,12 @@ mod tests {
         assert_eq!(
             CredentialSet::parse("wrong-password"),
             Some(CredentialSet::One(Credential::WrongPassword))
+        );
+        assert_eq!(
+            CredentialSet::parse("factory-default")
+                .map(|set| set.to_string())
+                .as_deref(),
+            Some("factory-default")
         );
         assert_eq!(
             CredentialSet::parse("dictionary:x").map(|set| set.to_string()),

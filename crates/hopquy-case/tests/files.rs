@@ -780,3 +780,51 @@ fn a_missing_profile_is_reported_at_the_targets_profile_line() {
     assert_rendered_location(&anchored, &path);
     assert!(!anchored.to_string().contains("s3cr3t"));
 }
+
+/// `factory_default`: inherited unless the child names it (`[]` clears it), at most two pairs,
+/// no empty user or password, no unknown key; each error at its line.
+#[test]
+fn factory_default_pairs_are_inherited_bounded_and_checked() {
+    let fixture = Fixture::new();
+    fixture.write(
+        "profiles/base.toml",
+        "name = \"Base\"\ndescription = \"\"\nfactory_default = [{ user = \"admin\", password = \"12345\" }]\n",
+    );
+    fixture.write(
+        "profiles/child.toml",
+        "name = \"C\"\ndescription = \"\"\ninherits = \"base\"\n",
+    );
+    fixture.write(
+        "profiles/none.toml",
+        "name = \"N\"\ndescription = \"\"\ninherits = \"base\"\nfactory_default = []\n",
+    );
+    let child = hopquy_case::load_profile("child", fixture.path("profiles")).unwrap();
+    let pairs = child.profile.factory_default.unwrap();
+    assert_eq!((pairs[0].user.as_str(), pairs[0].password.as_str()), ("admin", "12345"));
+    let none = hopquy_case::load_profile("none", fixture.path("profiles")).unwrap();
+    assert_eq!(none.profile.factory_default, Some(Vec::new()));
+
+    fixture.write(
+        "profiles/many.toml",
+        "name = \"M\"\ndescription = \"\"\nfactory_default = [\n  { user = \"a\", password = \"1\" },\n  { user = \"b\", password = \"2\" },\n  { user = \"\", password = \"3\" },\n]\n",
+    );
+    let diagnostics = hopquy_case::load_profile("many", fixture.path("profiles")).unwrap_err();
+    let messages: Vec<&str> = diagnostics.iter().map(|d| d.message.as_str()).collect();
+    assert!(messages.contains(&"3 factory default pairs; at most 2"), "{messages:?}");
+    assert!(
+        messages.contains(&"factory default pair 3 has an empty user or password"),
+        "{messages:?}"
+    );
+    assert_eq!(diagnostics[0].line, 3);
+
+    fixture.write(
+        "profiles/typo.toml",
+        "name = \"T\"\ndescription = \"\"\nfactory_default = [{ username = \"a\", password = \"1\" }]\n",
+    );
+    let diagnostics = hopquy_case::load_profile("typo", fixture.path("profiles")).unwrap_err();
+    assert!(
+        diagnostics[0].message.contains("username"),
+        "{}",
+        diagnostics[0].message
+    );
+}

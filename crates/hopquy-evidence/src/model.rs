@@ -395,6 +395,11 @@ pub struct Results {
     /// are in the first web case's evidence). Absent when no web step ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub web_surface: Option<WebSurfaceInfo>,
+    /// Additive: how the profile was chosen when the target said `profile = "auto"`: the
+    /// answers read before the suite, the profile they point at and why. Absent when the
+    /// target named its profile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile_identified: Option<ProfileIdentified>,
     /// Additive: the firmware image the run was given (`--firmware`); its report and SBOM
     /// are `firmware/report.json` and `firmware/sbom.cdx.json`. Absent without an image.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -502,6 +507,82 @@ pub struct WebSurfaceInfo {
     /// SHA-256 (hex) of the HTTPS leaf certificate pinned for the run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificate_sha256: Option<String>,
+}
+
+/// What `profile = "auto"` concluded (results.json `profile_identified`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileIdentified {
+    /// The profile the run used; absent when the device is unidentified (nothing ran).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    pub outcome: IdentifyOutcome,
+    pub confidence: IdentifyConfidence,
+    /// Why this profile (or none), in one sentence.
+    pub reason: String,
+    /// One entry per answer read, in the order they were read.
+    pub evidence: Vec<IdentifyEvidence>,
+    /// Bundle-relative path of the identification's exchanges (`identify/exchanges.jsonl`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exchanges: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum IdentifyOutcome {
+    /// The markers named one profile.
+    Identified,
+    /// No marker, or markers of several profiles, but ONVIF answered: the generic profile.
+    OnvifFallback,
+    /// No marker, or markers of several profiles, and no ONVIF answer: nothing is guessed.
+    Unidentified,
+}
+
+impl IdentifyOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IdentifyOutcome::Identified => "identified",
+            IdentifyOutcome::OnvifFallback => "onvif_fallback",
+            IdentifyOutcome::Unidentified => "unidentified",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum IdentifyConfidence {
+    /// Markers of two or more kinds (for example the RTSP server and the ONVIF manufacturer).
+    High,
+    /// One kind of marker.
+    Medium,
+    /// A fallback or nothing.
+    Low,
+}
+
+impl IdentifyConfidence {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IdentifyConfidence::High => "high",
+            IdentifyConfidence::Medium => "medium",
+            IdentifyConfidence::Low => "low",
+        }
+    }
+}
+
+/// One answer identification read: where, what it said, and which profiles it points at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IdentifyEvidence {
+    /// `http_server`, `http_body`, `realm`, `rtsp_server` or `onvif_manufacturer`.
+    pub source: String,
+    /// The request that got the answer (`GET / on https:443`).
+    pub request: String,
+    /// What the answer held for this source (a header value, a realm, a manufacturer; a
+    /// page's size), or why there was no answer.
+    pub observed: String,
+    /// Profiles whose markers occur in it, each with the marker (`simcam: hopquy-sim`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub matches: Vec<String>,
 }
 
 /// One line of events.jsonl. Reporters and progress displays consume the same stream.

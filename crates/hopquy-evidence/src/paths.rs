@@ -31,6 +31,9 @@ pub const ATTACHMENTS_DIR: &str = "attachments";
 pub const FIRMWARE_DIR: &str = "firmware";
 pub const FIRMWARE_REPORT_FILE: &str = "firmware/report.json";
 pub const FIRMWARE_SBOM_FILE: &str = "firmware/sbom.cdx.json";
+/// How `profile = "auto"` identified the device: the exchanges it read (results.json
+/// `profile_identified` says what it concluded).
+pub const IDENTIFY_EXCHANGES_FILE: &str = "identify/exchanges.jsonl";
 /// Present from `BundleWriter::create` until the very last step of `finish`.
 pub const INCOMPLETE_MARKER: &str = ".hopquy-incomplete";
 

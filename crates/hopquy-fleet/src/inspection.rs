@@ -65,6 +65,10 @@ pub fn guard(case: &Case) -> Result<(), Refusal> {
         match step.action.get_ref() {
             StepAction::Login(login) => {
                 let credentials = login.credentials.get_ref();
+                if *credentials == CredentialSet::FactoryDefault {
+                    factory_default_shape(login).or_else(|why| refuse(format!("step `{id}` {why}")))?;
+                    continue;
+                }
                 if credentials.is_dictionary() {
                     return refuse(format!("step `{id}` tries a credential dictionary ({credentials})"));
                 }
@@ -92,6 +96,30 @@ pub fn guard(case: &Case) -> Result<(), Refusal> {
             }
             _ => {}
         }
+    }
+    Ok(())
+}
+
+/// The one failed-login shape a camera in service may see: the profile's documented factory
+/// defaults (at most two; the runner also keeps them below the lockout threshold minus 2),
+/// once each, on the HTTP surface, paced by an interval, with none of the dictionary options
+/// that would make it a longer run.
+fn factory_default_shape(login: &hopquy_case::LoginStep) -> Result<(), String> {
+    if login.target.surface() != hopquy_case::LoginSurface::Http {
+        return Err(format!(
+            "tries the factory defaults on {}; only the HTTP surface is paced for a fleet",
+            login.target.surface().as_str()
+        ));
+    }
+    if login.repeat.is_some() {
+        return Err("repeats the factory default attempts".into());
+    }
+    if login.interval_ms.is_none() {
+        return Err("tries the factory defaults without `interval_ms` (unpaced)".into());
+    }
+    let o = &login.options;
+    if o.reset_below.is_some() || o.window_s.is_some() || o.control_login.is_some() || o.settle.is_some() {
+        return Err("tries the factory defaults with dictionary options".into());
     }
     Ok(())
 }
@@ -170,6 +198,7 @@ mod tests {
             for refused in [
                 "lockout-http",
                 "default-credentials-http",
+                "default-credentials-rtsp",
                 "password-policy-enforced",
                 "login-error-uniform",
                 // Read-only, but it judges the dossier's firmware image, which a fleet has not.
@@ -179,6 +208,46 @@ mod tests {
                 let case = cases.iter().find(|c| c.id.get_ref() == refused).unwrap();
                 assert!(guard(case).is_err(), "{refused} passes the guard");
             }
+        }
+    }
+
+    fn case_with(step: &str) -> Case {
+        let file: hopquy_case::CaseFile = toml::from_str(&format!(
+            "id = \"t\"\ntitle = \"t\"\ntitle_vi = \"t\"\nkind = \"automated\"\nmethod = \"functional\"\nsince = \"0.1.0\"\nsummary = \"s\"\n[clauses]\nqcvn135-2024 = [\"2.1.1\"]\n[[steps]]\nid = \"try\"\naction = \"login\"\n{step}\n"
+        ))
+        .unwrap();
+        Case::try_from(file).unwrap()
+    }
+
+    /// The factory-default case is in the suite; the guard takes exactly its shape (HTTP,
+    /// paced, once each) and refuses every variation that would make more failures.
+    #[test]
+    fn the_guard_allows_the_paced_factory_default_pair_and_nothing_like_a_dictionary() {
+        let suite = repo_suite();
+        let cases: Vec<Case> = suite.cases.iter().map(|c| c.case.clone()).collect();
+        let regulation = &suite.regulation("qcvn135-2024").unwrap().regulation;
+        let ids = inspection_cases(&cases, regulation).unwrap();
+        assert!(ids.contains("factory-default-pair"), "{ids:?}");
+        let ok = "surface = \"http\"\ncredentials = \"factory-default\"\ninterval_ms = 2000";
+        guard(&case_with(ok)).unwrap();
+        for (variation, why) in [
+            (format!("{ok}\nrepeat = 3"), "repeats"),
+            (
+                "surface = \"http\"\ncredentials = \"factory-default\"".to_owned(),
+                "without `interval_ms`",
+            ),
+            (
+                "surface = \"rtsp\"\ncredentials = \"factory-default\"\ninterval_ms = 2000".to_owned(),
+                "on rtsp",
+            ),
+            (format!("{ok}\noptions = {{ reset_below = 5 }}"), "dictionary options"),
+            (
+                "surface = \"http\"\ncredentials = \"dictionary:default-credentials\"\ninterval_ms = 2000".to_owned(),
+                "dictionary",
+            ),
+        ] {
+            let refusal = guard(&case_with(&variation)).unwrap_err();
+            assert!(refusal.reason.contains(why), "{variation}: {refusal}");
         }
     }
 

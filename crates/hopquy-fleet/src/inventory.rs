@@ -469,10 +469,8 @@ fn check_row(
     let profile = text("profile", &mut bad);
     match profile.as_deref() {
         None => bad("profile", "every device needs a profile".into()),
-        Some("auto") => bad(
-            "profile",
-            "`auto` (identifying the vendor from its answers) is not available yet; name the profile".into(),
-        ),
+        // Identified from the device's answers when it is audited.
+        Some(hopquy_case::identify::AUTO_PROFILE) => {}
         Some(p) if !profiles.iter().any(|known| known == p) => {
             let hint = did_you_mean(p, profiles.iter().map(String::as_str))
                 .map(|s| format!("; did you mean `{s}`?"))

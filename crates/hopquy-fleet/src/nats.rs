@@ -5,7 +5,10 @@
 //!   device (its inventory entry, never a password), removed only when a worker acknowledges
 //!   it. One durable pull consumer (`workers`) with explicit ack and an ack wait longer than
 //!   the run's device timeout, so a device is redelivered only when its worker went silent
-//!   (killed, cut off): a live worker also sends `in_progress` while it audits.
+//!   (killed, cut off): a live worker also sends `in_progress` while it audits. At most
+//!   `max_deliver` + 1 deliveries: the worker that gets the last one records the device as
+//!   given up instead of auditing it. Each device's message id is `<run>.<device>`, so a
+//!   resumed `submit` queues no device twice within the stream's duplicate window.
 //! - `HOPQUY_FLEET_R_RESULTS`, subjects `hopquy.fleet.R.meta` (the run, published once by
 //!   `submit`) and `hopquy.fleet.R.results` (one [`DeviceRecord`] per device, its id as the
 //!   JetStream message id, so a device audited twice across a redelivery is stored once
@@ -44,8 +47,8 @@ pub enum NatsError {
     RunId(String),
     #[error("cannot connect to the NATS server at {url}: {detail}")]
     Connect { url: String, detail: String },
-    #[error("fleet run `{0}` is already submitted to this NATS server; choose another --run")]
-    Exists(String),
+    #[error("fleet run `{run}` is already submitted to this NATS server {differs}; choose another --run")]
+    Exists { run: String, differs: String },
     #[error("fleet run `{0}` is not on this NATS server (submit it first with `hopquy fleet submit`)")]
     NoRun(String),
     #[error("NATS JetStream ({what}): {detail}")]
@@ -68,6 +71,39 @@ fn js_err(what: &str) -> impl FnOnce(String) -> NatsError + '_ {
 pub struct QueuedRun {
     pub run: RunMeta,
     pub device_timeout_s: u64,
+    /// How many deliveries of a device may each lose their worker before the device is
+    /// recorded as given up (the consumer delivers once more, for that record).
+    #[serde(default = "default_max_deliver")]
+    pub max_deliver: u32,
+}
+
+pub const DEFAULT_MAX_DELIVER: u32 = 3;
+
+fn default_max_deliver() -> u32 {
+    DEFAULT_MAX_DELIVER
+}
+
+/// How long the work stream remembers a device's message id: a `submit` resumed within it
+/// queues no device twice.
+pub const SUBMIT_DUPLICATE_WINDOW: Duration = Duration::from_secs(24 * 3600);
+
+/// What one `submit` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Submitted {
+    /// Devices queued by this submit.
+    pub queued: usize,
+    /// Devices already queued by an earlier submit of the run (the server dropped the
+    /// duplicate), or already with a result.
+    pub already_queued: usize,
+    pub already_done: usize,
+    /// True when the run was already on the server (this submit resumed it).
+    pub resumed: bool,
+}
+
+/// The message id of a device's work item: one per (run, device), so the work stream drops a
+/// second copy of it within its duplicate window (a run id has no `.`, so it is unambiguous).
+pub fn work_msg_id(run: &str, device: &str) -> String {
+    format!("{run}.{device}")
 }
 
 /// How long a device may stay unacknowledged before it is redelivered: longer than a device
@@ -173,27 +209,44 @@ impl FleetQueue {
         self.lost.load(Ordering::SeqCst)
     }
 
-    /// Creates the run's streams and consumer, publishes the run and one message per device.
-    /// Returns how many devices were queued.
-    pub async fn submit(&self, queued: &QueuedRun, devices: &[DeviceEntry]) -> Result<usize, NatsError> {
+    /// Creates the run's streams and consumer (or finds them: a half-done submit of the same
+    /// run, inventory and suite is resumed), publishes the run once and one message per
+    /// device not yet audited, each with its (run, device) message id.
+    pub async fn submit(&self, queued: &QueuedRun, devices: &[DeviceEntry]) -> Result<Submitted, NatsError> {
         let run = &self.run;
+        let mut outcome = Submitted::default();
+        let mut has_meta = false;
         if self.js.get_stream(results_stream(run)).await.is_ok() {
-            return Err(NatsError::Exists(run.clone()));
+            outcome.resumed = true;
+            match self.run().await {
+                Ok(before) => {
+                    if let Some(differs) = differs(&before, queued) {
+                        return Err(NatsError::Exists {
+                            run: run.clone(),
+                            differs,
+                        });
+                    }
+                    has_meta = true;
+                }
+                // Stopped before the run was published: nothing to compare with.
+                Err(NatsError::NoRun(_)) => {}
+                Err(e) => return Err(e),
+            }
         }
         let work = self
             .js
-            .create_stream(stream::Config {
+            .get_or_create_stream(stream::Config {
                 name: work_stream(run),
                 subjects: vec![work_subject(run)],
                 retention: stream::RetentionPolicy::WorkQueue,
                 storage: stream::StorageType::File,
-                duplicate_window: Duration::from_secs(120),
+                duplicate_window: SUBMIT_DUPLICATE_WINDOW,
                 ..Default::default()
             })
             .await
             .map_err(|e| js_err("creating the work stream")(e.to_string()))?;
         self.js
-            .create_stream(stream::Config {
+            .get_or_create_stream(stream::Config {
                 name: results_stream(run),
                 subjects: vec![results_subject(run), meta_subject(run)],
                 storage: stream::StorageType::File,
@@ -204,31 +257,59 @@ impl FleetQueue {
             })
             .await
             .map_err(|e| js_err("creating the results stream")(e.to_string()))?;
-        work.create_consumer(consumer::pull::Config {
-            durable_name: Some(CONSUMER.into()),
-            ack_policy: consumer::AckPolicy::Explicit,
-            ack_wait: ack_wait(Duration::from_secs(queued.device_timeout_s)),
-            ..Default::default()
-        })
+        work.get_or_create_consumer::<consumer::pull::Config>(
+            CONSUMER,
+            consumer::pull::Config {
+                durable_name: Some(CONSUMER.into()),
+                ack_policy: consumer::AckPolicy::Explicit,
+                ack_wait: ack_wait(Duration::from_secs(queued.device_timeout_s)),
+                // One delivery more than may be lost: the last one records "gave up" instead
+                // of auditing, so a device that kills its workers ends in the report rather
+                // than being redelivered for ever.
+                max_deliver: i64::from(queued.max_deliver) + 1,
+                ..Default::default()
+            },
+        )
         .await
         .map_err(|e| js_err("creating the workers' consumer")(e.to_string()))?;
-        let meta = serde_json::to_vec(queued).map_err(|e| js_err("encoding the run")(e.to_string()))?;
-        self.publish(meta_subject(run), "meta", Bytes::from(meta)).await?;
-        for device in devices {
-            let body = serde_json::to_vec(device).map_err(|e| js_err("encoding a device")(e.to_string()))?;
-            self.publish(work_subject(run), &device.id, Bytes::from(body)).await?;
+        if !has_meta {
+            let meta = serde_json::to_vec(queued).map_err(|e| js_err("encoding the run")(e.to_string()))?;
+            self.publish(meta_subject(run), "meta", Bytes::from(meta)).await?;
         }
-        Ok(devices.len())
+        // Outside the work stream's duplicate window, only the results say a device is done.
+        let done: BTreeSet<String> = if outcome.resumed {
+            self.results().await?.into_iter().map(|r| r.device).collect()
+        } else {
+            BTreeSet::new()
+        };
+        for device in devices {
+            if done.contains(&device.id) {
+                outcome.already_done += 1;
+                continue;
+            }
+            let body = serde_json::to_vec(device).map_err(|e| js_err("encoding a device")(e.to_string()))?;
+            let duplicate = self
+                .publish(work_subject(run), &work_msg_id(run, &device.id), Bytes::from(body))
+                .await?;
+            if duplicate {
+                outcome.already_queued += 1;
+            } else {
+                outcome.queued += 1;
+            }
+        }
+        Ok(outcome)
     }
 
-    async fn publish(&self, subject: String, id: &str, payload: Bytes) -> Result<(), NatsError> {
+    /// Publishes with a message id; true when the stream already had that id (a duplicate,
+    /// not stored again).
+    async fn publish(&self, subject: String, id: &str, payload: Bytes) -> Result<bool, NatsError> {
         let ack = self
             .js
             .send_publish(subject, PublishMessage::build().message_id(id).payload(payload))
             .await
             .map_err(|e| js_err("publishing")(e.to_string()))?;
-        ack.await.map_err(|e| js_err("publishing")(e.to_string()))?;
-        Ok(())
+        let ack = ack.await.map_err(|e| js_err("publishing")(e.to_string()))?;
+        Ok(ack.duplicate)
     }
 
     /// The run as submitted.
@@ -282,6 +363,7 @@ impl FleetQueue {
         let body = serde_json::to_vec(record).map_err(|e| js_err("encoding a result")(e.to_string()))?;
         self.publish(results_subject(&self.run), &record.device, Bytes::from(body))
             .await
+            .map(|_| ())
     }
 
     /// Every device's result, once each (the first stored), in device-id order.
@@ -330,6 +412,23 @@ impl FleetQueue {
     /// Flushes what is buffered; ends the connection when dropped.
     pub async fn flush(&self) {
         let _ = self.client.flush().await;
+    }
+}
+
+/// Why a run already on the server is not the one being submitted again, if it is not.
+fn differs(before: &QueuedRun, now: &QueuedRun) -> Option<String> {
+    let (b, n) = (&before.run, &now.run);
+    if b.inventory_digest != n.inventory_digest {
+        Some(format!("with another inventory ({})", b.inventory))
+    } else if b.cases != n.cases || b.regulation != n.regulation {
+        Some("with another inspection suite".into())
+    } else if before.device_timeout_s != now.device_timeout_s || before.max_deliver != now.max_deliver {
+        Some(format!(
+            "with --device-timeout-s {} --max-deliver {}",
+            before.device_timeout_s, before.max_deliver
+        ))
+    } else {
+        None
     }
 }
 
@@ -466,6 +565,32 @@ mod tests {
             assert!(ack_wait(t) >= t + Duration::from_secs(5), "{s}");
         }
         assert_eq!(ack_wait(Duration::from_secs(1800)), Duration::from_secs(1980));
+    }
+
+    /// A run queued before `max_deliver` existed reads with the default; a second submit of
+    /// the same run is a resume only with the same inventory, suite and limits.
+    #[test]
+    fn a_resubmit_must_match_the_run_on_the_server() {
+        let run = crate::store::tests::meta();
+        let queued = QueuedRun {
+            run: run.clone(),
+            device_timeout_s: 20,
+            max_deliver: DEFAULT_MAX_DELIVER,
+        };
+        let mut old = serde_json::to_value(&queued).unwrap();
+        old.as_object_mut().unwrap().remove("max_deliver");
+        let back: QueuedRun = serde_json::from_value(old).unwrap();
+        assert_eq!(back, queued);
+        assert_eq!(differs(&queued, &queued.clone()), None);
+        let mut other = queued.clone();
+        other.run.inventory_digest = "other".into();
+        assert!(differs(&queued, &other).unwrap().contains("another inventory"));
+        let mut other = queued.clone();
+        other.run.cases.pop();
+        assert!(differs(&queued, &other).unwrap().contains("inspection suite"));
+        let mut other = queued.clone();
+        other.max_deliver = 5;
+        assert!(differs(&queued, &other).unwrap().contains("--max-deliver 3"));
     }
 
     #[test]

@@ -38,6 +38,12 @@ pub struct Totals {
     pub passing: usize,
     pub unreachable: usize,
     pub errors: usize,
+    /// `profile = "auto"` devices no profile was found for (additive).
+    #[serde(default)]
+    pub unidentified: usize,
+    /// Shared-run devices every worker taking them was lost on, `max_deliver` times (additive).
+    #[serde(default)]
+    pub gave_up: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,10 +56,27 @@ pub struct DeviceSummary {
     pub status: DeviceStatus,
     pub detail: Option<String>,
     pub bundle: Option<String>,
+    /// Where the bundle is: the machine's host name and the absolute path there (additive).
+    #[serde(default)]
+    pub bundle_host: Option<String>,
+    #[serde(default)]
+    pub bundle_path: Option<String>,
     /// Per clause, the aggregate of its cases' verdicts on this device.
     pub clauses: BTreeMap<String, Verdict>,
     pub failing_clauses: Vec<String>,
     pub cases: BTreeMap<String, Verdict>,
+}
+
+impl DeviceSummary {
+    /// `host:/path/to/bundle` where both are known, else the path relative to the fleet
+    /// directory that recorded it.
+    pub fn bundle_location(&self) -> Option<String> {
+        match (&self.bundle_host, &self.bundle_path) {
+            (Some(h), Some(p)) => Some(format!("{h}:{p}")),
+            (None, Some(p)) => Some(p.clone()),
+            _ => self.bundle.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,6 +132,8 @@ pub fn build_report(run: &RunMeta, records: &[DeviceRecord]) -> FleetReport {
             }
             DeviceStatus::Unreachable => totals.unreachable += 1,
             DeviceStatus::Error => totals.errors += 1,
+            DeviceStatus::Unidentified => totals.unidentified += 1,
+            DeviceStatus::GaveUp => totals.gave_up += 1,
         }
         devices.push(DeviceSummary {
             id: r.device.clone(),
@@ -119,6 +144,8 @@ pub fn build_report(run: &RunMeta, records: &[DeviceRecord]) -> FleetReport {
             status: r.status,
             detail: r.detail.clone(),
             bundle: r.bundle.clone(),
+            bundle_host: r.bundle_host.clone(),
+            bundle_path: r.bundle_path.clone(),
             failing_clauses,
             clauses,
             cases: r.cases.iter().map(|c| (c.case.clone(), c.verdict)).collect(),
@@ -184,10 +211,11 @@ impl FleetReport {
         let mut w = csv::Writer::from_writer(Vec::new());
         let io = |e: csv::Error| ReportError::Render(e.to_string());
         w.write_record([
-            "device", "host", "site", "owner", "profile", "status", "case", "verdict", "detail",
+            "device", "host", "site", "owner", "profile", "status", "case", "verdict", "detail", "bundle",
         ])
         .map_err(io)?;
         for d in &self.devices {
+            let bundle = d.bundle_location().unwrap_or_default();
             let fixed = [
                 d.id.as_str(),
                 d.host.as_str(),
@@ -198,12 +226,17 @@ impl FleetReport {
             ];
             if d.cases.is_empty() {
                 let mut row: Vec<&str> = fixed.to_vec();
-                row.extend(["", "", d.detail.as_deref().unwrap_or("")]);
+                row.extend(["", "", d.detail.as_deref().unwrap_or(""), bundle.as_str()]);
                 w.write_record(&row).map_err(io)?;
             }
             for (case, verdict) in &d.cases {
                 let mut row: Vec<&str> = fixed.to_vec();
-                row.extend([case.as_str(), verdict.as_str(), d.detail.as_deref().unwrap_or("")]);
+                row.extend([
+                    case.as_str(),
+                    verdict.as_str(),
+                    d.detail.as_deref().unwrap_or(""),
+                    bundle.as_str(),
+                ]);
                 w.write_record(&row).map_err(io)?;
             }
         }
@@ -418,6 +451,16 @@ mod tests {
         let csv = r.to_csv().unwrap();
         assert_eq!(csv.lines().count(), 1 + 2 + 2 + 1, "{csv}");
         assert!(csv.contains("c,127.0.0.1,HQ,,simcam,unreachable,,,"), "{csv}");
+        // Where each bundle is: the worker's host name and the path there.
+        assert!(
+            csv.lines().nth(1).unwrap().ends_with(",worker-a:/srv/fleet/devices/a"),
+            "{csv}"
+        );
+        let html = r.to_html(None).unwrap();
+        assert!(
+            html.contains("on worker-a: ") && html.contains("fleet&#x2f;devices&#x2f;a"),
+            "{html}"
+        );
         let back: FleetReport = serde_json::from_str(&r.to_json()).unwrap();
         assert_eq!(back, r);
     }

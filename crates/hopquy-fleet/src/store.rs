@@ -38,6 +38,8 @@ CREATE TABLE IF NOT EXISTS devices (
     status TEXT NOT NULL,
     detail TEXT,
     bundle TEXT,
+    bundle_host TEXT,
+    bundle_path TEXT,
     started TEXT NOT NULL,
     finished TEXT NOT NULL,
     PRIMARY KEY (run_id, device_id)
@@ -97,6 +99,12 @@ pub enum DeviceStatus {
     Unreachable,
     /// The audit could not start or finish (timeout, bad target, …); `detail` says why.
     Error,
+    /// `profile = "auto"` found no profile for it (no marker or several, and no ONVIF
+    /// answer): nothing was guessed and no case ran; `detail` says what it answered.
+    Unidentified,
+    /// A shared run's device that every worker taking it lost (killed, crashed) before
+    /// recording it, `max_deliver` times: handed out no more; `detail` says how often.
+    GaveUp,
 }
 
 impl DeviceStatus {
@@ -105,13 +113,21 @@ impl DeviceStatus {
             DeviceStatus::Audited => "audited",
             DeviceStatus::Unreachable => "unreachable",
             DeviceStatus::Error => "error",
+            DeviceStatus::Unidentified => "unidentified",
+            DeviceStatus::GaveUp => "gave_up",
         }
     }
 
     fn parse(s: &str) -> Option<Self> {
-        [DeviceStatus::Audited, DeviceStatus::Unreachable, DeviceStatus::Error]
-            .into_iter()
-            .find(|d| d.as_str() == s)
+        [
+            DeviceStatus::Audited,
+            DeviceStatus::Unreachable,
+            DeviceStatus::Error,
+            DeviceStatus::Unidentified,
+            DeviceStatus::GaveUp,
+        ]
+        .into_iter()
+        .find(|d| d.as_str() == s)
     }
 }
 
@@ -135,6 +151,12 @@ pub struct DeviceRecord {
     pub detail: Option<String>,
     /// The device's evidence bundle, relative to the fleet directory.
     pub bundle: Option<String>,
+    /// The machine that holds the bundle (its host name) and the bundle's absolute path
+    /// there: in a shared run the bundles stay on the workers (additive).
+    #[serde(default)]
+    pub bundle_host: Option<String>,
+    #[serde(default)]
+    pub bundle_path: Option<String>,
     pub started: String,
     pub finished: String,
     pub cases: Vec<CaseRow>,
@@ -182,6 +204,7 @@ impl SqliteStore {
             .pragma_update(None, "foreign_keys", "ON")
             .map_err(|e| store.err(e))?;
         store.conn.execute_batch(SCHEMA).map_err(|e| store.err(e))?;
+        store.add_missing_columns()?;
         let version: Option<String> = store
             .conn
             .query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0))
@@ -216,6 +239,28 @@ impl SqliteStore {
             return Err(StoreError::NoRun(path.display().to_string()));
         }
         SqliteStore::open(dir)
+    }
+
+    /// Columns added since schema version 1 was published (additive: a store written by an
+    /// earlier hopquy gains them empty).
+    fn add_missing_columns(&self) -> Result<(), StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT name FROM pragma_table_info('devices')")
+            .map_err(|e| self.err(e))?;
+        let have = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(|e| self.err(e))?
+            .collect::<Result<BTreeSet<String>, _>>()
+            .map_err(|e| self.err(e))?;
+        for column in ["bundle_host", "bundle_path"] {
+            if !have.contains(column) {
+                self.conn
+                    .execute_batch(&format!("ALTER TABLE devices ADD COLUMN {column} TEXT"))
+                    .map_err(|e| self.err(e))?;
+            }
+        }
+        Ok(())
     }
 
     fn err(&self, source: rusqlite::Error) -> StoreError {
@@ -322,7 +367,7 @@ impl FleetStore for SqliteStore {
         };
         let tx = self.conn.transaction().map_err(err)?;
         let inserted = tx.execute(
-            "INSERT INTO devices (run_id, device_id, host, site, owner, profile, status, detail, bundle, started, finished) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            "INSERT INTO devices (run_id, device_id, host, site, owner, profile, status, detail, bundle, started, finished, bundle_host, bundle_path) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             params![
                 run_id,
                 record.device,
@@ -334,7 +379,9 @@ impl FleetStore for SqliteStore {
                 record.detail,
                 record.bundle,
                 record.started,
-                record.finished
+                record.finished,
+                record.bundle_host,
+                record.bundle_path
             ],
         );
         if let Err(rusqlite::Error::SqliteFailure(e, _)) = &inserted
@@ -368,7 +415,7 @@ impl FleetStore for SqliteStore {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT device_id, host, site, owner, profile, status, detail, bundle, started, finished FROM devices ORDER BY device_id",
+                "SELECT device_id, host, site, owner, profile, status, detail, bundle, started, finished, bundle_host, bundle_path FROM devices ORDER BY device_id",
             )
             .map_err(|e| self.err(e))?;
         let rows = stmt
@@ -384,6 +431,7 @@ impl FleetStore for SqliteStore {
                     r.get::<_, Option<String>>(7)?,
                     r.get::<_, String>(8)?,
                     r.get::<_, String>(9)?,
+                    (r.get::<_, Option<String>>(10)?, r.get::<_, Option<String>>(11)?),
                 ))
             })
             .map_err(|e| self.err(e))?
@@ -396,7 +444,20 @@ impl FleetStore for SqliteStore {
             )
             .map_err(|e| self.err(e))?;
         let mut out = Vec::new();
-        for (device, host, site, owner, profile, status, detail, bundle, started, finished) in rows {
+        for (
+            device,
+            host,
+            site,
+            owner,
+            profile,
+            status,
+            detail,
+            bundle,
+            started,
+            finished,
+            (bundle_host, bundle_path),
+        ) in rows
+        {
             let status =
                 DeviceStatus::parse(&status).ok_or_else(|| self.corrupt(format!("device status `{status}`")))?;
             let raw = cases_stmt
@@ -433,6 +494,8 @@ impl FleetStore for SqliteStore {
                 status,
                 detail,
                 bundle,
+                bundle_host,
+                bundle_path,
                 started,
                 finished,
                 cases,
@@ -471,6 +534,8 @@ pub(crate) mod tests {
             status,
             detail: None,
             bundle: Some(format!("devices/{id}")),
+            bundle_host: Some("worker-a".into()),
+            bundle_path: Some(format!("/srv/fleet/devices/{id}")),
             started: "s".into(),
             finished: "f".into(),
             cases: verdicts
@@ -536,6 +601,35 @@ pub(crate) mod tests {
         store.conn.pragma_update(None, "max_page_count", 1_000_000).unwrap();
         store.record(&big).unwrap();
         assert_eq!(store.devices().unwrap().len(), 2);
+    }
+
+    /// A store written before the bundle's host and path were kept opens, gains the columns
+    /// and keeps its devices (their location unknown).
+    #[test]
+    fn an_older_store_gains_the_bundle_location_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = SCHEMA.replace("    bundle_host TEXT,\n    bundle_path TEXT,\n", "");
+        assert_ne!(old, SCHEMA);
+        {
+            let conn = Connection::open(dir.path().join(STORE_FILE)).unwrap();
+            conn.execute_batch(&old).unwrap();
+            conn.execute_batch(
+                "INSERT INTO meta VALUES ('schema_version', '1');
+                 INSERT INTO runs VALUES ('r1', 's', 'i', 'd', 'inspection', 'q', '[]', '0', 1);
+                 INSERT INTO devices VALUES ('r1', 'a', 'h', NULL, NULL, 'simcam', 'audited', NULL, 'devices/a', 's', 'f');",
+            )
+            .unwrap();
+        }
+        let mut store = SqliteStore::open(dir.path()).unwrap();
+        let got = store.devices().unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(
+            (got[0].bundle.as_deref(), got[0].bundle_host.as_deref()),
+            (Some("devices/a"), None)
+        );
+        let b = record("b", DeviceStatus::GaveUp, &[]);
+        store.record(&b).unwrap();
+        assert_eq!(store.devices().unwrap()[1], b);
     }
 
     #[test]

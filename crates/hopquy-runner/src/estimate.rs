@@ -245,6 +245,15 @@ fn login_time(login: &LoginStep, tctx: &Value, sizes: &Sizes<'_>) -> (Duration, 
             .get(name)
             .map(|pairs| pairs.iter().map(|(u, _)| u.clone()).collect())
             .unwrap_or_default(),
+        CredentialSet::FactoryDefault => sizes
+            .profile
+            .factory_default
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .take(hopquy_case::MAX_FACTORY_DEFAULTS)
+            .map(|pair| pair.user.clone())
+            .collect(),
         CredentialSet::One(Credential::UnknownUser) => vec![format!("unknown-{user}")],
         CredentialSet::One(_) => vec![user.clone()],
     };

@@ -16,6 +16,7 @@ pub mod actions;
 pub mod classify;
 pub mod estimate;
 pub mod expect;
+pub mod identify;
 pub mod measured;
 pub mod plan;
 pub mod run;

@@ -343,6 +343,8 @@ impl Runner {
                     sha256: f.image.sha256.clone(),
                     size: f.image.size,
                 }),
+                // The CLI identifies the profile before the run and records how.
+                profile_identified: None,
                 warnings: Vec::new(),
                 selection_criteria: opts.selection.clone().filter(|_| selection.is_some()),
                 selection,
@@ -853,16 +855,7 @@ impl RunInput {
                     .join(", "),
             })?;
         let t = &target.target;
-        let mut limits = Limits::default();
-        if let Some(n) = t.connection.max_connections {
-            limits.max_connections = n.max(1);
-        }
-        if let Some(ms) = t.connection.min_connect_gap_ms {
-            limits.min_connect_gap = std::time::Duration::from_millis(ms);
-        }
-        if let Some(s) = t.connection.timeout_s {
-            limits.io_timeout = std::time::Duration::from_secs(s.max(1));
-        }
+        let limits = target_limits(target);
         Ok(RunInput {
             cases: suite.cases.iter().map(|c| c.case.clone()).collect(),
             regulation: reg.regulation.clone(),
@@ -911,6 +904,22 @@ impl RunInput {
             firmware: None,
         })
     }
+}
+
+/// The connection cap, pacing and timeout a target file sets for its device.
+pub fn target_limits(target: &hopquy_case::LoadedTarget) -> Limits {
+    let t = &target.target;
+    let mut limits = Limits::default();
+    if let Some(n) = t.connection.max_connections {
+        limits.max_connections = n.max(1);
+    }
+    if let Some(ms) = t.connection.min_connect_gap_ms {
+        limits.min_connect_gap = std::time::Duration::from_millis(ms);
+    }
+    if let Some(s) = t.connection.timeout_s {
+        limits.io_timeout = std::time::Duration::from_secs(s.max(1));
+    }
+    limits
 }
 
 #[cfg(test)]

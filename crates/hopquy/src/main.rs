@@ -106,7 +106,8 @@ pub struct FleetSubmitArgs {
     /// The inventory: CSV (`.csv`) or TOML (docs/fleet.md).
     #[arg(long)]
     pub inventory: PathBuf,
-    /// The fleet run's id: 1-64 letters, digits, `-` or `_`; new on this server.
+    /// The fleet run's id: 1-64 letters, digits, `-` or `_`. A run already on the server
+    /// with the same inventory and suite is resumed (no device is queued twice).
     #[arg(long, value_name = "ID")]
     pub run: String,
     #[arg(long, default_value = "qcvn135-2024")]
@@ -115,6 +116,10 @@ pub struct FleetSubmitArgs {
     /// worker; a device is redelivered only when its worker is silent for longer than this.
     #[arg(long, default_value_t = 1800, value_name = "SECONDS")]
     pub device_timeout_s: u64,
+    /// A device whose worker is lost (killed, crashed) this many times is not handed out
+    /// again: it is recorded as `gave_up` ("gave up after N deliveries").
+    #[arg(long, default_value_t = hopquy_fleet::nats::DEFAULT_MAX_DELIVER, value_name = "N")]
+    pub max_deliver: u32,
 }
 
 #[derive(Args, Debug)]

@@ -104,3 +104,69 @@ pub fn run_input(
 ) -> Result<RunInput, CliError> {
     RunInput::from_definitions(suite, regulation, profile, target).map_err(|e| CliError::Usage(e.to_string()))
 }
+
+/// The profile names in `root/profiles/` (the fingerprint table's directory is not one).
+pub fn profile_names(root: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(root.join("profiles"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let p = e.path();
+            (p.is_file() && p.extension().is_some_and(|x| x == "toml"))
+                .then(|| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+                .flatten()
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+/// Whether the target asks for its profile to be identified (`profile = "auto"`).
+pub fn wants_identification(target: &LoadedTarget) -> bool {
+    target.target.connection.profile.get_ref() == hopquy_case::identify::AUTO_PROFILE
+}
+
+/// What `profile = "auto"` found: the profile to run with (none: unidentified), how it was
+/// chosen, and the exchanges that chose it (for `identify/exchanges.jsonl`).
+pub struct Identified {
+    pub profile: Option<ResolvedProfile>,
+    pub found: hopquy_evidence::ProfileIdentified,
+    pub exchanges: Vec<serde_json::Value>,
+}
+
+/// Identifies the target's profile from the device's answers with the suite's fingerprint
+/// table (checked first: a bad table contacts nothing).
+pub async fn identify_profile(root: &Path, target: &LoadedTarget) -> Result<Identified, CliError> {
+    let names = profile_names(root);
+    let table = hopquy_case::identify::load_fingerprints(&root.join(hopquy_case::identify::FINGERPRINTS_FILE), &names)
+        .map_err(|d| CliError::Input(render_diagnostics(&d)))?;
+    let mut ancestors = std::collections::BTreeMap::new();
+    for name in &names {
+        let resolved = hopquy_case::load_profile(name, root.join("profiles"))
+            .map_err(|d| CliError::Input(render_diagnostics(&d)))?;
+        ancestors.insert(
+            name.clone(),
+            resolved
+                .chain
+                .iter()
+                .skip(1)
+                .map(|s| s.name.clone())
+                .collect::<Vec<_>>(),
+        );
+    }
+    let (mut found, exchanges) = hopquy_runner::identify::identify_target(target, &table, &ancestors).await;
+    found.exchanges = Some(hopquy_evidence::paths::IDENTIFY_EXCHANGES_FILE.to_owned());
+    let profile = match &found.profile {
+        Some(name) => Some(
+            hopquy_case::load_profile(name, root.join("profiles"))
+                .map_err(|d| CliError::Input(render_diagnostics(&d)))?,
+        ),
+        None => None,
+    };
+    Ok(Identified {
+        profile,
+        found,
+        exchanges,
+    })
+}

@@ -56,6 +56,7 @@ pub const ON_ERROR_VERDICTS: &[&str] = OnError::NAMES;
 pub const PORT_SETS: &[&str] = PortSetName::NAMES;
 /// Prefix of a credential set or path list read from `test-cases/data/<stem>.toml`.
 pub use crate::typed::DICTIONARY_PREFIX;
+use crate::typed::FACTORY_DEFAULT;
 
 /// Keys of a `password-policy` step's `options` table.
 pub const PASSWORD_POLICY_OPTIONS: &[&str] = PasswordPolicyOptions::KEYS;
@@ -638,14 +639,15 @@ impl<'a, 'i> CaseValidator<'a, 'i> {
             },
             ParamKind::Credentials => {
                 if let Scalar::String(text) = scalar(value.get_ref()) {
-                    let valid =
-                        CREDENTIAL_SETS.contains(&text) || text.strip_prefix(DICTIONARY_PREFIX).is_some_and(is_kebab);
+                    let valid = CREDENTIAL_SETS.contains(&text)
+                        || text == FACTORY_DEFAULT
+                        || text.strip_prefix(DICTIONARY_PREFIX).is_some_and(is_kebab);
                     if !valid {
                         let mut candidates: Vec<&str> = CREDENTIAL_SETS.to_vec();
                         candidates.push("dictionary:default-credentials");
                         let diagnostic = self
                             .invalid_value(span, &format!("`{text}`"), param, label)
-                            .with_expected("one of: none, target, wrong-password, unknown-user, dictionary:<file stem in test-cases/data>")
+                            .with_expected("one of: none, target, wrong-password, unknown-user, factory-default, dictionary:<file stem in test-cases/data>")
                             .with_optional_hint(did_you_mean_hint(text, candidates));
                         self.push(diagnostic);
                     }
@@ -756,14 +758,14 @@ impl<'a, 'i> CaseValidator<'a, 'i> {
         // These actions send one credential (their typed `credentials` is a `Credential`).
         if matches!(spec.name, "http" | "rtsp" | "onvif")
             && let Some(credentials) = &step.credentials
-            && credentials.get_ref().starts_with(DICTIONARY_PREFIX)
+            && (credentials.get_ref().starts_with(DICTIONARY_PREFIX) || credentials.get_ref() == FACTORY_DEFAULT)
         {
             self.push(
                 self.file
                     .error_at(
                         credentials.span(),
                         format!(
-                            "`{}` sends one credential; a dictionary needs `action = \"login\"` ({label})",
+                            "`{}` sends one credential; a dictionary or `factory-default` needs `action = \"login\"` ({label})",
                             spec.name
                         ),
                     )

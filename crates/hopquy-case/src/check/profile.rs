@@ -7,7 +7,7 @@ use toml::de::DeTable;
 use crate::doc;
 use crate::error::{Diagnostic, SourceFile, did_you_mean_hint, one_of};
 use crate::loaded::ProfileSource;
-use crate::model::{Op, ProfileFile};
+use crate::model::{MAX_FACTORY_DEFAULTS, Op, ProfileFile};
 use crate::names::is_kebab;
 
 /// Checks that need only one profile file.
@@ -116,6 +116,29 @@ pub(crate) fn check_profile_file(file: SourceFile<'_>, root: &DeTable<'_>, profi
     }
     for (name, op) in &profile.ops {
         diagnostics.extend(check_user_op(file, ops_table, name, op));
+    }
+    if let Some(pairs) = &profile.factory_default {
+        let span = root.get("factory_default").map_or(0..0, |value| value.span());
+        if pairs.len() > MAX_FACTORY_DEFAULTS {
+            diagnostics.push(
+                file.error_at(
+                    span.clone(),
+                    format!("{} factory default pairs; at most {MAX_FACTORY_DEFAULTS}", pairs.len()),
+                )
+                .with_hint("list only the vendor's documented defaults: each is a failed login on a camera in service (a dictionary belongs in test-cases/data)"),
+            );
+        }
+        for (i, pair) in pairs.iter().enumerate() {
+            if pair.user.trim().is_empty() || pair.password.is_empty() {
+                diagnostics.push(
+                    file.error_at(
+                        span.clone(),
+                        format!("factory default pair {} has an empty user or password", i + 1),
+                    )
+                    .with_expected("`{ user = \"admin\", password = \"…\" }`"),
+                );
+            }
+        }
     }
     if let Some(rtsp) = &profile.rtsp {
         for path in &rtsp.paths {

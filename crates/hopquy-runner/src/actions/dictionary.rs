@@ -25,6 +25,9 @@ use crate::measured::{FailureLog, SurfaceLock};
 /// checks a few hundred; anything more is a definition error, not a test.
 pub const MAX_ATTEMPTS: u64 = 1000;
 
+/// Decision 724/QĐ-BTTTT 2a: a device locks after five failures (within 30 s).
+const DECISION_724_ATTEMPTS: u64 = 5;
+
 pub use crate::classify::Outcome;
 
 /// One attempt as a surface read it.
@@ -172,6 +175,26 @@ impl Plan {
             )));
         }
         let is_dictionary = set.is_dictionary();
+        let factory_default = *set == CredentialSet::FactoryDefault;
+        // A camera in service must never lock: its documented defaults are tried at most
+        // (lockout threshold − 2) times, the threshold declared or Decision 724's five, so
+        // that even two failures left by someone else cannot make this step lock it.
+        let factory_limit = if factory_default {
+            let threshold = tctx
+                .pointer("/params/attempts")
+                .or_else(|| tctx.pointer("/declared/lockout/attempts"))
+                .and_then(Value::as_u64)
+                .unwrap_or(DECISION_724_ATTEMPTS);
+            let limit = threshold.saturating_sub(2);
+            if limit == 0 {
+                return Err(ActionError::NotApplicable(format!(
+                    "a lockout threshold of {threshold} leaves no factory default attempt below it minus 2"
+                )));
+            }
+            Some((threshold, limit))
+        } else {
+            None
+        };
         let regenerate_wrong = *set == CredentialSet::One(CredentialKind::WrongPassword);
         // Wrong passwords are regenerated per round: a brute-force attacker tries
         // different passwords, and so do we.
@@ -184,6 +207,9 @@ impl Plan {
                     pending.push_back(cred.clone());
                 }
             }
+        }
+        if let Some((_, limit)) = factory_limit {
+            pending.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
         }
         // `reset_below = N`: after N-1 consecutive failures, log in once with the target's
         // own credentials. Most devices reset their failure counter on a success, so a long
@@ -246,9 +272,23 @@ impl Plan {
             Some(window) if pacing.settle => ctx.failures.settle(window, control_login),
             _ => Duration::ZERO,
         };
+        let interval_ms = opt_u64(&step.interval_ms, tctx, "interval_ms")?.unwrap_or(0);
         let mut observation = pacing.observation;
         if let Value::Object(map) = &mut observation {
             map.insert("settle_ms".into(), json!(settle.as_millis() as u64));
+        }
+        if let Some((threshold, limit)) = factory_limit {
+            observation = json!({
+                "source": "factory-default",
+                "surface": surface.as_str(),
+                "reason": format!(
+                    "{} documented factory default pair(s), one attempt each, {interval_ms} ms apart; at most {limit} (lockout threshold {threshold} minus 2)",
+                    pending.len()
+                ),
+                "threshold": threshold,
+                "max_attempts": limit,
+                "interval_ms": interval_ms,
+            });
         }
         Ok(Plan {
             pending,
@@ -256,10 +296,10 @@ impl Plan {
             window: pacing.window,
             settle,
             pacing: observation,
-            interval_ms: opt_u64(&step.interval_ms, tctx, "interval_ms")?.unwrap_or(0),
+            interval_ms,
             // One accepted default credential decides the fail; the rest of a dictionary only
             // costs the lockout waits it forces. `--exhaustive` lists every accepted pair.
-            stop_on_accept: !ctx.exhaustive && step.stop_on_accept.unwrap_or(is_dictionary),
+            stop_on_accept: !ctx.exhaustive && step.stop_on_accept.unwrap_or(is_dictionary || factory_default),
             fresh_connection: step.fresh_connection.unwrap_or(true),
             control_login,
         })
@@ -540,6 +580,54 @@ mod tests {
         ctx.exhaustive = true;
         assert!(!stops(&ctx, "credentials = \"dictionary:d\""));
         assert!(!stops(&ctx, "credentials = \"dictionary:d\"\nstop_on_accept = true"));
+    }
+
+    /// The factory defaults: the profile's pairs once each, stopping at an acceptance, capped
+    /// at the lockout threshold minus 2; no pairs, or no room below the threshold, is not
+    /// applicable, never a pass.
+    #[test]
+    fn factory_defaults_are_the_profiles_pairs_kept_two_below_the_lockout() {
+        let with_pairs: hopquy_case::ProfileFile = toml::from_str(
+            "name = \"p\"\ndescription = \"d\"\nfactory_default = [{ user = \"admin\", password = \"12345\" }, { user = \"admin\", password = \"pw\" }]",
+        )
+        .unwrap();
+        let without: hopquy_case::ProfileFile =
+            toml::from_str("name = \"q\"\ndescription = \"d\"\nfactory_default = []").unwrap();
+        // The lab's own account is a factory pair here: it must stay secret.
+        let target = crate::actions::test_support::target("pw", &[]);
+        let (dicts, paths) = (BTreeMap::new(), BTreeMap::new());
+        let step = login_step("id = \"s\"\naction = \"login\"\ncredentials = \"factory-default\"\ninterval_ms = 1500");
+        let ctx = crate::actions::test_support::context(
+            hopquy_probe::Limits::default(),
+            &with_pairs,
+            &target,
+            &dicts,
+            &paths,
+        );
+        let plan = Plan::from_step(&step, &ctx, &json!({})).unwrap();
+        let sent: Vec<String> = plan.pending.iter().map(credential_label).collect();
+        assert_eq!(sent, ["admin:12345", "admin:[REDACTED]"]);
+        assert!(plan.stop_on_accept && plan.interval_ms == 1500 && plan.reset_below.is_none());
+        assert_eq!(plan.pacing["source"], "factory-default");
+        assert_eq!(
+            (plan.pacing["threshold"].clone(), plan.pacing["max_attempts"].clone()),
+            (json!(5), json!(3))
+        );
+        // A declared threshold of 3 leaves one attempt; of 2, none.
+        let plan = Plan::from_step(&step, &ctx, &json!({"declared": {"lockout": {"attempts": 3}}})).unwrap();
+        assert_eq!(plan.pending.len(), 1);
+        let err = Plan::from_step(&step, &ctx, &json!({"params": {"attempts": 2}})).unwrap_err();
+        assert!(
+            matches!(err, ActionError::NotApplicable(ref m) if m.contains("threshold of 2")),
+            "{err:?}"
+        );
+        let ctx =
+            crate::actions::test_support::context(hopquy_probe::Limits::default(), &without, &target, &dicts, &paths);
+        let err = Plan::from_step(&step, &ctx, &json!({})).unwrap_err();
+        assert!(
+            matches!(err, ActionError::NotApplicable(ref m) if m.contains("documents no factory default")),
+            "{err:?}"
+        );
     }
 
     #[test]

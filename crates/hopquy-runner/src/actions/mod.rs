@@ -294,6 +294,28 @@ pub fn credential_set(
                 })
                 .collect()
         }
+        CredentialSet::FactoryDefault => {
+            let pairs = ctx.profile.factory_default.as_deref().unwrap_or_default();
+            if pairs.is_empty() {
+                return Err(ActionError::NotApplicable(format!(
+                    "the profile `{}` documents no factory default account (no `factory_default`)",
+                    ctx.profile.name
+                )));
+            }
+            pairs
+                .iter()
+                .take(hopquy_case::MAX_FACTORY_DEFAULTS)
+                .map(|pair| {
+                    // The lab's own account may still have its factory password: it stays secret.
+                    let secret = pair.user == ctx.target.username && pair.password == ctx.target.password;
+                    Some(Sent {
+                        username: pair.user.clone(),
+                        password: pair.password.clone(),
+                        secret,
+                    })
+                })
+                .collect()
+        }
     })
 }
 

@@ -122,6 +122,7 @@ pub async fn demo(suite_root: Option<PathBuf>, args: DemoArgs) -> Result<u8, Cli
         mode: run::Mode::Fresh,
         quiet: false,
         cancel: None,
+        identified: None,
     };
     let finished = run::execute_with_firmware(spec, operator, firmware.map(run::Firmware::Scanned)).await;
     if let Some(camera) = camera.lock().await.take() {

@@ -52,7 +52,7 @@ pub async fn run(suite_root: Option<PathBuf>, args: FleetRunArgs) -> Result<u8, 
     }
     let root = suite::locate(suite_root)?;
     let suite = suite::load_suite(&root)?;
-    let profiles = profile_names(&root);
+    let profiles = suite::profile_names(&root);
     let inventory =
         hopquy_fleet::load_inventory(&args.inventory, &profiles).map_err(|e| CliError::Input(e.to_string()))?;
     let reg = suite
@@ -254,27 +254,14 @@ fn exit_code(report: &FleetReport) -> u8 {
     let t = &report.totals;
     if t.failing > 0 {
         exit::FAIL
-    } else if t.unreachable + t.errors > 0 || report.not_audited > 0 || t.passing < t.audited {
+    } else if t.unreachable + t.errors + t.unidentified + t.gave_up > 0
+        || report.not_audited > 0
+        || t.passing < t.audited
+    {
         exit::INCONCLUSIVE
     } else {
         exit::PASS
     }
-}
-
-fn profile_names(root: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(root.join("profiles"))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let p = e.path();
-            (p.extension().is_some_and(|x| x == "toml"))
-                .then(|| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
-                .flatten()
-        })
-        .collect();
-    names.sort();
-    names
 }
 
 /// Resolves every device's password and checks its generated target file and profile, so
@@ -313,9 +300,17 @@ fn prepare_one(
         hopquy_fleet::CredentialRef::File(_) => FILE_PASSWORD_VAR.to_owned(),
     };
     let target_text = entry.target_toml(&password_var);
-    load_target(scratch, &entry.id, &target_text, &password_var, &password)
-        .and_then(|t| suite::resolve_profile(root, &t).map(|_| ()))
+    let target = load_target(scratch, &entry.id, &target_text, &password_var, &password)
         .map_err(|diags| diags.into_iter().map(|d| d.message).collect::<Vec<_>>())?;
+    if suite::wants_identification(&target) {
+        // Identified when audited; the table it is identified with is checked now.
+        let table = root.join(hopquy_case::identify::FINGERPRINTS_FILE);
+        hopquy_case::identify::load_fingerprints(&table, &suite::profile_names(root))
+            .map_err(|diags| diags.into_iter().map(|d| d.render()).collect::<Vec<_>>())?;
+    } else {
+        suite::resolve_profile(root, &target)
+            .map_err(|diags| diags.into_iter().map(|d| d.message).collect::<Vec<_>>())?;
+    }
     Ok(Prepared {
         entry: entry.clone(),
         password,
@@ -379,6 +374,8 @@ async fn audit(ctx: &DeviceContext<'_>, p: &Prepared) -> Result<Option<DeviceRec
             profile: p.entry.profile.clone(),
             status,
             detail,
+            bundle_host: bundle.as_ref().map(|_| host_name()),
+            bundle_path: bundle.as_ref().map(|b| absolute(&ctx.out.join(b))),
             bundle,
             started: started.clone(),
             finished: now(),
@@ -392,14 +389,30 @@ async fn audit(ctx: &DeviceContext<'_>, p: &Prepared) -> Result<Option<DeviceRec
             return Ok(Some(record(DeviceStatus::Error, Some(detail), None, Vec::new())));
         }
     };
-    let profile: ResolvedProfile = match suite::resolve_profile(ctx.root, &target) {
-        Ok(p) => p,
-        Err(d) => {
-            let detail = d
-                .first()
-                .map_or_else(|| "bad profile".to_owned(), |d| d.message.clone());
-            return Ok(Some(record(DeviceStatus::Error, Some(detail), None, Vec::new())));
+    let identified = if suite::wants_identification(&target) {
+        match suite::identify_profile(ctx.root, &target).await {
+            Ok(found) => Some(found),
+            Err(e) => return Ok(Some(record(DeviceStatus::Error, Some(e.to_string()), None, Vec::new()))),
         }
+    } else {
+        None
+    };
+    let chosen = identified.as_ref().map(|i| i.profile.clone());
+    let profile: ResolvedProfile = match chosen {
+        Some(Some(p)) => p,
+        Some(None) => {
+            let reason = identified.as_ref().map(|i| i.found.reason.clone());
+            return Ok(Some(record(DeviceStatus::Unidentified, reason, None, Vec::new())));
+        }
+        None => match suite::resolve_profile(ctx.root, &target) {
+            Ok(p) => p,
+            Err(d) => {
+                let detail = d
+                    .first()
+                    .map_or_else(|| "bad profile".to_owned(), |d| d.message.clone());
+                return Ok(Some(record(DeviceStatus::Error, Some(detail), None, Vec::new())));
+            }
+        },
     };
     let bundle_rel = format!("{DEVICES_DIR}/{id}");
     let bundle = ctx.out.join(&bundle_rel);
@@ -451,6 +464,7 @@ async fn audit(ctx: &DeviceContext<'_>, p: &Prepared) -> Result<Option<DeviceRec
         mode: Mode::Fresh,
         quiet: true,
         cancel: Some(cancel),
+        identified: identified.as_ref(),
     };
     let outcome = run::execute(spec, operator).await;
     watcher.abort();
@@ -482,7 +496,19 @@ async fn audit(ctx: &DeviceContext<'_>, p: &Prepared) -> Result<Option<DeviceRec
                     summary: c.summary.clone(),
                 })
                 .collect();
-            Ok(Some(record(DeviceStatus::Audited, None, Some(bundle_rel), cases)))
+            let mut audited = record(DeviceStatus::Audited, None, Some(bundle_rel), cases);
+            if let Some(found) = identified.as_ref().map(|i| &i.found) {
+                // The store and report say which profile ran and why; the bundle has the rest.
+                audited.profile = found.profile.clone().unwrap_or_default();
+                audited.detail = Some(format!(
+                    "profile auto → {} ({}, {} confidence): {}",
+                    audited.profile,
+                    found.outcome.as_str(),
+                    found.confidence.as_str(),
+                    found.reason
+                ));
+            }
+            Ok(Some(audited))
         }
         Err(CliError::Unreachable(m)) => Ok(Some(record(DeviceStatus::Unreachable, Some(m), None, Vec::new()))),
         Err(CliError::Storage(m)) => Err(m),
@@ -496,6 +522,24 @@ async fn audit(ctx: &DeviceContext<'_>, p: &Prepared) -> Result<Option<DeviceRec
             )))
         }
     }
+}
+
+/// This machine's name, as the report says where a bundle is kept.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()))
+        .or_else(|| std::env::var("COMPUTERNAME").ok().filter(|h| !h.is_empty()))
+        .unwrap_or_else(|| "unknown-host".into())
+}
+
+fn absolute(path: &Path) -> String {
+    std::path::absolute(path)
+        .unwrap_or_else(|_| path.to_path_buf())
+        .display()
+        .to_string()
 }
 
 fn now() -> String {
@@ -556,13 +600,15 @@ impl FleetProgress {
             DeviceStatus::Audited if !failing.is_empty() => c.failing += 1,
             DeviceStatus::Audited => {}
             DeviceStatus::Unreachable => c.unreachable += 1,
-            DeviceStatus::Error => c.errors += 1,
+            DeviceStatus::Error | DeviceStatus::Unidentified | DeviceStatus::GaveUp => c.errors += 1,
         }
         let what = match r.status {
             DeviceStatus::Audited if failing.is_empty() => "no clause fails".to_owned(),
             DeviceStatus::Audited => format!("fails {}", failing.join(", ")),
             DeviceStatus::Unreachable => "unreachable".to_owned(),
             DeviceStatus::Error => format!("error: {}", r.detail.as_deref().unwrap_or("")),
+            DeviceStatus::Unidentified => format!("unidentified: {}", r.detail.as_deref().unwrap_or("")),
+            DeviceStatus::GaveUp => format!("gave up: {}", r.detail.as_deref().unwrap_or("")),
         };
         let line = format!(
             "[{}/{}] {} ({}): {what}",
@@ -617,13 +663,15 @@ fn print_report(report: &FleetReport, dir: &Path) {
     let t = &report.totals;
     errln!();
     errln!(
-        "fleet: {} devices — {} audited ({} failing a clause, {} passing), {} unreachable, {} error, {} not audited yet",
+        "fleet: {} devices — {} audited ({} failing a clause, {} passing), {} unreachable, {} error, {} unidentified, {} gave up, {} not audited yet",
         t.devices,
         t.audited,
         t.failing,
         t.passing,
         t.unreachable,
         t.errors,
+        t.unidentified,
+        t.gave_up,
         report.not_audited
     );
     for c in report.clauses.iter().filter(|c| c.failing > 0) {
@@ -728,7 +776,7 @@ pub async fn report(suite_root: Option<PathBuf>, args: FleetReportArgs) -> Resul
 fn nats_err(e: NatsError) -> CliError {
     match e {
         NatsError::RunId(_) => CliError::Usage(e.to_string()),
-        NatsError::Exists(_) | NatsError::NoRun(_) | NatsError::Invalid { .. } => CliError::Input(e.to_string()),
+        NatsError::Exists { .. } | NatsError::NoRun(_) | NatsError::Invalid { .. } => CliError::Input(e.to_string()),
         NatsError::Connect { .. } | NatsError::JetStream { .. } => CliError::CannotStart(e.to_string()),
     }
 }
@@ -782,9 +830,12 @@ pub async fn submit(suite_root: Option<PathBuf>, args: FleetSubmitArgs) -> Resul
     if args.device_timeout_s == 0 {
         return Err(CliError::Usage("--device-timeout-s must be at least 1".into()));
     }
+    if args.max_deliver == 0 {
+        return Err(CliError::Usage("--max-deliver must be at least 1".into()));
+    }
     let root = suite::locate(suite_root)?;
     let suite = suite::load_suite(&root)?;
-    let inventory = hopquy_fleet::load_inventory(&args.inventory, &profile_names(&root))
+    let inventory = hopquy_fleet::load_inventory(&args.inventory, &suite::profile_names(&root))
         .map_err(|e| CliError::Input(e.to_string()))?;
     let reg = suite
         .regulation(&args.regulation)
@@ -823,17 +874,28 @@ pub async fn submit(suite_root: Option<PathBuf>, args: FleetSubmitArgs) -> Resul
             device_count: inventory.devices.len(),
         },
         device_timeout_s: args.device_timeout_s,
+        max_deliver: args.max_deliver,
     };
     let queue = FleetQueue::connect(&args.nats, &args.run).await.map_err(nats_err)?;
-    let n = queue.submit(&queued, &inventory.devices).await.map_err(nats_err)?;
+    let done = queue.submit(&queued, &inventory.devices).await.map_err(nats_err)?;
     queue.flush().await;
     let url = queue.url();
+    let resumed = if done.resumed {
+        format!(
+            " (resumed: {} already queued, {} already audited)",
+            done.already_queued, done.already_done
+        )
+    } else {
+        String::new()
+    };
     errln!(
-        "fleet run {}: {n} devices queued on {} ({} read-only cases each; a device is redelivered after {} s of silence from its worker)",
+        "fleet run {}: {} devices queued on {}{resumed} ({} read-only cases each; a device is redelivered after {} s of silence from its worker, and given up after {} lost deliveries)",
         args.run,
+        done.queued,
         url,
         ids.len(),
-        hopquy_fleet::nats::ack_wait(Duration::from_secs(args.device_timeout_s)).as_secs()
+        hopquy_fleet::nats::ack_wait(Duration::from_secs(args.device_timeout_s)).as_secs(),
+        args.max_deliver
     );
     errln!(
         "next: `hopquy fleet worker --nats {url} --run {} --out DIR` on each machine, then `hopquy fleet report --nats {url} --run {} --out DIR`",
@@ -854,6 +916,8 @@ struct Shared<'a> {
     failure: &'a Mutex<Option<String>>,
     heartbeat: Duration,
     audited: &'a std::sync::atomic::AtomicUsize,
+    /// Deliveries of a device that may lose their worker before it is given up.
+    max_deliver: u32,
 }
 
 /// `hopquy fleet worker`: pulls devices until the run's queue is empty, each audited with the
@@ -929,6 +993,7 @@ pub async fn worker(suite_root: Option<PathBuf>, args: FleetWorkerArgs) -> Resul
         failure: &failure,
         heartbeat,
         audited: &audited,
+        max_deliver: queued.max_deliver,
     };
     let lost_watch = async {
         while !stop.load(Ordering::SeqCst) {
@@ -1014,6 +1079,38 @@ async fn work_loop(ctx: &DeviceContext<'_>, shared: &Shared<'_>) {
     }
 }
 
+/// TEST ONLY: `HOPQUY_TEST_CRASH_ON_DEVICE=<id>` makes the worker exit at once, unrecorded
+/// and unacknowledged, when it starts auditing device `<id>` — a device whose audit kills its
+/// worker, for tests/it/fleet_nats.rs. Not for production use; no other effect.
+fn test_crash_hook(id: &str) {
+    if std::env::var("HOPQUY_TEST_CRASH_ON_DEVICE").is_ok_and(|v| v == id) {
+        errln!("{id}: HOPQUY_TEST_CRASH_ON_DEVICE: this worker exits now");
+        std::process::exit(101);
+    }
+}
+
+/// The result of a device every delivery of which lost its worker.
+fn gave_up(entry: &DeviceEntry, lost: i64) -> DeviceRecord {
+    DeviceRecord {
+        device: entry.id.clone(),
+        host: entry.host.clone(),
+        site: entry.site.clone(),
+        owner: entry.owner.clone(),
+        profile: entry.profile.clone(),
+        status: DeviceStatus::GaveUp,
+        detail: Some(format!(
+            "gave up after {lost} deliveries: each worker that took this device stopped (killed or crashed) before recording it; its partial bundles, if any, are in devices/.unrecorded/ or devices/{} on those workers",
+            entry.id
+        )),
+        bundle: None,
+        bundle_host: None,
+        bundle_path: None,
+        started: now(),
+        finished: now(),
+        cases: Vec::new(),
+    }
+}
+
 /// Audits, records, publishes and acknowledges one device. `Err`: the worker must stop.
 async fn one_device(ctx: &DeviceContext<'_>, shared: &Shared<'_>, work: &Work) -> Result<(), String> {
     let id = &work.device.id;
@@ -1038,6 +1135,22 @@ async fn one_device(ctx: &DeviceContext<'_>, shared: &Shared<'_>, work: &Work) -
             errln!("{id}: already recorded here; publishing its result again");
             record
         }
+        // Every earlier delivery lost its worker: recorded as given up, not audited again.
+        None if work.delivered > i64::from(shared.max_deliver) => {
+            let lost = work.delivered - 1;
+            errln!("{id}: gave up after {lost} deliveries");
+            let record = gave_up(&work.device, lost);
+            let written = match shared.store.lock() {
+                Ok(mut s) => s.record(&record).map_err(|e| e.to_string()),
+                Err(_) => Err("the store lock was poisoned".into()),
+            };
+            if let Err(e) = written {
+                work.nak().await;
+                return Err(format!("recording device `{id}`: {e}"));
+            }
+            shared.progress.finished(&record);
+            record
+        }
         None => {
             errln!("auditing {id} (delivery {})", work.delivered);
             let env = |var: &str| std::env::var(var).ok();
@@ -1054,6 +1167,7 @@ async fn one_device(ctx: &DeviceContext<'_>, shared: &Shared<'_>, work: &Work) -
             };
             set_aside_unrecorded(ctx.out, id).map_err(|e| e.to_string())?;
             let heartbeat = work.heartbeat(shared.heartbeat);
+            test_crash_hook(id);
             let outcome = audit(ctx, &prepared).await;
             heartbeat.abort();
             let record = match outcome {

@@ -365,6 +365,13 @@ pub fn validate(suite_root: Option<PathBuf>, args: ValidateArgs) -> Result<u8, C
                 }
             }
         }
+        let table = root.join(hopquy_case::identify::FINGERPRINTS_FILE);
+        if table.is_file() {
+            checked += 1;
+            if let Err(d) = hopquy_case::identify::load_fingerprints(&table, &suite::profile_names(&root)) {
+                diags.extend(d);
+            }
+        }
     } else {
         let root = suite::locate(suite_root).ok();
         for p in &args.paths {
@@ -391,7 +398,10 @@ fn validate_path(p: &Path, root: Option<&Path>) -> Vec<hopquy_case::Diagnostic> 
     // The suite a lone case or answers file is checked against: the catalogue's clauses,
     // the cases' step ids. Its own problems are reported by validating the suite.
     let suite = || root.map(|r| Suite::load(r.join("test-cases")).0);
-    let result = if in_dir("profiles") {
+    let result = if in_dir("identify") && in_dir("profiles") {
+        let names = root.map(suite::profile_names).unwrap_or_default();
+        hopquy_case::identify::load_fingerprints(p, &names).map(|_| ())
+    } else if in_dir("profiles") {
         let profiles = root
             .map(|r| r.join("profiles"))
             .unwrap_or_else(|| PathBuf::from("profiles"));

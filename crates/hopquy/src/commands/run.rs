@@ -30,6 +30,7 @@ pub async fn run(suite_root: Option<PathBuf>, args: RunArgs) -> Result<u8, CliEr
         None => ReportContext::default(),
     };
     let signing_key = load_key(args.sign.as_deref())?;
+    let mut identified = None;
     let (suite, profile, out, mode, regulation) = match &args.resume {
         Some(bundle) => {
             // A resumed run uses the definitions recorded in the bundle, so the finished and
@@ -47,7 +48,29 @@ pub async fn run(suite_root: Option<PathBuf>, args: RunArgs) -> Result<u8, CliEr
         None => {
             let root = suite::locate(suite_root)?;
             let suite = suite::load_suite(&root)?;
-            let profile = suite::load_profile(&root, &target)?;
+            let profile = if suite::wants_identification(&target) {
+                if args.dry_run {
+                    return Err(CliError::Usage(
+                        "`profile = \"auto\"` identifies the device from its answers, and --dry-run sends nothing: name the profile in the target file to plan".into(),
+                    ));
+                }
+                let found = suite::identify_profile(&root, &target).await?;
+                errln!("profile auto: {}", found.found.reason);
+                match found.profile.clone() {
+                    Some(p) => {
+                        identified = Some(found);
+                        p
+                    }
+                    None => {
+                        return Err(CliError::CannotStart(format!(
+                            "the device is unidentified: {}",
+                            found.found.reason
+                        )));
+                    }
+                }
+            } else {
+                suite::load_profile(&root, &target)?
+            };
             let out = args.out.clone().unwrap_or_else(|| default_out(&target));
             (suite, profile, out, Mode::Fresh, args.regulation.clone())
         }
@@ -109,6 +132,7 @@ pub async fn run(suite_root: Option<PathBuf>, args: RunArgs) -> Result<u8, CliEr
         mode,
         quiet: false,
         cancel: None,
+        identified: identified.as_ref(),
     };
     let finished = execute_with_firmware(spec, operator, firmware).await?;
     if finished.interrupted {
@@ -188,6 +212,7 @@ pub async fn rerun(args: RerunArgs) -> Result<u8, CliError> {
         mode: Mode::Fresh,
         quiet: false,
         cancel: None,
+        identified: None,
     };
     let finished = execute_with_firmware(spec, operator, firmware.map(Firmware::Scanned)).await?;
     print_summary(&finished.results, &finished.dir, args.json);
@@ -300,6 +325,9 @@ pub struct RunSpec<'a> {
     /// Stops the run when set. `None`: this run stops on Ctrl-C itself; a fleet run passes
     /// its own flag, set on Ctrl-C or when the device's time is up.
     pub cancel: Option<Arc<AtomicBool>>,
+    /// How `profile = "auto"` chose `profile`: its exchanges go into the bundle and its
+    /// conclusion into results.json.
+    pub identified: Option<&'a suite::Identified>,
 }
 
 pub enum Mode {
@@ -360,6 +388,9 @@ pub async fn execute_with_firmware(
         Mode::Fresh => {
             let mut writer = BundleWriter::create(spec.out).map_err(|e| CliError::Input(e.to_string()))?;
             write_definitions(&mut writer, spec.suite, spec.profile, spec.target)?;
+            if let Some(identified) = spec.identified {
+                write_identification(&mut writer, identified)?;
+            }
             if let Some(Firmware::Scanned(scanned)) = &firmware {
                 write_firmware(&mut writer, scanned)?;
             }
@@ -445,6 +476,7 @@ pub async fn execute_with_firmware(
             interrupted: true,
         });
     }
+    outcome.results.profile_identified = spec.identified.map(|i| i.found.clone());
     let mut report = spec.report;
     report.case_set_digest = Some(spec.suite.digest());
     if let Some(reg) = spec.suite.regulation(spec.regulation) {
@@ -497,6 +529,20 @@ fn write_definitions(
         .write_file(paths::TARGET_FILE, target.redacted_toml().as_bytes())
         .map_err(err)?;
     Ok(())
+}
+
+/// What identification read, as exchanges.jsonl lines, through the writer (so the manifest
+/// hashes it).
+fn write_identification(writer: &mut BundleWriter, identified: &suite::Identified) -> Result<(), CliError> {
+    let mut bytes = Vec::new();
+    for exchange in &identified.exchanges {
+        serde_json::to_writer(&mut bytes, exchange)
+            .map_err(|e| CliError::Storage(format!("writing the identification: {e}")))?;
+        bytes.push(b'\n');
+    }
+    writer
+        .write_file(paths::IDENTIFY_EXCHANGES_FILE, &bytes)
+        .map_err(|e| CliError::Storage(format!("writing the identification: {e}")))
 }
 
 /// The scan's report and SBOM, through the writer so the manifest hashes them and `verify`
@@ -758,6 +804,7 @@ mod tests {
             complete: true,
             web_surface: None,
             firmware: None,
+            profile_identified: None,
             warnings: Vec::new(),
             selection: None,
             clauses_not_tested: Vec::new(),
