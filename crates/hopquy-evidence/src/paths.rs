@@ -31,6 +31,11 @@ pub const ATTACHMENTS_DIR: &str = "attachments";
 pub const FIRMWARE_DIR: &str = "firmware";
 pub const FIRMWARE_REPORT_FILE: &str = "firmware/report.json";
 pub const FIRMWARE_SBOM_FILE: &str = "firmware/sbom.cdx.json";
+/// The camera's own network (`hopquy run --lab-net`): what hopquy-labnet recorded (DHCP,
+/// DNS, flows, outages, capture counters) and the capture itself, credentials masked.
+pub const LABNET_DIR: &str = "labnet";
+pub const LABNET_RECORD_FILE: &str = "labnet/record.json";
+pub const LABNET_PCAP_FILE: &str = "labnet/capture.pcap";
 /// Present from `BundleWriter::create` until the very last step of `finish`.
 pub const INCOMPLETE_MARKER: &str = ".hopquy-incomplete";
 

@@ -235,7 +235,11 @@ impl FlowTable {
     /// Source addresses that sent IP traffic, for telling a camera with a static address
     /// from one that never spoke.
     pub fn clients(&self) -> Vec<IpAddr> {
-        let mut out: Vec<IpAddr> = self.order.iter().map(|k| k.client.ip()).collect();
+        let unicast = |ip: &IpAddr| match ip {
+            IpAddr::V4(v4) => !v4.is_broadcast() && !v4.is_multicast() && !v4.is_unspecified(),
+            IpAddr::V6(v6) => !v6.is_multicast() && !v6.is_unspecified(),
+        };
+        let mut out: Vec<IpAddr> = self.order.iter().map(|k| k.client.ip()).filter(unicast).collect();
         out.sort();
         out.dedup();
         out
@@ -297,6 +301,15 @@ mod tests {
             ("http", Some("cloud.example"))
         );
         assert_eq!(flows[1].answered_by, "no listener (kernel reset)");
+        assert_eq!(t.clients(), vec![IpAddr::V4(Ipv4Addr::from(CAM))]);
+        // hopquy's broadcast DHCP answer: the broadcast address is nobody's address.
+        let mut offer = Vec::new();
+        PacketBuilder::ethernet2([2, 0, 0, 0, 0, 2], [0xff; 6])
+            .ipv4(LAB, [255; 4], 64)
+            .udp(67, 68)
+            .write(&mut offer, b"offer")
+            .expect("builds");
+        t.observe(&offer, "t4");
         assert_eq!(t.clients(), vec![IpAddr::V4(Ipv4Addr::from(CAM))]);
     }
 

@@ -152,6 +152,15 @@ pub fn start(cfg: LabNetConfig) -> Result<Running> {
         path: cfg.pcap_path.clone(),
     };
 
+    let mut setup = Vec::new();
+    let mut undo = Undo {
+        iface: cfg.iface.clone(),
+        address_added: None,
+        forwarding_was: None,
+    };
+    ip(&["link", "set", "dev", &cfg.iface, "up"]).map_err(&err)?;
+    // Opened once the link is up (a packet socket on a down link only reads ENETDOWN), and
+    // before the address is added, so the capture holds everything from the first ARP on.
     let iface = pnet_datalink::interfaces()
         .into_iter()
         .find(|i| i.name == cfg.iface)
@@ -170,13 +179,6 @@ pub fn start(cfg: LabNetConfig) -> Result<Running> {
         Err(e) => return Err(err(format!("opening the packet socket: {e}"))),
     };
 
-    let mut setup = Vec::new();
-    let mut undo = Undo {
-        iface: cfg.iface.clone(),
-        address_added: None,
-        forwarding_was: None,
-    };
-    ip(&["link", "set", "dev", &cfg.iface, "up"]).map_err(&err)?;
     let cidr = format!("{lab}/{}", cfg.subnet.prefix);
     let addrs = ip(&["-o", "-4", "addr", "show", "dev", &cfg.iface]).map_err(&err)?;
     if addrs.split_whitespace().any(|w| w == cidr) {

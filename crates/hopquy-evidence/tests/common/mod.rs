@@ -92,6 +92,7 @@ pub fn results_from(cases: Vec<CaseResult>, titles: &BTreeMap<String, (String, S
             certificate_sha256: Some("ab".repeat(32)),
         }),
         firmware: None,
+        lab_net: None,
         warnings: Vec::new(),
         selection: None,
         clauses_not_tested: Vec::new(),
