@@ -404,6 +404,10 @@ pub struct Results {
     /// are `firmware/report.json` and `firmware/sbom.cdx.json`. Absent without an image.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub firmware: Option<FirmwareImageInfo>,
+    /// Additive (v1): the camera's own network the run served (`--lab-net`); its record and
+    /// capture are `labnet/record.json` and `labnet/capture.pcap`. Absent without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lab_net: Option<LabNetInfo>,
     /// Additive (v1): what a reader should know about the run's inputs, one sentence each
     /// (e.g. an answer in `--answers` that no planned case used).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -485,6 +489,24 @@ pub struct UntestedClause {
     pub title_en: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title_vi: Option<String>,
+}
+
+/// The lab network a run served (`hopquy run --lab-net`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct LabNetInfo {
+    /// The camera's interface on the test machine.
+    pub iface: String,
+    /// `sinkhole` or `route`.
+    pub mode: String,
+    /// Bundle-relative path of the record (`labnet/record.json`).
+    pub record: String,
+    /// SHA-256 (hex) of the record file.
+    pub sha256: String,
+    /// Bundle-relative path of the capture, when one was written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pcap: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pcap_sha256: Option<String>,
 }
 
 /// The firmware image a run was given.

@@ -34,6 +34,11 @@ pub const FIRMWARE_SBOM_FILE: &str = "firmware/sbom.cdx.json";
 /// How `profile = "auto"` identified the device: the exchanges it read (results.json
 /// `profile_identified` says what it concluded).
 pub const IDENTIFY_EXCHANGES_FILE: &str = "identify/exchanges.jsonl";
+/// The camera's own network (`hopquy run --lab-net`): what hopquy-labnet recorded (DHCP,
+/// DNS, flows, outages, capture counters) and the capture itself, credentials masked.
+pub const LABNET_DIR: &str = "labnet";
+pub const LABNET_RECORD_FILE: &str = "labnet/record.json";
+pub const LABNET_PCAP_FILE: &str = "labnet/capture.pcap";
 /// Present from `BundleWriter::create` until the very last step of `finish`.
 pub const INCOMPLETE_MARKER: &str = ".hopquy-incomplete";
 

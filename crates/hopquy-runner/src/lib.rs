@@ -17,6 +17,7 @@ pub mod classify;
 pub mod estimate;
 pub mod expect;
 pub mod identify;
+pub mod lab_net;
 pub mod measured;
 pub mod plan;
 pub mod run;
@@ -24,6 +25,7 @@ pub mod selection;
 pub mod template;
 
 pub use estimate::{CaseEstimate, RunEstimate, SweepEstimate};
+pub use lab_net::LabNetControl;
 pub use plan::{Plan, PlannedCase, Skip};
 pub use run::{
     CaseOutcome, InputError, Operator, OperatorAnswer, OperatorRequest, RunInput, RunObserver, RunOptions, RunOutcome,

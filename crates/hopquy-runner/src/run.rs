@@ -80,6 +80,8 @@ pub struct RunInput {
     /// The firmware image scanned for this run (`--firmware`), read by `firmware` steps;
     /// `None` when the run was given no image.
     pub firmware: Option<Arc<hopquy_firmware::FirmwareReport>>,
+    /// The camera's own network when the run was given one (`--lab-net`); `None` otherwise.
+    pub lab_net: Option<Arc<dyn crate::LabNetControl>>,
 }
 
 /// A question for the person at the bench.
@@ -236,6 +238,7 @@ impl Runner {
         );
         ctx.exhaustive = opts.exhaustive;
         ctx.firmware = input.firmware.clone();
+        ctx.lab_net = input.lab_net.clone();
 
         let previous: BTreeMap<&str, &CaseResult> = input.previous.iter().map(|c| (c.id.as_str(), c)).collect();
         let total = plan.cases.len();
@@ -345,6 +348,8 @@ impl Runner {
                 }),
                 // The CLI identifies the profile before the run and records how.
                 profile_identified: None,
+                // Set by the CLI, which writes the record into the bundle.
+                lab_net: None,
                 warnings: Vec::new(),
                 selection_criteria: opts.selection.clone().filter(|_| selection.is_some()),
                 selection,
@@ -902,6 +907,7 @@ impl RunInput {
                 .collect(),
             previous: Vec::new(),
             firmware: None,
+            lab_net: None,
         })
     }
 }

@@ -79,6 +79,10 @@ enum Command {
     /// fixed accounts, debug services, components (SBOM) and update integrity.
     #[command(subcommand)]
     Firmware(commands::firmware::FirmwareCommand),
+    /// The camera's own network: `hopquy labnet check IFACE` runs the safety checks and
+    /// prints what `run --lab-net IFACE` would do, changing nothing.
+    #[command(subcommand)]
+    Labnet(commands::labnet::LabNetCommand),
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -241,6 +245,14 @@ pub struct RunArgs {
     /// The definitions recorded in the bundle are used, not the current suite.
     #[arg(long, conflicts_with = "out")]
     pub resume: Option<PathBuf>,
+    /// Serve the camera's own network on this interface for the whole run (DHCP, DNS,
+    /// sinkhole, capture; docs/lab-network.md); its record and capture go under labnet/ in
+    /// the bundle. Refused on an interface with the host's default route. Not with --resume.
+    #[arg(long, value_name = "IFACE", conflicts_with = "resume")]
+    pub lab_net: Option<String>,
+    /// What happens to the camera's outbound traffic on the lab network.
+    #[arg(long, value_enum, default_value = "sinkhole", requires = "lab_net")]
+    pub lab_net_mode: commands::labnet::LabNetMode,
 }
 
 /// Which cases run. Every option given must hold for a case to be selected; `--skip` and
@@ -501,6 +513,7 @@ async fn dispatch(cli: Cli) -> Result<u8, CliError> {
         Command::Keygen(args) => commands::evidence::keygen(args),
         Command::Probe(cmd) => commands::probe::probe(cmd).await,
         Command::Firmware(cmd) => commands::firmware::firmware(suite_root, cmd),
+        Command::Labnet(cmd) => commands::labnet::labnet(cmd),
         Command::Plan(args) => commands::plan::plan(suite_root, args),
         Command::Answers(AnswersCommand::Template(args)) => commands::plan::answers_template(suite_root, args),
     }

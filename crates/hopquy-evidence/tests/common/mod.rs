@@ -93,6 +93,7 @@ pub fn results_from(cases: Vec<CaseResult>, titles: &BTreeMap<String, (String, S
         }),
         firmware: None,
         profile_identified: None,
+        lab_net: None,
         warnings: Vec::new(),
         selection: None,
         clauses_not_tested: Vec::new(),

@@ -114,6 +114,9 @@ pub struct RunContext<'a> {
     pub classifiers: crate::classify::Classifiers,
     /// The firmware image's report, scanned once before the run (`--firmware`).
     pub firmware: Option<Arc<hopquy_firmware::FirmwareReport>>,
+    /// The camera's own network (`run --lab-net`): its record so far and outage control,
+    /// for the cases that judge what the camera sent. `None` without a lab network.
+    pub lab_net: Option<Arc<dyn crate::LabNetControl>>,
     http: tokio::sync::OnceCell<Result<hopquy_probe::http::HttpProbe, ProbeError>>,
     /// The web API surface, discovered before the first web step that needs it.
     web: tokio::sync::Mutex<Option<Result<web_surface::WebSurface, String>>>,
@@ -147,6 +150,7 @@ impl<'a> RunContext<'a> {
             failures: Default::default(),
             classifiers: crate::classify::Classifiers::of_profile(profile),
             firmware: None,
+            lab_net: None,
             http: tokio::sync::OnceCell::new(),
             web: tokio::sync::Mutex::new(None),
             forgotten_web: std::sync::Mutex::new(None),

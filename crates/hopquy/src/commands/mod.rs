@@ -3,6 +3,7 @@ pub mod evidence;
 pub mod firmware;
 pub mod fleet;
 pub mod info;
+pub mod labnet;
 pub mod plan;
 pub mod probe;
 pub mod run;

@@ -11,6 +11,7 @@ use hopquy_runner::{Operator, RunOptions, Runner};
 
 use crate::bundle::BundleObserver;
 use crate::commands::firmware::{self, ScannedFirmware};
+use crate::commands::labnet::{LabNetSpec, RunLabNet};
 use crate::commands::plan;
 use crate::exit::{self, CliError};
 use crate::operator::{Answers, BenchOperator};
@@ -134,7 +135,11 @@ pub async fn run(suite_root: Option<PathBuf>, args: RunArgs) -> Result<u8, CliEr
         cancel: None,
         identified: identified.as_ref(),
     };
-    let finished = execute_with_firmware(spec, operator, firmware).await?;
+    let lab_net = args.lab_net.clone().map(|iface| LabNetSpec {
+        iface,
+        mode: args.lab_net_mode,
+    });
+    let finished = execute_full(spec, operator, firmware, lab_net).await?;
     if finished.interrupted {
         return Ok(exit::INCONCLUSIVE);
     }
@@ -363,6 +368,18 @@ pub async fn execute_with_firmware(
     operator: Arc<dyn Operator>,
     firmware: Option<Firmware>,
 ) -> Result<Finished, CliError> {
+    execute_full(spec, operator, firmware, None).await
+}
+
+/// [`execute_with_firmware`], with the camera's own network (`--lab-net`): started before
+/// the device is first contacted (the camera may need its DHCP lease to be reachable) and
+/// stopped after the last case, its record and capture written into the bundle.
+pub async fn execute_full(
+    spec: RunSpec<'_>,
+    operator: Arc<dyn Operator>,
+    firmware: Option<Firmware>,
+    lab_net: Option<LabNetSpec>,
+) -> Result<Finished, CliError> {
     let diags = hopquy_case::validate_against_catalogue(&spec.suite.cases, &spec.suite.regulations);
     if !diags.is_empty() {
         return Err(CliError::Input(render_diagnostics(&diags)));
@@ -377,6 +394,12 @@ pub async fn execute_with_firmware(
         }
     }
     let mut input = suite::run_input(spec.suite, spec.regulation, spec.profile, spec.target)?;
+    // Dropped on any early return: the network stops and hopquy's address is removed.
+    let lab_net = match &lab_net {
+        Some(spec) => Some(RunLabNet::start(spec)?),
+        None => None,
+    };
+    input.lab_net = lab_net.clone().map(|l| l as Arc<dyn hopquy_runner::LabNetControl>);
     check_reachable(&input).await?;
     input.firmware = firmware.as_ref().map(|f| match f {
         Firmware::Scanned(scanned) => scanned.report.clone(),
@@ -438,14 +461,18 @@ pub async fn execute_with_firmware(
     }
 
     let (writer, failure) = observer.take();
-    let writer = writer.map_err(CliError::Storage)?;
+    let mut writer = writer.map_err(CliError::Storage)?;
+    let mut outcome = outcome;
+    if let Some(lab_net) = &lab_net {
+        // Written even for an interrupted run: what the camera sent is evidence either way.
+        outcome.results.lab_net = lab_net.finish(&mut writer)?;
+    }
     if let Some(f) = failure {
         return Err(CliError::Storage(format!(
             "the evidence bundle could not be written: {f}"
         )));
     }
     let dir = writer.dir().to_path_buf();
-    let mut outcome = outcome;
     let ran: BTreeSet<&str> = outcome.results.cases.iter().map(|c| c.id.as_str()).collect();
     let unused: Vec<String> = spec
         .answered
@@ -805,6 +832,7 @@ mod tests {
             web_surface: None,
             firmware: None,
             profile_identified: None,
+            lab_net: None,
             warnings: Vec::new(),
             selection: None,
             clauses_not_tested: Vec::new(),
