@@ -1144,6 +1144,22 @@ pub const ACTIONS: &[ActionSpec] = &[
                 "update_integrity",
                 "`signed`, `crc_only`, `none_found` or `unknown` (opaque image): what protects the image as an update; presence only, not validity.",
             ),
+            observation(
+                "update_integrity_evidence",
+                "What the update-integrity verdict rests on: one line per signature, checksum or container recognised (docs/firmware.md lists them).",
+            ),
+            observation(
+                "components",
+                "`{count, components}`: the components whose version the scan recognised, as `NAME VERSION` (the SBOM's inventory).",
+            ),
+            observation(
+                "vulndb_given",
+                "True when the run was given an offline OSV database (`--vulndb`) to match the components against.",
+            ),
+            observation(
+                "vulnerabilities",
+                "`{count, items, database}`: known vulnerabilities matched by version, each `{id, aliases, component, version, fixed}`, and the database's `{name, sha256, files}`; null without `--vulndb`.",
+            ),
         ],
         rules: &[
             "The image is scanned once before the run, with the suite's credential dictionaries; its report and SBOM are in the bundle under `firmware/` and every `firmware` step of the run reads the same report.",

@@ -28,6 +28,7 @@ mod error;
 mod formats;
 mod keys;
 pub mod model;
+pub mod osv;
 pub mod sbom;
 mod squashfs_codec;
 mod squashfs_tree;

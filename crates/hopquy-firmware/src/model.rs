@@ -26,6 +26,59 @@ pub struct FirmwareReport {
     /// Set when the scan could not look inside the image (nothing unpacked, opaque data):
     /// the findings then prove nothing either way.
     pub inconclusive: Option<String>,
+    /// The offline vulnerability database the inventory was matched against (`--vulndb`);
+    /// absent when none was given, so "no match" and "not looked" stay apart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vulndb: Option<VulnDbIdentity>,
+    /// Advisories of that database whose affected versions hold a component of the
+    /// inventory, sorted by component, version, id. Empty without a database.
+    #[serde(default)]
+    pub vulnerabilities: Vec<Vulnerability>,
+}
+
+/// Which OSV database a match used, so a regulator can re-run it with the same files.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VulnDbIdentity {
+    /// File or directory name (without the lab's directories).
+    pub name: String,
+    /// `directory`, `zip` or `file`.
+    pub kind: String,
+    /// SHA-256 of the zip or the file; for a directory, of its `sha256sum`-style listing
+    /// (`HASH  NAME` lines, sorted by name), so `sha256sum *.json | sha256sum` reproduces it.
+    pub sha256: String,
+    /// OSV files read.
+    pub files: u64,
+    /// Records in them (withdrawn ones included).
+    pub advisories: u64,
+    /// Records naming a component the scan recognises (only these can match).
+    pub advisories_used: u64,
+    /// A directory's files with their SHA-256 (the first 1000 by name).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub listing: Vec<VulnDbFile>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VulnDbFile {
+    pub name: String,
+    pub sha256: String,
+}
+
+/// One known vulnerability of one inventory component, matched by version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Vulnerability {
+    /// The OSV record's id (`CVE-…`, `DSA-…`, `OSV-…`).
+    pub id: String,
+    pub aliases: Vec<String>,
+    pub component: String,
+    pub version: String,
+    /// The first fixed version after the component's, when the record names one.
+    pub fixed: Option<String>,
+    /// CVSS vector or the database's own rating, as the record states it.
+    pub severity: Option<String>,
+    /// The database file the record came from (`osv.zip!CVE-2017-3735.json`).
+    pub source_file: String,
+    /// How it matched; always version-based (see docs/firmware.md for what that misses).
+    pub basis: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

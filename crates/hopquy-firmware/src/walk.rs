@@ -105,6 +105,7 @@ pub(crate) fn run(name: &str, image: &[u8], opts: &ScanOptions) -> FirmwareRepor
         specials: BTreeMap::new(),
     };
     scan.carve("", image, 0, None);
+    analyze::trailers(&mut scan, image);
     scan.finish(name, image)
 }
 
@@ -575,6 +576,8 @@ impl Scan<'_> {
             limits_hit: self.limits_hit,
             filesystems_unpacked: self.filesystems,
             inconclusive,
+            vulndb: None,
+            vulnerabilities: Vec::new(),
         }
     }
 }
