@@ -104,6 +104,10 @@ fn generated(root: &Path) -> Result<Vec<(String, String)>, String> {
         "docs/schemas/event.schema.json".to_owned(),
         pretty(&schemars::schema_for!(hopquy_evidence::Event).to_value()),
     ));
+    files.push((
+        "docs/schemas/firmware-report.schema.json".to_owned(),
+        pretty(&schemars::schema_for!(hopquy_firmware::FirmwareReport).to_value()),
+    ));
     Ok(files)
 }
 

@@ -1,4 +1,5 @@
-//! The report a scan produces. Every list is sorted before it is returned, and nothing in it
+//! The report a scan produces (docs/schemas/firmware-report.schema.json is generated from
+//! these types by `cargo xtask codegen`). Every list is sorted before it is returned, and nothing in it
 //! depends on the clock or the machine, so the same image gives a byte-identical report.
 
 use serde::{Deserialize, Serialize};
@@ -6,7 +7,7 @@ use serde::{Deserialize, Serialize};
 /// Bumped on incompatible changes; additions keep the number.
 pub const SCHEMA_VERSION: u32 = 1;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FirmwareReport {
     pub schema_version: u32,
     pub tool: Tool,
@@ -37,7 +38,7 @@ pub struct FirmwareReport {
 }
 
 /// Which OSV database a match used, so a regulator can re-run it with the same files.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct VulnDbIdentity {
     /// File or directory name (without the lab's directories).
     pub name: String,
@@ -57,14 +58,14 @@ pub struct VulnDbIdentity {
     pub listing: Vec<VulnDbFile>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct VulnDbFile {
     pub name: String,
     pub sha256: String,
 }
 
 /// One known vulnerability of one inventory component, matched by version.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Vulnerability {
     /// The OSV record's id (`CVE-…`, `DSA-…`, `OSV-…`).
     pub id: String,
@@ -81,13 +82,13 @@ pub struct Vulnerability {
     pub basis: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Tool {
     pub name: String,
     pub version: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ImageFacts {
     /// File name only: the lab's directory layout is not evidence.
     pub name: String,
@@ -97,7 +98,7 @@ pub struct ImageFacts {
     pub entropy: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Limits {
     pub max_image_bytes: u64,
     pub max_total_bytes: u64,
@@ -107,7 +108,7 @@ pub struct Limits {
     pub max_ratio: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ContainerStatus {
     /// Parsed and walked (or decompressed) completely.
@@ -124,7 +125,7 @@ pub enum ContainerStatus {
     Limited,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Container {
     /// `uimage`, `gzip`, `xz`, `lzma`, `zstd`, `tar`, `cpio`, `zip`, `squashfs`, `cramfs`,
     /// `jffs2`, `ubi`, `fit`, `unknown`.
@@ -146,7 +147,7 @@ pub struct Container {
     pub note: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     Info,
@@ -156,7 +157,7 @@ pub enum Severity {
     Critical,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FindingKind {
     PrivateKey,
@@ -183,7 +184,7 @@ pub enum FindingKind {
     SpecialEntry,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Finding {
     pub kind: FindingKind,
     pub severity: Severity,
@@ -230,7 +231,7 @@ impl Finding {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Component {
     pub name: String,
     pub version: String,
@@ -240,7 +241,7 @@ pub struct Component {
     pub evidence: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum IntegrityVerdict {
     /// A signature container or signature block was found outside the file systems.
@@ -253,13 +254,13 @@ pub enum IntegrityVerdict {
     Unknown,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct UpdateIntegrity {
     pub verdict: IntegrityVerdict,
     pub evidence: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LimitKind {
     TotalBytes,
@@ -271,7 +272,7 @@ pub enum LimitKind {
     HashCost,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LimitHit {
     pub limit: LimitKind,
     pub path: String,
