@@ -270,6 +270,8 @@ pub enum LimitKind {
     Ratio,
     /// A password hash whose work factor is too high to check offline within the scan.
     HashCost,
+    /// An external unpacker (cramfs, jffs2, UBI) ran past its time limit.
+    ToolTime,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]

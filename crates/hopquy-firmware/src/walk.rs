@@ -316,7 +316,7 @@ impl Scan<'_> {
             Fmt::Cpio => formats::cpio(self, path, data, offset, depth),
             Fmt::Tar => formats::tar(self, path, data, offset, depth),
             Fmt::Zip => formats::zip(self, path, data, offset, depth),
-            Fmt::Cramfs | Fmt::Jffs2 | Fmt::Ubi => formats::unsupported(self, fmt, path, data, offset),
+            Fmt::Cramfs | Fmt::Jffs2 | Fmt::Ubi => formats::unsupported(self, fmt, path, data, offset, depth),
         }
     }
 
