@@ -7,7 +7,19 @@ use std::process::{Command, Output};
 use crate::bin::hopquy;
 use hopquy_tests::repo_root;
 
-const TEST_KEY_PEM: &str = include_str!("../../crates/hopquy-firmware/tests/data/test-rsa-pkcs1.pem");
+/// A throwaway RSA key made by OpenSSL for this run (never committed: secret scanners
+/// would flag a private key in the repository).
+fn test_key_pem() -> &'static str {
+    static KEY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| {
+        let o = Command::new("openssl")
+            .args(["genrsa", "-traditional", "2048"])
+            .output()
+            .expect("the firmware tests need the openssl command");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    })
+}
 /// `openssl passwd -1 -salt hqtest 12345`: admin:12345 is in test-cases/data/default-credentials.toml.
 const ADMIN_12345_MD5: &str = "$1$hqtest$Q9PtxQkMFXFDIl/gzSpB80";
 
@@ -64,7 +76,7 @@ fn camera_image() -> Vec<u8> {
     let payload = newc(&[
         ("etc/shadow", shadow.as_bytes()),
         ("etc/inittab", b"::respawn:/usr/sbin/telnetd -F\n"),
-        ("etc/ssl/server.key", TEST_KEY_PEM.as_bytes()),
+        ("etc/ssl/server.key", test_key_pem().as_bytes()),
         ("bin/busybox", b"\x7fELF\0BusyBox v1.24.1 (2019-01-01)\0"),
     ]);
     let mut h = vec![0u8; 64];
@@ -147,7 +159,7 @@ fn firmware_scan_reports_writes_report_and_sbom_and_keeps_secrets_out() {
     assert!(human.contains("CRITICAL") && human.contains("/etc/shadow"), "{human}");
     assert!(human.contains("update integrity: crc_only"), "{human}");
 
-    let key_line = TEST_KEY_PEM.lines().nth(1).unwrap();
+    let key_line = test_key_pem().lines().nth(1).unwrap();
     let everything = [
         json_run.stdout.clone(),
         json_run.stderr.clone(),
