@@ -110,8 +110,15 @@ impl RunObserver for Collect {
     }
 }
 
+/// The OSV fixture (two trimmed advisories, OpenSSL 1.0.2k and BusyBox before 1.35) the
+/// simulated runs match the image against, as a lab passes `--vulndb`.
+pub fn osv_fixture() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/hopquy-simcam/osv")
+}
+
 /// The scan of the simulated camera's firmware image with the suite's dictionaries, as
-/// `hopquy demo` hands it to the run: the firmware cases judge the same setup's flaws.
+/// `hopquy demo` hands it to the run, matched against [`osv_fixture`]: the firmware cases
+/// judge the same setup's flaws.
 pub fn sim_firmware(suite: &Suite, camera: &SimCamera) -> hopquy_firmware::FirmwareReport {
     let credentials = suite
         .credential_dictionaries
@@ -131,7 +138,10 @@ pub fn sim_firmware(suite: &Suite, camera: &SimCamera) -> hopquy_firmware::Firmw
         credentials,
         ..Default::default()
     };
-    hopquy_firmware::scan_bytes("simcam-firmware.bin", &camera.firmware_image(), &options)
+    let mut report = hopquy_firmware::scan_bytes("simcam-firmware.bin", &camera.firmware_image(), &options);
+    let db = hopquy_firmware::osv::VulnDb::load(&osv_fixture(), &Default::default()).expect("the OSV fixture loads");
+    hopquy_firmware::osv::annotate(&mut report, &db);
+    report
 }
 
 /// Run the given cases (all of the regulation's when empty) against a started simulator

@@ -7,7 +7,19 @@ use std::process::{Command, Output};
 use crate::bin::hopquy;
 use hopquy_tests::repo_root;
 
-const TEST_KEY_PEM: &str = include_str!("../../crates/hopquy-firmware/tests/data/test-rsa-pkcs1.pem");
+/// A throwaway RSA key made by OpenSSL for this run (never committed: secret scanners
+/// would flag a private key in the repository).
+fn test_key_pem() -> &'static str {
+    static KEY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| {
+        let o = Command::new("openssl")
+            .args(["genrsa", "-traditional", "2048"])
+            .output()
+            .expect("the firmware tests need the openssl command");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    })
+}
 /// `openssl passwd -1 -salt hqtest 12345`: admin:12345 is in test-cases/data/default-credentials.toml.
 const ADMIN_12345_MD5: &str = "$1$hqtest$Q9PtxQkMFXFDIl/gzSpB80";
 
@@ -64,7 +76,7 @@ fn camera_image() -> Vec<u8> {
     let payload = newc(&[
         ("etc/shadow", shadow.as_bytes()),
         ("etc/inittab", b"::respawn:/usr/sbin/telnetd -F\n"),
-        ("etc/ssl/server.key", TEST_KEY_PEM.as_bytes()),
+        ("etc/ssl/server.key", test_key_pem().as_bytes()),
         ("bin/busybox", b"\x7fELF\0BusyBox v1.24.1 (2019-01-01)\0"),
     ]);
     let mut h = vec![0u8; 64];
@@ -147,7 +159,7 @@ fn firmware_scan_reports_writes_report_and_sbom_and_keeps_secrets_out() {
     assert!(human.contains("CRITICAL") && human.contains("/etc/shadow"), "{human}");
     assert!(human.contains("update integrity: crc_only"), "{human}");
 
-    let key_line = TEST_KEY_PEM.lines().nth(1).unwrap();
+    let key_line = test_key_pem().lines().nth(1).unwrap();
     let everything = [
         json_run.stdout.clone(),
         json_run.stderr.clone(),
@@ -394,7 +406,11 @@ async fn firmware_run_stores_the_scan_in_the_bundle_and_the_cases_judge_it() {
     let r = results(&out);
     for case in r["cases"].as_array().unwrap() {
         assert_eq!(case["verdict"], "inconclusive", "{case}");
-        assert_eq!(case["cause"]["class"], "declaration-incomplete", "{case}");
+        assert_eq!(case["cause"]["class"], "no-firmware-image", "{case}");
+        assert!(
+            case["cause"]["hint"].as_str().unwrap().contains("--firmware IMAGE"),
+            "{case}"
+        );
     }
     assert!(r.get("firmware").is_none());
     assert!(!out.join("firmware").exists());
@@ -425,6 +441,157 @@ async fn firmware_run_stores_the_scan_in_the_bundle_and_the_cases_judge_it() {
             "{case}"
         );
     }
+    hardened.shutdown().await;
+}
+
+fn run_cases(sim: &hopquy_tests::Sim, cases: &str, out: &Path, extra: &[&str]) -> Output {
+    let target = sim.dir.path().join("target.toml");
+    Command::new(crate::bin::hopquy_bin())
+        .args([
+            "run",
+            "--target",
+            target.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .args(["--non-interactive", "--cases", cases])
+        .args(extra)
+        .env("HOPQUY_SUITE", repo_root())
+        .env(hopquy_tests::PASSWORD_VAR, sim.camera().admin_password())
+        .output()
+        .expect("run hopquy")
+}
+
+fn causes(results: &serde_json::Value) -> Vec<(String, String, String)> {
+    let mut v: Vec<(String, String, String)> = results["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["id"].as_str().unwrap().to_owned(),
+                c["verdict"].as_str().unwrap().to_owned(),
+                c["cause"]["class"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+const VULN_AND_UPDATE_CASES: &str = "firmware-known-vulnerabilities,firmware-update-signed";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn firmware_known_vulnerabilities_and_update_signature_judge_the_scan() {
+    let db = hopquy_tests::osv_fixture();
+    let db = db.to_str().unwrap();
+    let triple = |id: &str, verdict: &str, cause: &str| (id.to_owned(), verdict.to_owned(), cause.to_owned());
+
+    // Legacy: OpenSSL 1.0.2k matches CVE-2017-3735, and the image carries only a digest.
+    let legacy = hopquy_tests::start_sim("legacy").await;
+    let dir = legacy.dir.path().to_path_buf();
+    let image = dir.join("legacy-fw.bin");
+    std::fs::write(&image, legacy.camera().firmware_image()).unwrap();
+    let out = dir.join("legacy");
+    let o = run_cases(
+        &legacy,
+        VULN_AND_UPDATE_CASES,
+        &out,
+        &["--firmware", image.to_str().unwrap(), "--vulndb", db],
+    );
+    let r = results(&out);
+    assert_eq!(
+        causes(&r),
+        vec![
+            triple("firmware-known-vulnerabilities", "fail", ""),
+            triple("firmware-update-signed", "fail", ""),
+        ],
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("firmware/report.json")).unwrap()).unwrap();
+    assert_eq!(report["vulnerabilities"][0]["id"], "CVE-2017-3735");
+    assert_eq!(report["vulnerabilities"][0]["component"], "openssl");
+    assert_eq!(report["vulndb"]["files"], 2);
+    assert!(report["vulndb"]["sha256"].as_str().unwrap().len() == 64);
+    assert_eq!(report["update_integrity"]["verdict"], "crc_only");
+    let sbom: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("firmware/sbom.cdx.json")).unwrap()).unwrap();
+    assert_eq!(sbom["vulnerabilities"][0]["id"], "CVE-2017-3735");
+
+    // `firmware scan --vulndb` says the same on the terminal.
+    let scanned = hopquy(&["firmware", "scan", image.to_str().unwrap(), "--vulndb", db], &dir);
+    let shown = String::from_utf8_lossy(&scanned.stdout);
+    assert!(
+        shown.contains("known vulnerabilities (1)") && shown.contains("CVE-2017-3735"),
+        "{shown}"
+    );
+    // A broken database file stops before the scan, naming the file, line and column.
+    let broken = dir.join("broken-db");
+    std::fs::create_dir(&broken).unwrap();
+    std::fs::write(broken.join("X.json"), "{\n  \"id\": 1\n}\n").unwrap();
+    let o = hopquy(
+        &[
+            "firmware",
+            "scan",
+            image.to_str().unwrap(),
+            "--vulndb",
+            broken.to_str().unwrap(),
+        ],
+        &dir,
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("X.json:2:"), "{err}");
+    // --vulndb means nothing without an image to match.
+    let o = run_cases(&legacy, VULN_AND_UPDATE_CASES, &dir.join("nope"), &["--vulndb", db]);
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+    legacy.shutdown().await;
+
+    // Hardened: current components, a signature trailer.
+    let hardened = hopquy_tests::start_sim("hardened").await;
+    let dir = hardened.dir.path().to_path_buf();
+    let image = dir.join("hardened-fw.bin");
+    std::fs::write(&image, hardened.camera().firmware_image()).unwrap();
+    let out = dir.join("pass");
+    run_cases(
+        &hardened,
+        VULN_AND_UPDATE_CASES,
+        &out,
+        &["--firmware", image.to_str().unwrap(), "--vulndb", db],
+    );
+    assert_eq!(
+        causes(&results(&out)),
+        vec![
+            triple("firmware-known-vulnerabilities", "pass", ""),
+            triple("firmware-update-signed", "pass", ""),
+        ]
+    );
+    // Without a database nothing is claimed about vulnerabilities; without an image, nothing at all.
+    let out = dir.join("nodb");
+    run_cases(
+        &hardened,
+        VULN_AND_UPDATE_CASES,
+        &out,
+        &["--firmware", image.to_str().unwrap()],
+    );
+    assert_eq!(
+        causes(&results(&out)),
+        vec![
+            triple("firmware-known-vulnerabilities", "inconclusive", "no-vulndb"),
+            triple("firmware-update-signed", "pass", ""),
+        ]
+    );
+    let out = dir.join("none");
+    run_cases(&hardened, VULN_AND_UPDATE_CASES, &out, &[]);
+    assert_eq!(
+        causes(&results(&out)),
+        vec![
+            triple("firmware-known-vulnerabilities", "inconclusive", "no-firmware-image"),
+            triple("firmware-update-signed", "inconclusive", "no-firmware-image"),
+        ]
+    );
     hardened.shutdown().await;
 }
 

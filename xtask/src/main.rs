@@ -47,7 +47,8 @@ fn test(root: &Path) -> Result<(), String> {
 
 /// Every probe benchmark (each times hopquy and the peer tool side by side on one loopback
 /// server), or the named ones; `suite` (a full run against the simulated camera beside the
-/// waits its lockout forces, minutes long) only when named. Results go to stdout;
+/// waits its lockout forces, minutes long) and `firmware` (a 50 MiB image through the release
+/// CLI beside binwalk/unblob) only when named. Results go to stdout;
 /// docs/benchmarks.md records them.
 fn bench(root: &Path, names: &[String]) -> Result<(), String> {
     const ALL: &[&str] = &["ports", "tls", "ssh", "rtsp", "onvif"];
@@ -61,8 +62,21 @@ fn bench(root: &Path, names: &[String]) -> Result<(), String> {
             run(root, "cargo", &["bench", "-p", "hopquy", "--bench", "suite"])?;
             continue;
         }
+        if name == "firmware" {
+            // The bench runs the release CLI as a lab would, beside binwalk/unblob.
+            run(root, "cargo", &["build", "--release", "-p", "hopquy"])?;
+            run(
+                root,
+                "cargo",
+                &["bench", "-p", "hopquy-firmware", "--bench", "firmware"],
+            )?;
+            continue;
+        }
         if !ALL.contains(&name) {
-            return Err(format!("unknown benchmark `{name}`; known: {}, suite", ALL.join(", ")));
+            return Err(format!(
+                "unknown benchmark `{name}`; known: {}, suite, firmware",
+                ALL.join(", ")
+            ));
         }
         run(root, "cargo", &["bench", "-p", "hopquy-probe", "--bench", name])?;
     }
@@ -109,6 +123,10 @@ fn generated(root: &Path) -> Result<Vec<(String, String)>, String> {
     files.push((
         "docs/schemas/event.schema.json".to_owned(),
         pretty(&schemars::schema_for!(hopquy_evidence::Event).to_value()),
+    ));
+    files.push((
+        "docs/schemas/firmware-report.schema.json".to_owned(),
+        pretty(&schemars::schema_for!(hopquy_firmware::FirmwareReport).to_value()),
     ));
     Ok(files)
 }

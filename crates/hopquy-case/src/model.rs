@@ -364,6 +364,10 @@ pub enum Cause {
     UnrecognisedAnswer,
     /// The target file narrowed the check (`port_sweep = "profile"`).
     NarrowedByTarget,
+    /// The run was given no firmware image (`--firmware`).
+    NoFirmwareImage,
+    /// The run was given no offline vulnerability database (`--vulndb`).
+    NoVulndb,
 }
 
 impl Cause {
@@ -377,6 +381,8 @@ impl Cause {
             Cause::NoAnswer => "no-answer",
             Cause::UnrecognisedAnswer => "unrecognised-answer",
             Cause::NarrowedByTarget => "narrowed-by-target",
+            Cause::NoFirmwareImage => "no-firmware-image",
+            Cause::NoVulndb => "no-vulndb",
         }
     }
 }

@@ -670,7 +670,7 @@ observations! {
         pub searched: Option<bool>,
         /// Why the image could not be searched (nothing unpacked: encrypted or opaque, with its
         /// entropy), else null.
-        pub inconclusive: Value,
+        pub inconclusive: Option<String>,
         /// Number of scan bounds reached: what lies behind them was not analysed.
         pub limits_hit: Option<u64>,
         /// `{count, fingerprints, paths}`: private keys in the image; fingerprints are SHA-256 of the
@@ -695,7 +695,20 @@ observations! {
         pub eol_components: Value,
         /// `signed`, `crc_only`, `none_found` or `unknown` (opaque image): what protects the image as
         /// an update; presence only, not validity.
-        pub update_integrity: Value,
+        pub update_integrity: Option<String>,
+        /// What the update-integrity verdict rests on: one line per signature, checksum or container
+        /// recognised (docs/firmware.md lists them).
+        pub update_integrity_evidence: Option<Vec<String>>,
+        /// `{count, components}`: the components whose version the scan recognised, as `NAME VERSION`
+        /// (the SBOM's inventory).
+        pub components: Value,
+        /// True when the run was given an offline OSV database (`--vulndb`) to match the components
+        /// against.
+        pub vulndb_given: Option<bool>,
+        /// `{count, items, database}`: known vulnerabilities matched by version, each `{id, aliases,
+        /// component, version, fixed}`, and the database's `{name, sha256, files}`; null without
+        /// `--vulndb`.
+        pub vulnerabilities: Value,
     }
 }
 

@@ -117,11 +117,15 @@ pub enum CauseClass {
     /// The target file narrowed the check (`port_sweep = "profile"`): what was checked
     /// held, but it cannot show the rest.
     NarrowedByTarget,
+    /// A firmware case ran without the dossier's firmware image (`--firmware`).
+    NoFirmwareImage,
+    /// A known-vulnerability firmware case ran without an offline database (`--vulndb`).
+    NoVulndb,
 }
 
 impl CauseClass {
     /// Every class, in the order summaries list them: what the lab fixes itself first.
-    pub const ALL: [CauseClass; 8] = [
+    pub const ALL: [CauseClass; 10] = [
         CauseClass::TargetCredentials,
         CauseClass::DeclarationIncomplete,
         CauseClass::SurfaceNotFound,
@@ -130,6 +134,8 @@ impl CauseClass {
         CauseClass::NoAnswer,
         CauseClass::UnrecognisedAnswer,
         CauseClass::NarrowedByTarget,
+        CauseClass::NoFirmwareImage,
+        CauseClass::NoVulndb,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -142,6 +148,8 @@ impl CauseClass {
             CauseClass::NoAnswer => "no-answer",
             CauseClass::UnrecognisedAnswer => "unrecognised-answer",
             CauseClass::NarrowedByTarget => "narrowed-by-target",
+            CauseClass::NoFirmwareImage => "no-firmware-image",
+            CauseClass::NoVulndb => "no-vulndb",
         }
     }
 
@@ -175,6 +183,10 @@ impl CauseClass {
             CauseClass::NarrowedByTarget => {
                 "the target file narrowed the check (e.g. `port_sweep = \"profile\"`): fine for a pre-test; remove it and re-run the case for certification"
             }
+            CauseClass::NoFirmwareImage => "pass --firmware IMAGE (the image from the dossier)",
+            CauseClass::NoVulndb => {
+                "pass --vulndb PATH with --firmware (an offline OSV export: a directory of OSV .json files or osv.dev's .zip)"
+            }
         }
     }
 
@@ -200,6 +212,10 @@ impl CauseClass {
             }
             CauseClass::NarrowedByTarget => {
                 "tệp target đã thu hẹp phép thử (ví dụ `port_sweep = \"profile\"`): đủ cho thử trước; bỏ nó và chạy lại ca thử để chứng nhận"
+            }
+            CauseClass::NoFirmwareImage => "truyền --firmware IMAGE (bản firmware trong hồ sơ)",
+            CauseClass::NoVulndb => {
+                "truyền --vulndb PATH cùng --firmware (bản xuất OSV ngoại tuyến: thư mục các tệp OSV .json hoặc tệp .zip của osv.dev)"
             }
         }
     }

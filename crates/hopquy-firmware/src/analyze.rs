@@ -107,6 +107,61 @@ pub(crate) fn signature_markers(scan: &mut Scan<'_>, data: &[u8], base: u64) {
     }
 }
 
+/// Integrity trailers at the very end of the image, in the one layout recognised:
+/// `content ‖ [Ed25519 signature, 64 bytes] ‖ SHA-256(everything before the digest)`.
+///
+/// The digest is checked exactly (it is unkeyed, so it is a checksum: `crc_only`). The 64
+/// bytes before it count as a signature only when they have an Ed25519 signature's form:
+/// its scalar half `S` is below the group order (a random 32-byte value is, about 1 in 16
+/// times) and the 64 bytes look random (at least 40 distinct byte values, which padding,
+/// text and archive trailers never reach). Without the vendor's public key the signature is
+/// not verified — its presence is recorded, its validity stays with the update cases.
+pub(crate) fn trailers(scan: &mut Scan<'_>, image: &[u8]) {
+    use sha2::Digest;
+    const DIGEST: usize = 32;
+    const SIGNATURE: usize = 64;
+    let Some(split) = image.len().checked_sub(DIGEST) else {
+        return;
+    };
+    let (content, digest) = image.split_at(split);
+    if content.len() < SIGNATURE + 16 || sha2::Sha256::digest(content).as_slice() != digest {
+        return;
+    }
+    scan.crc_evidence.push(format!(
+        "trailing SHA-256 at {split:#x} over the {split} bytes before it (unkeyed: whoever changes the image recomputes it)"
+    ));
+    let signature = &content[content.len() - SIGNATURE..];
+    if ed25519_form(signature) {
+        scan.signed_evidence.push(format!(
+            "detached Ed25519-form signature trailer at {:#x} (64 bytes before the SHA-256 trailer); not verified: the vendor's public key is not in the image",
+            content.len() - SIGNATURE
+        ));
+    }
+}
+
+/// `S < L` (RFC 8032 5.1.7's canonical check) and random-looking bytes; see [`trailers`].
+fn ed25519_form(signature: &[u8]) -> bool {
+    // The group order L = 2^252 + 27742317777372353535851937790883648493, little-endian.
+    const L: [u8; 32] = [
+        0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+    ];
+    let Some(s) = signature.get(32..64) else {
+        return false;
+    };
+    let below_order = s
+        .iter()
+        .rev()
+        .zip(L.iter().rev())
+        .find(|(a, b)| a != b)
+        .is_some_and(|(a, b)| a < b);
+    let mut seen = [false; 256];
+    for &b in signature {
+        seen[usize::from(b)] = true;
+    }
+    below_order && seen.iter().filter(|&&x| x).count() >= 40
+}
+
 fn components(scan: &mut Scan<'_>, path: &str, data: &[u8]) {
     let mut seen = 0;
     for caps in COMPONENTS.captures_iter(data) {

@@ -139,7 +139,7 @@ fn crc32(bytes: &[u8]) -> u32 {
     crc.sum()
 }
 
-fn child(path: &str, fmt: Fmt, offset: usize) -> String {
+pub(crate) fn child(path: &str, fmt: Fmt, offset: usize) -> String {
     format!("{path}[{}@{offset:#x}]", fmt.name())
 }
 
@@ -945,7 +945,14 @@ pub(crate) fn squashfs(scan: &mut Scan<'_>, path: &str, data: &[u8], offset: usi
 // Recognised, not unpacked
 // -------------------------------------------------------------------------------------
 
-pub(crate) fn unsupported(scan: &mut Scan<'_>, fmt: Fmt, path: &str, data: &[u8], offset: usize) -> Option<usize> {
+pub(crate) fn unsupported(
+    scan: &mut Scan<'_>,
+    fmt: Fmt,
+    path: &str,
+    data: &[u8],
+    offset: usize,
+    depth: u32,
+) -> Option<usize> {
     let rest = &data[offset..];
     let (size, note) = match fmt {
         Fmt::Cramfs => {
@@ -953,10 +960,7 @@ pub(crate) fn unsupported(scan: &mut Scan<'_>, fmt: Fmt, path: &str, data: &[u8]
                 return None;
             }
             let size = le32(rest, 4).map(|s| s as usize).filter(|&s| s >= 76)?;
-            (
-                size.min(rest.len()),
-                "cramfs is recognised, not unpacked (see docs/firmware.md)",
-            )
+            (size.min(rest.len()), "cramfs recognised")
         }
         // Erase-block file systems run to the end of their partition; with no partition
         // table that is the end of the blob.
@@ -964,30 +968,45 @@ pub(crate) fn unsupported(scan: &mut Scan<'_>, fmt: Fmt, path: &str, data: &[u8]
             if !jffs2_header_crc_ok(rest) {
                 return None;
             }
-            (rest.len(), "jffs2 is recognised, not unpacked (see docs/firmware.md)")
+            (rest.len(), "jffs2 recognised")
         }
         Fmt::Ubi => {
             // Erase-counter header: version 1, then three zero padding bytes.
             if rest.get(4..8) != Some(&[1, 0, 0, 0][..]) {
                 return None;
             }
-            (
-                rest.len(),
-                "UBI/UBIFS is recognised, not unpacked (see docs/firmware.md)",
-            )
+            (rest.len(), "UBI/UBIFS recognised")
         }
         _ => return None,
     };
-    scan.container(
-        fmt,
-        path,
-        offset,
-        size,
-        ContainerStatus::Unsupported,
-        None,
-        Some(note.into()),
-        Some(&rest[..size]),
-    );
+    if scan.too_deep(fmt, path, offset, size, depth) {
+        return Some(size);
+    }
+    match crate::external::unpack(scan, fmt, path, &rest[..size], offset, depth) {
+        Some(crate::external::Outcome::Ran { status, entries, note }) => {
+            scan.container(fmt, path, offset, size, status, Some(entries), Some(note), None);
+        }
+        Some(crate::external::Outcome::Missing(why)) => scan.container(
+            fmt,
+            path,
+            offset,
+            size,
+            ContainerStatus::Unsupported,
+            None,
+            Some(format!("{note}: {why}")),
+            Some(&rest[..size]),
+        ),
+        None => scan.container(
+            fmt,
+            path,
+            offset,
+            size,
+            ContainerStatus::Unsupported,
+            None,
+            Some(note.into()),
+            Some(&rest[..size]),
+        ),
+    }
     Some(size)
 }
 

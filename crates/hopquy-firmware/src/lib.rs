@@ -6,7 +6,9 @@
 //! SBOM of the inventory: [`sbom::cyclonedx`].
 //!
 //! **Invariants:**
-//! - Nothing is extracted to disk. Archives and file systems are walked in memory and their
+//! - Nothing is extracted to disk, save by the external unpackers of cramfs, jffs2 and UBI
+//!   (`external.rs`: a private temporary directory, time and size limits, walked without
+//!   following links). Archives and file systems are otherwise walked in memory and their
 //!   entries' bytes analysed there, so a `..` name or a symbolic link cannot make the scan
 //!   write or read outside anything: such entries are findings, never paths we open.
 //! - Image bytes are hostile. Every decompression and entry read is bounded by the
@@ -19,15 +21,18 @@
 //!   dictionary passwords given in [`ScanOptions`] are never echoed either.
 //! - Deterministic: lists are sorted (path, offset, kind) and the report holds no time, so a
 //!   re-run on the same image with the same options is byte-identical.
-//! - No printing, no network; logs through `tracing` only, without secrets.
+//! - No printing, no network; logs through `tracing` only, without secrets. The only
+//!   processes started are the external unpackers.
 
 mod accounts;
 mod analyze;
 mod der;
 mod error;
+mod external;
 mod formats;
 mod keys;
 pub mod model;
+pub mod osv;
 pub mod sbom;
 mod squashfs_codec;
 mod squashfs_tree;
@@ -38,6 +43,7 @@ use std::io::Read;
 use std::path::Path;
 
 pub use error::FirmwareError;
+pub use external::ToolOptions;
 pub use model::*;
 
 /// A publicly known credential pair (`test-cases/data/*.toml`), tried offline against the
@@ -80,6 +86,8 @@ pub struct ScanOptions {
     pub ratio_floor_bytes: u64,
     /// Pairs whose hashes count as hard-coded default credentials.
     pub credentials: Vec<KnownCredential>,
+    /// The external unpackers of cramfs, jffs2 and UBI (docs/firmware.md).
+    pub tools: ToolOptions,
 }
 
 impl Default for ScanOptions {
@@ -93,6 +101,7 @@ impl Default for ScanOptions {
             max_ratio: 250,
             ratio_floor_bytes: 16 << 20,
             credentials: Vec::new(),
+            tools: ToolOptions::default(),
         }
     }
 }

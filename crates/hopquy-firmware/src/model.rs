@@ -1,4 +1,5 @@
-//! The report a scan produces. Every list is sorted before it is returned, and nothing in it
+//! The report a scan produces (docs/schemas/firmware-report.schema.json is generated from
+//! these types by `cargo xtask codegen`). Every list is sorted before it is returned, and nothing in it
 //! depends on the clock or the machine, so the same image gives a byte-identical report.
 
 use serde::{Deserialize, Serialize};
@@ -6,7 +7,7 @@ use serde::{Deserialize, Serialize};
 /// Bumped on incompatible changes; additions keep the number.
 pub const SCHEMA_VERSION: u32 = 1;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FirmwareReport {
     pub schema_version: u32,
     pub tool: Tool,
@@ -26,15 +27,68 @@ pub struct FirmwareReport {
     /// Set when the scan could not look inside the image (nothing unpacked, opaque data):
     /// the findings then prove nothing either way.
     pub inconclusive: Option<String>,
+    /// The offline vulnerability database the inventory was matched against (`--vulndb`);
+    /// absent when none was given, so "no match" and "not looked" stay apart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vulndb: Option<VulnDbIdentity>,
+    /// Advisories of that database whose affected versions hold a component of the
+    /// inventory, sorted by component, version, id. Empty without a database.
+    #[serde(default)]
+    pub vulnerabilities: Vec<Vulnerability>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Which OSV database a match used, so a regulator can re-run it with the same files.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct VulnDbIdentity {
+    /// File or directory name (without the lab's directories).
+    pub name: String,
+    /// `directory`, `zip` or `file`.
+    pub kind: String,
+    /// SHA-256 of the zip or the file; for a directory, of its `sha256sum`-style listing
+    /// (`HASH  NAME` lines, sorted by name), so `sha256sum *.json | sha256sum` reproduces it.
+    pub sha256: String,
+    /// OSV files read.
+    pub files: u64,
+    /// Records in them (withdrawn ones included).
+    pub advisories: u64,
+    /// Records naming a component the scan recognises (only these can match).
+    pub advisories_used: u64,
+    /// A directory's files with their SHA-256 (the first 1000 by name).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub listing: Vec<VulnDbFile>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct VulnDbFile {
+    pub name: String,
+    pub sha256: String,
+}
+
+/// One known vulnerability of one inventory component, matched by version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Vulnerability {
+    /// The OSV record's id (`CVE-…`, `DSA-…`, `OSV-…`).
+    pub id: String,
+    pub aliases: Vec<String>,
+    pub component: String,
+    pub version: String,
+    /// The first fixed version after the component's, when the record names one.
+    pub fixed: Option<String>,
+    /// CVSS vector or the database's own rating, as the record states it.
+    pub severity: Option<String>,
+    /// The database file the record came from (`osv.zip!CVE-2017-3735.json`).
+    pub source_file: String,
+    /// How it matched; always version-based (see docs/firmware.md for what that misses).
+    pub basis: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Tool {
     pub name: String,
     pub version: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ImageFacts {
     /// File name only: the lab's directory layout is not evidence.
     pub name: String,
@@ -44,7 +98,7 @@ pub struct ImageFacts {
     pub entropy: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Limits {
     pub max_image_bytes: u64,
     pub max_total_bytes: u64,
@@ -54,7 +108,7 @@ pub struct Limits {
     pub max_ratio: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ContainerStatus {
     /// Parsed and walked (or decompressed) completely.
@@ -71,7 +125,7 @@ pub enum ContainerStatus {
     Limited,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Container {
     /// `uimage`, `gzip`, `xz`, `lzma`, `zstd`, `tar`, `cpio`, `zip`, `squashfs`, `cramfs`,
     /// `jffs2`, `ubi`, `fit`, `unknown`.
@@ -93,7 +147,7 @@ pub struct Container {
     pub note: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     Info,
@@ -103,7 +157,7 @@ pub enum Severity {
     Critical,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FindingKind {
     PrivateKey,
@@ -130,7 +184,7 @@ pub enum FindingKind {
     SpecialEntry,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Finding {
     pub kind: FindingKind,
     pub severity: Severity,
@@ -177,7 +231,7 @@ impl Finding {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Component {
     pub name: String,
     pub version: String,
@@ -187,7 +241,7 @@ pub struct Component {
     pub evidence: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum IntegrityVerdict {
     /// A signature container or signature block was found outside the file systems.
@@ -200,13 +254,13 @@ pub enum IntegrityVerdict {
     Unknown,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct UpdateIntegrity {
     pub verdict: IntegrityVerdict,
     pub evidence: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LimitKind {
     TotalBytes,
@@ -216,9 +270,11 @@ pub enum LimitKind {
     Ratio,
     /// A password hash whose work factor is too high to check offline within the scan.
     HashCost,
+    /// An external unpacker (cramfs, jffs2, UBI) ran past its time limit.
+    ToolTime,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LimitHit {
     pub limit: LimitKind,
     pub path: String,

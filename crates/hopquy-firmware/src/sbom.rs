@@ -23,7 +23,7 @@ pub fn cyclonedx(report: &FirmwareReport) -> Value {
             })
         })
         .collect();
-    json!({
+    let mut bom = json!({
         "bomFormat": "CycloneDX",
         "specVersion": "1.5",
         "serialNumber": format!("urn:uuid:{}", uuid_from(&report.image.sha256)),
@@ -44,7 +44,69 @@ pub fn cyclonedx(report: &FirmwareReport) -> Value {
             },
         },
         "components": components,
-    })
+    });
+    if report.vulndb.is_some()
+        && let Some(map) = bom.as_object_mut()
+    {
+        map.insert("vulnerabilities".into(), Value::Array(vulnerabilities(report)));
+    }
+    bom
+}
+
+/// The matched advisories as CycloneDX 1.5 vulnerabilities, each affecting the component's
+/// purl at its version. Only written when a database was given: an empty array then says
+/// "matched, nothing found", its absence "not matched".
+fn vulnerabilities(report: &FirmwareReport) -> Vec<Value> {
+    report
+        .vulnerabilities
+        .iter()
+        .map(|v| {
+            let purl = format!("pkg:generic/{}@{}", v.component, v.version);
+            let mut entry = json!({
+                "bom-ref": format!("{}:{}", v.id, purl),
+                "id": v.id,
+                "source": { "name": "OSV" },
+                "references": v.aliases.iter().map(|a| json!({ "id": a, "source": { "name": "OSV" } })).collect::<Vec<_>>(),
+                "detail": format!("{} (database file {})", v.basis, v.source_file),
+                "affects": [{
+                    "ref": purl,
+                    "versions": [{ "version": v.version, "status": "affected" }],
+                }],
+            });
+            if let Some(map) = entry.as_object_mut() {
+                if let Some(rating) = v.severity.as_deref().and_then(rating) {
+                    map.insert("ratings".into(), json!([rating]));
+                }
+                if let Some(fixed) = &v.fixed {
+                    map.insert(
+                        "recommendation".into(),
+                        json!(format!("upgrade {} to {fixed} or later", v.component)),
+                    );
+                }
+            }
+            entry
+        })
+        .collect()
+}
+
+/// A CVSS vector as a CycloneDX rating (method from the vector's version), or a plain
+/// severity word when the database gave one.
+fn rating(severity: &str) -> Option<Value> {
+    let method = if severity.starts_with("CVSS:3.1/") {
+        "CVSSv31"
+    } else if severity.starts_with("CVSS:3.0/") {
+        "CVSSv3"
+    } else if severity.starts_with("CVSS:4.0/") {
+        "CVSSv4"
+    } else if severity.starts_with("AV:") {
+        "CVSSv2"
+    } else {
+        let word = severity.to_ascii_lowercase();
+        return ["critical", "high", "medium", "low", "info", "none"]
+            .contains(&word.as_str())
+            .then(|| json!({ "severity": word, "source": { "name": "OSV" } }));
+    };
+    Some(json!({ "method": method, "vector": severity, "source": { "name": "OSV" } }))
 }
 
 /// An RFC 4122 version-8 (custom) UUID from the first 16 bytes of the image hash.

@@ -105,6 +105,7 @@ pub(crate) fn run(name: &str, image: &[u8], opts: &ScanOptions) -> FirmwareRepor
         specials: BTreeMap::new(),
     };
     scan.carve("", image, 0, None);
+    analyze::trailers(&mut scan, image);
     scan.finish(name, image)
 }
 
@@ -315,7 +316,7 @@ impl Scan<'_> {
             Fmt::Cpio => formats::cpio(self, path, data, offset, depth),
             Fmt::Tar => formats::tar(self, path, data, offset, depth),
             Fmt::Zip => formats::zip(self, path, data, offset, depth),
-            Fmt::Cramfs | Fmt::Jffs2 | Fmt::Ubi => formats::unsupported(self, fmt, path, data, offset),
+            Fmt::Cramfs | Fmt::Jffs2 | Fmt::Ubi => formats::unsupported(self, fmt, path, data, offset, depth),
         }
     }
 
@@ -575,6 +576,8 @@ impl Scan<'_> {
             limits_hit: self.limits_hit,
             filesystems_unpacked: self.filesystems,
             inconclusive,
+            vulndb: None,
+            vulnerabilities: Vec::new(),
         }
     }
 }

@@ -329,10 +329,19 @@ fn file_systems_without_a_reader_are_recognised_and_measured() {
     cramfs.extend([0u8; 8]);
     cramfs.extend(b"Compressed ROMFS");
     cramfs.extend(noise(8192 - 32, 5));
-    for (format, bytes) in [("jffs2", jffs2), ("ubi", ubi), ("cramfs", cramfs)] {
+    // Without their external unpackers they are recognised and said to be unsupported.
+    let no_tools = ScanOptions {
+        tools: hopquy_firmware::ToolOptions {
+            dirs: Vec::new(),
+            search_path: false,
+            ..Default::default()
+        },
+        ..ScanOptions::default()
+    };
+    for (format, bytes) in [("jffs2", &jffs2), ("ubi", &ubi), ("cramfs", &cramfs)] {
         let mut image = vec![0u8; 512];
-        image.extend(&bytes);
-        let report = scan_bytes(format, &image, &ScanOptions::default());
+        image.extend(bytes);
+        let report = scan_bytes(format, &image, &no_tools);
         let c = report
             .containers
             .iter()
@@ -340,7 +349,18 @@ fn file_systems_without_a_reader_are_recognised_and_measured() {
             .unwrap_or_else(|| panic!("{format}: {:#?}", report.containers));
         assert_eq!((c.status, c.offset), (ContainerStatus::Unsupported, 512), "{c:#?}");
         assert!(c.entropy.unwrap() > 7.0, "{c:#?}");
+        let note = c.note.as_deref().unwrap_or_default();
+        assert!(note.contains("not installed — install"), "{note}");
         assert!(report.inconclusive.is_some(), "{format}: nothing was unpacked");
+        // With whatever unpackers this machine has, noise behind a header is still no file
+        // system: corrupt or unsupported, never a panic, and nothing claimed as searched.
+        let report = scan_bytes(format, &image, &ScanOptions::default());
+        let c = report.containers.iter().find(|c| c.format == format).unwrap();
+        assert!(
+            matches!(c.status, ContainerStatus::Unsupported | ContainerStatus::Corrupt),
+            "{c:#?}"
+        );
+        assert!(report.inconclusive.is_some(), "{format}: {c:#?}");
     }
     // The same magic numbers without their header checks are chance, not containers.
     let mut chance = vec![0u8; 512];

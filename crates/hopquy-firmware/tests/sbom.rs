@@ -50,6 +50,25 @@ fn the_sbom_is_valid_cyclonedx_1_5() {
     let problems = errors(&bom);
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 
+    // With a database, the matched advisories are CycloneDX vulnerabilities.
+    let db = hopquy_firmware::osv::VulnDb::load(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../hopquy-simcam/osv"),
+        &hopquy_firmware::osv::VulnDbLimits::default(),
+    )
+    .unwrap();
+    let mut matched = report.clone();
+    hopquy_firmware::osv::annotate(&mut matched, &db);
+    let with_vulns = sbom::cyclonedx(&matched);
+    assert_eq!(with_vulns["vulnerabilities"].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        with_vulns["vulnerabilities"][0]["affects"][0]["ref"],
+        "pkg:generic/busybox@1.31.1"
+    );
+    assert_eq!(with_vulns["vulnerabilities"][0]["ratings"][0]["method"], "CVSSv31");
+    let problems = errors(&with_vulns);
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert!(bom.get("vulnerabilities").is_none(), "no database, no claim");
+
     // The validator is strict enough to notice a broken document.
     let mut broken = bom.clone();
     broken["components"][0]["type"] = Value::from("gadget");

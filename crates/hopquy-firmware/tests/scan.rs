@@ -51,7 +51,7 @@ fn the_bad_image_gives_every_finding() {
     assert!(key.title.contains("RSA 2048-bit"), "{}", key.title);
     assert_eq!(
         key.fingerprint.as_deref(),
-        Some(format!("sha256:{TEST_KEY_SPKI_SHA256}").as_str())
+        Some(format!("sha256:{}", test_key().spki_sha256).as_str())
     );
     assert!(
         key.title.contains("certificate at"),
@@ -114,7 +114,7 @@ fn the_bad_image_gives_every_finding() {
 
     // No secret reaches the report in clear.
     let json = serde_json::to_string(&report).unwrap();
-    let key_body_line = TEST_KEY_PEM.lines().nth(1).unwrap();
+    let key_body_line = test_key().key_pem.lines().nth(1).unwrap();
     for secret in [
         key_body_line,
         "Q9PtxQkMFXFDIl",

@@ -800,6 +800,8 @@ fn cause_class(cause: hopquy_case::Cause) -> CauseClass {
         hopquy_case::Cause::NoAnswer => CauseClass::NoAnswer,
         hopquy_case::Cause::UnrecognisedAnswer => CauseClass::UnrecognisedAnswer,
         hopquy_case::Cause::NarrowedByTarget => CauseClass::NarrowedByTarget,
+        hopquy_case::Cause::NoFirmwareImage => CauseClass::NoFirmwareImage,
+        hopquy_case::Cause::NoVulndb => CauseClass::NoVulndb,
     }
 }
 

@@ -10,6 +10,9 @@
 //! - `telnet-open`: `/etc/inittab` starts telnetd at boot.
 //! - `shared-certificate`: the HTTPS private key every unit shares is in `/etc/ssl/private`.
 //! - `unsigned-firmware`: the container carries only its digest, no vendor signature.
+//! - `legacy-tls`: the TLS library is OpenSSL 1.0.2k (the SSLv3/TLS 1.0 suites the camera
+//!   still offers are what such builds ship), which known-vulnerability databases list as
+//!   affected; otherwise OpenSSL 3.0.13. BusyBox 1.36.1 either way.
 //!
 //! The hardened image starts no debug service and holds no key, fixed password or token.
 
@@ -20,6 +23,19 @@ use crate::http::{firmware_image, forged_firmware_image};
 const ADMIN_12345_MD5: &str = "$1$hqtest$Q9PtxQkMFXFDIl/gzSpB80";
 /// `openssl passwd -1 -salt hqsvc service`.
 const SERVICE_SERVICE_MD5: &str = "$1$hqsvc$Hzda1t0fGQEHQh6iRYFN7/";
+
+/// The simulated lab's offline vulnerability database (`osv/`, two trimmed OSV records:
+/// OpenSSL before 1.0.2m, BusyBox before 1.35), as `(file name, bytes)`: what `hopquy demo`
+/// matches the image against, as a lab passes `--vulndb`.
+pub fn sample_osv() -> &'static [(&'static str, &'static [u8])] {
+    &[
+        ("CVE-2017-3735.json", include_bytes!("../osv/CVE-2017-3735.json")),
+        (
+            "DEBIAN-CVE-2022-48174.json",
+            include_bytes!("../osv/DEBIAN-CVE-2022-48174.json"),
+        ),
+    ]
+}
 
 /// The image of the firmware this setup runs.
 pub fn rootfs_image(setup: &SimSetup) -> Vec<u8> {
@@ -46,6 +62,17 @@ pub fn rootfs_image(setup: &SimSetup) -> Vec<u8> {
         ),
         ("etc/ipc.conf", b"[stream]\ncodec = h264\nport = 554\n".to_vec()),
     ];
+    // Version strings as the binaries print them, so the scan's inventory (the SBOM) and an
+    // offline vulnerability match see what they would on a real image.
+    files.push((
+        "bin/busybox",
+        elf(b"BusyBox v1.36.1 (2024-05-02 10:11:12 UTC) multi-call binary."),
+    ));
+    if setup.has(Flaw::LegacyTls) {
+        files.push(("usr/lib/libcrypto.so.1.0.0", elf(b"OpenSSL 1.0.2k  26 Jan 2017")));
+    } else {
+        files.push(("usr/lib/libcrypto.so.3", elf(b"OpenSSL 3.0.13 30 Jan 2024")));
+    }
     if setup.has(Flaw::SharedCertificate) {
         files.push((
             "etc/ssl/private/server.key",
@@ -58,6 +85,11 @@ pub fn rootfs_image(setup: &SimSetup) -> Vec<u8> {
     } else {
         firmware_image(&rootfs)
     }
+}
+
+/// A stand-in ELF file that holds only the version string a real binary embeds.
+fn elf(version: &[u8]) -> Vec<u8> {
+    [b"\x7fELF\x01\x01\x01\0\0".as_slice(), version, b"\0"].concat()
 }
 
 /// A newc cpio archive (the initramfs format): names ending in nothing are files, `etc` and
@@ -112,7 +144,7 @@ mod tests {
         let hardened = rootfs_image(&SimSetup::new(Personality::Hardened));
         let legacy = rootfs_image(&SimSetup::new(Personality::Legacy));
         let has = |image: &[u8], needle: &str| image.windows(needle.len()).any(|w| w == needle.as_bytes());
-        for needle in ["telnetd", "PRIVATE KEY", "$1$"] {
+        for needle in ["telnetd", "PRIVATE KEY", "$1$", "OpenSSL 1.0.2k"] {
             assert!(!has(&hardened, needle), "hardened holds {needle}");
             assert!(has(&legacy, needle), "legacy lacks {needle}");
         }

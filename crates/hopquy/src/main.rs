@@ -215,6 +215,10 @@ pub struct RunArgs {
     /// judged by the `firmware` cases. Not with --resume (the bundle's report is kept).
     #[arg(long, value_name = "IMAGE")]
     pub firmware: Option<PathBuf>,
+    /// An offline OSV database (a directory of OSV .json files, one .json or a .zip export
+    /// from osv.dev) to match the firmware image's components against. Needs --firmware.
+    #[arg(long, value_name = "PATH", requires = "firmware")]
+    pub vulndb: Option<PathBuf>,
     /// Never prompt: cases without an answer become inconclusive.
     #[arg(long)]
     pub non_interactive: bool,
@@ -355,6 +359,9 @@ pub struct RerunArgs {
     /// compare like with like).
     #[arg(long, value_name = "IMAGE")]
     pub firmware: Option<PathBuf>,
+    /// As for `run`: the OSV database to match the image's components against.
+    #[arg(long, value_name = "PATH", requires = "firmware")]
+    pub vulndb: Option<PathBuf>,
     #[arg(long)]
     pub non_interactive: bool,
     #[arg(long)]

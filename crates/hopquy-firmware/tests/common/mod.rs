@@ -7,13 +7,65 @@ use std::path::Path;
 
 use hopquy_firmware::{KnownCredential, ScanOptions};
 
-/// A throwaway RSA key and a self-signed certificate for it, made for these tests with
-/// `openssl genrsa -traditional 2048` and `openssl req -x509`; they protect nothing.
-pub const TEST_KEY_PEM: &str = include_str!("../data/test-rsa-pkcs1.pem");
-pub const TEST_CERT_PEM: &str = include_str!("../data/test-cert.pem");
-/// `openssl rsa -in test-rsa-pkcs1.pem -pubout -outform DER | sha256sum`: computed by
-/// OpenSSL, not by us, so the key fingerprint is checked against an independent tool.
-pub const TEST_KEY_SPKI_SHA256: &str = "6ee17d163f3eb20de590324dc5592d7ecfb58a6507503d2855acb3e5df0bcd48";
+/// A throwaway RSA key (PKCS#1 PEM) and a self-signed certificate for it, made by OpenSSL
+/// when the tests run — never committed, so no secret scanner meets a private key in the
+/// repository — with the SHA-256 of its SubjectPublicKeyInfo as OpenSSL computes it, so the
+/// scanner's key fingerprint is checked against an independent tool.
+pub struct TestKey {
+    pub key_pem: String,
+    pub cert_pem: String,
+    pub spki_sha256: String,
+}
+
+pub fn test_key() -> &'static TestKey {
+    static KEY: std::sync::OnceLock<TestKey> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let p = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+        let openssl = |args: &[&str]| {
+            let o = std::process::Command::new("openssl")
+                .args(args)
+                .output()
+                .unwrap_or_else(|e| panic!("the firmware tests need the openssl command to make their test key: {e}"));
+            assert!(
+                o.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            o.stdout
+        };
+        openssl(&["genrsa", "-traditional", "-out", &p("key.pem"), "2048"]);
+        openssl(&[
+            "req",
+            "-x509",
+            "-new",
+            "-key",
+            &p("key.pem"),
+            "-subj",
+            "/CN=hopquy test camera",
+            "-days",
+            "3650",
+            "-out",
+            &p("cert.pem"),
+        ]);
+        openssl(&[
+            "rsa",
+            "-in",
+            &p("key.pem"),
+            "-pubout",
+            "-outform",
+            "DER",
+            "-out",
+            &p("spki.der"),
+        ]);
+        let digest = String::from_utf8(openssl(&["dgst", "-sha256", "-r", &p("spki.der")])).unwrap();
+        TestKey {
+            key_pem: std::fs::read_to_string(p("key.pem")).unwrap(),
+            cert_pem: std::fs::read_to_string(p("cert.pem")).unwrap(),
+            spki_sha256: digest.split_whitespace().next().unwrap().to_owned(),
+        }
+    })
+}
 /// `openssl passwd -1 -salt hqtest 12345` (the Hikvision default admin:12345).
 pub const ADMIN_12345_MD5: &str = "$1$hqtest$Q9PtxQkMFXFDIl/gzSpB80";
 /// `openssl passwd -6 -salt hqsalt S3cure-unique-Pw`: in no dictionary.
@@ -252,8 +304,14 @@ pub fn bad_rootfs_nodes(shadow: &str) -> Vec<(String, Vec<u8>)> {
         ("etc/shadow".into(), shadow.as_bytes().to_vec()),
         ("etc/inittab".into(), BAD_INITTAB.as_bytes().to_vec()),
         ("etc/init.d/rcS".into(), BAD_RCS.as_bytes().to_vec()),
-        ("etc/ssl/private/server.key".into(), TEST_KEY_PEM.as_bytes().to_vec()),
-        ("etc/ssl/certs/server.pem".into(), TEST_CERT_PEM.as_bytes().to_vec()),
+        (
+            "etc/ssl/private/server.key".into(),
+            test_key().key_pem.as_bytes().to_vec(),
+        ),
+        (
+            "etc/ssl/certs/server.pem".into(),
+            test_key().cert_pem.as_bytes().to_vec(),
+        ),
         ("bin/busybox".into(), busybox),
         ("usr/lib/libcrypto.so.1.0.0".into(), libcrypto),
     ]

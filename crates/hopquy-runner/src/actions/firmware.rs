@@ -34,6 +34,10 @@ fn observations(report: Option<&FirmwareReport>) -> Value {
             "debug_services": null,
             "eol_components": null,
             "update_integrity": null,
+            "update_integrity_evidence": null,
+            "components": null,
+            "vulndb_given": null,
+            "vulnerabilities": null,
         });
     };
     let of = |kind: FindingKind| report.findings.iter().filter(move |f| f.kind == kind);
@@ -54,6 +58,18 @@ fn observations(report: Option<&FirmwareReport>) -> Value {
     let eol: Vec<&str> = of(FindingKind::EndOfLifeComponent)
         .map(|f| f.excerpt.as_str())
         .collect();
+    let vulnerabilities = report.vulndb.as_ref().map(|db| {
+        let items: Vec<Value> = report
+            .vulnerabilities
+            .iter()
+            .map(|v| json!({ "id": v.id, "aliases": v.aliases, "component": v.component, "version": v.version, "fixed": v.fixed }))
+            .collect();
+        json!({
+            "count": items.len(),
+            "items": items,
+            "database": { "name": db.name, "sha256": db.sha256, "files": db.files },
+        })
+    });
     json!({
         "image_given": true,
         "image": {
@@ -77,6 +93,13 @@ fn observations(report: Option<&FirmwareReport>) -> Value {
         "debug_services": { "count": services.len(), "services": services },
         "eol_components": { "count": eol.len(), "components": eol },
         "update_integrity": serde_json::to_value(report.update_integrity.verdict).unwrap_or(Value::Null),
+        "update_integrity_evidence": report.update_integrity.evidence,
+        "components": {
+            "count": report.inventory.len(),
+            "components": report.inventory.iter().map(|c| format!("{} {}", c.name, c.version)).collect::<Vec<_>>(),
+        },
+        "vulndb_given": report.vulndb.is_some(),
+        "vulnerabilities": vulnerabilities,
     })
 }
 
@@ -128,7 +151,47 @@ mod tests {
         assert_eq!(o["debug_services"]["count"], 1);
         assert_eq!(o["fixed_accounts"]["count"], 0);
         assert_eq!(o["update_integrity"], "crc_only");
+        assert_eq!(o["vulndb_given"], false);
+        assert!(o["vulnerabilities"].is_null(), "no database, no claim either way");
         assert!(!o.to_string().contains("$1$hqtest$"), "{o}");
+    }
+
+    #[test]
+    fn matched_vulnerabilities_are_counted_with_their_database() {
+        let mut r = report();
+        r.inventory.push(hopquy_firmware::Component {
+            name: "openssl".into(),
+            version: "1.0.2k".into(),
+            component_type: "library".into(),
+            evidence: vec![],
+        });
+        r.vulndb = Some(hopquy_firmware::VulnDbIdentity {
+            name: "osv".into(),
+            kind: "directory".into(),
+            sha256: "cd".into(),
+            files: 2,
+            advisories: 2,
+            advisories_used: 2,
+            listing: vec![],
+        });
+        let o = observations(Some(&r));
+        assert_eq!(o["vulndb_given"], true);
+        assert_eq!(o["components"]["count"], 1);
+        assert_eq!(o["vulnerabilities"]["count"], 0);
+        r.vulnerabilities.push(hopquy_firmware::Vulnerability {
+            id: "CVE-2017-3735".into(),
+            aliases: vec![],
+            component: "openssl".into(),
+            version: "1.0.2k".into(),
+            fixed: Some("1.0.2m".into()),
+            severity: None,
+            source_file: "CVE-2017-3735.json".into(),
+            basis: "version-based".into(),
+        });
+        let o = observations(Some(&r));
+        assert_eq!(o["vulnerabilities"]["count"], 1);
+        assert_eq!(o["vulnerabilities"]["items"][0]["id"], "CVE-2017-3735");
+        assert_eq!(o["vulnerabilities"]["database"]["sha256"], "cd");
     }
 
     #[test]

@@ -65,7 +65,8 @@ pub async fn demo(suite_root: Option<PathBuf>, args: DemoArgs) -> Result<u8, Cli
     // it, destructive ones included: the camera is ours, on loopback. Without it, operator and
     // document cases have nobody to answer and become inconclusive.
     // The firmware image belongs to the dossier: the simulated manufacturer submits the image
-    // its camera runs, so the firmware cases judge the same flaws the network cases see.
+    // its camera runs, so the firmware cases judge the same flaws the network cases see; the
+    // simulated lab matches it against its sample OSV database, as a lab passes --vulndb.
     let firmware = (!args.no_dossier).then(|| {
         let name = format!("simcam-{}-firmware.bin", setup.personality());
         crate::commands::firmware::scan_bytes_for_run(&suite, &name, &camera.firmware_image())

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use clap::{Args, Subcommand};
 use hopquy_case::Suite;
 use hopquy_evidence::sanitize_text;
+use hopquy_firmware::osv::{VulnDb, VulnDbLimits};
 use hopquy_firmware::{FirmwareReport, KnownCredential, ScanOptions, Severity};
 
 use crate::exit::{self, CliError};
@@ -32,6 +33,10 @@ pub struct ScanArgs {
     /// Write report.json and sbom.cdx.json into this directory (created if missing).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Match the components against an offline OSV database: a directory of OSV .json
+    /// files, one .json file, or a .zip export from osv.dev.
+    #[arg(long, value_name = "PATH")]
+    pub vulndb: Option<PathBuf>,
 }
 
 pub fn firmware(suite_root: Option<PathBuf>, cmd: FirmwareCommand) -> Result<u8, CliError> {
@@ -50,11 +55,17 @@ fn scan(suite_root: Option<PathBuf>, args: ScanArgs) -> Result<u8, CliError> {
             out.display()
         )));
     }
+    // The database is read before the image: a broken database file is the lab's to fix, and
+    // is better said before a long scan than after it.
+    let db = args.vulndb.as_deref().map(load_vulndb).transpose()?;
     let options = ScanOptions {
         credentials: dictionaries(suite_root)?,
         ..ScanOptions::default()
     };
-    let report = hopquy_firmware::scan(&args.image, &options).map_err(|e| CliError::Input(e.to_string()))?;
+    let mut report = hopquy_firmware::scan(&args.image, &options).map_err(|e| CliError::Input(e.to_string()))?;
+    if let Some(db) = &db {
+        hopquy_firmware::osv::annotate(&mut report, db);
+    }
     let report_json = serde_json::to_string_pretty(&report).unwrap_or_default();
     if let Some(out) = &args.out {
         let sbom = serde_json::to_string_pretty(&hopquy_firmware::sbom::cyclonedx(&report)).unwrap_or_default();
@@ -121,23 +132,44 @@ impl ScannedFirmware {
     }
 }
 
-/// Scans `image` with the run's suite's dictionaries, as `firmware scan` does.
-pub fn scan_for_run(suite: &Suite, image: &Path) -> Result<ScannedFirmware, CliError> {
+/// Reads an OSV database (`--vulndb`); a broken file is an input error naming it.
+fn load_vulndb(path: &Path) -> Result<VulnDb, CliError> {
+    VulnDb::load(path, &VulnDbLimits::default()).map_err(|e| CliError::Input(format!("--vulndb: {e}")))
+}
+
+/// Scans `image` with the run's suite's dictionaries, as `firmware scan` does, and matches
+/// its components against `vulndb` when one is given.
+pub fn scan_for_run(suite: &Suite, image: &Path, vulndb: Option<&Path>) -> Result<ScannedFirmware, CliError> {
+    let db = vulndb.map(load_vulndb).transpose()?;
     let options = ScanOptions {
         credentials: known_credentials(suite),
         ..ScanOptions::default()
     };
-    let report = hopquy_firmware::scan(image, &options).map_err(|e| CliError::Input(format!("--firmware: {e}")))?;
+    let mut report = hopquy_firmware::scan(image, &options).map_err(|e| CliError::Input(format!("--firmware: {e}")))?;
+    if let Some(db) = &db {
+        hopquy_firmware::osv::annotate(&mut report, db);
+    }
     Ok(ScannedFirmware::of(report))
 }
 
-/// Scans an image already in memory (the simulated camera's, for `hopquy demo`).
+/// Scans an image already in memory (the simulated camera's, for `hopquy demo`) and matches
+/// it against the simulated lab's sample OSV database.
 pub fn scan_bytes_for_run(suite: &Suite, name: &str, image: &[u8]) -> ScannedFirmware {
     let options = ScanOptions {
         credentials: known_credentials(suite),
         ..ScanOptions::default()
     };
-    ScannedFirmware::of(hopquy_firmware::scan_bytes(name, image, &options))
+    let mut report = hopquy_firmware::scan_bytes(name, image, &options);
+    match VulnDb::from_files(
+        "simcam-sample-osv",
+        hopquy_simcam::firmware::sample_osv(),
+        &VulnDbLimits::default(),
+    ) {
+        Ok(db) => hopquy_firmware::osv::annotate(&mut report, &db),
+        // The sample is built in; should it ever not parse, the case says no database was given.
+        Err(e) => tracing::warn!(error = %e, "the simulated lab's OSV sample did not load"),
+    }
+    ScannedFirmware::of(report)
 }
 
 /// The report an earlier run of this bundle stored (`--resume` judges the same image).
@@ -271,6 +303,37 @@ fn print_human(report: &FirmwareReport, out: Option<&Path>) {
             sanitize_text(&inventory.join(", "))
         }
     );
+    match &report.vulndb {
+        None => outln!("known vulnerabilities: not matched (no --vulndb)"),
+        Some(db) => {
+            outln!(
+                "known vulnerabilities ({}), version-based, from {} ({} files, sha256 {}):",
+                report.vulnerabilities.len(),
+                sanitize_text(&db.name),
+                db.files,
+                db.sha256
+            );
+            for v in &report.vulnerabilities {
+                let fixed = v
+                    .fixed
+                    .as_deref()
+                    .map(|f| format!(", fixed in {f}"))
+                    .unwrap_or_default();
+                let aliases = if v.aliases.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", v.aliases.join(", "))
+                };
+                outln!(
+                    "  {}{} — {} {}{fixed}",
+                    sanitize_text(&v.id),
+                    sanitize_text(&aliases),
+                    v.component,
+                    sanitize_text(&v.version)
+                );
+            }
+        }
+    }
     outln!(
         "update integrity: {} — {}",
         as_str(report.update_integrity.verdict),

@@ -90,7 +90,11 @@ pub async fn run(suite_root: Option<PathBuf>, args: RunArgs) -> Result<u8, CliEr
         }
         (Some(bundle), None) => firmware::recorded_report(bundle)?.map(Firmware::Recorded),
         // A dry run sends nothing and judges nothing; the image is not read either.
-        (None, Some(image)) if !args.dry_run => Some(Firmware::Scanned(firmware::scan_for_run(&suite, image)?)),
+        (None, Some(image)) if !args.dry_run => Some(Firmware::Scanned(firmware::scan_for_run(
+            &suite,
+            image,
+            args.vulndb.as_deref(),
+        )?)),
         (None, _) => None,
     };
     // A resumed partial run keeps the cases it planned and the selection they came from.
@@ -170,7 +174,7 @@ pub async fn rerun(args: RerunArgs) -> Result<u8, CliError> {
     let firmware = args
         .firmware
         .as_deref()
-        .map(|image| firmware::scan_for_run(&suite, image))
+        .map(|image| firmware::scan_for_run(&suite, image, args.vulndb.as_deref()))
         .transpose()?;
     match (&original.firmware, &firmware) {
         (Some(before), None) => errln!(
