@@ -80,7 +80,7 @@ fn hopquy_bin() -> PathBuf {
 }
 
 fn which(program: &str) -> Option<PathBuf> {
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/peers/venv/bin");
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/peers/firmware-venv/bin");
     let mut dirs = vec![venv];
     if let Some(path) = std::env::var_os("PATH") {
         dirs.extend(std::env::split_paths(&path));

@@ -12,9 +12,10 @@ use std::process::Command;
 use common::*;
 use hopquy_firmware::{ContainerStatus, FindingKind, ScanOptions, ToolOptions, scan};
 
-/// The venv `.ci/run` installs the PyPI tools into.
+/// The venv `.ci/run` installs the PyPI unpackers into (apart from the TLS/SSH peers: ubi-reader
+/// and sslyze pin incompatible `cryptography` versions).
 fn venv_bin() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/peers/venv/bin")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/peers/firmware-venv/bin")
 }
 
 fn which(program: &str) -> Option<PathBuf> {
