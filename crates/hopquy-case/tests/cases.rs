@@ -601,7 +601,7 @@ fn a_misspelt_cause_is_rejected_at_its_value_with_the_choices() {
         diagnostic.expected.as_deref(),
         Some(
             "one of: target-credentials, declaration-incomplete, surface-not-found, device-locked, \
-             answer-missing, no-answer, unrecognised-answer, narrowed-by-target"
+             answer-missing, no-answer, unrecognised-answer, narrowed-by-target, no-lab-network"
         )
     );
     assert_eq!(diagnostic.hint.as_deref(), Some("did you mean `target-credentials`?"));

@@ -117,11 +117,13 @@ pub enum CauseClass {
     /// The target file narrowed the check (`port_sweep = "profile"`): what was checked
     /// held, but it cannot show the rest.
     NarrowedByTarget,
+    /// The run had no lab network (`--lab-net`): what the camera sends was not recorded.
+    NoLabNetwork,
 }
 
 impl CauseClass {
     /// Every class, in the order summaries list them: what the lab fixes itself first.
-    pub const ALL: [CauseClass; 8] = [
+    pub const ALL: [CauseClass; 9] = [
         CauseClass::TargetCredentials,
         CauseClass::DeclarationIncomplete,
         CauseClass::SurfaceNotFound,
@@ -130,6 +132,7 @@ impl CauseClass {
         CauseClass::NoAnswer,
         CauseClass::UnrecognisedAnswer,
         CauseClass::NarrowedByTarget,
+        CauseClass::NoLabNetwork,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -142,6 +145,7 @@ impl CauseClass {
             CauseClass::NoAnswer => "no-answer",
             CauseClass::UnrecognisedAnswer => "unrecognised-answer",
             CauseClass::NarrowedByTarget => "narrowed-by-target",
+            CauseClass::NoLabNetwork => "no-lab-network",
         }
     }
 
@@ -175,6 +179,9 @@ impl CauseClass {
             CauseClass::NarrowedByTarget => {
                 "the target file narrowed the check (e.g. `port_sweep = \"profile\"`): fine for a pre-test; remove it and re-run the case for certification"
             }
+            CauseClass::NoLabNetwork => {
+                "connect the camera to a dedicated interface and pass --lab-net IFACE; see docs/lab-network.md"
+            }
         }
     }
 
@@ -200,6 +207,9 @@ impl CauseClass {
             }
             CauseClass::NarrowedByTarget => {
                 "tệp target đã thu hẹp phép thử (ví dụ `port_sweep = \"profile\"`): đủ cho thử trước; bỏ nó và chạy lại ca thử để chứng nhận"
+            }
+            CauseClass::NoLabNetwork => {
+                "nối camera vào một giao diện mạng riêng và chạy với --lab-net IFACE; xem docs/lab-network.md"
             }
         }
     }
