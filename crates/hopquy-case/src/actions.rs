@@ -52,6 +52,10 @@ pub enum ParamKind {
     SecretPattern,
     /// `confirm`, `yes-no`, `text` or `attachment`.
     Answer,
+    /// `snapshot`, `cut` or `restore`.
+    LabNetOp,
+    /// Seconds from 0 to 600 (or a whole-value template).
+    LabNetWait,
     /// The list of `[[steps.expect]]` tables.
     Expectations,
     /// `error` or `inconclusive`.
@@ -500,6 +504,30 @@ pub const ACTIONS: &[ActionSpec] = &[
         rules: &[
             "The image is scanned once before the run, with the suite's credential dictionaries; its report and SBOM are in the bundle under `firmware/` and every `firmware` step of the run reads the same report.",
             "Cases should first expect `image_given = true` and `searched = true` (otherwise `inconclusive`): a run without an image, or with one that could not be unpacked, proves nothing either way.",
+        ],
+    },
+    ActionSpec {
+        name: "lab-net",
+        description: "Act on the camera's own network (`hopquy run --lab-net IFACE`; see docs/lab-network.md): read its record so far, cut the uplink or restore it; then judge what the camera sent against the target file's `[declared] destinations`. Nothing is sent to the device.",
+        params: &[
+            required(
+                "op",
+                ParamKind::LabNetOp,
+                "`snapshot` (read the record), `cut` (cut the uplink: DNS unanswered, connections reset) or `restore` (end the outage). Every op reads the record afterwards.",
+            ),
+            param(
+                "wait_s",
+                ParamKind::LabNetWait,
+                "Seconds to let pass after the op before the record is read (0–600, default 0): how long the camera has to reconnect after `restore`.",
+            ),
+        ],
+        observations: LabNetObservations::SPECS,
+        observation_schema: <LabNetObservations as Observations>::schema,
+        rules: &[
+            "Without `--lab-net` the step still succeeds with `lab_net_given = false` and every other observation null: cases expect `lab_net_given = true` first (`otherwise = \"inconclusive\"`, `cause = \"no-lab-network\"`).",
+            "A destination is a name the camera asked (DNS), or the address of a flow it opened that no asked name explains (a hard-coded address); hopquy's own probes, DHCP and the lab's DNS server are not destinations. A name is declared when a `host` equals it (or `*.` a suffix of it); an address when a `network` contains it.",
+            "Countries: a declared destination's `country`; an address's from the lab's GeoIP file (`hopquy run --geoip FILE`, CSV `network,country`), the most specific network winning. A name no declaration covers has no known country (sinkhole mode resolves every name to hopquy).",
+            "Values are never observed: cleartext flows and credentials are reported by protocol, destination and kind only.",
         ],
     },
     ActionSpec {

@@ -13,11 +13,13 @@ pub mod actions;
 pub mod check;
 mod doc;
 pub mod error;
+pub mod geoip;
 pub mod identify;
 pub mod load;
 pub mod loaded;
 pub mod model;
 pub mod names;
+pub mod net;
 pub mod observations;
 mod pattern;
 pub mod schema;
@@ -28,6 +30,7 @@ pub use actions::{ACTIONS, ActionSpec, COMMON_KEYS, ObservationSpec, ParamKind, 
 pub use check::case::{EXPECT_OPERATORS, missing_ops, required_ops};
 pub use check::suite::validate_against_catalogue;
 pub use error::{CaseError, Diagnostic, Snippet, render_all, render_diagnostics};
+pub use geoip::{GeoIpTable, load_geoip, parse_geoip};
 pub use load::{
     LoadedTarget, Suite, check_target_file, load_answers, load_answers_for, load_case, load_cases,
     load_credential_dictionary, load_path_dictionary, load_profile, load_regulation, load_regulations, load_target,
@@ -35,6 +38,7 @@ pub use load::{
 };
 pub use loaded::{LoadedCase, LoadedDictionary, LoadedRegulation, ProfileSource, ResolvedProfile};
 pub use model::*;
+pub use net::{Network, NetworkError, is_country_code};
 pub use pattern::Pattern;
 pub use schema::json_schemas;
 pub use templates::{TemplateRef, TemplateSource, TemplateSyntaxError, find_templates, scan_templates};

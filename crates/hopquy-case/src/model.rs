@@ -264,6 +264,12 @@ pub struct StepFile {
     #[schemars(with = "Option<serde_json::Value>")]
     pub seconds: Option<toml::Value>,
 
+    // --- lab-net ---
+    /// lab-net: seconds to let pass after the step's operation, before the record is read.
+    #[serde(default)]
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub wait_s: Option<toml::Value>,
+
     // --- ports / tls / ssh / rtsp / telnet ---
     #[serde(default)]
     #[schemars(with = "Option<serde_json::Value>")]
@@ -298,7 +304,7 @@ pub struct StepFile {
 impl StepFile {
     /// The keys beyond `id` and `action` this step was written with.
     pub fn present_keys(&self) -> Vec<&'static str> {
-        let present: [(&'static str, bool); 24] = [
+        let present: [(&'static str, bool); 25] = [
             ("always", self.always),
             ("on_error", self.on_error.is_some()),
             ("op", self.op.is_some()),
@@ -316,6 +322,7 @@ impl StepFile {
             ("stop_on_accept", self.stop_on_accept.is_some()),
             ("interval_ms", self.interval_ms.is_some()),
             ("seconds", self.seconds.is_some()),
+            ("wait_s", self.wait_s.is_some()),
             ("ports", self.ports.is_some()),
             ("paths", self.paths.is_some()),
             ("options", self.options.is_some()),
@@ -368,6 +375,8 @@ pub enum Cause {
     NoFirmwareImage,
     /// The run was given no offline vulnerability database (`--vulndb`).
     NoVulndb,
+    /// The run had no lab network (`--lab-net`), so nothing the camera sent was recorded.
+    NoLabNetwork,
 }
 
 impl Cause {
@@ -383,6 +392,7 @@ impl Cause {
             Cause::NarrowedByTarget => "narrowed-by-target",
             Cause::NoFirmwareImage => "no-firmware-image",
             Cause::NoVulndb => "no-vulndb",
+            Cause::NoLabNetwork => "no-lab-network",
         }
     }
 }
@@ -683,6 +693,7 @@ pub const DECLARED_FIELDS: &[&str] = &[
     "password_policy",
     "password_policy.min_length",
     "password_policy.required_classes",
+    "destinations",
 ];
 
 /// Longest password a target may declare as its minimum (the `password-policy` action's bound).
@@ -704,6 +715,31 @@ pub struct Declared {
     pub lockout: Option<Lockout>,
     #[serde(default)]
     pub password_policy: Option<PasswordPolicy>,
+    /// The services the device contacts (its associated services): what the lab network's
+    /// record is compared with. An empty list declares that the device contacts nothing.
+    #[serde(default)]
+    pub destinations: Option<Vec<DeclaredDestination>>,
+}
+
+/// One associated service the manufacturer declares: a host name or a network (exactly
+/// one), what it is for, where it is, and how the device speaks to it.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeclaredDestination {
+    /// Host name the device resolves (`cloud.example.com`; `*.example.com` for every name
+    /// below it).
+    #[serde(default)]
+    pub host: Option<String>,
+    /// Network the device connects to by address (`203.0.113.0/24`, or one address).
+    #[serde(default)]
+    pub network: Option<String>,
+    /// What the service is for, in the manufacturer's words (`firmware updates`,
+    /// `telemetry`, `cloud video`…).
+    pub purpose: String,
+    /// Where the service is, as an ISO 3166-1 alpha-2 code (`VN`).
+    pub country: String,
+    /// How the device speaks to it (`https`, `mqtts`, `ntp`…).
+    pub protocol: String,
 }
 
 /// The password rule the device declares it enforces (IXIT 1-AuthMech); without it cases use

@@ -658,6 +658,64 @@ observations! {
 }
 
 observations! {
+    /// What `lab-net` observes: the camera's own network as recorded so far, judged against the
+    /// target file's `[declared] destinations`.
+    pub struct LabNetObservations {
+        /// True when the run has a lab network (`--lab-net`); false otherwise, and then every other
+        /// observation is null.
+        pub lab_net_given: bool,
+        /// What the step did before reading the record: `snapshot`, `cut` or `restore`.
+        pub op: String,
+        /// Seconds waited after the op (`wait_s`).
+        pub waited_s: f64,
+        /// The lab network's mode (`sinkhole`).
+        pub mode: Option<String>,
+        /// True when the target file declares `[declared] destinations` (an empty list included):
+        /// without it no destination can be judged undeclared.
+        pub declared_given: Option<bool>,
+        /// True when the run was given a GeoIP file (`--geoip`), so an address's country is known.
+        pub geoip_given: Option<bool>,
+        /// `{count, destinations}`: every destination the camera used, each `{destination, kind
+        /// (name|address), declared, purpose, country, country_source (declared|geoip|null),
+        /// protocols, flows}`; `purpose` and `country` are the matching declaration's.
+        pub destinations: Value,
+        /// `{count, destinations}`: the names and addresses no declaration covers (with
+        /// `declared_given = false`, every destination).
+        pub undeclared_destinations: Value,
+        /// `{count, flows}`: flows the camera opened in a recognised cleartext protocol (`http`,
+        /// `rtsp`, `mqtt`, `ftp`, `telnet`, `smtp`), each `{protocol, destination}`; DNS to the lab
+        /// resolver is not counted.
+        pub cleartext_flows: Value,
+        /// `{count, flows}`: cleartext flows that carried a credential, each `{protocol,
+        /// destination, kinds}` (`authorization: basic`, `ftp PASS`…); never the value.
+        pub cleartext_credentials: Value,
+        /// `{count, flows}`: update checks or downloads in clear, each `{protocol, destination,
+        /// path, why}`: a cleartext flow to a destination declared for updates, or whose host or
+        /// path names `update`, `upgrade`, `firmware` or `ota`.
+        pub update_flows_plaintext: Value,
+        /// `{count, destinations}`: destinations contacted whose declaration's purpose names
+        /// telemetry (`telemetry`, `analytics`, `diagnostics`, `statistics`), each `{destination,
+        /// purpose, protocols}`; compare them with the published telemetry information.
+        pub telemetry_destinations: Value,
+        /// `{count, destinations, unknown_country}`: destinations whose country is not `VN`, each
+        /// `{destination, country, country_source}`; `unknown_country` counts those whose country
+        /// neither a declaration nor the GeoIP file gives.
+        pub foreign_destinations: Value,
+        /// `{cuts, restores, last_cut, last_restore}`: the outage events recorded.
+        pub outages: Value,
+        /// `{restored_at, syns, connections, max_syns_per_second, busiest_second}` over the camera's
+        /// TCP SYNs after the last `restore`; null when the uplink was never restored.
+        pub syn_rate_after_restore: Value,
+        /// The most SYNs the camera sent in any one second after the last `restore` (a connection
+        /// storm shows here); null when the uplink was never restored.
+        pub max_syns_per_second_after_restore: Option<u64>,
+        /// `{dns_questions, flows, camera_flows, tls_flows, flows_over_cap, frames_dropped}`: how
+        /// much the record holds, and what its caps left out.
+        pub counts: Value,
+    }
+}
+
+observations! {
     /// What `firmware` observes.
     pub struct FirmwareObservations {
         /// True when the run was given a firmware image; false otherwise, and then every other

@@ -105,6 +105,19 @@ macro_rules! vocabulary {
 }
 
 vocabulary! {
+    /// What a `lab-net` step does to the camera's own network before it reads the record.
+    pub enum LabNetOp {
+        Snapshot = "snapshot",
+        Cut = "cut",
+        Restore = "restore",
+    }
+}
+
+/// Longest `wait_s` a `lab-net` step may ask for: long enough for a camera's reconnect
+/// back-off, short enough not to hang a lab's run.
+pub const MAX_LAB_NET_WAIT_S: u64 = 600;
+
+vocabulary! {
     /// Where `login` and `recover` authenticate.
     pub enum LoginSurface {
         Http = "http",
@@ -574,6 +587,15 @@ keyed_struct! {
 }
 
 keyed_struct! {
+    /// Acts on the run's lab network (`hopquy run --lab-net`) and reads its record.
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct LabNetStep {
+        pub op: Spanned<LabNetOp>,
+        pub wait_s: Option<toml::Value>,
+    }
+}
+
+keyed_struct! {
     #[derive(Debug, Clone, PartialEq)]
     pub struct OperatorStep {
         pub prompt: String,
@@ -608,6 +630,7 @@ pub enum StepAction {
     PasswordPolicy(PasswordPolicyStep),
     WebSurface(WebSurfaceStep),
     Firmware(FirmwareStep),
+    LabNet(LabNetStep),
     Operator(OperatorStep),
     Document(DocumentStep),
 }
@@ -629,6 +652,7 @@ impl StepAction {
             StepAction::PasswordPolicy(_) => "password-policy",
             StepAction::WebSurface(_) => "web-surface",
             StepAction::Firmware(_) => "firmware",
+            StepAction::LabNet(_) => "lab-net",
             StepAction::Operator(_) => "operator",
             StepAction::Document(_) => "document",
         }
@@ -868,6 +892,10 @@ impl Step {
             }),
             "web-surface" => StepAction::WebSurface(WebSurfaceStep {}),
             "firmware" => StepAction::Firmware(FirmwareStep {}),
+            "lab-net" => StepAction::LabNet(LabNetStep {
+                op: required("op", vocabulary("op", &file.op, LabNetOp::parse)?)?,
+                wait_s: file.wait_s.clone(),
+            }),
             "operator" => StepAction::Operator(OperatorStep {
                 prompt: required("prompt", file.prompt.clone())?,
                 prompt_vi: required("prompt_vi", file.prompt_vi.clone())?,
@@ -919,6 +947,7 @@ pub fn typed_keys(name: &str) -> Option<Vec<&'static str>> {
         "password-policy" => PasswordPolicyStep::KEYS.to_vec(),
         "web-surface" => WebSurfaceStep::KEYS.to_vec(),
         "firmware" => FirmwareStep::KEYS.to_vec(),
+        "lab-net" => LabNetStep::KEYS.to_vec(),
         "operator" => OperatorStep::KEYS.to_vec(),
         "document" => DocumentStep::KEYS.to_vec(),
         _ => return None,

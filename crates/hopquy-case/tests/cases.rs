@@ -601,7 +601,7 @@ fn a_misspelt_cause_is_rejected_at_its_value_with_the_choices() {
         diagnostic.expected.as_deref(),
         Some(
             "one of: target-credentials, declaration-incomplete, surface-not-found, device-locked, \
-             answer-missing, no-answer, unrecognised-answer, narrowed-by-target, no-firmware-image, no-vulndb"
+             answer-missing, no-answer, unrecognised-answer, narrowed-by-target, no-firmware-image, no-vulndb, no-lab-network"
         )
     );
     assert_eq!(diagnostic.hint.as_deref(), Some("did you mean `target-credentials`?"));
@@ -923,4 +923,48 @@ fn redact_needs_a_capture_group_and_a_valid_pattern() {
                 .is_some_and(|e| e.contains("capture group"))
         );
     }
+}
+
+fn lab_net_step(keys: &str) -> String {
+    format!(
+        "[[steps]]\nid = \"record\"\naction = \"lab-net\"\n{keys}\n[[steps.expect]]\nthat = \"max_syns_per_second_after_restore\"\nat_most = 5\nbecause = \"the camera reconnected in a storm\"\n\n[sim]"
+    )
+}
+
+#[test]
+fn a_lab_net_step_loads_with_its_op_and_bounded_wait() {
+    let fixture = Fixture::new();
+    let text = variant("[sim]", &lab_net_step("op = \"restore\"\nwait_s = 600\nalways = true"));
+    let path = fixture.write("lockout-http.toml", &text);
+    let loaded = hopquy_case::load_case(&path).unwrap_or_else(|d| panic!("{}", hopquy_case::render_diagnostics(&d)));
+    let step = loaded.case.steps.iter().find(|s| s.id.get_ref() == "record").unwrap();
+    match step.action.get_ref() {
+        hopquy_case::StepAction::LabNet(lab) => {
+            assert_eq!(*lab.op.get_ref(), hopquy_case::LabNetOp::Restore);
+            assert_eq!(lab.wait_s.as_ref().and_then(toml::Value::as_integer), Some(600));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_lab_net_step_rejects_an_unknown_op_a_long_wait_and_foreign_keys() {
+    let fixture = Fixture::new();
+    let first = |keys: &str| {
+        let text = variant("[sim]", &lab_net_step(keys));
+        let d = case_errors(&fixture, "lockout-http", &text).remove(0);
+        (d, text)
+    };
+    let (d, text) = first("op = \"pause\"");
+    assert!(d.message.contains("`pause`") && d.message.contains("op"), "{d}");
+    assert_eq!(d.expected.as_deref(), Some("one of: snapshot, cut, restore"));
+    assert_eq!(d.line, line_of(&text, "op = \"pause\""));
+    let (d, _) = first("op = \"snapshot\"\nwait_s = 601");
+    assert!(d.expected.as_deref().is_some_and(|e| e.contains("0 to 600")), "{d}");
+    let (d, _) = first("wait_s = 5");
+    assert!(d.message.contains("op"), "a missing op must be named: {d}");
+    let (d, _) = first("op = \"cut\"\nseconds = 5");
+    assert!(d.message.contains("seconds"), "{d}");
+    let (d, _) = first("op = \"cut\"\n[[steps.expect]]\nthat = \"nonsense\"\nequals = 1\nbecause = \"x\"");
+    assert!(d.message.contains("nonsense"), "{d}");
 }

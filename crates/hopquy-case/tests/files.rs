@@ -828,3 +828,60 @@ fn factory_default_pairs_are_inherited_bounded_and_checked() {
         diagnostics[0].message
     );
 }
+
+#[test]
+fn declared_destinations_load_and_reach_the_declared_table() {
+    let fixture = Fixture::new();
+    let text = format!(
+        "{TARGET}destinations = [\n  {{ host = \"cloud.example.com\", purpose = \"cloud video\", country = \"VN\", protocol = \"https\" }},\n  {{ network = \"203.0.113.0/24\", purpose = \"firmware updates\", country = \"SG\", protocol = \"https\" }},\n]\n"
+    );
+    let path = fixture.write("target.toml", &text);
+    let target = hopquy_case::load_target(&path).unwrap_or_else(|d| panic!("{}", hopquy_case::render_diagnostics(&d)));
+    let declared = target.target.declared.destinations.clone().unwrap_or_default();
+    assert_eq!(declared.len(), 2);
+    assert_eq!(declared[0].host.as_deref(), Some("cloud.example.com"));
+    assert_eq!(declared[1].network.as_deref(), Some("203.0.113.0/24"));
+}
+
+#[test]
+fn declared_destinations_get_precise_errors() {
+    let fixture = Fixture::new();
+    let first = |entry: &str| {
+        let text = format!("{TARGET}destinations = [{entry}]\n");
+        let path = fixture.write("target.toml", &text);
+        let diagnostics = hopquy_case::load_target(&path).expect_err("an invalid destination loaded");
+        let d = diagnostics
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| panic!("no diagnostic"));
+        assert_eq!(d.line, line_of(&text, "destinations ="), "{d}");
+        d
+    };
+    let rest = "purpose = \"p\", country = \"VN\", protocol = \"https\"";
+    let d = first(&format!(
+        "{{ host = \"a.example\", network = \"203.0.113.0/24\", {rest} }}"
+    ));
+    assert_eq!(d.message, "destination 1 gives both `host` and `network`");
+    let d = first(&format!("{{ {rest} }}"));
+    assert_eq!(d.message, "destination 1 gives neither `host` nor `network`");
+    let d = first(&format!("{{ network = \"203.0.113.7/24\", {rest} }}"));
+    assert_eq!(
+        d.message,
+        "`network` of destination 1: `203.0.113.7/24` has host bits set (the network is `203.0.113.0/24`)"
+    );
+    let d = first(&format!("{{ network = \"203.0.113.0/40\", {rest} }}"));
+    assert!(d.message.contains("prefix /40 is longer than an IPv4 address"), "{d}");
+    let d = first(&format!("{{ host = \"https://a.example/\", {rest} }}"));
+    assert!(
+        d.message.starts_with("`host` of destination 1 is not a host name"),
+        "{d}"
+    );
+    let d = first("{ host = \"a.example\", purpose = \"p\", country = \"vn\", protocol = \"https\" }");
+    assert_eq!(
+        d.message,
+        "`country` of destination 1 is not an ISO 3166-1 alpha-2 code: `vn`"
+    );
+    assert_eq!(d.hint.as_deref(), Some("write `VN`"));
+    let d = first("{ host = \"a.example\", purpose = \"p\", country = \"VN\", protocol = \"https\", port = 443 }");
+    assert!(d.message.contains("port"), "an unknown key must be named: {d}");
+}

@@ -121,11 +121,13 @@ pub enum CauseClass {
     NoFirmwareImage,
     /// A known-vulnerability firmware case ran without an offline database (`--vulndb`).
     NoVulndb,
+    /// The run had no lab network (`--lab-net`): what the camera sends was not recorded.
+    NoLabNetwork,
 }
 
 impl CauseClass {
     /// Every class, in the order summaries list them: what the lab fixes itself first.
-    pub const ALL: [CauseClass; 10] = [
+    pub const ALL: [CauseClass; 11] = [
         CauseClass::TargetCredentials,
         CauseClass::DeclarationIncomplete,
         CauseClass::SurfaceNotFound,
@@ -136,6 +138,7 @@ impl CauseClass {
         CauseClass::NarrowedByTarget,
         CauseClass::NoFirmwareImage,
         CauseClass::NoVulndb,
+        CauseClass::NoLabNetwork,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -150,6 +153,7 @@ impl CauseClass {
             CauseClass::NarrowedByTarget => "narrowed-by-target",
             CauseClass::NoFirmwareImage => "no-firmware-image",
             CauseClass::NoVulndb => "no-vulndb",
+            CauseClass::NoLabNetwork => "no-lab-network",
         }
     }
 
@@ -187,6 +191,9 @@ impl CauseClass {
             CauseClass::NoVulndb => {
                 "pass --vulndb PATH with --firmware (an offline OSV export: a directory of OSV .json files or osv.dev's .zip)"
             }
+            CauseClass::NoLabNetwork => {
+                "connect the camera to a dedicated interface and pass --lab-net IFACE; see docs/lab-network.md"
+            }
         }
     }
 
@@ -216,6 +223,9 @@ impl CauseClass {
             CauseClass::NoFirmwareImage => "truyền --firmware IMAGE (bản firmware trong hồ sơ)",
             CauseClass::NoVulndb => {
                 "truyền --vulndb PATH cùng --firmware (bản xuất OSV ngoại tuyến: thư mục các tệp OSV .json hoặc tệp .zip của osv.dev)"
+            }
+            CauseClass::NoLabNetwork => {
+                "nối camera vào một giao diện mạng riêng và chạy với --lab-net IFACE; xem docs/lab-network.md"
             }
         }
     }

@@ -155,6 +155,10 @@ fn estimate_case(case: &Case, sizes: &Sizes<'_>) -> CaseEstimate {
             }
             // Reads the report scanned before the run; nothing is sent.
             StepAction::Firmware(_) => (Duration::ZERO, None),
+            StepAction::LabNet(step) => {
+                let s = Duration::from_secs(step.wait_s.as_ref().and_then(|w| value_u64(w, &tctx)).unwrap_or(0));
+                (s, (!s.is_zero()).then(|| format!("a lab-network wait of {}", human(s))))
+            }
             StepAction::Wait(wait) => {
                 let s = Duration::from_secs(value_u64(&wait.seconds, &tctx).unwrap_or(0));
                 (s, Some(format!("a wait of {}", human(s))))

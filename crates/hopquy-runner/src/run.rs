@@ -82,6 +82,8 @@ pub struct RunInput {
     pub firmware: Option<Arc<hopquy_firmware::FirmwareReport>>,
     /// The camera's own network when the run was given one (`--lab-net`); `None` otherwise.
     pub lab_net: Option<Arc<dyn crate::LabNetControl>>,
+    /// The lab's GeoIP file (`--geoip`), read by `lab-net` steps; `None` without one.
+    pub geoip: Option<Arc<hopquy_case::GeoIpTable>>,
 }
 
 /// A question for the person at the bench.
@@ -239,6 +241,7 @@ impl Runner {
         ctx.exhaustive = opts.exhaustive;
         ctx.firmware = input.firmware.clone();
         ctx.lab_net = input.lab_net.clone();
+        ctx.geoip = input.geoip.clone();
 
         let previous: BTreeMap<&str, &CaseResult> = input.previous.iter().map(|c| (c.id.as_str(), c)).collect();
         let total = plan.cases.len();
@@ -802,6 +805,7 @@ fn cause_class(cause: hopquy_case::Cause) -> CauseClass {
         hopquy_case::Cause::NarrowedByTarget => CauseClass::NarrowedByTarget,
         hopquy_case::Cause::NoFirmwareImage => CauseClass::NoFirmwareImage,
         hopquy_case::Cause::NoVulndb => CauseClass::NoVulndb,
+        hopquy_case::Cause::NoLabNetwork => CauseClass::NoLabNetwork,
     }
 }
 
@@ -910,6 +914,7 @@ impl RunInput {
             previous: Vec::new(),
             firmware: None,
             lab_net: None,
+            geoip: None,
         })
     }
 }

@@ -257,6 +257,11 @@ pub struct RunArgs {
     /// What happens to the camera's outbound traffic on the lab network.
     #[arg(long, value_enum, default_value = "sinkhole", requires = "lab_net")]
     pub lab_net_mode: commands::labnet::LabNetMode,
+    /// The lab's offline GeoIP file for the lab network's record: CSV, one
+    /// `network,country` a line (`203.0.113.0/24,SG`; docs/lab-network.md). Without it only
+    /// declared destinations have a country.
+    #[arg(long, value_name = "FILE", requires = "lab_net")]
+    pub geoip: Option<PathBuf>,
 }
 
 /// Which cases run. Every option given must hold for a case to be selected; `--skip` and

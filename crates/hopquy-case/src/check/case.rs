@@ -508,6 +508,19 @@ impl<'a, 'i> CaseValidator<'a, 'i> {
             ParamKind::Auth => self.check_one_of(value, param, label, AUTH_VALUES),
             ParamKind::OnvifAuth => self.check_one_of(value, param, label, ONVIF_AUTH_VALUES),
             ParamKind::Answer => self.check_one_of(value, param, label, ANSWER_KINDS),
+            ParamKind::LabNetOp => self.check_one_of(value, param, label, crate::typed::LabNetOp::NAMES),
+            ParamKind::LabNetWait => match scalar(value.get_ref()) {
+                Scalar::Integer(amount) if (0..=crate::typed::MAX_LAB_NET_WAIT_S as i64).contains(&amount) => {}
+                Scalar::String(text) if is_whole_template(text) => {}
+                _ => {
+                    let found = describe(value.get_ref());
+                    let diagnostic = self.invalid_value(span, &found, param, label).with_expected(format!(
+                        "whole seconds from 0 to {}, or a template such as \"${{params.reconnect_s}}\"",
+                        crate::typed::MAX_LAB_NET_WAIT_S
+                    ));
+                    self.push(diagnostic);
+                }
+            },
             ParamKind::OnError => self.check_one_of(value, param, label, ON_ERROR_VERDICTS),
             ParamKind::Surface => self.check_one_of(value, param, label, SURFACES),
             // Which of these applies depends on `surface`: checked with the step's rules.
@@ -1668,6 +1681,8 @@ mod tests {
                 min_length: Some(8),
                 required_classes: Some(vec!["upper".into()]),
             }),
+            // A list, so its entries are not dotted paths of their own.
+            destinations: Some(Vec::new()),
         };
         let value = toml::Value::try_from(&full).unwrap();
         let mut paths = Vec::new();

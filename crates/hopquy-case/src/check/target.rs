@@ -10,6 +10,7 @@ use crate::doc;
 use crate::error::{Diagnostic, SourceFile, did_you_mean_hint, one_of};
 use crate::model::{MAX_DECLARED_PASSWORD_LENGTH, PASSWORD_CLASSES, REDACTED, TargetFile};
 use crate::names::is_kebab;
+use crate::net::{Network, is_country_code};
 
 /// Keys of a target file whose values are never secret, so diagnostics may quote them.
 const TARGET_PUBLIC_KEYS: &[&str] = &[
@@ -36,6 +37,11 @@ const TARGET_PUBLIC_KEYS: &[&str] = &[
     "password_policy",
     "min_length",
     "required_classes",
+    "destinations",
+    "network",
+    "purpose",
+    "country",
+    "protocol",
 ];
 
 /// Diagnostics quote source lines and serde quotes values; in a target file either may be
@@ -268,6 +274,105 @@ pub(crate) fn check_target(
             }
         }
     }
+    if let Some(destinations) = &target.declared.destinations {
+        let items = section("declared")
+            .and_then(|table| table.get("destinations"))
+            .and_then(doc::as_array)
+            .unwrap_or_default();
+        for (index, destination) in destinations.iter().enumerate() {
+            let table = items.get(index).and_then(doc::as_table);
+            let item_span = items.get(index).map_or(0..0, |item| item.span());
+            check_destination(file, index, destination, table, item_span, &mut diagnostics);
+        }
+    }
     let password_value_span = password_spans.map(|(_, value)| value);
     (diagnostics, password, password_value_span)
+}
+
+/// One `[[declared.destinations]]` entry: a host name or a network (not both), a network that
+/// parses with its host bits clear, a country code, and words for purpose and protocol.
+fn check_destination(
+    file: SourceFile<'_>,
+    index: usize,
+    destination: &crate::model::DeclaredDestination,
+    table: Option<&DeTable<'_>>,
+    item_span: Range<usize>,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    let label = format!("destination {}", index + 1);
+    let value_span = |key: &str| {
+        table
+            .and_then(|table| doc::get(table, key))
+            .map_or(item_span.clone(), |(_, value)| value.span())
+    };
+    match (&destination.host, &destination.network) {
+        (Some(_), Some(_)) => diagnostics.push(
+            file.error_at(
+                value_span("network"),
+                format!("{label} gives both `host` and `network`"),
+            )
+            .with_expected("exactly one of them")
+            .with_hint("declare the name and the network as two destinations"),
+        ),
+        (None, None) => diagnostics.push(
+            file.error_at(item_span.clone(), format!("{label} gives neither `host` nor `network`"))
+                .with_expected("`host = \"cloud.example.com\"` or `network = \"203.0.113.0/24\"`"),
+        ),
+        (Some(host), None) => {
+            let name = host.strip_prefix("*.").unwrap_or(host);
+            let valid = !name.is_empty()
+                && name.len() <= 253
+                && name.split('.').all(|label| {
+                    !label.is_empty()
+                        && label.len() <= 63
+                        && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                });
+            if !valid {
+                diagnostics.push(
+                    file.error_at(
+                        value_span("host"),
+                        format!("`host` of {label} is not a host name: `{host}`"),
+                    )
+                    .with_expected("a DNS name such as `cloud.example.com`, or `*.example.com` for every name below it")
+                    .with_hint("an address or a CIDR block goes in `network`"),
+                );
+            }
+        }
+        (None, Some(network)) => {
+            if let Err(error) = Network::parse(network) {
+                diagnostics.push(
+                    file.error_at(value_span("network"), format!("`network` of {label}: {error}"))
+                        .with_expected("an address or a CIDR block, e.g. `203.0.113.0/24` or `2001:db8::/32`"),
+                );
+            }
+        }
+    }
+    if !is_country_code(&destination.country) {
+        let upper = destination.country.to_ascii_uppercase();
+        let mut diagnostic = file
+            .error_at(
+                value_span("country"),
+                format!(
+                    "`country` of {label} is not an ISO 3166-1 alpha-2 code: `{}`",
+                    destination.country
+                ),
+            )
+            .with_expected("two upper-case letters, e.g. `VN`");
+        if is_country_code(&upper) {
+            diagnostic = diagnostic.with_hint(format!("write `{upper}`"));
+        }
+        diagnostics.push(diagnostic);
+    }
+    for (key, text) in [("purpose", &destination.purpose), ("protocol", &destination.protocol)] {
+        if text.trim().is_empty() {
+            diagnostics.push(
+                file.error_at(value_span(key), format!("`{key}` of {label} is empty"))
+                    .with_expected(if key == "purpose" {
+                        "what the service is for, e.g. `firmware updates`"
+                    } else {
+                        "how the device speaks to it, e.g. `https`"
+                    }),
+            );
+        }
+    }
 }

@@ -17,6 +17,7 @@ pub(crate) mod dictionary;
 mod firmware;
 mod http;
 mod interactive;
+mod lab_net;
 mod login;
 mod onvif;
 mod password_policy;
@@ -117,6 +118,9 @@ pub struct RunContext<'a> {
     /// The camera's own network (`run --lab-net`): its record so far and outage control,
     /// for the cases that judge what the camera sent. `None` without a lab network.
     pub lab_net: Option<Arc<dyn crate::LabNetControl>>,
+    /// The lab's GeoIP file (`--geoip`), for the countries of addresses in the lab network's
+    /// record.
+    pub geoip: Option<Arc<hopquy_case::GeoIpTable>>,
     http: tokio::sync::OnceCell<Result<hopquy_probe::http::HttpProbe, ProbeError>>,
     /// The web API surface, discovered before the first web step that needs it.
     web: tokio::sync::Mutex<Option<Result<web_surface::WebSurface, String>>>,
@@ -151,6 +155,7 @@ impl<'a> RunContext<'a> {
             classifiers: crate::classify::Classifiers::of_profile(profile),
             firmware: None,
             lab_net: None,
+            geoip: None,
             http: tokio::sync::OnceCell::new(),
             web: tokio::sync::Mutex::new(None),
             forgotten_web: std::sync::Mutex::new(None),
@@ -420,6 +425,7 @@ pub async fn execute(
         StepAction::PasswordPolicy(policy) => password_policy::run(policy, ctx, tctx, rec).await,
         StepAction::WebSurface(_) => web_surface::run(ctx, rec).await,
         StepAction::Firmware(_) => firmware::run(ctx.firmware.as_deref()),
+        StepAction::LabNet(step) => lab_net::run(step, ctx, tctx).await,
         StepAction::Operator(_) | StepAction::Document(_) => interactive::ask(step, case, ctx).await,
     }
 }

@@ -45,6 +45,8 @@ pub enum LabNetMode {
 pub struct LabNetSpec {
     pub iface: String,
     pub mode: LabNetMode,
+    /// `--geoip`: the lab's GeoIP CSV, read before the network starts.
+    pub geoip: Option<PathBuf>,
 }
 
 fn config(spec: &LabNetSpec, pcap: PathBuf) -> Result<LabNetConfig, CliError> {
@@ -68,6 +70,7 @@ fn check(args: CheckArgs) -> Result<u8, CliError> {
     let spec = LabNetSpec {
         iface: args.iface,
         mode: args.mode,
+        geoip: None,
     };
     let cfg = config(&spec, PathBuf::from("<bundle>/labnet/capture.pcap"))?;
     let report = hopquy_labnet::check(&cfg).map_err(|e| CliError::CannotStart(format!("lab network: {e}")))?;

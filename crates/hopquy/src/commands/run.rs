@@ -142,6 +142,7 @@ pub async fn run(suite_root: Option<PathBuf>, args: RunArgs) -> Result<u8, CliEr
     let lab_net = args.lab_net.clone().map(|iface| LabNetSpec {
         iface,
         mode: args.lab_net_mode,
+        geoip: args.geoip.clone(),
     });
     let finished = execute_full(spec, operator, firmware, lab_net).await?;
     if finished.interrupted {
@@ -399,6 +400,11 @@ pub async fn execute_full(
     }
     let mut input = suite::run_input(spec.suite, spec.regulation, spec.profile, spec.target)?;
     // Dropped on any early return: the network stops and hopquy's address is removed.
+    // Read before the network starts, so a bad file changes nothing on the host.
+    if let Some(path) = lab_net.as_ref().and_then(|spec| spec.geoip.as_ref()) {
+        let table = hopquy_case::load_geoip(path).map_err(|d| CliError::Input(render_diagnostics(&d)))?;
+        input.geoip = Some(Arc::new(table));
+    }
     let lab_net = match &lab_net {
         Some(spec) => Some(RunLabNet::start(spec)?),
         None => None,

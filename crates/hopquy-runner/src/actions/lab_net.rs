@@ -1,0 +1,804 @@
+//! The `lab-net` action: act on the camera's own network (cut or restore the uplink), let
+//! `wait_s` pass, then read the record so far and summarise it against the target file's
+//! `[declared] destinations` and the lab's GeoIP file. It decides nothing: every judgement
+//! (undeclared destinations, credentials in clear, a reconnect storm) is a case expectation.
+//!
+//! The record is read as JSON (`labnet/record.json`'s shape), not through hopquy-labnet's
+//! types, so the runner stays independent of the capture crate; a key it lacks is read as
+//! absent, and the counts say how much the record held.
+//!
+//! Without a lab network the step succeeds with `lab_net_given = false` and every other
+//! observation null, like `firmware` without an image: missing evidence, for the case to call
+//! inconclusive (`no-lab-network`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::LazyLock;
+
+use chrono::{DateTime, Utc};
+use hopquy_case::observations::LabNetObservations;
+use hopquy_case::{DeclaredDestination, GeoIpTable, LabNetOp, LabNetStep, MAX_LAB_NET_WAIT_S, Network};
+use regex::Regex;
+use serde_json::{Value, json};
+
+use super::{ActionError, ActionOutput, RunContext};
+
+/// Cleartext protocols the record recognises whose use a case may judge (DNS to the lab's
+/// resolver is the network itself, and `unknown` may well be encrypted).
+const CLEARTEXT: &[&str] = &["http", "rtsp", "mqtt", "ftp", "telnet", "smtp"];
+
+static UPDATE_WORDS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)update|upgrade|firmware|(?:^|[^a-z])ota(?:[^a-z]|$)").unwrap_or_else(|e| panic!("{e}"))
+});
+static TELEMETRY_WORDS: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)telemetry|analytics|diagnostic|statistic").unwrap_or_else(|e| panic!("{e}")));
+
+pub async fn run(step: &LabNetStep, ctx: &RunContext<'_>, tctx: &Value) -> Result<ActionOutput, ActionError> {
+    let wait = step
+        .wait_s
+        .as_ref()
+        .map(|v| super::value_u64(v, tctx, "wait_s"))
+        .transpose()?
+        .flatten()
+        .unwrap_or(0);
+    if wait > MAX_LAB_NET_WAIT_S {
+        return Err(ActionError::Definition(format!(
+            "`wait_s` of {wait} s exceeds the {MAX_LAB_NET_WAIT_S} s bound"
+        )));
+    }
+    let op = *step.op.get_ref();
+    let Some(lab) = ctx.lab_net.as_ref() else {
+        return output(observations(op, 0, None, &Value::Null, None));
+    };
+    match op {
+        LabNetOp::Snapshot => {}
+        LabNetOp::Cut => lab.cut(),
+        LabNetOp::Restore => lab.restore(),
+    }
+    tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
+    let record = lab.snapshot();
+    output(observations(
+        op,
+        wait,
+        Some(&record),
+        &ctx.target.declared,
+        ctx.geoip.as_deref(),
+    ))
+}
+
+fn output(value: Value) -> Result<ActionOutput, ActionError> {
+    Ok(ActionOutput::observed(super::observed_as::<LabNetObservations>(value)?))
+}
+
+/// One destination the camera used: a name it asked or named (SNI, HTTP `Host`), or an
+/// address it connected to that no name explains.
+#[derive(Default)]
+struct Seen {
+    kind: &'static str,
+    protocols: BTreeSet<String>,
+    flows: u64,
+}
+
+struct Judged<'a> {
+    declaration: Option<&'a DeclaredDestination>,
+    country: Option<(String, &'static str)>,
+}
+
+fn observations(
+    op: LabNetOp,
+    waited: u64,
+    record: Option<&Value>,
+    declared: &Value,
+    geoip: Option<&GeoIpTable>,
+) -> Value {
+    let Some(record) = record else {
+        return json!({
+            "lab_net_given": false, "op": op.as_str(), "waited_s": 0.0,
+            "mode": null, "declared_given": null, "geoip_given": null,
+            "destinations": null, "undeclared_destinations": null, "cleartext_flows": null,
+            "cleartext_credentials": null, "update_flows_plaintext": null,
+            "telemetry_destinations": null, "foreign_destinations": null, "outages": null,
+            "syn_rate_after_restore": null, "max_syns_per_second_after_restore": null,
+            "counts": null,
+        });
+    };
+    let declarations: Option<Vec<DeclaredDestination>> = declared
+        .get("destinations")
+        .filter(|v| !v.is_null())
+        .and_then(|v| serde_json::from_value(v.clone()).ok());
+    let lab: Option<IpAddr> = str_at(record, "lab_address").and_then(|s| s.parse().ok());
+    let is_lab = |ip: Option<IpAddr>| ip.is_some() && ip == lab;
+
+    // Names the camera asked, in time order, for the flows to the sinkhole that carry no name.
+    let mut asked: Vec<(&str, &str, String)> = Vec::new();
+    for q in array_at(record, "/dns/questions") {
+        let client = str_at(q, "client").unwrap_or_default();
+        if is_lab(client.parse().ok()) {
+            continue;
+        }
+        if let Some(name) = str_at(q, "name").map(normalise_name).filter(|n| !n.is_empty()) {
+            asked.push((client, str_at(q, "time").unwrap_or_default(), name));
+        }
+    }
+    let mut seen: BTreeMap<String, Seen> = BTreeMap::new();
+    for (_, _, name) in &asked {
+        seen.entry(name.clone()).or_insert_with(|| Seen {
+            kind: "name",
+            ..Default::default()
+        });
+    }
+
+    let mut camera_flows = 0u64;
+    let mut tls_flows = 0u64;
+    let mut cleartext = Vec::new();
+    let mut credentials = Vec::new();
+    let mut updates_plain = Vec::new();
+    let mut camera_syns: Vec<DateTime<Utc>> = Vec::new();
+    let mut syn_flows: Vec<Vec<DateTime<Utc>>> = Vec::new();
+    for flow in array_at(record, "/flows") {
+        let client = str_at(flow, "client").and_then(parse_endpoint);
+        let server = str_at(flow, "server").and_then(parse_endpoint);
+        let (Some(client), Some(server)) = (client, server) else {
+            continue;
+        };
+        // hopquy's own probes of the camera, and the network's own services, are not
+        // destinations of the camera.
+        if is_lab(Some(client.ip())) || is_infrastructure(client, server, lab) {
+            continue;
+        }
+        camera_flows += 1;
+        let tls = flow.get("tls").filter(|t| t.is_object());
+        let plaintext = flow.get("plaintext").filter(|p| p.is_object());
+        let named = tls
+            .and_then(|t| str_at(t, "sni"))
+            .or_else(|| plaintext.and_then(|p| str_at(p, "host")))
+            .map(|host| normalise_name(strip_port(host)))
+            .filter(|n| !n.is_empty());
+        let (destination, kind) = match named {
+            Some(name) => (name, "name"),
+            None if is_lab(Some(server.ip())) => {
+                // Sinkhole mode answers every name with hopquy's address: the flow went to the
+                // last name this client asked before it, if any.
+                let first_seen = str_at(flow, "first_seen").unwrap_or_default();
+                let client_ip = client.ip().to_string();
+                match asked.iter().rev().find(|(c, t, _)| *c == client_ip && *t <= first_seen) {
+                    Some((_, _, name)) => (name.clone(), "name"),
+                    None => (server.ip().to_string(), "address"),
+                }
+            }
+            None => (server.ip().to_string(), "address"),
+        };
+        let protocol = if tls.is_some() {
+            "tls".to_string()
+        } else if let Some(p) = plaintext.and_then(|p| str_at(p, "protocol")) {
+            p.to_string()
+        } else {
+            format!("{}/{}", str_at(flow, "proto").unwrap_or("ip"), server.port())
+        };
+        if tls.is_some() {
+            tls_flows += 1;
+        }
+        let entry = seen.entry(destination.clone()).or_insert_with(|| Seen {
+            kind,
+            ..Default::default()
+        });
+        entry.flows += 1;
+        entry.protocols.insert(protocol.clone());
+
+        if let Some(plain) = plaintext
+            && CLEARTEXT.contains(&protocol.as_str())
+        {
+            cleartext.push(json!({ "protocol": protocol, "destination": destination }));
+            let kinds: Vec<&str> = plain
+                .get("credentials")
+                .and_then(Value::as_array)
+                .map(|list| list.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            if !kinds.is_empty() {
+                credentials.push(json!({ "protocol": protocol, "destination": destination, "kinds": kinds }));
+            }
+            let path = str_at(plain, "path").unwrap_or_default();
+            let declared_for_updates = declarations
+                .as_deref()
+                .and_then(|d| declaration_of(d, &destination, kind))
+                .is_some_and(|d| UPDATE_WORDS.is_match(&d.purpose));
+            let why = if declared_for_updates {
+                Some("declared for updates")
+            } else if UPDATE_WORDS.is_match(&destination) || UPDATE_WORDS.is_match(path) {
+                Some("host or path names an update")
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                updates_plain.push(json!({
+                    "protocol": protocol, "destination": destination,
+                    "path": str_at(plain, "path"), "why": why,
+                }));
+            }
+        }
+        if str_at(flow, "proto") == Some("tcp") {
+            let times: Vec<DateTime<Utc>> = array_at(flow, "/tcp_syn_times")
+                .iter()
+                .filter_map(Value::as_str)
+                .filter_map(parse_time)
+                .collect();
+            camera_syns.extend(times.iter().copied());
+            syn_flows.push(times);
+        }
+    }
+
+    let judged: BTreeMap<&String, Judged<'_>> = seen
+        .iter()
+        .map(|(destination, s)| {
+            let declaration = declarations
+                .as_deref()
+                .and_then(|d| declaration_of(d, destination, s.kind));
+            let country = declaration.map(|d| (d.country.clone(), "declared")).or_else(|| {
+                let ip: IpAddr = destination.parse().ok()?;
+                geoip?.country(ip).map(|c| (c.to_string(), "geoip"))
+            });
+            (destination, Judged { declaration, country })
+        })
+        .collect();
+    let list: Vec<Value> = seen
+        .iter()
+        .map(|(destination, s)| {
+            let j = &judged[destination];
+            json!({
+                "destination": destination, "kind": s.kind,
+                "declared": j.declaration.is_some(),
+                "purpose": j.declaration.map(|d| d.purpose.as_str()),
+                "country": j.country.as_ref().map(|c| c.0.as_str()),
+                "country_source": j.country.as_ref().map(|c| c.1),
+                "protocols": s.protocols, "flows": s.flows,
+            })
+        })
+        .collect();
+    let undeclared: Vec<&String> = judged
+        .iter()
+        .filter(|(_, j)| j.declaration.is_none())
+        .map(|(d, _)| *d)
+        .collect();
+    let telemetry: Vec<Value> = judged
+        .iter()
+        .filter_map(|(destination, j)| {
+            let d = j.declaration.filter(|d| TELEMETRY_WORDS.is_match(&d.purpose))?;
+            Some(json!({ "destination": destination, "purpose": d.purpose, "protocols": seen[*destination].protocols }))
+        })
+        .collect();
+    let foreign: Vec<Value> = judged
+        .iter()
+        .filter_map(|(destination, j)| {
+            let (country, source) = j.country.as_ref()?;
+            (country != "VN")
+                .then(|| json!({ "destination": destination, "country": country, "country_source": source }))
+        })
+        .collect();
+    let unknown_country = judged.values().filter(|j| j.country.is_none()).count();
+
+    let events = array_at(record, "/outages");
+    let last = |event: &str| {
+        events
+            .iter()
+            .rev()
+            .find(|e| str_at(e, "event") == Some(event))
+            .and_then(|e| str_at(e, "time"))
+    };
+    let count = |event: &str| events.iter().filter(|e| str_at(e, "event") == Some(event)).count();
+    let restored_at = last("restore");
+    let storm = restored_at.and_then(parse_time).map(|restored| {
+        let mut after: Vec<DateTime<Utc>> = camera_syns.iter().copied().filter(|t| *t >= restored).collect();
+        after.sort_unstable();
+        let (max, busiest) = busiest_second(&after);
+        let connections = syn_flows
+            .iter()
+            .filter(|times| times.iter().any(|t| *t >= restored))
+            .count();
+        (after.len(), connections, max, busiest)
+    });
+    let capture = record.get("capture");
+    let dropped = ["dropped_rate_cap", "dropped_pcap_cap"]
+        .iter()
+        .filter_map(|k| capture.and_then(|c| c.get(*k)).and_then(Value::as_u64))
+        .sum::<u64>();
+
+    json!({
+        "lab_net_given": true,
+        "op": op.as_str(),
+        "waited_s": waited as f64,
+        "mode": str_at(record, "mode"),
+        "declared_given": declarations.is_some(),
+        "geoip_given": geoip.is_some(),
+        "destinations": { "count": list.len(), "destinations": list },
+        "undeclared_destinations": { "count": undeclared.len(), "destinations": undeclared },
+        "cleartext_flows": { "count": cleartext.len(), "flows": cleartext },
+        "cleartext_credentials": { "count": credentials.len(), "flows": credentials },
+        "update_flows_plaintext": { "count": updates_plain.len(), "flows": updates_plain },
+        "telemetry_destinations": { "count": telemetry.len(), "destinations": telemetry },
+        "foreign_destinations": { "count": foreign.len(), "destinations": foreign, "unknown_country": unknown_country },
+        "outages": {
+            "cuts": count("cut"), "restores": count("restore"),
+            "last_cut": last("cut"), "last_restore": restored_at,
+        },
+        "syn_rate_after_restore": storm.as_ref().map(|(syns, connections, max, busiest)| json!({
+            "restored_at": restored_at, "syns": syns, "connections": connections,
+            "max_syns_per_second": max, "busiest_second": busiest.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+        })),
+        "max_syns_per_second_after_restore": storm.map(|(_, _, max, _)| max),
+        "counts": {
+            "dns_questions": asked.len(),
+            "flows": array_at(record, "/flows").len(),
+            "camera_flows": camera_flows,
+            "tls_flows": tls_flows,
+            "flows_over_cap": record.get("flows_over_cap").and_then(Value::as_u64).unwrap_or(0),
+            "frames_dropped": dropped,
+        },
+    })
+}
+
+/// The declaration covering a destination: a name by `host` (equal, or below a `*.` one), an
+/// address by `network`.
+fn declaration_of<'a>(
+    declared: &'a [DeclaredDestination],
+    destination: &str,
+    kind: &str,
+) -> Option<&'a DeclaredDestination> {
+    declared.iter().find(|d| match kind {
+        "address" => {
+            let Ok(ip) = destination.parse::<IpAddr>() else {
+                return false;
+            };
+            d.network
+                .as_deref()
+                .and_then(|n| Network::parse(n).ok())
+                .is_some_and(|n| n.contains(ip))
+                || d.host.as_deref().is_some_and(|h| h == destination)
+        }
+        _ => d.host.as_deref().is_some_and(|host| {
+            let host = normalise_name(host);
+            match host.strip_prefix("*.") {
+                Some(parent) => destination.ends_with(&format!(".{parent}")),
+                None => host == destination,
+            }
+        }),
+    })
+}
+
+/// DHCP, the lab's DNS server, and multicast or broadcast (local discovery, not a service).
+fn is_infrastructure(client: SocketAddr, server: SocketAddr, lab: Option<IpAddr>) -> bool {
+    let dhcp = matches!((client.port(), server.port()), (68, 67) | (67, 68) | (546, 547));
+    let lab_dns = Some(server.ip()) == lab && server.port() == 53;
+    let local = match server.ip() {
+        IpAddr::V4(v4) => v4.is_multicast() || v4.is_broadcast(),
+        IpAddr::V6(v6) => v6.is_multicast(),
+    };
+    dhcp || lab_dns || local
+}
+
+/// Most SYNs within any one second (a window opening at each SYN) and when it opened.
+fn busiest_second(sorted: &[DateTime<Utc>]) -> (u64, Option<DateTime<Utc>>) {
+    let mut best = (0u64, None);
+    let mut start = 0;
+    for end in 0..sorted.len() {
+        while sorted[end] - sorted[start] >= chrono::TimeDelta::seconds(1) {
+            start += 1;
+        }
+        let n = (end - start + 1) as u64;
+        if n > best.0 {
+            best = (n, Some(sorted[start]));
+        }
+    }
+    best
+}
+
+fn parse_time(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text).ok().map(|t| t.with_timezone(&Utc))
+}
+
+fn parse_endpoint(text: &str) -> Option<SocketAddr> {
+    text.parse().ok()
+}
+
+fn strip_port(host: &str) -> &str {
+    // `[2001:db8::1]:443`, `name:8080`; a bare IPv6 address has several colons and no port.
+    if let Some(rest) = host.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match host.rsplit_once(':') {
+        Some((name, port)) if !name.contains(':') && port.chars().all(|c| c.is_ascii_digit()) => name,
+        _ => host,
+    }
+}
+
+fn normalise_name(name: &str) -> String {
+    name.trim().trim_end_matches('.').to_ascii_lowercase()
+}
+
+fn str_at<'a>(value: &'a Value, key: &str) -> Option<&'a str> {
+    value.get(key).and_then(Value::as_str)
+}
+
+fn array_at<'a>(value: &'a Value, pointer: &str) -> &'a [Value] {
+    value
+        .pointer(pointer)
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actions::test_support;
+    use hopquy_case::actions;
+    use std::sync::{Arc, Mutex};
+
+    const LAB: &str = "10.77.0.1";
+    const CAM: &str = "10.77.0.100";
+
+    fn declared() -> Value {
+        json!({ "destinations": [
+            { "host": "cloud.example.com", "purpose": "cloud video", "country": "VN", "protocol": "https" },
+            { "host": "*.fw.example.com", "purpose": "firmware updates", "country": "VN", "protocol": "https" },
+            { "network": "203.0.113.0/24", "purpose": "telemetry", "country": "SG", "protocol": "https" },
+        ]})
+    }
+
+    fn flow(proto: &str, client: &str, server: &str, first_seen: &str, syns: &[&str]) -> Value {
+        json!({
+            "proto": proto, "client": client, "server": server,
+            "packets_out": 1, "bytes_out": 60, "packets_in": 1, "bytes_in": 60,
+            "first_seen": first_seen, "last_seen": first_seen,
+            "tcp_syn_count": syns.len(), "tcp_syn_times": syns, "tcp_rst_count": 0,
+            "answered_by": "sinkhole listener", "tls": null, "plaintext": null,
+        })
+    }
+
+    fn with(mut flow: Value, key: &str, value: Value) -> Value {
+        flow[key] = value;
+        flow
+    }
+
+    fn question(time: &str, name: &str) -> Value {
+        json!({ "time": time, "client": CAM, "name": name, "qtype": "A", "answer": "A 10.77.0.1" })
+    }
+
+    fn record(flows: Vec<Value>, questions: Vec<Value>, outages: Vec<Value>) -> Value {
+        json!({
+            "schema_version": 1, "iface": "veth-lab", "mode": "sinkhole", "subnet": "10.77.0.0/24",
+            "lab_address": LAB, "started": "2026-12-03T10:00:00.000Z", "stopped": null,
+            "dns": { "questions": questions, "questions_over_cap": 0, "malformed": 0 },
+            "flows": flows, "flows_over_cap": 0, "outages": outages,
+            "capture": { "dropped_rate_cap": 2, "dropped_pcap_cap": 0 },
+        })
+    }
+
+    fn outage(time: &str, event: &str) -> Value {
+        json!({ "time": time, "event": event, "effect": "sinkhole: DNS unanswered, connections reset" })
+    }
+
+    fn tls(sni: Option<&str>) -> Value {
+        json!({ "sni": sni, "client_hello_version": "TLS 1.2", "offered_versions": ["TLS 1.3"], "offered_cipher_count": 9 })
+    }
+
+    fn http(host: &str, path: &str, credentials: &[&str]) -> Value {
+        json!({ "protocol": "http", "method": "GET", "host": host, "path": path, "credentials": credentials, "detail": null })
+    }
+
+    /// A camera that does everything a case must catch: an undeclared name, a credential in
+    /// clear, an update check over plain HTTP, a hard-coded foreign address, and a reconnect
+    /// storm after the outage.
+    fn offending() -> Value {
+        let cam = |port: u16| format!("{CAM}:{port}");
+        let lab = |port: u16| format!("{LAB}:{port}");
+        let storm: Vec<String> = (0..12).map(|i| format!("2026-12-03T10:05:00.{:03}Z", i * 40)).collect();
+        let storm: Vec<&str> = storm.iter().map(String::as_str).collect();
+        record(
+            vec![
+                // DHCP and the lab resolver: the network itself.
+                flow(
+                    "udp",
+                    "0.0.0.0:68",
+                    "255.255.255.255:67",
+                    "2026-12-03T10:00:01.000Z",
+                    &[],
+                ),
+                flow("udp", &cam(5353), &lab(53), "2026-12-03T10:00:02.000Z", &[]),
+                // hopquy's own probe with the lab's credentials: not the camera's traffic.
+                with(
+                    flow(
+                        "tcp",
+                        &lab(40000),
+                        &cam(80),
+                        "2026-12-03T10:00:03.000Z",
+                        &["2026-12-03T10:00:03.000Z"],
+                    ),
+                    "plaintext",
+                    http(CAM, "/ISAPI", &["authorization: basic"]),
+                ),
+                with(
+                    flow(
+                        "tcp",
+                        &cam(41000),
+                        &lab(443),
+                        "2026-12-03T10:01:00.000Z",
+                        &["2026-12-03T10:01:00.000Z"],
+                    ),
+                    "tls",
+                    tls(Some("cloud.example.com")),
+                ),
+                with(
+                    flow(
+                        "tcp",
+                        &cam(41001),
+                        &lab(80),
+                        "2026-12-03T10:01:01.000Z",
+                        &["2026-12-03T10:01:01.000Z"],
+                    ),
+                    "plaintext",
+                    http("dl.fw.example.com:80", "/api/check?version=<redacted>", &[]),
+                ),
+                // No name in the flow: the last name the camera asked before it.
+                with(
+                    flow(
+                        "tcp",
+                        &cam(41002),
+                        &lab(1883),
+                        "2026-12-03T10:01:03.000Z",
+                        &["2026-12-03T10:01:03.000Z"],
+                    ),
+                    "plaintext",
+                    json!({ "protocol": "mqtt", "method": null, "host": null, "path": null, "credentials": ["mqtt password"], "detail": null }),
+                ),
+                flow(
+                    "tcp",
+                    &cam(41003),
+                    "198.51.100.9:8000",
+                    "2026-12-03T10:01:04.000Z",
+                    &["2026-12-03T10:01:04.000Z"],
+                ),
+                with(
+                    flow(
+                        "tcp",
+                        &cam(41004),
+                        "203.0.113.5:443",
+                        "2026-12-03T10:01:05.000Z",
+                        &["2026-12-03T10:01:05.000Z"],
+                    ),
+                    "tls",
+                    tls(None),
+                ),
+                with(
+                    flow("tcp", &cam(41005), &lab(443), "2026-12-03T10:05:00.000Z", &storm),
+                    "tls",
+                    tls(Some("cloud.example.com")),
+                ),
+            ],
+            vec![
+                question("2026-12-03T10:00:59.000Z", "cloud.example.com."),
+                question("2026-12-03T10:01:00.500Z", "dl.fw.example.com"),
+                question("2026-12-03T10:01:02.000Z", "Tracker.AdNet.example"),
+            ],
+            vec![
+                outage("2026-12-03T10:03:00.000Z", "cut"),
+                outage("2026-12-03T10:05:00.000Z", "restore"),
+            ],
+        )
+    }
+
+    /// A camera that speaks TLS to its declared cloud only and backs off after the outage.
+    fn compliant() -> Value {
+        let syns = [
+            "2026-12-03T10:05:01.000Z",
+            "2026-12-03T10:05:03.000Z",
+            "2026-12-03T10:05:07.000Z",
+        ];
+        record(
+            vec![with(
+                flow(
+                    "tcp",
+                    &format!("{CAM}:41000"),
+                    &format!("{LAB}:443"),
+                    "2026-12-03T10:05:01.000Z",
+                    &syns,
+                ),
+                "tls",
+                tls(Some("cloud.example.com")),
+            )],
+            vec![question("2026-12-03T10:00:59.000Z", "cloud.example.com")],
+            vec![
+                outage("2026-12-03T10:03:00.000Z", "cut"),
+                outage("2026-12-03T10:05:00.000Z", "restore"),
+            ],
+        )
+    }
+
+    fn geoip() -> GeoIpTable {
+        hopquy_case::parse_geoip(hopquy_case::error::SourceFile::new(
+            std::path::Path::new("geoip.csv"),
+            "network,country\n198.51.100.0/24,CN\n",
+        ))
+        .unwrap_or_else(|d| panic!("{d:?}"))
+    }
+
+    fn judge(record: &Value) -> Value {
+        observations(LabNetOp::Snapshot, 0, Some(record), &declared(), Some(&geoip()))
+    }
+
+    fn names(list: &Value) -> Vec<&str> {
+        list.as_array()
+            .map(|l| {
+                l.iter()
+                    .filter_map(|v| v.as_str().or_else(|| v["destination"].as_str()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn undeclared_names_and_addresses_are_found_and_declared_ones_are_not() {
+        let o = judge(&offending());
+        assert_eq!(o["lab_net_given"], true);
+        assert_eq!(o["declared_given"], true);
+        assert_eq!(
+            names(&o["undeclared_destinations"]["destinations"]),
+            ["198.51.100.9", "tracker.adnet.example"]
+        );
+        // The DHCP broadcast, the resolver and hopquy's own probe are no destination.
+        let all = names(&o["destinations"]["destinations"]);
+        assert!(
+            !all.iter().any(|d| d.contains("255.255") || *d == LAB || *d == CAM),
+            "{all:?}"
+        );
+        assert_eq!(o["counts"]["camera_flows"], 6);
+        assert_eq!(o["counts"]["frames_dropped"], 2);
+        let fine = judge(&compliant());
+        assert_eq!(fine["undeclared_destinations"]["count"], 0);
+        // Without a declaration every destination is undeclared, and the case can tell why.
+        let bare = observations(LabNetOp::Snapshot, 0, Some(&compliant()), &json!({}), None);
+        assert_eq!(bare["declared_given"], false);
+        assert_eq!(bare["undeclared_destinations"]["count"], 1);
+    }
+
+    #[test]
+    fn cleartext_flows_and_credentials_are_reported_without_values() {
+        let o = judge(&offending());
+        assert_eq!(o["cleartext_flows"]["count"], 2);
+        assert_eq!(
+            o["cleartext_credentials"]["flows"],
+            json!([{ "protocol": "mqtt", "destination": "tracker.adnet.example", "kinds": ["mqtt password"] }])
+        );
+        let c = judge(&compliant());
+        assert_eq!(c["cleartext_flows"]["count"], 0);
+        assert_eq!(c["cleartext_credentials"]["count"], 0);
+    }
+
+    #[test]
+    fn an_update_check_over_plain_http_is_an_update_flow_in_clear() {
+        let o = judge(&offending());
+        assert_eq!(o["update_flows_plaintext"]["count"], 1);
+        assert_eq!(
+            o["update_flows_plaintext"]["flows"][0]["destination"],
+            "dl.fw.example.com"
+        );
+        assert_eq!(o["update_flows_plaintext"]["flows"][0]["why"], "declared for updates");
+        assert_eq!(judge(&compliant())["update_flows_plaintext"]["count"], 0);
+    }
+
+    #[test]
+    fn countries_come_from_the_declaration_else_the_geoip_file() {
+        let o = judge(&offending());
+        let foreign = &o["foreign_destinations"];
+        assert_eq!(
+            foreign["destinations"],
+            json!([
+                { "destination": "198.51.100.9", "country": "CN", "country_source": "geoip" },
+                { "destination": "203.0.113.5", "country": "SG", "country_source": "declared" },
+            ])
+        );
+        assert_eq!(foreign["unknown_country"], 1, "the undeclared name has no country");
+        assert_eq!(o["telemetry_destinations"]["count"], 1);
+        assert_eq!(judge(&compliant())["foreign_destinations"]["count"], 0);
+        let no_geoip = observations(LabNetOp::Snapshot, 0, Some(&offending()), &declared(), None);
+        assert_eq!(no_geoip["geoip_given"], false);
+        assert_eq!(no_geoip["foreign_destinations"]["count"], 1);
+    }
+
+    #[test]
+    fn a_reconnect_storm_shows_in_the_syn_rate_after_restore() {
+        let o = judge(&offending());
+        assert_eq!(o["max_syns_per_second_after_restore"], 12);
+        assert_eq!(o["syn_rate_after_restore"]["syns"], 12);
+        assert_eq!(
+            o["syn_rate_after_restore"]["busiest_second"],
+            "2026-12-03T10:05:00.000Z"
+        );
+        assert_eq!(o["outages"]["cuts"], 1);
+        let c = judge(&compliant());
+        assert_eq!(c["max_syns_per_second_after_restore"], 1);
+        assert_eq!(c["syn_rate_after_restore"]["connections"], 1);
+        // Never restored: nothing to judge, not a zero.
+        let never = record(vec![], vec![], vec![outage("2026-12-03T10:03:00.000Z", "cut")]);
+        assert!(judge(&never)["max_syns_per_second_after_restore"].is_null());
+    }
+
+    struct FakeLab {
+        record: Value,
+        calls: Mutex<Vec<&'static str>>,
+    }
+
+    impl crate::LabNetControl for FakeLab {
+        fn snapshot(&self) -> Value {
+            self.calls.lock().map(|mut c| c.push("snapshot")).ok();
+            self.record.clone()
+        }
+        fn cut(&self) {
+            self.calls.lock().map(|mut c| c.push("cut")).ok();
+        }
+        fn restore(&self) {
+            self.calls.lock().map(|mut c| c.push("restore")).ok();
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_op_acts_then_waits_then_reads_and_the_wait_is_bounded() {
+        let profile = hopquy_case::ProfileFile::default();
+        let mut target = test_support::target("pw", &[]);
+        target.declared = declared();
+        let (creds, paths) = (Default::default(), Default::default());
+        let mut ctx = test_support::context(Default::default(), &profile, &target, &creds, &paths);
+        let lab = Arc::new(FakeLab {
+            record: compliant(),
+            calls: Mutex::new(Vec::new()),
+        });
+        ctx.lab_net = Some(lab.clone());
+        let step = |text: &str| match test_support::action(&format!("id = \"s\"\naction = \"lab-net\"\n{text}")) {
+            hopquy_case::StepAction::LabNet(step) => step,
+            other => panic!("{other:?}"),
+        };
+        let started = tokio::time::Instant::now();
+        let out = run(&step("op = \"restore\"\nwait_s = 30"), &ctx, &json!({}))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(started.elapsed() >= std::time::Duration::from_secs(30));
+        assert_eq!(out.observations["op"], "restore");
+        assert_eq!(out.observations["waited_s"], 30.0);
+        assert_eq!(
+            lab.calls.lock().map(|c| c.clone()).unwrap_or_default(),
+            ["restore", "snapshot"]
+        );
+        let too_long = run(&step("op = \"snapshot\"\nwait_s = 601"), &ctx, &json!({})).await;
+        assert!(matches!(too_long, Err(ActionError::Definition(m)) if m.contains("600 s bound")));
+
+        ctx.lab_net = None;
+        let out = run(&step("op = \"cut\""), &ctx, &json!({}))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(out.observations["lab_net_given"], false);
+        assert!(out.observations["undeclared_destinations"].is_null());
+    }
+
+    #[test]
+    fn every_observation_is_documented_and_every_documented_one_emitted() {
+        let spec = actions::action("lab-net").unwrap_or_else(|| panic!("no lab-net action"));
+        let mut documented: Vec<&str> = spec.observations.iter().map(|s| s.name).collect();
+        documented.sort_unstable();
+        for o in [
+            observations(LabNetOp::Snapshot, 0, None, &Value::Null, None),
+            judge(&offending()),
+        ] {
+            let mut emitted: Vec<&str> = o
+                .as_object()
+                .map(|m| m.keys().map(String::as_str).collect())
+                .unwrap_or_default();
+            emitted.sort_unstable();
+            assert_eq!(emitted, documented);
+            observed_check(o);
+        }
+    }
+
+    fn observed_check(o: Value) {
+        if let Err(e) = super::super::observed_as::<LabNetObservations>(o) {
+            panic!("{e}");
+        }
+    }
+}
