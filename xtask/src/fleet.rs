@@ -7,8 +7,10 @@
 //! totals, so a run that lost devices shows it. nuclei is not packaged for Debian: no row.
 //!
 //! `--loss PCT` runs the cameras, the fleet and nmap inside a network namespace of their own
-//! (`unshare --net`) whose loopback drops PCT % of packets (`tc netem`): it needs root, and
-//! vanishes with its last process, so neither a failure nor Ctrl-C leaves it behind.
+//! (`unshare --net`) whose loopback drops PCT % of the packets it delivers (an nftables
+//! `numgen random` rule: this kernel has no `netem` qdisc, and a random drop on input is the
+//! same loss, both directions alike). It needs root and `nft`, and the namespace vanishes with
+//! its last process, so neither a failure nor Ctrl-C leaves it behind.
 //! Knob: `HOPQUY_BENCH_NMAP_LIMIT_S` stops nmap after this long (default 600).
 //! Benchmarks only: nothing here is a test.
 
@@ -26,7 +28,7 @@ const SIM_START_LIMIT: Duration = Duration::from_secs(600);
 struct Options {
     devices: Vec<usize>,
     concurrency: usize,
-    loss: Option<f64>,
+    loss: Option<u8>,
     nmap: bool,
 }
 
@@ -57,9 +59,9 @@ fn parse(args: &[String]) -> Result<Options, String> {
                 }
             }
             "--loss" => {
-                o.loss = match value("--loss")?.parse::<f64>() {
-                    Ok(p) if (0.0..100.0).contains(&p) => Some(p),
-                    _ => return Err("--loss needs a percentage in [0, 100)".into()),
+                o.loss = match value("--loss")?.parse::<u8>() {
+                    Ok(p) if (1..100).contains(&p) => Some(p),
+                    _ => return Err("--loss needs a whole percentage from 1 to 99".into()),
                 }
             }
             "--no-nmap" => o.nmap = false,
@@ -108,6 +110,8 @@ struct Cost {
     /// The largest sum of VmRSS of the processes running at one sample.
     peak_all_kb: u64,
     failed: usize,
+    /// The exit code of the last process that ended with one.
+    last_code: Option<i32>,
     /// Processes still running at the limit (killed).
     stopped: usize,
 }
@@ -150,6 +154,7 @@ fn run_sampled(commands: Vec<Command>, parallel: usize, limit: Duration) -> Resu
                     if !status.success() {
                         cost.failed += 1;
                     }
+                    cost.last_code = status.code().or(cost.last_code);
                     running.swap_remove(i);
                 }
                 Ok(None) => i += 1,
@@ -255,8 +260,8 @@ fn release_binary(root: &Path) -> PathBuf {
 
 pub fn bench(root: &Path, args: &[String]) -> Result<(), String> {
     let o = parse(args)?;
-    if o.loss.is_some() && !(have("unshare") && have("nsenter") && have("tc")) {
-        return Err("--loss needs root, `unshare`, `nsenter` (util-linux) and `tc` (iproute2)".into());
+    if o.loss.is_some() && !(have("unshare") && have("nsenter") && have("nft") && have("ip")) {
+        return Err("--loss needs root, `unshare`, `nsenter` (util-linux), `ip` (iproute2) and `nft`".into());
     }
     crate::run(
         root,
@@ -278,6 +283,7 @@ pub fn bench(root: &Path, args: &[String]) -> Result<(), String> {
             .and_then(|v| v.parse().ok())
             .unwrap_or(600),
     );
+    remove_stale_scratch();
     let load_before = load();
     let mut results = Vec::new();
     for &n in &o.devices {
@@ -292,6 +298,26 @@ fn load() -> String {
         .ok()
         .and_then(|l| l.split_whitespace().next().map(str::to_owned))
         .unwrap_or_else(|| "?".into())
+}
+
+/// Scratch directories of earlier runs whose process is gone (stopped by Ctrl-C, which ends
+/// the bench before its destructors run): their bundles would fill the disk.
+fn remove_stale_scratch() {
+    let Ok(dir) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in dir.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix("hopquy-bench-fleet-")
+            .and_then(|rest| rest.split('-').next())
+        else {
+            continue;
+        };
+        if !Path::new("/proc").join(pid).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 fn one_size(root: &Path, bin: &Path, n: usize, o: &Options, nmap_limit: Option<Duration>) -> Result<Measured, String> {
@@ -311,7 +337,7 @@ fn one_size(root: &Path, bin: &Path, n: usize, o: &Options, nmap_limit: Option<D
             let mut c = Command::new("unshare");
             c.args(["--net", "--", "sh", "-c"])
                 .arg(format!(
-                    "ip link set lo up && tc qdisc add dev lo root netem loss {pct}% && exec \"$0\" \"$@\""
+                    "ip link set lo up && nft 'table inet hopquy_bench_loss {{ chain input {{ type filter hook input priority 0; numgen random mod 100 < {pct} drop; }}; }}' && exec \"$0\" \"$@\""
                 ))
                 .arg(bin);
             c
@@ -346,6 +372,8 @@ fn one_size(root: &Path, bin: &Path, n: usize, o: &Options, nmap_limit: Option<D
     let devices = read_inventory(&inventory)?;
 
     let out = scratch.0.join("out");
+    let fleet_log_path = scratch.0.join("fleet.log");
+    let fleet_log = std::fs::File::create(&fleet_log_path).map_err(|e| e.to_string())?;
     let mut fleet = in_net(netns, bin);
     fleet
         .args(["fleet", "run", "--case-set", "inspection", "--inventory"])
@@ -357,12 +385,23 @@ fn one_size(root: &Path, bin: &Path, n: usize, o: &Options, nmap_limit: Option<D
         .env(PASSWORD_VAR, &password)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        .stderr(fleet_log);
     eprintln!(
         "$ hopquy fleet run --case-set inspection --inventory … --out … --concurrency {}",
         o.concurrency
     );
     let fleet_cost = run_sampled(vec![fleet], 1, Duration::from_secs(24 * 3600))?;
+    // 0 pass, 1 some camera fails (the simulated fleet has failing cameras), 4 inconclusive:
+    // the fleet ran. Anything else (2 input, a signal) means it did not.
+    if !matches!(fleet_cost.last_code, Some(0 | 1 | 4)) {
+        let log = std::fs::read_to_string(&fleet_log_path).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(20).collect();
+        return Err(format!(
+            "hopquy fleet run of {n} devices ended with {:?}; its last lines:\n{}",
+            fleet_cost.last_code,
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        ));
+    }
     let report: serde_json::Value = std::fs::read(out.join("fleet-report.json"))
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
@@ -490,7 +529,7 @@ fn print_table(results: &[Measured], o: &Options, load_before: &str) {
         load(),
         o.concurrency,
         o.loss
-            .map(|p| format!(", loopback loss {p} % (netem)"))
+            .map(|p| format!(", {p} % of loopback packets dropped (nftables, own namespace)"))
             .unwrap_or_default()
     );
     println!("| devices | tool | wall | devices/s | peak RSS | peak RSS / device in flight | outcome |");
@@ -513,11 +552,7 @@ fn print_table(results: &[Measured], o: &Options, load_before: &str) {
             m.mismatched
                 .map(|x| format!("; {x} devices differ from the expected verdicts"))
                 .unwrap_or_default(),
-            if m.fleet.failed > 0 {
-                "; exit status non-zero"
-            } else {
-                ""
-            },
+            m.fleet.last_code.map(|c| format!("; exit {c}")).unwrap_or_default(),
             m.sim_rss_kb
                 .map(|kb| format!("; simulator {}", mib(kb)))
                 .unwrap_or_default(),
