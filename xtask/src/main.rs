@@ -5,6 +5,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
+mod fleet;
+
 use hopquy_case::{ACTIONS, COMMON_KEYS, CaseKind, EXPECT_OPERATORS, Suite, render_diagnostics};
 
 fn main() -> ExitCode {
@@ -14,7 +16,7 @@ fn main() -> ExitCode {
         Some("codegen") => codegen(&root, args.iter().any(|a| a == "--check")),
         Some("test") => test(&root),
         Some("bench") => bench(&root, &args[1..]),
-        _ => Err("usage: cargo xtask codegen [--check] | cargo xtask test | cargo xtask bench [NAME…]".to_owned()),
+        _ => Err("usage: cargo xtask codegen [--check] | cargo xtask test | cargo xtask bench [NAME…] | cargo xtask bench fleet [--devices N,N…] [--concurrency N] [--loss PCT] [--no-nmap]".to_owned()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -49,8 +51,12 @@ fn test(root: &Path) -> Result<(), String> {
 /// server), or the named ones; `suite` (a full run against the simulated camera beside the
 /// waits its lockout forces, minutes long) and `firmware` (a 50 MiB image through the release
 /// CLI beside binwalk/unblob) only when named. Results go to stdout;
-/// docs/benchmarks.md records them.
+/// docs/benchmarks.md records them. `fleet` (a simulated fleet audited beside nmap; its own
+/// options follow it) only when named, alone.
 fn bench(root: &Path, names: &[String]) -> Result<(), String> {
+    if names.first().map(String::as_str) == Some("fleet") {
+        return fleet::bench(root, &names[1..]);
+    }
     const ALL: &[&str] = &["ports", "tls", "ssh", "rtsp", "onvif"];
     let chosen: Vec<&str> = if names.is_empty() {
         ALL.to_vec()
@@ -74,7 +80,7 @@ fn bench(root: &Path, names: &[String]) -> Result<(), String> {
         }
         if !ALL.contains(&name) {
             return Err(format!(
-                "unknown benchmark `{name}`; known: {}, suite, firmware",
+                "unknown benchmark `{name}`; known: {}, suite, firmware, fleet",
                 ALL.join(", ")
             ));
         }
@@ -83,7 +89,7 @@ fn bench(root: &Path, names: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-fn run(root: &Path, program: &str, args: &[&str]) -> Result<(), String> {
+pub(crate) fn run(root: &Path, program: &str, args: &[&str]) -> Result<(), String> {
     eprintln!("$ {program} {}", args.join(" "));
     let status = Command::new(program)
         .args(args)
