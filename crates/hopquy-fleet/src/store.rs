@@ -244,15 +244,7 @@ impl SqliteStore {
     /// Columns added since schema version 1 was published (additive: a store written by an
     /// earlier hopquy gains them empty).
     fn add_missing_columns(&self) -> Result<(), StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT name FROM pragma_table_info('devices')")
-            .map_err(|e| self.err(e))?;
-        let have = stmt
-            .query_map([], |r| r.get::<_, String>(0))
-            .map_err(|e| self.err(e))?
-            .collect::<Result<BTreeSet<String>, _>>()
-            .map_err(|e| self.err(e))?;
+        let have = self.text_column("SELECT name FROM pragma_table_info('devices')")?;
         for column in ["bundle_host", "bundle_path"] {
             if !have.contains(column) {
                 self.conn
@@ -261,6 +253,17 @@ impl SqliteStore {
             }
         }
         Ok(())
+    }
+
+    /// The first column of every row `sql` returns, as text.
+    fn text_column(&self, sql: &str) -> Result<BTreeSet<String>, StoreError> {
+        let mut stmt = self.conn.prepare(sql).map_err(|e| self.err(e))?;
+        let values = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(|e| self.err(e))?
+            .collect::<Result<BTreeSet<String>, _>>()
+            .map_err(|e| self.err(e))?;
+        Ok(values)
     }
 
     fn err(&self, source: rusqlite::Error) -> StoreError {
@@ -341,16 +344,7 @@ impl FleetStore for SqliteStore {
     }
 
     fn finished_devices(&self) -> Result<BTreeSet<String>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT device_id FROM devices")
-            .map_err(|e| self.err(e))?;
-        let ids = stmt
-            .query_map([], |r| r.get::<_, String>(0))
-            .map_err(|e| self.err(e))?
-            .collect::<Result<BTreeSet<String>, _>>()
-            .map_err(|e| self.err(e))?;
-        Ok(ids)
+        self.text_column("SELECT device_id FROM devices")
     }
 
     fn record(&mut self, record: &DeviceRecord) -> Result<(), StoreError> {
