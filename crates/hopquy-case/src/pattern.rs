@@ -13,6 +13,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 pub struct Pattern {
     source: String,
     compiled: Arc<OnceLock<Option<regex::Regex>>>,
+    /// The same expression over bytes, for patterns applied to raw answers (`redact`).
+    compiled_bytes: Arc<OnceLock<Option<regex::bytes::Regex>>>,
 }
 
 impl Pattern {
@@ -20,6 +22,7 @@ impl Pattern {
         Pattern {
             source: source.into(),
             compiled: Arc::default(),
+            compiled_bytes: Arc::default(),
         }
     }
 
@@ -32,6 +35,13 @@ impl Pattern {
     pub fn regex(&self) -> Option<&regex::Regex> {
         self.compiled
             .get_or_init(|| regex::Regex::new(&self.source).ok())
+            .as_ref()
+    }
+
+    /// The compiled expression over bytes; `None` when the pattern is not valid.
+    pub fn bytes_regex(&self) -> Option<&regex::bytes::Regex> {
+        self.compiled_bytes
+            .get_or_init(|| regex::bytes::Regex::new(&self.source).ok())
             .as_ref()
     }
 }
@@ -102,6 +112,8 @@ mod tests {
             clone.regex().map_or(std::ptr::null(), |r| r as *const _)
         ));
         assert!(Pattern::new("(unclosed").regex().is_none());
+        assert!(pattern.bytes_regex().is_some_and(|re| re.is_match(b"cam-7")));
+        assert!(Pattern::new("(unclosed").bytes_regex().is_none());
         assert_eq!(Pattern::new("a+").as_str(), "a+");
     }
 }

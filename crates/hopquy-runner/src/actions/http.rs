@@ -219,9 +219,10 @@ pub async fn http(
     let mut p = prepare(&RequestKeys::of(step), ctx, tctx, rec).await?;
     if let Some(pattern) = &step.redact {
         // Validation took it; a pattern that still does not compile must not let secrets through.
-        let secrets = regex::bytes::Regex::new(pattern.as_str())
-            .map_err(|e| ActionError::Definition(format!("`redact` is not a valid regular expression: {e}")))?;
-        p.answer_secrets = Some(secrets);
+        let secrets = pattern
+            .bytes_regex()
+            .ok_or_else(|| ActionError::Definition(format!("`redact` is not a valid regular expression: {pattern}")))?;
+        p.answer_secrets = Some(secrets.clone());
     }
     let default_credential = if matches!(p.auth, AuthMode::None) {
         CredentialKind::None
