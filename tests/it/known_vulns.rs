@@ -40,6 +40,45 @@ async fn a_disclosed_password_list_is_judged_but_never_kept() {
     }
 }
 
+/// CVE-2017-7925 serves Dahua's account file with every password hash: each generation's file
+/// fails the case at its own step, and what the run keeps shows the file's shape with
+/// `[REDACTED]` where the hashes were, the target's and another account's alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disclosed_dahua_account_file_is_judged_but_its_hashes_never_kept() {
+    let suite = suite();
+    let id = "cve-2017-7925-dahua-account-file";
+    for (setup, step) in [
+        ("hardened+dahua-cve-2017-7925", "passwd"),
+        ("hardened+dahua-cve-2017-7925-gen3", "account1"),
+    ] {
+        let sim = start_sim(setup).await;
+        let (results, _) = run_cases(&suite, &sim, "qcvn135-2024", &[id]).await;
+        sim.shutdown().await;
+        let got = case(&results, id);
+        assert_eq!(got.verdict, Verdict::Fail, "{setup}: {}", got.summary);
+        assert!(got.summary.contains("CVE-2017-7925"), "{}", got.summary);
+        let decisive = got.steps.iter().find(|s| s.id == step).expect("decisive step");
+        let body = decisive.observations["body"].as_str().unwrap_or_default();
+        assert_eq!(body.matches("[REDACTED]").count(), 2, "{setup}: {body}");
+        let secret = hopquy_simcam::DAHUA_SECOND_USER_HASH;
+        for step in &got.steps {
+            for text in step
+                .observations
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter_map(|(_, v)| v.as_str())
+            {
+                assert!(
+                    !text.contains(secret),
+                    "a disclosed hash reached step {}: {text}",
+                    step.id
+                );
+            }
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn known_vulns_never_read_a_uniform_or_redirecting_device_as_vulnerable() {
     let suite = suite();
@@ -96,12 +135,14 @@ fn list_cve_names_every_known_vulnerability_case() {
         "CVE-2021-33045",
         "CVE-2017-7577",
         "CVE-2018-10088",
+        "CVE-2017-7925",
     ] {
         assert!(!row(cve).is_empty(), "{cve} listed");
     }
     assert_eq!(row("CVE-2017-7921").len(), 3, "user list, configuration file, snapshot");
     assert_eq!(row("CVE-2021-36260")[0]["kev"], true);
     assert_eq!(row("CVE-2017-7577")[0]["kev"], false);
+    assert_eq!(row("CVE-2017-7925")[0]["cvss"], 9.8);
     assert_eq!(row("CVE-2021-33044")[0]["effect"], "locks-account");
     let text = std::process::Command::new(env!("CARGO_BIN_EXE_hopquy"))
         .args(["list", "--cve"])

@@ -44,6 +44,8 @@ pub enum Flaw {
     TbkCve2018_9995,
     CatchAll200,
     LoginRedirect,
+    DahuaCve2017_7925,
+    DahuaCve2017_7925Gen3,
 }
 
 impl Flaw {
@@ -79,6 +81,8 @@ impl Flaw {
         Flaw::TbkCve2018_9995,
         Flaw::CatchAll200,
         Flaw::LoginRedirect,
+        Flaw::DahuaCve2017_7925,
+        Flaw::DahuaCve2017_7925Gen3,
     ];
 
     pub fn name(self) -> &'static str {
@@ -114,6 +118,8 @@ impl Flaw {
             Flaw::TbkCve2018_9995 => "tbk-cve-2018-9995",
             Flaw::CatchAll200 => "catch-all-200",
             Flaw::LoginRedirect => "login-redirect",
+            Flaw::DahuaCve2017_7925 => "dahua-cve-2017-7925",
+            Flaw::DahuaCve2017_7925Gen3 => "dahua-cve-2017-7925-gen3",
         }
     }
 
@@ -182,6 +188,12 @@ impl Flaw {
             }
             Flaw::LoginRedirect => {
                 "hostile dialect: every path, over HTTP and HTTPS, is answered 302 to the login page, which is the only page served"
+            }
+            Flaw::DahuaCve2017_7925 => {
+                "CVE-2017-7925 (Dahua, older generation): `GET /current_config/passwd` returns the account file (`id:name:passwd:groupid:…` lines with each password hash) without authentication (without it the path is absent: 404)"
+            }
+            Flaw::DahuaCve2017_7925Gen3 => {
+                "CVE-2017-7925 (Dahua, newer generation): `GET /current_config/Account1` returns the account database (JSON with `DevInformation` and `Users`, each with its password hash) without authentication (without it the path is absent: 404)"
             }
             Flaw::SshKbdInteractive => {
                 "SSH takes passwords only through keyboard-interactive (a `Password: ` prompt; the password method is off, as with OpenSSH `PasswordAuthentication no` + PAM): not a weakness, a shape the harness must still log in through"

@@ -38,7 +38,7 @@ mod onvif;
 #[path = "vulns.rs"]
 mod vulns;
 
-pub use vulns::{SNAPSHOT_JPEG, TBK_VIEWER_PASSWORD, hostile_router};
+pub use vulns::{DAHUA_SECOND_USER_HASH, SNAPSHOT_JPEG, TBK_VIEWER_PASSWORD, hostile_router};
 
 /// Request bodies (XML) are small; anything bigger is refused with 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;

@@ -47,8 +47,8 @@ pub use config::{
     DeviceIdentity, Flaw, Lockout, Personality, SetupError, SimConfig, SimSetup, password_is_complex, random_password,
 };
 pub use http::{
-    MAX_EXTRA_USERS, MAX_USER_NAME, MAX_USER_PASSWORD, SimState, TBK_VIEWER_PASSWORD, firmware_image,
-    forged_firmware_image, router, simulated_vendor_key,
+    DAHUA_SECOND_USER_HASH, MAX_EXTRA_USERS, MAX_USER_NAME, MAX_USER_PASSWORD, SimState, TBK_VIEWER_PASSWORD,
+    firmware_image, forged_firmware_image, router, simulated_vendor_key,
 };
 pub use rtsp::{PUBLIC_METHODS as RTSP_PUBLIC_METHODS, STREAM_PATHS as RTSP_STREAM_PATHS};
 pub use sdk::banner as sdk_banner;

@@ -28,6 +28,12 @@ const LOGIN_PAGE_PATH: &str = "/doc/page/login.asp";
 const UC_HTTPD_BANNER: &str = "uc-httpd 1.0.0";
 /// The password of the second account CVE-2018-9995 discloses.
 pub const TBK_VIEWER_PASSWORD: &str = "V1ewer\"9995";
+/// The name of the second account CVE-2017-7925 discloses: Dahua's documented remote super
+/// user of older firmware (`888888`).
+const DAHUA_SECOND_USER: &str = "888888";
+/// The second account's password hash in a disclosed Dahua account file: nobody's target
+/// password, so only the case's `redact` keeps it out of the evidence.
+pub const DAHUA_SECOND_USER_HASH: &str = "Zc7925Xq";
 /// Dahua's "login challenge" error: the first step of a normal two-step login.
 const DAHUA_LOGIN_CHALLENGE: u64 = 268_632_079;
 
@@ -40,6 +46,8 @@ pub(super) fn routes(router: Router<SimState>) -> Router<SimState> {
         .route("/onvif-http/snapshot", get(snapshot))
         .route("/RPC2_Login", post(rpc2_login))
         .route("/device.rsp", get(tbk_device_rsp))
+        .route("/current_config/passwd", get(dahua_passwd_file))
+        .route("/current_config/Account1", get(dahua_account_file))
 }
 
 /// TBK's DVR API. Patched (and every non-TBK) firmware refuses a caller without a session;
@@ -78,6 +86,58 @@ async fn tbk_device_rsp(State(state): State<SimState>, ctx: RequestCtx) -> Respo
         body.to_string(),
     )
         .into_response()
+}
+
+/// A stand-in for the hash Dahua firmware keeps of a password: derived from it, never it.
+fn dahua_password_hash(user: &str, password: &str) -> String {
+    let digest = Sha256::digest(format!("{user}:Login to Dahua:{password}").as_bytes());
+    hex::encode_upper(&digest[..16])
+}
+
+/// Older Dahua firmware's account file, served to anyone (CVE-2017-7925). Patched firmware
+/// and every other vendor's device do not have the path. The layout follows what the public
+/// checks read (a header naming `id:name:passwd:groupid`, then one colon-separated line per
+/// account, name in the second field and hash in the third); the fields after the fourth
+/// are an imitation.
+async fn dahua_passwd_file(State(state): State<SimState>, ctx: RequestCtx) -> Response {
+    if !state.has(Flaw::DahuaCve2017_7925) {
+        return super::not_found(ctx).await;
+    }
+    let admin = &state.inner.admin_user;
+    let body = format!(
+        "id:name:passwd:groupid:peer:reserved:memo:authlist\n\
+         1:{admin}:{}:1:0:1:admin 's account:1,2,3,4,5,6,7,8\n\
+         2:{DAHUA_SECOND_USER}:{DAHUA_SECOND_USER_HASH}:1:0:1:remote super user:1,2,3,4,5,6,7,8\n",
+        dahua_password_hash(admin, &state.admin_password()),
+    );
+    ([(CONTENT_TYPE, HeaderValue::from_static("text/plain"))], body).into_response()
+}
+
+/// Newer Dahua firmware's account database, served to anyone (CVE-2017-7925, the generation
+/// after `/current_config/passwd`): JSON with the device's information and every user with
+/// the hash of its password. Absent without the flaw.
+async fn dahua_account_file(State(state): State<SimState>, ctx: RequestCtx) -> Response {
+    if !state.has(Flaw::DahuaCve2017_7925Gen3) {
+        return super::not_found(ctx).await;
+    }
+    let admin = &state.inner.admin_user;
+    let identity = &state.inner.identity;
+    let body = format!(
+        "{{\n\"DevInformation\" : {{\n   \"DeviceType\" : \"{}\",\n   \"SerialNumber\" : \"{}\"\n}},\n\
+         \"Users\" : [\n   {{\n   \"Id\" : 1,\n   \"Name\" : \"{}\",\n   \"Password\" : \"{}\",\n   \"Group\" : \"admin\"\n   }},\n\
+         \x20  {{\n   \"Id\" : 2,\n   \"Name\" : \"{DAHUA_SECOND_USER}\",\n   \"Password\" : \"{DAHUA_SECOND_USER_HASH}\",\n   \"Group\" : \"admin\"\n   }}\n]\n}}\n",
+        escape_json(&identity.model),
+        escape_json(&identity.serial),
+        escape_json(admin),
+        dahua_password_hash(admin, &state.admin_password()),
+    );
+    ([(CONTENT_TYPE, HeaderValue::from_static("text/plain"))], body).into_response()
+}
+
+/// `text` as the inside of a JSON string.
+fn escape_json(text: &str) -> String {
+    let quoted = Value::String(text.to_owned()).to_string();
+    quoted[1..quoted.len() - 1].to_owned()
 }
 
 /// The encrypted configuration backup: opaque bytes, `application/binary`, admin only (or
@@ -287,6 +347,47 @@ mod tests {
         }
         let (_, _, body) = send("hardened+dahua-cve-2021-33044", Method::POST, "/RPC2_Login", "not json").await;
         assert_eq!(result(&body), json!(false));
+    }
+
+    #[tokio::test]
+    async fn cve_2017_7925_account_files_only_with_their_flaws() {
+        for (flaw, path, marker) in [
+            (
+                "dahua-cve-2017-7925",
+                "/current_config/passwd",
+                "id:name:passwd:groupid",
+            ),
+            (
+                "dahua-cve-2017-7925-gen3",
+                "/current_config/Account1",
+                "\"DevInformation\" : {",
+            ),
+        ] {
+            let (status, _, _) = send("hardened", Method::GET, path, "").await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "hardened {path}");
+            let (status, _, body) = send(&format!("hardened+{flaw}"), Method::GET, path, "").await;
+            let text = String::from_utf8_lossy(&body);
+            assert_eq!(status, StatusCode::OK, "{flaw} {path}");
+            assert!(text.contains(marker), "{text}");
+            assert!(text.contains(DAHUA_SECOND_USER_HASH), "{text}");
+        }
+        // Each generation has its own file only.
+        let (status, _, _) = send(
+            "hardened+dahua-cve-2017-7925",
+            Method::GET,
+            "/current_config/Account1",
+            "",
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (status, _, _) = send(
+            "hardened+dahua-cve-2017-7925-gen3",
+            Method::GET,
+            "/current_config/passwd",
+            "",
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
     }
 
     #[tokio::test]
