@@ -14,4 +14,5 @@ mod fleet;
 mod fleet_nats;
 mod hostile;
 mod known_vulns;
+mod lab_net;
 mod plan;

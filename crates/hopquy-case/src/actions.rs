@@ -520,6 +520,11 @@ pub const ACTIONS: &[ActionSpec] = &[
                 ParamKind::LabNetWait,
                 "Seconds to let pass after the op before the record is read (0–600, default 0): how long the camera has to reconnect after `restore`.",
             ),
+            param(
+                "recorded_s",
+                ParamKind::LabNetWait,
+                "Before the record is read (after `wait_s`), wait until the lab network has been up at least this many seconds (0–600): a snapshot then covers the camera's first contacts however early in the run the step comes.",
+            ),
         ],
         observations: LabNetObservations::SPECS,
         observation_schema: <LabNetObservations as Observations>::schema,

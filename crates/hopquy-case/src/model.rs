@@ -73,6 +73,29 @@ pub enum Measures {
     Lockout,
 }
 
+/// How a case relates to the camera's own network (`hopquy run --lab-net IFACE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum LabNetUse {
+    /// The case judges what the camera sent on the lab network: it runs only in a run with
+    /// `--lab-net`, and is left out of one without (its operator counterpart runs there).
+    Required,
+    /// The operator's manual capture that a lab network records instead: the case runs only
+    /// in a run without `--lab-net`.
+    Replaced,
+}
+
+impl LabNetUse {
+    /// Whether a case with this use belongs in a run that has (or lacks) a lab network.
+    pub fn runs_with(use_: Option<LabNetUse>, lab_net: bool) -> bool {
+        match use_ {
+            None => true,
+            Some(LabNetUse::Required) => lab_net,
+            Some(LabNetUse::Replaced) => !lab_net,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CaseStatus {
@@ -102,6 +125,11 @@ pub struct CaseFile {
     /// surface's lock, which paces the credential dictionaries that run after it).
     #[serde(default)]
     pub measures: Option<Measures>,
+    /// `required`: the case judges the camera's traffic on the lab network and runs only with
+    /// `hopquy run --lab-net`; `replaced`: an operator capture the lab network makes
+    /// unnecessary, run only without it. Absent: the case runs either way.
+    #[serde(default)]
+    pub lab_net: Option<LabNetUse>,
     pub since: String,
     /// Regulation id → clause ids, e.g. `qcvn135-2024 = ["2.1.5"]`.
     #[schemars(with = "BTreeMap<String, Vec<String>>")]
@@ -269,6 +297,11 @@ pub struct StepFile {
     #[serde(default)]
     #[schemars(with = "Option<serde_json::Value>")]
     pub wait_s: Option<toml::Value>,
+    /// lab-net: before the record is read, wait until the lab network has been up this many
+    /// seconds (so a snapshot covers the camera's first contacts).
+    #[serde(default)]
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub recorded_s: Option<toml::Value>,
 
     // --- ports / tls / ssh / rtsp / telnet ---
     #[serde(default)]
@@ -304,7 +337,7 @@ pub struct StepFile {
 impl StepFile {
     /// The keys beyond `id` and `action` this step was written with.
     pub fn present_keys(&self) -> Vec<&'static str> {
-        let present: [(&'static str, bool); 25] = [
+        let present: [(&'static str, bool); 26] = [
             ("always", self.always),
             ("on_error", self.on_error.is_some()),
             ("op", self.op.is_some()),
@@ -323,6 +356,7 @@ impl StepFile {
             ("interval_ms", self.interval_ms.is_some()),
             ("seconds", self.seconds.is_some()),
             ("wait_s", self.wait_s.is_some()),
+            ("recorded_s", self.recorded_s.is_some()),
             ("ports", self.ports.is_some()),
             ("paths", self.paths.is_some()),
             ("options", self.options.is_some()),
@@ -377,6 +411,9 @@ pub enum Cause {
     NoVulndb,
     /// The run had no lab network (`--lab-net`), so nothing the camera sent was recorded.
     NoLabNetwork,
+    /// The lab network's record cannot carry the verdict (caps reached, or nothing of what
+    /// the case judges was sent while it was recorded).
+    CaptureIncomplete,
 }
 
 impl Cause {
@@ -393,6 +430,7 @@ impl Cause {
             Cause::NoFirmwareImage => "no-firmware-image",
             Cause::NoVulndb => "no-vulndb",
             Cause::NoLabNetwork => "no-lab-network",
+            Cause::CaptureIncomplete => "capture-incomplete",
         }
     }
 }
@@ -694,6 +732,11 @@ pub const DECLARED_FIELDS: &[&str] = &[
     "password_policy.min_length",
     "password_policy.required_classes",
     "destinations",
+    "connectivity",
+    "connectivity.contacts_within_s",
+    "connectivity.outage_noticed_within_s",
+    "connectivity.reconnects_within_s",
+    "connectivity.max_connects_per_s",
 ];
 
 /// Longest password a target may declare as its minimum (the `password-policy` action's bound).
@@ -719,6 +762,31 @@ pub struct Declared {
     /// record is compared with. An empty list declares that the device contacts nothing.
     #[serde(default)]
     pub destinations: Option<Vec<DeclaredDestination>>,
+    /// How the device uses its network (IXIT for EN 303 645 5.3 and 5.9): what the
+    /// lab-network cases wait for and the reconnection rate they allow.
+    #[serde(default)]
+    pub connectivity: Option<Connectivity>,
+}
+
+/// The device's network timings, as its manufacturer declares them. Each bounds a wait of a
+/// lab-network case (at most 600 s, the `lab-net` step's bound); without a declaration the
+/// case's default applies.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Connectivity {
+    /// Seconds after its network comes up within which the device contacts its associated
+    /// services (cloud, update check, telemetry).
+    #[serde(default)]
+    pub contacts_within_s: Option<u32>,
+    /// Seconds the device needs to notice a lost uplink (its keep-alive interval).
+    #[serde(default)]
+    pub outage_noticed_within_s: Option<u32>,
+    /// Seconds after the uplink returns within which the device is back with its services.
+    #[serde(default)]
+    pub reconnects_within_s: Option<u32>,
+    /// Most TCP connection attempts the device makes in any one second while reconnecting.
+    #[serde(default)]
+    pub max_connects_per_s: Option<u32>,
 }
 
 /// One associated service the manufacturer declares: a host name or a network (exactly

@@ -666,8 +666,10 @@ observations! {
         pub lab_net_given: bool,
         /// What the step did before reading the record: `snapshot`, `cut` or `restore`.
         pub op: String,
-        /// Seconds waited after the op (`wait_s`).
+        /// Seconds waited after the op (`wait_s`, and any wait for `recorded_s`).
         pub waited_s: f64,
+        /// Seconds the lab network had been up when the record was read.
+        pub recorded_s: Option<f64>,
         /// The lab network's mode (`sinkhole`).
         pub mode: Option<String>,
         /// True when the target file declares `[declared] destinations` (an empty list included):
@@ -693,6 +695,23 @@ observations! {
         /// path, why}`: a cleartext flow to a destination declared for updates, or whose host or
         /// path names `update`, `upgrade`, `firmware` or `ota`.
         pub update_flows_plaintext: Value,
+        /// `{count, legacy_tls, flows}`: every update check or download seen, in clear or over
+        /// TLS, each `{protocol, destination, path, why, best_tls_offered}` (`why` as in
+        /// `update_flows_plaintext`); `legacy_tls` counts the TLS ones whose ClientHello offered
+        /// nothing newer than TLS 1.1. In sinkhole mode TLS is not terminated: whether the device
+        /// checks the server's certificate is not visible here.
+        pub update_flows: Value,
+        /// True when a declared destination's purpose names updates (`update`, `upgrade`,
+        /// `firmware`, `ota`): the device declares an online update function. Null without
+        /// `[declared] destinations`.
+        pub update_declared: Option<bool>,
+        /// `{count, seen, unseen}`: the declared destinations, how many the record shows in use,
+        /// and the `host` or `network` of each it does not. Null without a declaration.
+        pub declared_services: Value,
+        /// True when the declaration is empty (the device contacts nothing) or the record shows
+        /// at least one declared service in use: the record saw the device at work. False when it
+        /// declares services and used none of them while recorded; null without a declaration.
+        pub declared_activity_seen: Option<bool>,
         /// `{count, destinations}`: destinations contacted whose declaration's purpose names
         /// telemetry (`telemetry`, `analytics`, `diagnostics`, `statistics`), each `{destination,
         /// purpose, protocols}`; compare them with the published telemetry information.
@@ -709,6 +728,10 @@ observations! {
         /// The most SYNs the camera sent in any one second after the last `restore` (a connection
         /// storm shows here); null when the uplink was never restored.
         pub max_syns_per_second_after_restore: Option<u64>,
+        /// The most SYNs the camera sent in any one second between the last `cut` and the
+        /// `restore` after it (or now): a tight retry loop during the outage shows here; null
+        /// when the uplink was never cut.
+        pub max_syns_per_second_during_outage: Option<u64>,
         /// `{dns_questions, flows, camera_flows, tls_flows, flows_over_cap, frames_dropped}`: how
         /// much the record holds, and what its caps left out.
         pub counts: Value,

@@ -16,7 +16,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::model::{
-    CaseFile, CaseKind, CaseStatus, CveEntry, Effect, Expectation, Measures, Method, Param, SimFixtures, StepFile,
+    CaseFile, CaseKind, CaseStatus, CveEntry, Effect, Expectation, LabNetUse, Measures, Method, Param, SimFixtures,
+    StepFile,
 };
 
 /// Declares a struct whose `KEYS` are its field names, so the key list cannot drift from the
@@ -592,6 +593,7 @@ keyed_struct! {
     pub struct LabNetStep {
         pub op: Spanned<LabNetOp>,
         pub wait_s: Option<toml::Value>,
+        pub recorded_s: Option<toml::Value>,
     }
 }
 
@@ -895,6 +897,7 @@ impl Step {
             "lab-net" => StepAction::LabNet(LabNetStep {
                 op: required("op", vocabulary("op", &file.op, LabNetOp::parse)?)?,
                 wait_s: file.wait_s.clone(),
+                recorded_s: file.recorded_s.clone(),
             }),
             "operator" => StepAction::Operator(OperatorStep {
                 prompt: required("prompt", file.prompt.clone())?,
@@ -985,6 +988,7 @@ pub struct Case {
     pub effect: Effect,
     pub status: CaseStatus,
     pub measures: Option<Measures>,
+    pub lab_net: Option<LabNetUse>,
     pub since: String,
     pub clauses: BTreeMap<String, Vec<Spanned<String>>>,
     pub needs: Vec<Spanned<String>>,
@@ -1018,6 +1022,7 @@ impl TryFrom<CaseFile> for Case {
             effect: file.effect,
             status: file.status,
             measures: file.measures,
+            lab_net: file.lab_net,
             since: file.since,
             clauses: file.clauses,
             needs: file.needs,

@@ -601,7 +601,7 @@ fn a_misspelt_cause_is_rejected_at_its_value_with_the_choices() {
         diagnostic.expected.as_deref(),
         Some(
             "one of: target-credentials, declaration-incomplete, surface-not-found, device-locked, \
-             answer-missing, no-answer, unrecognised-answer, narrowed-by-target, no-firmware-image, no-vulndb, no-lab-network"
+             answer-missing, no-answer, unrecognised-answer, narrowed-by-target, no-firmware-image, no-vulndb, no-lab-network, capture-incomplete"
         )
     );
     assert_eq!(diagnostic.hint.as_deref(), Some("did you mean `target-credentials`?"));
@@ -931,10 +931,15 @@ fn lab_net_step(keys: &str) -> String {
     )
 }
 
+/// A case with a lab-net step has to declare that it needs the lab network.
+fn lab_net_case(step: &str) -> String {
+    format!("lab_net = \"required\"\n{}", variant("[sim]", step))
+}
+
 #[test]
 fn a_lab_net_step_loads_with_its_op_and_bounded_wait() {
     let fixture = Fixture::new();
-    let text = variant("[sim]", &lab_net_step("op = \"restore\"\nwait_s = 600\nalways = true"));
+    let text = lab_net_case(&lab_net_step("op = \"restore\"\nwait_s = 600\nalways = true"));
     let path = fixture.write("lockout-http.toml", &text);
     let loaded = hopquy_case::load_case(&path).unwrap_or_else(|d| panic!("{}", hopquy_case::render_diagnostics(&d)));
     let step = loaded.case.steps.iter().find(|s| s.id.get_ref() == "record").unwrap();
@@ -951,7 +956,7 @@ fn a_lab_net_step_loads_with_its_op_and_bounded_wait() {
 fn a_lab_net_step_rejects_an_unknown_op_a_long_wait_and_foreign_keys() {
     let fixture = Fixture::new();
     let first = |keys: &str| {
-        let text = variant("[sim]", &lab_net_step(keys));
+        let text = lab_net_case(&lab_net_step(keys));
         let d = case_errors(&fixture, "lockout-http", &text).remove(0);
         (d, text)
     };

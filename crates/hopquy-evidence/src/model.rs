@@ -123,11 +123,14 @@ pub enum CauseClass {
     NoVulndb,
     /// The run had no lab network (`--lab-net`): what the camera sends was not recorded.
     NoLabNetwork,
+    /// The lab network's record cannot carry the verdict: its caps were reached, or the
+    /// camera sent nothing of what the case judges while it was recorded.
+    CaptureIncomplete,
 }
 
 impl CauseClass {
     /// Every class, in the order summaries list them: what the lab fixes itself first.
-    pub const ALL: [CauseClass; 11] = [
+    pub const ALL: [CauseClass; 12] = [
         CauseClass::TargetCredentials,
         CauseClass::DeclarationIncomplete,
         CauseClass::SurfaceNotFound,
@@ -139,6 +142,7 @@ impl CauseClass {
         CauseClass::NoFirmwareImage,
         CauseClass::NoVulndb,
         CauseClass::NoLabNetwork,
+        CauseClass::CaptureIncomplete,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -154,6 +158,7 @@ impl CauseClass {
             CauseClass::NoFirmwareImage => "no-firmware-image",
             CauseClass::NoVulndb => "no-vulndb",
             CauseClass::NoLabNetwork => "no-lab-network",
+            CauseClass::CaptureIncomplete => "capture-incomplete",
         }
     }
 
@@ -194,6 +199,9 @@ impl CauseClass {
             CauseClass::NoLabNetwork => {
                 "connect the camera to a dedicated interface and pass --lab-net IFACE; see docs/lab-network.md"
             }
+            CauseClass::CaptureIncomplete => {
+                "power-cycle the camera once the lab network is up, or trigger the function (update check, cloud live view) during the run; declare [declared.connectivity] timings the camera keeps; see docs/lab-network.md"
+            }
         }
     }
 
@@ -226,6 +234,9 @@ impl CauseClass {
             }
             CauseClass::NoLabNetwork => {
                 "nối camera vào một giao diện mạng riêng và chạy với --lab-net IFACE; xem docs/lab-network.md"
+            }
+            CauseClass::CaptureIncomplete => {
+                "khởi động lại camera sau khi mạng thử nghiệm đã sẵn sàng, hoặc kích hoạt chức năng (kiểm tra cập nhật, xem trực tiếp qua đám mây) trong lúc chạy; khai báo [declared.connectivity] đúng thời gian camera tuân theo; xem docs/lab-network.md"
             }
         }
     }

@@ -94,6 +94,12 @@ pub fn guard(case: &Case) -> Result<(), Refusal> {
             StepAction::Operator(_) | StepAction::Document(_) => {
                 return refuse(format!("step `{id}` needs a person"));
             }
+            StepAction::LabNet(lab) if *lab.op.get_ref() != hopquy_case::LabNetOp::Snapshot => {
+                return refuse(format!(
+                    "step `{id}` {}s the camera's uplink, an outage for a camera in service",
+                    lab.op.get_ref().as_str()
+                ));
+            }
             _ => {}
         }
     }
@@ -133,6 +139,13 @@ pub fn inspection_cases(cases: &[Case], regulation: &Regulation) -> Result<BTree
     // A case that judges the firmware image is read-only, but a fleet has no image: it is
     // left out of the suite, not refused as mislabelled.
     ids.retain(|id| !cases.iter().any(|c| c.id.get_ref() == id && needs_image(c)));
+    // Likewise a case that judges the lab network's record: a camera in service is on its
+    // owner's network, not on one hopquy serves.
+    ids.retain(|id| {
+        !cases
+            .iter()
+            .any(|c| c.id.get_ref() == id && c.lab_net == Some(hopquy_case::LabNetUse::Required))
+    });
     if ids.is_empty() {
         return Err(InspectionError::Empty);
     }
@@ -203,10 +216,24 @@ mod tests {
                 "login-error-uniform",
                 // Read-only, but it judges the dossier's firmware image, which a fleet has not.
                 "firmware-no-private-keys",
+                // They cut the camera's uplink.
+                "network-outage-lab-net",
+                "reconnection-lab-net",
             ] {
                 assert!(!ids.contains(refused), "{refused} is in the inspection suite");
                 let case = cases.iter().find(|c| c.id.get_ref() == refused).unwrap();
                 assert!(guard(case).is_err(), "{refused} passes the guard");
+            }
+            // Harmless, but they judge a lab network's record, which a camera in service
+            // is not on: left out, not refused.
+            for left_out in [
+                "telemetry-destinations-lab-net",
+                "update-channel-lab-net",
+                "associated-service-traffic-lab-net",
+            ] {
+                assert!(!ids.contains(left_out), "{left_out} is in the inspection suite");
+                let case = cases.iter().find(|c| c.id.get_ref() == left_out).unwrap();
+                assert!(guard(case).is_ok(), "{left_out} refused: {:?}", guard(case).err());
             }
         }
     }

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use hopquy_case::{Case, Effect, ProfileFile};
+use hopquy_case::{Case, Effect, LabNetOp, LabNetUse, ProfileFile, StepAction};
 
 #[derive(Debug, Clone)]
 pub struct PlannedCase {
@@ -31,18 +31,22 @@ pub struct Plan {
 }
 
 /// Select the cases that map to `regulation` (optionally filtered by id), and order them so
-/// that nothing a case does to the device can spoil a later one.
+/// that nothing a case does to the device can spoil a later one. With a lab network
+/// (`lab_net`) the cases that judge its record replace the operator's manual captures;
+/// without one those run instead (`LabNetUse`).
 pub fn plan(
     cases: &[Case],
     regulation: &str,
     profile: &ProfileFile,
     only: Option<&BTreeSet<String>>,
     allow_destructive: bool,
+    lab_net: bool,
     done: &BTreeSet<String>,
 ) -> Plan {
     let mut selected: Vec<(PlannedCase, Option<Skip>)> = cases
         .iter()
         .filter(|c| only.is_none_or(|o| o.contains(c.id.get_ref())))
+        .filter(|c| LabNetUse::runs_with(c.lab_net, lab_net))
         .filter_map(|c| {
             let clauses: Vec<String> = c.clauses.get(regulation)?.iter().map(|s| s.get_ref().clone()).collect();
             if clauses.is_empty() {
@@ -83,8 +87,14 @@ pub fn plan(
 
 use crate::selection::{is_destructive, needs_allow_destructive};
 
+/// Destructive cases last; before them the cases that cut the camera's uplink, because a
+/// camera that misbehaves after an outage (slow to come back, local services down) must not
+/// spoil the cases that would otherwise follow.
 fn effect_rank(c: &Case) -> u8 {
     if is_destructive(c) {
+        return 5;
+    }
+    if cuts_uplink(c) {
         return 4;
     }
     match c.effect {
@@ -92,8 +102,14 @@ fn effect_rank(c: &Case) -> u8 {
         Effect::LocksAccount => 1,
         Effect::Configures => 2,
         Effect::Intrusive => 3,
-        Effect::Destructive => 4,
+        Effect::Destructive => 5,
     }
+}
+
+fn cuts_uplink(c: &Case) -> bool {
+    c.steps
+        .iter()
+        .any(|s| matches!(s.action.get_ref(), StepAction::LabNet(l) if *l.op.get_ref() == LabNetOp::Cut))
 }
 
 #[cfg(test)]
@@ -120,7 +136,7 @@ mod tests {
             case("lockout-rtsp", "locks-account", true),
         ];
         let profile: ProfileFile = toml::from_str("name = \"p\"\ndescription = \"d\"").unwrap();
-        let planned = plan(&cases, "qcvn135-2024", &profile, None, false, &BTreeSet::new());
+        let planned = plan(&cases, "qcvn135-2024", &profile, None, false, false, &BTreeSet::new());
         let order: Vec<&str> = planned
             .cases
             .iter()
@@ -149,7 +165,7 @@ mod tests {
         ];
         let profile: ProfileFile = toml::from_str("name = \"p\"\ndescription = \"d\"").unwrap();
         let skips = |allow: bool| -> Vec<(String, Option<Skip>)> {
-            plan(&cases, "qcvn135-2024", &profile, None, allow, &BTreeSet::new())
+            plan(&cases, "qcvn135-2024", &profile, None, allow, false, &BTreeSet::new())
                 .cases
                 .into_iter()
                 .map(|(p, skip)| (p.case.id.get_ref().clone(), skip))
@@ -161,5 +177,42 @@ mod tests {
         assert_eq!(without[2].1, Some(Skip::IntrusiveNotAllowed));
         assert_eq!(without[3].1, Some(Skip::DestructiveNotAllowed));
         assert!(skips(true).iter().all(|(_, skip)| skip.is_none()));
+    }
+
+    fn lab_case(id: &str, lab_net: &str, op: &str) -> Case {
+        toml::from_str(&format!(
+            "id = \"{id}\"\ntitle = \"t\"\ntitle_vi = \"t\"\nkind = \"automated\"\nmethod = \"functional\"\nlab_net = \"{lab_net}\"\nsince = \"0.1.0\"\nsummary = \"s\"\n[clauses]\nqcvn135-2024 = [\"2.8.3\"]\n[[steps]]\nid = \"s\"\naction = \"{action}\"\n{op}\n",
+            action = if op.is_empty() { "wait" } else { "lab-net" },
+            op = if op.is_empty() { "seconds = 0".to_string() } else { format!("op = \"{op}\"") },
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_lab_network_cases_replace_the_manual_captures_and_outages_come_last() {
+        let cases = [
+            lab_case("outage", "required", "cut"),
+            lab_case("manual-capture", "replaced", ""),
+            lab_case("traffic", "required", "snapshot"),
+            case("configures", "configures", false),
+            case("read-only", "read-only", false),
+            case("destructive", "destructive", false),
+        ];
+        let profile: ProfileFile = toml::from_str("name = \"p\"\ndescription = \"d\"").unwrap();
+        let order = |lab_net: bool| -> Vec<String> {
+            plan(&cases, "qcvn135-2024", &profile, None, true, lab_net, &BTreeSet::new())
+                .cases
+                .into_iter()
+                .map(|(p, _)| p.case.id.get_ref().clone())
+                .collect()
+        };
+        assert_eq!(
+            order(true),
+            ["traffic", "read-only", "configures", "outage", "destructive"]
+        );
+        assert_eq!(
+            order(false),
+            ["manual-capture", "read-only", "configures", "destructive"]
+        );
     }
 }

@@ -206,6 +206,7 @@ impl Runner {
             &input.profile,
             opts.only.as_ref(),
             opts.allow_destructive,
+            input.lab_net.is_some(),
             &opts.done,
         );
         let estimate = estimate::estimate(
@@ -316,7 +317,12 @@ impl Runner {
         }
 
         let (clauses, clauses_not_tested) = split_clauses(&input.regulation, &case_results);
-        let selection = selection_of(&input.cases, &opts.regulation, opts.only.as_ref());
+        let selection = selection_of(
+            &input.cases,
+            &opts.regulation,
+            opts.only.as_ref(),
+            input.lab_net.is_some(),
+        );
         let finished = now();
         observer.event(&Event::RunFinished {
             ts: finished.clone(),
@@ -731,11 +737,19 @@ pub fn split_clauses(regulation: &Regulation, cases: &[CaseResult]) -> (Vec<Clau
 
 /// The selection a run records: the `only` ids that are cases of the regulation, when they
 /// leave out some case the full plan would have run (a rerun passes the original's ids).
-fn selection_of(cases: &[Case], regulation: &str, only: Option<&BTreeSet<String>>) -> Option<Vec<String>> {
+/// The cases a partial run selected, as the plan has them: mapped to the regulation and
+/// belonging to a run with (or without) a lab network. `None` when that is every case.
+fn selection_of(
+    cases: &[Case],
+    regulation: &str,
+    only: Option<&BTreeSet<String>>,
+    lab_net: bool,
+) -> Option<Vec<String>> {
     let only = only?;
     let mapped: BTreeSet<&String> = cases
         .iter()
         .filter(|c| c.clauses.get(regulation).is_some_and(|cl| !cl.is_empty()))
+        .filter(|c| hopquy_case::LabNetUse::runs_with(c.lab_net, lab_net))
         .map(|c| c.id.get_ref())
         .collect();
     if mapped.iter().all(|id| only.contains(*id)) {
@@ -806,6 +820,7 @@ fn cause_class(cause: hopquy_case::Cause) -> CauseClass {
         hopquy_case::Cause::NoFirmwareImage => CauseClass::NoFirmwareImage,
         hopquy_case::Cause::NoVulndb => CauseClass::NoVulndb,
         hopquy_case::Cause::NoLabNetwork => CauseClass::NoLabNetwork,
+        hopquy_case::Cause::CaptureIncomplete => CauseClass::CaptureIncomplete,
     }
 }
 

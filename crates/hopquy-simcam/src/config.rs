@@ -46,6 +46,11 @@ pub enum Flaw {
     LoginRedirect,
     DahuaCve2017_7925,
     DahuaCve2017_7925Gen3,
+    PhonesHomeUndeclared,
+    UplinkCleartextCredential,
+    UpdateCheckHttp,
+    ReconnectStorm,
+    OutageBreaksLocal,
 }
 
 impl Flaw {
@@ -83,6 +88,11 @@ impl Flaw {
         Flaw::LoginRedirect,
         Flaw::DahuaCve2017_7925,
         Flaw::DahuaCve2017_7925Gen3,
+        Flaw::PhonesHomeUndeclared,
+        Flaw::UplinkCleartextCredential,
+        Flaw::UpdateCheckHttp,
+        Flaw::ReconnectStorm,
+        Flaw::OutageBreaksLocal,
     ];
 
     pub fn name(self) -> &'static str {
@@ -120,6 +130,11 @@ impl Flaw {
             Flaw::LoginRedirect => "login-redirect",
             Flaw::DahuaCve2017_7925 => "dahua-cve-2017-7925",
             Flaw::DahuaCve2017_7925Gen3 => "dahua-cve-2017-7925-gen3",
+            Flaw::PhonesHomeUndeclared => "phones-home-undeclared",
+            Flaw::UplinkCleartextCredential => "uplink-cleartext-credential",
+            Flaw::UpdateCheckHttp => "update-check-http",
+            Flaw::ReconnectStorm => "reconnect-storm",
+            Flaw::OutageBreaksLocal => "outage-breaks-local",
         }
     }
 
@@ -194,6 +209,19 @@ impl Flaw {
             }
             Flaw::DahuaCve2017_7925Gen3 => {
                 "CVE-2017-7925 (Dahua, newer generation): `GET /current_config/Account1` returns the account database (JSON with `DevInformation` and `Users`, each with its password hash) without authentication (without it the path is absent: 404)"
+            }
+            Flaw::PhonesHomeUndeclared => {
+                "with an uplink (lab network): also contacts a P2P relay its declaration does not name, and a hard-coded address abroad"
+            }
+            Flaw::UplinkCleartextCredential => {
+                "with an uplink: registers with its cloud over plain HTTP, sending the device's cloud password in an Authorization header"
+            }
+            Flaw::UpdateCheckHttp => "with an uplink: checks for firmware updates over plain HTTP instead of TLS",
+            Flaw::ReconnectStorm => {
+                "with an uplink: reconnects to its cloud without back-off, several connections at once, however often it fails"
+            }
+            Flaw::OutageBreaksLocal => {
+                "with an uplink: while its cloud is unreachable the local web API and RTSP answer 503 (every login waits for the cloud)"
             }
             Flaw::SshKbdInteractive => {
                 "SSH takes passwords only through keyboard-interactive (a `Password: ` prompt; the password method is off, as with OpenSSH `PasswordAuthentication no` + PAM): not a weakness, a shape the harness must still log in through"
@@ -513,7 +541,8 @@ impl DeviceIdentity {
 #[derive(Clone)]
 pub struct SimConfig {
     pub setup: SimSetup,
-    /// Must be a loopback address; [`crate::SimCamera::start`] refuses anything else.
+    /// A loopback address, or any address inside a network namespace other than the host's
+    /// (a lab-network test's); [`crate::SimCamera::start`] refuses anything else.
     pub bind: IpAddr,
     /// `None`: every service on an ephemeral port. `Some(base)`: each service on
     /// `base + offset` (offsets in [`crate::ServiceKind::port_offset`]).
@@ -523,6 +552,9 @@ pub struct SimConfig {
     pub admin_password: String,
     pub lockout: Lockout,
     pub identity: DeviceIdentity,
+    /// The camera's own traffic to its cloud, update and telemetry services (`uplink.rs`);
+    /// `None` (the default): the camera sends nothing of its own.
+    pub uplink: Option<crate::uplink::Uplink>,
 }
 
 impl SimConfig {
@@ -540,6 +572,7 @@ impl SimConfig {
             admin_password: random_password(),
             lockout: Lockout::default(),
             identity,
+            uplink: None,
         }
     }
 }

@@ -85,6 +85,8 @@ struct Inner {
     opaque: String,
     live: Mutex<Live>,
     onvif_nonces: Mutex<onvif::TokenNonces>,
+    /// Set by the uplink agents (`uplink.rs`) while the camera cannot reach its cloud.
+    uplink_failing: std::sync::atomic::AtomicBool,
 }
 
 /// A user added through `POST /ISAPI/Security/users` or ONVIF CreateUsers. It can log in
@@ -124,6 +126,20 @@ struct Live {
 }
 
 impl SimState {
+    /// Whether the camera can reach its cloud, as its uplink agents last found.
+    pub(crate) fn set_uplink_failing(&self, failing: bool) {
+        self.inner
+            .uplink_failing
+            .store(failing, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// `outage-breaks-local`: while the cloud is unreachable the local web API and RTSP refuse
+    /// service, as cameras that check every login with their cloud do.
+    pub fn local_services_down(&self) -> bool {
+        self.inner.setup.has(Flaw::OutageBreaksLocal)
+            && self.inner.uplink_failing.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     pub fn new(config: &SimConfig) -> Self {
         let mut opaque = [0u8; 16];
         rand::fill(&mut opaque[..]);
@@ -135,6 +151,7 @@ impl SimState {
                 realm: config.identity.model.clone(),
                 opaque: hex::encode(opaque),
                 onvif_nonces: Mutex::default(),
+                uplink_failing: std::sync::atomic::AtomicBool::new(false),
                 live: Mutex::new(Live {
                     device_name: config.identity.device_name.clone(),
                     admin_password: config.admin_password.clone(),
@@ -731,6 +748,14 @@ async fn gate(State(state): State<SimState>, request: Request, next: Next) -> Re
             StatusCode::SERVICE_UNAVAILABLE,
             [(RETRY_AFTER, HeaderValue::from_static("1"))],
             "device is rebooting\n",
+        )
+            .into_response();
+    }
+    if state.local_services_down() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(CONTENT_TYPE, HeaderValue::from_static("text/plain"))],
+            "cloud service unreachable\n",
         )
             .into_response();
     }

@@ -33,6 +33,7 @@ mod sdk;
 pub mod ssh;
 mod telnet;
 mod tls;
+pub mod uplink;
 mod xml;
 
 use std::collections::BTreeMap;
@@ -56,7 +57,9 @@ pub use telnet::{LOGIN_PROMPT as TELNET_LOGIN_PROMPT, NEGOTIATION as TELNET_NEGO
 
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
-    #[error("the simulated camera listens on loopback only; {0} is not a loopback address")]
+    #[error(
+        "the simulated camera listens on loopback only (or inside a network namespace of its own); {0} is not a loopback address"
+    )]
     NonLoopback(IpAddr),
     #[error("port for {service} is out of range: base {base} + offset {offset} > 65535")]
     PortOutOfRange {
@@ -167,13 +170,24 @@ pub struct SimCamera {
     /// The HTTPS identity, kept so a power cycle comes back with the same key, as a camera
     /// keeps its key in flash; a factory reset discards it.
     tls_identity: Option<tls::TlsIdentity>,
+    /// The uplink agents (`uplink.rs`), aborted with the camera.
+    uplink: Vec<JoinHandle<()>>,
+}
+
+impl Drop for SimCamera {
+    fn drop(&mut self) {
+        for agent in &self.uplink {
+            agent.abort();
+        }
+    }
 }
 
 impl SimCamera {
     /// Binds every service the setup runs (ephemeral ports unless `fixed_ports`) and
-    /// starts serving. Refuses a non-loopback `bind`.
+    /// starts serving. Refuses a non-loopback `bind` unless the process is in a network
+    /// namespace of its own (a lab-network test's), where no address reaches a real network.
     pub async fn start(config: SimConfig) -> Result<SimCamera, SimError> {
-        if !config.bind.is_loopback() {
+        if !config.bind.is_loopback() && !in_private_network_namespace() {
             return Err(SimError::NonLoopback(config.bind));
         }
         let state = SimState::new(&config);
@@ -184,6 +198,7 @@ impl SimCamera {
             services: Vec::new(),
             certificate_der: None,
             tls_identity: None,
+            uplink: Vec::new(),
         };
         // Every listener is bound before any service starts: the HTTP port's redirect names
         // the HTTPS port.
@@ -226,6 +241,10 @@ impl SimCamera {
                 port: address.port(),
                 task,
             });
+        }
+        if let Some(uplink) = &camera.config.uplink {
+            camera.uplink = uplink::start(uplink, &camera.config.setup, &camera.config.identity, &camera.state);
+            info!(resolver = %uplink.resolver, "simulated camera uplink agents started");
         }
         Ok(camera)
     }
@@ -413,7 +432,9 @@ impl SimCamera {
              \n\
              [declared]\n\
              open_tcp_ports = [{declared}]\n\
-             lockout = {{ attempts = {attempts}, window_s = {window_s}, duration_s = {duration_s} }}\n",
+             lockout = {{ attempts = {attempts}, window_s = {window_s}, duration_s = {duration_s} }}\n\
+             {uplink}",
+            uplink = self.uplink_declarations(),
             setup = toml_string(&self.config.setup.to_string()),
             vendor = toml_string(&identity.vendor),
             model = toml_string(&identity.model),
@@ -426,6 +447,35 @@ impl SimCamera {
             attempts = lockout.attempts,
             window_s = lockout.window_s,
             duration_s = lockout.duration_s,
+        )
+    }
+
+    /// With an uplink: the associated services the manufacturer declares, and how the camera
+    /// uses its network (what the lab-network cases judge and wait for).
+    fn uplink_declarations(&self) -> String {
+        let Some(uplink) = &self.config.uplink else {
+            return String::new();
+        };
+        let destinations: Vec<String> = uplink::declared_destinations()
+            .iter()
+            .map(|(host, purpose, country, protocol)| {
+                format!(
+                    "  {{ host = {}, purpose = {}, country = {}, protocol = {} }},\n",
+                    toml_string(host),
+                    toml_string(purpose),
+                    toml_string(country),
+                    toml_string(protocol)
+                )
+            })
+            .collect();
+        let period = uplink.period.as_secs().max(1);
+        format!(
+            "destinations = [\n{}]\n\
+             # The simulated camera repeats its update check and telemetry every {period} s and\n\
+             # notices a lost cloud within its back-off (at most 16 s).\n\
+             connectivity = {{ contacts_within_s = {contacts}, outage_noticed_within_s = 4, reconnects_within_s = 20, max_connects_per_s = 10 }}\n",
+            destinations.concat(),
+            contacts = period + 2,
         )
     }
 
@@ -476,6 +526,9 @@ impl SimCamera {
 
     /// Stops every service and waits until their listeners are closed.
     pub async fn shutdown(mut self) {
+        for agent in &self.uplink {
+            agent.abort();
+        }
         for service in &self.services {
             service.task.abort();
         }
@@ -558,6 +611,40 @@ fn host_wildcard_listeners() -> Vec<u16> {
         }
     }
     ports
+}
+
+/// True when this process's network namespace is not the host's (PID 1's): inside one a
+/// test created, an address such as the lab network's 10.77.0.100 reaches only the veth
+/// pair the test made. Where PID 1's namespace cannot be read (a container may refuse it
+/// even to root), a namespace `ip netns add` made (bound under /run/netns) counts as one of
+/// its own. Unknown (not Linux, /proc unreadable) counts as the host's.
+fn in_private_network_namespace() -> bool {
+    let Ok(own) = std::fs::read_link("/proc/self/ns/net") else {
+        return false;
+    };
+    if let Ok(host) = std::fs::read_link("/proc/1/ns/net") {
+        return own != host;
+    }
+    is_named_network_namespace()
+}
+
+#[cfg(target_os = "linux")]
+fn is_named_network_namespace() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(own) = std::fs::metadata("/proc/self/ns/net") else {
+        return false;
+    };
+    let Ok(named) = std::fs::read_dir("/run/netns") else {
+        return false;
+    };
+    named
+        .filter_map(Result::ok)
+        .any(|entry| std::fs::metadata(entry.path()).is_ok_and(|m| m.dev() == own.dev() && m.ino() == own.ino()))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn is_named_network_namespace() -> bool {
+    false
 }
 
 #[cfg(test)]

@@ -158,6 +158,7 @@ impl RtspService {
             .map(|v| v.as_str().trim())
             .filter(|v| !v.is_empty() && v.len() <= 10 && v.bytes().all(|b| b.is_ascii_digit()));
         let reply = match request.method() {
+            _ if self.state.local_services_down() => Reply::new(503, "Service Unavailable"),
             Method::Options => Reply::new(200, "OK").header("Public", PUBLIC_METHODS),
             Method::Describe => self.describe(request, peer),
             _ => Reply::new(405, "Method Not Allowed").header("Allow", PUBLIC_METHODS),

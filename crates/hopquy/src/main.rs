@@ -262,6 +262,10 @@ pub struct RunArgs {
     /// declared destinations have a country.
     #[arg(long, value_name = "FILE", requires = "lab_net")]
     pub geoip: Option<PathBuf>,
+    /// How long, in seconds, to wait after the lab network is up for the camera to answer
+    /// on a port of its profile (a camera boots and asks for its lease in 30 to 90 s).
+    #[arg(long, value_name = "SECS", default_value_t = 180, requires = "lab_net")]
+    pub lab_net_wait: u64,
 }
 
 /// Which cases run. Every option given must hold for a case to be selected; `--skip` and
@@ -319,6 +323,10 @@ pub struct PlanArgs {
     /// Operator answers the run will use: the plan says which operator steps stay open.
     #[arg(long)]
     pub answers: Option<PathBuf>,
+    /// Plan as `run --lab-net IFACE` would: the lab-network cases replace the operator's
+    /// manual captures (nothing is set up on IFACE).
+    #[arg(long, value_name = "IFACE")]
+    pub lab_net: Option<String>,
     /// Print the plan as one JSON document on stdout.
     #[arg(long)]
     pub json: bool,
@@ -343,6 +351,10 @@ pub struct AnswersTemplateArgs {
     /// Include the destructive cases' steps (for a run with `--allow-destructive`).
     #[arg(long)]
     pub allow_destructive: bool,
+    /// For a run with `--lab-net IFACE`: the lab-network cases' steps replace those of the
+    /// operator's manual captures.
+    #[arg(long, value_name = "IFACE")]
+    pub lab_net: Option<String>,
     /// Write here instead of stdout (refuses to overwrite an existing file).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -440,6 +452,15 @@ pub struct SimArgs {
     /// Write a target file for the running camera here.
     #[arg(long)]
     pub write_target: Option<PathBuf>,
+    /// Give the camera an uplink: it resolves its cloud, update and telemetry names through
+    /// this DNS server and contacts them, as cameras phone home (for a lab network,
+    /// `10.77.0.1:53`). Without it the camera sends nothing of its own. Its `--bind` address
+    /// must be loopback, or the process must be in a network namespace of its own.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub uplink_resolver: Option<std::net::SocketAddr>,
+    /// With --uplink-resolver: seconds between update checks and telemetry reports.
+    #[arg(long, value_name = "S", default_value_t = 5, requires = "uplink_resolver")]
+    pub uplink_period_s: u64,
     /// Write the personality's dossier (declarations, documents, answers.toml) into this
     /// directory, for `hopquy run --answers DIR/answers.toml` against this camera.
     #[arg(long, value_name = "DIR")]
@@ -448,7 +469,7 @@ pub struct SimArgs {
     #[arg(long)]
     pub list: bool,
     /// Start N simulated cameras of mixed personalities, each on its own loopback address.
-    #[arg(long, value_name = "N", conflicts_with_all = ["port_base", "bind", "write_target", "dossier"])]
+    #[arg(long, value_name = "N", conflicts_with_all = ["port_base", "bind", "write_target", "dossier", "uplink_resolver"])]
     pub fleet: Option<usize>,
     /// With --fleet: write the cameras' inventory (CSV) here, and their expected verdicts
     /// beside it (FILE with the extension `.expected.json`).

@@ -12,8 +12,8 @@ use crate::actions::{self, ActionSpec, ParamKind, ParamSpec};
 use crate::doc;
 use crate::error::{Diagnostic, SourceFile, did_you_mean_hint, one_of};
 use crate::model::{
-    CaseFile, CaseKind, DECLARED_FIELDS, Effect, Expectation, MAX_DECLARED_PASSWORD_LENGTH, Measures, Otherwise,
-    PASSWORD_CLASSES, ProfileFile, StepFile,
+    CaseFile, CaseKind, DECLARED_FIELDS, Effect, Expectation, LabNetUse, MAX_DECLARED_PASSWORD_LENGTH, Measures,
+    Otherwise, PASSWORD_CLASSES, ProfileFile, StepFile,
 };
 use crate::names::{is_identifier, is_kebab, is_sim_fixture};
 use crate::templates::{TARGET_FIELDS, TemplateSource, scan_templates};
@@ -251,6 +251,36 @@ impl<'a, 'i> CaseValidator<'a, 'i> {
                         .with_expected("a `login` with `credentials = \"wrong-password\"`, then a `login` with the target's credentials and a `recover`, all on the same `surface`"),
                 );
             }
+        }
+        let reads_lab_net = case.steps.iter().any(|step| step.action.get_ref() == "lab-net");
+        match case.lab_net {
+            Some(LabNetUse::Required) if !reads_lab_net => {
+                let span = self.value_span("lab_net");
+                self.push(
+                    self.file
+                        .error_at(span, "`lab_net = \"required\"` but no step reads the lab network")
+                        .with_expected("a step with `action = \"lab-net\"`"),
+                );
+            }
+            Some(LabNetUse::Replaced) if reads_lab_net => {
+                let span = self.value_span("lab_net");
+                self.push(
+                    self.file
+                        .error_at(span, "a case the lab network replaces cannot read the lab network")
+                        .with_hint("a case with a `lab-net` step is `lab_net = \"required\"`"),
+                );
+            }
+            None if reads_lab_net => {
+                let span = self.key_span("steps");
+                self.push(
+                    self.file
+                        .error_at(span, "a case with a `lab-net` step must say `lab_net = \"required\"`")
+                        .with_hint(
+                            "without it the case would run, and be inconclusive, in every run without `--lab-net`",
+                        ),
+                );
+            }
+            _ => {}
         }
         if case.steps.is_empty() {
             let span = self.key_span("steps");
@@ -1683,6 +1713,12 @@ mod tests {
             }),
             // A list, so its entries are not dotted paths of their own.
             destinations: Some(Vec::new()),
+            connectivity: Some(crate::model::Connectivity {
+                contacts_within_s: Some(60),
+                outage_noticed_within_s: Some(30),
+                reconnects_within_s: Some(120),
+                max_connects_per_s: Some(5),
+            }),
         };
         let value = toml::Value::try_from(&full).unwrap();
         let mut paths = Vec::new();

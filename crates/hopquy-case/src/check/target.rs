@@ -42,6 +42,11 @@ const TARGET_PUBLIC_KEYS: &[&str] = &[
     "purpose",
     "country",
     "protocol",
+    "connectivity",
+    "contacts_within_s",
+    "outage_noticed_within_s",
+    "reconnects_within_s",
+    "max_connects_per_s",
 ];
 
 /// Diagnostics quote source lines and serde quotes values; in a target file either may be
@@ -283,6 +288,40 @@ pub(crate) fn check_target(
             let table = items.get(index).and_then(doc::as_table);
             let item_span = items.get(index).map_or(0..0, |item| item.span());
             check_destination(file, index, destination, table, item_span, &mut diagnostics);
+        }
+    }
+    if let Some(connectivity) = &target.declared.connectivity {
+        let table = section("declared")
+            .and_then(|table| table.get("connectivity"))
+            .and_then(doc::as_table);
+        let value_span = |key: &str| {
+            table
+                .and_then(|table| doc::get(table, key))
+                .map_or(0..0, |(_, value)| value.span())
+        };
+        let waits = [
+            ("contacts_within_s", connectivity.contacts_within_s),
+            ("outage_noticed_within_s", connectivity.outage_noticed_within_s),
+            ("reconnects_within_s", connectivity.reconnects_within_s),
+        ];
+        for (key, value) in waits {
+            if let Some(seconds) = value
+                && !(1..=crate::typed::MAX_LAB_NET_WAIT_S).contains(&u64::from(seconds))
+            {
+                diagnostics.push(
+                    file.error_at(value_span(key), format!("`{key}` is {seconds} s"))
+                        .with_expected(format!(
+                            "whole seconds from 1 to {}: a lab-network case waits that long at most",
+                            crate::typed::MAX_LAB_NET_WAIT_S
+                        )),
+                );
+            }
+        }
+        if connectivity.max_connects_per_s == Some(0) {
+            diagnostics.push(
+                file.error_at(value_span("max_connects_per_s"), "`max_connects_per_s` is 0")
+                    .with_expected("at least 1: a device that reconnects makes at least one attempt"),
+            );
         }
     }
     let password_value_span = password_spans.map(|(_, value)| value);

@@ -34,36 +34,57 @@ static TELEMETRY_WORDS: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?i)telemetry|analytics|diagnostic|statistic").unwrap_or_else(|e| panic!("{e}")));
 
 pub async fn run(step: &LabNetStep, ctx: &RunContext<'_>, tctx: &Value) -> Result<ActionOutput, ActionError> {
-    let wait = step
-        .wait_s
-        .as_ref()
-        .map(|v| super::value_u64(v, tctx, "wait_s"))
-        .transpose()?
-        .flatten()
-        .unwrap_or(0);
-    if wait > MAX_LAB_NET_WAIT_S {
-        return Err(ActionError::Definition(format!(
-            "`wait_s` of {wait} s exceeds the {MAX_LAB_NET_WAIT_S} s bound"
-        )));
-    }
+    let seconds = |value: Option<&toml::Value>, key: &str| -> Result<u64, ActionError> {
+        let seconds = value
+            .map(|v| super::value_u64(v, tctx, key))
+            .transpose()?
+            .flatten()
+            .unwrap_or(0);
+        if seconds > MAX_LAB_NET_WAIT_S {
+            return Err(ActionError::Definition(format!(
+                "`{key}` of {seconds} s exceeds the {MAX_LAB_NET_WAIT_S} s bound"
+            )));
+        }
+        Ok(seconds)
+    };
+    let wait = seconds(step.wait_s.as_ref(), "wait_s")?;
+    let recorded_at_least = seconds(step.recorded_s.as_ref(), "recorded_s")?;
     let op = *step.op.get_ref();
     let Some(lab) = ctx.lab_net.as_ref() else {
-        return output(observations(op, 0, None, &Value::Null, None));
+        return output(observations(op, 0.0, None, &Value::Null, None));
     };
     match op {
         LabNetOp::Snapshot => {}
         LabNetOp::Cut => lab.cut(),
         LabNetOp::Restore => lab.restore(),
     }
+    let began = tokio::time::Instant::now();
     tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
-    let record = lab.snapshot();
-    output(observations(
+    let mut record = lab.snapshot();
+    let mut recorded = recorded_for(&record, Utc::now());
+    if let Some(up_for) = recorded {
+        let short = recorded_at_least as f64 - up_for;
+        if short > 0.0 {
+            tokio::time::sleep(std::time::Duration::from_secs_f64(short)).await;
+            record = lab.snapshot();
+            recorded = Some(up_for + short);
+        }
+    }
+    let mut observed = observations(
         op,
-        wait,
+        began.elapsed().as_secs_f64(),
         Some(&record),
         &ctx.target.declared,
         ctx.geoip.as_deref(),
-    ))
+    );
+    observed["recorded_s"] = json!(recorded.map(f64::round));
+    output(observed)
+}
+
+/// Seconds from the record's `started` to `now`; `None` when the record names no start.
+fn recorded_for(record: &Value, now: DateTime<Utc>) -> Option<f64> {
+    let started = str_at(record, "started").and_then(parse_time)?;
+    Some(((now - started).num_milliseconds() as f64 / 1000.0).max(0.0))
 }
 
 fn output(value: Value) -> Result<ActionOutput, ActionError> {
@@ -86,19 +107,21 @@ struct Judged<'a> {
 
 fn observations(
     op: LabNetOp,
-    waited: u64,
+    waited: f64,
     record: Option<&Value>,
     declared: &Value,
     geoip: Option<&GeoIpTable>,
 ) -> Value {
     let Some(record) = record else {
         return json!({
-            "lab_net_given": false, "op": op.as_str(), "waited_s": 0.0,
+            "lab_net_given": false, "op": op.as_str(), "waited_s": 0.0, "recorded_s": null,
             "mode": null, "declared_given": null, "geoip_given": null,
             "destinations": null, "undeclared_destinations": null, "cleartext_flows": null,
-            "cleartext_credentials": null, "update_flows_plaintext": null,
+            "cleartext_credentials": null, "update_flows_plaintext": null, "update_flows": null,
+            "update_declared": null, "declared_services": null, "declared_activity_seen": null,
             "telemetry_destinations": null, "foreign_destinations": null, "outages": null,
             "syn_rate_after_restore": null, "max_syns_per_second_after_restore": null,
+            "max_syns_per_second_during_outage": null,
             "counts": null,
         });
     };
@@ -133,6 +156,8 @@ fn observations(
     let mut cleartext = Vec::new();
     let mut credentials = Vec::new();
     let mut updates_plain = Vec::new();
+    let mut updates = Vec::new();
+    let mut update_legacy_tls = 0u64;
     let mut camera_syns: Vec<DateTime<Utc>> = Vec::new();
     let mut syn_flows: Vec<Vec<DateTime<Utc>>> = Vec::new();
     for flow in array_at(record, "/flows") {
@@ -143,7 +168,10 @@ fn observations(
         };
         // hopquy's own probes of the camera, and the network's own services, are not
         // destinations of the camera.
-        if is_lab(Some(client.ip())) || is_infrastructure(client, server, lab) {
+        // ICMP with hopquy's address is an echo reply or an error about one of hopquy's own
+        // probes (the flow table orients it camera → hopquy), never a service it contacts.
+        let icmp_with_lab = matches!(str_at(flow, "proto"), Some("icmp" | "icmpv6")) && is_lab(Some(server.ip()));
+        if is_lab(Some(client.ip())) || is_infrastructure(client, server, lab) || icmp_with_lab {
             continue;
         }
         camera_flows += 1;
@@ -185,6 +213,30 @@ fn observations(
         entry.flows += 1;
         entry.protocols.insert(protocol.clone());
 
+        let path = plaintext.and_then(|p| str_at(p, "path")).unwrap_or_default();
+        let declared_for_updates = declarations
+            .as_deref()
+            .and_then(|d| declaration_of(d, &destination, kind))
+            .is_some_and(|d| UPDATE_WORDS.is_match(&d.purpose));
+        let update_why = if declared_for_updates {
+            Some("declared for updates")
+        } else if UPDATE_WORDS.is_match(&destination) || UPDATE_WORDS.is_match(path) {
+            Some("host or path names an update")
+        } else {
+            None
+        };
+        if let Some(why) = update_why {
+            let best_tls = tls.and_then(best_offered_tls);
+            let legacy = tls.is_some() && best_tls.as_deref().is_none_or(|v| !MODERN_TLS.contains(&v));
+            if legacy {
+                update_legacy_tls += 1;
+            }
+            updates.push(json!({
+                "protocol": protocol, "destination": destination, "why": why,
+                "path": plaintext.and_then(|p| str_at(p, "path")),
+                "best_tls_offered": best_tls,
+            }));
+        }
         if let Some(plain) = plaintext
             && CLEARTEXT.contains(&protocol.as_str())
         {
@@ -197,19 +249,7 @@ fn observations(
             if !kinds.is_empty() {
                 credentials.push(json!({ "protocol": protocol, "destination": destination, "kinds": kinds }));
             }
-            let path = str_at(plain, "path").unwrap_or_default();
-            let declared_for_updates = declarations
-                .as_deref()
-                .and_then(|d| declaration_of(d, &destination, kind))
-                .is_some_and(|d| UPDATE_WORDS.is_match(&d.purpose));
-            let why = if declared_for_updates {
-                Some("declared for updates")
-            } else if UPDATE_WORDS.is_match(&destination) || UPDATE_WORDS.is_match(path) {
-                Some("host or path names an update")
-            } else {
-                None
-            };
-            if let Some(why) = why {
+            if let Some(why) = update_why {
                 updates_plain.push(json!({
                     "protocol": protocol, "destination": destination,
                     "path": str_at(plain, "path"), "why": why,
@@ -275,6 +315,23 @@ fn observations(
         })
         .collect();
     let unknown_country = judged.values().filter(|j| j.country.is_none()).count();
+    // Which declared services the record shows in use: a declaration covers a destination
+    // the way `declaration_of` decides.
+    let declared_use = declarations.as_deref().map(|declared| {
+        let unseen: Vec<String> = declared
+            .iter()
+            .filter(|d| {
+                !seen
+                    .iter()
+                    .any(|(destination, s)| declaration_of(std::slice::from_ref(*d), destination, s.kind).is_some())
+            })
+            .map(|d| d.host.clone().or_else(|| d.network.clone()).unwrap_or_default())
+            .collect();
+        (declared.len(), unseen)
+    });
+    let update_declared = declarations
+        .as_deref()
+        .map(|declared| declared.iter().any(|d| UPDATE_WORDS.is_match(&d.purpose)));
 
     let events = array_at(record, "/outages");
     let last = |event: &str| {
@@ -296,6 +353,18 @@ fn observations(
             .count();
         (after.len(), connections, max, busiest)
     });
+    // The retry rate while the uplink was cut: a tight loop shows here even when the device
+    // reconnects calmly once the uplink is back.
+    let during_outage = last("cut").and_then(parse_time).map(|cut| {
+        let end = restored_at.and_then(parse_time).filter(|r| *r >= cut);
+        let mut within: Vec<DateTime<Utc>> = camera_syns
+            .iter()
+            .copied()
+            .filter(|t| *t >= cut && end.is_none_or(|e| *t < e))
+            .collect();
+        within.sort_unstable();
+        busiest_second(&within).0
+    });
     let capture = record.get("capture");
     let dropped = ["dropped_rate_cap", "dropped_pcap_cap"]
         .iter()
@@ -305,7 +374,8 @@ fn observations(
     json!({
         "lab_net_given": true,
         "op": op.as_str(),
-        "waited_s": waited as f64,
+        "waited_s": (waited * 10.0).round() / 10.0,
+        "recorded_s": null,
         "mode": str_at(record, "mode"),
         "declared_given": declarations.is_some(),
         "geoip_given": geoip.is_some(),
@@ -314,6 +384,12 @@ fn observations(
         "cleartext_flows": { "count": cleartext.len(), "flows": cleartext },
         "cleartext_credentials": { "count": credentials.len(), "flows": credentials },
         "update_flows_plaintext": { "count": updates_plain.len(), "flows": updates_plain },
+        "update_flows": { "count": updates.len(), "legacy_tls": update_legacy_tls, "flows": updates },
+        "update_declared": update_declared,
+        "declared_services": declared_use.as_ref().map(|(count, unseen)| json!({
+            "count": count, "seen": count - unseen.len(), "unseen": unseen,
+        })),
+        "declared_activity_seen": declared_use.as_ref().map(|(count, unseen)| *count == 0 || unseen.len() < *count),
         "telemetry_destinations": { "count": telemetry.len(), "destinations": telemetry },
         "foreign_destinations": { "count": foreign.len(), "destinations": foreign, "unknown_country": unknown_country },
         "outages": {
@@ -325,6 +401,7 @@ fn observations(
             "max_syns_per_second": max, "busiest_second": busiest.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
         })),
         "max_syns_per_second_after_restore": storm.map(|(_, _, max, _)| max),
+        "max_syns_per_second_during_outage": during_outage,
         "counts": {
             "dns_questions": asked.len(),
             "flows": array_at(record, "/flows").len(),
@@ -334,6 +411,30 @@ fn observations(
             "frames_dropped": dropped,
         },
     })
+}
+
+/// TLS versions a current client offers; anything older is legacy (EN 303 645 5.5-1 via
+/// TS 103 701's "best practice cryptography").
+const MODERN_TLS: &[&str] = &["TLS1.2", "TLS1.3"];
+
+/// The newest version a ClientHello offered: its `supported_versions` list where it sent
+/// one (TLS 1.3 clients), else the hello's own version field.
+fn best_offered_tls(tls: &Value) -> Option<String> {
+    let rank = |v: &str| match v {
+        "SSLv3" => Some(0),
+        "TLS1.0" => Some(1),
+        "TLS1.1" => Some(2),
+        "TLS1.2" => Some(3),
+        "TLS1.3" => Some(4),
+        _ => None,
+    };
+    array_at(tls, "/offered_versions")
+        .iter()
+        .filter_map(Value::as_str)
+        .chain(str_at(tls, "client_hello_version"))
+        .filter_map(|v| rank(v).map(|r| (r, v)))
+        .max_by_key(|(r, _)| *r)
+        .map(|(_, v)| v.to_string())
 }
 
 /// The declaration covering a destination: a name by `host` (equal, or below a `*.` one), an
@@ -515,6 +616,8 @@ mod tests {
                     "plaintext",
                     http(CAM, "/ISAPI", &["authorization: basic"]),
                 ),
+                // The camera's echo reply to hopquy's ping, oriented camera → hopquy.
+                flow("icmp", &cam(0), &lab(0), "2026-12-03T10:00:03.500Z", &[]),
                 with(
                     flow(
                         "tcp",
@@ -621,7 +724,7 @@ mod tests {
     }
 
     fn judge(record: &Value) -> Value {
-        observations(LabNetOp::Snapshot, 0, Some(record), &declared(), Some(&geoip()))
+        observations(LabNetOp::Snapshot, 0.0, Some(record), &declared(), Some(&geoip()))
     }
 
     fn names(list: &Value) -> Vec<&str> {
@@ -643,7 +746,8 @@ mod tests {
             names(&o["undeclared_destinations"]["destinations"]),
             ["198.51.100.9", "tracker.adnet.example"]
         );
-        // The DHCP broadcast, the resolver and hopquy's own probe are no destination.
+        // The DHCP broadcast, the resolver, hopquy's own probe and the camera's ICMP answer
+        // to it are no destination.
         let all = names(&o["destinations"]["destinations"]);
         assert!(
             !all.iter().any(|d| d.contains("255.255") || *d == LAB || *d == CAM),
@@ -654,7 +758,7 @@ mod tests {
         let fine = judge(&compliant());
         assert_eq!(fine["undeclared_destinations"]["count"], 0);
         // Without a declaration every destination is undeclared, and the case can tell why.
-        let bare = observations(LabNetOp::Snapshot, 0, Some(&compliant()), &json!({}), None);
+        let bare = observations(LabNetOp::Snapshot, 0.0, Some(&compliant()), &json!({}), None);
         assert_eq!(bare["declared_given"], false);
         assert_eq!(bare["undeclared_destinations"]["count"], 1);
     }
@@ -698,7 +802,34 @@ mod tests {
         assert_eq!(foreign["unknown_country"], 1, "the undeclared name has no country");
         assert_eq!(o["telemetry_destinations"]["count"], 1);
         assert_eq!(judge(&compliant())["foreign_destinations"]["count"], 0);
-        let no_geoip = observations(LabNetOp::Snapshot, 0, Some(&offending()), &declared(), None);
+        let c = judge(&compliant());
+        assert_eq!(
+            c["declared_services"],
+            json!({ "count": 3, "seen": 1, "unseen": ["*.fw.example.com", "203.0.113.0/24"] })
+        );
+        assert_eq!(c["declared_activity_seen"], true);
+        assert_eq!(c["update_declared"], true);
+        let silent = record(vec![], vec![], vec![]);
+        assert_eq!(
+            judge(&silent)["declared_activity_seen"],
+            false,
+            "declared services, none used"
+        );
+        let none_declared = observations(
+            LabNetOp::Snapshot,
+            0.0,
+            Some(&silent),
+            &json!({ "destinations": [] }),
+            None,
+        );
+        assert_eq!(
+            none_declared["declared_activity_seen"], true,
+            "declares nothing, contacted nothing"
+        );
+        assert_eq!(none_declared["update_declared"], false);
+        let undeclared = observations(LabNetOp::Snapshot, 0.0, Some(&silent), &json!({}), None);
+        assert!(undeclared["declared_activity_seen"].is_null());
+        let no_geoip = observations(LabNetOp::Snapshot, 0.0, Some(&offending()), &declared(), None);
         assert_eq!(no_geoip["geoip_given"], false);
         assert_eq!(no_geoip["foreign_destinations"]["count"], 1);
     }
@@ -719,6 +850,13 @@ mod tests {
         // Never restored: nothing to judge, not a zero.
         let never = record(vec![], vec![], vec![outage("2026-12-03T10:03:00.000Z", "cut")]);
         assert!(judge(&never)["max_syns_per_second_after_restore"].is_null());
+        assert_eq!(judge(&never)["max_syns_per_second_during_outage"], 0);
+        assert_eq!(c["max_syns_per_second_during_outage"], 0, "no attempt while cut");
+        let quiet = record(vec![], vec![], vec![]);
+        assert!(
+            judge(&quiet)["max_syns_per_second_during_outage"].is_null(),
+            "never cut"
+        );
     }
 
     struct FakeLab {
@@ -768,6 +906,33 @@ mod tests {
         );
         let too_long = run(&step("op = \"snapshot\"\nwait_s = 601"), &ctx, &json!({})).await;
         assert!(matches!(too_long, Err(ActionError::Definition(m)) if m.contains("600 s bound")));
+        let too_long = run(&step("op = \"snapshot\"\nrecorded_s = 700"), &ctx, &json!({})).await;
+        assert!(matches!(too_long, Err(ActionError::Definition(m)) if m.contains("`recorded_s`")));
+
+        // A lab network up for 5 s: `recorded_s = 20` waits the other 15 s, then reads again.
+        let mut young = compliant();
+        young["started"] =
+            json!((Utc::now() - chrono::TimeDelta::seconds(5)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+        let lab = Arc::new(FakeLab {
+            record: young,
+            calls: Mutex::new(Vec::new()),
+        });
+        ctx.lab_net = Some(lab.clone());
+        let started = tokio::time::Instant::now();
+        let out = run(&step("op = \"snapshot\"\nrecorded_s = 20"), &ctx, &json!({}))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let waited = started.elapsed().as_secs_f64();
+        assert!((14.0..=16.0).contains(&waited), "waited {waited} s");
+        assert_eq!(
+            lab.calls.lock().map(|c| c.clone()).unwrap_or_default(),
+            ["snapshot", "snapshot"]
+        );
+        assert!(
+            out.observations["recorded_s"].as_f64().is_some_and(|s| s >= 19.0),
+            "{}",
+            out.observations
+        );
 
         ctx.lab_net = None;
         let out = run(&step("op = \"cut\""), &ctx, &json!({}))
@@ -783,7 +948,7 @@ mod tests {
         let mut documented: Vec<&str> = spec.observations.iter().map(|s| s.name).collect();
         documented.sort_unstable();
         for o in [
-            observations(LabNetOp::Snapshot, 0, None, &Value::Null, None),
+            observations(LabNetOp::Snapshot, 0.0, None, &Value::Null, None),
             judge(&offending()),
         ] {
             let mut emitted: Vec<&str> = o

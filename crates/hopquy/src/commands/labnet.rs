@@ -47,6 +47,8 @@ pub struct LabNetSpec {
     pub mode: LabNetMode,
     /// `--geoip`: the lab's GeoIP CSV, read before the network starts.
     pub geoip: Option<PathBuf>,
+    /// `--lab-net-wait`: how long the run waits for the camera to answer once the network is up.
+    pub wait: std::time::Duration,
 }
 
 fn config(spec: &LabNetSpec, pcap: PathBuf) -> Result<LabNetConfig, CliError> {
@@ -71,6 +73,7 @@ fn check(args: CheckArgs) -> Result<u8, CliError> {
         iface: args.iface,
         mode: args.mode,
         geoip: None,
+        wait: std::time::Duration::ZERO,
     };
     let cfg = config(&spec, PathBuf::from("<bundle>/labnet/capture.pcap"))?;
     let report = hopquy_labnet::check(&cfg).map_err(|e| CliError::CannotStart(format!("lab network: {e}")))?;
@@ -114,7 +117,11 @@ impl RunLabNet {
         let cfg = config(spec, dir.path().join("capture.pcap"))?;
         let mode = cfg.mode.name();
         let handle = LabNet::start(cfg).map_err(|e| CliError::CannotStart(format!("lab network: {e}")))?;
-        errln!("lab network up on {} ({mode} mode): connect the camera now", spec.iface);
+        errln!(
+            "lab network up on {} ({mode} mode): connect the camera now (waiting up to {} s for it to answer)",
+            spec.iface,
+            spec.wait.as_secs()
+        );
         Ok(Arc::new(RunLabNet {
             handle: Mutex::new(Some(handle)),
             iface: spec.iface.clone(),

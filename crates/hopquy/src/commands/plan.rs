@@ -118,6 +118,7 @@ pub fn plan(suite_root: Option<PathBuf>, args: PlanArgs) -> Result<u8, CliError>
         only.as_ref(),
         criteria,
         args.allow_destructive,
+        args.lab_net.is_some(),
         &answered,
     )?;
     show(&view, args.json);
@@ -134,6 +135,7 @@ pub fn build(
     only: Option<&BTreeSet<String>>,
     selection: Option<SelectionCriteria>,
     allow_destructive: bool,
+    lab_net: bool,
     answered: &[(String, String)],
 ) -> Result<PlanView, CliError> {
     let input = suite::run_input(suite, regulation_id, profile, target)?;
@@ -143,6 +145,7 @@ pub fn build(
         &input.profile,
         only,
         allow_destructive,
+        lab_net,
         &BTreeSet::new(),
     );
     let est = estimate::estimate(
@@ -340,6 +343,7 @@ pub fn answers_template(suite_root: Option<PathBuf>, args: AnswersTemplateArgs) 
         &input.profile,
         only.as_ref(),
         args.allow_destructive,
+        args.lab_net.is_some(),
         &BTreeSet::new(),
     );
     let cases: Vec<&Case> = plan

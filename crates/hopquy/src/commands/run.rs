@@ -4,6 +4,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use hopquy_case::{LoadedTarget, ResolvedProfile, Suite, render_diagnostics};
 use hopquy_evidence::{BundleWriter, CaseResult, FinishOptions, ReportContext, Results, Verdict, paths};
@@ -114,6 +115,7 @@ pub async fn run(suite_root: Option<PathBuf>, args: RunArgs) -> Result<u8, CliEr
             only.as_ref(),
             selection,
             args.allow_destructive,
+            args.lab_net.is_some(),
             &answered,
         )?;
         plan::show(&view, args.json);
@@ -143,6 +145,7 @@ pub async fn run(suite_root: Option<PathBuf>, args: RunArgs) -> Result<u8, CliEr
         iface,
         mode: args.lab_net_mode,
         geoip: args.geoip.clone(),
+        wait: Duration::from_secs(args.lab_net_wait),
     });
     let finished = execute_full(spec, operator, firmware, lab_net).await?;
     if finished.interrupted {
@@ -405,12 +408,17 @@ pub async fn execute_full(
         let table = hopquy_case::load_geoip(path).map_err(|d| CliError::Input(render_diagnostics(&d)))?;
         input.geoip = Some(Arc::new(table));
     }
-    let lab_net = match &lab_net {
+    let lab_net_spec = lab_net;
+    let lab_net = match &lab_net_spec {
         Some(spec) => Some(RunLabNet::start(spec)?),
         None => None,
     };
     input.lab_net = lab_net.clone().map(|l| l as Arc<dyn hopquy_runner::LabNetControl>);
-    check_reachable(&input).await?;
+    let wait = match (&lab_net, &lab_net_spec) {
+        (Some(_), Some(spec)) => spec.wait,
+        _ => Duration::ZERO,
+    };
+    check_reachable(&input, wait).await?;
     input.firmware = firmware.as_ref().map(|f| match f {
         Firmware::Scanned(scanned) => scanned.report.clone(),
         Firmware::Recorded(report) => report.clone(),
@@ -594,25 +602,43 @@ fn write_firmware(writer: &mut BundleWriter, scanned: &ScannedFirmware) -> Resul
         .map_err(err)
 }
 
-/// The run cannot start if no port the profile or target names answers at all.
-async fn check_reachable(input: &hopquy_runner::RunInput) -> Result<(), CliError> {
+/// The run cannot start if no port the profile or target names answers at all. On the
+/// lab network the camera is still booting when the network comes up, so every port is
+/// tried again each second until `wait` has passed.
+async fn check_reachable(input: &hopquy_runner::RunInput, wait: Duration) -> Result<(), CliError> {
     let mut ports: Vec<u16> = input.target.ports.values().copied().collect();
     ports.extend(input.profile.ports.values().copied());
     ports.sort_unstable();
     ports.dedup();
     let device = hopquy_probe::Device::new(input.target.host.clone(), input.target.limits.clone());
-    let mut last = String::from("no port to try");
-    for port in &ports {
-        match device.connect_tcp(*port).await {
-            Ok(_) => return Ok(()),
-            Err(e) => last = e.to_string(),
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut announced = false;
+    loop {
+        let mut last = String::from("no port to try");
+        for port in &ports {
+            match device.connect_tcp(*port).await {
+                Ok(_) => return Ok(()),
+                Err(e) => last = e.to_string(),
+            }
         }
+        if tokio::time::Instant::now() >= deadline {
+            let waited = if wait.is_zero() {
+                String::new()
+            } else {
+                format!(" after waiting {} s (--lab-net-wait)", wait.as_secs())
+            };
+            return Err(CliError::Unreachable(format!(
+                "device {} is unreachable on every port of its profile ({}){waited}: {last}",
+                input.target.host,
+                ports.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", ")
+            )));
+        }
+        if !announced {
+            tracing::info!(host = %input.target.host, wait_s = wait.as_secs(), "waiting for the camera to answer");
+            announced = true;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    Err(CliError::Unreachable(format!(
-        "device {} is unreachable on every port of its profile ({}): {last}",
-        input.target.host,
-        ports.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", ")
-    )))
 }
 
 fn run_id() -> String {

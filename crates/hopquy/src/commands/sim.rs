@@ -53,6 +53,10 @@ pub async fn sim(suite_root: Option<PathBuf>, args: SimArgs) -> Result<u8, CliEr
     let mut config = SimConfig::new(setup.clone());
     config.fixed_ports = args.port_base;
     config.bind = args.bind.unwrap_or_else(SimCamera::unique_loopback);
+    config.uplink = args.uplink_resolver.map(|resolver| hopquy_simcam::uplink::Uplink {
+        resolver,
+        period: std::time::Duration::from_secs(args.uplink_period_s.max(1)),
+    });
     // The admin password is chosen by the operator through the environment, never printed:
     // secrets do not reach the terminal, even the simulator's.
     let chosen = std::env::var("HOPQUY_SIM_PASSWORD").ok().filter(|p| !p.is_empty());
