@@ -695,12 +695,26 @@ observations! {
         /// path, why}`: a cleartext flow to a destination declared for updates, or whose host or
         /// path names `update`, `upgrade`, `firmware` or `ota`.
         pub update_flows_plaintext: Value,
-        /// `{count, legacy_tls, flows}`: every update check or download seen, in clear or over
-        /// TLS, each `{protocol, destination, path, why, best_tls_offered}` (`why` as in
-        /// `update_flows_plaintext`); `legacy_tls` counts the TLS ones whose ClientHello offered
-        /// nothing newer than TLS 1.1. In sinkhole mode TLS is not terminated: whether the device
-        /// checks the server's certificate is not visible here.
+        /// `{count, legacy_tls, unauthenticated, authentication_unknown, flows}`: every update
+        /// check or download seen, in clear or over TLS, each `{protocol, destination, path,
+        /// why, best_tls_offered, server_authenticated, alert}` (`why` as in
+        /// `update_flows_plaintext`). `legacy_tls` counts the TLS ones whose ClientHello offered
+        /// nothing newer than TLS 1.1. In sinkhole mode hopquy answers each TLS handshake with a
+        /// certificate for the name asked from an authority made up for the run:
+        /// `server_authenticated` is true when the device refused it (`alert` says how), false
+        /// when it finished the handshake (`unauthenticated` counts those; `path` is then read
+        /// inside), null when the handshake decided nothing (no common version, timed out, not
+        /// on a sinkhole port: `authentication_unknown` counts those not in clear).
         pub update_flows: Value,
+        /// `{answered, rejected, accepted}`: TLS handshakes of the device hopquy answered in
+        /// sinkhole mode, those the device refused (it authenticates its server) and those it
+        /// finished with the made-up certificate.
+        pub tls_authentication: Value,
+        /// `{count, flows}`: TLS connections the device finished with hopquy's made-up
+        /// certificate, to any destination, each `{destination, server_port, inside_protocol,
+        /// inside_path, inside_credentials}`: what it sent inside is readable by anyone on the
+        /// path (credential kinds only, never values; query values redacted).
+        pub tls_unauthenticated: Value,
         /// True when a declared destination's purpose names updates (`update`, `upgrade`,
         /// `firmware`, `ota`): the device declares an online update function. Null without
         /// `[declared] destinations`.

@@ -133,7 +133,7 @@ impl Default for Caps {
 }
 
 /// Ports a camera is commonly seen calling home on; the sinkhole accepts TCP on each.
-pub const DEFAULT_SINKHOLE_PORTS: &[u16] = &[80, 443, 1883, 8883, 554, 8000, 8080, 34567];
+pub const DEFAULT_SINKHOLE_PORTS: &[u16] = &[80, 443, 1883, 8883, 554, 8000, 8080, 8443, 34567];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LabNetConfig {

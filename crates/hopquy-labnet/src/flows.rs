@@ -152,6 +152,7 @@ impl FlowTable {
                         answered_by: String::new(),
                         tls: None,
                         plaintext: None,
+                        interception: None,
                     },
                     client_bytes: vec![],
                     server_bytes: vec![],

@@ -14,6 +14,8 @@ mod dhcp;
 mod dns;
 mod flows;
 mod inspect;
+#[cfg(target_os = "linux")]
+mod intercept;
 mod record;
 mod safety;
 #[cfg(target_os = "linux")]

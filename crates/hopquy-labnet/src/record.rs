@@ -105,6 +105,44 @@ pub struct Flow {
     pub answered_by: String,
     pub tls: Option<TlsSeen>,
     pub plaintext: Option<Plaintext>,
+    /// Sinkhole mode: how the camera took hopquy's answer to this flow's TLS handshake (a
+    /// certificate for the name it asked, from an authority made up for the run).
+    pub interception: Option<Interception>,
+}
+
+/// One TLS handshake hopquy answered in sinkhole mode.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Interception {
+    pub time: String,
+    /// The camera's `ip:port`, as in the flow.
+    pub client: String,
+    pub server_port: u16,
+    pub sni: Option<String>,
+    pub outcome: InterceptionOutcome,
+    /// The alert the camera sent (`unknown_ca`, `bad_certificate`…), RFC 8446 spelling.
+    pub alert: Option<String>,
+    pub detail: Option<String>,
+    /// What the camera sent inside an accepted handshake, inspected like cleartext (kinds of
+    /// credentials only, query values redacted).
+    pub inside: Option<Plaintext>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum InterceptionOutcome {
+    /// The camera refused hopquy's certificate (an alert, or it hung up after it, or it never
+    /// went on): it authenticates its server.
+    Rejected,
+    /// The camera finished the handshake with a certificate no authority it could trust
+    /// signed: it accepts any server.
+    Accepted,
+    /// No handshake to judge: no common version or cipher (TLS 1.1 and older, which hopquy's
+    /// TLS server does not speak), or a hello that did not parse.
+    Failed,
+    /// The camera's hello did not get as far as hopquy's certificate within the connection's
+    /// time (or the run ended first). A camera that sat on the certificate until then
+    /// counts as `rejected`: it sent nothing to the server it could not authenticate.
+    TimedOut,
 }
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -173,4 +211,7 @@ pub struct SinkholeStats {
     pub reset_during_outage: u64,
     /// Connections reset because `caps.max_connections` were already being served.
     pub reset_over_cap: u64,
+    /// TLS handshakes hopquy answered, and those not recorded past `caps.max_flows`.
+    pub tls_intercepted: u64,
+    pub tls_intercepted_over_cap: u64,
 }

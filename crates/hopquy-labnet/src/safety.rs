@@ -172,7 +172,7 @@ pub(crate) fn check_host(cfg: &LabNetConfig) -> Result<CheckReport> {
             format!("serve DHCP on {} port 67 (router and DNS server = {lab})", cfg.iface),
             format!("answer DNS on {lab}:53: every A question with {lab}"),
             format!(
-                "accept TCP on {lab} ports {} and read the first bytes; other ports: the kernel resets, the SYNs are recorded",
+                "accept TCP on {lab} ports {} and read the first bytes, answering a TLS handshake with a certificate from an authority made up for the run; other ports: the kernel resets, the SYNs are recorded",
                 ports.join(", ")
             ),
             format!(

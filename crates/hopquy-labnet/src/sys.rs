@@ -24,7 +24,7 @@ use crate::dhcp::DhcpServer;
 use crate::dns::DnsSinkhole;
 use crate::flows::{FlowTable, Seen};
 use crate::record::*;
-use crate::{LabNetError, Result, inspect, io_err, safety};
+use crate::{LabNetError, Result, inspect, intercept, io_err, safety};
 
 /// How often every service thread looks at the stop flag.
 const POLL: Duration = Duration::from_millis(200);
@@ -33,6 +33,8 @@ const FRAME_BUF: usize = 128 * 1024;
 const PCAP_SNAPLEN: usize = 65535;
 /// A sinkhole connection is read for this long at most, then closed.
 const CONN_READ: Duration = Duration::from_secs(3);
+/// What a TLS connection gets on top of [`CONN_READ`].
+const TLS_EXTRA: Duration = Duration::from_secs(7);
 
 fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
@@ -47,6 +49,7 @@ struct State {
     sinkhole: SinkholeStats,
     setup: Vec<String>,
     errors: Vec<String>,
+    interceptions: Vec<Interception>,
 }
 
 struct Shared {
@@ -56,6 +59,9 @@ struct Shared {
     outage: AtomicBool,
     connections: AtomicUsize,
     state: Mutex<State>,
+    /// The TLS server the sinkhole answers handshakes with; `None` when it could not be built
+    /// (then handshakes are only read, as for any protocol).
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Shared {
@@ -213,6 +219,22 @@ pub fn start(cfg: LabNetConfig) -> Result<Running> {
         "serving DHCP on {}:67, DNS on {lab}:53, TCP on {lab} ports {:?}",
         cfg.iface, cfg.sinkhole_ports
     ));
+    let tls = if cfg.mode == Mode::Sinkhole {
+        match intercept::server_config() {
+            Ok(config) => {
+                setup.push(
+                    "TLS handshakes to the sinkhole answered with a certificate for the name asked, from an authority made up for this run (no camera can trust it)".into(),
+                );
+                Some(config)
+            }
+            Err(e) => {
+                setup.push(format!("TLS handshakes only read, not answered: {e}"));
+                None
+            }
+        }
+    } else {
+        None
+    };
 
     let caps = cfg.caps.clone();
     let shared = Arc::new(Shared {
@@ -229,7 +251,9 @@ pub fn start(cfg: LabNetConfig) -> Result<Running> {
             sinkhole: SinkholeStats::default(),
             setup,
             errors: vec![],
+            interceptions: vec![],
         }),
+        tls,
         cfg,
     });
     let writer = Arc::new(Mutex::new(Some(sink)));
@@ -452,10 +476,35 @@ fn sinkhole_loop(shared: &Arc<Shared>, listeners: &[(u16, TcpListener)]) {
 }
 
 /// Reads what the camera sends first (ClientHello, request line…) so the capture holds it;
-/// the bytes themselves are analysed from the capture, not here. Bounded in size and time.
+/// the bytes themselves are analysed from the capture, not here. A TLS handshake is answered
+/// instead ([`intercept`]), so the record can say whether the camera authenticates its
+/// server. Bounded in size and time.
 fn read_first_bytes(shared: &Shared, mut stream: TcpStream) {
     let deadline = Instant::now() + CONN_READ;
     let _ = stream.set_nonblocking(false);
+    if let Some(config) = &shared.tls {
+        let mut first = [0u8; 2];
+        let _ = stream.set_read_timeout(Some(POLL));
+        let peeked = loop {
+            match stream.peek(&mut first) {
+                Ok(n) if n >= first.len() => break true,
+                Ok(0) => break false,
+                Ok(_) => {}
+                Err(e) if timed_out(&e) => {}
+                Err(_) => break false,
+            }
+            if Instant::now() >= deadline || shared.stop.load(Ordering::Relaxed) {
+                break false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        if peeked && intercept::looks_like_tls(&first) {
+            // A handshake, key exchange and a first request take longer than reading a
+            // request line, on a camera's slow CPU more so.
+            serve_handshake(shared, config, stream, deadline + TLS_EXTRA);
+            return;
+        }
+    }
     let mut buf = [0u8; inspect::INSPECT_BYTES];
     let mut total = 0;
     while total < buf.len() && Instant::now() < deadline && !shared.stop.load(Ordering::Relaxed) {
@@ -477,6 +526,22 @@ fn read_first_bytes(shared: &Shared, mut stream: TcpStream) {
     }
     let _ = stream.flush();
     let _ = stream.shutdown(std::net::Shutdown::Both);
+}
+
+fn serve_handshake(shared: &Shared, config: &Arc<rustls::ServerConfig>, mut stream: TcpStream, deadline: Instant) {
+    let time = now();
+    let client = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+    let server_port = stream.local_addr().map(|a| a.port()).unwrap_or(0);
+    let served = intercept::intercept(config, &mut stream, deadline, &shared.stop);
+    let _ = stream.shutdown(std::net::Shutdown::Both);
+    let seen = intercept::record(time, client, server_port, served);
+    let mut state = shared.state();
+    state.sinkhole.tls_intercepted += 1;
+    if state.interceptions.len() < shared.cfg.caps.max_flows {
+        state.interceptions.push(seen);
+    } else {
+        state.sinkhole.tls_intercepted_over_cap += 1;
+    }
 }
 
 impl Running {
@@ -572,11 +637,40 @@ fn hash_file(path: &std::path::Path) -> std::io::Result<(u64, String)> {
     Ok((bytes, hex::encode(h.finalize())))
 }
 
+/// Each interception onto its flow (same camera `ip:port`, same hopquy port); the
+/// negotiated values the capture shows are then hopquy's, not the real service's.
+fn attach_interceptions(flows: &mut [Flow], interceptions: &[Interception]) {
+    let by_client: std::collections::HashMap<(&str, u16), &Interception> = interceptions
+        .iter()
+        .map(|i| ((i.client.as_str(), i.server_port), i))
+        .collect();
+    for flow in flows.iter_mut() {
+        let port = flow.server.parse::<SocketAddr>().map(|a| a.port()).unwrap_or(0);
+        if let Some(seen) = by_client.get(&(flow.client.as_str(), port)) {
+            let mut seen = (*seen).clone();
+            // A hello hopquy's TLS server refused early has no name there; the capture's has.
+            if seen.sni.is_none() {
+                seen.sni = flow.tls.as_ref().and_then(|t| t.sni.clone());
+            }
+            flow.interception = Some(seen);
+            if let Some(tls) = &mut flow.tls {
+                tls.note = Some(if tls.negotiated_version.is_some() {
+                    "handshake answered by the sinkhole's interception: the negotiated values are hopquy's TLS server's, not the real service's".into()
+                } else {
+                    "handshake answered by the sinkhole's interception, which negotiated nothing (see `interception`)"
+                        .into()
+                });
+            }
+        }
+    }
+}
+
 fn build_record(shared: &Shared, pcap: Option<PcapInfo>, stopped: Option<String>) -> LabNetRecord {
     let cfg = &shared.cfg;
     let s = shared.state();
     let sinkhole = cfg.mode == Mode::Sinkhole;
-    let flows = s.flows.flows(&cfg.sinkhole_ports, sinkhole);
+    let mut flows = s.flows.flows(&cfg.sinkhole_ports, sinkhole);
+    attach_interceptions(&mut flows, &s.interceptions);
     let mut dhcp = s.dhcp.record.clone();
     dhcp.leases = s.dhcp.leases();
     let mut notes = Vec::new();

@@ -471,6 +471,19 @@ fn session_lab_side(me: &str) {
     assert_eq!(first.offered_versions, vec!["TLS1.3", "TLS1.2"]);
     assert!(first.negotiated_version.is_none());
     assert!(first.note.as_deref().unwrap_or_default().contains("sinkhole"));
+    // The sinkhole answered the handshake; this hand-built hello offers no key share, so
+    // hopquy's TLS server and the camera agree on nothing, and the record says so.
+    let answered = tls
+        .iter()
+        .find_map(|f| f.interception.as_ref())
+        .expect("the handshake was answered");
+    assert_eq!(
+        answered.outcome,
+        hopquy_labnet::InterceptionOutcome::Failed,
+        "{answered:#?}"
+    );
+    assert_eq!(answered.sni.as_deref(), Some("cloud.vendor.example"));
+    assert!(record.sinkhole.tls_intercepted >= 1, "{:#?}", record.sinkhole);
     assert!(tls.len() >= 4, "one before the outage, three during it: {tls:#?}");
     assert!(
         tls.iter()

@@ -49,6 +49,7 @@ pub enum Flaw {
     PhonesHomeUndeclared,
     UplinkCleartextCredential,
     UpdateCheckHttp,
+    UplinkTlsNoVerify,
     ReconnectStorm,
     OutageBreaksLocal,
 }
@@ -91,6 +92,7 @@ impl Flaw {
         Flaw::PhonesHomeUndeclared,
         Flaw::UplinkCleartextCredential,
         Flaw::UpdateCheckHttp,
+        Flaw::UplinkTlsNoVerify,
         Flaw::ReconnectStorm,
         Flaw::OutageBreaksLocal,
     ];
@@ -133,6 +135,7 @@ impl Flaw {
             Flaw::PhonesHomeUndeclared => "phones-home-undeclared",
             Flaw::UplinkCleartextCredential => "uplink-cleartext-credential",
             Flaw::UpdateCheckHttp => "update-check-http",
+            Flaw::UplinkTlsNoVerify => "uplink-tls-no-verify",
             Flaw::ReconnectStorm => "reconnect-storm",
             Flaw::OutageBreaksLocal => "outage-breaks-local",
         }
@@ -217,6 +220,9 @@ impl Flaw {
                 "with an uplink: registers with its cloud over plain HTTP, sending the device's cloud password in an Authorization header"
             }
             Flaw::UpdateCheckHttp => "with an uplink: checks for firmware updates over plain HTTP instead of TLS",
+            Flaw::UplinkTlsNoVerify => {
+                "with an uplink: its TLS client accepts any server certificate, so its cloud, update and telemetry connections go to whoever answers, with the cloud password inside"
+            }
             Flaw::ReconnectStorm => {
                 "with an uplink: reconnects to its cloud without back-off, several connections at once, however often it fails"
             }

@@ -4,8 +4,8 @@
 //! the way cameras phone home. Off unless [`Uplink`] is configured: on loopback the simulator
 //! never sends anything of its own.
 //!
-//! Compliant behaviour: every service over TLS (a real rustls ClientHello with the service's
-//! name), names its manufacturer declares ([`declared_destinations`]), and exponential back-off
+//! Compliant behaviour: every service over TLS (a real rustls handshake naming the service,
+//! which refuses any certificate a lab network can present), names its manufacturer declares ([`declared_destinations`]), and exponential back-off
 //! (1 s doubling to 16 s) while a service fails; `reconnect-storm` retries its cloud every
 //! 50 ms with four connections at a time instead. The flaws switch on what the lab-network cases
 //! must catch: an undeclared P2P relay and a hard-coded address, a credential sent in clear, an
@@ -72,7 +72,10 @@ pub fn declared_destinations() -> [(&'static str, &'static str, &'static str, &'
 /// What one agent says once connected.
 #[derive(Debug, Clone, Copy)]
 enum Speech {
-    /// A TLS ClientHello for the host (the handshake goes no further: nothing answers it).
+    /// A TLS handshake with the host, verifying its certificate (against no trusted
+    /// authority: the simulated manufacturer's own is not on the lab network), so it refuses
+    /// every server a lab can put there; `uplink-tls-no-verify` accepts any and then sends its
+    /// request inside.
     Tls,
     /// `uplink-cleartext-credential`: an HTTP registration with a Basic credential.
     HttpRegister,
@@ -162,6 +165,7 @@ pub fn start(uplink: &Uplink, setup: &SimSetup, identity: &DeviceIdentity, state
         resolver: uplink.resolver,
         model: identity.model.clone(),
         firmware: identity.firmware.clone(),
+        accepts_any_server: setup.has(Flaw::UplinkTlsNoVerify),
     });
     agents
         .into_iter()
@@ -177,6 +181,8 @@ struct Context {
     resolver: SocketAddr,
     model: String,
     firmware: String,
+    /// `uplink-tls-no-verify`.
+    accepts_any_server: bool,
 }
 
 async fn run_agent(agent: Agent, context: Arc<Context>, state: SimState, storm: bool) {
@@ -237,21 +243,9 @@ async fn speak_once(address: SocketAddr, agent: &Agent, context: &Context) -> bo
     };
     let host = agent.host.unwrap_or("");
     let bytes = match agent.speech {
-        Speech::Tls => match client_hello(host) {
-            Some(bytes) => bytes,
-            None => return false,
-        },
-        Speech::HttpRegister => format!(
-            "POST /api/v1/register HTTP/1.1\r\nHost: {host}\r\nAuthorization: Basic {}\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{{}}",
-            base64_credential(&context.model)
-        )
-        .into_bytes(),
-        Speech::HttpUpdateCheck => format!(
-            "GET /firmware/check?model={}&version={} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: simcam-updater\r\n\r\n",
-            url_safe(&context.model),
-            url_safe(&context.firmware)
-        )
-        .into_bytes(),
+        Speech::Tls => return speak_tls(&mut stream, host, context).await,
+        Speech::HttpRegister => http_register(host, context),
+        Speech::HttpUpdateCheck => http_update_check(host, context),
         Speech::Opaque => b"\xffP2P\x01\x00\x00\x10simcam-p2p-hello".to_vec(),
     };
     if stream.write_all(&bytes).await.is_err() {
@@ -266,6 +260,78 @@ async fn speak_once(address: SocketAddr, agent: &Agent, context: &Context) -> bo
         // Silent but connected: there.
         Err(_) => true,
     }
+}
+
+fn http_register(host: &str, context: &Context) -> Vec<u8> {
+    format!(
+        "POST /api/v1/register HTTP/1.1\r\nHost: {host}\r\nAuthorization: Basic {}\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{{}}",
+        base64_credential(&context.model)
+    )
+    .into_bytes()
+}
+
+fn http_update_check(host: &str, context: &Context) -> Vec<u8> {
+    format!(
+        "GET /firmware/check?model={}&version={} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: simcam-updater\r\n\r\n",
+        url_safe(&context.model),
+        url_safe(&context.firmware)
+    )
+    .into_bytes()
+}
+
+/// A TLS connection to `host`: the handshake, and once it finished (against a lab network
+/// only a client that accepts any server gets that far) the service's request inside. The
+/// service counts as reachable when the server answered or closed in order, whatever the
+/// certificate: reachability is the network's, the certificate the client's business.
+async fn speak_tls(stream: &mut TcpStream, host: &str, context: &Context) -> bool {
+    let Some(mut connection) = tls_client(host, context.accepts_any_server) else {
+        return false;
+    };
+    let deadline = tokio::time::Instant::now() + READ_TIMEOUT;
+    let mut buf = [0u8; 4096];
+    loop {
+        if !flush_tls(&mut connection, stream).await {
+            return false;
+        }
+        if !connection.is_handshaking() {
+            let request = match host {
+                CLOUD_HOST => http_register(host, context),
+                UPDATE_HOST => http_update_check(host, context),
+                _ => format!("POST /report HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\n\r\n").into_bytes(),
+            };
+            let _ = std::io::Write::write_all(&mut connection.writer(), &request);
+            connection.send_close_notify();
+            return flush_tls(&mut connection, stream).await;
+        }
+        let n = match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Ok(Ok(0)) => return true,
+            Ok(Ok(n)) => n,
+            Ok(Err(_)) => return false,
+            Err(_) => return true,
+        };
+        let mut received = &buf[..n];
+        while !received.is_empty() {
+            if connection.read_tls(&mut received).is_err() {
+                return true;
+            }
+        }
+        if connection.process_new_packets().is_err() {
+            // Tell the server why (`unknown_ca`), as a TLS stack does.
+            let _ = flush_tls(&mut connection, stream).await;
+            return true;
+        }
+    }
+}
+
+/// Sends what the TLS client has to send; false when the connection broke.
+async fn flush_tls(connection: &mut rustls::ClientConnection, stream: &mut TcpStream) -> bool {
+    let mut out = Vec::new();
+    while connection.wants_write() {
+        if connection.write_tls(&mut out).is_err() {
+            break;
+        }
+    }
+    out.is_empty() || stream.write_all(&out).await.is_ok()
 }
 
 /// The device's cloud credential (a fixed per-model secret on this simulated firmware, as on
@@ -287,22 +353,62 @@ fn url_safe(text: &str) -> String {
         .collect()
 }
 
-/// The first flight of a real TLS 1.2/1.3 client for `host` (rustls, aws-lc-rs), so the lab
-/// network sees what a camera's TLS stack sends.
-fn client_hello(host: &str) -> Option<Vec<u8>> {
+/// A real TLS 1.2/1.3 client for `host` (rustls, aws-lc-rs), so the lab network sees what a
+/// camera's TLS stack sends: one that trusts no authority, or (`accepts_any_server`) one that
+/// takes any certificate, as embedded clients with verification switched off do.
+fn tls_client(host: &str, accepts_any_server: bool) -> Option<rustls::ClientConnection> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS12, &rustls::version::TLS13])
-        .ok()?
-        .with_root_certificates(rustls::RootCertStore::empty())
-        .with_no_client_auth();
+        .ok()?;
+    let config = if accepts_any_server {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnyServer(provider)))
+            .with_no_client_auth()
+    } else {
+        builder
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth()
+    };
     let name = rustls::pki_types::ServerName::try_from(host.to_string()).ok()?;
-    let mut connection = rustls::ClientConnection::new(Arc::new(config), name).ok()?;
-    let mut out = Vec::new();
-    while connection.wants_write() {
-        connection.write_tls(&mut out).ok()?;
+    rustls::ClientConnection::new(Arc::new(config), name).ok()
+}
+
+/// `uplink-tls-no-verify`: the verifier of a client that checks nothing but the signatures.
+#[derive(Debug)]
+struct AnyServer(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyServer {
+    fn verify_server_cert(
+        &self,
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &[rustls::pki_types::CertificateDer<'_>],
+        _: &rustls::pki_types::ServerName<'_>,
+        _: &[u8],
+        _: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
     }
-    Some(out)
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
 }
 
 /// One `A` question to the resolver; the first address of the answer.
@@ -376,12 +482,82 @@ mod tests {
 
     #[test]
     fn the_client_hello_is_a_tls_handshake_record_naming_the_host() {
-        let hello = client_hello(CLOUD_HOST).unwrap();
+        let mut hello = Vec::new();
+        let mut client = tls_client(CLOUD_HOST, false).unwrap();
+        while client.wants_write() {
+            client.write_tls(&mut hello).unwrap();
+        }
         assert_eq!(hello[0], 0x16, "a handshake record");
         assert_eq!(hello[5], 0x01, "a ClientHello");
         assert!(
             hello.windows(CLOUD_HOST.len()).any(|w| w == CLOUD_HOST.as_bytes()),
             "the SNI names the host"
+        );
+    }
+
+    /// A TLS server with a certificate for `host` from nobody's authority, serving one
+    /// connection: what the client sent inside, or the error that ended the handshake.
+    async fn one_tls_server(host: &str) -> (SocketAddr, tokio::task::JoinHandle<Result<Vec<u8>, String>>) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec![host.to_string()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![cert.der().clone()],
+                rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+            )
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.map_err(|e| e.to_string())?;
+            let mut tls = acceptor.accept(tcp).await.map_err(|e| e.to_string())?;
+            let mut inside = Vec::new();
+            let _ = timeout(Duration::from_secs(5), tls.read_to_end(&mut inside)).await;
+            Ok(inside)
+        });
+        (address, server)
+    }
+
+    fn context(accepts_any_server: bool) -> Context {
+        Context {
+            resolver: "127.0.0.1:53".parse().unwrap(),
+            model: "SC-1".into(),
+            firmware: "1.0".into(),
+            accepts_any_server,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_compliant_client_refuses_an_unknown_authority_and_sends_nothing_inside() {
+        let (address, server) = one_tls_server(UPDATE_HOST).await;
+        let mut stream = TcpStream::connect(address).await.unwrap();
+        assert!(
+            speak_tls(&mut stream, UPDATE_HOST, &context(false)).await,
+            "the server answered"
+        );
+        drop(stream);
+        let refused = server.await.unwrap().unwrap_err();
+        assert!(refused.to_lowercase().contains("unknown"), "{refused}");
+    }
+
+    #[tokio::test]
+    async fn the_flawed_client_accepts_any_server_and_sends_its_request_inside() {
+        let (address, server) = one_tls_server(UPDATE_HOST).await;
+        let mut stream = TcpStream::connect(address).await.unwrap();
+        assert!(speak_tls(&mut stream, UPDATE_HOST, &context(true)).await);
+        drop(stream);
+        let inside = String::from_utf8(server.await.unwrap().unwrap()).unwrap();
+        assert!(
+            inside.starts_with("GET /firmware/check?model=SC-1&version=1.0 "),
+            "{inside}"
         );
     }
 

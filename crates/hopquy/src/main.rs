@@ -266,6 +266,12 @@ pub struct RunArgs {
     /// on a port of its profile (a camera boots and asks for its lease in 30 to 90 s).
     #[arg(long, value_name = "SECS", default_value_t = 180, requires = "lab_net")]
     pub lab_net_wait: u64,
+    /// A TCP port the lab network's sinkhole also listens on (repeatable), for a camera that
+    /// speaks to its services on one the defaults lack (80, 443, 554, 1883, 8000, 8080, 8443,
+    /// 8883, 34567): only a listened port shows what the camera sends and whether it
+    /// authenticates a TLS server.
+    #[arg(long, value_name = "PORT", requires = "lab_net", value_parser = clap::value_parser!(u16).range(1..))]
+    pub lab_net_port: Vec<u16>,
 }
 
 /// Which cases run. Every option given must hold for a case to be selected; `--skip` and

@@ -118,6 +118,7 @@ fn observations(
             "mode": null, "declared_given": null, "geoip_given": null,
             "destinations": null, "undeclared_destinations": null, "cleartext_flows": null,
             "cleartext_credentials": null, "update_flows_plaintext": null, "update_flows": null,
+            "tls_authentication": null, "tls_unauthenticated": null,
             "update_declared": null, "declared_services": null, "declared_activity_seen": null,
             "telemetry_destinations": null, "foreign_destinations": null, "outages": null,
             "syn_rate_after_restore": null, "max_syns_per_second_after_restore": null,
@@ -158,6 +159,10 @@ fn observations(
     let mut updates_plain = Vec::new();
     let mut updates = Vec::new();
     let mut update_legacy_tls = 0u64;
+    let mut update_unauthenticated = 0u64;
+    let mut update_authentication_unknown = 0u64;
+    let mut unauthenticated = Vec::new();
+    let (mut answered, mut rejected, mut accepted) = (0u64, 0u64, 0u64);
     let mut camera_syns: Vec<DateTime<Utc>> = Vec::new();
     let mut syn_flows: Vec<Vec<DateTime<Utc>>> = Vec::new();
     for flow in array_at(record, "/flows") {
@@ -213,7 +218,38 @@ fn observations(
         entry.flows += 1;
         entry.protocols.insert(protocol.clone());
 
-        let path = plaintext.and_then(|p| str_at(p, "path")).unwrap_or_default();
+        // Sinkhole mode answers TLS handshakes with a certificate no camera can trust: a
+        // camera that refuses it authenticates its server, one that finishes accepts any.
+        let interception = flow.get("interception").filter(|i| i.is_object());
+        let server_authenticated = interception.and_then(|i| match str_at(i, "outcome") {
+            Some("rejected") => Some(true),
+            Some("accepted") => Some(false),
+            _ => None,
+        });
+        if interception.is_some() {
+            answered += 1;
+        }
+        match server_authenticated {
+            Some(true) => rejected += 1,
+            Some(false) => accepted += 1,
+            None => {}
+        }
+        // What an accepting camera sent inside, read as cleartext.
+        let inside = interception.and_then(|i| i.get("inside")).filter(|p| p.is_object());
+        let inside_credentials: Vec<&str> = array_at_opt(inside, "/credentials")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        if server_authenticated == Some(false) {
+            unauthenticated.push(json!({
+                "destination": destination, "server_port": server.port(),
+                "inside_protocol": inside.and_then(|p| str_at(p, "protocol")),
+                "inside_path": inside.and_then(|p| str_at(p, "path")),
+                "inside_credentials": inside_credentials,
+            }));
+        }
+
+        let path = plaintext.or(inside).and_then(|p| str_at(p, "path")).unwrap_or_default();
         let declared_for_updates = declarations
             .as_deref()
             .and_then(|d| declaration_of(d, &destination, kind))
@@ -231,10 +267,18 @@ fn observations(
             if legacy {
                 update_legacy_tls += 1;
             }
+            let in_clear = plaintext.is_some_and(|_| CLEARTEXT.contains(&protocol.as_str()));
+            if server_authenticated == Some(false) {
+                update_unauthenticated += 1;
+            } else if !in_clear && server_authenticated.is_none() {
+                update_authentication_unknown += 1;
+            }
             updates.push(json!({
                 "protocol": protocol, "destination": destination, "why": why,
-                "path": plaintext.and_then(|p| str_at(p, "path")),
+                "path": (!path.is_empty()).then_some(path),
                 "best_tls_offered": best_tls,
+                "server_authenticated": server_authenticated,
+                "alert": interception.and_then(|i| str_at(i, "alert")),
             }));
         }
         if let Some(plain) = plaintext
@@ -384,7 +428,14 @@ fn observations(
         "cleartext_flows": { "count": cleartext.len(), "flows": cleartext },
         "cleartext_credentials": { "count": credentials.len(), "flows": credentials },
         "update_flows_plaintext": { "count": updates_plain.len(), "flows": updates_plain },
-        "update_flows": { "count": updates.len(), "legacy_tls": update_legacy_tls, "flows": updates },
+        "update_flows": {
+            "count": updates.len(), "legacy_tls": update_legacy_tls,
+            "unauthenticated": update_unauthenticated,
+            "authentication_unknown": update_authentication_unknown,
+            "flows": updates,
+        },
+        "tls_authentication": { "answered": answered, "rejected": rejected, "accepted": accepted },
+        "tls_unauthenticated": { "count": unauthenticated.len(), "flows": unauthenticated },
         "update_declared": update_declared,
         "declared_services": declared_use.as_ref().map(|(count, unseen)| json!({
             "count": count, "seen": count - unseen.len(), "unseen": unseen,
@@ -517,6 +568,10 @@ fn normalise_name(name: &str) -> String {
 
 fn str_at<'a>(value: &'a Value, key: &str) -> Option<&'a str> {
     value.get(key).and_then(Value::as_str)
+}
+
+fn array_at_opt<'a>(value: Option<&'a Value>, pointer: &str) -> &'a [Value] {
+    value.map_or(&[], |v| array_at(v, pointer))
 }
 
 fn array_at<'a>(value: &'a Value, pointer: &str) -> &'a [Value] {
@@ -786,6 +841,71 @@ mod tests {
         );
         assert_eq!(o["update_flows_plaintext"]["flows"][0]["why"], "declared for updates");
         assert_eq!(judge(&compliant())["update_flows_plaintext"]["count"], 0);
+    }
+
+    fn intercepted(outcome: &str, alert: Option<&str>, inside: Value) -> Value {
+        json!({
+            "time": "2026-12-03T10:00:05.000Z", "client": format!("{CAM}:40001"), "server_port": 443,
+            "sni": "dl.fw.example.com", "outcome": outcome, "alert": alert, "detail": null, "inside": inside,
+        })
+    }
+
+    #[test]
+    fn an_intercepted_update_check_says_whether_the_device_authenticated_its_server() {
+        let update = |interception: Value| {
+            let f = with(
+                flow(
+                    "tcp",
+                    &format!("{CAM}:40001"),
+                    &format!("{LAB}:443"),
+                    "2026-12-03T10:00:05.000Z",
+                    &[],
+                ),
+                "tls",
+                tls(Some("dl.fw.example.com")),
+            );
+            judge(&record(vec![with(f, "interception", interception)], vec![], vec![]))
+        };
+        let refused = update(intercepted("rejected", Some("unknown_ca"), Value::Null));
+        assert_eq!(refused["update_flows"]["count"], 1);
+        assert_eq!(refused["update_flows"]["unauthenticated"], 0);
+        assert_eq!(refused["update_flows"]["authentication_unknown"], 0);
+        assert_eq!(refused["update_flows"]["flows"][0]["server_authenticated"], true);
+        assert_eq!(refused["update_flows"]["flows"][0]["alert"], "unknown_ca");
+        assert_eq!(refused["tls_authentication"]["rejected"], 1);
+        assert_eq!(refused["tls_unauthenticated"]["count"], 0);
+
+        let inside =
+            json!({ "protocol": "http", "path": "/check?v=<redacted>", "credentials": ["authorization: basic"] });
+        let accepted = update(intercepted("accepted", None, inside));
+        assert_eq!(accepted["update_flows"]["unauthenticated"], 1);
+        assert_eq!(accepted["update_flows"]["flows"][0]["server_authenticated"], false);
+        assert_eq!(accepted["update_flows"]["flows"][0]["path"], "/check?v=<redacted>");
+        assert_eq!(accepted["tls_unauthenticated"]["count"], 1);
+        let seen = &accepted["tls_unauthenticated"]["flows"][0];
+        assert_eq!(seen["destination"], "dl.fw.example.com");
+        assert_eq!(seen["inside_credentials"], json!(["authorization: basic"]));
+
+        // A handshake that decided nothing leaves the update flow's authentication unknown.
+        let undecided = update(intercepted("timed_out", None, Value::Null));
+        assert_eq!(undecided["update_flows"]["authentication_unknown"], 1);
+        assert_eq!(
+            undecided["update_flows"]["flows"][0]["server_authenticated"],
+            Value::Null
+        );
+        let f = with(
+            flow(
+                "tcp",
+                &format!("{CAM}:40001"),
+                &format!("{LAB}:443"),
+                "2026-12-03T10:00:05.000Z",
+                &[],
+            ),
+            "tls",
+            tls(Some("dl.fw.example.com")),
+        );
+        let unanswered = judge(&record(vec![f], vec![], vec![]));
+        assert_eq!(unanswered["update_flows"]["authentication_unknown"], 1);
     }
 
     #[test]

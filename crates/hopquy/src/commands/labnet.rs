@@ -49,6 +49,8 @@ pub struct LabNetSpec {
     pub geoip: Option<PathBuf>,
     /// `--lab-net-wait`: how long the run waits for the camera to answer once the network is up.
     pub wait: std::time::Duration,
+    /// `--lab-net-port`: TCP ports the sinkhole listens on besides its defaults.
+    pub extra_ports: Vec<u16>,
 }
 
 fn config(spec: &LabNetSpec, pcap: PathBuf) -> Result<LabNetConfig, CliError> {
@@ -59,6 +61,11 @@ fn config(spec: &LabNetSpec, pcap: PathBuf) -> Result<LabNetConfig, CliError> {
     }
     let mut cfg = LabNetConfig::new(spec.iface.clone(), pcap);
     cfg.mode = Mode::Sinkhole;
+    for port in &spec.extra_ports {
+        if !cfg.sinkhole_ports.contains(port) {
+            cfg.sinkhole_ports.push(*port);
+        }
+    }
     Ok(cfg)
 }
 
@@ -74,6 +81,7 @@ fn check(args: CheckArgs) -> Result<u8, CliError> {
         mode: args.mode,
         geoip: None,
         wait: std::time::Duration::ZERO,
+        extra_ports: vec![],
     };
     let cfg = config(&spec, PathBuf::from("<bundle>/labnet/capture.pcap"))?;
     let report = hopquy_labnet::check(&cfg).map_err(|e| CliError::CannotStart(format!("lab network: {e}")))?;

@@ -146,6 +146,7 @@ pub async fn run(suite_root: Option<PathBuf>, args: RunArgs) -> Result<u8, CliEr
         mode: args.lab_net_mode,
         geoip: args.geoip.clone(),
         wait: Duration::from_secs(args.lab_net_wait),
+        extra_ports: args.lab_net_port.clone(),
     });
     let finished = execute_full(spec, operator, firmware, lab_net).await?;
     if finished.interrupted {
