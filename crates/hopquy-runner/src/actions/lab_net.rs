@@ -852,8 +852,8 @@ mod tests {
 
     #[test]
     fn an_intercepted_update_check_says_whether_the_device_authenticated_its_server() {
-        let update = |interception: Value| {
-            let f = with(
+        let tls_update = || {
+            with(
                 flow(
                     "tcp",
                     &format!("{CAM}:40001"),
@@ -863,8 +863,14 @@ mod tests {
                 ),
                 "tls",
                 tls(Some("dl.fw.example.com")),
-            );
-            judge(&record(vec![with(f, "interception", interception)], vec![], vec![]))
+            )
+        };
+        let update = |interception: Value| {
+            judge(&record(
+                vec![with(tls_update(), "interception", interception)],
+                vec![],
+                vec![],
+            ))
         };
         let refused = update(intercepted("rejected", Some("unknown_ca"), Value::Null));
         assert_eq!(refused["update_flows"]["count"], 1);
@@ -893,18 +899,7 @@ mod tests {
             undecided["update_flows"]["flows"][0]["server_authenticated"],
             Value::Null
         );
-        let f = with(
-            flow(
-                "tcp",
-                &format!("{CAM}:40001"),
-                &format!("{LAB}:443"),
-                "2026-12-03T10:00:05.000Z",
-                &[],
-            ),
-            "tls",
-            tls(Some("dl.fw.example.com")),
-        );
-        let unanswered = judge(&record(vec![f], vec![], vec![]));
+        let unanswered = judge(&record(vec![tls_update()], vec![], vec![]));
         assert_eq!(unanswered["update_flows"]["authentication_unknown"], 1);
     }
 
