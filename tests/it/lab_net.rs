@@ -3,7 +3,9 @@
 //! tables name, two network namespaces joined by a veth pair (never the host's interfaces),
 //! the camera in one (`hopquy sim --uplink-resolver`, a static address, its default route
 //! through hopquy), `hopquy run --lab-net` in the other. Each case must pass against its
-//! `sim.pass` setups and fail against its `sim.fail` ones, and every bundle must verify.
+//! `sim.pass` setups and fail against its `sim.fail` ones, and every bundle must verify. The
+//! runs get a small GeoIP file (tests/fixtures/geoip-lab.csv) and the regulation the case maps
+//! to (QCVN 135, else QCVN 11 for its own topics).
 //!
 //! Needs root and iproute2. Without them the test prints why and passes, unless
 //! `HOPQUY_REQUIRE_NETNS` is set (CI sets it), in which case it fails.
@@ -158,7 +160,7 @@ fn stop(mut child: Child) {
 /// One setup: the camera's target file, then the run with the lab network, the camera
 /// switched on once the network is up (as a lab connects it when hopquy says so).
 /// Returns the bundle's results.json and what `verify` said.
-fn run_setup(index: usize, setup: &str, cases: &[String], dir: &Path) -> (Value, Output) {
+fn run_setup(index: usize, setup: &str, regulation: &str, cases: &[String], dir: &Path) -> (Value, Output) {
     let bench = Bench::create(index);
     let target = dir.join("target.toml");
     let writer = bench.camera(setup, Some(&target));
@@ -173,6 +175,7 @@ fn run_setup(index: usize, setup: &str, cases: &[String], dir: &Path) -> (Value,
 
     let bundle = dir.join("bundle");
     let cases = cases.join(",");
+    let geoip = repo_root().join("tests/fixtures/geoip-lab.csv");
     let mut run = bench
         .in_ns(
             &bench.lab_ns,
@@ -184,7 +187,11 @@ fn run_setup(index: usize, setup: &str, cases: &[String], dir: &Path) -> (Value,
                 bundle.to_str().unwrap(),
                 "--lab-net",
                 &bench.lab_if,
+                "--geoip",
+                geoip.to_str().unwrap(),
                 "--non-interactive",
+                "--regulation",
+                regulation,
                 "--cases",
                 &cases,
             ],
@@ -230,8 +237,9 @@ fn every_lab_network_case_passes_and_fails_its_fixtures_behind_hopquys_network()
         return;
     }
     let suite = suite();
-    // setup → (case, expected verdict)
-    let mut setups: BTreeMap<String, Vec<(String, &str)>> = BTreeMap::new();
+    // (setup, regulation) → (case, expected verdict); a case is run under QCVN 135 unless
+    // it maps only to another regulation (QCVN 11's own topics).
+    let mut setups: BTreeMap<(String, String), Vec<(String, &str)>> = BTreeMap::new();
     for loaded in &suite.cases {
         let c = &loaded.case;
         if c.lab_net != Some(LabNetUse::Required) {
@@ -246,10 +254,18 @@ fn every_lab_network_case_passes_and_fails_its_fixtures_behind_hopquys_network()
             "{}: needs pass and fail setups",
             c.id.get_ref()
         );
+        let regulation = if c.clauses.contains_key("qcvn135-2024") {
+            "qcvn135-2024"
+        } else {
+            c.clauses
+                .keys()
+                .next()
+                .unwrap_or_else(|| panic!("{} maps to no regulation", c.id.get_ref()))
+        };
         for (setups_of, want) in [(&sim.pass, "pass"), (&sim.fail, "fail")] {
             for s in setups_of {
                 setups
-                    .entry(s.get_ref().clone())
+                    .entry((s.get_ref().clone(), regulation.to_string()))
                     .or_default()
                     .push((c.id.get_ref().clone(), want));
             }
@@ -259,16 +275,16 @@ fn every_lab_network_case_passes_and_fails_its_fixtures_behind_hopquys_network()
 
     let dirs: Vec<tempfile::TempDir> = setups.keys().map(|_| tempfile::tempdir().unwrap()).collect();
     // Every setup in its own pair of namespaces, all at once: each run mostly waits.
-    let outcomes: Vec<(String, Value, Output)> = std::thread::scope(|scope| {
+    let outcomes: Vec<((String, String), Value, Output)> = std::thread::scope(|scope| {
         let handles: Vec<_> = setups
             .iter()
             .zip(&dirs)
             .enumerate()
-            .map(|(index, ((setup, wants), dir))| {
+            .map(|(index, (((setup, regulation), wants), dir))| {
                 scope.spawn(move || {
                     let cases: Vec<String> = wants.iter().map(|(id, _)| id.clone()).collect();
-                    let (results, verify) = run_setup(index, setup, &cases, dir.path());
-                    (setup.clone(), results, verify)
+                    let (results, verify) = run_setup(index, setup, regulation, &cases, dir.path());
+                    ((setup.clone(), regulation.clone()), results, verify)
                 })
             })
             .collect();
@@ -276,14 +292,15 @@ fn every_lab_network_case_passes_and_fails_its_fixtures_behind_hopquys_network()
     });
 
     let mut wrong = Vec::new();
-    for (setup, results, verify) in &outcomes {
+    for (key, results, verify) in &outcomes {
+        let setup = format!("{} ({})", key.0, key.1);
         if !verify.status.success() {
             wrong.push(format!("{setup}: the bundle does not verify: {}", text(verify)));
         }
         if results["lab_net"].is_null() {
             wrong.push(format!("{setup}: results.json records no lab network"));
         }
-        for (id, want) in &setups[setup] {
+        for (id, want) in &setups[key] {
             let got = results["cases"]
                 .as_array()
                 .and_then(|cases| cases.iter().find(|c| c["id"] == id.as_str()));

@@ -737,6 +737,8 @@ pub const DECLARED_FIELDS: &[&str] = &[
     "connectivity.outage_noticed_within_s",
     "connectivity.reconnects_within_s",
     "connectivity.max_connects_per_s",
+    "data_storage",
+    "data_storage.location",
 ];
 
 /// Longest password a target may declare as its minimum (the `password-policy` action's bound).
@@ -766,6 +768,29 @@ pub struct Declared {
     /// lab-network cases wait for and the reconnection rate they allow.
     #[serde(default)]
     pub connectivity: Option<Connectivity>,
+    /// Where the device is set, for the run, to keep its data (QCVN 11 topic T08): what the
+    /// lab network's record of foreign destinations is judged against.
+    #[serde(default)]
+    pub data_storage: Option<DataStorage>,
+}
+
+/// Where the device keeps its data, as set for the run.
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DataStorage {
+    pub location: StorageLocation,
+}
+
+/// `local`: on the device or the site's own recorder (SD card, NVR), `vietnam`: on servers in
+/// Vietnam. Either way no data is meant to leave the country; no other value is a claim a
+/// lab-network case can judge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageLocation {
+    /// SD card, NVR or other storage on the site.
+    Local,
+    /// Servers located in Vietnam.
+    Vietnam,
 }
 
 /// The device's network timings, as its manufacturer declares them. Each bounds a wait of a

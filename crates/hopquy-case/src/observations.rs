@@ -734,6 +734,13 @@ observations! {
         /// `{destination, country, country_source}`; `unknown_country` counts those whose country
         /// neither a declaration nor the GeoIP file gives.
         pub foreign_destinations: Value,
+        /// Where the target file says the device is set to keep its data
+        /// (`[declared.data_storage] location`: `local` or `vietnam`); null when it does not say.
+        pub storage_location: Option<String>,
+        /// `{count, destinations, unknown_country}` as `foreign_destinations`, over the
+        /// destinations that could carry the device's data: those with a flow in any protocol
+        /// but NTP, DNS and ICMP (time and name lookups carry no recordings or personal data).
+        pub foreign_data_destinations: Value,
         /// `{cuts, restores, last_cut, last_restore}`: the outage events recorded.
         pub outages: Value,
         /// `{restored_at, syns, connections, max_syns_per_second, busiest_second}` over the camera's

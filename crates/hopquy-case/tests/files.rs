@@ -885,3 +885,32 @@ fn declared_destinations_get_precise_errors() {
     let d = first("{ host = \"a.example\", purpose = \"p\", country = \"VN\", protocol = \"https\", port = 443 }");
     assert!(d.message.contains("port"), "an unknown key must be named: {d}");
 }
+
+#[test]
+fn declared_data_storage_takes_only_the_locations_a_case_can_judge() {
+    let fixture = Fixture::new();
+    let load = |value: &str| {
+        let text = format!("{TARGET}data_storage = {value}\n");
+        let path = fixture.write("target.toml", &text);
+        (hopquy_case::load_target(&path), line_of(&text, "data_storage ="))
+    };
+    for (value, location) in [
+        ("{ location = \"local\" }", hopquy_case::StorageLocation::Local),
+        ("{ location = \"vietnam\" }", hopquy_case::StorageLocation::Vietnam),
+    ] {
+        let (loaded, _) = load(value);
+        let target = loaded.unwrap_or_else(|d| panic!("{value}: {d:?}"));
+        assert_eq!(target.target.declared.data_storage.map(|s| s.location), Some(location));
+    }
+    for (value, says) in [
+        ("{ location = \"abroad\" }", "abroad"),
+        ("{ location = \"local\", region = \"VN-HN\" }", "region"),
+        ("{ }", "location"),
+    ] {
+        let (loaded, line) = load(value);
+        let diagnostics = loaded.expect_err("an invalid data_storage loaded");
+        let d = &diagnostics[0];
+        assert_eq!(d.line, line, "{d}");
+        assert!(d.to_string().contains(says), "{value}: {d}");
+    }
+}

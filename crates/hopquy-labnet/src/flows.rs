@@ -25,6 +25,10 @@ struct Entry {
     flow: Flow,
     client_bytes: Vec<u8>,
     server_bytes: Vec<u8>,
+    /// The server's last bytes were a password prompt: the client's bytes up to its next
+    /// line end are a secret, whatever protocol this is (Telnet, SMTP `AUTH LOGIN`, a
+    /// vendor console).
+    secret_line_pending: bool,
 }
 
 /// What one frame was, for the capture's counters and the pcap's masking.
@@ -33,6 +37,8 @@ pub enum Seen {
     Ip {
         /// Where the TCP payload sits in the frame, so credentials can be masked there.
         tcp_payload: Option<Range<usize>>,
+        /// Bytes of the frame the client typed after a password prompt: masked in the pcap.
+        secret: Option<Range<usize>>,
     },
     NonIp,
     Malformed,
@@ -130,7 +136,10 @@ impl FlowTable {
         if !self.entries.contains_key(&key) {
             if self.entries.len() >= self.max_flows {
                 self.over_cap += 1;
-                return Seen::Ip { tcp_payload };
+                return Seen::Ip {
+                    tcp_payload,
+                    secret: None,
+                };
             }
             self.order.push(key);
             self.entries.insert(
@@ -156,11 +165,15 @@ impl FlowTable {
                     },
                     client_bytes: vec![],
                     server_bytes: vec![],
+                    secret_line_pending: false,
                 },
             );
         }
         let Some(entry) = self.entries.get_mut(&key) else {
-            return Seen::Ip { tcp_payload };
+            return Seen::Ip {
+                tcp_payload,
+                secret: None,
+            };
         };
         let len = frame.len() as u64;
         entry.flow.last_seen = time.to_string();
@@ -189,7 +202,20 @@ impl FlowTable {
             let room = INSPECT_BYTES - kept.len();
             kept.extend_from_slice(&payload[..payload.len().min(room)]);
         }
-        Seen::Ip { tcp_payload }
+        let mut secret = None;
+        if let Some(range) = tcp_payload.clone() {
+            if !outbound && inspect::ends_with_password_prompt(payload) {
+                entry.secret_line_pending = true;
+            } else if outbound && entry.secret_line_pending {
+                let line_end = payload.iter().position(|&b| matches!(b, b'\r' | b'\n' | 0));
+                if line_end.is_some() {
+                    entry.secret_line_pending = false;
+                }
+                let len = line_end.unwrap_or(payload.len());
+                secret = (len > 0).then(|| range.start..range.start + len);
+            }
+        }
+        Seen::Ip { tcp_payload, secret }
     }
 
     /// The flows in first-seen order, with what their first bytes showed. `listening` says
@@ -281,6 +307,7 @@ mod tests {
         let seen = t.observe(&tcp(CAM, LAB, 40000, 80, false, true, req), "t2");
         let Seen::Ip {
             tcp_payload: Some(range),
+            secret: None,
         } = seen
         else {
             panic!("payload range: {seen:?}")
@@ -312,6 +339,37 @@ mod tests {
             .expect("builds");
         t.observe(&offer, "t4");
         assert_eq!(t.clients(), vec![IpAddr::V4(Ipv4Addr::from(CAM))]);
+    }
+
+    #[test]
+    fn what_the_client_types_after_a_password_prompt_is_marked_secret() {
+        let mut t = FlowTable::new(Ipv4Addr::from(LAB), 16);
+        let secret_of = |seen: Seen| match seen {
+            Seen::Ip { tcp_payload, secret } => secret.map(|s| {
+                let p = tcp_payload.expect("payload");
+                (s.start - p.start, s.len())
+            }),
+            other => panic!("{other:?}"),
+        };
+        let cam = |t: &mut FlowTable, payload: &[u8]| {
+            secret_of(t.observe(&tcp(CAM, LAB, 40000, 23, false, true, payload), "t"))
+        };
+        let lab = |t: &mut FlowTable, payload: &[u8]| t.observe(&tcp(LAB, CAM, 23, 40000, false, true, payload), "t");
+        t.observe(&tcp(CAM, LAB, 40000, 23, true, false, b""), "t");
+        lab(&mut t, b"\xff\xfb\x01login: ");
+        assert_eq!(cam(&mut t, b"admin\r\n"), None, "a user name is not masked");
+        lab(&mut t, b"Password: ");
+        // Character mode: one byte per segment until the line ends.
+        assert_eq!(cam(&mut t, b"h"), Some((0, 1)));
+        assert_eq!(cam(&mut t, b"unter2"), Some((0, 6)));
+        assert_eq!(cam(&mut t, b"\r\n"), None);
+        assert_eq!(
+            cam(&mut t, b"ls\r\n"),
+            None,
+            "the shell's input after the line is not a secret"
+        );
+        lab(&mut t, b"334 UGFzc3dvcmQ6\r\n");
+        assert_eq!(cam(&mut t, b"aHVudGVyMg==\r\n"), Some((0, 12)));
     }
 
     #[test]

@@ -7,6 +7,8 @@ use tls_parser::{
     parse_tls_plaintext,
 };
 
+use std::ops::Range;
+
 use crate::record::{Plaintext, TlsSeen};
 
 /// Bytes of each direction kept per flow for inspection.
@@ -158,6 +160,16 @@ pub fn plaintext(client: &[u8], server: &[u8], server_port: u16, udp: bool) -> O
             }
             return Some(p);
         }
+        // An NTP request: 48 bytes or more, version 1–4, mode client or symmetric active.
+        if server_port == 123
+            && client.len() >= 48
+            && (1..=4).contains(&((client[0] >> 3) & 7))
+            && matches!(client[0] & 7, 1 | 3)
+        {
+            let mut p = blank("ntp");
+            p.detail = Some(format!("version {}", (client[0] >> 3) & 7));
+            return Some(p);
+        }
         return None;
     }
     if client.is_empty() && server.is_empty() {
@@ -260,42 +272,11 @@ fn request_line(first: &[u8], whole: &[u8]) -> Option<Plaintext> {
 /// MQTT CONNECT (3.1 `MQIsdp` or 3.1.1/5 `MQTT`): the client id and whether a user name and
 /// password were sent in clear.
 fn mqtt_connect(b: &[u8]) -> Option<Plaintext> {
-    if *b.first()? != 0x10 {
-        return None;
-    }
-    let mut i = 1;
-    let mut remaining = 0usize;
-    for shift in [0, 7, 14, 21] {
-        let byte = *b.get(i)?;
-        i += 1;
-        remaining |= usize::from(byte & 0x7f) << shift;
-        if byte & 0x80 == 0 {
-            break;
-        }
-    }
-    let _ = remaining;
-    let name_len = usize::from(u16::from_be_bytes([*b.get(i)?, *b.get(i + 1)?]));
-    let name = b.get(i + 2..i + 2 + name_len)?;
-    if name != b"MQTT" && name != b"MQIsdp" {
-        return None;
-    }
-    i += 2 + name_len;
-    let level = *b.get(i)?;
-    let flags = *b.get(i + 1)?;
-    i += 4; // level, flags, keep-alive
-    if level >= 5 {
-        // MQTT 5 properties: skip their varint length and body.
-        let mut plen = 0usize;
-        for shift in [0, 7, 14, 21] {
-            let byte = *b.get(i)?;
-            i += 1;
-            plen |= usize::from(byte & 0x7f) << shift;
-            if byte & 0x80 == 0 {
-                break;
-            }
-        }
-        i += plen;
-    }
+    let MqttConnectHeader {
+        level,
+        flags,
+        payload_start: i,
+    } = mqtt_connect_header(b)?;
     let id_len = usize::from(u16::from_be_bytes([*b.get(i)?, *b.get(i + 1)?]));
     let client_id = b.get(i + 2..i + 2 + id_len).map(|id| text(id, 128));
     let mut credentials = vec![];
@@ -316,9 +297,16 @@ fn mqtt_connect(b: &[u8]) -> Option<Plaintext> {
 }
 
 /// Masks credential values in a TCP payload before it goes into the pcap: the values of
-/// `Authorization:`/`Proxy-Authorization:` headers and of FTP `PASS` lines. Returns how many
-/// bytes were masked. The record never holds these values; the pcap must not either.
+/// `Authorization:`/`Proxy-Authorization:` headers, FTP `PASS` and SMTP `AUTH PLAIN|LOGIN`
+/// lines, every query value and any userinfo in an HTTP or RTSP request line (the record
+/// redacts the same), and the user name and password of an MQTT CONNECT. Returns how many
+/// bytes were masked. The record never holds these values; the pcap must not either. A
+/// password typed after a prompt is masked by the flow table, which knows the prompt
+/// (`FlowTable::observe`).
 pub fn mask_credentials(payload: &mut [u8]) -> u64 {
+    if let Some(fields) = mqtt_credential_fields(payload) {
+        return fields.into_iter().map(|r| mask(&mut payload[r])).sum();
+    }
     let mut masked = 0u64;
     let mut start = 0;
     while start < payload.len() {
@@ -327,16 +315,26 @@ pub fn mask_credentials(payload: &mut [u8]) -> u64 {
             .position(|&b| b == b'\n')
             .map_or(payload.len(), |p| start + p);
         let line = &payload[start..end];
-        let value_from = header_value_start(line);
-        if let Some(from) = value_from {
-            for b in &mut payload[start + from..end] {
-                if *b != b'\r' {
-                    *b = b'*';
-                    masked += 1;
-                }
+        if let Some(from) = header_value_start(line) {
+            masked += mask(&mut payload[start + from..end]);
+        } else {
+            for r in request_line_secrets(line) {
+                masked += mask(&mut payload[start + r.start..start + r.end]);
             }
         }
         start = end + 1;
+    }
+    masked
+}
+
+/// Overwrites bytes with `*`, keeping line ends so the capture stays readable.
+pub fn mask(bytes: &mut [u8]) -> u64 {
+    let mut masked = 0;
+    for b in bytes {
+        if *b != b'\r' && *b != b'\n' {
+            *b = b'*';
+            masked += 1;
+        }
     }
     masked
 }
@@ -356,7 +354,161 @@ fn header_value_start(line: &[u8]) -> Option<usize> {
     if lower.starts_with(b"pass ") {
         return Some(5);
     }
+    for prefix in [&b"auth plain "[..], b"auth login "] {
+        if lower.starts_with(prefix) {
+            return Some(prefix.len());
+        }
+    }
     None
+}
+
+/// In `METHOD target HTTP/x` or `RTSP/x`: the userinfo of an absolute target and every
+/// query value, as byte ranges of the line.
+fn request_line_secrets(line: &[u8]) -> Vec<Range<usize>> {
+    let mut ranges = vec![];
+    let Some(sp1) = line.iter().position(|&b| b == b' ') else {
+        return ranges;
+    };
+    let method = &line[..sp1];
+    let Some(len) = line[sp1 + 1..].iter().position(|&b| b == b' ') else {
+        return ranges;
+    };
+    let (target_start, target_end) = (sp1 + 1, sp1 + 1 + len);
+    let version = &line[target_end + 1..];
+    let known = |methods: &[&str], v: &[u8]| methods.iter().any(|m| m.as_bytes() == method) && version.starts_with(v);
+    if !known(HTTP_METHODS, b"HTTP/") && !known(RTSP_METHODS, b"RTSP/") {
+        return ranges;
+    }
+    let target = &line[target_start..target_end];
+    if let Some(scheme_end) = target.windows(3).position(|w| w == b"://") {
+        let authority = scheme_end + 3;
+        let authority_end = target[authority..]
+            .iter()
+            .position(|&b| b == b'/')
+            .map_or(target.len(), |p| authority + p);
+        if let Some(at) = target[authority..authority_end].iter().rposition(|&b| b == b'@') {
+            ranges.push(target_start + authority..target_start + authority + at);
+        }
+    }
+    if let Some(q) = target.iter().position(|&b| b == b'?') {
+        let mut i = q + 1;
+        while i < target.len() {
+            let pair_end = target[i..]
+                .iter()
+                .position(|&b| b == b'&')
+                .map_or(target.len(), |p| i + p);
+            if let Some(eq) = target[i..pair_end].iter().position(|&b| b == b'=') {
+                let value = i + eq + 1;
+                if value < pair_end {
+                    ranges.push(target_start + value..target_start + pair_end);
+                }
+            }
+            i = pair_end + 1;
+        }
+    }
+    ranges
+}
+
+/// The user name and password fields of an MQTT CONNECT that starts the payload (3.1, 3.1.1
+/// or 5), as byte ranges; `None` when the payload is not one. Bounded by the payload: a
+/// truncated CONNECT masks what it holds of the fields.
+fn mqtt_credential_fields(b: &[u8]) -> Option<Vec<Range<usize>>> {
+    let header = mqtt_connect_header(b)?;
+    let mut i = header.payload_start;
+    let mut fields = vec![];
+    let field = |i: &mut usize, secret: bool, fields: &mut Vec<Range<usize>>| -> Option<()> {
+        let len = usize::from(u16::from_be_bytes([*b.get(*i)?, *b.get(*i + 1)?]));
+        let start = *i + 2;
+        let end = (start + len).min(b.len());
+        if secret {
+            fields.push(start..end);
+        }
+        *i = start + len;
+        Some(())
+    };
+    let _ = field(&mut i, false, &mut fields); // client id
+    if header.flags & 0x04 != 0 {
+        if header.level >= 5 {
+            // Will properties: a varint length and their bytes.
+            let (plen, used) = varint(b.get(i..).unwrap_or_default())?;
+            i += used + plen;
+        }
+        let _ = field(&mut i, false, &mut fields); // will topic
+        let _ = field(&mut i, false, &mut fields); // will payload
+    }
+    if header.flags & 0x80 != 0 && field(&mut i, true, &mut fields).is_none() {
+        fields.push(i.min(b.len())..b.len());
+        return Some(fields);
+    }
+    if header.flags & 0x40 != 0 && field(&mut i, true, &mut fields).is_none() {
+        fields.push(i.min(b.len())..b.len());
+    }
+    Some(fields)
+}
+
+struct MqttConnectHeader {
+    level: u8,
+    flags: u8,
+    /// Where the client id starts.
+    payload_start: usize,
+}
+
+/// MQTT's variable-length integer: its value and how many bytes it took.
+fn varint(b: &[u8]) -> Option<(usize, usize)> {
+    let mut value = 0usize;
+    for (n, shift) in [0, 7, 14, 21].into_iter().enumerate() {
+        let byte = *b.get(n)?;
+        value |= usize::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Some((value, n + 1));
+        }
+    }
+    None
+}
+
+fn mqtt_connect_header(b: &[u8]) -> Option<MqttConnectHeader> {
+    if *b.first()? != 0x10 {
+        return None;
+    }
+    let (_, used) = varint(b.get(1..)?)?;
+    let mut i = 1 + used;
+    let name_len = usize::from(u16::from_be_bytes([*b.get(i)?, *b.get(i + 1)?]));
+    let name = b.get(i + 2..i + 2 + name_len)?;
+    if name != b"MQTT" && name != b"MQIsdp" {
+        return None;
+    }
+    i += 2 + name_len;
+    let level = *b.get(i)?;
+    let flags = *b.get(i + 1)?;
+    i += 4; // level, flags, keep-alive
+    if level >= 5 {
+        let (plen, used) = varint(b.get(i..)?)?;
+        i += used + plen;
+    }
+    Some(MqttConnectHeader {
+        level,
+        flags,
+        payload_start: i,
+    })
+}
+
+/// Whether a server's bytes end with a password prompt (`Password:`, `passwd:`, SMTP's
+/// base64 `334 UGFzc3dvcmQ6`), so the client's next line is a secret.
+pub fn ends_with_password_prompt(server: &[u8]) -> bool {
+    let tail = &server[server.len().saturating_sub(64)..];
+    // Telnet option bytes (IAC …) and other non-text bytes around the prompt are dropped.
+    let printable: Vec<u8> = tail
+        .iter()
+        .copied()
+        .filter(|&b| b == b'\n' || (0x20..0x7f).contains(&b))
+        .collect();
+    let text = String::from_utf8_lossy(&printable).trim_end().to_ascii_lowercase();
+    let last = text.rsplit('\n').next().unwrap_or_default().trim();
+    last.ends_with("password:")
+        || last.ends_with("passwd:")
+        || last.ends_with("pass:")
+        || last.ends_with("pin:")
+        || last == "334 ugfzc3dvcmq6"
 }
 
 #[cfg(test)]
@@ -448,6 +600,19 @@ mod tests {
     }
 
     #[test]
+    fn an_ntp_request_is_told_from_other_udp() {
+        let mut request = [0u8; 48];
+        request[0] = 0x23; // version 4, mode 3 (client)
+        let p = plaintext(&request, b"", 123, true).expect("ntp");
+        assert_eq!((p.protocol.as_str(), p.detail.as_deref()), ("ntp", Some("version 4")));
+        assert!(plaintext(&request[..20], b"", 123, true).is_none(), "too short for NTP");
+        request[0] = 0x24; // mode 4 is a server's answer, not the device asking
+        assert!(plaintext(&request, b"", 123, true).is_none());
+        request[0] = 0x23;
+        assert!(plaintext(&request, b"", 5000, true).is_none(), "not on the NTP port");
+    }
+
+    #[test]
     fn rtsp_mqtt_ftp_telnet_are_told_apart() {
         let rtsp = plaintext(
             b"OPTIONS rtsp://admin:pw@10.0.0.9/live RTSP/1.0\r\nCSeq: 1\r\n\r\n",
@@ -493,5 +658,103 @@ mod tests {
         assert!(!s.contains("YWRtaW46") && !s.contains("hunter2"), "{s}");
         assert!(s.contains("Authorization: Basic ****"), "{s}");
         assert_eq!(n, 20 + 7);
+    }
+
+    #[test]
+    fn request_line_queries_and_userinfo_are_masked_for_the_pcap() {
+        let mut p = b"GET /cgi-bin/snap.cgi?user=admin&pwd=hunter2&x HTTP/1.1\r\nHost: c\r\n\r\n".to_vec();
+        mask_credentials(&mut p);
+        let s = String::from_utf8_lossy(&p);
+        assert!(
+            s.starts_with("GET /cgi-bin/snap.cgi?user=*****&pwd=*******&x HTTP/1.1\r\n"),
+            "{s}"
+        );
+        let mut p = b"DESCRIBE rtsp://admin:hunter2@10.0.0.1/live RTSP/1.0\r\nCSeq: 1\r\n".to_vec();
+        mask_credentials(&mut p);
+        let s = String::from_utf8_lossy(&p);
+        assert!(
+            s.starts_with("DESCRIBE rtsp://*************@10.0.0.1/live RTSP/1.0"),
+            "{s}"
+        );
+        // Not a request line: left as it is.
+        let mut p = b"hello world?a=b\r\n".to_vec();
+        assert_eq!(mask_credentials(&mut p), 0);
+        let mut p = b"AUTH PLAIN AGFkbWluAGh1bnRlcjI=\r\n".to_vec();
+        mask_credentials(&mut p);
+        assert_eq!(String::from_utf8_lossy(&p), "AUTH PLAIN ********************\r\n");
+    }
+
+    fn mqtt_connect_bytes(level: u8, will: bool) -> Vec<u8> {
+        let field = |b: &[u8]| {
+            let mut v = u16::try_from(b.len()).expect("short").to_be_bytes().to_vec();
+            v.extend_from_slice(b);
+            v
+        };
+        let mut body = field(b"MQTT");
+        body.push(level);
+        body.push(0xc0 | if will { 0x04 } else { 0 });
+        body.extend_from_slice(&[0, 60]);
+        if level >= 5 {
+            body.extend_from_slice(&[2, 0x11, 0]); // properties: 2 bytes (a truncated expiry, skipped)
+        }
+        body.extend(field(b"cam-0001"));
+        if will {
+            if level >= 5 {
+                body.push(0);
+            }
+            body.extend(field(b"cams/lwt"));
+            body.extend(field(b"gone"));
+        }
+        body.extend(field(b"device-user"));
+        body.extend(field(b"hunter2"));
+        let mut p = vec![0x10, u8::try_from(body.len()).expect("short")];
+        p.extend(body);
+        p
+    }
+
+    #[test]
+    fn mqtt_connect_credentials_are_masked_for_the_pcap() {
+        for (level, will) in [(4, false), (4, true), (5, false), (5, true)] {
+            let mut p = mqtt_connect_bytes(level, will);
+            let seen = plaintext(&p, b"", 1883, false).expect("mqtt");
+            assert_eq!(seen.credentials, ["mqtt username", "mqtt password"], "level {level}");
+            let n = mask_credentials(&mut p);
+            let s = String::from_utf8_lossy(&p);
+            assert_eq!(n, 11 + 7, "level {level} will {will}: {s}");
+            assert!(
+                s.contains("cam-0001") && !s.contains("hunter2") && !s.contains("device-user"),
+                "{s}"
+            );
+            if will {
+                assert!(s.contains("cams/lwt"), "{s}");
+            }
+        }
+        // Cut short inside the password: what it holds of it is masked, nothing panics.
+        let whole = mqtt_connect_bytes(4, false);
+        for cut in 0..whole.len() {
+            let mut p = whole[..cut].to_vec();
+            mask_credentials(&mut p);
+            assert!(!String::from_utf8_lossy(&p).contains("hunte"), "cut {cut}");
+        }
+    }
+
+    #[test]
+    fn password_prompts_are_recognised() {
+        for prompt in [
+            &b"Password: "[..],
+            b"\r\nlogin ok\r\nPassword:",
+            b"passwd:\xff\xfb\x01",
+            b"334 UGFzc3dvcmQ6\r\n",
+        ] {
+            assert!(ends_with_password_prompt(prompt), "{}", String::from_utf8_lossy(prompt));
+        }
+        for other in [
+            &b"login: "[..],
+            b"Password: changed\r\n$ ",
+            b"",
+            b"334 VXNlcm5hbWU6\r\n",
+        ] {
+            assert!(!ends_with_password_prompt(other), "{}", String::from_utf8_lossy(other));
+        }
     }
 }

@@ -342,15 +342,15 @@ fn capture_loop(shared: &Shared, mut rx: Box<dyn pnet_datalink::DataLinkReceiver
         }
         let time = now();
         let seen = s.flows.observe(frame, &time);
-        let tcp_payload = match seen {
-            Seen::Ip { tcp_payload } => tcp_payload,
+        let (tcp_payload, secret) = match seen {
+            Seen::Ip { tcp_payload, secret } => (tcp_payload, secret),
             Seen::NonIp => {
                 s.capture.non_ip += 1;
-                None
+                (None, None)
             }
             Seen::Malformed => {
                 s.capture.malformed += 1;
-                None
+                (None, None)
             }
         };
         let kept = frame.len().min(PCAP_SNAPLEN);
@@ -366,6 +366,11 @@ fn capture_loop(shared: &Shared, mut rx: Box<dyn pnet_datalink::DataLinkReceiver
             && r.end <= copy.len()
         {
             s.capture.pcap_bytes_redacted += inspect::mask_credentials(&mut copy[r]);
+        }
+        if let Some(r) = secret
+            && r.end <= copy.len()
+        {
+            s.capture.pcap_bytes_redacted += inspect::mask(&mut copy[r]);
         }
         let ts = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
         let orig = u32::try_from(frame.len()).unwrap_or(u32::MAX);

@@ -356,6 +356,7 @@ fn camera_normal() {
         "POST /api/register?sn=HQ123&key={CAMERA_PASSWORD} HTTP/1.1\r\nHost: cloud.vendor.example\r\nAuthorization: Basic {basic}\r\nContent-Length: 0\r\n\r\n"
     );
     send_and_wait_close(80, req.as_bytes()).expect("HTTP to the sinkhole");
+    send_and_wait_close(1883, &mqtt_connect("cam-HQ123", "device", CAMERA_PASSWORD)).expect("MQTT to the sinkhole");
     let refused = TcpStream::connect_timeout(&SocketAddr::from((LAB, 9999)), Duration::from_secs(2));
     assert!(refused.is_err(), "no listener on 9999: the kernel refuses");
 }
@@ -376,6 +377,23 @@ fn camera_outage() {
         assert!(!matches!(r, Ok(n) if n > 0), "no bytes from a reset sinkhole: {r:?}");
         std::thread::sleep(Duration::from_millis(150));
     }
+}
+
+/// An MQTT 3.1.1 CONNECT with a user name and a password.
+fn mqtt_connect(client_id: &str, user: &str, pass: &str) -> Vec<u8> {
+    let field = |b: &str| {
+        let mut v = (b.len() as u16).to_be_bytes().to_vec();
+        v.extend_from_slice(b.as_bytes());
+        v
+    };
+    let mut body = field("MQTT");
+    body.extend([4, 0xc2, 0, 60]);
+    for f in [client_id, user, pass] {
+        body.extend(field(f));
+    }
+    let mut packet = vec![0x10, body.len() as u8];
+    packet.extend(body);
+    packet
 }
 
 fn base64_basic(user: &str, pass: &str) -> String {
@@ -530,6 +548,11 @@ fn session_lab_side(me: &str) {
     assert!(record.capture.frames_written > 10 && record.capture.frames_written <= record.capture.frames_seen);
     let hay = String::from_utf8_lossy(&bytes);
     assert!(!hay.contains(&basic), "Authorization value masked in the pcap");
+    assert!(
+        !hay.contains(CAMERA_PASSWORD),
+        "the query value and the MQTT password are masked in the pcap too"
+    );
+    assert!(hay.contains("cam-HQ123"), "the MQTT client id stays readable");
     assert!(
         hay.contains("Authorization: Basic ***"),
         "the header itself stays readable"

@@ -52,6 +52,7 @@ pub enum Flaw {
     UplinkTlsNoVerify,
     ReconnectStorm,
     OutageBreaksLocal,
+    UplinkStoresAbroad,
 }
 
 impl Flaw {
@@ -95,6 +96,7 @@ impl Flaw {
         Flaw::UplinkTlsNoVerify,
         Flaw::ReconnectStorm,
         Flaw::OutageBreaksLocal,
+        Flaw::UplinkStoresAbroad,
     ];
 
     pub fn name(self) -> &'static str {
@@ -138,6 +140,7 @@ impl Flaw {
             Flaw::UplinkTlsNoVerify => "uplink-tls-no-verify",
             Flaw::ReconnectStorm => "reconnect-storm",
             Flaw::OutageBreaksLocal => "outage-breaks-local",
+            Flaw::UplinkStoresAbroad => "uplink-stores-abroad",
         }
     }
 
@@ -228,6 +231,9 @@ impl Flaw {
             }
             Flaw::OutageBreaksLocal => {
                 "with an uplink: while its cloud is unreachable the local web API and RTSP answer 503 (every login waits for the cloud)"
+            }
+            Flaw::UplinkStoresAbroad => {
+                "with an uplink: set to keep its data in Vietnam, it still uploads its recordings to a cloud-recording service its declaration places in Singapore"
             }
             Flaw::SshKbdInteractive => {
                 "SSH takes passwords only through keyboard-interactive (a `Password: ` prompt; the password method is off, as with OpenSSH `PasswordAuthentication no` + PAM): not a weakness, a shape the harness must still log in through"

@@ -456,7 +456,7 @@ impl SimCamera {
         let Some(uplink) = &self.config.uplink else {
             return String::new();
         };
-        let destinations: Vec<String> = uplink::declared_destinations()
+        let destinations: Vec<String> = uplink::declared_destinations(&self.config.setup)
             .iter()
             .map(|(host, purpose, country, protocol)| {
                 format!(
@@ -473,7 +473,9 @@ impl SimCamera {
             "destinations = [\n{}]\n\
              # The simulated camera repeats its update check and telemetry every {period} s and\n\
              # notices a lost cloud within its back-off (at most 16 s).\n\
-             connectivity = {{ contacts_within_s = {contacts}, outage_noticed_within_s = 4, reconnects_within_s = 20, max_connects_per_s = 10 }}\n",
+             connectivity = {{ contacts_within_s = {contacts}, outage_noticed_within_s = 4, reconnects_within_s = 20, max_connects_per_s = 10 }}\n\
+             # The camera is set to keep its recordings on its SD card.\n\
+             data_storage = {{ location = \"local\" }}\n",
             destinations.concat(),
             contacts = period + 2,
         )

@@ -34,6 +34,8 @@ pub const CLOUD_HOST: &str = "cloud.simcam.example";
 pub const UPDATE_HOST: &str = "fw.simcam.example";
 /// Its telemetry collector, declared with purpose `telemetry`.
 pub const TELEMETRY_HOST: &str = "telemetry.simcam.example";
+/// `uplink-stores-abroad`: a cloud-recording service, declared, in Singapore.
+pub const RECORDING_HOST: &str = "rec.simcam-global.example";
 /// `phones-home-undeclared`: a P2P relay the declaration does not name.
 pub const UNDECLARED_HOST: &str = "p2p.relay-undeclared.example";
 /// `phones-home-undeclared`: a hard-coded address (TEST-NET-3), no name asked.
@@ -61,12 +63,16 @@ pub struct Uplink {
 
 /// The associated services the simulated manufacturer declares, as the target file's
 /// `[declared] destinations` entries (`host`, purpose, country, protocol).
-pub fn declared_destinations() -> [(&'static str, &'static str, &'static str, &'static str); 3] {
-    [
+pub fn declared_destinations(setup: &SimSetup) -> Vec<(&'static str, &'static str, &'static str, &'static str)> {
+    let mut declared = vec![
         (CLOUD_HOST, "cloud video relay", "VN", "https"),
         (UPDATE_HOST, "firmware updates", "VN", "https"),
         (TELEMETRY_HOST, "telemetry", "VN", "https"),
-    ]
+    ];
+    if setup.has(Flaw::UplinkStoresAbroad) {
+        declared.push((RECORDING_HOST, "cloud recording", "SG", "https"));
+    }
+    declared
 }
 
 /// What one agent says once connected.
@@ -143,6 +149,16 @@ pub fn start(uplink: &Uplink, setup: &SimSetup, identity: &DeviceIdentity, state
             is_cloud: false,
         },
     ];
+    if setup.has(Flaw::UplinkStoresAbroad) {
+        agents.push(Agent {
+            host: Some(RECORDING_HOST),
+            address: None,
+            port: 443,
+            speech: Speech::Tls,
+            after_success: uplink.period,
+            is_cloud: false,
+        });
+    }
     if setup.has(Flaw::PhonesHomeUndeclared) {
         agents.push(Agent {
             host: Some(UNDECLARED_HOST),

@@ -1719,6 +1719,9 @@ mod tests {
                 reconnects_within_s: Some(120),
                 max_connects_per_s: Some(5),
             }),
+            data_storage: Some(crate::model::DataStorage {
+                location: crate::model::StorageLocation::Local,
+            }),
         };
         let value = toml::Value::try_from(&full).unwrap();
         let mut paths = Vec::new();

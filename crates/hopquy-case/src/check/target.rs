@@ -47,6 +47,8 @@ const TARGET_PUBLIC_KEYS: &[&str] = &[
     "outage_noticed_within_s",
     "reconnects_within_s",
     "max_connects_per_s",
+    "data_storage",
+    "location",
 ];
 
 /// Diagnostics quote source lines and serde quotes values; in a target file either may be

@@ -100,9 +100,44 @@ struct Seen {
     flows: u64,
 }
 
+impl Seen {
+    /// Whether a flow to this destination could carry the device's data: one in any protocol
+    /// but time and name lookups and ICMP. A name only asked, never connected to, carries
+    /// none.
+    fn carries_data(&self) -> bool {
+        self.protocols
+            .iter()
+            .any(|p| !matches!(p.as_str(), "ntp" | "dns") && !p.starts_with("icmp"))
+    }
+}
+
 struct Judged<'a> {
     declaration: Option<&'a DeclaredDestination>,
     country: Option<(String, &'static str)>,
+}
+
+/// `{count, destinations, unknown_country}` over the destinations outside Vietnam (those
+/// that could carry data only, when `carrying_data`).
+fn foreign_destinations(
+    judged: &BTreeMap<&String, Judged<'_>>,
+    seen: &BTreeMap<String, Seen>,
+    carrying_data: bool,
+) -> Value {
+    let considered: Vec<(&String, &Judged<'_>)> = judged
+        .iter()
+        .filter(|(destination, _)| !carrying_data || seen.get(**destination).is_some_and(Seen::carries_data))
+        .map(|(destination, j)| (*destination, j))
+        .collect();
+    let foreign: Vec<Value> = considered
+        .iter()
+        .filter_map(|(destination, j)| {
+            let (country, source) = j.country.as_ref()?;
+            (country != "VN")
+                .then(|| json!({ "destination": destination, "country": country, "country_source": source }))
+        })
+        .collect();
+    let unknown_country = considered.iter().filter(|(_, j)| j.country.is_none()).count();
+    json!({ "count": foreign.len(), "destinations": foreign, "unknown_country": unknown_country })
 }
 
 fn observations(
@@ -120,7 +155,8 @@ fn observations(
             "cleartext_credentials": null, "update_flows_plaintext": null, "update_flows": null,
             "tls_authentication": null, "tls_unauthenticated": null,
             "update_declared": null, "declared_services": null, "declared_activity_seen": null,
-            "telemetry_destinations": null, "foreign_destinations": null, "outages": null,
+            "telemetry_destinations": null, "foreign_destinations": null,
+            "storage_location": null, "foreign_data_destinations": null, "outages": null,
             "syn_rate_after_restore": null, "max_syns_per_second_after_restore": null,
             "max_syns_per_second_during_outage": null,
             "counts": null,
@@ -350,15 +386,12 @@ fn observations(
             Some(json!({ "destination": destination, "purpose": d.purpose, "protocols": seen[*destination].protocols }))
         })
         .collect();
-    let foreign: Vec<Value> = judged
-        .iter()
-        .filter_map(|(destination, j)| {
-            let (country, source) = j.country.as_ref()?;
-            (country != "VN")
-                .then(|| json!({ "destination": destination, "country": country, "country_source": source }))
-        })
-        .collect();
-    let unknown_country = judged.values().filter(|j| j.country.is_none()).count();
+    let foreign = foreign_destinations(&judged, &seen, false);
+    let foreign_data = foreign_destinations(&judged, &seen, true);
+    let storage_location = declared
+        .get("data_storage")
+        .and_then(|s| s.get("location"))
+        .and_then(Value::as_str);
     // Which declared services the record shows in use: a declaration covers a destination
     // the way `declaration_of` decides.
     let declared_use = declarations.as_deref().map(|declared| {
@@ -442,7 +475,9 @@ fn observations(
         })),
         "declared_activity_seen": declared_use.as_ref().map(|(count, unseen)| *count == 0 || unseen.len() < *count),
         "telemetry_destinations": { "count": telemetry.len(), "destinations": telemetry },
-        "foreign_destinations": { "count": foreign.len(), "destinations": foreign, "unknown_country": unknown_country },
+        "foreign_destinations": foreign,
+        "storage_location": storage_location,
+        "foreign_data_destinations": foreign_data,
         "outages": {
             "cuts": count("cut"), "restores": count("restore"),
             "last_cut": last("cut"), "last_restore": restored_at,
@@ -947,6 +982,80 @@ mod tests {
         let no_geoip = observations(LabNetOp::Snapshot, 0.0, Some(&offending()), &declared(), None);
         assert_eq!(no_geoip["geoip_given"], false);
         assert_eq!(no_geoip["foreign_destinations"]["count"], 1);
+    }
+
+    #[test]
+    fn only_destinations_that_can_carry_data_count_against_storing_in_vietnam() {
+        let ntp = |server: &str| {
+            with(
+                flow("udp", &format!("{CAM}:123"), server, "2026-12-03T10:00:05.000Z", &[]),
+                "plaintext",
+                json!({ "protocol": "ntp", "method": null, "host": null, "path": null, "credentials": [], "detail": "version 4" }),
+            )
+        };
+        // Time from a foreign server, a ping abroad, and video to a VN cloud: nothing counts.
+        let calm = record(
+            vec![
+                ntp("198.51.100.9:123"),
+                flow(
+                    "icmp",
+                    &format!("{CAM}:0"),
+                    "198.51.100.10:0",
+                    "2026-12-03T10:00:06.000Z",
+                    &[],
+                ),
+                with(
+                    flow(
+                        "tcp",
+                        &format!("{CAM}:41000"),
+                        &format!("{LAB}:443"),
+                        "2026-12-03T10:00:07.000Z",
+                        &["2026-12-03T10:00:07.000Z"],
+                    ),
+                    "tls",
+                    tls(Some("cloud.example.com")),
+                ),
+            ],
+            vec![],
+            vec![],
+        );
+        let with_storage = |storage: Value| {
+            let mut d = declared();
+            d["data_storage"] = storage;
+            d
+        };
+        let o = observations(
+            LabNetOp::Snapshot,
+            0.0,
+            Some(&calm),
+            &with_storage(json!({ "location": "local" })),
+            Some(&geoip()),
+        );
+        assert_eq!(o["storage_location"], "local");
+        assert_eq!(
+            o["foreign_destinations"]["count"], 2,
+            "the NTP server and the pinged address are abroad"
+        );
+        assert_eq!(
+            o["foreign_data_destinations"],
+            json!({ "count": 0, "destinations": [], "unknown_country": 0 }),
+            "neither carries data"
+        );
+        // The offending camera's hard-coded foreign address takes a TCP connection: that counts.
+        let o = observations(
+            LabNetOp::Snapshot,
+            0.0,
+            Some(&offending()),
+            &with_storage(json!({ "location": "vietnam" })),
+            Some(&geoip()),
+        );
+        assert_eq!(o["storage_location"], "vietnam");
+        assert!(
+            names(&o["foreign_data_destinations"]["destinations"]).contains(&"198.51.100.9"),
+            "{}",
+            o["foreign_data_destinations"]
+        );
+        assert!(judge(&calm)["storage_location"].is_null(), "no declaration, no claim");
     }
 
     #[test]
