@@ -79,6 +79,51 @@ async fn a_disclosed_dahua_account_file_is_judged_but_its_hashes_never_kept() {
     }
 }
 
+/// CVE-2017-7577 is proven with a request-target no URL can carry: the exchange kept is the
+/// wire's, `GET ../../../../../../etc/passwd HTTP/1.1` as sent, over HTTP and over HTTPS (the
+/// hardened camera's web surface). The disclosed /etc/passwd fails the case, and its root hash
+/// reaches neither an observation nor a recorded exchange.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_traversal_is_sent_verbatim_and_the_disclosed_passwd_hash_never_kept() {
+    let suite = suite();
+    let id = "cve-2017-7577-xiongmai-path-traversal";
+    for setup in ["hardened+xm-cve-2017-7577", "hardened+http-only+xm-cve-2017-7577"] {
+        let sim = start_sim(setup).await;
+        let (results, collect) = run_cases(&suite, &sim, "qcvn135-2024", &[id]).await;
+        sim.shutdown().await;
+        let got = case(&results, id);
+        assert_eq!(got.verdict, Verdict::Fail, "{setup}: {}", got.summary);
+        assert!(got.summary.contains("CVE-2017-7577"), "{}", got.summary);
+        let step = got.steps.iter().find(|s| s.id == "passwd").expect("passwd step");
+        let body = step.observations["body"].as_str().unwrap_or_default();
+        assert!(body.contains("root:[REDACTED]:0:0:"), "{setup}: {body}");
+        let secret = hopquy_simcam::XM_ROOT_HASH;
+        let observed = serde_json::to_string(&got.steps).unwrap_or_default();
+        assert!(
+            !observed.contains(secret),
+            "{setup}: the root hash reached an observation"
+        );
+        let outcomes = collect.outcomes.lock().unwrap();
+        let exchanges: Vec<&serde_json::Value> = outcomes.iter().flat_map(|o| o.exchanges.iter()).collect();
+        let recorded = serde_json::to_string(&exchanges).unwrap_or_default();
+        assert!(
+            !recorded.contains(secret),
+            "{setup}: the root hash reached the exchanges"
+        );
+        let wire = exchanges
+            .iter()
+            .find(|e| e["capture"] == "wire")
+            .unwrap_or_else(|| panic!("{setup}: a wire exchange in {recorded}"));
+        let sent = wire["sent"]["text"].as_str().unwrap_or_default();
+        assert!(
+            sent.starts_with("GET ../../../../../../etc/passwd HTTP/1.1\r\n"),
+            "{setup}: {sent}"
+        );
+        let scheme = if setup.contains("http-only") { "http" } else { "https" };
+        assert_eq!(wire["protocol"], scheme, "{setup}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn known_vulns_never_read_a_uniform_or_redirecting_device_as_vulnerable() {
     let suite = suite();
@@ -139,6 +184,8 @@ fn list_cve_names_every_known_vulnerability_case() {
     ] {
         assert!(!row(cve).is_empty(), "{cve} listed");
     }
+    // The direct traversal check and the version-based uc-httpd case both decide it.
+    assert_eq!(row("CVE-2017-7577").len(), 2, "direct check and version check");
     assert_eq!(row("CVE-2017-7921").len(), 3, "user list, configuration file, snapshot");
     assert_eq!(row("CVE-2021-36260")[0]["kev"], true);
     assert_eq!(row("CVE-2017-7577")[0]["kev"], false);

@@ -18,6 +18,8 @@ pub enum ParamKind {
     HttpMethod,
     /// A request path starting with `/` (templates allowed).
     HttpPath,
+    /// A request-target sent byte for byte: 1–2048 bytes, no space or control byte, no `://`.
+    RequestTarget,
     /// Free text (templates allowed).
     Text,
     /// A table of header name → value.
@@ -172,6 +174,11 @@ const PATH: ParamSpec = param(
     ParamKind::HttpPath,
     "Request path starting with `/`: a raw request without `op`, or an override of the op's path.",
 );
+const REQUEST_TARGET: ParamSpec = param(
+    "request_target",
+    ParamKind::RequestTarget,
+    "A request-target sent to the device byte for byte, instead of `op` and `path` (`../../etc/passwd`: what a path would lose to URL normalisation); 1–2048 bytes, no space or control byte, no `://`. Anonymous only.",
+);
 const PORT_HTTP: ParamSpec = param(
     "port",
     ParamKind::Port,
@@ -249,6 +256,7 @@ pub const ACTIONS: &[ActionSpec] = &[
             OP_HTTP,
             METHOD,
             PATH,
+            REQUEST_TARGET,
             PORT_HTTP,
             AUTH,
             CREDENTIALS,
@@ -267,6 +275,7 @@ pub const ACTIONS: &[ActionSpec] = &[
         observation_schema: <HttpObservations as Observations>::schema,
         rules: &[
             "Give `op` (a profile operation) or `path` (a raw request); with `op`, a step's `method`, `path` and `body` override the operation's.",
+            "`request_target` replaces both `op` and `path`: it takes no `op`, `path` or `body`, `auth` absent or `none`, `credentials` absent or `none`, and no `Host`, `Connection`, framing or authorization header. Its request goes on a connection of its own, recorded byte for byte.",
             "`http` sends one credential; use `login` for dictionaries.",
         ],
     },

@@ -247,6 +247,10 @@ pub struct StepFile {
     pub method: Option<String>,
     #[serde(default)]
     pub path: Option<String>,
+    /// http: a request-target sent byte for byte (`../../etc/passwd`), instead of `path`/`op`;
+    /// anonymous only.
+    #[serde(default)]
+    pub request_target: Option<String>,
     #[serde(default)]
     pub body: Option<String>,
     #[serde(default)]
@@ -337,12 +341,13 @@ pub struct StepFile {
 impl StepFile {
     /// The keys beyond `id` and `action` this step was written with.
     pub fn present_keys(&self) -> Vec<&'static str> {
-        let present: [(&'static str, bool); 26] = [
+        let present: [(&'static str, bool); 27] = [
             ("always", self.always),
             ("on_error", self.on_error.is_some()),
             ("op", self.op.is_some()),
             ("method", self.method.is_some()),
             ("path", self.path.is_some()),
+            ("request_target", self.request_target.is_some()),
             ("body", self.body.is_some()),
             ("headers", self.headers.is_some()),
             ("redact", self.redact.is_some()),

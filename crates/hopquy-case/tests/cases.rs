@@ -973,3 +973,65 @@ fn a_lab_net_step_rejects_an_unknown_op_a_long_wait_and_foreign_keys() {
     let (d, _) = first("op = \"cut\"\n[[steps.expect]]\nthat = \"nonsense\"\nequals = 1\nbecause = \"x\"");
     assert!(d.message.contains("nonsense"), "{d}");
 }
+
+#[test]
+fn request_target_is_checked_like_the_probe_and_excludes_path_op_and_credentials() {
+    let fixture = Fixture::new();
+    let case = |keys: &str| {
+        format!(
+            "id = \"traversal\"\ntitle = \"t\"\ntitle_vi = \"t\"\nkind = \"automated\"\nmethod = \"functional\"\nsince = \"0.1.0\"\nsummary = \"s\"\n\n[clauses]\nqcvn135-2024 = [\"2.3.4\"]\n\n[[steps]]\nid = \"read\"\naction = \"http\"\n{keys}\n[[steps.expect]]\nthat = \"status\"\nequals = 404\nbecause = \"b\"\n\n[sim]\npass = [\"hardened\"]\nfail = [\"legacy\"]\n"
+        )
+    };
+    // The shipped CVE-2017-7577 case's form is valid.
+    let good = case("method = \"GET\"\nrequest_target = \"../../../../etc/passwd\"\nauth = \"none\"");
+    let path = fixture.write("traversal.toml", &good);
+    if let Err(diagnostics) = hopquy_case::load_case(&path) {
+        panic!("{}", hopquy_case::render_diagnostics(&diagnostics));
+    }
+    let long = format!("request_target = \"{}\"", "a".repeat(2049));
+    for (keys, at, why) in [
+        (
+            "request_target = \"http://evil.example/etc/passwd\"",
+            "request_target =",
+            "://",
+        ),
+        ("request_target = \"../a b\"", "request_target =", "0x20"),
+        ("request_target = \"../a\\u0000\"", "request_target =", "0x00"),
+        ("request_target = \"\"", "request_target =", "empty"),
+        (long.as_str(), "request_target =", "2048"),
+        ("request_target = \"../etc/passwd\"\npath = \"/x\"", "path =", "exclude"),
+        (
+            "request_target = \"../etc/passwd\"\nop = \"identity\"",
+            "op =",
+            "exclude",
+        ),
+        (
+            "request_target = \"../etc/passwd\"\nauth = \"digest\"",
+            "auth =",
+            "auth",
+        ),
+        (
+            "request_target = \"../etc/passwd\"\ncredentials = \"target\"",
+            "credentials =",
+            "credentials",
+        ),
+        (
+            "request_target = \"../etc/passwd\"\nheaders = { Authorization = \"Basic YTpi\" }",
+            "headers =",
+            "Authorization",
+        ),
+    ] {
+        let text = case(keys);
+        let diagnostics = case_errors(&fixture, "traversal", &text);
+        assert_eq!(
+            diagnostics.len(),
+            1,
+            "{keys}: {}",
+            hopquy_case::render_diagnostics(&diagnostics)
+        );
+        let diagnostic = &diagnostics[0];
+        assert!(diagnostic.message.contains(why), "{keys}: {}", diagnostic.message);
+        assert_eq!(diagnostic.line, line_of(&text, at), "{keys}");
+        assert!(diagnostic.hint.is_some(), "{keys}: a hint");
+    }
+}

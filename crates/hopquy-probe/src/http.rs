@@ -25,6 +25,9 @@ use crate::auth::{
 use crate::exchange::{self, Capture, Exchange, Payload, Recorder, Redactor};
 use crate::{Credential, Device, ProbeError};
 
+mod raw;
+pub use raw::{MAX_REQUEST_TARGET, RawTargetRequest, request_target_problem};
+
 pub const USER_AGENT: &str = concat!("hopquy/", env!("CARGO_PKG_VERSION"));
 
 /// Bound on the body text reported in observations (the full kept body is in the exchange).

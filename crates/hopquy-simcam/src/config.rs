@@ -41,6 +41,7 @@ pub enum Flaw {
     DahuaCve2021_33044,
     DahuaCve2021_33045,
     XmUcHttpd,
+    XmCve2017_7577,
     TbkCve2018_9995,
     CatchAll200,
     LoginRedirect,
@@ -85,6 +86,7 @@ impl Flaw {
         Flaw::DahuaCve2021_33044,
         Flaw::DahuaCve2021_33045,
         Flaw::XmUcHttpd,
+        Flaw::XmCve2017_7577,
         Flaw::TbkCve2018_9995,
         Flaw::CatchAll200,
         Flaw::LoginRedirect,
@@ -129,6 +131,7 @@ impl Flaw {
             Flaw::DahuaCve2021_33044 => "dahua-cve-2021-33044",
             Flaw::DahuaCve2021_33045 => "dahua-cve-2021-33045",
             Flaw::XmUcHttpd => "xm-uc-httpd",
+            Flaw::XmCve2017_7577 => "xm-cve-2017-7577",
             Flaw::TbkCve2018_9995 => "tbk-cve-2018-9995",
             Flaw::CatchAll200 => "catch-all-200",
             Flaw::LoginRedirect => "login-redirect",
@@ -203,6 +206,9 @@ impl Flaw {
             }
             Flaw::XmUcHttpd => {
                 "the web server announces itself as XiongMai `uc-httpd 1.0.0` (CVE-2017-7577, CVE-2018-10088): only the banner, the bugs themselves are not simulated"
+            }
+            Flaw::XmCve2017_7577 => {
+                "CVE-2017-7577 (XiongMai uc-httpd 1.0.0): a request-target that starts with `../` or `/../` and resolves to `etc/passwd` is answered with a fake /etc/passwd (`Server: uc-httpd 1.0.0`), on HTTP and HTTPS, before any web API or hostile dialect; without it such a target gets hyper's 400 (`../…`) or a 404 (`/../…`)"
             }
             Flaw::CatchAll200 => {
                 "hostile dialect: every method and path, over HTTP and HTTPS, is answered 200 with the same login page (nothing else is served)"
@@ -306,8 +312,8 @@ impl Personality {
             // Legacy has no lockout at all, so the per-connection variant would be moot;
             // keyboard-interactive SSH is a shape, not a weakness, and would only hide the
             // plain password login legacy firmware offers.
-            // The hostile dialects replace the whole web API, and the uc-httpd banner is another
-            // vendor's server: neither belongs to an old Hikvision-like firmware.
+            // The hostile dialects replace the whole web API, and uc-httpd (its banner, its
+            // traversal) is another vendor's server: neither belongs to an old Hikvision-like firmware.
             Personality::Legacy => Flaw::ALL
                 .iter()
                 .copied()
@@ -319,6 +325,7 @@ impl Personality {
                             | Flaw::CatchAll200
                             | Flaw::LoginRedirect
                             | Flaw::XmUcHttpd
+                            | Flaw::XmCve2017_7577
                             | Flaw::TbkCve2018_9995
                     )
                 })

@@ -38,7 +38,7 @@ mod onvif;
 #[path = "vulns.rs"]
 mod vulns;
 
-pub use vulns::{DAHUA_SECOND_USER_HASH, SNAPSHOT_JPEG, TBK_VIEWER_PASSWORD, hostile_router};
+pub use vulns::{DAHUA_SECOND_USER_HASH, SNAPSHOT_JPEG, TBK_VIEWER_PASSWORD, XM_ROOT_HASH, hostile_router};
 
 /// Request bodies (XML) are small; anything bigger is refused with 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -1167,10 +1167,19 @@ async fn update_firmware(State(state): State<SimState>, ctx: RequestCtx, body: B
 
 /// Serves HTTP/1.1 on one accepted stream (plain TCP or TLS) until the client closes, the
 /// header timeout fires, or the connection reaches its lifetime.
-pub(crate) async fn serve_connection<I>(io: I, peer: SocketAddr, router: Router)
+/// `uc_traversal`: the setup has `xm-cve-2017-7577`, whose answer comes before hyper's parser.
+pub(crate) async fn serve_connection<I>(io: I, peer: SocketAddr, router: Router, uc_traversal: bool)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let io = if uc_traversal {
+        match vulns::uc_httpd_traversal(io, HEADER_READ_TIMEOUT).await {
+            Some(io) => io,
+            None => return,
+        }
+    } else {
+        crate::legacy_tls::Rewind::new(Vec::new(), io)
+    };
     let service = TowerToHyperService::new(router.layer(axum::Extension(ConnectInfo(peer))));
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
@@ -1189,9 +1198,9 @@ where
     }
 }
 
-pub(crate) async fn serve(listener: tokio::net::TcpListener, router: Router) {
+pub(crate) async fn serve(listener: tokio::net::TcpListener, router: Router, uc_traversal: bool) {
     crate::net::accept_loop(listener, "http", move |stream, peer| {
-        serve_connection(stream, peer, router.clone())
+        serve_connection(stream, peer, router.clone(), uc_traversal)
     })
     .await;
 }

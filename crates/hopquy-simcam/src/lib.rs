@@ -49,7 +49,7 @@ pub use config::{
 };
 pub use http::{
     DAHUA_SECOND_USER_HASH, MAX_EXTRA_USERS, MAX_USER_NAME, MAX_USER_PASSWORD, SimState, TBK_VIEWER_PASSWORD,
-    firmware_image, forged_firmware_image, router, simulated_vendor_key,
+    XM_ROOT_HASH, firmware_image, forged_firmware_image, router, simulated_vendor_key,
 };
 pub use rtsp::{PUBLIC_METHODS as RTSP_PUBLIC_METHODS, STREAM_PATHS as RTSP_STREAM_PATHS};
 pub use sdk::banner as sdk_banner;
@@ -273,8 +273,9 @@ impl SimCamera {
         listener: TcpListener,
         router: &axum::Router,
     ) -> Result<JoinHandle<()>, SimError> {
+        let uc_traversal = self.config.setup.has(Flaw::XmCve2017_7577);
         Ok(match kind {
-            ServiceKind::Http => tokio::spawn(http::serve(listener, router.clone())),
+            ServiceKind::Http => tokio::spawn(http::serve(listener, router.clone(), uc_traversal)),
             ServiceKind::Https => {
                 let identity = match &self.tls_identity {
                     Some(identity) => identity.clone(),
@@ -282,7 +283,7 @@ impl SimCamera {
                 };
                 self.certificate_der = Some(identity.certificate_der.clone());
                 self.tls_identity = Some(identity.clone());
-                tokio::spawn(tls::serve(listener, identity, router.clone()))
+                tokio::spawn(tls::serve(listener, identity, router.clone(), uc_traversal))
             }
             ServiceKind::Rtsp => {
                 let service = rtsp::RtspService::new(&self.config, self.state.clone());

@@ -117,7 +117,7 @@ fn unique_certificate(
     ))
 }
 
-pub(crate) async fn serve(listener: TcpListener, identity: TlsIdentity, router: Router) {
+pub(crate) async fn serve(listener: TcpListener, identity: TlsIdentity, router: Router, uc_traversal: bool) {
     let identity = Arc::new(identity);
     accept_loop(listener, "https", move |mut stream, peer| {
         let identity = identity.clone();
@@ -153,7 +153,7 @@ pub(crate) async fn serve(listener: TcpListener, identity: TlsIdentity, router: 
             }
             let stream = Rewind::new(prefix, stream);
             match tokio::time::timeout(HANDSHAKE_TIMEOUT, identity.acceptor.accept(stream)).await {
-                Ok(Ok(tls)) => crate::http::serve_connection(tls, peer, router).await,
+                Ok(Ok(tls)) => crate::http::serve_connection(tls, peer, router, uc_traversal).await,
                 Ok(Err(error)) => debug!(%peer, %error, "TLS handshake failed"),
                 Err(_) => debug!(%peer, "TLS handshake timed out"),
             }

@@ -14,6 +14,10 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
+
+use crate::legacy_tls::Rewind;
+
 use super::{MAX_BODY_BYTES, RequestCtx, SimState, body_error_response, read_body, users_get};
 use crate::config::{Flaw, SimSetup};
 
@@ -36,6 +40,97 @@ const DAHUA_SECOND_USER: &str = "888888";
 pub const DAHUA_SECOND_USER_HASH: &str = "Zc7925Xq";
 /// Dahua's "login challenge" error: the first step of a normal two-step login.
 const DAHUA_LOGIN_CHALLENGE: u64 = 268_632_079;
+
+/// The root password hash in the /etc/passwd CVE-2017-7577 discloses: the DES crypt XiongMai
+/// firmware ships (public since 2017); nobody's target password, so only the case's `redact`
+/// keeps it out of the evidence.
+pub const XM_ROOT_HASH: &str = "absxcfbgXtb3o";
+/// Bound on the request head looked at for CVE-2017-7577 (hyper's own bound).
+const MAX_TRAVERSAL_HEAD: usize = 16 * 1024;
+
+/// The /etc/passwd a XiongMai camera's busybox system has.
+fn xm_passwd() -> String {
+    format!(
+        "root:{XM_ROOT_HASH}:0:0:root:/:/bin/sh\n\
+         daemon:x:1:1:daemon:/usr/sbin:/bin/false\n\
+         nobody:x:99:99:nobody:/:/bin/false\n"
+    )
+}
+
+/// Whether a request line is CVE-2017-7577's read of /etc/passwd: `GET`, a target that
+/// climbs out of the web root (`../…` or `/../…`) and resolves to `etc/passwd`.
+fn is_passwd_traversal(line: &[u8]) -> bool {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let mut parts = line.split(|b| *b == b' ');
+    let (Some(method), Some(target), Some(version), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    if method != b"GET" || !version.starts_with(b"HTTP/1.") {
+        return false;
+    }
+    if !(target.starts_with(b"../") || target.starts_with(b"/../")) {
+        return false;
+    }
+    let path = target.split(|b| *b == b'?').next().unwrap_or_default();
+    let mut resolved: Vec<&[u8]> = Vec::new();
+    for segment in path.split(|b| *b == b'/') {
+        match segment {
+            b"" | b"." => {}
+            // uc-httpd stops at the file system's root, as `cd ..` does.
+            b".." => {
+                resolved.pop();
+            }
+            other => resolved.push(other),
+        }
+    }
+    resolved == [&b"etc"[..], &b"passwd"[..]]
+}
+
+/// CVE-2017-7577 at the connection, before hyper: hyper refuses a request-target that is not
+/// origin-form (`../…`: 400) before any handler runs, so uc-httpd's answer to it cannot be a
+/// route. The first request line is read here; a traversal to /etc/passwd is answered and the
+/// connection closed, anything else goes on to hyper with the bytes already read. Only the
+/// first request of a connection is looked at (the probe sends one, `Connection: close`).
+pub(crate) async fn uc_httpd_traversal<I>(mut io: I, timeout: std::time::Duration) -> Option<Rewind<I>>
+where
+    I: AsyncRead + AsyncWrite + Unpin,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut head = Vec::new();
+    let mut buf = [0u8; 2048];
+    let read_on = |head: &Vec<u8>| !head.contains(&b'\n') && head.len() < MAX_TRAVERSAL_HEAD;
+    while read_on(&head) {
+        match tokio::time::timeout_at(deadline, io.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => head.extend_from_slice(&buf[..n]),
+            // hyper meets the same end (or timeout) and answers it its own way.
+            _ => return Some(Rewind::new(head, io)),
+        }
+    }
+    let line = head.split(|b| *b == b'\n').next().unwrap_or_default();
+    if !is_passwd_traversal(line) {
+        return Some(Rewind::new(head, io));
+    }
+    // The whole head is read first: closing on unread bytes would reset the connection before
+    // the client has read the answer.
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < MAX_TRAVERSAL_HEAD {
+        match tokio::time::timeout_at(deadline, io.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => head.extend_from_slice(&buf[..n]),
+            _ => break,
+        }
+    }
+    let body = xm_passwd();
+    let answer = format!(
+        "HTTP/1.1 200 OK\r\nServer: {UC_HTTPD_BANNER}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = tokio::time::timeout_at(deadline, async {
+        io.write_all(answer.as_bytes()).await?;
+        io.shutdown().await
+    })
+    .await;
+    None
+}
 
 /// Adds the endpoints the known vulnerabilities live on to the camera's API.
 pub(super) fn routes(router: Router<SimState>) -> Router<SimState> {
@@ -396,6 +491,63 @@ mod tests {
         assert!(headers.get(SERVER).is_none());
         let (_, headers, _) = send("hardened+xm-uc-httpd", Method::GET, "/ISAPI/System/deviceInfo", "").await;
         assert_eq!(headers[SERVER], UC_HTTPD_BANNER);
+    }
+
+    /// One request on a real connection to the web server of `setup` (hyper's parser runs).
+    async fn on_the_wire(setup: &str, request: &str) -> String {
+        let setup = SimSetup::parse(setup).unwrap();
+        let traversal = setup.has(Flaw::XmCve2017_7577);
+        let state = SimState::new(&SimConfig::new(setup));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let server = tokio::spawn(super::super::serve(
+            listener,
+            super::super::web_router(state),
+            traversal,
+        ));
+        let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = Vec::new();
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read_to_end(&mut answer)).await;
+        server.abort();
+        String::from_utf8_lossy(&answer).into_owned()
+    }
+
+    #[tokio::test]
+    async fn cve_2017_7577_serves_etc_passwd_to_a_traversal_only_with_its_flaw() {
+        let request = |target: &str| format!("GET {target} HTTP/1.1\r\nHost: cam\r\nConnection: close\r\n\r\n");
+        for target in [
+            "../../../../../../etc/passwd",
+            "/../../etc/passwd",
+            "../web/../../etc/./passwd",
+        ] {
+            let answer = on_the_wire("hardened+xm-cve-2017-7577", &request(target)).await;
+            assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{target}: {answer}");
+            assert!(answer.contains("\r\nServer: uc-httpd 1.0.0\r\n"), "{answer}");
+            assert!(answer.contains(&format!("\nroot:{XM_ROOT_HASH}:0:0:")), "{answer}");
+        }
+        // Not a traversal to /etc/passwd: the camera's own API answers.
+        for (target, status) in [("/", "200"), ("../../etc/shadow", "400"), ("/etc/passwd", "404")] {
+            let answer = on_the_wire("hardened+xm-cve-2017-7577", &request(target)).await;
+            assert!(answer.starts_with(&format!("HTTP/1.1 {status}")), "{target}: {answer}");
+        }
+        // Without the flaw hyper refuses the non-origin-form target, and routes `/../` to 404.
+        for (setup, target, status) in [
+            ("hardened", "../../../../../../etc/passwd", "400"),
+            ("hardened", "/../../etc/passwd", "404"),
+            ("legacy", "../../../../../../etc/passwd", "400"),
+            ("hardened+catch-all-200", "../../../../../../etc/passwd", "400"),
+            ("hardened+catch-all-200", "/../../etc/passwd", "200"),
+            ("hardened+login-redirect", "../../../../../../etc/passwd", "400"),
+            ("hardened+login-redirect", "/../../etc/passwd", "302"),
+        ] {
+            let answer = on_the_wire(setup, &request(target)).await;
+            assert!(
+                answer.starts_with(&format!("HTTP/1.1 {status}")),
+                "{setup} {target}: {answer}"
+            );
+            assert!(!answer.contains("root:"), "{setup} {target}: {answer}");
+        }
     }
 
     #[tokio::test]

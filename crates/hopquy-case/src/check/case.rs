@@ -124,6 +124,38 @@ fn scalar<'a>(value: &'a DeValue<'_>) -> Scalar<'a> {
     }
 }
 
+/// Longest `request_target`; the probe refuses longer ones (hopquy-probe `MAX_REQUEST_TARGET`).
+pub const MAX_REQUEST_TARGET: usize = 2048;
+/// Headers a `request_target` step may not set: the probe's own, framing, credentials.
+const RAW_TARGET_RESERVED_HEADERS: &[&str] = &[
+    "host",
+    "connection",
+    "content-length",
+    "transfer-encoding",
+    "authorization",
+    "proxy-authorization",
+];
+
+/// Why `target` cannot be a `request_target`, or `None`: the rule of the probe's raw sender
+/// (hopquy-probe `request_target_problem`), so a case that checks is a request that is sent.
+pub fn request_target_problem(target: &str) -> Option<String> {
+    if target.is_empty() {
+        return Some("it is empty".into());
+    }
+    if target.len() > MAX_REQUEST_TARGET {
+        return Some(format!("{} bytes, more than {MAX_REQUEST_TARGET}", target.len()));
+    }
+    if let Some(byte) = target.bytes().find(|b| *b <= 0x20 || *b == 0x7f) {
+        return Some(format!(
+            "it holds byte 0x{byte:02x}, which would end or split the request line"
+        ));
+    }
+    if target.contains("://") {
+        return Some("it holds `://`: an absolute-form target could make the device fetch from another host".into());
+    }
+    None
+}
+
 /// A value written as one `${…}`. Whether the reference is valid is check_templates' job;
 /// here it only matters that the value will be substituted, so its type is not yet known.
 fn is_whole_template(text: &str) -> bool {
@@ -599,6 +631,21 @@ impl<'a, 'i> CaseValidator<'a, 'i> {
                     self.push(diagnostic);
                 }
             }
+            ParamKind::RequestTarget => {
+                if let Scalar::String(text) = scalar(value.get_ref())
+                    && let Some(problem) = request_target_problem(text)
+                {
+                    let diagnostic = self
+                        .invalid_value(span, &format!("`{text}` ({problem})"), param, label)
+                        .with_expected(format!(
+                            "1–{MAX_REQUEST_TARGET} bytes without spaces, control characters or `://`"
+                        ))
+                        .with_hint(
+                            "write the target as the device must receive it, e.g. `../../etc/passwd`; the host is always the target's",
+                        );
+                    self.push(diagnostic);
+                }
+            }
             ParamKind::SecretPattern => {
                 if let Scalar::String(text) = scalar(value.get_ref()) {
                     let problem = match regex::bytes::Regex::new(text) {
@@ -791,12 +838,15 @@ impl<'a, 'i> CaseValidator<'a, 'i> {
         header_span: Range<usize>,
     ) {
         let key_span = |key: &str| table.and_then(|table| doc::get(table, key)).map(|(key, _)| key.span());
-        if spec.name == "http" && step.op.is_none() && step.path.is_none() {
+        if spec.name == "http" && step.op.is_none() && step.path.is_none() && step.request_target.is_none() {
             self.push(
                 self.file
                     .error_at(header_span.clone(), format!("{label} has neither `op` nor `path`"))
                     .with_expected("`op = \"<profile operation>\"` or `path = \"/…\"` (with optional `method`)"),
             );
+        }
+        if spec.name == "http" && step.request_target.is_some() {
+            self.check_request_target_rules(step, table, label);
         }
         // These actions send one credential (their typed `credentials` is a `Credential`).
         if matches!(spec.name, "http" | "rtsp" | "onvif")
@@ -833,6 +883,74 @@ impl<'a, 'i> CaseValidator<'a, 'i> {
                         "set `effect = \"destructive\"` so the case only runs with --allow-destructive, and last",
                     ),
             );
+        }
+    }
+
+    /// A `request_target` step replaces `op` and `path`, and sends no credentials at all.
+    fn check_request_target_rules(&mut self, step: &StepFile, table: Option<&DeTable<'i>>, label: &str) {
+        let Some(table) = table else { return };
+        for key in ["op", "path", "body"] {
+            if let Some((spanned, _)) = doc::get(table, key) {
+                let diagnostic = self
+                    .file
+                    .error_at(
+                        spanned.span(),
+                        format!("`{key}` and `request_target` exclude each other ({label})"),
+                    )
+                    .with_hint(match key {
+                        "body" => "a raw request-target is sent without a body: remove `body`",
+                        _ => {
+                            "`request_target` is the whole request-target: remove `op` and `path`, or `request_target`"
+                        }
+                    });
+                self.push(diagnostic);
+            }
+        }
+        let anonymous = [("auth", "none"), ("credentials", "none")];
+        for (key, allowed) in anonymous {
+            let given = match key {
+                "auth" => step.auth.as_ref(),
+                _ => step.credentials.as_ref(),
+            };
+            if let Some(value) = given
+                && value.get_ref() != allowed
+            {
+                let span = doc::get(table, key).map_or_else(|| value.span(), |(_, v)| v.span());
+                let diagnostic = self
+                    .file
+                    .error_at(
+                        span,
+                        format!(
+                            "invalid value `{}` for `{key}` with `request_target` in {label}",
+                            value.get_ref()
+                        ),
+                    )
+                    .with_expected(format!("`{key} = \"{allowed}\"`, or no `{key}`"))
+                    .with_hint("a raw request-target is sent without credentials: prove the flaw anonymously");
+                self.push(diagnostic);
+            }
+        }
+        if let Some((_, headers)) = doc::get(table, "headers")
+            && let DeValue::Table(headers) = headers.get_ref()
+        {
+            for (name, _) in headers.iter() {
+                let lower = name.get_ref().to_ascii_lowercase();
+                if RAW_TARGET_RESERVED_HEADERS.contains(&lower.as_str()) {
+                    let diagnostic = self
+                        .file
+                        .error_at(
+                            name.span(),
+                            format!(
+                                "header `{}` cannot be set with `request_target` ({label})",
+                                name.get_ref()
+                            ),
+                        )
+                        .with_hint(
+                            "the probe sets `Host` and `Connection: close` itself, sends no body and no credentials",
+                        );
+                    self.push(diagnostic);
+                }
+            }
         }
     }
 

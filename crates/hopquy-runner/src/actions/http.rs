@@ -6,7 +6,7 @@ use hopquy_case::observations::{HttpAttempt, HttpObservations, WebSurfaceUsed};
 use hopquy_case::{Credential as CredentialKind, HttpAuth, HttpStep, Op, OpAuth};
 use hopquy_probe::Credential;
 use hopquy_probe::Recorder;
-use hopquy_probe::http::{AuthMode, HttpRequest, HttpResponse, Scheme};
+use hopquy_probe::http::{AuthMode, HttpRequest, HttpResponse, RawTargetRequest, Scheme};
 use serde_json::Value;
 
 use super::dictionary::{MAX_ATTEMPTS, Outcome};
@@ -64,6 +64,9 @@ pub(super) struct Prepared {
     pub(super) auth: AuthMode,
     /// The step's `redact`: secrets the answer carries, blanked by the probe.
     pub(super) answer_secrets: Option<regex::bytes::Regex>,
+    /// The step's `request_target`: sent byte for byte by the probe's raw sender instead of
+    /// `path` (which then holds the same text, for labels).
+    pub(super) request_target: Option<String>,
 }
 
 /// The keys of a step that describe one request: an `http` step's, or those of a login on
@@ -73,6 +76,7 @@ pub(super) struct RequestKeys<'s> {
     pub(super) op: Option<&'s str>,
     pub(super) method: Option<&'s str>,
     pub(super) path: Option<&'s str>,
+    pub(super) request_target: Option<&'s str>,
     pub(super) port: Option<&'s toml::Value>,
     pub(super) auth: Option<HttpAuth>,
     pub(super) headers: Option<&'s BTreeMap<String, String>>,
@@ -85,6 +89,7 @@ impl<'s> RequestKeys<'s> {
             op: step.op.as_ref().map(|op| op.get_ref().as_str()),
             method: step.method.as_deref(),
             path: step.path.as_deref(),
+            request_target: step.request_target.as_deref(),
             port: step.port.as_ref(),
             auth: step.auth.as_ref().map(|auth| *auth.get_ref()),
             headers: step.headers.as_ref(),
@@ -116,7 +121,8 @@ pub(super) async fn prepare(
         .unwrap_or_else(|| "GET".into())
         .to_ascii_uppercase();
     let path_raw = step
-        .path
+        .request_target
+        .or(step.path)
         .map(str::to_owned)
         .or_else(|| op.map(|o| o.path.clone()))
         .ok_or_else(|| ActionError::Definition("step has neither `op` nor `path`".into()))?;
@@ -124,7 +130,8 @@ pub(super) async fn prepare(
         Value::String(s) => s,
         other => other.to_string(),
     };
-    if !path.starts_with('/') {
+    // A request-target is checked by the probe, which sends it as is.
+    if step.request_target.is_none() && !path.starts_with('/') {
         return Err(ActionError::Definition(format!("path {path:?} must start with `/`")));
     }
     let mut headers = Vec::new();
@@ -147,12 +154,15 @@ pub(super) async fn prepare(
         None => None,
     };
     let auth = match step.auth {
+        // Anonymous whatever else the step says: the raw sender takes no credentials.
+        _ if step.request_target.is_some() => AuthMode::None,
         Some(HttpAuth::None) => AuthMode::None,
         Some(HttpAuth::Basic) => AuthMode::Basic,
         Some(HttpAuth::Digest) => AuthMode::Digest,
         // The profile's own word for the op's scheme (`any`: whatever the device challenges with).
         Some(HttpAuth::Profile) | None => op_auth(op)?,
     };
+    let request_target = step.request_target.is_some().then(|| path.clone());
     Ok(Prepared {
         op_name,
         scheme,
@@ -163,6 +173,7 @@ pub(super) async fn prepare(
         body,
         auth,
         answer_secrets: None,
+        request_target,
     })
 }
 
@@ -193,6 +204,24 @@ pub(super) async fn send_one(
         p.op_name.as_ref().map(|o| format!(" (op {o})")).unwrap_or_default(),
         credential_label(cred)
     );
+    if let Some(target) = &p.request_target {
+        if cred.is_some() {
+            // The case checker refuses credentials with a request-target; never send one anyway.
+            return Err(ActionError::Definition(
+                "a `request_target` request is sent without credentials".into(),
+            ));
+        }
+        let req = RawTargetRequest {
+            scheme: p.scheme,
+            port: p.port,
+            method: p.method.clone(),
+            target: target.clone(),
+            headers: p.headers.clone(),
+            label,
+            answer_secrets: p.answer_secrets.clone(),
+        };
+        return Ok(ctx.http().await?.send_raw_target(&req, rec).await?);
+    }
     let req = HttpRequest {
         scheme: p.scheme,
         port: p.port,
