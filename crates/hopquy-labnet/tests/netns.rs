@@ -706,3 +706,104 @@ fn flood() {
         let _ = TcpStream::connect_timeout(&SocketAddr::from((LAB, 7)), Duration::from_millis(300));
     }
 }
+
+/// Whether `openssl` can run here; a missing one fails the test when peers are required.
+fn openssl_available() -> bool {
+    let found = Command::new("openssl")
+        .arg("version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var("HOPQUY_REQUIRE_PEERS").as_deref() != Ok("1"),
+            "HOPQUY_REQUIRE_PEERS=1 but `openssl` is not installed"
+        );
+        eprintln!("skipping the OpenSSL interception test: `openssl` is not installed");
+    }
+    found
+}
+
+/// A camera whose TLS stack is OpenSSL: once verifying the server against the system's
+/// authorities (`-verify_return_error`, as firmware that checks its cloud does), once not (the
+/// s_client default, as firmware that ignores the verification result), each sending an
+/// update check inside.
+fn camera_openssl() {
+    let ip = camera_dhcp(&env(CAM_IF));
+    println!("camera got {ip}");
+    let request = "GET /fw/check?sn=HQ123 HTTP/1.1\r\nHost: fw.vendor.example\r\nConnection: close\r\n\r\n";
+    for (sni, verify) in [("fw.vendor.example", true), ("cloud.vendor.example", false)] {
+        let mut args = vec!["s_client", "-connect", "10.77.0.1:443", "-servername", sni, "-ign_eof"];
+        if verify {
+            args.extend(["-verify_return_error", "-CApath", "/etc/ssl/certs"]);
+        }
+        let mut child = Command::new("openssl")
+            .args(&args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("openssl s_client starts");
+        if let Some(mut stdin) = child.stdin.take() {
+            let _ = stdin.write_all(request.as_bytes());
+        }
+        // The sinkhole closes once it has read the request; s_client then exits. A hang is
+        // bounded by the lab side's wait for this process.
+        let out = child.wait_with_output().expect("openssl s_client ends");
+        println!(
+            "s_client {sni} verify={verify}: {}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn an_openssl_client_is_judged_by_whether_it_verifies_its_server() {
+    const ME: &str = "an_openssl_client_is_judged_by_whether_it_verifies_its_server";
+    match role().as_deref() {
+        Some("camera-openssl") => return camera_openssl(),
+        Some("lab") => {
+            let handle = LabNet::start(lab_config(&PathBuf::from(env(OUT)).join("o.pcap"))).expect("starts");
+            camera(ME, "camera-openssl", &[]);
+            std::thread::sleep(Duration::from_millis(300));
+            let record = handle.stop();
+            let outcome_of = |sni: &str| {
+                record
+                    .flows
+                    .iter()
+                    .filter_map(|f| f.interception.as_ref())
+                    .find(|i| i.sni.as_deref() == Some(sni))
+                    .unwrap_or_else(|| panic!("no answered handshake for {sni}: {:#?}", record.flows))
+            };
+            let verifying = outcome_of("fw.vendor.example");
+            assert_eq!(
+                verifying.outcome,
+                hopquy_labnet::InterceptionOutcome::Rejected,
+                "{verifying:#?}"
+            );
+            assert_eq!(verifying.alert.as_deref(), Some("unknown_ca"), "{verifying:#?}");
+            assert!(
+                verifying.inside.is_none(),
+                "nothing was sent inside a refused handshake"
+            );
+            let trusting = outcome_of("cloud.vendor.example");
+            assert_eq!(
+                trusting.outcome,
+                hopquy_labnet::InterceptionOutcome::Accepted,
+                "{trusting:#?}"
+            );
+            let inside = trusting.inside.as_ref().expect("the request inside was read");
+            assert_eq!(
+                (inside.protocol.as_str(), inside.path.as_deref()),
+                ("http", Some("/fw/check?sn=<redacted>"))
+            );
+            return;
+        }
+        _ => {}
+    }
+    if !openssl_available() {
+        return;
+    }
+    let Some(bench) = Bench::create("o") else { return };
+    bench.run_lab(ME);
+}
