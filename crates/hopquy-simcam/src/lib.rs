@@ -499,6 +499,12 @@ impl SimCamera {
 
     async fn restart(&mut self, off_for: std::time::Duration, factory: bool) -> Result<(), SimError> {
         let ports: Vec<(ServiceKind, u16)> = self.services.iter().map(|s| (s.kind, s.port)).collect();
+        // A camera without power phones nobody: its uplink agents stop with its services and
+        // start afresh (first contact, then their back-off from the start) when it boots.
+        for mut agent in self.uplink.drain(..) {
+            agent.abort();
+            let _ = (&mut agent).await;
+        }
         for service in &mut self.services {
             service.task.abort();
             let _ = (&mut service.task).await;
@@ -522,6 +528,9 @@ impl SimCamera {
             })?;
             let task = self.spawn_service(kind, listener, &router)?;
             self.services.push(RunningService { kind, port, task });
+        }
+        if let Some(uplink) = &self.config.uplink {
+            self.uplink = uplink::start(uplink, &self.config.setup, &self.config.identity, &self.state);
         }
         info!(factory, "simulated camera restarted");
         Ok(())

@@ -440,3 +440,50 @@ async fn telnet_with_default_password_gives_a_shell_to_the_factory_pair() {
     }
     assert!(String::from_utf8_lossy(&answer).contains("BusyBox"));
 }
+
+/// A power cut stops the camera's own traffic too: its uplink agents ask the resolver nothing
+/// while it is off, and ask again at once when it is back (a fresh boot, not the end of a
+/// back-off that ran on through the outage).
+#[tokio::test]
+async fn a_power_cycle_stops_and_restarts_the_uplink() {
+    let resolver = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let mut config = SimConfig::new(SimSetup::parse("hardened").unwrap());
+    config.uplink = Some(hopquy_simcam::uplink::Uplink {
+        resolver: resolver.local_addr().unwrap(),
+        period: std::time::Duration::from_secs(60),
+    });
+    let mut camera = SimCamera::start(config).await.unwrap();
+    let mut buf = [0u8; 512];
+    let first = tokio::time::timeout(std::time::Duration::from_secs(3), resolver.recv_from(&mut buf)).await;
+    assert!(first.is_ok(), "the uplink asks its resolver within 3 s of boot");
+
+    let off_for = std::time::Duration::from_secs(3);
+    let began = tokio::time::Instant::now();
+    let listen = async {
+        let mut arrivals = Vec::new();
+        while began.elapsed() < off_for + std::time::Duration::from_secs(2) {
+            if let Ok(Ok(_)) =
+                tokio::time::timeout(std::time::Duration::from_millis(100), resolver.recv_from(&mut buf)).await
+            {
+                arrivals.push(began.elapsed());
+            }
+        }
+        arrivals
+    };
+    let (cycled, arrivals) = tokio::join!(camera.power_cycle(off_for), listen);
+    cycled.unwrap();
+    // Questions already on their way when the power went are allowed a moment to arrive.
+    let while_off: Vec<_> = arrivals
+        .iter()
+        .filter(|t| **t > std::time::Duration::from_millis(300) && **t < off_for)
+        .collect();
+    assert!(
+        while_off.is_empty(),
+        "DNS questions while the camera was off: {while_off:?}"
+    );
+    assert!(
+        arrivals.iter().any(|t| *t >= off_for),
+        "no question after the camera came back: {arrivals:?}"
+    );
+    camera.shutdown().await;
+}
